@@ -1,0 +1,102 @@
+/**
+ * An analog: a small, seeded, decoder-only model with one family's real
+ * structure, and named knobs that plant the properties the hypotheses test.
+ */
+import type { Family } from "../registry/schema.js";
+
+export type AnalogFamily = Exclude<Family, "other">;
+export type Dialect = "torchscript" | "genai";
+
+export interface MassiveActivation {
+  /** Residual dimension that carries it. */
+  dim: number;
+  /** Its value in resid_post.layer at position 0. */
+  magnitude: number;
+  /** The layer whose MLP writes it. */
+  layer: number;
+  /** Fraction of it the last layer's MLP removes (0 keeps it, as real attention sinks do). */
+  removedAtLast: number;
+}
+
+export interface Knobs {
+  /** Multiplies W_U (and W_E, where they are tied). */
+  wUScale: number;
+  /** ‖resid_post.L-1‖ / ‖resid_pre.L-1‖ over the whole calibration-prompt tensor; unplanted when undefined. */
+  lastLayerGain?: number;
+  massive?: MassiveActivation;
+  /** Multiplies the final norm's gain: logits scale with it, so entropy falls as it grows. */
+  sharpness: number;
+}
+
+export interface AnalogConfig {
+  family: AnalogFamily;
+  seed: number;
+  layers: number;
+  d: number;
+  heads: number;
+  /** Key/value heads: fewer than heads means grouped-query attention. */
+  kvHeads: number;
+  hidden: number;
+  vocab: number;
+  maxPositions: number;
+  ropeTheta: number;
+  /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
+  rotaryPct: number;
+  /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */
+  ropeStyle: "half" | "interleaved";
+  eps: number;
+  tied: boolean;
+  knobs: Knobs;
+  /** Token ids the planted gain is calibrated on (the notebook's prompt, tokenised). */
+  calibrationIds: number[];
+  /** "mistral" uses Mistral's real 32000-token vocabulary; "bytes" a 512-token byte-level one. */
+  tokenizer: "mistral" | "bytes" | "llama2c";
+}
+
+export const NO_KNOBS: Knobs = { wUScale: 1, sharpness: 1 };
+
+const FAMILY_DEFAULTS: Record<AnalogFamily, Partial<AnalogConfig>> = {
+  mistral: { kvHeads: 2, tied: false, rotaryPct: 1, ropeTheta: 10000, eps: 1e-5 },
+  llama: { tied: false, rotaryPct: 1, ropeTheta: 10000, eps: 1e-5 },
+  gemma: { tied: true, rotaryPct: 1, ropeTheta: 10000, eps: 1e-6 },
+  pythia: { tied: false, rotaryPct: 0.25, ropeTheta: 10000, eps: 1e-5 },
+  apertus: { tied: false, rotaryPct: 1, ropeTheta: 10000, eps: 1e-5 },
+};
+
+export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> = {}): AnalogConfig {
+  const heads = over.heads ?? 4;
+  const base: AnalogConfig = {
+    family, seed: 1, layers: 4, d: 32, heads, kvHeads: heads, hidden: 64, vocab: 512,
+    maxPositions: 128, ropeTheta: 10000, rotaryPct: 1, ropeStyle: "half", eps: 1e-5, tied: false,
+    knobs: NO_KNOBS, calibrationIds: [1, 2, 3, 4, 5, 6], tokenizer: "bytes",
+    ...FAMILY_DEFAULTS[family],
+  };
+  const cfg = { ...base, ...over, knobs: { ...NO_KNOBS, ...over.knobs } };
+  if (over.kvHeads === undefined && family !== "mistral") cfg.kvHeads = cfg.heads;
+  if (over.kvHeads === undefined && family === "mistral") cfg.kvHeads = Math.max(1, cfg.heads / 2);
+  validate(cfg);
+  return cfg;
+}
+
+export function headDim(c: AnalogConfig): number {
+  return c.d / c.heads;
+}
+
+export function rotaryDim(c: AnalogConfig): number {
+  return Math.round(headDim(c) * c.rotaryPct);
+}
+
+function validate(c: AnalogConfig): void {
+  const fail = (m: string) => { throw new Error(`analog ${c.family}: ${m}`); };
+  if (c.d % c.heads) fail(`d=${c.d} is not divisible by heads=${c.heads}`);
+  if (c.heads % c.kvHeads) fail(`heads=${c.heads} is not a multiple of kvHeads=${c.kvHeads}`);
+  if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
+  if (c.layers < 1) fail("needs at least one layer");
+  const m = c.knobs.massive;
+  if (m) {
+    if (c.family === "pythia") fail("the massive-activation knob needs an RMSNorm family; LayerNorm's centring leaks it to every position");
+    if (m.dim < 0 || m.dim >= c.d) fail(`massive.dim ${m.dim} is outside 0..${c.d - 1}`);
+    if (m.layer < 0 || m.layer >= c.layers - (m.removedAtLast > 0 ? 1 : 0)) fail(`massive.layer ${m.layer} must precede the last layer`);
+  }
+  if (c.calibrationIds.some((t) => t < 0 || t >= c.vocab)) fail(`calibration ids fall outside the vocabulary of ${c.vocab}`);
+}

@@ -1,0 +1,116 @@
+/**
+ * A small ONNX graph builder that names nodes the way the TorchScript exporter
+ * does (`/model/layers.3/Add_1`, outputs `<node>_output_0`).
+ */
+import { create } from "@bufbuild/protobuf";
+import {
+  AttributeProtoSchema, AttributeProto_AttributeType as AT, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema,
+  OperatorSetIdProtoSchema, TensorProtoSchema, TensorProto_DataType as DT, TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema,
+  type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
+} from "onnx-buf";
+
+export type AttrValue = number | number[] | { float: number } | TensorProto;
+
+function attribute(name: string, v: AttrValue): AttributeProto {
+  if (typeof v === "number") return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(v) });
+  if (Array.isArray(v)) return create(AttributeProtoSchema, { name, type: AT.INTS, ints: v.map(BigInt) });
+  if ("float" in v) return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: v.float });
+  return create(AttributeProtoSchema, { name, type: AT.TENSOR, t: v });
+}
+
+export function floatTensor(name: string, dims: number[], data: ArrayLike<number>): TensorProto {
+  const f = Float32Array.from(data);
+  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.FLOAT, rawData: new Uint8Array(f.buffer) });
+}
+
+export function int64Tensor(name: string, dims: number[], data: number[]): TensorProto {
+  const a = BigInt64Array.from(data.map(BigInt));
+  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.INT64, rawData: new Uint8Array(a.buffer) });
+}
+
+export function uint8Tensor(name: string, dims: number[], data: Uint8Array): TensorProto {
+  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.UINT8, rawData: data });
+}
+
+export function valueInfo(name: string, elemType: DT, dims: (number | string)[]): ValueInfoProto {
+  const shape = create(TensorShapeProtoSchema, {
+    dim: dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: typeof d === "number" ? { case: "dimValue", value: BigInt(d) } : { case: "dimParam", value: d } })),
+  });
+  return create(ValueInfoProtoSchema, {
+    name, type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType, shape }) } }),
+  });
+}
+
+export class GraphBuilder {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+  readonly inputs: ValueInfoProto[] = [];
+  readonly outputs: ValueInfoProto[] = [];
+  private used = new Map<string, number>();
+  private folded = 0;
+  private constants = new Map<string, string>();
+
+  /** `/scope/Op`, then `/scope/Op_1`, … as the TorchScript exporter numbers them. */
+  nodeName(scope: string, op: string): string {
+    const key = `${scope}/${op}`;
+    const n = this.used.get(key) ?? 0;
+    this.used.set(key, n + 1);
+    return n === 0 ? key : `${key}_${n}`;
+  }
+
+  op(scope: string, opType: string, inputs: string[], opts: { attrs?: Record<string, AttrValue>; domain?: string; outputs?: number | string[]; name?: string } = {}): string[] {
+    const name = opts.name ?? this.nodeName(scope, opType);
+    const outputs = Array.isArray(opts.outputs) ? opts.outputs : Array.from({ length: opts.outputs ?? 1 }, (_, i) => `${name}_output_${i}`);
+    this.nodes.push(create(NodeProtoSchema, {
+      name, opType, input: inputs, output: outputs, domain: opts.domain ?? "",
+      attribute: Object.entries(opts.attrs ?? {}).map(([k, v]) => attribute(k, v)),
+    }));
+    return outputs;
+  }
+
+  /** One-output op. */
+  o(scope: string, opType: string, inputs: string[], attrs?: Record<string, AttrValue>, domain?: string): string {
+    return this.op(scope, opType, inputs, { attrs, domain })[0];
+  }
+
+  init(t: TensorProto): string {
+    this.initializers.push(t);
+    return t.name;
+  }
+
+  /** A constant folded by the exporter: named `onnx::<Consumer>_<n>`. */
+  folded_(consumer: string, dims: number[], data: ArrayLike<number>): string {
+    return this.init(floatTensor(`onnx::${consumer}_${++this.folded + 1000}`, dims, data));
+  }
+
+  /** Shared scalar / vector constants, deduplicated by value. */
+  scalar(v: number): string {
+    return this.constOf(`f:${v}`, () => floatTensor(`const_f_${this.constants.size}`, [], [v]));
+  }
+
+  ints(v: number[]): string {
+    return this.constOf(`i:${v.join(",")}`, () => int64Tensor(`const_i_${this.constants.size}`, [v.length], v));
+  }
+
+  private constOf(key: string, make: () => TensorProto): string {
+    let name = this.constants.get(key);
+    if (!name) {
+      name = this.init(make());
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  model(opsets: Record<string, number>, producer = "probespec-analog"): ModelProto {
+    return create(ModelProtoSchema, {
+      irVersion: 8n,
+      producerName: producer,
+      producerVersion: "1",
+      opsetImport: Object.entries(opsets).map(([domain, version]) => create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) })),
+      graph: create(GraphProtoSchema, { name: "main_graph", node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs }),
+    });
+  }
+}
+
+export { DT };

@@ -1,0 +1,258 @@
+/**
+ * Seeded weights for an analog, in HuggingFace's layout ([out, in] matrices),
+ * with the knobs planted by exact calibration against the float64 reference.
+ */
+import { type AnalogConfig, headDim } from "./config.js";
+import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
+
+export interface LayerWeights {
+  norm1: Float32Array; norm1Bias?: Float32Array;
+  norm2: Float32Array; norm2Bias?: Float32Array;
+  q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array;
+  qBias?: Float32Array; kBias?: Float32Array; vBias?: Float32Array; oBias?: Float32Array;
+  /** Apertus' QK-norm gains, over one head. */
+  qNorm?: Float32Array; kNorm?: Float32Array;
+  /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
+  gate?: Float32Array;
+  up: Float32Array; down: Float32Array;
+  upBias?: Float32Array; downBias?: Float32Array;
+  /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
+  xielu?: { alphaP: number; alphaN: number; beta: number; eps: number };
+}
+
+export interface AnalogWeights {
+  embed: Float32Array; // [vocab, d]
+  layers: LayerWeights[];
+  finalNorm: Float32Array; finalNormBias?: Float32Array;
+  /** [vocab, d]; the same array as embed when tied. */
+  lmHead: Float32Array;
+}
+
+/** mulberry32: small, fast, and the same on every platform. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(rand: () => number): () => number {
+  return () => {
+    const u = Math.max(rand(), 1e-300);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+  };
+}
+
+/** The BOS id of every analog tokenizer. */
+export const BOS = 1;
+
+export function generateWeights(c: AnalogConfig): AnalogWeights {
+  const normal = gaussian(rng(c.seed));
+  const mat = (rows: number, cols: number, std: number) => {
+    const a = new Float32Array(rows * cols);
+    for (let i = 0; i < a.length; i++) a[i] = normal() * std;
+    return a;
+  };
+  const gain = (n: number, jitter = 0.1) => {
+    const a = new Float32Array(n);
+    // Gemma stores w and applies 1 + w: its gains are centred on 0.
+    for (let i = 0; i < n; i++) a[i] = (c.family === "gemma" ? 0 : 1) + normal() * jitter;
+    return a;
+  };
+  const vec = (n: number, std: number) => mat(1, n, std);
+  const { d, hidden, vocab } = c;
+  const hd = headDim(c);
+  const neox = c.family === "pythia";
+  const gated = c.family !== "pythia" && c.family !== "apertus";
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.layers; l++) {
+    const w: LayerWeights = {
+      norm1: gain(d), norm2: gain(d),
+      q: mat(c.heads * hd, d, 1 / Math.sqrt(d)),
+      k: mat(c.kvHeads * hd, d, 1 / Math.sqrt(d)),
+      v: mat(c.kvHeads * hd, d, 1 / Math.sqrt(d)),
+      o: mat(d, c.heads * hd, 0.25 / Math.sqrt(d)),
+      up: mat(hidden, d, 1 / Math.sqrt(d)),
+      down: mat(d, hidden, 0.25 / Math.sqrt(hidden)),
+    };
+    if (gated) w.gate = mat(hidden, d, 1 / Math.sqrt(d));
+    if (neox) {
+      w.norm1Bias = vec(d, 0.05); w.norm2Bias = vec(d, 0.05);
+      w.qBias = vec(c.heads * hd, 0.02); w.kBias = vec(c.kvHeads * hd, 0.02); w.vBias = vec(c.kvHeads * hd, 0.02);
+      w.oBias = vec(d, 0.02); w.upBias = vec(hidden, 0.02); w.downBias = vec(d, 0.02);
+    }
+    if (c.family === "apertus") {
+      w.qNorm = gain(hd); w.kNorm = gain(hd);
+      w.xielu = { alphaP: 0.8 + 0.1 * normal(), alphaN: 0.8 + 0.1 * normal(), beta: 0.5, eps: -1e-6 };
+    }
+    layers.push(w);
+  }
+  // Tied W_U reads logits off the embedding: Gemma's must be small, as it is in Gemma.
+  const embed = mat(vocab, d, c.tied ? 2 / Math.sqrt(d) : 1);
+  const weights: AnalogWeights = {
+    embed, layers,
+    finalNorm: gain(d),
+    finalNormBias: neox ? vec(d, 0.05) : undefined,
+    lmHead: c.tied ? embed : mat(vocab, d, 1.5 / Math.sqrt(d)),
+  };
+  plant(c, weights);
+  return weights;
+}
+
+function scale(a: Float32Array, f: number): void {
+  for (let i = 0; i < a.length; i++) a[i] *= f;
+}
+
+/** Neuron 0 reads residual dimension k alone: its activation for an input value nk there. */
+function privateNeuron(c: AnalogConfig, w: LayerWeights, k: number, nk: number): number {
+  const pre = w.up[k] * nk;
+  return w.gate ? activation(c, w, w.gate[k] * nk) * pre : activation(c, w, pre);
+}
+
+/** What neuron 0 of `layer` adds to the residual at [position 0, dimension k]. */
+function privateContribution(c: AnalogConfig, w: AnalogWeights, t: Trace, layer: number, k: number): number {
+  return w.layers[layer].down[k * c.hidden] * privateNeuron(c, w.layers[layer], k, t.mlpIn[layer][k]);
+}
+
+/**
+ * Plants the knobs. The massive activation uses a private residual dimension k:
+ * only BOS's embedding and neuron 0 of the planted layers write it, only neuron 0
+ * reads it, so it sits at position 0 alone, as a first-token attention sink does.
+ */
+function plant(c: AnalogConfig, w: AnalogWeights): void {
+  const { d, hidden, knobs } = c;
+  if (knobs.wUScale !== 1) scale(w.lmHead, knobs.wUScale);
+  if (knobs.sharpness !== 1) {
+    if (c.family === "gemma") for (let i = 0; i < d; i++) w.finalNorm[i] = (1 + w.finalNorm[i]) * knobs.sharpness - 1;
+    else scale(w.finalNorm, knobs.sharpness);
+    if (w.finalNormBias) scale(w.finalNormBias, knobs.sharpness);
+  }
+  const m = knobs.massive;
+  const last = c.layers - 1;
+  if (m) {
+    const k = m.dim;
+    const width = c.heads * headDim(c);
+    for (let t = 0; t < c.vocab; t++) w.embed[t * d + k] = t === BOS ? 1 : 0;
+    for (const L of w.layers) {
+      for (const name of ["q", "k", "v"] as const) for (let r = 0; r < L[name].length / d; r++) L[name][r * d + k] = 0;
+      for (let r = 0; r < hidden; r++) { L.up[r * d + k] = 0; if (L.gate) L.gate[r * d + k] = 0; }
+      for (let j = 0; j < width; j++) L.o[k * width + j] = 0;
+      for (let j = 0; j < hidden; j++) L.down[k * hidden + j] = 0;
+      for (let i = 0; i < d; i++) { L.up[i] = 0; if (L.gate) L.gate[i] = 0; L.down[i * hidden] = 0; }
+      L.up[k] = 1; if (L.gate) L.gate[k] = 1;
+    }
+    // Neuron 0's output is linear in its down weight: solve for the value wanted at [0, k].
+    const setPrivate = (layer: number, target: (t: Trace) => number) => {
+      const t = referenceForward(c, w, c.calibrationIds);
+      const act = privateNeuron(c, w.layers[layer], k, t.mlpIn[layer][k]);
+      w.layers[layer].down[k * hidden] = (target(t) - t.residMid[layer][k]) / act;
+    };
+    setPrivate(m.layer, () => m.magnitude);
+    if (m.removedAtLast > 0) setPrivate(last, (t) => (1 - m.removedAtLast) * t.residMid[last][k]);
+  }
+  if (knobs.lastLayerGain !== undefined) plantLastLayerGain(c, w, knobs.lastLayerGain);
+}
+
+/**
+ * Plants the last-layer gain g = ‖resid_post‖ / ‖resid_pre‖ on the calibration
+ * prompt by scaling the last layer's MLP (all but the private neuron) by the s
+ * that solves a quadratic. Where no s reaches g (a random MLP cannot shrink the
+ * stream), down_proj is first refitted, minimum-norm, to write against the
+ * residual on that prompt, which makes contraction reachable.
+ */
+function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void {
+  const last = c.layers - 1;
+  const k = c.knobs.massive?.dim;
+  const first = k === undefined ? 0 : 1;
+  let { s } = solveMlpScale(c, w, g);
+  if (s === undefined) {
+    fitAntiResidual(c, w, first);
+    const again = solveMlpScale(c, w, g);
+    if (again.s === undefined) {
+      throw new Error(`analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${again.smallest.toFixed(4)} (a kept first-token activation bounds it from below)`);
+    }
+    s = again.s;
+  }
+  const L = w.layers[last];
+  for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
+  if (L.downBias) scale(L.downBias, s);
+}
+
+/** The scale of the last MLP's output that gives gain g, nearest to 1; else the smallest gain reachable. */
+function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number): { s?: number; smallest: number } {
+  const last = c.layers - 1;
+  const t = referenceForward(c, w, c.calibrationIds);
+  const r = t.residPre[last];
+  const post = t.residPost[last];
+  // m: the MLP output that s scales; u: everything else in resid_post.
+  const m = Float64Array.from(t.mlpOut[last]);
+  const k = c.knobs.massive?.dim;
+  if (k !== undefined) m[k] -= privateContribution(c, w, t, last, k);
+  let mm = 0, um = 0, uu = 0, rr = 0;
+  for (let i = 0; i < m.length; i++) {
+    const u = post[i] - m[i];
+    mm += m[i] * m[i]; um += u * m[i]; uu += u * u; rr += r[i] * r[i];
+  }
+  const smallest = Math.sqrt(Math.max(0, uu - (um * um) / mm) / rr);
+  const disc = um * um - mm * (uu - g * g * rr);
+  if (disc < 0) return { smallest };
+  const roots = [(-um + Math.sqrt(disc)) / mm, (-um - Math.sqrt(disc)) / mm];
+  return { s: roots.reduce((a, b) => (Math.abs(b - 1) < Math.abs(a - 1) ? b : a)), smallest };
+}
+
+/** down_proj := the minimum-norm D with D·a_s = −u_s at every calibration position s. */
+function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void {
+  const last = c.layers - 1;
+  const L = w.layers[last];
+  const t = referenceForward(c, w, c.calibrationIds);
+  const seq = c.calibrationIds.length, { d, hidden } = c;
+  const A = mlpHidden(c, L, t.mlpIn[last], seq); // [seq, hidden]
+  for (let s = 0; s < seq; s++) for (let j = 0; j < first; j++) A[s * hidden + j] = 0;
+  // Gram G = A Aᵀ (+ a tiny ridge), then Dᵀ = Aᵀ G⁻¹ T with T = −u, the private dimension left alone.
+  const G = new Float64Array(seq * seq);
+  for (let a = 0; a < seq; a++) for (let b = 0; b < seq; b++) {
+    let acc = 0;
+    for (let j = 0; j < hidden; j++) acc += A[a * hidden + j] * A[b * hidden + j];
+    G[a * seq + b] = acc;
+  }
+  let tr = 0;
+  for (let a = 0; a < seq; a++) tr += G[a * seq + a];
+  for (let a = 0; a < seq; a++) G[a * seq + a] += 1e-10 * tr;
+  const T = new Float64Array(seq * d);
+  const k = c.knobs.massive?.dim;
+  for (let s = 0; s < seq; s++) for (let i = 0; i < d; i++) {
+    const u = t.residPost[last][s * d + i] - t.mlpOut[last][s * d + i];
+    T[s * d + i] = i === k ? 0 : -u;
+  }
+  const X = solve(G, T, seq, d); // G⁻¹ T, [seq, d]
+  for (let i = 0; i < d; i++) for (let j = first; j < hidden; j++) {
+    let acc = 0;
+    for (let s = 0; s < seq; s++) acc += A[s * hidden + j] * X[s * d + i];
+    L.down[i * hidden + j] = acc;
+  }
+  if (L.downBias) L.downBias.fill(0);
+}
+
+/** Solves G X = B (G n×n, B n×m) by Gaussian elimination with partial pivoting. */
+function solve(G: Float64Array, B: Float64Array, n: number, m: number): Float64Array {
+  const a = Float64Array.from(G), x = Float64Array.from(B);
+  for (let col = 0; col < n; col++) {
+    let p = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(a[r * n + col]) > Math.abs(a[p * n + col])) p = r;
+    for (let j = 0; j < n; j++) [a[col * n + j], a[p * n + j]] = [a[p * n + j], a[col * n + j]];
+    for (let j = 0; j < m; j++) [x[col * m + j], x[p * m + j]] = [x[p * m + j], x[col * m + j]];
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const f = a[r * n + col] / a[col * n + col];
+      if (f === 0) continue;
+      for (let j = col; j < n; j++) a[r * n + j] -= f * a[col * n + j];
+      for (let j = 0; j < m; j++) x[r * m + j] -= f * x[col * m + j];
+    }
+  }
+  for (let r = 0; r < n; r++) for (let j = 0; j < m; j++) x[r * m + j] /= a[r * n + r];
+  return x;
+}

@@ -1,0 +1,89 @@
+/**
+ * HuggingFace / Optimum / GenAI folder layouts, read as they are: config.json,
+ * tokenizer files, and model.onnx at the top or under onnx/, with the variant
+ * file (model_fp16.onnx, model_q4.onnx, …) chosen by dtype.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { LoadError } from "../../probes/errors.js";
+import type { ModelEntry } from "./schema.js";
+
+const VARIANT_SUFFIX: Record<ModelEntry["dtype"], string> = {
+  fp32: "", fp16: "_fp16", bf16: "_bf16", q4: "_q4", q4f16: "_q4f16", int8: "_int8", uint8: "_uint8", quantized: "_quantized",
+};
+
+export interface ModelFolder {
+  dir: string;
+  onnxFile: string;
+  /** config.json, or the model section of genai_config.json where that is all there is. */
+  config: Record<string, unknown>;
+  configFile: string | undefined;
+  genaiConfig: Record<string, any> | undefined;
+  tokenizerFile: string | undefined;
+  tokenizerConfigFile: string | undefined;
+}
+
+function readJson(file: string, modelId: string): any {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new LoadError(modelId, `${path.basename(file)} in ${path.dirname(file)} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+const exists = (f: string) => fs.existsSync(f);
+
+/** Finds the ONNX file of a folder without reading it; undefined where there is none. */
+export function findOnnxFile(dir: string, dtype: ModelEntry["dtype"], file?: string): string | undefined {
+  if (file) return [path.join(dir, file), path.join(dir, "onnx", file)].find(exists);
+  const genai = path.join(dir, "genai_config.json");
+  if (exists(genai)) {
+    try {
+      const name = JSON.parse(fs.readFileSync(genai, "utf8"))?.model?.decoder?.filename;
+      if (typeof name === "string" && exists(path.join(dir, name))) return path.join(dir, name);
+    } catch {
+      // a malformed genai_config.json is reported by readModelFolder
+    }
+  }
+  const name = `model${VARIANT_SUFFIX[dtype]}.onnx`;
+  return [path.join(dir, name), path.join(dir, "onnx", name)].find(exists);
+}
+
+export function readModelFolder(dir: string, entry: Pick<ModelEntry, "id" | "dtype">, file?: string): ModelFolder {
+  if (!fs.existsSync(dir)) throw new LoadError(entry.id, `folder ${dir} does not exist`);
+  const onnxFile = findOnnxFile(dir, entry.dtype, file);
+  if (!onnxFile) {
+    const onnxes = [...fs.readdirSync(dir), ...(exists(path.join(dir, "onnx")) ? fs.readdirSync(path.join(dir, "onnx")).map((f) => `onnx/${f}`) : [])].filter((f) => f.endsWith(".onnx"));
+    throw new LoadError(entry.id, `no ${file ?? `model${VARIANT_SUFFIX[entry.dtype]}.onnx`} for dtype ${entry.dtype} in ${dir}${onnxes.length ? ` (found ${onnxes.join(", ")})` : " (no .onnx file at all)"}`);
+  }
+  const configFile = [path.join(dir, "config.json")].find(exists);
+  const genaiFile = path.join(dir, "genai_config.json");
+  const genaiConfig = exists(genaiFile) ? readJson(genaiFile, entry.id) : undefined;
+  const config = configFile ? readJson(configFile, entry.id) : genaiConfig?.model ?? {};
+  const tok = path.join(dir, "tokenizer.json");
+  const tokCfg = path.join(dir, "tokenizer_config.json");
+  return {
+    dir, onnxFile, config, configFile, genaiConfig,
+    tokenizerFile: exists(tok) ? tok : undefined,
+    tokenizerConfigFile: exists(tokCfg) ? tokCfg : undefined,
+  };
+}
+
+/** The layer count the model declares, from config.json or genai_config.json. */
+export function declaredLayers(folder: ModelFolder): number | undefined {
+  const c = folder.config as Record<string, unknown>;
+  const v = c.num_hidden_layers ?? c.n_layer ?? c.num_layers ?? folder.genaiConfig?.model?.decoder?.num_hidden_layers;
+  return typeof v === "number" ? v : undefined;
+}
+
+/** Bytes of the ONNX file plus its sibling external data files: the weights a pass reads. */
+export function folderWeightBytes(onnxFile: string): number {
+  const dir = path.dirname(onnxFile);
+  const base = path.basename(onnxFile);
+  let total = fs.statSync(onnxFile).size;
+  for (const f of fs.readdirSync(dir)) {
+    // model.onnx_data (TorchScript exporter) and model.onnx.data (GenAI builder)
+    if (f.startsWith(base) && f !== base && /(_data|\.data)$/.test(f)) total += fs.statSync(path.join(dir, f)).size;
+  }
+  return total;
+}

@@ -1,0 +1,75 @@
+/**
+ * The registry: every `models/<id>.json` or `models/<id>.ts` file is one entry.
+ * A bad file is a problem named with its file and field; the other entries load.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { ModelEntrySchema, formatZodError, type ModelEntry } from "./schema.js";
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const MODELS_DIR = path.join(PROJECT_ROOT, "models");
+
+/** Where generated models, edited graphs and probe results live; never inside a user's model folder. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.PROBESPEC_CACHE_DIR ?? path.join(PROJECT_ROOT, ".probespec-cache"));
+}
+
+export interface EntryProblem {
+  file: string;
+  id?: string;
+  error: string;
+}
+
+export interface Registry {
+  entries: ModelEntry[];
+  /** id → the file that declared it */
+  files: Map<string, string>;
+  problems: EntryProblem[];
+}
+
+async function readEntryFile(file: string): Promise<unknown> {
+  if (file.endsWith(".json")) return JSON.parse(fs.readFileSync(file, "utf8"));
+  const mod = await import(pathToFileURL(file).href);
+  return mod.default;
+}
+
+export function parseEntry(value: unknown, file: string): ModelEntry {
+  const r = ModelEntrySchema.safeParse(value);
+  if (!r.success) {
+    const id = value && typeof value === "object" && typeof (value as any).id === "string" ? ` (id "${(value as any).id}")` : "";
+    throw new Error(`${path.basename(file)}${id}: ${formatZodError(r.error)}`);
+  }
+  return r.data;
+}
+
+/** Loads every entry file directly in `dir`; code lives in its subfolders. */
+export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DIR ?? MODELS_DIR): Promise<Registry> {
+  const entries: ModelEntry[] = [];
+  const files = new Map<string, string>();
+  const problems: EntryProblem[] = [];
+  const names = fs.readdirSync(dir).filter((f) => (f.endsWith(".json") || (f.endsWith(".ts") && !f.endsWith(".d.ts"))) && fs.statSync(path.join(dir, f)).isFile()).sort();
+  for (const name of names) {
+    const file = path.join(dir, name);
+    try {
+      const entry = parseEntry(await readEntryFile(file), file);
+      const prior = files.get(entry.id);
+      if (prior) {
+        problems.push({ file, id: entry.id, error: `${name}: duplicate id "${entry.id}", already declared by ${path.basename(prior)}` });
+        continue;
+      }
+      entries.push(entry);
+      files.set(entry.id, file);
+    } catch (e) {
+      problems.push({ file, error: e instanceof SyntaxError ? `${name}: not valid JSON: ${e.message}` : (e as Error).message });
+    }
+  }
+  return { entries, files, problems };
+}
+
+/** Relative `dir` sources resolve against PROBESPEC_MODELS_ROOT (default: the working directory). */
+export function resolveDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (dir.startsWith("~/")) return path.join(os.homedir(), dir.slice(2));
+  return path.resolve(env.PROBESPEC_MODELS_ROOT ?? process.cwd(), dir);
+}

@@ -1,0 +1,76 @@
+/**
+ * The model entry: one file in models/, validated as a value (zod), never cast.
+ * `{"id":"foo","family":"mistral","source":{"dir":"/abs/path"}}` is a complete entry.
+ */
+import { z } from "zod";
+
+export const FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus", "other"] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** Probe-point names are one vocabulary (TransformerLens'): see probes/points.ts. */
+const probePointName = z.string().regex(
+  /^(embed|ln_final|logits|W_E|W_U|ln_final\.w|ln_final\.b|(resid_pre|attn_out|resid_mid|mlp_in|mlp_out|resid_post)\.\d+)$/,
+  "expected a probe-point name such as resid_post.3, embed, ln_final, logits, W_E or W_U",
+);
+
+const SOURCE_KINDS = {
+  dir: z.strictObject({ dir: z.string().min(1) }),
+  hub: z.strictObject({
+    hub: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "expected org/name"),
+    revision: z.string().optional(),
+    subfolder: z.string().optional(),
+    file: z.string().optional(),
+  }),
+  /** A synthetic analog generated on demand: a preset name from models/analogs/presets.ts. */
+  analog: z.strictObject({ analog: z.string().min(1) }),
+  /** A llama2.c checkpoint folder (model .bin + tok .bin), converted on demand. */
+  llama2c: z.strictObject({ llama2c: z.string().min(1), checkpoint: z.string().optional(), tokenizer: z.string().optional() }),
+};
+type SourceKind = keyof typeof SOURCE_KINDS;
+export type Source = { [K in SourceKind]: z.output<(typeof SOURCE_KINDS)[K]> }[SourceKind];
+
+/** The source's kind is the key it names, so an error speaks of that kind's fields only. */
+export const SourceSchema = z.unknown().transform((v, ctx): Source => {
+  const kind = v && typeof v === "object" ? (Object.keys(SOURCE_KINDS) as SourceKind[]).find((k) => k in v) : undefined;
+  if (!kind) {
+    ctx.addIssue({ code: "custom", message: `expected an object with one of ${Object.keys(SOURCE_KINDS).map((k) => `"${k}"`).join(", ")}` });
+    return z.NEVER;
+  }
+  const r = SOURCE_KINDS[kind].safeParse(v);
+  if (!r.success) {
+    for (const issue of r.error.issues) ctx.addIssue({ ...issue, path: issue.path } as never);
+    return z.NEVER;
+  }
+  return r.data as Source;
+});
+
+export const DTYPES = ["fp32", "fp16", "bf16", "q4", "q4f16", "int8", "uint8", "quantized"] as const;
+
+export const ModelEntrySchema = z.strictObject({
+  id: z.string().min(1).max(200),
+  family: z.enum(FAMILIES),
+  source: SourceSchema,
+  dtype: z.enum(DTYPES).default("fp32"),
+  /** Memory the probe run needs, in GB; estimated from the files when absent. */
+  memoryGb: z.number().positive().optional(),
+  /** Explicit tensor names for graphs the locator cannot read. */
+  probePoints: z.record(probePointName, z.string().min(1)).optional(),
+  /** `subject` marks the model a hypothesis is about; family mistral is a subject by default. */
+  role: z.enum(["subject", "baseline"]).optional(),
+  /** Generated, untrained weights: labelled wherever the model appears. */
+  synthetic: z.boolean().default(false),
+  notes: z.string().optional(),
+});
+export type ModelEntry = z.infer<typeof ModelEntrySchema>;
+export type ModelEntryInput = z.input<typeof ModelEntrySchema>;
+
+/** `source.dir: expected string, received number` — path first, then what was expected. */
+export function formatZodError(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const where = i.path.length ? i.path.join(".") : "(entry)";
+      const msg = i.code === "unrecognized_keys" ? `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}` : i.message;
+      return `${i.code === "unrecognized_keys" && i.path.length === 0 ? "" : `${where}: `}${msg}`;
+    })
+    .join("; ");
+}

@@ -1,0 +1,51 @@
+/**
+ * One error type per failure domain, each carrying the model id, so that a
+ * message always says whose model failed, what was wrong and what to do.
+ */
+export type FailureDomain = "registry" | "loading" | "locating" | "probing";
+
+export class ProbespecError extends Error {
+  constructor(
+    readonly domain: FailureDomain,
+    readonly modelId: string | undefined,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(modelId === undefined ? detail : `model "${modelId}": ${detail}`, options);
+    this.name = `${domain[0].toUpperCase()}${domain.slice(1)}Error`;
+  }
+}
+
+export class LoadError extends ProbespecError {
+  constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
+    super("loading", modelId, detail, options);
+  }
+}
+
+export class LocateError extends ProbespecError {
+  constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
+    super("locating", modelId, detail, options);
+  }
+}
+
+export class ProbeError extends ProbespecError {
+  constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
+    super("probing", modelId, detail, options);
+  }
+}
+
+export class RegistryError extends ProbespecError {
+  constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
+    super("registry", modelId, detail, options);
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (Math.abs(n) >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,110 @@
+/**
+ * Reading and writing ModelProto. onnx-buf (protobuf-es over onnx.proto3) keeps
+ * fields it does not know and re-encodes real exports byte for byte (DESIGN.md,
+ * "Real exports we must read"); onnx-proto 8 drops NodeProto.metadata_props.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  ModelProtoSchema, TensorProto_DataType as DT,
+  type ModelProto, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
+} from "onnx-buf";
+import { LoadError, formatBytes } from "./errors.js";
+import { checkExternalData } from "./tensor.js";
+
+export interface OnnxModel {
+  proto: ModelProto;
+  /** The .onnx file it came from. */
+  file: string;
+  /** External data files the model references, already checked for size. */
+  externalFiles: string[];
+}
+
+export function decodeModel(bytes: Uint8Array, modelId?: string, file = "model"): ModelProto {
+  let proto: ModelProto;
+  try {
+    proto = fromBinary(ModelProtoSchema, bytes);
+  } catch (e) {
+    throw new LoadError(modelId, `${path.basename(file)} (${formatBytes(bytes.byteLength)}) is not a readable ONNX model: ${(e as Error).message}; the file looks truncated or is not ONNX`, { cause: e });
+  }
+  const g = proto.graph;
+  if (!g || g.node.length === 0 || proto.irVersion === 0n) {
+    throw new LoadError(modelId, `${path.basename(file)} (${formatBytes(bytes.byteLength)}) decodes to no ONNX graph (ir_version ${proto.irVersion}, ${g?.node.length ?? 0} nodes); the file looks truncated or is not ONNX`);
+  }
+  return proto;
+}
+
+export function encodeModel(proto: ModelProto): Uint8Array {
+  return toBinary(ModelProtoSchema, proto);
+}
+
+/** Reads an .onnx file and checks its external data before anything else touches it. */
+export function readModel(file: string, modelId?: string): OnnxModel {
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new LoadError(modelId, `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  const proto = decodeModel(bytes, modelId, file);
+  const externalFiles = checkExternalData(proto.graph!.initializer, path.dirname(file), modelId);
+  return { proto, file, externalFiles };
+}
+
+export function graphOf(proto: ModelProto): GraphProto {
+  return proto.graph!;
+}
+
+export function opsetVersion(proto: ModelProto, domain = ""): number {
+  const o = proto.opsetImport.find((x) => (x.domain ?? "") === domain || (domain === "" && x.domain === "ai.onnx"));
+  return o ? Number(o.version) : 0;
+}
+
+/** Name → node that produces it, name → nodes that consume it, name → initializer. */
+export interface GraphIndex {
+  producer: Map<string, NodeProto>;
+  consumers: Map<string, NodeProto[]>;
+  initializer: Map<string, TensorProto>;
+  valueInfo: Map<string, ValueInfoProto>;
+}
+
+export function indexGraph(g: GraphProto): GraphIndex {
+  const producer = new Map<string, NodeProto>();
+  const consumers = new Map<string, NodeProto[]>();
+  for (const n of g.node) {
+    for (const o of n.output) if (o) producer.set(o, n);
+    for (const i of n.input) {
+      if (!i) continue;
+      const list = consumers.get(i);
+      if (list) list.push(n);
+      else consumers.set(i, [n]);
+    }
+  }
+  const valueInfo = new Map<string, ValueInfoProto>();
+  for (const v of [...g.input, ...g.output, ...g.valueInfo]) valueInfo.set(v.name, v);
+  return { producer, consumers, initializer: new Map(g.initializer.map((t) => [t.name, t])), valueInfo };
+}
+
+export function attr(node: NodeProto, name: string): number | undefined {
+  const a = node.attribute.find((x) => x.name === name);
+  if (!a) return undefined;
+  if (a.type === 1 /* FLOAT */) return a.f;
+  return Number(a.i);
+}
+
+export function attrInts(node: NodeProto, name: string): number[] | undefined {
+  const a = node.attribute.find((x) => x.name === name);
+  return a ? a.ints.map(Number) : undefined;
+}
+
+export function attrTensor(node: NodeProto, name: string): TensorProto | undefined {
+  return node.attribute.find((x) => x.name === name)?.t;
+}
+
+/** Empty a fresh model, for builders. */
+export function emptyModel(): ModelProto {
+  return create(ModelProtoSchema, {});
+}
+
+export { DT };

@@ -1,0 +1,82 @@
+/**
+ * ONNX Runtime sessions and execution providers. `auto` tries CUDA, then WebGPU
+ * (Dawn over Vulkan), then the CPU; whichever ran is recorded for the report.
+ */
+import * as ort from "onnxruntime-node";
+import { LoadError } from "./errors.js";
+
+export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;
+export type DeviceRequest = (typeof DEVICES)[number];
+export type Provider = Exclude<DeviceRequest, "auto">;
+
+export interface ExecutionRecord {
+  requested: DeviceRequest;
+  /** The execution provider the session was created with. */
+  provider: Provider;
+  ortVersion: string;
+  /** Providers tried before it, with the reason each failed. */
+  fallbacks: { provider: Provider; error: string }[];
+}
+
+export function ortVersion(): string {
+  return ort.env.versions?.node ?? ort.env.versions?.common ?? "unknown";
+}
+
+export function deviceFromEnv(env: NodeJS.ProcessEnv = process.env): DeviceRequest {
+  const v = (env.PROBESPEC_DEVICE ?? "auto").toLowerCase();
+  if (!(DEVICES as readonly string[]).includes(v)) {
+    throw new Error(`PROBESPEC_DEVICE="${env.PROBESPEC_DEVICE}" is not one of ${DEVICES.join(", ")}`);
+  }
+  return v as DeviceRequest;
+}
+
+export function providerOrder(device: DeviceRequest): Provider[] {
+  return device === "auto" ? ["cuda", "webgpu", "cpu"] : [device];
+}
+
+export interface SessionOptions {
+  device?: DeviceRequest;
+  modelId?: string;
+  threads?: number;
+}
+
+export type SessionFactory = (file: string | Uint8Array, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+
+const defaultFactory: SessionFactory = (file, options) =>
+  ort.InferenceSession.create(file as string, options);
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split("\n")[0].replace(/\x1b\[[0-9;]*m/g, "").trim();
+}
+
+/**
+ * Creates a session on the first provider that loads. An explicit provider that
+ * fails is an error; under `auto` the failure is recorded and the next is tried.
+ */
+export async function createSession(
+  file: string | Uint8Array,
+  { device = "auto", modelId, threads }: SessionOptions = {},
+  factory: SessionFactory = defaultFactory,
+): Promise<{ session: ort.InferenceSession; record: ExecutionRecord }> {
+  const fallbacks: ExecutionRecord["fallbacks"] = [];
+  for (const provider of providerOrder(device)) {
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      graphOptimizationLevel: "all",
+      ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+    };
+    try {
+      const session = await factory(file, options);
+      return { session, record: { requested: device, provider, ortVersion: ortVersion(), fallbacks } };
+    } catch (e) {
+      if (device !== "auto" || provider === "cpu") {
+        const hint = provider === "cuda"
+          ? "; the CUDA provider is not installed (see README, \"GPU\") or no CUDA device is present"
+          : provider === "webgpu" ? "; WebGPU needs the Vulkan loader (Debian: libvulkan1) and a GPU driver" : "";
+        throw new LoadError(modelId, `execution provider "${provider}" failed to create a session: ${firstLine(e)}${hint}`, { cause: e });
+      }
+      fallbacks.push({ provider, error: firstLine(e) });
+    }
+  }
+  throw new LoadError(modelId, "no execution provider could be tried");
+}
