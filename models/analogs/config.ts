@@ -4,6 +4,9 @@
  */
 import type { Family } from "../registry/schema.js";
 
+/** The notebook's prompt: planted gains are calibrated on it, as the notebook measured on it. */
+export const CALIBRATION_PROMPT = "The capital of France is";
+
 export type AnalogFamily = Exclude<Family, "other">;
 export type Dialect = "torchscript" | "genai";
 

@@ -21,8 +21,20 @@ const SOURCE_KINDS = {
     subfolder: z.string().optional(),
     file: z.string().optional(),
   }),
-  /** A synthetic analog generated on demand: a preset name from models/analogs/presets.ts. */
-  analog: z.strictObject({ analog: z.string().min(1) }),
+  /** A synthetic analog generated on demand: a preset from models/analogs/presets.ts, optionally re-knobbed. */
+  analog: z.strictObject({
+    analog: z.string().min(1),
+    dialect: z.enum(["torchscript", "genai"]).optional(),
+    int4: z.boolean().optional(),
+    external: z.boolean().optional(),
+    seed: z.number().int().optional(),
+    knobs: z.strictObject({
+      wUScale: z.number().positive().optional(),
+      lastLayerGain: z.number().positive().optional(),
+      sharpness: z.number().positive().optional(),
+      massive: z.strictObject({ dim: z.number().int().nonnegative(), magnitude: z.number(), layer: z.number().int().nonnegative(), removedAtLast: z.number().min(0).max(1) }).nullable().optional(),
+    }).optional(),
+  }),
   /** A llama2.c checkpoint folder (model .bin + tok .bin), converted on demand. */
   llama2c: z.strictObject({ llama2c: z.string().min(1), checkpoint: z.string().optional(), tokenizer: z.string().optional() }),
 };

@@ -1,0 +1,95 @@
+/**
+ * Builds analogs (and llama2.c conversions) on demand into the cache:
+ * deterministic, byte-identical for the same preset and seed, keyed by a hash of
+ * everything that shapes the bytes.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { PreTrainedTokenizer } from "@huggingface/transformers";
+import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Dialect, type Knobs } from "./config.js";
+import { emitAnalog } from "./emit.js";
+import { PRESETS, GENERATOR_VERSION, type Preset } from "./presets.js";
+import { dequantizeQ4, quantizeQ4 } from "./q4.js";
+import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
+import { generateWeights, type AnalogWeights } from "./weights.js";
+import { genaiConfig, hfConfig, writeModelFolder } from "./write.js";
+import { readLlama2c, toRotateHalf } from "./llama2c.js";
+
+export interface AnalogRequest {
+  analog: string;
+  dialect?: Dialect;
+  int4?: boolean;
+  external?: boolean;
+  seed?: number;
+  knobs?: Partial<Omit<Knobs, "massive">> & { massive?: Knobs["massive"] | null };
+}
+
+function key(value: unknown): string {
+  return crypto.createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+}
+
+async function tokenizerFor(kind: AnalogConfig["tokenizer"], vocab: number, llama2cTok?: string): Promise<object> {
+  if (kind === "mistral") return mistralTokenizerJson();
+  if (kind === "llama2c") return llama2cTokenizerJson(llama2cTok!, vocab);
+  return byteTokenizerJson(vocab);
+}
+
+/** The preset merged with a request's overrides: the full recipe of an analog. */
+export function resolvePreset(req: AnalogRequest): Preset {
+  const base = PRESETS[req.analog];
+  if (!base) throw new Error(`unknown analog preset "${req.analog}"; known: ${Object.keys(PRESETS).join(", ")}`);
+  const knobs: Partial<Knobs> = { ...base.knobs, ...req.knobs, massive: req.knobs?.massive === null ? undefined : req.knobs?.massive ?? base.knobs.massive };
+  return {
+    ...base,
+    dialect: req.dialect ?? base.dialect,
+    int4: req.int4 ?? base.int4,
+    external: req.external ?? base.external,
+    config: { ...base.config, ...(req.seed !== undefined ? { seed: req.seed } : {}) },
+    knobs,
+  };
+}
+
+export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise<string> {
+  const preset = resolvePreset(req);
+  const dir = path.join(cacheDir, "analogs", `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_VERSION })}`);
+  if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
+  const tokenizer = await tokenizerFor(preset.config.tokenizer ?? "bytes", preset.config.vocab ?? 512);
+  const tokenizerConfig = tokenizerConfigJson(preset.config.maxPositions ?? 128);
+  const calibrationIds = new PreTrainedTokenizer(tokenizer, tokenizerConfig).encode(CALIBRATION_PROMPT) as number[];
+  const config = analogConfig(preset.family, { ...preset.config, knobs: preset.knobs as Knobs, calibrationIds });
+  const weights = generateWeights(config);
+  return write(dir, config, weights, preset.dialect, !!preset.int4, !!preset.external, tokenizer, tokenizerConfig, {
+    probespec: { synthetic: true, analog: req.analog, description: preset.description, knobs: config.knobs, seed: config.seed },
+  });
+}
+
+function write(dir: string, config: AnalogConfig, weights: AnalogWeights, dialect: Dialect, int4: boolean, external: boolean, tokenizer: object, tokenizerConfig: object, extra: Record<string, unknown>): string {
+  if (int4) {
+    // The reference sees the dequantised W_U that MatMulNBits computes with.
+    const q = quantizeQ4(weights.lmHead, config.vocab, config.d);
+    weights = { ...weights, lmHead: dequantizeQ4(q.packed, q.scales, config.vocab, config.d, q.blockSize) };
+  }
+  return writeModelFolder(dir, {
+    proto: emitAnalog(config, weights, { dialect, int4 }),
+    dialect, external,
+    config: hfConfig(config, extra),
+    tokenizer, tokenizerConfig,
+    genaiConfig: dialect === "genai" ? genaiConfig(config) : undefined,
+  });
+}
+
+/** Converts a llama2.c checkpoint folder (stories260K.bin + tok512.bin) into an HF-layout ONNX folder. */
+export async function buildLlama2c(srcDir: string, cacheDir: string, checkpoint = "stories260K.bin", tokenizerFile = "tok512.bin"): Promise<string> {
+  const ckpt = path.join(srcDir, checkpoint), tok = path.join(srcDir, tokenizerFile);
+  for (const f of [ckpt, tok]) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
+  const stat = fs.statSync(ckpt);
+  const dir = path.join(cacheDir, "llama2c", `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, GENERATOR_VERSION })}`);
+  if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
+  const { config, weights } = readLlama2c(ckpt);
+  const half = toRotateHalf(config, weights);
+  const tokenizer = await tokenizerFor("llama2c", config.vocab, tok);
+  return write(dir, half.config, half.weights, "torchscript", false, false, tokenizer, tokenizerConfigJson(config.maxPositions), {
+    probespec: { synthetic: false, converted_from: `llama2.c ${checkpoint}` },
+  });
+}
