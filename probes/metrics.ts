@@ -1,0 +1,209 @@
+/**
+ * Every metric, defined once: pure functions, typed arrays in, numbers out,
+ * accumulated in float64. Field names follow the notebook's JSON
+ * (shared/reference/mistral-paradox-notebook.txt) wherever the notebook had them.
+ */
+import { spectralNorm, SPECTRAL_RTOL } from "./spectral.js";
+
+type Vec = ArrayLike<number>;
+
+/** Frobenius norm over a whole tensor, as torch.norm(x) over [batch, seq, d]. */
+export function frobenius(x: Vec): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return Math.sqrt(s);
+}
+
+/** L2 norm of each position's d-vector. */
+export function positionNorms(x: Vec, d: number): number[] {
+  const out: number[] = [];
+  for (let p = 0; p < x.length / d; p++) {
+    let s = 0;
+    for (let i = p * d; i < (p + 1) * d; i++) s += x[i] * x[i];
+    out.push(Math.sqrt(s));
+  }
+  return out;
+}
+
+/** Whole-tensor norm from per-position norms, optionally leaving some positions out. */
+export function normFromPositions(norms: readonly number[], skip = 0): number {
+  let s = 0;
+  for (let i = skip; i < norms.length; i++) s += norms[i] * norms[i];
+  return Math.sqrt(s);
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Unbiased (n − 1) standard deviation, as torch.std. */
+export function std(xs: Vec): number {
+  const n = xs.length;
+  if (n < 2) return NaN;
+  let m = 0;
+  for (let i = 0; i < n; i++) m += xs[i];
+  m /= n;
+  let s = 0;
+  for (let i = 0; i < n; i++) s += (xs[i] - m) ** 2;
+  return Math.sqrt(s / (n - 1));
+}
+
+export interface ResidualStreamStats {
+  norms: number[];
+  gains: number[];
+  contracting_pct: number;
+  last_gain: number;
+  max_gain: number;
+  max_gain_layer: number;
+  expansion_layers: [number, number][];
+}
+
+/**
+ * The notebook's residual statistics over the norms after each layer:
+ * gains[i] = norms[i+1] / norms[i] (so gains[i] is the step into layer i+1).
+ */
+export function residualStreamStats(norms: readonly number[]): ResidualStreamStats {
+  const gains = norms.slice(1).map((n, i) => (norms[i] > 1e-8 ? n / norms[i] : 0));
+  const maxGain = gains.length ? Math.max(...gains) : 0;
+  return {
+    norms: [...norms],
+    gains,
+    contracting_pct: gains.length ? (100 * gains.filter((g) => g < 1).length) / gains.length : 0,
+    last_gain: gains.length ? gains[gains.length - 1] : 0,
+    max_gain: maxGain,
+    max_gain_layer: gains.length ? gains.indexOf(maxGain) : -1,
+    expansion_layers: gains.flatMap((g, i) => (g > 1 ? [[i, g] as [number, number]] : [])),
+  };
+}
+
+export interface MatrixStats {
+  shape: [number, number];
+  frobenius_norm: number;
+  spectral_norm: number;
+  max_singular: number;
+  mean_row_norm: number;
+  std_row_norm: number;
+  max_row_norm: number;
+  min_row_norm: number;
+  mean_abs: number;
+  std_abs: number;
+  frobenius_normalized: number;
+  spectral_normalized: number;
+}
+
+/** The notebook's 12 matrix statistics; the spectral norm by Lanczos to SPECTRAL_RTOL. */
+export function matrixStats(W: Float32Array, rows: number, cols: number, spectral = spectralNorm(W, rows, cols).value): MatrixStats {
+  const rowNorms = new Float64Array(rows);
+  let sumSq = 0, sumAbs = 0;
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = r * cols; c < (r + 1) * cols; c++) {
+      const v = W[c];
+      s += v * v;
+      sumAbs += Math.abs(v);
+    }
+    rowNorms[r] = Math.sqrt(s);
+    sumSq += s;
+  }
+  const n = rows * cols;
+  const meanAbs = sumAbs / n;
+  let varAbs = 0;
+  for (let i = 0; i < n; i++) varAbs += (Math.abs(W[i]) - meanAbs) ** 2;
+  let rowMean = 0, rowMax = -Infinity, rowMin = Infinity;
+  for (const x of rowNorms) { rowMean += x; rowMax = Math.max(rowMax, x); rowMin = Math.min(rowMin, x); }
+  rowMean /= rows;
+  const frob = Math.sqrt(sumSq);
+  return {
+    shape: [rows, cols],
+    frobenius_norm: frob,
+    spectral_norm: spectral,
+    max_singular: spectral,
+    mean_row_norm: rowMean,
+    std_row_norm: std(rowNorms),
+    max_row_norm: rowMax,
+    min_row_norm: rowMin,
+    mean_abs: meanAbs,
+    std_abs: Math.sqrt(varAbs / (n - 1)),
+    frobenius_normalized: frob / Math.sqrt(n),
+    spectral_normalized: spectral / Math.sqrt(cols),
+  };
+}
+
+export { SPECTRAL_RTOL };
+
+export interface LogitStats {
+  logit_mean: number;
+  logit_std: number;
+  logit_max: number;
+  logit_min: number;
+  logit_range: number;
+  entropy: number;
+  effective_vocab: number;
+  top10_prob_mass: number;
+}
+
+/** Softmax probabilities in float64, max-shifted. */
+export function softmax(logits: Vec): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
+  const p = new Float64Array(logits.length);
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) z += (p[i] = Math.exp(logits[i] - max));
+  for (let i = 0; i < p.length; i++) p[i] /= z;
+  return p;
+}
+
+/** The notebook's entropy: −Σ p·log(p + 1e-10), in nats. */
+export function entropy(logits: Vec): number {
+  const p = softmax(logits);
+  let h = 0;
+  for (const x of p) h -= x * Math.log(x + 1e-10);
+  return h;
+}
+
+/** The notebook's 8 statistics of one position's logits. */
+export function logitStats(logits: Vec): LogitStats {
+  let sum = 0, max = -Infinity, min = Infinity;
+  for (let i = 0; i < logits.length; i++) { sum += logits[i]; max = Math.max(max, logits[i]); min = Math.min(min, logits[i]); }
+  const p = softmax(logits);
+  const h = entropy(logits);
+  const top = Array.from(p).sort((a, b) => b - a).slice(0, 10).reduce((a, b) => a + b, 0);
+  return {
+    logit_mean: sum / logits.length,
+    logit_std: std(logits),
+    logit_max: max,
+    logit_min: min,
+    logit_range: max - min,
+    entropy: h,
+    effective_vocab: Math.exp(h),
+    top10_prob_mass: top,
+  };
+}
+
+/** Tied when the graph shares the matrix, else (as the notebook did) when values agree to 1e-3. */
+export function allClose(a: Float32Array, b: Float32Array, atol = 1e-3): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > atol) return false;
+  return true;
+}
+
+/** Percentile bootstrap CI of a statistic over resamples, seeded. */
+export function bootstrapCI(
+  samples: readonly number[][],
+  statistic: (resampled: number[][]) => number,
+  { resamples = 2000, level = 0.95, seed = 20240501 } = {},
+): { estimate: number; lo: number; hi: number; resamples: number } {
+  const n = samples[0].length;
+  let s = seed >>> 0;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const stats: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    const idx = Array.from({ length: n }, () => Math.floor(rand() * n));
+    stats.push(statistic(samples.map((xs) => idx.map((i) => xs[i]))));
+  }
+  stats.sort((a, b) => a - b);
+  const q = (f: number) => stats[Math.min(resamples - 1, Math.max(0, Math.floor(f * resamples)))];
+  return { estimate: statistic(samples.map((xs) => [...xs])), lo: q((1 - level) / 2), hi: q(1 - (1 - level) / 2), resamples };
+}
+
+export { mean };
