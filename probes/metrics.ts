@@ -207,3 +207,23 @@ export function bootstrapCI(
 }
 
 export { mean };
+
+/** Per-prompt values averaged over a prompt set. */
+export function meanOver(values: readonly number[]): number {
+  return mean(values);
+}
+
+/** Bootstrap CI of mean(a) − mean(b), prompts resampled jointly (the same prompts were run on both). */
+export function meanDifferenceCI(a: readonly number[], b: readonly number[], opts?: Parameters<typeof bootstrapCI>[2]) {
+  return bootstrapCI([[...a], [...b]], ([x, y]) => mean(x) - mean(y), opts);
+}
+
+/** Bootstrap CI of a mean over prompts. */
+export function meanCI(a: readonly number[], opts?: Parameters<typeof bootstrapCI>[2]) {
+  return bootstrapCI([[...a]], ([x]) => mean(x), opts);
+}
+
+/** Per-layer means over prompts of a per-prompt, per-layer quantity. */
+export function layerMeans(rows: readonly (readonly number[])[]): number[] {
+  return rows[0].map((_, L) => mean(rows.map((r) => r[L])));
+}

@@ -38,6 +38,11 @@ export interface SessionOptions {
   device?: DeviceRequest;
   modelId?: string;
   threads?: number;
+  /**
+   * For a model handed over as bytes: the folder its external data locations are
+   * relative to (the original model's folder; ORT still refuses paths that escape it).
+   */
+  externalDataDir?: string;
 }
 
 export type SessionFactory = (file: string | Uint8Array, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
@@ -55,7 +60,7 @@ function firstLine(e: unknown): string {
  */
 export async function createSession(
   file: string | Uint8Array,
-  { device = "auto", modelId, threads }: SessionOptions = {},
+  { device = "auto", modelId, threads, externalDataDir }: SessionOptions = {},
   factory: SessionFactory = defaultFactory,
 ): Promise<{ session: ort.InferenceSession; record: ExecutionRecord }> {
   const fallbacks: ExecutionRecord["fallbacks"] = [];
@@ -64,6 +69,7 @@ export async function createSession(
       executionProviders: [provider],
       graphOptimizationLevel: "all",
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+      ...(externalDataDir ? { extra: { session: { model_external_initializers_file_folder_path: externalDataDir } } } : {}),
     };
     try {
       const session = await factory(file, options);

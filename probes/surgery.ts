@@ -1,17 +1,14 @@
 /**
  * Graph surgery: expose named tensors as graph outputs, give a node an optional
- * output it left empty, and save the edited graph where its external data still
- * resolves. The user's files are never written: edits go to a cache folder.
+ * output it left empty. Edits make shallow copies: the user's files are never
+ * written, and the edited graph reaches ONNX Runtime as bytes (see session.ts).
  */
-import fs from "node:fs";
-import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import {
   TensorProto_DataType as DT, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema,
   type ModelProto, type NodeProto,
 } from "onnx-buf";
-import { attr, encodeModel, indexGraph, type GraphIndex } from "./onnx.js";
-import { externalRef } from "./tensor.js";
+import { attr, indexGraph, type GraphIndex } from "./onnx.js";
 
 /** Ops whose output element type is not their first input's. */
 const FIXED_OUTPUT_TYPE: Record<string, DT | ((n: NodeProto, i: number) => DT | undefined)> = {
@@ -96,28 +93,4 @@ export function setOptionalOutput(proto: ModelProto, nodeName: string, index: nu
   outputs[index] = name;
   const edited = { ...node, output: outputs };
   return { ...proto, graph: { ...g, node: g.node.map((n) => (n === node ? edited : n)) } };
-}
-
-/**
- * Writes an edited model into `outDir` and links each external data file it
- * references next to it, so relative locations resolve as in the original folder.
- */
-export function saveBeside(proto: ModelProto, sourceDir: string, outDir: string, fileName = "model.onnx"): string {
-  fs.mkdirSync(outDir, { recursive: true });
-  const locations = new Set<string>();
-  for (const t of proto.graph!.initializer) {
-    const ref = externalRef(t);
-    if (ref) locations.add(ref.location);
-  }
-  for (const loc of locations) {
-    const target = path.join(outDir, loc);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.rmSync(target, { force: true });
-    fs.symlinkSync(path.resolve(sourceDir, loc), target);
-  }
-  const file = path.join(outDir, fileName);
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, encodeModel(proto));
-  fs.renameSync(tmp, file);
-  return file;
 }

@@ -92,7 +92,7 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
     layers.push(w);
   }
   // Tied W_U reads logits off the embedding: Gemma's must be small, as it is in Gemma.
-  const embed = mat(vocab, d, c.tied ? 2 / Math.sqrt(d) : 1);
+  const embed = mat(vocab, d, c.tied ? 0.5 / Math.sqrt(d) : 1);
   const weights: AnalogWeights = {
     embed, layers,
     finalNorm: gain(d),

@@ -3,7 +3,6 @@
  * A bad file is a problem named with its file and field; the other entries load.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ModelEntrySchema, formatZodError, type ModelEntry } from "./schema.js";
@@ -66,10 +65,4 @@ export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DI
     }
   }
   return { entries, files, problems };
-}
-
-/** Relative `dir` sources resolve against PROBESPEC_MODELS_ROOT (default: the working directory). */
-export function resolveDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (dir.startsWith("~/")) return path.join(os.homedir(), dir.slice(2));
-  return path.resolve(env.PROBESPEC_MODELS_ROOT ?? process.cwd(), dir);
 }

@@ -1,0 +1,34 @@
+/**
+ * Entropy efficiency: "Mistral's output is already sharp, so it needs no
+ * explosion." Judged on the last token's softmax entropy over the whole prompt
+ * set, with a bootstrap CI of the difference from each baseline.
+ */
+import { describe, it } from "vitest";
+import { meanDifferenceCI, meanOver } from "../probes/metrics.js";
+import { BOOTSTRAP, ENTROPY_MAX_RATIO } from "./criteria.js";
+import { judge, roles } from "./roles.js";
+
+describe("entropy-efficiency", () => {
+  it("the subject's mean last-token entropy is at most 0.8x each baseline's, CI of the difference below 0", ({ task, skip }) => {
+    const { subjects, baselines, missing } = roles(true);
+    if (missing) return skip(missing);
+    const rows = subjects.flatMap((s) => baselines.map((b) => {
+      const hs = s.prompts.map((p) => p.logits.entropy), hb = b.prompts.map((p) => p.logits.entropy);
+      const ratio = meanOver(hs) / meanOver(hb);
+      const diff = meanDifferenceCI(hs, hb, BOOTSTRAP);
+      return {
+        subject: s.id, baseline: b.id, value: ratio, ci: [diff.lo, diff.hi] as [number, number],
+        passed: ratio <= ENTROPY_MAX_RATIO && diff.hi < 0,
+        detail: `mean entropy ${meanOver(hs).toFixed(3)} vs ${meanOver(hb).toFixed(3)} nats; difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts`,
+      };
+    }));
+    judge(task, {
+      hypothesis: "entropy-efficiency",
+      criterion: `mean entropy ratio ≤ ${ENTROPY_MAX_RATIO} and CI of the difference excludes 0`,
+      threshold: ENTROPY_MAX_RATIO, why: "a fifth sharper than each baseline, beyond prompt-to-prompt noise",
+      rows, passed: rows.every((r) => r.passed),
+      singlePrompt: subjects.some((s) => s.prompts.length === 1),
+      note: subjects.some((s) => s.prompts.length === 1) ? "This verdict rests on a single prompt." : undefined,
+    });
+  });
+});

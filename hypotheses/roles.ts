@@ -1,0 +1,62 @@
+/**
+ * Who a hypothesis is about: subjects are family mistral or role "subject";
+ * baselines are the other models that probed. A model that failed to probe is
+ * an error for every hypothesis that needs it, never a rejection.
+ */
+import { expect, inject, type TaskContext } from "vitest";
+import type { ProbeResult } from "../probes/probe.js";
+import type { ProbeRun } from "../probes/run.js";
+
+export interface Prediction {
+  hypothesis: string;
+  criterion: string;
+  threshold: number;
+  why: string;
+  /** One row per (subject, baseline) or per subject: the measured value and its CI. */
+  rows: { subject: string; baseline?: string; value: number; ci?: [number, number]; passed: boolean; detail?: string }[];
+  passed: boolean;
+  /** Set when a verdict rests on one prompt. */
+  singlePrompt?: boolean;
+  note?: string;
+}
+
+declare module "vitest" {
+  interface TaskMeta {
+    prediction?: Prediction;
+  }
+}
+
+export function probeRun(): ProbeRun {
+  return inject("probeRun");
+}
+
+export const isSubject = (r: { family: string; role?: string }) => r.role === "subject" || (r.family === "mistral" && r.role !== "baseline");
+
+export interface Roles {
+  subjects: ProbeResult[];
+  baselines: ProbeResult[];
+  /** Why the hypothesis cannot be decided, when it cannot. */
+  missing?: string;
+}
+
+/** Subjects and baselines; throws (an error verdict) when a model the hypothesis needs failed to probe. */
+export function roles(needsBaselines: boolean): Roles {
+  const run = probeRun();
+  const failed = run.failures.filter((f) => needsBaselines || isSubject(f));
+  if (failed.length) throw new Error(`a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`);
+  const subjects = run.results.filter(isSubject);
+  const baselines = run.results.filter((r) => !isSubject(r));
+  const missing = !subjects.length
+    ? `no subject model (family mistral or role "subject") is available${run.skipped.filter(isSubject).map((s) => `; ${s.id}: ${s.reason}`).join("")}`
+    : needsBaselines && !baselines.length
+      ? `no baseline model is available to compare ${subjects.map((s) => s.id).join(", ")} with; the notebook's own run had the same gap and could never decide`
+      : undefined;
+  return { subjects, baselines, missing };
+}
+
+/** Attaches the prediction to the test for the reporter, then asserts it. */
+export function judge(task: TaskContext["task"], p: Prediction): void {
+  task.meta.prediction = p;
+  const failing = p.rows.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}: ${r.value.toPrecision(4)}${r.detail ? ` (${r.detail})` : ""}`);
+  expect(p.passed, `${p.criterion} fails: ${failing.join("; ")}${p.note ? `. ${p.note}` : ""}`).toBe(true);
+}

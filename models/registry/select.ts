@@ -1,0 +1,123 @@
+/**
+ * Resolving entries to local folders and selecting what runs: every entry that
+ * is available and fits the device's memory, as the notebook's select_models
+ * did, or exactly PROBESPEC_MODELS=a,b. Each entry left out says why.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { RegistryError } from "../../probes/errors.js";
+import { buildAnalog, buildLlama2c } from "../analogs/build.js";
+import { findOnnxFile, folderWeightBytes } from "./layout.js";
+import { PROJECT_ROOT, cacheRoot, type Registry } from "./registry.js";
+import type { ModelEntry } from "./schema.js";
+
+export interface Resolved {
+  entry: ModelEntry;
+  dir: string;
+  memoryGb: number;
+}
+
+export interface Skipped {
+  id: string;
+  family?: string;
+  synthetic?: boolean;
+  reason: string;
+}
+
+/** Relative paths resolve against PROBESPEC_MODELS_ROOT (default: the project root). */
+export function resolvePath(p: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (p.startsWith("~/")) return path.join(os.homedir(), p.slice(2));
+  return path.resolve(env.PROBESPEC_MODELS_ROOT ?? PROJECT_ROOT, p);
+}
+
+/** HF's cache layout: hub/models--org--name/snapshots/<revision>/…; the newest snapshot when no revision is named. */
+function hubSnapshot(hub: string, revision: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const home = env.HF_HUB_CACHE ?? path.join(env.HF_HOME ?? path.join(os.homedir(), ".cache", "huggingface"), "hub");
+  const snaps = path.join(home, `models--${hub.replace("/", "--")}`, "snapshots");
+  if (!fs.existsSync(snaps)) return undefined;
+  if (revision && fs.existsSync(path.join(snaps, revision))) return path.join(snaps, revision);
+  const all = fs.readdirSync(snaps).map((s) => path.join(snaps, s)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  return all[0];
+}
+
+/** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
+export async function resolveSource(entry: ModelEntry, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const s = entry.source;
+  const cache = cacheRoot(env);
+  if ("analog" in s) {
+    try {
+      return await buildAnalog(s, cache);
+    } catch (e) {
+      throw new RegistryError(entry.id, `analog could not be generated: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if ("llama2c" in s) {
+    const dir = resolvePath(s.llama2c, env);
+    if (!fs.existsSync(dir)) throw new RegistryError(entry.id, `llama2.c folder ${dir} does not exist`);
+    return buildLlama2c(dir, cache, s.checkpoint, s.tokenizer);
+  }
+  if ("hub" in s) {
+    const snap = hubSnapshot(s.hub, s.revision, env);
+    if (snap) return s.subfolder ? path.join(snap, s.subfolder) : snap;
+    if (env.PROBESPEC_OFFLINE === "1") {
+      throw new RegistryError(entry.id, `hub source ${s.hub} is not in the local HuggingFace cache, and PROBESPEC_OFFLINE=1 forbids network use`);
+    }
+    throw new RegistryError(entry.id, `hub source ${s.hub} is not in the local HuggingFace cache; download it first (huggingface-cli download ${s.hub}${s.revision ? ` --revision ${s.revision}` : ""}) or point a "dir" source at an export`);
+  }
+  const dir = resolvePath(s.dir, env);
+  if (!fs.existsSync(dir)) throw new RegistryError(entry.id, `source.dir ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
+  return dir;
+}
+
+/** Free memory of the device that would run: GPU memory under CUDA (nvidia-smi), free RAM otherwise. */
+export function deviceMemoryGb(device: string, env: NodeJS.ProcessEnv = process.env): number {
+  if (env.PROBESPEC_DEVICE_MEMORY_GB) return Number(env.PROBESPEC_DEVICE_MEMORY_GB);
+  if (device === "cuda") {
+    try {
+      const out = execFileSync("nvidia-smi", ["--query-gpu=memory.free", "--format=csv,noheader,nounits"], { encoding: "utf8", timeout: 5000 });
+      return Number(out.split("\n")[0]) / 1024;
+    } catch {
+      // no nvidia-smi: fall through to RAM
+    }
+  }
+  return os.freemem() / 1e9;
+}
+
+export interface Selection {
+  selected: Resolved[];
+  skipped: Skipped[];
+}
+
+export async function selectModels(registry: Registry, { env = process.env, device = "cpu" }: { env?: NodeJS.ProcessEnv; device?: string } = {}): Promise<Selection> {
+  const wanted = env.PROBESPEC_MODELS?.split(",").map((s) => s.trim()).filter(Boolean);
+  const skipped: Skipped[] = [];
+  const selected: Resolved[] = [];
+  for (const id of wanted ?? []) {
+    if (!registry.entries.some((e) => e.id === id)) skipped.push({ id, reason: `PROBESPEC_MODELS names "${id}", which no entry in models/ declares` });
+  }
+  const available = deviceMemoryGb(device, env);
+  for (const entry of registry.entries) {
+    const base = { id: entry.id, family: entry.family, synthetic: entry.synthetic };
+    if (wanted && !wanted.includes(entry.id)) {
+      skipped.push({ ...base, reason: "not in PROBESPEC_MODELS" });
+      continue;
+    }
+    let dir: string;
+    try {
+      dir = await resolveSource(entry, env);
+    } catch (e) {
+      skipped.push({ ...base, reason: (e as Error).message.replace(/^model "[^"]*": /, "") });
+      continue;
+    }
+    const onnx = findOnnxFile(dir, entry.dtype, "hub" in entry.source ? entry.source.file : undefined);
+    const memoryGb = entry.memoryGb ?? (onnx ? (folderWeightBytes(onnx) * 1.5) / 1e9 : 0);
+    if (memoryGb > available) {
+      skipped.push({ ...base, reason: `needs ${memoryGb.toFixed(1)} GB; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free` });
+      continue;
+    }
+    selected.push({ entry, dir, memoryGb });
+  }
+  return { selected, skipped };
+}

@@ -1,0 +1,51 @@
+/**
+ * The weight matrices the probes measure, read from initializers and handed on
+ * as [vocab, d] Float32Array whatever the graph stores: folded [d, vocab],
+ * Gemm transB, a Transpose of a tied embedding, or MatMulNBits int4.
+ */
+import type { ModelProto } from "onnx-buf";
+import { dequantizeQ4 } from "../models/analogs/q4.js";
+import { LocateError } from "./errors.js";
+import type { Located, WeightRef } from "./locate.js";
+import { indexGraph } from "./onnx.js";
+import { dimsOf, toFloat32, toInts } from "./tensor.js";
+
+function transpose(W: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(W.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = W[r * cols + c];
+  return t;
+}
+
+export function readWeight(proto: ModelProto, ref: WeightRef, modelDir: string, modelId?: string): { data: Float32Array; rows: number; cols: number } {
+  const idx = indexGraph(proto.graph!);
+  const t = idx.initializer.get(ref.initializer);
+  if (!t) throw new LocateError(modelId, `initializer "${ref.initializer}" is not in the graph`);
+  if (ref.layout === "matmulnbits") {
+    const scalesT = idx.initializer.get(ref.scales!);
+    if (!scalesT || !ref.K || !ref.N || !ref.blockSize) throw new LocateError(modelId, `MatMulNBits weight "${ref.initializer}" lacks its scales or K/N/block_size attributes`);
+    const zp = ref.zeroPoints ? idx.initializer.get(ref.zeroPoints) : undefined;
+    const data = dequantizeQ4(toInts(t, modelDir, modelId), toFloat32(scalesT, modelDir, modelId), ref.N, ref.K, ref.blockSize, zp ? toInts(zp, modelDir, modelId) : undefined);
+    return { data, rows: ref.N, cols: ref.K };
+  }
+  const [a, b] = dimsOf(t);
+  const data = toFloat32(t, modelDir, modelId);
+  return ref.layout === "vocab_d" ? { data, rows: a, cols: b } : { data: transpose(data, a, b), rows: b, cols: a };
+}
+
+/** The final norm's gain (and bias) as the graph applies them. */
+export function readFinalNorm(proto: ModelProto, located: Located, modelDir: string, modelId?: string): { gain: Float32Array; bias?: Float32Array } {
+  const idx = indexGraph(proto.graph!);
+  const get = (name: string) => {
+    const t = idx.initializer.get(name);
+    if (!t) throw new LocateError(modelId, `final-norm parameter "${name}" is not an initializer`);
+    return toFloat32(t, modelDir, modelId);
+  };
+  return { gain: get(located.finalNorm.gain), bias: located.finalNorm.bias ? get(located.finalNorm.bias) : undefined };
+}
+
+/** W_U_eff = W_U · diag(gain): the final norm's gain folded into the unembedding. */
+export function foldGain(W: Float32Array, rows: number, cols: number, gain: Float32Array): Float32Array {
+  const out = new Float32Array(W.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = W[r * cols + c] * gain[c];
+  return out;
+}

@@ -1,0 +1,251 @@
+/**
+ * Probing one model: load → locate → expose → run → measure. One edited
+ * session per model with every probe point as an output; each probed tensor is
+ * reduced to its statistics as it arrives, in float64, and not kept past its prompt.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import type { ModelEntry } from "../models/registry/schema.js";
+import { declaredLayers, readModelFolder } from "../models/registry/layout.js";
+import { LoadError, ProbeError, ProbespecError } from "./errors.js";
+import { locate, type Located } from "./locate.js";
+import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
+import {
+  allClose, entropy, frobenius, logitStats, matrixStats, positionNorms, residualStreamStats,
+  type LogitStats, type MatrixStats, type ResidualStreamStats,
+} from "./metrics.js";
+import { encodeModel, readModel } from "./onnx.js";
+import { parsePoint, point, type ProbePoint } from "./points.js";
+import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
+import { exposeOutputs, setOptionalOutput } from "./surgery.js";
+import { loadTokenizer, tokenize } from "./tokenizer.js";
+
+/** Bump when any metric's definition or the result layout changes: it keys the cache. */
+export const PROBE_VERSION = 1;
+
+export interface PromptResult {
+  prompt: string;
+  tokens: number;
+  /** ‖resid_post.L‖ over the whole [1, seq, d] tensor. */
+  residPostNorms: number[];
+  /** The same without position 0. */
+  residPostNormsEx0: number[];
+  /** ‖resid_post.L[p]‖ per layer and position. */
+  positionNorms: number[][];
+  /** ‖embed‖, the residual before layer 0. */
+  embedNorm: number;
+  embedNormEx0: number;
+  /** Residual gain of each layer: ‖resid_post.L‖ / ‖resid_pre.L‖. */
+  residualGains: number[];
+  residualGainsEx0: number[];
+  /** Component gains: ‖attn_out.L‖ / ‖resid_pre.L‖ and ‖mlp_out.L‖ / ‖mlp_in.L‖. */
+  attnGains: number[];
+  mlpGains: number[];
+  /** The last token's logit statistics. */
+  logits: LogitStats;
+  /** Logit-lens entropy of the last token after each layer: resid_post.L through the final norm and W_U. */
+  lensEntropy: number[];
+}
+
+export interface ProbeResult {
+  id: string;
+  family: ModelEntry["family"];
+  dtype: string;
+  synthetic: boolean;
+  role?: ModelEntry["role"];
+  notes?: string;
+  source: string;
+  layers: number;
+  d: number;
+  vocab: number;
+  parallel: boolean;
+  tied: { value: boolean; via: string };
+  execution: ExecutionRecord;
+  provenance: { onnxFile: string; sha256: string; bytes: number; externalFiles: string[]; located: string[]; probeVersion: number };
+  /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
+  seed: {
+    unembedding: MatrixStats;
+    embedding: MatrixStats;
+    unembedding_eff: MatrixStats;
+    wu_we_ratio: number;
+    tied_embeddings: boolean;
+    residual: ResidualStreamStats;
+    residualEx0: ResidualStreamStats;
+    entropy: LogitStats;
+  };
+  prompts: PromptResult[];
+  /** Seconds spent loading, on matrices, and running prompts. */
+  timings: { load: number; matrices: number; run: number };
+}
+
+export interface ProbeOptions {
+  device?: DeviceRequest;
+  threads?: number;
+  onProgress?: (message: string) => void;
+}
+
+function fileSha256(file: string): string {
+  const h = crypto.createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+function checkFinite(data: Float32Array, name: ProbePoint, width: number, modelId: string, prompt: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      const { kind, layer } = parsePoint(name);
+      throw new ProbeError(modelId, `${Number.isNaN(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf"} in ${name} (${kind}${layer === undefined ? "" : `, layer ${layer}`}) at position ${Math.floor(i / width)}, element ${i % width}, on prompt ${JSON.stringify(prompt.slice(0, 60))}; fp16 overflow is the usual cause`);
+    }
+  }
+}
+
+/** The final norm applied to one vector, as the graph applies it. */
+function applyFinalNorm(x: Float32Array, located: Located, gain: Float32Array, bias?: Float32Array): Float64Array {
+  const d = x.length;
+  let mean = 0;
+  if (located.finalNorm.kind === "layernorm") { for (const v of x) mean += v; mean /= d; }
+  let sq = 0;
+  for (const v of x) sq += (v - mean) ** 2;
+  const inv = 1 / Math.sqrt(sq / d + located.finalNorm.eps);
+  const y = new Float64Array(d);
+  for (let i = 0; i < d; i++) y[i] = (x[i] - mean) * inv * gain[i] + (bias ? bias[i] : 0);
+  return y;
+}
+
+function lensLogits(h: Float64Array, W_U: Float32Array, vocab: number, d: number): Float64Array {
+  const out = new Float64Array(vocab);
+  for (let v = 0; v < vocab; v++) {
+    let acc = 0;
+    for (let i = 0; i < d; i++) acc += W_U[v * d + i] * h[i];
+    out[v] = acc;
+  }
+  return out;
+}
+
+export function describeSource(entry: ModelEntry): string {
+  const s = entry.source as Record<string, unknown>;
+  if ("dir" in s) return `dir ${s.dir}`;
+  if ("hub" in s) return `hub ${s.hub}${s.revision ? `@${s.revision}` : ""}`;
+  if ("analog" in s) return `analog ${s.analog}${s.dialect ? ` (${s.dialect})` : ""}`;
+  return `llama2.c ${s.llama2c}`;
+}
+
+export async function probeModel(entry: ModelEntry, dir: string, prompts: readonly string[], opts: ProbeOptions): Promise<ProbeResult> {
+  const id = entry.id;
+  const say = opts.onProgress ?? (() => {});
+  const t0 = performance.now();
+  const folder = readModelFolder(dir, entry);
+  say(`${id}: reading ${path.relative(process.cwd(), folder.onnxFile) || folder.onnxFile}`);
+  const model = readModel(folder.onnxFile, id);
+  const tok = loadTokenizer(dir, id);
+  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), overrides: entry.probePoints });
+  const { layers, d, vocab } = located;
+
+  // Expose every probe point (and give fused final norms their residual sum) in one edited graph.
+  let edited = model.proto;
+  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
+  const names = new Map<ProbePoint, string>();
+  for (const [p, src] of located.points) if ("tensor" in src) names.set(p, src.tensor);
+  edited = exposeOutputs(edited, [...new Set(names.values())], id);
+  const sha = fileSha256(folder.onnxFile);
+  // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
+  let session: ort.InferenceSession, execution: ExecutionRecord;
+  try {
+    ({ session, record: execution } = await createSession(encodeModel(edited), {
+      device: opts.device, modelId: id, threads: opts.threads, externalDataDir: path.dirname(folder.onnxFile),
+    }));
+  } catch (e) {
+    if (e instanceof ProbespecError) throw e;
+    throw new LoadError(id, `ONNX Runtime could not create a session: ${(e as Error).message.split("\n")[0]}`, { cause: e });
+  }
+  const tLoad = performance.now();
+
+  // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.
+  say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
+  const modelDir = path.dirname(folder.onnxFile);
+  const WE = readWeight(model.proto, located.W_E, modelDir, id);
+  const WU = readWeight(model.proto, located.W_U, modelDir, id);
+  const { gain, bias } = readFinalNorm(model.proto, located, modelDir, id);
+  const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
+  const embedding = matrixStats(WE.data, WE.rows, WE.cols);
+  const unembedding_eff = matrixStats(foldGain(WU.data, WU.rows, WU.cols, gain), WU.rows, WU.cols);
+  const tiedByValues = WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data);
+  const tied = { value: located.tiedInGraph !== undefined || tiedByValues, via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied") };
+  const tMat = performance.now();
+
+  const context = Number((folder.config as any).max_position_embeddings ?? (folder.config as any).n_positions ?? (folder.config as any).context_length ?? NaN) || undefined;
+  const results: PromptResult[] = [];
+  const feeds = (ids: number[]): Record<string, ort.Tensor> => {
+    const n = ids.length;
+    const int = (vals: number[]) => located.inputs.idsType === "int32" ? new ort.Tensor("int32", Int32Array.from(vals), [1, n]) : new ort.Tensor("int64", BigInt64Array.from(vals.map(BigInt)), [1, n]);
+    const f: Record<string, ort.Tensor> = { [located.inputs.ids]: int(ids) };
+    if (located.inputs.mask) f[located.inputs.mask] = int(ids.map(() => 1));
+    if (located.inputs.positions) f[located.inputs.positions] = int(ids.map((_, i) => i));
+    // Past key/value inputs are fed empty: a single forward pass over the prompt.
+    for (const p of located.inputs.past) f[p.name] = new ort.Tensor("float32", new Float32Array(p.dims.reduce((a, b) => a * b, 1)), p.dims);
+    return f;
+  };
+  for (const [i, prompt] of prompts.entries()) {
+    const ids = tokenize(tok, prompt, vocab, context, id);
+    say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
+    const out = await session.run(feeds(ids), [...new Set(names.values())]);
+    const seq = ids.length;
+    const tensor = (p: ProbePoint): Float32Array | undefined => {
+      const src = located.points.get(p);
+      if (!src) return undefined;
+      if ("tensor" in src) {
+        const data = out[src.tensor].data as Float32Array;
+        checkFinite(data, p, (data.length / seq) | 0, id, prompt);
+        return data;
+      }
+      const [a, b] = src.minus.map((q) => tensor(q)!);
+      return a.map((v, k) => v - b[k]);
+    };
+    const norm = (p: ProbePoint) => { const t = tensor(p); return t ? frobenius(t) : NaN; };
+    const normEx0 = (p: ProbePoint) => { const t = tensor(p); return t ? frobenius(t.subarray(d)) : NaN; };
+    const r: PromptResult = {
+      prompt, tokens: seq, residPostNorms: [], residPostNormsEx0: [], positionNorms: [],
+      embedNorm: norm("embed"), embedNormEx0: normEx0("embed"),
+      residualGains: [], residualGainsEx0: [], attnGains: [], mlpGains: [],
+      logits: logitStats((tensor("logits") as Float32Array).subarray((seq - 1) * vocab)),
+      lensEntropy: [],
+    };
+    for (let L = 0; L < layers; L++) {
+      const post = tensor(point("resid_post", L))!;
+      r.residPostNorms.push(frobenius(post));
+      r.residPostNormsEx0.push(frobenius(post.subarray(d)));
+      r.positionNorms.push(positionNorms(post, d));
+      r.residualGains.push(r.residPostNorms[L] / norm(point("resid_pre", L)));
+      r.residualGainsEx0.push(r.residPostNormsEx0[L] / normEx0(point("resid_pre", L)));
+      r.attnGains.push(norm(point("attn_out", L)) / norm(point("resid_pre", L)));
+      r.mlpGains.push(norm(point("mlp_out", L)) / norm(point("mlp_in", L)));
+      r.lensEntropy.push(entropy(lensLogits(applyFinalNorm(post.subarray((seq - 1) * d), located, gain, bias), WU.data, vocab, d)));
+    }
+    results.push(r);
+  }
+  await session.release();
+  const seedPrompt = results[0];
+  return {
+    id, family: entry.family, dtype: entry.dtype, synthetic: entry.synthetic, role: entry.role, notes: entry.notes,
+    source: describeSource(entry), layers, d, vocab, parallel: located.parallel, tied, execution,
+    provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probeVersion: PROBE_VERSION },
+    seed: {
+      unembedding, embedding, unembedding_eff,
+      wu_we_ratio: unembedding.frobenius_norm / embedding.frobenius_norm,
+      tied_embeddings: tied.value,
+      residual: residualStreamStats(seedPrompt.residPostNorms),
+      residualEx0: residualStreamStats(seedPrompt.residPostNormsEx0),
+      entropy: seedPrompt.logits,
+    },
+    prompts: results,
+    timings: { load: (tLoad - t0) / 1000, matrices: (tMat - tLoad) / 1000, run: (performance.now() - tMat) / 1000 },
+  };
+}

@@ -1,0 +1,23 @@
+/** Prompt sets enter through a parse: a JSON file of { "prompts": [{ "text", "kind" }] }. */
+import fs from "node:fs";
+import { z } from "zod";
+import { formatZodError } from "../models/registry/schema.js";
+
+export const PromptSetSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  prompts: z.array(z.strictObject({ text: z.string().refine((t) => t.trim() !== "", "a prompt is empty"), kind: z.string().min(1) })).min(1),
+});
+export type PromptSet = z.infer<typeof PromptSetSchema>;
+
+export function loadPromptSet(file: string): PromptSet {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`prompt set ${file} cannot be read: ${(e as Error).message}`);
+  }
+  const r = PromptSetSchema.safeParse(raw);
+  if (!r.success) throw new Error(`prompt set ${file}: ${formatZodError(r.error)}`);
+  return r.data;
+}

@@ -1,0 +1,85 @@
+/**
+ * One probe run: the registry, the selection, and each selected model probed
+ * once (or read from the cache). A model that fails becomes a failure record
+ * naming it and what went wrong; the others still run.
+ */
+import os from "node:os";
+import { loadRegistry, cacheRoot, type EntryProblem } from "../models/registry/registry.js";
+import { readModelFolder } from "../models/registry/layout.js";
+import { selectModels, type Skipped } from "../models/registry/select.js";
+import { cacheKey, folderIdentity, readCached, writeCached } from "./cache.js";
+import { ProbespecError } from "./errors.js";
+import { PROBE_VERSION, describeSource, probeModel, type ProbeResult } from "./probe.js";
+import { deviceFromEnv, ortVersion, type DeviceRequest } from "./session.js";
+
+export interface ModelFailure {
+  id: string;
+  family: string;
+  synthetic: boolean;
+  source: string;
+  domain: string;
+  error: string;
+}
+
+export interface ProbeRun {
+  startedAt: string;
+  durationS: number;
+  device: DeviceRequest;
+  ortVersion: string;
+  promptSet: { name: string; file: string; prompts: string[] };
+  results: ProbeResult[];
+  failures: ModelFailure[];
+  skipped: Skipped[];
+  registryProblems: EntryProblem[];
+  /** Models whose results came from the cache, and how many sessions this run created. */
+  cacheHits: string[];
+  modelLoads: number;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  promptSet: { name: string; file: string; prompts: string[] };
+  onProgress?: (message: string) => void;
+}
+
+export async function runProbes({ env = process.env, promptSet, onProgress = () => {} }: RunOptions): Promise<ProbeRun> {
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const device = deviceFromEnv(env);
+  const cacheDir = cacheRoot(env);
+  const registry = await loadRegistry(env.PROBESPEC_MODELS_DIR);
+  for (const p of registry.problems) onProgress(`models/: ${p.error}`);
+  const { selected, skipped } = await selectModels(registry, { env, device: device === "auto" ? "cpu" : device });
+  const run: ProbeRun = {
+    startedAt, durationS: 0, device, ortVersion: ortVersion(), promptSet,
+    results: [], failures: [], skipped, registryProblems: registry.problems, cacheHits: [], modelLoads: 0,
+  };
+  const threads = env.PROBESPEC_THREADS ? Number(env.PROBESPEC_THREADS) : os.availableParallelism?.() ?? os.cpus().length;
+  for (const { entry, dir } of selected) {
+    try {
+      const folder = readModelFolder(dir, entry);
+      const key = cacheKey({ v: PROBE_VERSION, model: folderIdentity(dir, folder.onnxFile), entry: { family: entry.family, dtype: entry.dtype, probePoints: entry.probePoints, role: entry.role, synthetic: entry.synthetic, notes: entry.notes, id: entry.id }, prompts: promptSet.prompts, device });
+      const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached<ProbeResult>(cacheDir, key);
+      if (cached) {
+        onProgress(`${entry.id}: results from the cache`);
+        run.results.push(cached);
+        run.cacheHits.push(entry.id);
+        continue;
+      }
+      run.modelLoads++;
+      const result = await probeModel(entry, dir, promptSet.prompts, { device, threads, onProgress });
+      writeCached(cacheDir, key, result);
+      run.results.push(result);
+    } catch (e) {
+      const err = e as Error;
+      onProgress(`${entry.id}: FAILED: ${err.message}`);
+      run.failures.push({
+        id: entry.id, family: entry.family, synthetic: entry.synthetic, source: describeSource(entry),
+        domain: e instanceof ProbespecError ? e.domain : "probing",
+        error: err.message.startsWith(`model "${entry.id}"`) ? err.message : `model "${entry.id}": ${err.message}`,
+      });
+    }
+  }
+  run.durationS = (performance.now() - t0) / 1000;
+  return run;
+}
