@@ -1,2 +1,70 @@
-/** Placeholder replaced below. */
-export default class ProbespecReporter {}
+/**
+ * The vitest reporter of the hypotheses project: verdicts from the specs'
+ * outcomes and attached predictions, the probe run from globalSetup, then the
+ * HTML report, figures, results.json and a terminal summary. It recomputes nothing.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import type { Reporter, TestModule } from "vitest/node";
+import type { ProbeRun } from "../probes/run.js";
+import { figureSpecs, renderSvg } from "./figures.js";
+import { renderReport } from "./render.js";
+import { resultsJson } from "./results.js";
+import { summaryLines } from "./summary.js";
+import { deriveVerdict, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
+import { writeReport } from "./write.js";
+
+export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[] {
+  return modules
+    .filter((m) => m.project.name === "hypotheses")
+    .map((m) => {
+      const tests: TestOutcome[] = [...m.children.allTests()].map((t) => {
+        const r = t.result();
+        const err = r.errors?.[0];
+        return {
+          name: t.name,
+          state: r.state,
+          error: err ? { name: err.name ?? "Error", message: err.message ?? String(err) } : undefined,
+          skipNote: r.state === "skipped" ? r.note : undefined,
+          prediction: t.meta().prediction,
+        };
+      });
+      const top = [...m.children].find((c) => c.type === "suite");
+      return {
+        hypothesis: top?.name ?? path.basename(m.moduleId, ".spec.ts"),
+        file: m.moduleId,
+        tests,
+        moduleErrors: m.errors().map((e) => e.message ?? String(e)),
+      };
+    })
+    .sort((a, b) => a.hypothesis.localeCompare(b.hypothesis));
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export default class ProbespecReporter implements Reporter {
+  async onTestRunEnd(modules: ReadonlyArray<TestModule>): Promise<void> {
+    const hypotheses = outcomes(modules);
+    const runFile = process.env.PROBESPEC_RUN_FILE;
+    if (!hypotheses.length || !runFile || !fs.existsSync(runFile)) return;
+    const run: ProbeRun = JSON.parse(fs.readFileSync(runFile, "utf8"));
+    const verdicts = hypotheses.map(deriveVerdict);
+    const figures = [];
+    for (const f of figureSpecs(run)) figures.push({ id: f.id, title: f.title, caption: f.caption, svg: await renderSvg(f.spec) });
+    const durationS = (Date.now() - Date.parse(run.startedAt)) / 1000;
+    const commit = gitCommit();
+    const html = renderReport({ run, verdicts, figures, gitCommit: commit, durationS });
+    const json = JSON.stringify(resultsJson(run, verdicts, { gitCommit: commit, durationS }), null, 1);
+    const dir = writeReport({ "index.html": html, "results.json": json }, { stamp: run.startedAt.replace(/[:.]/g, "-") });
+    const shown = process.env.PROBESPEC_REPORT_DIR ? path.join(dir, "index.html") : path.join(path.dirname(dir), "..", "latest", "index.html");
+    const color = !process.env.NO_COLOR && process.stdout.isTTY === true;
+    process.stdout.write(`\n${summaryLines(verdicts, path.relative(process.cwd(), shown) || shown, { color }).join("\n")}\n`);
+  }
+}

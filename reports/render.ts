@@ -1,0 +1,24 @@
+/** The HTML report, rendered with nunjucks, autoescape on. */
+import path from "node:path";
+import nunjucks from "nunjucks";
+import type { ProbeRun } from "../probes/run.js";
+import type { HypothesisVerdict } from "./verdicts.js";
+
+const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(import.meta.dirname, "templates")), { autoescape: true, throwOnUndefined: false });
+env.addFilter("fmt", (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4)) : String(v ?? "—")));
+
+export interface ReportModel {
+  run: ProbeRun;
+  verdicts: HypothesisVerdict[];
+  figures: { id: string; title: string; caption: string; svg: string }[];
+  gitCommit?: string;
+  durationS: number;
+}
+
+export function renderReport(m: ReportModel): string {
+  return env.render("index.njk", {
+    ...m,
+    providers: [...new Set(m.run.results.map((r) => r.execution.provider))].concat(m.run.results.length ? [] : [m.run.device]),
+    allSynthetic: m.run.results.length > 0 && m.run.results.every((r) => r.synthetic),
+  });
+}

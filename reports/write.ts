@@ -1,0 +1,40 @@
+/**
+ * Writing a report without ever leaving a half-written one where the previous
+ * one stood: the run's folder is filled under a temporary name and renamed into
+ * reports/runs/<timestamp>/, then reports/latest (a symlink) is swapped to it in
+ * one rename. With PROBESPEC_REPORT_DIR each file is written to a temp name and renamed.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+export const REPORTS_DIR = import.meta.dirname;
+
+export function writeReport(files: Record<string, string>, { env = process.env, stamp }: { env?: NodeJS.ProcessEnv; stamp: string }): string {
+  if (env.PROBESPEC_REPORT_DIR) {
+    const dir = path.resolve(env.PROBESPEC_REPORT_DIR);
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, content] of Object.entries(files)) {
+      const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
+      fs.writeFileSync(tmp, content);
+      fs.renameSync(tmp, path.join(dir, name));
+    }
+    return dir;
+  }
+  const runs = path.join(REPORTS_DIR, "runs");
+  fs.mkdirSync(runs, { recursive: true });
+  let name = stamp;
+  for (let i = 1; fs.existsSync(path.join(runs, name)); i++) name = `${stamp}-${i}`;
+  const tmp = path.join(runs, `.${name}.${process.pid}.tmp`);
+  fs.mkdirSync(tmp);
+  for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(tmp, file), content);
+  const final = path.join(runs, name);
+  fs.renameSync(tmp, final);
+  const latest = path.join(REPORTS_DIR, "latest");
+  const link = `${latest}.${process.pid}.tmp`;
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(path.join("runs", name), link);
+  // A real folder left at reports/latest by hand would block the swap; move it aside first.
+  if (fs.existsSync(latest) && !fs.lstatSync(latest).isSymbolicLink()) fs.renameSync(latest, `${latest}.old-${Date.now()}`);
+  fs.renameSync(link, latest);
+  return final;
+}
