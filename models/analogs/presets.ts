@@ -26,6 +26,10 @@ export const PRESETS: Record<string, Preset> = {
     knobs: { wUScale: 1.5, sharpness: 1.6, massive: { dim: 5, magnitude: 400, layer: 1, removedAtLast: 0.5 }, lastLayerGain: 0.58 },
     description: "Mistral-shaped: GQA, SwiGLU, RMSNorm, untied; a first-token massive activation from layer 1, half removed by the last layer",
   },
+  "mistral-small": {
+    family: "mistral", dialect: "torchscript", config: { ...SMALL, heads: 8, kvHeads: 2, seed: 23 }, knobs: {},
+    description: "Mistral-shaped with a 512-token byte-level vocabulary: the subject of the planted-truth sets",
+  },
   llama: {
     family: "llama", dialect: "torchscript", config: { ...SMALL, seed: 11 }, knobs: {},
     description: "Llama-shaped: multi-head attention, SwiGLU, RMSNorm, untied",

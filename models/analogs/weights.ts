@@ -160,29 +160,26 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
 /**
  * Plants the last-layer gain g = ‖resid_post‖ / ‖resid_pre‖ on the calibration
  * prompt by scaling the last layer's MLP (all but the private neuron) by the s
- * that solves a quadratic. Where no s reaches g (a random MLP cannot shrink the
- * stream), down_proj is first refitted, minimum-norm, to write against the
- * residual on that prompt, which makes contraction reachable.
+ * that solves a quadratic. A random MLP cannot shrink the stream, so for g < 1
+ * down_proj is first refitted to write against the residual (fitAntiResidual).
  */
 function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void {
   const last = c.layers - 1;
   const k = c.knobs.massive?.dim;
   const first = k === undefined ? 0 : 1;
-  let { s } = solveMlpScale(c, w, g);
+  // A contraction needs an MLP that writes against the residual: refit down_proj first.
+  // Fitted or not, the scale s then plants g exactly on the calibration prompt.
+  if (g < 1) fitAntiResidual(c, w, first);
+  const { s, smallest } = solveMlpScale(c, w, g);
   if (s === undefined) {
-    fitAntiResidual(c, w, first);
-    const again = solveMlpScale(c, w, g);
-    if (again.s === undefined) {
-      throw new Error(`analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${again.smallest.toFixed(4)} (a kept first-token activation bounds it from below)`);
-    }
-    s = again.s;
+    throw new Error(`analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${smallest.toFixed(4)} (a kept first-token activation bounds it from below)`);
   }
   const L = w.layers[last];
   for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
   if (L.downBias) scale(L.downBias, s);
 }
 
-/** The scale of the last MLP's output that gives gain g, nearest to 1; else the smallest gain reachable. */
+/** The smallest-magnitude scale of the last MLP's output that gives gain g (the other root overshoots, flipping the stream); else the smallest gain reachable. */
 function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number): { s?: number; smallest: number } {
   const last = c.layers - 1;
   const t = referenceForward(c, w, c.calibrationIds);
@@ -201,39 +198,43 @@ function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number): { s?: numb
   const disc = um * um - mm * (uu - g * g * rr);
   if (disc < 0) return { smallest };
   const roots = [(-um + Math.sqrt(disc)) / mm, (-um - Math.sqrt(disc)) / mm];
-  return { s: roots.reduce((a, b) => (Math.abs(b - 1) < Math.abs(a - 1) ? b : a)), smallest };
+  return { s: roots.reduce((a, b) => (Math.abs(b) < Math.abs(a) ? b : a)), smallest };
 }
 
-/** down_proj := the minimum-norm D with D·a_s = −u_s at every calibration position s. */
+/**
+ * down_proj := the ridge regression of −u (the residual the MLP is added to) on
+ * the MLP's hidden activations, over the calibration prompt and seeded random
+ * sequences, so that the contraction holds on other prompts too.
+ */
 function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void {
   const last = c.layers - 1;
   const L = w.layers[last];
-  const t = referenceForward(c, w, c.calibrationIds);
-  const seq = c.calibrationIds.length, { d, hidden } = c;
-  const A = mlpHidden(c, L, t.mlpIn[last], seq); // [seq, hidden]
-  for (let s = 0; s < seq; s++) for (let j = 0; j < first; j++) A[s * hidden + j] = 0;
-  // Gram G = A Aᵀ (+ a tiny ridge), then Dᵀ = Aᵀ G⁻¹ T with T = −u, the private dimension left alone.
-  const G = new Float64Array(seq * seq);
-  for (let a = 0; a < seq; a++) for (let b = 0; b < seq; b++) {
-    let acc = 0;
-    for (let j = 0; j < hidden; j++) acc += A[a * hidden + j] * A[b * hidden + j];
-    G[a * seq + b] = acc;
+  const { d, hidden } = c;
+  const rand = rng(c.seed + 7919);
+  const sequences = [c.calibrationIds, ...Array.from({ length: 24 }, () => [BOS, ...Array.from({ length: 15 }, () => 3 + Math.floor(rand() * (c.vocab - 3)))])];
+  const G = new Float64Array(hidden * hidden), B = new Float64Array(hidden * d);
+  const k = c.knobs.massive?.dim;
+  for (const ids of sequences) {
+    const t = referenceForward(c, w, ids);
+    const A = mlpHidden(c, L, t.mlpIn[last], ids.length);
+    for (let s = 0; s < ids.length; s++) {
+      const a = A.subarray(s * hidden, (s + 1) * hidden);
+      for (let j = 0; j < first; j++) a[j] = 0;
+      for (let i = 0; i < hidden; i++) {
+        if (a[i] === 0) continue;
+        for (let j = 0; j < hidden; j++) G[i * hidden + j] += a[i] * a[j];
+        for (let o = 0; o < d; o++) {
+          const u = t.residPost[last][s * d + o] - t.mlpOut[last][s * d + o];
+          if (o !== k) B[i * d + o] -= a[i] * u;
+        }
+      }
+    }
   }
   let tr = 0;
-  for (let a = 0; a < seq; a++) tr += G[a * seq + a];
-  for (let a = 0; a < seq; a++) G[a * seq + a] += 1e-10 * tr;
-  const T = new Float64Array(seq * d);
-  const k = c.knobs.massive?.dim;
-  for (let s = 0; s < seq; s++) for (let i = 0; i < d; i++) {
-    const u = t.residPost[last][s * d + i] - t.mlpOut[last][s * d + i];
-    T[s * d + i] = i === k ? 0 : -u;
-  }
-  const X = solve(G, T, seq, d); // G⁻¹ T, [seq, d]
-  for (let i = 0; i < d; i++) for (let j = first; j < hidden; j++) {
-    let acc = 0;
-    for (let s = 0; s < seq; s++) acc += A[s * hidden + j] * X[s * d + i];
-    L.down[i * hidden + j] = acc;
-  }
+  for (let i = 0; i < hidden; i++) tr += G[i * hidden + i];
+  for (let i = 0; i < hidden; i++) G[i * hidden + i] += 1e-6 * tr / hidden + (i < first ? 1 : 0);
+  const Dt = solve(G, B, hidden, d); // [hidden, d]
+  for (let o = 0; o < d; o++) for (let j = first; j < hidden; j++) L.down[o * hidden + j] = Dt[j * d + o];
   if (L.downBias) L.downBias.fill(0);
 }
 
