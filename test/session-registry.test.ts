@@ -54,7 +54,9 @@ describe("execution providers", () => {
     // The documented GPU command (README, "GPU") gets past the skip and asks NuGet for the CUDA 12 build;
     // offline, that request fails, which is as far as this machine can take it.
     const script = createRequire(import.meta.url).resolve("onnxruntime-node/script/install.js");
-    const run = (env: Record<string, string>) => spawnSync(process.execPath, [script], { env: { ...process.env, npm_config_onnxruntime_node_install: "skip", ...env }, encoding: "utf8", timeout: 60_000 });
+    // As npm runs a dependency's install script: npm_package_json is the dependency's own.
+    const npmEnv = { ...process.env, npm_config_onnxruntime_node_install: "skip", npm_config_local_prefix: PROJECT_ROOT, npm_package_json: path.join(path.dirname(script), "..", "package.json") };
+    const run = (env: Record<string, string>) => spawnSync(process.execPath, [script], { env: { ...npmEnv, ...env }, encoding: "utf8", timeout: 60_000 });
     const skipped = run({});
     expect(skipped.status).toBe(0);
     expect(skipped.stderr + skipped.stdout).toBe("");
