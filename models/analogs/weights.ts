@@ -172,7 +172,8 @@ function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void 
   if (g < 1) fitAntiResidual(c, w, first);
   const { s, smallest } = solveMlpScale(c, w, g);
   if (s === undefined) {
-    throw new Error(`analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${smallest.toFixed(4)} (a kept first-token activation bounds it from below)`);
+    const why = c.knobs.massive && c.knobs.massive.removedAtLast < 1 ? " (a kept first-token activation bounds it from below)" : " (a wider MLP fits the contraction better)";
+    throw new Error(`analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${smallest.toFixed(4)}${why}`);
   }
   const L = w.layers[last];
   for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
