@@ -50,15 +50,21 @@ export function resolvePreset(req: AnalogRequest): Preset {
   };
 }
 
-export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise<string> {
+/** Everything an analog is made of, before it is written: what buildAnalog writes and tests compare against. */
+export async function generateAnalog(req: AnalogRequest) {
   const preset = resolvePreset(req);
-  const dir = path.join(cacheDir, "analogs", `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_VERSION })}`);
-  if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
   const tokenizer = await tokenizerFor(preset.config.tokenizer ?? "bytes", preset.config.vocab ?? 512);
   const tokenizerConfig = tokenizerConfigJson(preset.config.maxPositions ?? 128);
   const calibrationIds = new PreTrainedTokenizer(tokenizer, tokenizerConfig).encode(CALIBRATION_PROMPT) as number[];
   const config = analogConfig(preset.family, { ...preset.config, knobs: preset.knobs as Knobs, calibrationIds });
-  const weights = generateWeights(config);
+  return { preset, config, weights: generateWeights(config), tokenizer, tokenizerConfig };
+}
+
+export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise<string> {
+  const preset = resolvePreset(req);
+  const dir = path.join(cacheDir, "analogs", `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_VERSION })}`);
+  if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
+  const { config, weights, tokenizer, tokenizerConfig } = await generateAnalog(req);
   return write(dir, config, weights, preset.dialect, !!preset.int4, !!preset.external, tokenizer, tokenizerConfig, {
     probespec: { synthetic: true, analog: req.analog, description: preset.description, knobs: config.knobs, seed: config.seed },
   });

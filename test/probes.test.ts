@@ -1,0 +1,228 @@
+import fs from "node:fs";
+import path from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { buildAnalog, generateAnalog } from "../models/analogs/build.js";
+import { analogConfig, type AnalogFamily, type Dialect } from "../models/analogs/config.js";
+import { emitAnalog } from "../models/analogs/emit.js";
+import { referenceForward } from "../models/analogs/reference.js";
+import { generateWeights } from "../models/analogs/weights.js";
+import { writeModelFolder, hfConfig } from "../models/analogs/write.js";
+import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
+import { ModelEntrySchema } from "../models/registry/schema.js";
+import { locate } from "../probes/locate.js";
+import { entropy, frobenius, logitStats, matrixStats, residualStreamStats } from "../probes/metrics.js";
+import { probeModel } from "../probes/probe.js";
+import { runProbes } from "../probes/run.js";
+import { spectralNorm } from "../probes/spectral.js";
+import { CONFORMANCE, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir } from "./helpers.js";
+
+/** An exact reference: the largest eigenvalue of WᵀW by cyclic Jacobi rotations, in float64. */
+function exactSpectral(W: Float32Array, rows: number, cols: number): number {
+  const A = Array.from({ length: cols }, (_, i) => Array.from({ length: cols }, (_, j) => {
+    let s = 0;
+    for (let r = 0; r < rows; r++) s += W[r * cols + i] * W[r * cols + j];
+    return s;
+  }));
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < cols; p++) for (let q = p + 1; q < cols; q++) {
+      off += A[p][q] ** 2;
+      if (Math.abs(A[p][q]) < 1e-300) continue;
+      const theta = (A[q][q] - A[p][p]) / (2 * A[p][q]);
+      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+      const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+      for (let k = 0; k < cols; k++) { const a = A[k][p], b = A[k][q]; A[k][p] = c * a - s * b; A[k][q] = s * a + c * b; }
+      for (let k = 0; k < cols; k++) { const a = A[p][k], b = A[q][k]; A[p][k] = c * a - s * b; A[q][k] = s * a + c * b; }
+    }
+    if (off < 1e-28) break;
+  }
+  return Math.sqrt(Math.max(...A.map((row, i) => row[i])));
+}
+
+const matrix = (rows: number, cols: number, seed: number, spike = 0) => {
+  let s = seed >>> 0;
+  const W = new Float32Array(rows * cols).map(() => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296 - 0.5));
+  if (spike) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) W[r * cols + c] += spike * Math.sin(r + 1) * Math.cos(c + 1) / Math.sqrt(rows * cols);
+  return W;
+};
+
+describe("metric definitions against independent computations", () => {
+  it("the Lanczos spectral norm equals an exact eigen-decomposition to 1e-9", () => {
+    for (const [rows, cols, spike] of [[80, 12, 0], [200, 24, 30], [40, 40, 0], [500, 16, 5]] as const) {
+      const W = matrix(rows, cols, rows + cols, spike);
+      expect(rel(spectralNorm(W, rows, cols).value, exactSpectral(W, rows, cols))).toBeLessThan(1e-9);
+    }
+  });
+
+  it("properties: spectral ≤ Frobenius ≤ √rank·spectral, invariance to row permutation, |c| scaling", () => {
+    fc.assert(fc.property(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 1, max: 12 }), fc.integer(), fc.double({ min: -5, max: 5, noNaN: true }).filter((c) => Math.abs(c) > 1e-3), (rows, cols, seed, c) => {
+      const W = matrix(rows, cols, seed);
+      const s = spectralNorm(W, rows, cols).value, f = frobenius(W);
+      expect(s).toBeLessThanOrEqual(f * (1 + 1e-12));
+      expect(f).toBeLessThanOrEqual(Math.sqrt(Math.min(rows, cols)) * s * (1 + 1e-9));
+      const perm = Array.from({ length: rows }, (_, i) => (i * 7 + 3) % rows);
+      if (new Set(perm).size === rows) {
+        const P = new Float32Array(W.length);
+        perm.forEach((src, dst) => P.set(W.subarray(src * cols, (src + 1) * cols), dst * cols));
+        expect(rel(spectralNorm(P, rows, cols).value, s)).toBeLessThan(1e-9);
+      }
+      const scaled = W.map((v) => v * c);
+      const stats = matrixStats(scaled, rows, cols), base = matrixStats(W, rows, cols);
+      // float32 rounding of c·W bounds the agreement
+      expect(rel(stats.spectral_norm, Math.abs(c) * base.spectral_norm)).toBeLessThan(1e-6);
+      expect(rel(stats.frobenius_norm, Math.abs(c) * base.frobenius_norm)).toBeLessThan(1e-6);
+    }), { numRuns: 60 });
+  });
+
+  it("entropy lies in [0, ln V] and the effective vocabulary in [1, V]", () => {
+    fc.assert(fc.property(fc.array(fc.double({ min: -50, max: 50, noNaN: true }), { minLength: 1, maxLength: 200 }), (logits) => {
+      const s = logitStats(logits);
+      expect(s.entropy).toBeGreaterThanOrEqual(-1e-9);
+      expect(s.entropy).toBeLessThanOrEqual(Math.log(logits.length) + 1e-9);
+      expect(s.effective_vocab).toBeGreaterThanOrEqual(1 - 1e-9);
+      expect(s.effective_vocab).toBeLessThanOrEqual(logits.length * (1 + 1e-9));
+    }));
+  });
+
+  it("logit statistics follow torch's definitions (unbiased std, p·log(p + 1e-10), top-10 mass)", () => {
+    const logits = [2, -1, 0.5, 3, 3, -7, 0, 1, 1.5, -2, 4, 0.25];
+    const s = logitStats(logits);
+    const m = logits.reduce((a, b) => a + b) / logits.length;
+    expect(s.logit_std).toBeCloseTo(Math.sqrt(logits.reduce((a, b) => a + (b - m) ** 2, 0) / (logits.length - 1)), 14);
+    const z = logits.reduce((a, b) => a + Math.exp(b), 0), p = logits.map((x) => Math.exp(x) / z);
+    expect(s.entropy).toBeCloseTo(-p.reduce((a, q) => a + q * Math.log(q + 1e-10), 0), 14);
+    expect(s.top10_prob_mass).toBeCloseTo([...p].sort((a, b) => b - a).slice(0, 10).reduce((a, b) => a + b), 14);
+    expect(s.logit_range).toBe(11);
+  });
+
+  it("residual statistics follow the notebook: gains, contracting_pct, last and max gain", () => {
+    const s = residualStreamStats([6.05, 265.5, 265.2, 251.46, 344.01]);
+    expect(s.gains.map((g) => +g.toFixed(4))).toEqual([43.8843, 0.9989, 0.9482, 1.3681]);
+    expect(s).toMatchObject({ contracting_pct: 50, max_gain_layer: 0, last_gain: 344.01 / 251.46 });
+    expect(s.expansion_layers.map(([i]) => i)).toEqual([0, 3]);
+  });
+});
+
+describe("probes on every analog match the float64 reference", () => {
+  const prompts = ["The capital of France is", "Once upon a time"];
+  for (const family of ["mistral-small", "llama", "gemma", "pythia", "apertus"]) {
+    for (const dialect of ["torchscript", "genai"] as Dialect[]) {
+      it(`${family} (${dialect}): norms, gains, the 12 matrix stats of W_U, W_E and W_U_eff, and the logit stats`, async () => {
+        const req = { analog: family, dialect, external: dialect === "genai" };
+        const dir = await buildAnalog(req, TEST_CACHE);
+        const { config, weights } = await generateAnalog(req);
+        const entry = ModelEntrySchema.parse({ id: family, family: config.family, source: { dir } });
+        const r = await probeModel(entry, dir, prompts, { device: "cpu" });
+        const ids = config.calibrationIds;
+        const t = referenceForward(config, weights, ids);
+        const norms = t.residPost.map(frobenius);
+        const ref = residualStreamStats(norms);
+        expect(r.layers).toBe(config.layers);
+        r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L])).toBeLessThan(1e-5));
+        r.seed.residual.gains.forEach((g, L) => expect(rel(g, ref.gains[L])).toBeLessThan(1e-5));
+        expect(r.seed.residual.contracting_pct).toBe(ref.contracting_pct);
+        const check = (got: Record<string, unknown>, want: Record<string, unknown>) => {
+          for (const [k, v] of Object.entries(want)) {
+            if (typeof v !== "number") continue;
+            expect(rel(got[k] as number, v), k).toBeLessThan(k.startsWith("spectral") || k === "max_singular" ? 1e-6 : 1e-5);
+          }
+        };
+        check(r.seed.unembedding as never, matrixStats(weights.lmHead, config.vocab, config.d) as never);
+        check(r.seed.embedding as never, matrixStats(weights.embed, config.vocab, config.d) as never);
+        const gain = config.family === "gemma" ? weights.finalNorm.map((w) => 1 + w) : weights.finalNorm;
+        const eff = weights.lmHead.map((v, i) => v * gain[i % config.d]);
+        check(r.seed.unembedding_eff as never, matrixStats(eff, config.vocab, config.d) as never);
+        check(r.seed.entropy as never, logitStats(t.logits.subarray((ids.length - 1) * config.vocab)) as never);
+        expect(r.seed.tied_embeddings).toBe(config.tied);
+        // The logit lens at the last layer is the model's own output.
+        expect(rel(r.prompts[0].lensEntropy[config.layers - 1], entropy(t.logits.subarray((ids.length - 1) * config.vocab)))).toBeLessThan(1e-5);
+      });
+    }
+  }
+});
+
+describe("the locator", () => {
+  it("finds exactly num_hidden_layers layers on random analogs", () => {
+    fc.assert(fc.property(fc.constantFrom<AnalogFamily>("mistral", "llama", "gemma", "pythia", "apertus"), fc.constantFrom<Dialect>("torchscript", "genai"), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 99 }), (family, dialect, layers, seed) => {
+      const c = analogConfig(family, { layers, seed, d: 16, heads: 2, hidden: 32, vocab: 64, calibrationIds: [1, 2] });
+      const l = locate(emitAnalog(c, generateWeights(c), { dialect }), { declaredLayers: layers });
+      expect(l.layers).toBe(layers);
+    }), { numRuns: 40 });
+  });
+
+  it("fails with what it found when the config declares another layer count", () => {
+    const c = analogConfig("llama", { layers: 3, calibrationIds: [1] });
+    expect(() => locate(emitAnalog(c, generateWeights(c), { dialect: "torchscript" }), { modelId: "x", declaredLayers: 4 }))
+      .toThrow(/model "x": found 3 layers where the config declares 4; found embedding: model.embed_tokens.weight \[512, 32\] .*residual chain: 6 adds \(amamam\)/);
+  });
+
+  it("reads W_U as [vocab, d] whatever the storage: folded MatMul, Transpose of a tied embedding, MatMulNBits", () => {
+    const c = analogConfig("gemma", { layers: 1, calibrationIds: [1] });
+    const w = generateWeights(c);
+    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).tiedInGraph).toBe("W_U is a Transpose of the embedding");
+    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).W_U).toMatchObject({ initializer: "model.embed_tokens.weight", layout: "vocab_d" });
+    expect(locate(emitAnalog(c, w, { dialect: "genai", int4: true })).W_U).toMatchObject({ layout: "matmulnbits", K: 32, N: 512, blockSize: 32 });
+  });
+});
+
+describe.skipIf(!HAS_CONFORMANCE)("ONNX Runtime's transformers-optimizer export (../shared/conformance/ort-gpt2-tiny-random)", () => {
+  const dir = path.join(CONFORMANCE, "ort-gpt2-tiny-random");
+  const entry = ModelEntrySchema.parse({ id: "gpt2-tiny", family: "other", source: { dir } });
+
+  it("locates 5 layers through EmbedLayerNormalization and SkipLayerNormalization, feeding past_N empty", async () => {
+    const r = await probeModel(entry, dir, ["The man is in the", "and the"], { device: "cpu" });
+    expect(r.layers).toBe(5);
+    expect(r.provenance.located.join("\n")).toMatch(/lm_head: MatMul "\/lm_head\/MatMul"/);
+    expect(r.seed.residual.norms).toHaveLength(5);
+    expect(r.prompts[0].logits.entropy).toBeGreaterThan(0);
+  });
+
+  it("refuses a prompt whose tokens the model's 1000-token vocabulary does not have, naming the token", async () => {
+    await expect(probeModel(entry, dir, ["The capital of France is"], { device: "cpu" })).rejects.toThrow(/model "gpt2-tiny": prompt "The capital of France is" has token "Ġcapital" \(id 3139\), outside the model's vocabulary of 1000/);
+  });
+});
+
+describe("the product path", () => {
+  it("probes a model nobody here has seen from one entry file, once; a second run reads the cache", async () => {
+    const modelsDir = tmpDir(), cacheDir = tmpDir(), exportDir = path.join(tmpDir(), "unseen-export");
+    fs.cpSync(await buildAnalog({ analog: "mistral-small", dialect: "torchscript", external: true }, TEST_CACHE), exportDir, { recursive: true });
+    fs.writeFileSync(path.join(modelsDir, "x.json"), JSON.stringify({ id: "x", family: "mistral", source: { dir: exportDir } }));
+    const env = { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: cacheDir, PROBESPEC_DEVICE: "cpu" };
+    const promptSet = { name: "t", file: "-", prompts: ["The capital of France is", "Hello"] };
+    const first = await runProbes({ env, promptSet });
+    expect(first.results.map((r) => r.id)).toEqual(["x"]);
+    expect(first.failures).toEqual([]);
+    expect(first.modelLoads).toBe(1);
+    const second = await runProbes({ env, promptSet });
+    expect(second).toMatchObject({ modelLoads: 0, cacheHits: ["x"] });
+    expect(second.results[0].seed).toEqual(first.results[0].seed);
+    // A tampered or half-written cache entry is detected by its checksum and recomputed, never trusted.
+    const file = path.join(cacheDir, "results", fs.readdirSync(path.join(cacheDir, "results"))[0]);
+    const good = fs.readFileSync(file, "utf8");
+    const tampered = good.replace(/(last_gain\\":)(\d)/, (_m, a, d) => `${a}${(Number(d) + 1) % 10}`);
+    expect(tampered).not.toBe(good);
+    for (const bad of [tampered, good.slice(0, good.length / 2)]) {
+      fs.writeFileSync(file, bad);
+      const again = await runProbes({ env, promptSet });
+      expect(again.modelLoads).toBe(1);
+      expect(again.results[0].seed.residual.last_gain).toBe(first.results[0].seed.residual.last_gain);
+    }
+  });
+
+  it("names the probe point, layer and position of a NaN or Inf, and the other models still run", async () => {
+    const c = analogConfig("llama", { layers: 3, calibrationIds: [1, 2, 3] });
+    const w = generateWeights(c);
+    // What an fp16 overflow leaves behind: an infinite activation (every token but the specials here).
+    for (let t = 3; t < c.vocab; t++) w.embed[t * c.d + 3] = Infinity;
+    const bad = path.join(tmpDir(), "overflow");
+    writeModelFolder(bad, { proto: emitAnalog(c, w, { dialect: "torchscript" }), dialect: "torchscript", external: false, config: hfConfig(c), tokenizer: byteTokenizerJson(), tokenizerConfig: tokenizerConfigJson(128) });
+    const modelsDir = tmpDir();
+    fs.writeFileSync(path.join(modelsDir, "bad.json"), JSON.stringify({ id: "bad", family: "llama", source: { dir: bad } }));
+    fs.writeFileSync(path.join(modelsDir, "good.json"), JSON.stringify({ id: "good", family: "llama", source: { analog: "llama" }, synthetic: true }));
+    const run = await runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: tmpDir(), PROBESPEC_DEVICE: "cpu" }, promptSet: { name: "t", file: "-", prompts: ["x9"] } });
+    expect(run.results.map((r) => r.id)).toEqual(["good"]);
+    expect(run.failures[0].error).toMatch(/model "bad": (NaN|\+Inf|-Inf) in (embed|resid_\w+\.\d+|attn_out\.\d+|mlp_\w+\.\d+) .*at position 1, element 3/);
+  });
+});
+
