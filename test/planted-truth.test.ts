@@ -1,0 +1,79 @@
+/**
+ * The planted-truth matrix: for each hypothesis one analog set planted to
+ * confirm it and one planted to reject it, run through the real hypotheses
+ * project (vitest, globalSetup, specs, reporter) in a child process.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { TEST_CACHE, tmpDir } from "./helpers.js";
+
+type Entry = { id: string; family: string; source: Record<string, unknown>; synthetic?: boolean; role?: string };
+
+/** Runs `vitest run --project hypotheses` on these entries; returns results.json and the output. */
+export function runHypotheses(entries: Entry[] | undefined, extraEnv: Record<string, string> = {}) {
+  const reportDir = tmpDir("probespec-report-");
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
+  Object.assign(env, { PROBESPEC_REPORT_DIR: reportDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extraEnv });
+  if (entries) {
+    const dir = tmpDir("probespec-models-");
+    for (const e of entries) fs.writeFileSync(path.join(dir, `${e.id}.json`), JSON.stringify({ synthetic: true, ...e }));
+    env.PROBESPEC_MODELS_DIR = dir;
+  }
+  const out = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"], { cwd: PROJECT_ROOT, env, encoding: "utf8", timeout: 600_000 });
+  const file = path.join(reportDir, "results.json");
+  if (!fs.existsSync(file)) throw new Error(`no results.json; vitest said:\n${out.stdout}\n${out.stderr}`);
+  return { results: JSON.parse(fs.readFileSync(file, "utf8")), output: out.stdout + out.stderr, reportDir, status: out.status };
+}
+
+const subject = (knobs: Record<string, unknown>): Entry => ({ id: "subject", family: "mistral", source: { analog: "mistral-small", knobs } });
+const baseline: Entry = { id: "baseline", family: "llama", source: { analog: "llama" } };
+const verdict = (r: ReturnType<typeof runHypotheses>, h: string) => r.results.verdicts[h].verdict;
+
+describe("the planted-truth matrix: each verdict comes out as planted", () => {
+  it("silent-exit: confirmed with W_U ×3 on the subject, rejected without", () => {
+    expect(verdict(runHypotheses([subject({ wUScale: 3 }), baseline]), "silent-exit")).toBe("confirmed");
+    expect(verdict(runHypotheses([subject({}), baseline]), "silent-exit")).toBe("rejected");
+  });
+
+  it("entropy-efficiency: confirmed with logits sharpened ×3, rejected with them flattened ×0.5", () => {
+    expect(verdict(runHypotheses([subject({ sharpness: 3 }), baseline]), "entropy-efficiency")).toBe("confirmed");
+    expect(verdict(runHypotheses([subject({ sharpness: 0.5 }), baseline]), "entropy-efficiency")).toBe("rejected");
+  });
+
+  it("residual-explosion: the control (d) flips when only the first-token activation changes", () => {
+    const kept = runHypotheses([subject({ lastLayerGain: 0.8, massive: { dim: 5, magnitude: 10, layer: 1, removedAtLast: 0 } })]);
+    const removed = runHypotheses([subject({ lastLayerGain: 0.8, massive: { dim: 5, magnitude: 80, layer: 1, removedAtLast: 0.7 } })]);
+    expect(verdict(kept, "residual-explosion")).toBe("confirmed");
+    expect(verdict(removed, "residual-explosion")).toBe("rejected");
+    const control = (r: typeof kept) => r.results.verdicts["residual-explosion"].predictions.find((p: { name: string }) => p.name.startsWith("(d)"));
+    expect(control(kept).passed).toBe(true);
+    expect(control(removed).passed).toBe(false);
+    expect(removed.results.verdicts["residual-explosion"].reason).toMatch(/position 0 \(the first token's massive activation\) drives the whole-tensor effect/);
+  });
+
+  it("without any baseline the comparative hypotheses are inconclusive, and say why", () => {
+    const r = runHypotheses([subject({})]);
+    for (const h of ["silent-exit", "entropy-efficiency"]) {
+      expect(verdict(r, h)).toBe("inconclusive");
+      expect(r.results.verdicts[h].reason).toMatch(/no baseline model is available to compare subject with/);
+    }
+    expect(verdict(r, "residual-explosion")).not.toBe("inconclusive");
+  });
+});
+
+describe("the default run", () => {
+  it("yields one verdict per hypothesis, no error, on at least 4 models of 4 families, and says so in the terminal", () => {
+    const r = runHypotheses(undefined);
+    expect(Object.keys(r.results.verdicts).sort()).toEqual(["entropy-efficiency", "residual-explosion", "silent-exit"]);
+    for (const v of Object.values(r.results.verdicts) as { verdict: string }[]) expect(v.verdict).not.toBe("error");
+    for (const key of ["experiment", "date", "models_tested", "unembedding_analysis", "residual_stream_analysis", "entropy_analysis", "hypotheses"]) expect(r.results).toHaveProperty(key);
+    expect(r.results.models_tested.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(Object.values(r.results.unembedding_analysis).map((m) => (m as { family: string }).family)).size).toBeGreaterThanOrEqual(4);
+    expect(r.output).toMatch(/probespec verdicts\n {2}entropy-efficiency +(CONFIRMED|REJECTED|INCONCLUSIVE)/);
+    expect(fs.existsSync(path.join(r.reportDir, "index.html"))).toBe(true);
+  });
+});
