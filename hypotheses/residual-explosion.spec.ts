@@ -61,9 +61,14 @@ describe("residual-explosion", () => {
       const passed = whole.estimate < 1 === ex0.estimate < 1;
       return {
         subject: s.id, value: ex0.estimate, ci: [ex0.lo, ex0.hi] as [number, number], passed,
-        detail: passed ? `with position 0: ${whole.estimate.toFixed(3)}` : `with position 0: ${whole.estimate.toFixed(3)}, without: ${ex0.estimate.toFixed(3)}: position 0 (the first token's massive activation) drives the whole-tensor effect`,
+        detail: `with position 0: ${whole.estimate.toFixed(3)}, without: ${ex0.estimate.toFixed(3)}`,
       };
     });
-    judge(task, { hypothesis: "residual-explosion", criterion: "last-layer gain without position 0 on the same side of 1 as with it", threshold: 1, why: "a whole-tensor norm is dominated by the first token's massive activation (DESIGN.md)", rows, passed: rows.every((r) => r.passed) });
+    const passed = rows.every((r) => r.passed);
+    judge(task, {
+      hypothesis: "residual-explosion", criterion: "last-layer gain without position 0 on the same side of 1 as with it", threshold: 1,
+      why: "a whole-tensor norm is dominated by the first token's massive activation (DESIGN.md)", rows, passed,
+      explanation: passed ? undefined : "position 0 (the first token's massive activation) drives the whole-tensor effect: the other positions move the other way",
+    });
   });
 });

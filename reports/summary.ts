@@ -11,7 +11,7 @@ export function summaryLines(verdicts: HypothesisVerdict[], reportPath: string, 
     // The deciding numbers: failing rows of a rejection, every row's value of a confirmation (at most three).
     const rows = v.predictions.flatMap((t) => (t.prediction?.rows ?? []).filter((r) => v.verdict !== "rejected" || !r.passed).map((r) => ({ t, r })));
     const numbers = rows.slice(0, 3).map(({ t, r }) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(3)} (${t.prediction!.criterion})`);
-    const shown = v.verdict === "confirmed" || v.verdict === "rejected" ? `${numbers.join("; ")}${rows.length > 3 ? `; +${rows.length - 3} more` : ""}` : v.reason;
+    const shown = rows.length ? `${numbers.join("; ")}${rows.length > 3 ? `; +${rows.length - 3} more` : ""}` : v.reason;
     lines.push(`  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${shown}`);
   }
   lines.push(`  report: ${reportPath}`);

@@ -32,6 +32,14 @@ export interface HypothesisVerdict {
 
 const firstLine = (s: string) => s.split("\n")[0];
 
+/** A failed prediction in a sentence: its criterion and the rows that missed it. */
+function failureReason(t: TestOutcome): string {
+  const p = t.prediction;
+  if (!p) return firstLine(t.error?.message ?? t.name).replace(/: expected .* \/\/ Object\.is equality$/, "");
+  const missed = p.rows.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`);
+  return `${t.name.split(":")[0]}: ${missed.join(", ")} miss “${p.criterion}”${p.explanation ? `; ${p.explanation}` : ""}`;
+}
+
 export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
   const base = { hypothesis: h.hypothesis, predictions: h.tests };
   if (h.moduleErrors.length) return { ...base, verdict: "error", reason: h.moduleErrors.map(firstLine).join("; ") };
@@ -39,7 +47,7 @@ export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
   if (thrown.length) return { ...base, verdict: "error", reason: thrown.map((t) => `${t.name}: ${firstLine(t.error?.message ?? "unknown error")}`).join("; ") };
   const failed = h.tests.filter((t) => t.state === "failed");
   if (failed.length) {
-    return { ...base, verdict: "rejected", reason: failed.map((t) => firstLine(t.error?.message ?? t.name)).join("; ") };
+    return { ...base, verdict: "rejected", reason: failed.map(failureReason).join("; ") };
   }
   const skipped = h.tests.filter((t) => t.state === "skipped" || t.state === "pending");
   if (skipped.length || !h.tests.length) {

@@ -1,4 +1,5 @@
 /** Shared test helpers: temp folders, the conformance inputs, relative error. */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,3 +28,23 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
+
+export type Entry = { id: string; family: string; source: Record<string, unknown>; synthetic?: boolean; role?: string };
+
+/** Runs `vitest run --project hypotheses` on these entries; returns results.json and the output. */
+export function runHypotheses(entries: Entry[] | undefined, extraEnv: Record<string, string> = {}) {
+  const reportDir = tmpDir("probespec-report-");
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
+  Object.assign(env, { PROBESPEC_REPORT_DIR: reportDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extraEnv });
+  if (entries) {
+    const dir = tmpDir("probespec-models-");
+    for (const e of entries) fs.writeFileSync(path.join(dir, `${e.id}.json`), JSON.stringify({ synthetic: true, ...e }));
+    env.PROBESPEC_MODELS_DIR = dir;
+  }
+  const out = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"], { cwd: PROJECT_ROOT, env, encoding: "utf8", timeout: 600_000 });
+  const file = path.join(reportDir, "results.json");
+  if (!fs.existsSync(file)) throw new Error(`no results.json; vitest said:\n${out.stdout}\n${out.stderr}`);
+  return { results: JSON.parse(fs.readFileSync(file, "utf8")), output: out.stdout + out.stderr, reportDir, status: out.status };
+}
+

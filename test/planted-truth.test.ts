@@ -3,31 +3,10 @@
  * confirm it and one planted to reject it, run through the real hypotheses
  * project (vitest, globalSetup, specs, reporter) in a child process.
  */
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../models/registry/registry.js";
-import { TEST_CACHE, tmpDir } from "./helpers.js";
-
-type Entry = { id: string; family: string; source: Record<string, unknown>; synthetic?: boolean; role?: string };
-
-/** Runs `vitest run --project hypotheses` on these entries; returns results.json and the output. */
-export function runHypotheses(entries: Entry[] | undefined, extraEnv: Record<string, string> = {}) {
-  const reportDir = tmpDir("probespec-report-");
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
-  Object.assign(env, { PROBESPEC_REPORT_DIR: reportDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extraEnv });
-  if (entries) {
-    const dir = tmpDir("probespec-models-");
-    for (const e of entries) fs.writeFileSync(path.join(dir, `${e.id}.json`), JSON.stringify({ synthetic: true, ...e }));
-    env.PROBESPEC_MODELS_DIR = dir;
-  }
-  const out = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"], { cwd: PROJECT_ROOT, env, encoding: "utf8", timeout: 600_000 });
-  const file = path.join(reportDir, "results.json");
-  if (!fs.existsSync(file)) throw new Error(`no results.json; vitest said:\n${out.stdout}\n${out.stderr}`);
-  return { results: JSON.parse(fs.readFileSync(file, "utf8")), output: out.stdout + out.stderr, reportDir, status: out.status };
-}
+import { runHypotheses, type Entry } from "./helpers.js";
 
 const subject = (knobs: Record<string, unknown>): Entry => ({ id: "subject", family: "mistral", source: { analog: "mistral-small", knobs } });
 const baseline: Entry = { id: "baseline", family: "llama", source: { analog: "llama" } };

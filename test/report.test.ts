@@ -1,0 +1,104 @@
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { runProbes } from "../probes/run.js";
+import { figureSpecs, renderSvg } from "../reports/figures.js";
+import { renderReport } from "../reports/render.js";
+import { summaryLines } from "../reports/summary.js";
+import { deriveVerdict, type HypothesisOutcome } from "../reports/verdicts.js";
+import { writeReport } from "../reports/write.js";
+import { runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
+
+const EVIL = `<script>alert("x")</script>`;
+
+async function fixedRun() {
+  const modelsDir = tmpDir();
+  fs.writeFileSync(path.join(modelsDir, "a.json"), JSON.stringify({ id: `m${EVIL}`, family: "llama", source: { analog: "llama" }, synthetic: true, notes: `a "quoted" <b>note</b> ${EVIL}` }));
+  return runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" }, promptSet: { name: `set${EVIL}`, file: "-", prompts: [`The capital ${EVIL} is`] } });
+}
+
+const outcome = (hypothesis: string, tests: HypothesisOutcome["tests"]): HypothesisOutcome => ({ hypothesis, file: `${hypothesis}.spec.ts`, tests, moduleErrors: [] });
+const OUTCOMES = [
+  outcome("confirmed-one", [{ name: "p", state: "passed" }]),
+  outcome("rejected-one", [{ name: "p", state: "failed", error: { name: "AssertionError", message: "ratio 1.1 < 1.72" } }, { name: "q", state: "passed" }]),
+  outcome("inconclusive-one", [{ name: "p", state: "skipped", skipNote: "no baseline model is available" }]),
+  outcome("error-one", [{ name: "p", state: "failed", error: { name: "ProbeError", message: `model "m": NaN in resid_post.3 ${EVIL}` } }]),
+];
+
+describe("verdicts", () => {
+  it("derive confirmed, rejected, inconclusive and error as DESIGN.md says", () => {
+    expect(OUTCOMES.map((o) => deriveVerdict(o).verdict)).toEqual(["confirmed", "rejected", "inconclusive", "error"]);
+    expect(deriveVerdict(OUTCOMES[2]).reason).toBe("no baseline model is available");
+    expect(deriveVerdict({ ...OUTCOMES[0], moduleErrors: ["globalSetup failed"] }).verdict).toBe("error");
+  });
+});
+
+describe("the HTML report", () => {
+  it("escapes HTML and script in model ids, notes, prompts, token strings and error messages", async () => {
+    const run = await fixedRun();
+    const figures = await Promise.all(figureSpecs(run).map(async (f) => ({ ...f, svg: await renderSvg(f.spec) })));
+    const html = renderReport({ run, verdicts: OUTCOMES.map(deriveVerdict), figures, durationS: 1 });
+    expect(html).not.toContain(EVIL);
+    expect(html).not.toContain("<b>note</b>");
+    expect(html).toContain("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
+    expect(html.match(/<script/g)).toBeNull();
+  });
+
+  it("gives each verdict kind its own badge", async () => {
+    const html = renderReport({ run: await fixedRun(), verdicts: OUTCOMES.map(deriveVerdict), figures: [], durationS: 1 });
+    for (const v of ["confirmed", "rejected", "inconclusive", "error"]) expect(html).toContain(`class="badge verdict-${v}" data-verdict="${v}"`);
+    expect(html).toContain("synthetic analog");
+  });
+
+  it("prints a terminal summary that reads the same with colour off", () => {
+    const lines = summaryLines(OUTCOMES.map(deriveVerdict), "reports/latest/index.html", { color: false });
+    expect(lines.join("\n")).not.toMatch(/\x1b\[/);
+    expect(lines.find((l) => l.includes("error-one"))).toMatch(/^ {2}error-one +ERROR +p: model "m": NaN/);
+    expect(lines.find((l) => l.includes("rejected-one"))).toMatch(/REJECTED +ratio 1.1 < 1.72/);
+    expect(lines.at(-1)).toBe("  report: reports/latest/index.html");
+    expect(summaryLines(OUTCOMES.map(deriveVerdict), "x", { color: true }).join("\n")).toMatch(/\x1b\[/);
+  });
+
+  it("swaps reports/latest only once the new run is complete", () => {
+    const stamp = `test-${process.pid}-${Date.now()}`;
+    const dir = writeReport({ "index.html": "<p>one</p>", "results.json": "{}" }, { env: {}, stamp });
+    try {
+      const latest = path.join(PROJECT_ROOT, "reports", "latest");
+      expect(fs.readlinkSync(latest)).toBe(path.join("runs", path.basename(dir)));
+      expect(fs.readFileSync(path.join(latest, "index.html"), "utf8")).toBe("<p>one</p>");
+      expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const CHROMIUM = "/usr/bin/chromium";
+describe.skipIf(!fs.existsSync(CHROMIUM))("the report in a real browser (Debian's chromium through playwright-core)", () => {
+  it("opens from disk with no console errors, one badge per hypothesis, and every figure drawn", async () => {
+    const { chromium } = await import("playwright-core");
+    const r = runHypotheses(undefined);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`file://${path.join(r.reportDir, "index.html")}`);
+      expect(errors).toEqual([]);
+      expect(await page.locator(".badge[data-verdict]").count()).toBe(Object.keys(r.results.verdicts).length);
+      const figures = page.locator("figure.figure svg");
+      expect(await figures.count()).toBeGreaterThanOrEqual(6);
+      for (let i = 0; i < (await figures.count()); i++) {
+        const box = await figures.nth(i).boundingBox();
+        expect(box && box.width > 10 && box.height > 10).toBe(true);
+      }
+      const shots = path.join(PROJECT_ROOT, "test-results");
+      fs.mkdirSync(shots, { recursive: true });
+      await page.screenshot({ path: path.join(shots, "report.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+});
