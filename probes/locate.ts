@@ -6,7 +6,7 @@
  * `Add_1`), GenAI builder exports (the Skip norms' 4th outputs) and ORT
  * transformers-optimizer exports (EmbedLayerNormalization, SkipLayerNormalization).
  */
-import type { ModelProto, NodeProto } from "onnx-buf";
+import type { ModelProto, NodeProto, TensorProto } from "onnx-buf";
 import { LocateError } from "./errors.js";
 import { attr, indexGraph, type GraphIndex } from "./onnx.js";
 import { point, type ProbePoint } from "./points.js";
@@ -71,6 +71,14 @@ interface Step {
   branchInputs: string[];
   /** The branch's nodes, between the residual and the add. */
   nodes: Set<NodeProto>;
+}
+
+/** A constant input: an initializer, or the value of a Constant node (the TorchScript exporter emits both). */
+function constantOf(idx: GraphIndex, name: string): TensorProto | undefined {
+  const init = idx.initializer.get(name);
+  if (init) return init;
+  const n = idx.producer.get(name);
+  return n?.opType === "Constant" ? n.attribute.find((a) => a.name === "value")?.t : undefined;
 }
 
 function initDims(idx: GraphIndex, name: string): number[] | undefined {
@@ -163,8 +171,7 @@ function findEmbedding(idx: GraphIndex, proto: ModelProto, modelId?: string): { 
     // Gemma scales the embedding by √d in a Mul by a scalar constant.
     const cons = idx.consumers.get(h) ?? [];
     if (cons.length === 1 && cons[0].opType === "Mul") {
-      const other = cons[0].input.find((x) => x !== h)!;
-      const t = idx.initializer.get(other);
+      const t = constantOf(idx, cons[0].input.find((x) => x !== h)!);
       if (t && dimsOf(t).reduce((a, b) => a * b, 1) === 1) h = cons[0].output[0];
     }
     return { h, W_E: n.input[0] };
@@ -212,11 +219,14 @@ function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): Fina
     if (gain) {
       const a = ancestry(idx, mul.input.find((i) => i !== gain)!, "", 20);
       const kind = a.ops.has("Sub") ? "layernorm" : "rms";
-      const addEps = a.nodes.find((m) => m.opType === "Add" && m.input.some((i) => idx.initializer.has(i) && (initDims(idx, i)?.length ?? 0) === 0));
+      // eps: the scalar constant added to the mean square (or variance) before the square root.
       let eps = 1e-5;
-      if (addEps) {
-        const t = idx.initializer.get(addEps.input.find((i) => idx.initializer.has(i))!)!;
-        eps = new DataView(t.rawData.buffer, t.rawData.byteOffset, 4).getFloat32(0, true) || t.floatData[0] || eps;
+      for (const m of a.nodes.filter((x) => x.opType === "Add")) {
+        const t = m.input.map((i) => constantOf(idx, i)).find((c) => c && dimsOf(c).reduce((x, y) => x * y, 1) === 1 && c.dataType === 1);
+        if (t) {
+          eps = t.rawData.length ? new DataView(t.rawData.buffer, t.rawData.byteOffset, 4).getFloat32(0, true) : t.floatData[0];
+          break;
+        }
       }
       return { kind, eps, gain, bias };
     }

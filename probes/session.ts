@@ -70,6 +70,8 @@ export async function createSession(
       graphOptimizationLevel: "all",
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
       ...(externalDataDir ? { extra: { session: { model_external_initializers_file_folder_path: externalDataDir } } } : {}),
+      // Under auto a missing GPU provider is expected: keep ONNX Runtime's own error log quiet, we record the reason.
+      ...(device === "auto" && provider !== "cpu" ? { logSeverityLevel: 4 as const } : {}),
     };
     try {
       const session = await factory(file, options);

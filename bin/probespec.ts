@@ -1,0 +1,55 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * probespec doctor <id>: what the locator finds in a model, checked at load time
+ * before anyone trusts a number (names, shapes, family, tying, the provider that would run).
+ */
+import path from "node:path";
+import { loadRegistry } from "../models/registry/registry.js";
+import { declaredLayers, readModelFolder } from "../models/registry/layout.js";
+import { resolveSource } from "../models/registry/select.js";
+import { locate } from "../probes/locate.js";
+import { readWeight } from "../probes/matrices.js";
+import { allClose } from "../probes/metrics.js";
+import { readModel } from "../probes/onnx.js";
+import { createSession, deviceFromEnv } from "../probes/session.js";
+
+async function doctor(id: string): Promise<number> {
+  const registry = await loadRegistry(process.env.PROBESPEC_MODELS_DIR);
+  const entry = registry.entries.find((e) => e.id === id);
+  if (!entry) {
+    const problem = registry.problems.find((p) => p.id === id || p.file.includes(id));
+    console.error(problem ? problem.error : `no entry "${id}" in models/; known: ${registry.entries.map((e) => e.id).join(", ")}`);
+    return 1;
+  }
+  const dir = await resolveSource(entry);
+  const folder = readModelFolder(dir, entry);
+  const model = readModel(folder.onnxFile, id);
+  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), overrides: entry.probePoints });
+  const modelDir = path.dirname(folder.onnxFile);
+  const WE = readWeight(model.proto, located.W_E, modelDir, id), WU = readWeight(model.proto, located.W_U, modelDir, id);
+  const tied = located.tiedInGraph ?? (WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) ? "W_U equals W_E within 1e-3" : "not tied");
+  const { session, record } = await createSession(folder.onnxFile, { device: deviceFromEnv(), modelId: id, externalDataDir: modelDir });
+  await session.release();
+  const out = [
+    `model      ${id} (${entry.family}${entry.synthetic ? ", synthetic" : ""})`,
+    `file       ${folder.onnxFile}${model.externalFiles.length ? ` + ${model.externalFiles.map((f) => path.basename(f)).join(", ")}` : ""}`,
+    `layers     ${located.layers} ${located.parallel ? "parallel-residual" : "sequential"} (config declares ${declaredLayers(folder) ?? "nothing"})`,
+    `W_E        ${located.W_E.initializer} → [${WE.rows}, ${WE.cols}]`,
+    `W_U        ${located.W_U.initializer} (${located.W_U.layout}) → [${WU.rows}, ${WU.cols}]`,
+    `tied       ${tied}`,
+    `final norm ${located.finalNorm.kind}, eps ${located.finalNorm.eps}, gain ${located.finalNorm.gain}${located.finalNorm.bias ? `, bias ${located.finalNorm.bias}` : ""}`,
+    `provider   ${record.provider} (ONNX Runtime ${record.ortVersion})${record.fallbacks.map((f) => `; ${f.provider} unavailable: ${f.error}`).join("")}`,
+    "probe points:",
+    ...[...located.points].map(([p, s]) => `  ${p.padEnd(14)} ${"tensor" in s ? s.tensor : `${s.minus[0]} − ${s.minus[1]} (a branch the fused norm never materialises)`}`),
+    ...located.edits.map((e) => `  surgery: ${e.node} gets output ${e.index} "${e.name}"`),
+  ];
+  console.log(out.join("\n"));
+  return 0;
+}
+
+const [command, id] = process.argv.slice(2);
+if (command !== "doctor" || !id) {
+  console.error("usage: probespec doctor <model id>   (npm run doctor -- <model id>)");
+  process.exit(2);
+}
+doctor(id).then((code) => process.exit(code), (e) => { console.error((e as Error).message); process.exit(1); });
