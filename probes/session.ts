@@ -5,6 +5,10 @@
 import * as ort from "onnxruntime-node";
 import { LoadError } from "./errors.js";
 
+// ONNX Runtime logs a missing GPU provider at error level before it throws; probespec catches that
+// error and records it (ExecutionRecord.fallbacks), so the native log stays at fatal unless asked for.
+ort.env.logLevel = (process.env.PROBESPEC_ORT_LOG_LEVEL as typeof ort.env.logLevel) ?? "fatal";
+
 export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;
 export type DeviceRequest = (typeof DEVICES)[number];
 export type Provider = Exclude<DeviceRequest, "auto">;
@@ -70,8 +74,6 @@ export async function createSession(
       graphOptimizationLevel: "all",
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
       ...(externalDataDir ? { extra: { session: { model_external_initializers_file_folder_path: externalDataDir } } } : {}),
-      // Under auto a missing GPU provider is expected: keep ONNX Runtime's own error log quiet, we record the reason.
-      ...(device === "auto" && provider !== "cpu" ? { logSeverityLevel: 4 as const } : {}),
     };
     try {
       const session = await factory(file, options);
