@@ -2,6 +2,8 @@
  * ONNX Runtime sessions and execution providers. `auto` tries CUDA, then WebGPU
  * (Dawn over Vulkan), then the CPU; whichever ran is recorded for the report.
  */
+import fs from "node:fs";
+import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { LoadError } from "./errors.js";
 
@@ -38,6 +40,12 @@ export function providerOrder(device: DeviceRequest): Provider[] {
   return device === "auto" ? ["cuda", "webgpu", "cpu"] : [device];
 }
 
+/** WebGPU (Dawn) drives the GPU through Vulkan: without the loader it cannot start, and says so noisily. */
+export function hasVulkanLoader(env: NodeJS.ProcessEnv = process.env): boolean {
+  const dirs = [...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean), "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"];
+  return dirs.some((d) => fs.existsSync(path.join(d, "libvulkan.so.1")));
+}
+
 export interface SessionOptions {
   device?: DeviceRequest;
   modelId?: string;
@@ -69,6 +77,10 @@ export async function createSession(
 ): Promise<{ session: ort.InferenceSession; record: ExecutionRecord }> {
   const fallbacks: ExecutionRecord["fallbacks"] = [];
   for (const provider of providerOrder(device)) {
+    if (device === "auto" && provider === "webgpu" && !hasVulkanLoader()) {
+      fallbacks.push({ provider, error: "no Vulkan loader (libvulkan.so.1) on this machine" });
+      continue;
+    }
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       graphOptimizationLevel: "all",

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
 import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { selectModels } from "../models/registry/select.js";
-import { createSession, deviceFromEnv } from "../probes/session.js";
+import { createSession, deviceFromEnv, hasVulkanLoader } from "../probes/session.js";
 import { exposeOutputs } from "../probes/surgery.js";
 import { encodeModel } from "../probes/onnx.js";
 import * as ort from "onnxruntime-node";
@@ -40,9 +40,24 @@ describe("execution providers", () => {
       if (ep !== "webgpu") throw new Error(`${ep} missing`);
       return {} as ort.InferenceSession;
     };
-    const { record } = await createSession("x.onnx", { device: "auto" }, fake);
-    expect(tried).toEqual(["cuda", "webgpu"]);
-    expect(record).toMatchObject({ provider: "webgpu", fallbacks: [{ provider: "cuda", error: "cuda missing" }] });
+    const saved = process.env.LD_LIBRARY_PATH;
+    const vulkan = tmpDir();
+    try {
+      // Without a Vulkan loader, auto does not try WebGPU at all and says why.
+      process.env.LD_LIBRARY_PATH = "";
+      if (!hasVulkanLoader()) {
+        const none = await createSession("x.onnx", { device: "auto" }, async (f, o) => (String(o.executionProviders![0]) === "cpu" ? ({} as ort.InferenceSession) : fake(f, o)));
+        expect(none.record.fallbacks[1]).toEqual({ provider: "webgpu", error: "no Vulkan loader (libvulkan.so.1) on this machine" });
+      }
+      fs.writeFileSync(path.join(vulkan, "libvulkan.so.1"), "");
+      process.env.LD_LIBRARY_PATH = vulkan;
+      tried.length = 0;
+      const { record } = await createSession("x.onnx", { device: "auto" }, fake);
+      expect(tried).toEqual(["cuda", "webgpu"]);
+      expect(record).toMatchObject({ provider: "webgpu", fallbacks: [{ provider: "cuda", error: "cuda missing" }] });
+    } finally {
+      process.env.LD_LIBRARY_PATH = saved;
+    }
   });
 
   it("refuses an unknown PROBESPEC_DEVICE", () => {
