@@ -33,7 +33,7 @@ export type Entry = { id: string; family: string; source: Record<string, unknown
 
 /** Runs `vitest run --project hypotheses` on these entries; returns results.json and the output. */
 export function runHypotheses(entries: Entry[] | undefined, extraEnv: Record<string, string> = {}) {
-  const reportDir = tmpDir("probespec-report-");
+  const reportDir = extraEnv.PROBESPEC_REPORT_DIR ?? tmpDir("probespec-report-");
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
   Object.assign(env, { PROBESPEC_REPORT_DIR: reportDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extraEnv });

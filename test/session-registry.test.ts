@@ -56,7 +56,8 @@ describe("execution providers", () => {
       expect(tried).toEqual(["cuda", "webgpu"]);
       expect(record).toMatchObject({ provider: "webgpu", fallbacks: [{ provider: "cuda", error: "cuda missing" }] });
     } finally {
-      process.env.LD_LIBRARY_PATH = saved;
+      if (saved === undefined) delete process.env.LD_LIBRARY_PATH;
+      else process.env.LD_LIBRARY_PATH = saved;
     }
   });
 
