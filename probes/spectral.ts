@@ -13,15 +13,32 @@ export interface SpectralResult {
 /** The tolerance every spectral norm in probespec meets: relative, on σ. */
 export const SPECTRAL_RTOL = 1e-9;
 
-/** y = Wᵀ(W x) for W [rows, cols], x of length cols; float64 accumulation. */
-function gramApply(W: Float32Array, rows: number, cols: number, x: Float64Array, tmp: Float64Array, y: Float64Array): void {
+/**
+ * y = Wᵀ(W x) for W [rows, cols], x of length cols; float64 accumulation.
+ * Two rows a pass with four partial sums each: the loop is bound by reading W once.
+ */
+function gramApply(W: Float32Array, rows: number, cols: number, x: Float64Array, _tmp: Float64Array, y: Float64Array): void {
   y.fill(0);
-  for (let r = 0; r < rows; r++) {
-    const off = r * cols;
+  const c4 = cols - (cols % 4);
+  let r = 0;
+  for (; r + 1 < rows; r += 2) {
+    const o0 = r * cols, o1 = o0 + cols;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    let c = 0;
+    for (; c < c4; c += 4) {
+      const x0 = x[c], x1 = x[c + 1], x2 = x[c + 2], x3 = x[c + 3];
+      a0 += W[o0 + c] * x0; a1 += W[o0 + c + 1] * x1; a2 += W[o0 + c + 2] * x2; a3 += W[o0 + c + 3] * x3;
+      b0 += W[o1 + c] * x0; b1 += W[o1 + c + 1] * x1; b2 += W[o1 + c + 2] * x2; b3 += W[o1 + c + 3] * x3;
+    }
+    for (; c < cols; c++) { a0 += W[o0 + c] * x[c]; b0 += W[o1 + c] * x[c]; }
+    const p = a0 + a1 + a2 + a3, q = b0 + b1 + b2 + b3;
+    for (c = 0; c < cols; c++) y[c] += W[o0 + c] * p + W[o1 + c] * q;
+  }
+  for (; r < rows; r++) {
+    const o = r * cols;
     let acc = 0;
-    for (let c = 0; c < cols; c++) acc += W[off + c] * x[c];
-    tmp[r] = acc;
-    if (acc !== 0) for (let c = 0; c < cols; c++) y[c] += W[off + c] * acc;
+    for (let c = 0; c < cols; c++) acc += W[o + c] * x[c];
+    for (let c = 0; c < cols; c++) y[c] += W[o + c] * acc;
   }
 }
 
