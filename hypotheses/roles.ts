@@ -3,7 +3,7 @@
  * baselines are the other models that probed. A model that failed to probe is
  * an error for every hypothesis that needs it, never a rejection.
  */
-import { expect, inject, type TaskContext } from "vitest";
+import { expect, inject, type TestContext } from "vitest";
 import type { ProbeResult } from "../probes/probe.js";
 import type { ProbeRun } from "../probes/run.js";
 
@@ -32,7 +32,7 @@ export function probeRun(): ProbeRun {
   return inject("probeRun");
 }
 
-export const isSubject = (r: { family: string; role?: string }) => r.role === "subject" || (r.family === "mistral" && r.role !== "baseline");
+export const isSubject = (r: { family?: string; role?: string }) => r.role === "subject" || (r.family === "mistral" && r.role !== "baseline");
 
 export interface Roles {
   subjects: ProbeResult[];
@@ -57,7 +57,7 @@ export function roles(needsBaselines: boolean): Roles {
 }
 
 /** Attaches the prediction to the test for the reporter, then asserts it. */
-export function judge(task: TaskContext["task"], p: Prediction): void {
+export function judge(task: TestContext["task"], p: Prediction): void {
   task.meta.prediction = p;
   const failing = p.rows.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}: ${r.value.toPrecision(4)}${r.detail ? ` (${r.detail})` : ""}`);
   expect(p.passed, `${p.criterion} fails: ${failing.join("; ")}${p.note ? `. ${p.note}` : ""}`).toBe(true);

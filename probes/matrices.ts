@@ -4,17 +4,11 @@
  * Gemm transB, a Transpose of a tied embedding, or MatMulNBits int4.
  */
 import type { ModelProto } from "onnx-buf";
-import { dequantizeQ4 } from "../models/analogs/q4.js";
+import { dequantizeQ4, transpose } from "../models/analogs/storage.js";
 import { LocateError } from "./errors.js";
 import type { Located, WeightRef } from "./locate.js";
 import { indexGraph } from "./onnx.js";
 import { dimsOf, toFloat32, toInts } from "./tensor.js";
-
-function transpose(W: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(W.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = W[r * cols + c];
-  return t;
-}
 
 export function readWeight(proto: ModelProto, ref: WeightRef, modelDir: string, modelId?: string): { data: Float32Array; rows: number; cols: number } {
   const idx = indexGraph(proto.graph!);

@@ -18,7 +18,7 @@ export interface ReportModel {
 export function renderReport(m: ReportModel): string {
   return env.render("index.njk", {
     ...m,
-    providers: [...new Set(m.run.results.map((r) => r.execution.provider))].concat(m.run.results.length ? [] : [m.run.device]),
+    providers: m.run.results.length ? [...new Set(m.run.results.map((r) => r.execution.provider))] : [m.run.device],
     allSynthetic: m.run.results.length > 0 && m.run.results.every((r) => r.synthetic),
   });
 }

@@ -11,7 +11,7 @@ import { emitAnalog } from "../models/analogs/emit.js";
 import { readLlama2c } from "../models/analogs/llama2c.js";
 import { referenceForward } from "../models/analogs/reference.js";
 import { generateWeights } from "../models/analogs/weights.js";
-import { dequantizeQ4, quantizeQ4 } from "../models/analogs/q4.js";
+import { dequantizeQ4, quantizeQ4 } from "../models/analogs/storage.js";
 import { locate } from "../probes/locate.js";
 import { encodeModel } from "../probes/onnx.js";
 import { exposeOutputs, setOptionalOutput } from "../probes/surgery.js";

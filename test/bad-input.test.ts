@@ -15,7 +15,7 @@ import { decodeModel, encodeModel } from "../probes/onnx.js";
 import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { readCached } from "../probes/cache.js";
-import { runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
+import { childEnv, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthetic: true };
 const PROMPTS = { name: "t", file: "-", prompts: ["The capital of France is", "Hello there"] };
@@ -144,11 +144,6 @@ describe("a run over one good analog and one broken model of each file-level cla
 
 describe("killed and concurrent runs", () => {
   const vitestArgs = [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"];
-  const childEnv = (extra: Record<string, string>) => {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS") env[k] = v;
-    return { ...env, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extra };
-  };
   const checkCache = (cacheDir: string) => {
     const results = path.join(cacheDir, "results");
     for (const f of fs.existsSync(results) ? fs.readdirSync(results) : []) {

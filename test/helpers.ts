@@ -29,14 +29,19 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
 
+/** The environment for a child vitest run: this worker's own VITEST variables left out. */
+export function childEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
+  return { ...env, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extra };
+}
+
 export type Entry = { id: string; family: string; source: Record<string, unknown>; synthetic?: boolean; role?: string };
 
 /** Runs `vitest run --project hypotheses` on these entries; returns results.json and the output. */
 export function runHypotheses(entries: Entry[] | undefined, extraEnv: Record<string, string> = {}) {
   const reportDir = extraEnv.PROBESPEC_REPORT_DIR ?? tmpDir("probespec-report-");
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
-  Object.assign(env, { PROBESPEC_REPORT_DIR: reportDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extraEnv });
+  const env = childEnv({ PROBESPEC_REPORT_DIR: reportDir, PROBESPEC_CACHE_DIR: TEST_CACHE, ...extraEnv });
   if (entries) {
     const dir = tmpDir("probespec-models-");
     for (const e of entries) fs.writeFileSync(path.join(dir, `${e.id}.json`), JSON.stringify({ synthetic: true, ...e }));

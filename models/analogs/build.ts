@@ -10,7 +10,7 @@ import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Dialect, type Knobs } from "./config.js";
 import { emitAnalog } from "./emit.js";
 import { PRESETS, GENERATOR_VERSION, type Preset } from "./presets.js";
-import { dequantizeQ4, quantizeQ4 } from "./q4.js";
+import { dequantizeQ4, quantizeQ4 } from "./storage.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
 import { generateWeights, type AnalogWeights } from "./weights.js";
 import { genaiConfig, hfConfig, writeModelFolder } from "./write.js";

@@ -11,7 +11,7 @@ import type { ModelProto } from "onnx-buf";
 import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "./weights.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "./graph.js";
-import { quantizeQ4 } from "./q4.js";
+import { quantizeQ4, transpose } from "./storage.js";
 
 export interface EmitOptions {
   dialect: Dialect;
@@ -20,12 +20,6 @@ export interface EmitOptions {
 }
 
 const NEG = -1e9;
-
-function transpose(W: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(W.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = W[r * cols + c];
-  return t;
-}
 
 export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions): ModelProto {
   const g = new GraphBuilder();

@@ -30,7 +30,7 @@ export function int64Tensor(name: string, dims: number[], data: number[]): Tenso
 }
 
 export function uint8Tensor(name: string, dims: number[], data: Uint8Array): TensorProto {
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.UINT8, rawData: data });
+  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.UINT8, rawData: data as Uint8Array<ArrayBuffer> });
 }
 
 export function valueInfo(name: string, elemType: DT, dims: (number | string)[]): ValueInfoProto {

@@ -1,5 +1,6 @@
 /**
- * Block-wise 4-bit quantisation as ONNX Runtime's MatMulNBits stores it:
+ * How weight matrices are stored in exported graphs: transposed for a MatMul
+ * ([in, out]), and block-wise 4-bit as ONNX Runtime's MatMulNBits stores it:
  * B is [N, blocks, block_size/2] uint8, two values a byte, low nibble first;
  * with no zero_points input the zero point is 8; w = (q − 8) · scale.
  */
@@ -54,4 +55,11 @@ export function dequantizeQ4(packed: ArrayLike<number>, scales: ArrayLike<number
     }
   }
   return out;
+}
+
+/** [rows, cols] → [cols, rows]: HF's Linear weight [out, in] as the exporter folds it for MatMul, and back. */
+export function transpose(W: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(W.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = W[r * cols + c];
+  return t;
 }
