@@ -171,13 +171,15 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.
   say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
   const modelDir = path.dirname(folder.onnxFile);
-  const WE = readWeight(model.proto, located.W_E, modelDir, id);
+  // One vocabulary-sized matrix at a time besides W_U (kept for the logit lens), so peak memory stays low.
   const WU = readWeight(model.proto, located.W_U, modelDir, id);
   const { gain, bias } = readFinalNorm(model.proto, located, modelDir, id);
   const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
-  const embedding = matrixStats(WE.data, WE.rows, WE.cols);
   const unembedding_eff = matrixStats(foldGain(WU.data, WU.rows, WU.cols, gain), WU.rows, WU.cols);
-  const tiedByValues = WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data);
+  const { embedding, tiedByValues } = (() => {
+    const WE = readWeight(model.proto, located.W_E, modelDir, id);
+    return { embedding: matrixStats(WE.data, WE.rows, WE.cols), tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) };
+  })();
   const tied = { value: located.tiedInGraph !== undefined || tiedByValues, via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied") };
   const tMat = performance.now();
 

@@ -8,6 +8,9 @@ export interface SpectralResult {
   iterations: number;
   /** Bound on |λ − λ_true| / λ from the Lanczos residual. */
   relResidual: number;
+  /** Estimated relative error of σ: the residual bound, or where the top is crowded the extrapolated remaining climb of the Ritz value. */
+  relError: number;
+  converged: boolean;
 }
 
 /** The tolerance every spectral norm in probespec meets: relative, on σ. */
@@ -81,7 +84,7 @@ function tridiagTop(alpha: number[], beta: number[]): { value: number; lastCompo
 
 export function spectralNorm(W: Float32Array, rows: number, cols: number, { rtol = SPECTRAL_RTOL, maxIter = 300, seed = 12345 } = {}): SpectralResult {
   const n = cols;
-  if (rows === 0 || cols === 0) return { value: 0, iterations: 0, relResidual: 0 };
+  if (rows === 0 || cols === 0) return { value: 0, iterations: 0, relResidual: 0, relError: 0, converged: true };
   const k = Math.min(maxIter, n);
   const V: Float64Array[] = [];
   const alpha: number[] = [], beta: number[] = [];
@@ -96,7 +99,8 @@ export function spectralNorm(W: Float32Array, rows: number, cols: number, { rtol
   qn = Math.sqrt(qn);
   for (let i = 0; i < n; i++) q[i] /= qn;
   const tmp = new Float64Array(rows), w = new Float64Array(n);
-  let result = { value: 0, iterations: 0, relResidual: Infinity };
+  let result: SpectralResult = { value: 0, iterations: 0, relResidual: Infinity, relError: Infinity, converged: false };
+  const sigmas: number[] = [];
   for (let j = 0; j < k; j++) {
     V.push(q);
     gramApply(W, rows, cols, q, tmp, w);
@@ -117,9 +121,24 @@ export function spectralNorm(W: Float32Array, rows: number, cols: number, { rtol
     const top = tridiagTop(alpha, beta);
     // |β_j · s_j| bounds the distance of the Ritz value to an eigenvalue of WᵀW.
     const rel = top.value > 0 ? Math.abs(b * top.lastComponent) / top.value : 0;
-    result = { value: Math.sqrt(Math.max(top.value, 0)), iterations: j + 1, relResidual: rel };
-    // σ = √λ: a relative error e on λ is e/2 on σ; the residual bound is squared for a well-separated top.
-    if (rel / 2 < rtol || b < 1e-300 * Math.max(1, top.value)) break;
+    const sigma = Math.sqrt(Math.max(top.value, 0));
+    sigmas.push(sigma);
+    // σ = √λ: a relative error e on λ is e/2 on σ. Where many singular values crowd the top the
+    // residual cannot shrink, but the Ritz value still climbs monotonically to σ₁: extrapolating its
+    // geometric convergence (Aitken) estimates what is left of the climb.
+    let climb = Infinity;
+    if (sigmas.length >= 3) {
+      const [d0, d1] = [sigmas.at(-2)! - sigmas.at(-3)!, sigma - sigmas.at(-2)!];
+      if (d1 <= 0) climb = 0;
+      else if (d0 > 0) {
+        const rho = Math.min(d1 / d0, 0.999);
+        climb = (d1 * rho) / (1 - rho) / sigma;
+      }
+    }
+    const relError = Math.min(rel / 2, climb);
+    const exhausted = b < 1e-300 * Math.max(1, top.value);
+    result = { value: sigma, iterations: j + 1, relResidual: rel, relError: exhausted ? 0 : relError, converged: exhausted || relError < rtol };
+    if (result.converged) break;
     beta.push(b);
     q = new Float64Array(n);
     for (let i = 0; i < n; i++) q[i] = w[i] / b;

@@ -135,6 +135,7 @@ export function rawBytes(t: TensorProto, modelDir: string, modelId?: string): Ui
   return t.rawData.length > 0 ? t.rawData : undefined;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -162,10 +163,12 @@ function view(bytes: Uint8Array): DataView {
 export function toFloat32(t: TensorProto, modelDir: string, modelId?: string): Float32Array {
   const n = numel(dimsOf(t));
   const bytes = rawBytes(t, modelDir, modelId);
-  const out = new Float32Array(n);
   if (bytes) {
     const need = byteLength(t, modelId);
     if (bytes.byteLength !== need) throw new LoadError(modelId, `tensor "${t.name}" holds ${bytes.byteLength} bytes where its shape needs ${need}`);
+    const out = new Float32Array(n);
+    // float32 little-endian and aligned (this machine's order): a view, not a copy.
+    if (t.dataType === DT.FLOAT && bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
     const dv = view(bytes);
     switch (t.dataType) {
       case DT.FLOAT: for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true); return out;
@@ -178,6 +181,7 @@ export function toFloat32(t: TensorProto, modelDir: string, modelId?: string): F
     const src: ArrayLike<number> =
       t.dataType === DT.FLOAT ? t.floatData : t.dataType === DT.DOUBLE ? t.doubleData : t.int32Data;
     if (src.length !== n) throw new LoadError(modelId, `tensor "${t.name}" holds ${src.length} values where its shape needs ${n}`);
+    const out = new Float32Array(n);
     switch (t.dataType) {
       case DT.FLOAT: case DT.DOUBLE: out.set(src); return out;
       case DT.FLOAT16: for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]); return out;

@@ -49,7 +49,8 @@ const matrix = (rows: number, cols: number, seed: number, spike = 0) => {
 
 describe("metric definitions against independent computations", () => {
   it("the Lanczos spectral norm equals an exact eigen-decomposition to 1e-9", () => {
-    for (const [rows, cols, spike] of [[80, 12, 0], [200, 24, 30], [40, 40, 0], [500, 16, 5]] as const) {
+    // Gaussian matrices crowd their top singular values: the hard case for Lanczos' stopping rule.
+    for (const [rows, cols, spike] of [[80, 12, 0], [200, 24, 30], [40, 40, 0], [500, 16, 5], [3000, 160, 0]] as const) {
       const W = matrix(rows, cols, rows + cols, spike);
       expect(rel(spectralNorm(W, rows, cols).value, exactSpectral(W, rows, cols))).toBeLessThan(1e-9);
     }
