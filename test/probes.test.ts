@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
@@ -10,6 +11,7 @@ import { generateWeights } from "../models/analogs/weights.js";
 import { writeModelFolder, hfConfig } from "../models/analogs/write.js";
 import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { locate } from "../probes/locate.js";
 import { entropy, frobenius, logitStats, matrixStats, residualStreamStats } from "../probes/metrics.js";
 import { probeModel } from "../probes/probe.js";
@@ -227,3 +229,25 @@ describe("the product path", () => {
   });
 });
 
+
+describe("explicit probe points and doctor", () => {
+  it("a model entry's probePoints override what structure finds", async () => {
+    const dir = await buildAnalog({ analog: "llama" }, TEST_CACHE);
+    // Point resid_post.2 at layer 2's resid_mid instead: the override must win, visibly.
+    const entry = ModelEntrySchema.parse({ id: "o", family: "llama", source: { dir }, probePoints: { "resid_post.2": "/model/layers.2/Add_output_0" } });
+    const plain = await probeModel(ModelEntrySchema.parse({ id: "p", family: "llama", source: { dir } }), dir, ["Hi"], { device: "cpu" });
+    const over = await probeModel(entry, dir, ["Hi"], { device: "cpu" });
+    expect(over.prompts[0].residPostNorms[1]).toBe(plain.prompts[0].residPostNorms[1]);
+    expect(over.prompts[0].residPostNorms[2]).not.toBe(plain.prompts[0].residPostNorms[2]);
+  });
+
+  it("probespec doctor prints what was located, the tying and the provider that would run", () => {
+    const out = spawnSync(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "bin/probespec.ts"), "doctor", "gemma-analog"], { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, PROBESPEC_CACHE_DIR: TEST_CACHE } });
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/model +gemma-analog \(gemma, synthetic\)/);
+    expect(out.stdout).toMatch(/layers +8 sequential \(config declares 8\)/);
+    expect(out.stdout).toMatch(/tied +W_U is a Transpose of the embedding/);
+    expect(out.stdout).toMatch(/provider +cpu \(ONNX Runtime 1\.30\.0\); cuda unavailable/);
+    expect(out.stdout).toMatch(/resid_post\.7 +\/model\/layers\.7\/Add_1_output_0/);
+  });
+});

@@ -34,6 +34,21 @@ const stats = (ts: number[]): Timing => {
   const s = [...ts].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length };
 };
+/** Two functions timed in alternation, so that drift in the machine's speed falls on both alike. */
+async function timePair(a: () => Promise<unknown>, b: () => Promise<unknown>, runs = RUNS): Promise<[Timing, Timing]> {
+  await a();
+  await b();
+  const ta: number[] = [], tb: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    for (const [fn, ts] of (i % 2 ? [[b, tb], [a, ta]] : [[a, ta], [b, tb]]) as [() => Promise<unknown>, number[]][]) {
+      const t = performance.now();
+      await fn();
+      ts.push((performance.now() - t) / 1000);
+    }
+  }
+  return [stats(ta), stats(tb)];
+}
+
 async function timeIt(fn: () => Promise<unknown> | unknown, runs = RUNS): Promise<Timing> {
   await fn(); // warm-up
   const ts: number[] = [];
@@ -117,7 +132,7 @@ async function main() {
   for (const [name, dir] of Object.entries(dirs)) {
     say(`${name}: timing the plain and the probed session`);
     const s = await sessions(dir);
-    const plain = await timeIt(s.plain), probed = await timeIt(s.probed);
+    const [plain, probed] = await timePair(s.plain, s.probed);
     figures[`probe_overhead.${name}`] = { value: probed.median / plain.median, target: "≤ 1.05", baseline_s: plain, ours_s: probed, runs: RUNS, note: `${s.names.length} probe points exposed; ${PROMPTS.length} prompts a run` };
     const floor = (s.weightBytes / bandwidth) * PROMPTS.length;
     figures[`forward_vs_floor.${name}`] = { value: probed.median / floor, target: "≤ 2", baseline_s: floor, ours_s: probed, runs: RUNS, note: `floor: ${(s.weightBytes / 1e6).toFixed(0)} MB of weights a pass ÷ ${(bandwidth / 1e9).toFixed(1)} GB/s copy bandwidth, × ${PROMPTS.length} passes` };
