@@ -4,7 +4,7 @@
  * set, with a bootstrap CI of the difference from each baseline.
  */
 import { describe, it } from "vitest";
-import { meanDifferenceCI, meanOver } from "../probes/metrics.js";
+import { meanDifferenceCI } from "../probes/metrics.js";
 import { BOOTSTRAP, ENTROPY_MAX_RATIO } from "./criteria.js";
 import { judge, roles } from "./roles.js";
 
@@ -14,12 +14,12 @@ describe("entropy-efficiency", () => {
     if (missing) return skip(missing);
     const rows = subjects.flatMap((s) => baselines.map((b) => {
       const hs = s.prompts.map((p) => p.logits.entropy), hb = b.prompts.map((p) => p.logits.entropy);
-      const ratio = meanOver(hs) / meanOver(hb);
+      const ratio = s.promptSet.entropy / b.promptSet.entropy;
       const diff = meanDifferenceCI(hs, hb, BOOTSTRAP);
       return {
         subject: s.id, baseline: b.id, value: ratio, ci: [diff.lo, diff.hi] as [number, number],
         passed: ratio <= ENTROPY_MAX_RATIO && diff.hi < 0,
-        detail: `mean entropy ${meanOver(hs).toFixed(3)} vs ${meanOver(hb).toFixed(3)} nats; difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts`,
+        detail: `mean entropy ${s.promptSet.entropy.toFixed(3)} vs ${b.promptSet.entropy.toFixed(3)} nats; difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts`,
       };
     }));
     judge(task, {

@@ -6,7 +6,7 @@
  * the kind of the published 0.58x, are reported beside them, labelled.
  */
 import { describe, it } from "vitest";
-import { layerMeans, meanCI } from "../probes/metrics.js";
+import { meanCI } from "../probes/metrics.js";
 import type { ProbeResult } from "../probes/probe.js";
 import { BOOTSTRAP, EARLY_FRACTION, MIDDLE_FRACTION, MIDDLE_GAIN_TOLERANCE, PARADOX_MAX_GAIN } from "./criteria.js";
 import { judge, roles } from "./roles.js";
@@ -32,7 +32,7 @@ describe("residual-explosion", () => {
     const { subjects, missing } = roles(false);
     if (missing) return skip(missing);
     const rows = subjects.map((s) => {
-      const gains = layerMeans(s.prompts.map((p) => p.residualGains));
+      const gains = s.promptSet.residualGains;
       const [lo, hi] = [Math.floor(s.layers * MIDDLE_FRACTION[0]), Math.ceil(s.layers * MIDDLE_FRACTION[1])];
       const middle = gains.slice(lo, hi);
       const worst = middle.reduce((a, g) => (Math.abs(g - 1) > Math.abs(a - 1) ? g : a), 1);
@@ -45,7 +45,7 @@ describe("residual-explosion", () => {
     const { subjects, missing } = roles(false);
     if (missing) return skip(missing);
     const rows = subjects.map((s) => {
-      const gains = layerMeans(s.prompts.map((p) => p.residualGains));
+      const gains = s.promptSet.residualGains;
       const at = gains.indexOf(Math.max(...gains));
       const limit = Math.ceil(s.layers * EARLY_FRACTION);
       return { subject: s.id, value: at, passed: at < limit, detail: `largest mean gain ${gains[at].toFixed(3)} at layer ${at} of ${s.layers}; first quarter is layers 0–${limit - 1}` };

@@ -32,7 +32,8 @@ export function normFromPositions(norms: readonly number[], skip = 0): number {
   return Math.sqrt(s);
 }
 
-function mean(xs: readonly number[]): number {
+/** The arithmetic mean. */
+export function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
@@ -206,12 +207,6 @@ export function bootstrapCI(
   return { estimate: statistic(samples.map((xs) => [...xs])), lo: q((1 - level) / 2), hi: q(1 - (1 - level) / 2), resamples };
 }
 
-export { mean };
-
-/** Per-prompt values averaged over a prompt set. */
-export function meanOver(values: readonly number[]): number {
-  return mean(values);
-}
 
 /** Bootstrap CI of mean(a) − mean(b), prompts resampled jointly (the same prompts were run on both). */
 export function meanDifferenceCI(a: readonly number[], b: readonly number[], opts?: Parameters<typeof bootstrapCI>[2]) {

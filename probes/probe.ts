@@ -13,7 +13,7 @@ import { LoadError, ProbeError, ProbespecError } from "./errors.js";
 import { locate, type Located } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
 import {
-  allClose, entropy, frobenius, logitStats, matrixStats, positionNorms, residualStreamStats,
+  allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats,
   type LogitStats, type MatrixStats, type ResidualStreamStats,
 } from "./metrics.js";
 import { encodeModel, readModel } from "./onnx.js";
@@ -23,7 +23,7 @@ import { exposeOutputs, setOptionalOutput } from "./surgery.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 
 /** Bump when any metric's definition or the result layout changes: it keys the cache. */
-export const PROBE_VERSION = 1;
+export const PROBE_VERSION = 2;
 
 export interface PromptResult {
   prompt: string;
@@ -76,6 +76,16 @@ export interface ProbeResult {
     entropy: LogitStats;
   };
   prompts: PromptResult[];
+  /** Per-prompt statistics averaged over the prompt set (per layer where they are per layer). */
+  promptSet: {
+    entropy: number;
+    effective_vocab: number;
+    residualGains: number[];
+    residualGainsEx0: number[];
+    attnGains: number[];
+    mlpGains: number[];
+    lensEntropy: number[];
+  };
   /** Seconds spent loading, on matrices, and running prompts. */
   timings: { load: number; matrices: number; run: number };
 }
@@ -248,6 +258,15 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
       entropy: seedPrompt.logits,
     },
     prompts: results,
+    promptSet: {
+      entropy: mean(results.map((p) => p.logits.entropy)),
+      effective_vocab: mean(results.map((p) => p.logits.effective_vocab)),
+      residualGains: layerMeans(results.map((p) => p.residualGains)),
+      residualGainsEx0: layerMeans(results.map((p) => p.residualGainsEx0)),
+      attnGains: layerMeans(results.map((p) => p.attnGains)),
+      mlpGains: layerMeans(results.map((p) => p.mlpGains)),
+      lensEntropy: layerMeans(results.map((p) => p.lensEntropy)),
+    },
     timings: { load: (tLoad - t0) / 1000, matrices: (tMat - tLoad) / 1000, run: (performance.now() - tMat) / 1000 },
   };
 }

@@ -6,7 +6,6 @@
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { ProbeRun } from "../probes/run.js";
-import { layerMeans, meanOver } from "../probes/metrics.js";
 
 export interface Figure {
   id: string;
@@ -53,7 +52,7 @@ export function figureSpecs(run: ProbeRun): Figure[] {
     {
       id: "entropy", title: "Output entropy and effective vocabulary", caption: "Last-token entropy (nats) and exp(entropy), mean over the prompt set.",
       spec: {
-        data: { values: rs.map((r) => ({ model: label(r), entropy: meanOver(r.prompts.map((p) => p.logits.entropy)), effective_vocab: meanOver(r.prompts.map((p) => p.logits.effective_vocab)) })) },
+        data: { values: rs.map((r) => ({ model: label(r), entropy: r.promptSet.entropy, effective_vocab: r.promptSet.effective_vocab })) },
         hconcat: [
           { width: W / 2, height: H, mark: "bar", encoding: { x: { field: "model", type: "nominal", axis: { labelAngle: -30 } }, y: { field: "entropy", type: "quantitative", title: "entropy (nats)" }, color: { value: "#2a9d8f" } } },
           { width: W / 2, height: H, mark: "bar", encoding: { x: { field: "model", type: "nominal", axis: { labelAngle: -30 } }, y: { field: "effective_vocab", type: "quantitative", title: "effective vocab" }, color: { value: "#e9a23b" } } },
@@ -73,7 +72,7 @@ export function figureSpecs(run: ProbeRun): Figure[] {
       id: "logit-lens", title: "Logit-lens entropy per layer", caption: "Entropy of the last token when resid_post.L is read out through the final norm and W_U, mean over the prompt set.",
       spec: {
         width: W, height: H,
-        data: { values: rs.flatMap((r) => layerMeans(r.prompts.map((p) => p.lensEntropy)).map((h, L) => ({ model: label(r), layer: L, entropy: h }))) },
+        data: { values: rs.flatMap((r) => r.promptSet.lensEntropy.map((h, L) => ({ model: label(r), layer: L, entropy: h }))) },
         mark: { type: "line", point: true },
         encoding: { x: { field: "layer", type: "quantitative" }, y: { field: "entropy", type: "quantitative", title: "entropy (nats)" }, color: { field: "model", type: "nominal" } },
       } as TopLevelSpec,

@@ -64,6 +64,7 @@ export function resultsJson(run: ProbeRun, verdicts: HypothesisVerdict[], meta: 
       tied: r.tied,
       unembedding_eff: r.seed.unembedding_eff,
       residual_without_position_0: r.seed.residualEx0,
+      prompt_set_means: r.promptSet,
       notebook_prompt: {
         residual_gain_per_layer: r.prompts[0].residualGains,
         residual_gain_per_layer_without_position_0: r.prompts[0].residualGainsEx0,
