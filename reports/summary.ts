@@ -8,11 +8,14 @@ export function summaryLines(verdicts: HypothesisVerdict[], reportPath: string, 
   const width = Math.max(...verdicts.map((v) => v.hypothesis.length), 10);
   const lines = [c.bold("probespec verdicts")];
   for (const v of verdicts) {
-    // The deciding numbers: failing rows of a rejection, every row's value of a confirmation (at most three).
-    const rows = v.predictions.flatMap((t) => (t.prediction?.rows ?? []).filter((r) => v.verdict !== "rejected" || !r.passed).map((r) => ({ t, r })));
-    const numbers = rows.slice(0, 3).map(({ t, r }) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(3)} (${t.prediction!.criterion})`);
-    const shown = rows.length ? `${numbers.join("; ")}${rows.length > 3 ? `; +${rows.length - 3} more` : ""}` : v.reason;
-    lines.push(`  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${shown}`);
+    // The deciding numbers: for a rejection the rows that missed, else every row; at most three a prediction.
+    const parts = v.predictions.flatMap((t) => {
+      const rows = (t.prediction?.rows ?? []).filter((r) => v.verdict !== "rejected" || !r.passed);
+      if (!rows.length) return [];
+      const shown = rows.slice(0, 3).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(3)}`);
+      return [`${t.prediction!.criterion}: ${shown.join(", ")}${rows.length > 3 ? `, +${rows.length - 3} more` : ""}`];
+    });
+    lines.push(`  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${parts.length ? parts.join("; ") : v.reason}`);
   }
   lines.push(`  report: ${reportPath}`);
   return lines;

@@ -9,7 +9,7 @@ import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Dialect, type Knobs } from "./config.js";
 import { emitAnalog } from "./emit.js";
-import { PRESETS, GENERATOR_VERSION, type Preset } from "./presets.js";
+import { PRESETS, type Preset } from "./presets.js";
 import { dequantizeQ4, quantizeQ4 } from "./storage.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
 import { generateWeights, type AnalogWeights } from "./weights.js";
@@ -24,6 +24,16 @@ export interface AnalogRequest {
   seed?: number;
   knobs?: Partial<Omit<Knobs, "massive">> & { massive?: Knobs["massive"] | null };
 }
+
+/**
+ * The generator's own source, hashed into every cache key: an edit to how analogs
+ * are made can never be answered with a folder the old code wrote.
+ */
+const GENERATOR_SOURCE = (() => {
+  const h = crypto.createHash("sha256");
+  for (const f of fs.readdirSync(import.meta.dirname).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(fs.readFileSync(path.join(import.meta.dirname, f)));
+  return h.digest("hex").slice(0, 16);
+})();
 
 function key(value: unknown): string {
   return crypto.createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
@@ -62,7 +72,7 @@ export async function generateAnalog(req: AnalogRequest) {
 
 export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise<string> {
   const preset = resolvePreset(req);
-  const dir = path.join(cacheDir, "analogs", `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_VERSION })}`);
+  const dir = path.join(cacheDir, "analogs", `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_SOURCE })}`);
   if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
   const { config, weights, tokenizer, tokenizerConfig } = await generateAnalog(req);
   return write(dir, config, weights, preset.dialect, !!preset.int4, !!preset.external, tokenizer, tokenizerConfig, {
@@ -90,7 +100,7 @@ export async function buildLlama2c(srcDir: string, cacheDir: string, checkpoint 
   const ckpt = path.join(srcDir, checkpoint), tok = path.join(srcDir, tokenizerFile);
   for (const f of [ckpt, tok]) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
   const stat = fs.statSync(ckpt);
-  const dir = path.join(cacheDir, "llama2c", `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, GENERATOR_VERSION })}`);
+  const dir = path.join(cacheDir, "llama2c", `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, GENERATOR_SOURCE })}`);
   if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
   const { config, weights } = readLlama2c(ckpt);
   const half = toRotateHalf(config, weights);
