@@ -26,6 +26,7 @@ describe("entropy-efficiency", () => {
       hypothesis: "entropy-efficiency",
       criterion: `mean entropy ratio ≤ ${ENTROPY_MAX_RATIO} and CI of the difference excludes 0`,
       threshold: ENTROPY_MAX_RATIO, why: "a fifth sharper than each baseline, beyond prompt-to-prompt noise",
+      ciOf: "the entropy difference, subject − baseline (nats)",
       rows, passed: rows.every((r) => r.passed),
       singlePrompt: subjects.some((s) => s.prompts.length === 1),
       note: subjects.some((s) => s.prompts.length === 1) ? "This verdict rests on a single prompt." : undefined,

@@ -15,6 +15,8 @@ export interface Prediction {
   /** One row per (subject, baseline) or per subject: the measured value and its CI. */
   rows: { subject: string; baseline?: string; value: number; ci?: [number, number]; passed: boolean; detail?: string }[];
   passed: boolean;
+  /** What the CI column is a CI of, where that is not the measured value itself. */
+  ciOf?: string;
   /** What a failure means, when it needs saying (the reporter puts it in the verdict's reason). */
   explanation?: string;
   /** Set when a verdict rests on one prompt. */

@@ -14,8 +14,12 @@ export interface Figure {
   spec: TopLevelSpec;
 }
 
-const W = 420, H = 240;
-const label = (r: ProbeRun["results"][number]) => (r.synthetic ? `${r.id} (synthetic)` : r.id);
+const W = 320, H = 210;
+/** A synthetic analog is marked with an asterisk in every figure; each caption says so. */
+const label = (r: ProbeRun["results"][number]) => (r.synthetic ? `${r.id}*` : r.id);
+const SYNTHETIC_NOTE = " * synthetic analog.";
+/** Layers are integers: no "1.0" ticks. */
+const LAYER_AXIS = { format: "d", tickMinStep: 1 };
 
 export function figureSpecs(run: ProbeRun): Figure[] {
   const rs = run.results;
@@ -26,7 +30,7 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         width: W, height: H,
         data: { values: rs.flatMap((r) => r.seed.residual.gains.map((g, i) => ({ model: label(r), layer: i + 1, gain: g }))) },
         layer: [
-          { mark: { type: "line", point: true }, encoding: { x: { field: "layer", type: "quantitative", title: "layer" }, y: { field: "gain", type: "quantitative", title: "residual gain", scale: { type: "log" } }, color: { field: "model", type: "nominal" } } },
+          { mark: { type: "line", point: true }, encoding: { x: { field: "layer", type: "quantitative", title: "layer", axis: LAYER_AXIS }, y: { field: "gain", type: "quantitative", title: "residual gain", scale: { type: "log" } }, color: { field: "model", type: "nominal" } } },
           { mark: { type: "rule", strokeDash: [4, 4] }, encoding: { y: { datum: 1 } } },
         ],
       } as TopLevelSpec,
@@ -37,7 +41,7 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         width: W, height: H,
         data: { values: rs.flatMap((r) => r.seed.residual.norms.map((n, i) => ({ model: label(r), layer: i, norm: n }))) },
         mark: { type: "line", point: true },
-        encoding: { x: { field: "layer", type: "quantitative" }, y: { field: "norm", type: "quantitative", scale: { type: "log" }, title: "‖resid_post‖" }, color: { field: "model", type: "nominal" } },
+        encoding: { x: { field: "layer", type: "quantitative", axis: LAYER_AXIS }, y: { field: "norm", type: "quantitative", scale: { type: "log" }, title: "‖resid_post‖" }, color: { field: "model", type: "nominal" } },
       } as TopLevelSpec,
     },
     {
@@ -54,8 +58,8 @@ export function figureSpecs(run: ProbeRun): Figure[] {
       spec: {
         data: { values: rs.map((r) => ({ model: label(r), entropy: r.promptSet.entropy, effective_vocab: r.promptSet.effective_vocab })) },
         hconcat: [
-          { width: W / 2, height: H, mark: "bar", encoding: { x: { field: "model", type: "nominal", axis: { labelAngle: -30 } }, y: { field: "entropy", type: "quantitative", title: "entropy (nats)" }, color: { value: "#2a9d8f" } } },
-          { width: W / 2, height: H, mark: "bar", encoding: { x: { field: "model", type: "nominal", axis: { labelAngle: -30 } }, y: { field: "effective_vocab", type: "quantitative", title: "effective vocab" }, color: { value: "#e9a23b" } } },
+          { width: W / 2 - 20, height: H, mark: "bar", encoding: { x: { field: "model", type: "nominal", axis: { labelAngle: -30 } }, y: { field: "entropy", type: "quantitative", title: "entropy (nats)" }, color: { value: "#2a9d8f" } } },
+          { width: W / 2 - 20, height: H, mark: "bar", encoding: { x: { field: "model", type: "nominal", axis: { labelAngle: -30 } }, y: { field: "effective_vocab", type: "quantitative", title: "effective vocab" }, color: { value: "#e9a23b" } } },
         ],
       } as TopLevelSpec,
     },
@@ -65,7 +69,7 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         width: W, height: H,
         data: { values: rs.flatMap((r) => r.prompts[0].residualGains.flatMap((g, L) => [{ model: label(r), layer: L, kind: "residual", gain: g }, { model: label(r), layer: L, kind: "component (mlp)", gain: r.prompts[0].mlpGains[L] }])) },
         mark: { type: "line", point: true },
-        encoding: { x: { field: "layer", type: "quantitative" }, y: { field: "gain", type: "quantitative", scale: { type: "log" } }, color: { field: "model", type: "nominal" }, strokeDash: { field: "kind", type: "nominal" } },
+        encoding: { x: { field: "layer", type: "quantitative", axis: LAYER_AXIS }, y: { field: "gain", type: "quantitative", scale: { type: "log" } }, color: { field: "model", type: "nominal" }, strokeDash: { field: "kind", type: "nominal", scale: { domain: ["residual", "component (mlp)"], range: [[1, 0], [5, 3]] } } },
       } as TopLevelSpec,
     },
     {
@@ -74,10 +78,11 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         width: W, height: H,
         data: { values: rs.flatMap((r) => r.promptSet.lensEntropy.map((h, L) => ({ model: label(r), layer: L, entropy: h }))) },
         mark: { type: "line", point: true },
-        encoding: { x: { field: "layer", type: "quantitative" }, y: { field: "entropy", type: "quantitative", title: "entropy (nats)" }, color: { field: "model", type: "nominal" } },
+        encoding: { x: { field: "layer", type: "quantitative", axis: LAYER_AXIS }, y: { field: "entropy", type: "quantitative", title: "entropy (nats)" }, color: { field: "model", type: "nominal" } },
       } as TopLevelSpec,
     },
   ];
+  for (const f of figs) f.caption += SYNTHETIC_NOTE;
   for (const r of rs) {
     figs.push({
       id: `heatmap-${r.id}`, title: `Per-position residual norm: ${label(r)}`, caption: "‖resid_post.L[p]‖ on the notebook's prompt; position 0 is the first token.",
@@ -93,7 +98,8 @@ export function figureSpecs(run: ProbeRun): Figure[] {
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+  const config = { legend: { labelLimit: 240 }, axis: { labelLimit: 140 } };
+  const view = new vega.View(vega.parse(compile({ ...spec, config } as TopLevelSpec).spec), { renderer: "none" });
   try {
     return await view.toSVG();
   } finally {

@@ -20,5 +20,7 @@ export function renderReport(m: ReportModel): string {
     ...m,
     providers: m.run.results.length ? [...new Set(m.run.results.map((r) => r.execution.provider))] : [m.run.device],
     allSynthetic: m.run.results.length > 0 && m.run.results.every((r) => r.synthetic),
+    // The providers auto tried before the one that ran: the same for every model, so said once.
+    fallbacks: [...new Map(m.run.results.flatMap((r) => r.execution.fallbacks).map((f) => [`${f.provider}: ${f.error}`, f])).values()],
   });
 }

@@ -9,7 +9,7 @@ import path from "node:path";
 
 export const REPORTS_DIR = import.meta.dirname;
 
-export function writeReport(files: Record<string, string>, { env = process.env, stamp }: { env?: NodeJS.ProcessEnv; stamp: string }): string {
+export function writeReport(files: Record<string, string>, { env = process.env, stamp, root = REPORTS_DIR }: { env?: NodeJS.ProcessEnv; stamp: string; root?: string }): string {
   if (env.PROBESPEC_REPORT_DIR) {
     const dir = path.resolve(env.PROBESPEC_REPORT_DIR);
     fs.mkdirSync(dir, { recursive: true });
@@ -20,7 +20,7 @@ export function writeReport(files: Record<string, string>, { env = process.env, 
     }
     return dir;
   }
-  const runs = path.join(REPORTS_DIR, "runs");
+  const runs = path.join(root, "runs");
   fs.mkdirSync(runs, { recursive: true });
   let name = stamp;
   for (let i = 1; fs.existsSync(path.join(runs, name)); i++) name = `${stamp}-${i}`;
@@ -29,7 +29,7 @@ export function writeReport(files: Record<string, string>, { env = process.env, 
   for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(tmp, file), content);
   const final = path.join(runs, name);
   fs.renameSync(tmp, final);
-  const latest = path.join(REPORTS_DIR, "latest");
+  const latest = path.join(root, "latest");
   const link = `${latest}.${process.pid}.tmp`;
   fs.rmSync(link, { force: true });
   fs.symlinkSync(path.join("runs", name), link);

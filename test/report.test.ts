@@ -61,16 +61,15 @@ describe("the HTML report", () => {
   });
 
   it("swaps reports/latest only once the new run is complete", () => {
-    const stamp = `test-${process.pid}-${Date.now()}`;
-    const dir = writeReport({ "index.html": "<p>one</p>", "results.json": "{}" }, { env: {}, stamp });
-    try {
-      const latest = path.join(PROJECT_ROOT, "reports", "latest");
-      expect(fs.readlinkSync(latest)).toBe(path.join("runs", path.basename(dir)));
-      expect(fs.readFileSync(path.join(latest, "index.html"), "utf8")).toBe("<p>one</p>");
-      expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const root = tmpDir();
+    const first = writeReport({ "index.html": "<p>one</p>", "results.json": "{}" }, { env: {}, stamp: "t", root });
+    const second = writeReport({ "index.html": "<p>two</p>", "results.json": "{}" }, { env: {}, stamp: "t", root });
+    const latest = path.join(root, "latest");
+    expect(fs.readlinkSync(latest)).toBe(path.join("runs", path.basename(second)));
+    expect(fs.readFileSync(path.join(latest, "index.html"), "utf8")).toBe("<p>two</p>");
+    expect(fs.readFileSync(path.join(first, "index.html"), "utf8")).toBe("<p>one</p>");
+    expect(fs.readdirSync(path.join(root, "runs")).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(fs.readdirSync(root).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 });
 
