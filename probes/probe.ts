@@ -10,7 +10,7 @@ import * as ort from "onnxruntime-node";
 import type { ModelEntry } from "../models/registry/schema.js";
 import { declaredLayers, readModelFolder } from "../models/registry/layout.js";
 import { LoadError, ProbeError, ProbespecError } from "./errors.js";
-import { locate, type Located } from "./locate.js";
+import { locate } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
 import {
   allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats,
@@ -20,6 +20,7 @@ import { encodeModel, readModel } from "./onnx.js";
 import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
 import { exposeOutputs, setOptionalOutput } from "./surgery.js";
+import { addLogitLens, LENS_OUTPUT } from "./lens.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 
 /** Bump when any metric's definition or the result layout changes: it keys the cache. */
@@ -117,29 +118,6 @@ function checkFinite(data: Float32Array, name: ProbePoint, width: number, modelI
   }
 }
 
-/** The final norm applied to one vector, as the graph applies it. */
-function applyFinalNorm(x: Float32Array, located: Located, gain: Float32Array, bias?: Float32Array): Float64Array {
-  const d = x.length;
-  let mean = 0;
-  if (located.finalNorm.kind === "layernorm") { for (const v of x) mean += v; mean /= d; }
-  let sq = 0;
-  for (const v of x) sq += (v - mean) ** 2;
-  const inv = 1 / Math.sqrt(sq / d + located.finalNorm.eps);
-  const y = new Float64Array(d);
-  for (let i = 0; i < d; i++) y[i] = (x[i] - mean) * inv * gain[i] + (bias ? bias[i] : 0);
-  return y;
-}
-
-function lensLogits(h: Float64Array, W_U: Float32Array, vocab: number, d: number): Float64Array {
-  const out = new Float64Array(vocab);
-  for (let v = 0; v < vocab; v++) {
-    let acc = 0;
-    for (let i = 0; i < d; i++) acc += W_U[v * d + i] * h[i];
-    out[v] = acc;
-  }
-  return out;
-}
-
 export function describeSource(entry: ModelEntry): string {
   const s = entry.source as Record<string, unknown>;
   if ("dir" in s) return `dir ${s.dir}`;
@@ -164,7 +142,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
   const names = new Map<ProbePoint, string>();
   for (const [p, src] of located.points) if ("tensor" in src) names.set(p, src.tensor);
-  edited = exposeOutputs(edited, [...new Set(names.values())], id);
+  edited = exposeOutputs(addLogitLens(edited, located), [...new Set(names.values()), LENS_OUTPUT], id);
   const sha = fileSha256(folder.onnxFile);
   // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
   let session: ort.InferenceSession, execution: ExecutionRecord;
@@ -181,14 +159,14 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.
   say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
   const modelDir = path.dirname(folder.onnxFile);
-  // One vocabulary-sized matrix at a time besides W_U (kept for the logit lens), so peak memory stays low.
-  const WU = readWeight(model.proto, located.W_U, modelDir, id);
-  const { gain, bias } = readFinalNorm(model.proto, located, modelDir, id);
-  const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
-  const unembedding_eff = matrixStats(foldGain(WU.data, WU.rows, WU.cols, gain), WU.rows, WU.cols);
-  const { embedding, tiedByValues } = (() => {
+  // Two vocabulary-sized matrices at most at a time, released before the prompts run.
+  const { unembedding, unembedding_eff, embedding, tiedByValues } = (() => {
+    const WU = readWeight(model.proto, located.W_U, modelDir, id);
+    const { gain } = readFinalNorm(model.proto, located, modelDir, id);
+    const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
+    const unembedding_eff = matrixStats(foldGain(WU.data, WU.rows, WU.cols, gain), WU.rows, WU.cols);
     const WE = readWeight(model.proto, located.W_E, modelDir, id);
-    return { embedding: matrixStats(WE.data, WE.rows, WE.cols), tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) };
+    return { unembedding, unembedding_eff, embedding: matrixStats(WE.data, WE.rows, WE.cols), tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) };
   })();
   const tied = { value: located.tiedInGraph !== undefined || tiedByValues, via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied") };
   const tMat = performance.now();
@@ -208,7 +186,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   for (const [i, prompt] of prompts.entries()) {
     const ids = tokenize(tok, prompt, vocab, context, id);
     say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
-    const out = await session.run(feeds(ids), [...new Set(names.values())]);
+    const out = await session.run(feeds(ids), [...new Set(names.values()), LENS_OUTPUT]);
     const seq = ids.length;
     const tensor = (p: ProbePoint): Float32Array | undefined => {
       const src = located.points.get(p);
@@ -239,7 +217,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
       r.residualGainsEx0.push(r.residPostNormsEx0[L] / normEx0(point("resid_pre", L)));
       r.attnGains.push(norm(point("attn_out", L)) / norm(point("resid_pre", L)));
       r.mlpGains.push(norm(point("mlp_out", L)) / norm(point("mlp_in", L)));
-      r.lensEntropy.push(entropy(lensLogits(applyFinalNorm(post.subarray((seq - 1) * d), located, gain, bias), WU.data, vocab, d)));
+      r.lensEntropy.push(entropy((out[LENS_OUTPUT].data as Float32Array).subarray(L * vocab, (L + 1) * vocab)));
     }
     results.push(r);
   }

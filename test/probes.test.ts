@@ -251,3 +251,14 @@ describe("explicit probe points and doctor", () => {
     expect(out.stdout).toMatch(/resid_post\.7 +\/model\/layers\.7\/Add_1_output_0/);
   });
 });
+
+describe("the logit lens (graph surgery sharing the model's W_U)", () => {
+  it("at the last layer equals the model's own output entropy, for int4 MatMulNBits and tied Transpose storage too", async () => {
+    for (const req of [{ analog: "llama", dialect: "genai" as const, int4: true }, { analog: "gemma", dialect: "torchscript" as const }]) {
+      const dir = await buildAnalog(req, TEST_CACHE);
+      const r = await probeModel(ModelEntrySchema.parse({ id: req.analog, family: req.analog, source: { dir } }), dir, ["The capital of France is", "Once"], { device: "cpu" });
+      for (const p of r.prompts) expect(rel(p.lensEntropy[r.layers - 1], p.logits.entropy)).toBeLessThan(1e-5);
+      expect(new Set(r.prompts[0].lensEntropy).size).toBe(r.layers);
+    }
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * The logit lens as graph surgery: for every layer, the last position of
+ * resid_post.L goes through a copy of the final norm (its gain, bias and eps, as
+ * located) and the model's own W_U initializer, inside ONNX Runtime. W_U is
+ * shared, not copied, and the lens costs one small matmul a layer on whatever
+ * device runs the model. Output: one [layers, vocab] tensor.
+ */
+import type { ModelProto } from "onnx-buf";
+import { GraphBuilder, floatTensor, int64Tensor } from "../models/analogs/graph.js";
+import type { Located } from "./locate.js";
+import { opsetVersion } from "./onnx.js";
+import { point } from "./points.js";
+
+export const LENS_OUTPUT = "probespec::logit_lens";
+
+export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
+  const g = new GraphBuilder();
+  const opset = opsetVersion(proto);
+  const s = "/probespec/lens";
+  const last = g.init(int64Tensor(`${s}/last_position`, [], [-1]));
+  const eps = g.init(floatTensor(`${s}/eps`, [], [located.finalNorm.eps]));
+  // ReduceMean takes its axes as an attribute before opset 18, as an input from 18 on.
+  const mean = (x: string) => opset >= 18
+    ? g.o(s, "ReduceMean", [x, g.init(int64Tensor(`${s}/axes`, [1], [-1]))], { keepdims: 1 })
+    : g.o(s, "ReduceMean", [x], { axes: [-1], keepdims: 1 });
+  const rows: string[] = [];
+  for (let L = 0; L < located.layers; L++) {
+    const src = located.points.get(point("resid_post", L));
+    if (!src || !("tensor" in src)) throw new Error(`resid_post.${L} is not a graph tensor`);
+    let x = g.o(s, "Gather", [src.tensor, last], { axis: 1 }); // [batch, d]
+    if (located.finalNorm.kind === "layernorm") x = g.o(s, "Sub", [x, mean(x)]);
+    const rms = g.o(s, "Sqrt", [g.o(s, "Add", [mean(g.o(s, "Mul", [x, x])), eps])]);
+    let y = g.o(s, "Mul", [g.o(s, "Div", [x, rms]), located.finalNorm.gain]);
+    if (located.finalNorm.bias) y = g.o(s, "Add", [y, located.finalNorm.bias]);
+    const W = located.W_U;
+    if (W.layout === "matmulnbits") {
+      rows.push(g.op(s, "MatMulNBits", [y, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])], { domain: "com.microsoft", attrs: { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! } })[0]);
+    } else if (W.layout === "d_vocab") {
+      rows.push(g.o(s, "MatMul", [y, W.initializer]));
+    } else {
+      rows.push(g.o(s, "Gemm", [y, W.initializer], { transB: 1 }));
+    }
+  }
+  g.op(s, "Concat", rows, { attrs: { axis: 0 }, outputs: [LENS_OUTPUT] });
+  const graph = proto.graph!;
+  return { ...proto, graph: { ...graph, node: [...graph.node, ...g.nodes], initializer: [...graph.initializer, ...g.initializers] } };
+}
