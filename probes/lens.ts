@@ -10,8 +10,21 @@ import { GraphBuilder, floatTensor, int64Tensor } from "../models/analogs/graph.
 import type { Located } from "./locate.js";
 import { opsetVersion } from "./onnx.js";
 import { point } from "./points.js";
+import { exposeOutputs, setOptionalOutput } from "./surgery.js";
 
 export const LENS_OUTPUT = "probespec::logit_lens";
+
+/**
+ * The graph probespec runs: fused norms given their residual outputs, the logit
+ * lens added, and every probe point (and the lens) exposed. `outputs` are the
+ * tensor names to fetch.
+ */
+export function probedGraph(proto: ModelProto, located: Located, modelId?: string): { proto: ModelProto; outputs: string[] } {
+  let edited = proto;
+  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
+  const outputs = [...new Set([...located.points.values()].flatMap((s) => ("tensor" in s ? [s.tensor] : []))), LENS_OUTPUT];
+  return { proto: exposeOutputs(addLogitLens(edited, located), outputs, modelId), outputs };
+}
 
 export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
   const g = new GraphBuilder();

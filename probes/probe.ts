@@ -19,8 +19,7 @@ import {
 import { encodeModel, readModel } from "./onnx.js";
 import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
-import { exposeOutputs, setOptionalOutput } from "./surgery.js";
-import { addLogitLens, LENS_OUTPUT } from "./lens.js";
+import { LENS_OUTPUT, probedGraph } from "./lens.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 
 /** Bump when any metric's definition or the result layout changes: it keys the cache. */
@@ -138,11 +137,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   const { layers, d, vocab } = located;
 
   // Expose every probe point (and give fused final norms their residual sum) in one edited graph.
-  let edited = model.proto;
-  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
-  const names = new Map<ProbePoint, string>();
-  for (const [p, src] of located.points) if ("tensor" in src) names.set(p, src.tensor);
-  edited = exposeOutputs(addLogitLens(edited, located), [...new Set(names.values()), LENS_OUTPUT], id);
+  const { proto: edited, outputs } = probedGraph(model.proto, located, id);
   const sha = fileSha256(folder.onnxFile);
   // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
   let session: ort.InferenceSession, execution: ExecutionRecord;
@@ -186,7 +181,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   for (const [i, prompt] of prompts.entries()) {
     const ids = tokenize(tok, prompt, vocab, context, id);
     say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
-    const out = await session.run(feeds(ids), [...new Set(names.values()), LENS_OUTPUT]);
+    const out = await session.run(feeds(ids), outputs);
     const seq = ids.length;
     const tensor = (p: ProbePoint): Float32Array | undefined => {
       const src = located.points.get(p);

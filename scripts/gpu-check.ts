@@ -14,7 +14,7 @@ import { frobenius } from "../probes/metrics.js";
 import { encodeModel, readModel } from "../probes/onnx.js";
 import { point } from "../probes/points.js";
 import { createSession, type Provider } from "../probes/session.js";
-import { exposeOutputs, setOptionalOutput } from "../probes/surgery.js";
+import { probedGraph } from "../probes/lens.js";
 
 const root = process.argv[2];
 const out = process.env.OUT ?? root;
@@ -28,10 +28,8 @@ for (const m of manifest.models) {
   const dir = path.join(root, m.dir);
   const model = readModel(path.join(dir, "model.onnx"), m.id);
   const located = locate(model.proto, { modelId: m.id });
-  let edited = model.proto;
-  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
-  const names = [...new Set([...located.points.values()].flatMap((s) => ("tensor" in s ? [s.tensor] : [])))];
-  const bytes = encodeModel(exposeOutputs(edited, names, m.id));
+  const { proto: edited, outputs: names } = probedGraph(model.proto, located, m.id);
+  const bytes = encodeModel(edited);
   const post = Array.from({ length: located.layers }, (_, L) => (located.points.get(point("resid_post", L)) as { tensor: string }).tensor);
   const results: Record<string, { logits: Float32Array[]; norms: number[][]; ms: number }> = {};
   for (const provider of ["cpu", "webgpu", "cuda"] as Provider[]) {

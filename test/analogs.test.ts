@@ -14,7 +14,7 @@ import { generateWeights } from "../models/analogs/weights.js";
 import { dequantizeQ4, quantizeQ4 } from "../models/analogs/storage.js";
 import { locate } from "../probes/locate.js";
 import { encodeModel } from "../probes/onnx.js";
-import { exposeOutputs, setOptionalOutput } from "../probes/surgery.js";
+import { probedGraph } from "../probes/lens.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { CONFORMANCE, HAS_CONFORMANCE, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 import prompts from "../hypotheses/prompts.json" with { type: "json" };
@@ -27,10 +27,7 @@ const int64 = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(
 /** Runs an emitted analog with every located residual point exposed. */
 async function runExposed(proto: ReturnType<typeof emitAnalog>, ids: number[]) {
   const located = locate(proto);
-  let edited = proto;
-  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
-  const names = [...located.points.values()].flatMap((s) => ("tensor" in s ? [s.tensor] : []));
-  const session = await ort.InferenceSession.create(encodeModel(exposeOutputs(edited, names)));
+  const session = await ort.InferenceSession.create(encodeModel(probedGraph(proto, located).proto));
   const out = await session.run({ input_ids: int64(ids), attention_mask: int64(ids.map(() => 1)), position_ids: int64(ids.map((_, i) => i)) });
   const get = (p: string) => {
     const s = located.points.get(p as never)!;

@@ -18,7 +18,7 @@ import { matrixStats } from "../../probes/metrics.js";
 import { encodeModel, readModel } from "../../probes/onnx.js";
 import { runProbes } from "../../probes/run.js";
 import { spectralNorm } from "../../probes/spectral.js";
-import { exposeOutputs, setOptionalOutput } from "../../probes/surgery.js";
+import { probedGraph } from "../../probes/lens.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 import prompts from "../../hypotheses/prompts.json" with { type: "json" };
 
@@ -73,12 +73,10 @@ async function sessions(dir: string) {
   const file = path.join(dir, "model.onnx");
   const model = readModel(file);
   const located = locate(model.proto);
-  let edited = model.proto;
-  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
-  const names = [...new Set([...located.points.values()].flatMap((s) => ("tensor" in s ? [s.tensor] : [])))];
+  const { proto: edited, outputs: names } = probedGraph(model.proto, located);
   const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: THREADS, interOpNumThreads: 1, executionProviders: ["cpu"], graphOptimizationLevel: "all" };
   const plain = await ort.InferenceSession.create(file, opts);
-  const probed = await ort.InferenceSession.create(encodeModel(exposeOutputs(edited, names)), { ...opts, extra: { session: { model_external_initializers_file_folder_path: dir } } });
+  const probed = await ort.InferenceSession.create(encodeModel(edited), { ...opts, extra: { session: { model_external_initializers_file_folder_path: dir } } });
   const tok = loadTokenizer(dir);
   const ids = PROMPTS.map((p) => tok.encode(p));
   const pass = (s: ort.InferenceSession, outputs?: string[]) => async () => { for (const x of ids) await (outputs ? s.run(feeds(x), outputs) : s.run(feeds(x))); };
