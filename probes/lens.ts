@@ -3,7 +3,8 @@
  * resid_post.L goes through a copy of the final norm (its gain, bias and eps, as
  * located) and the model's own W_U initializer, inside ONNX Runtime. W_U is
  * shared, not copied, and the lens costs one small matmul a layer on whatever
- * device runs the model. Output: one [layers, vocab] tensor.
+ * device runs the model; all layers share one matmul, so W_U is read once a pass.
+ * Output: one [layers, vocab] tensor.
  */
 import type { ModelProto } from "onnx-buf";
 import { GraphBuilder, floatTensor, int64Tensor } from "../models/analogs/graph.js";
@@ -19,11 +20,15 @@ export const LENS_OUTPUT = "probespec::logit_lens";
  * lens added, and every probe point (and the lens) exposed. `outputs` are the
  * tensor names to fetch.
  */
-export function probedGraph(proto: ModelProto, located: Located, modelId?: string): { proto: ModelProto; outputs: string[] } {
+export function probedGraph(proto: ModelProto, located: Located, modelId?: string, { lens = true } = {}): { proto: ModelProto; outputs: string[] } {
   let edited = proto;
   for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
-  const outputs = [...new Set([...located.points.values()].flatMap((s) => ("tensor" in s ? [s.tensor] : []))), LENS_OUTPUT];
-  return { proto: exposeOutputs(addLogitLens(edited, located), outputs, modelId), outputs };
+  const outputs = [...new Set([...located.points.values()].flatMap((s) => ("tensor" in s ? [s.tensor] : [])))];
+  if (lens) {
+    edited = addLogitLens(edited, located);
+    outputs.push(LENS_OUTPUT);
+  }
+  return { proto: exposeOutputs(edited, outputs, modelId), outputs };
 }
 
 export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
@@ -45,16 +50,19 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
     const rms = g.o(s, "Sqrt", [g.o(s, "Add", [mean(g.o(s, "Mul", [x, x])), eps])]);
     let y = g.o(s, "Mul", [g.o(s, "Div", [x, rms]), located.finalNorm.gain]);
     if (located.finalNorm.bias) y = g.o(s, "Add", [y, located.finalNorm.bias]);
-    const W = located.W_U;
-    if (W.layout === "matmulnbits") {
-      rows.push(g.op(s, "MatMulNBits", [y, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])], { domain: "com.microsoft", attrs: { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! } })[0]);
-    } else if (W.layout === "d_vocab") {
-      rows.push(g.o(s, "MatMul", [y, W.initializer]));
-    } else {
-      rows.push(g.o(s, "Gemm", [y, W.initializer], { transB: 1 }));
-    }
+    rows.push(y);
   }
-  g.op(s, "Concat", rows, { attrs: { axis: 0 }, outputs: [LENS_OUTPUT] });
+  // All layers in one matmul: W_U is read once a pass, not once a layer.
+  const Y = g.o(s, "Concat", rows, { axis: 0 }); // [layers, d]
+  const W = located.W_U;
+  const opts = { outputs: [LENS_OUTPUT] };
+  if (W.layout === "matmulnbits") {
+    g.op(s, "MatMulNBits", [Y, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])], { ...opts, domain: "com.microsoft", attrs: { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! } });
+  } else if (W.layout === "d_vocab") {
+    g.op(s, "MatMul", [Y, W.initializer], opts);
+  } else {
+    g.op(s, "Gemm", [Y, W.initializer], { ...opts, attrs: { transB: 1 } });
+  }
   const graph = proto.graph!;
   return { ...proto, graph: { ...graph, node: [...graph.node, ...g.nodes], initializer: [...graph.initializer, ...g.initializers] } };
 }
