@@ -6,14 +6,14 @@ import { describe, expect, it } from "vitest";
 import { buildAnalog, generateAnalog } from "../models/analogs/build.js";
 import { analogConfig, type AnalogFamily, type Dialect } from "../models/analogs/config.js";
 import { emitAnalog } from "../models/analogs/emit.js";
-import { referenceForward } from "../models/analogs/reference.js";
+import { linear, norm, referenceForward } from "../models/analogs/reference.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import { writeModelFolder, hfConfig } from "../models/analogs/write.js";
 import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { locate } from "../probes/locate.js";
-import { entropy, frobenius, logitStats, matrixStats, residualStreamStats } from "../probes/metrics.js";
+import { entropy, frobenius, logitStats, matrixStats, meanCI, meanDifferenceCI, residualStreamStats } from "../probes/metrics.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { spectralNorm } from "../probes/spectral.js";
@@ -260,5 +260,48 @@ describe("the logit lens (graph surgery sharing the model's W_U)", () => {
       for (const p of r.prompts) expect(rel(p.lensEntropy[r.layers - 1], p.logits.entropy)).toBeLessThan(1e-5);
       expect(new Set(r.prompts[0].lensEntropy).size).toBe(r.layers);
     }
+  });
+});
+
+describe("the metrics beyond the seed match the float64 reference", () => {
+  for (const [analog, dialect] of [["mistral-small", "torchscript"], ["mistral-small", "genai"], ["pythia", "genai"], ["gemma", "torchscript"]] as const) {
+    it(`${analog} (${dialect}): per-position norms, norms without position 0, component gains and the logit lens at every layer`, async () => {
+      const req = { analog, dialect };
+      const dir = await buildAnalog(req, TEST_CACHE);
+      const { config: c, weights: w } = await generateAnalog(req);
+      const r = await probeModel(ModelEntrySchema.parse({ id: analog, family: c.family, source: { dir } }), dir, ["The capital of France is"], { device: "cpu" });
+      const p = r.prompts[0];
+      const t = referenceForward(c, w, c.calibrationIds);
+      const seq = c.calibrationIds.length, d = c.d;
+      for (let L = 0; L < c.layers; L++) {
+        for (let q = 0; q < seq; q++) expect(rel(p.positionNorms[L][q], frobenius(t.residPost[L].subarray(q * d, (q + 1) * d)))).toBeLessThan(1e-5);
+        expect(rel(p.residPostNormsEx0[L], frobenius(t.residPost[L].subarray(d)))).toBeLessThan(1e-5);
+        expect(rel(p.residualGainsEx0[L], frobenius(t.residPost[L].subarray(d)) / frobenius(t.residPre[L].subarray(d)))).toBeLessThan(1e-5);
+        expect(rel(p.attnGains[L], frobenius(t.attnOut[L]) / frobenius(t.residPre[L]))).toBeLessThan(1e-5);
+        expect(rel(p.mlpGains[L], frobenius(t.mlpOut[L]) / frobenius(t.mlpIn[L]))).toBeLessThan(1e-5);
+        // The lens, written here from the reference's own norm and linear: final norm, then W_U, then entropy.
+        const h = norm(c, t.residPost[L].subarray((seq - 1) * d), d, w.finalNorm, w.finalNormBias);
+        expect(rel(p.lensEntropy[L], entropy(linear(h, w.lmHead, 1, d, c.vocab)))).toBeLessThan(1e-5);
+      }
+    });
+  }
+});
+
+describe("bootstrap confidence intervals", () => {
+  it("agree with the normal approximation on a large sample, are seeded, and pair prompts", () => {
+    let s = 7;
+    const draw = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+    const a = Array.from({ length: 400 }, () => 2 + Math.sqrt(-2 * Math.log(draw() || 1e-12)) * Math.cos(2 * Math.PI * draw()));
+    const m = a.reduce((x, y) => x + y) / a.length;
+    const sd = Math.sqrt(a.reduce((x, y) => x + (y - m) ** 2, 0) / (a.length - 1));
+    const ci = meanCI(a, { resamples: 4000 });
+    expect(ci.estimate).toBeCloseTo(m, 12);
+    expect(Math.abs(ci.lo - (m - 1.96 * sd / Math.sqrt(a.length))) / (sd / Math.sqrt(a.length))).toBeLessThan(0.15);
+    expect(Math.abs(ci.hi - (m + 1.96 * sd / Math.sqrt(a.length))) / (sd / Math.sqrt(a.length))).toBeLessThan(0.15);
+    expect(meanCI(a, { resamples: 4000 })).toEqual(ci);
+    // Paired: a constant shift has a zero-width CI, which unpaired resampling would not give.
+    const d = meanDifferenceCI(a.map((x) => x + 0.5), a);
+    expect(d.lo).toBeCloseTo(0.5, 12);
+    expect(d.hi).toBeCloseTo(0.5, 12);
   });
 });
