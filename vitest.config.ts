@@ -18,6 +18,7 @@ export default defineConfig({
         test: {
           name: "harness",
           include: ["test/**/*.test.ts"],
+          globalSetup: ["test/setup.ts"],
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

@@ -9,12 +9,15 @@ export const CONFORMANCE = path.resolve(PROJECT_ROOT, "../shared/conformance");
 export const HAS_CONFORMANCE = fs.existsSync(CONFORMANCE);
 export const NO_CONFORMANCE = "../shared/conformance is absent (a user's clone has no ../shared): skipped";
 
+/** The harness run's temporary folder (test/setup.ts removes it at the end). */
+const TMP = process.env.PROBESPEC_TEST_TMP ?? os.tmpdir();
+
 export function tmpDir(prefix = "probespec-test-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return fs.mkdtempSync(path.join(TMP, prefix));
 }
 
-/** A cache shared by the tests of one process: analogs are built once. */
-export const TEST_CACHE = path.join(os.tmpdir(), `probespec-test-cache-${process.pid}`);
+/** A cache shared by the tests of one run: analogs are built once. */
+export const TEST_CACHE = path.join(TMP, "cache");
 
 /** max |a − b| / max |b|: relative to the tensor's scale, so near-zero elements do not dominate. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
