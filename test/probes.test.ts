@@ -1,7 +1,9 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { create } from "@bufbuild/protobuf";
 import fc from "fast-check";
+import { StringStringEntryProtoSchema } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { buildAnalog, generateAnalog } from "../models/analogs/build.js";
 import { analogConfig, type AnalogFamily, type Dialect } from "../models/analogs/config.js";
@@ -303,5 +305,31 @@ describe("bootstrap confidence intervals", () => {
     const d = meanDifferenceCI(a.map((x) => x + 0.5), a);
     expect(d.lo).toBeCloseTo(0.5, 12);
     expect(d.hi).toBeCloseTo(0.5, 12);
+  });
+});
+
+describe("names are a hint, structure is primary", () => {
+  it("locates a dynamo-style export: anonymous node and tensor names, module paths only in metadata_props", async () => {
+    const c = analogConfig("mistral", { layers: 3, calibrationIds: [1, 40, 50, 60] });
+    const w = generateWeights(c);
+    const proto = emitAnalog(c, w, { dialect: "torchscript" });
+    // Rename as torch.onnx.export(dynamo=True) names things: node_<Op>_<n>, val_<n>; keep the scope in metadata.
+    const rename = new Map<string, string>();
+    const keep = new Set(["input_ids", "attention_mask", "position_ids", "logits", ...proto.graph!.initializer.map((t) => t.name)]);
+    const name = (t: string) => (!t || keep.has(t) ? t : rename.get(t) ?? (rename.set(t, `val_${rename.size}`), rename.get(t)!));
+    proto.graph!.node.forEach((n, i) => {
+      const scope = n.name.split("/").slice(1, -1).join(".");
+      n.metadataProps.push(create(StringStringEntryProtoSchema, { key: "pkg.torch.onnx.name_scopes", value: JSON.stringify(["", ...scope.split(".")]) }));
+      n.name = `node_${n.opType}_${i}`;
+      n.input = n.input.map(name);
+      n.output = n.output.map(name);
+    });
+    const l = locate(proto, { declaredLayers: 3 });
+    expect(l.layers).toBe(3);
+    expect([...l.points.values()].every((s) => !("tensor" in s) || s.tensor.startsWith("val_") || s.tensor === "logits")).toBe(true);
+    const dir = tmpDir();
+    writeModelFolder(path.join(dir, "m"), { proto, dialect: "torchscript", external: false, config: hfConfig(c), tokenizer: byteTokenizerJson(), tokenizerConfig: tokenizerConfigJson(128) });
+    const r = await probeModel(ModelEntrySchema.parse({ id: "dyn", family: "mistral", source: { dir: path.join(dir, "m") } }), path.join(dir, "m"), ["Hi"], { device: "cpu" });
+    expect(r.layers).toBe(3);
   });
 });
