@@ -10,9 +10,22 @@ import path from "node:path";
 
 const sha = (s: string | Buffer) => crypto.createHash("sha256").update(s).digest("hex");
 
-/** The ONNX file's bytes and every other file's name, size and mtime: what the results depend on. */
-export function folderIdentity(dir: string, onnxFile: string): string {
-  const parts = [sha(fs.readFileSync(onnxFile))];
+/** sha256 of a file, streamed: an ONNX file without external data can be gigabytes. */
+export function fileSha256(file: string): string {
+  const h = crypto.createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+/** The ONNX file's hash and every other file's name, size and mtime: what the results depend on. */
+export function folderIdentity(dir: string, onnxFile: string, onnxSha256: string): string {
+  const parts = [onnxSha256];
   for (const f of fs.readdirSync(dir).sort()) {
     const st = fs.statSync(path.join(dir, f));
     if (st.isFile() && path.join(dir, f) !== onnxFile) parts.push(`${f}:${st.size}:${st.mtimeMs}`);

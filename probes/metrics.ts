@@ -3,7 +3,7 @@
  * accumulated in float64. Field names follow the notebook's JSON
  * (shared/reference/mistral-paradox-notebook.txt) wherever the notebook had them.
  */
-import { spectralNorm, SPECTRAL_RTOL } from "./spectral.js";
+import { spectralNorm } from "./spectral.js";
 
 type Vec = ArrayLike<number>;
 
@@ -23,13 +23,6 @@ export function positionNorms(x: Vec, d: number): number[] {
     out.push(Math.sqrt(s));
   }
   return out;
-}
-
-/** Whole-tensor norm from per-position norms, optionally leaving some positions out. */
-export function normFromPositions(norms: readonly number[], skip = 0): number {
-  let s = 0;
-  for (let i = skip; i < norms.length; i++) s += norms[i] * norms[i];
-  return Math.sqrt(s);
 }
 
 /** The arithmetic mean. */
@@ -130,7 +123,6 @@ export function matrixStats(W: Float32Array, rows: number, cols: number, spectra
   };
 }
 
-export { SPECTRAL_RTOL };
 
 export interface LogitStats {
   logit_mean: number;

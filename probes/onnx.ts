@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ModelProtoSchema, TensorProto_DataType as DT,
   type ModelProto, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
@@ -52,10 +52,6 @@ export function readModel(file: string, modelId?: string): OnnxModel {
   return { proto, file, externalFiles };
 }
 
-export function graphOf(proto: ModelProto): GraphProto {
-  return proto.graph!;
-}
-
 export function opsetVersion(proto: ModelProto, domain = ""): number {
   const o = proto.opsetImport.find((x) => (x.domain ?? "") === domain || (domain === "" && x.domain === "ai.onnx"));
   return o ? Number(o.version) : 0;
@@ -91,20 +87,6 @@ export function attr(node: NodeProto, name: string): number | undefined {
   if (!a) return undefined;
   if (a.type === 1 /* FLOAT */) return a.f;
   return Number(a.i);
-}
-
-export function attrInts(node: NodeProto, name: string): number[] | undefined {
-  const a = node.attribute.find((x) => x.name === name);
-  return a ? a.ints.map(Number) : undefined;
-}
-
-export function attrTensor(node: NodeProto, name: string): TensorProto | undefined {
-  return node.attribute.find((x) => x.name === name)?.t;
-}
-
-/** Empty a fresh model, for builders. */
-export function emptyModel(): ModelProto {
-  return create(ModelProtoSchema, {});
 }
 
 export { DT };

@@ -3,7 +3,6 @@
  * session per model with every probe point as an output; each probed tensor is
  * reduced to its statistics as it arrives, in float64, and not kept past its prompt.
  */
-import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
@@ -16,6 +15,7 @@ import {
   allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats,
   type LogitStats, type MatrixStats, type ResidualStreamStats,
 } from "./metrics.js";
+import { fileSha256 } from "./cache.js";
 import { encodeModel, readModel } from "./onnx.js";
 import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
@@ -92,21 +92,12 @@ export interface ProbeResult {
 
 export interface ProbeOptions {
   device?: DeviceRequest;
+  /** The ONNX file's sha256, where the caller has already hashed it. */
+  sha256?: string;
   threads?: number;
   onProgress?: (message: string) => void;
 }
 
-function fileSha256(file: string): string {
-  const h = crypto.createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest("hex");
-}
 
 function checkFinite(data: Float32Array, name: ProbePoint, width: number, modelId: string, prompt: string): void {
   for (let i = 0; i < data.length; i++) {
@@ -138,7 +129,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
 
   // Expose every probe point (and give fused final norms their residual sum) in one edited graph.
   const { proto: edited, outputs } = probedGraph(model.proto, located, id);
-  const sha = fileSha256(folder.onnxFile);
+  const sha = opts.sha256 ?? fileSha256(folder.onnxFile);
   // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
   let session: ort.InferenceSession, execution: ExecutionRecord;
   try {

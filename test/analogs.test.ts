@@ -16,7 +16,7 @@ import { locate } from "../probes/locate.js";
 import { encodeModel } from "../probes/onnx.js";
 import { probedGraph } from "../probes/lens.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
-import { CONFORMANCE, HAS_CONFORMANCE, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
+import { CONFORMANCE, conformance, HAS_CONFORMANCE, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 import prompts from "../hypotheses/prompts.json" with { type: "json" };
 
 const FAMILIES: AnalogFamily[] = ["mistral", "llama", "gemma", "pythia", "apertus"];
@@ -145,7 +145,7 @@ describe("synthetic analogs", () => {
   });
 });
 
-describe.skipIf(!HAS_CONFORMANCE)("tinystories-260k, real pretrained weights (../shared/conformance)", () => {
+describe.skipIf(!HAS_CONFORMANCE)(conformance("tinystories-260k, real pretrained weights (../shared/conformance)"), () => {
   const src = path.join(CONFORMANCE, "tinystories-260k");
 
   it("greedy decoding from BOS begins with the README's sentence", async () => {

@@ -7,7 +7,10 @@ import { PROJECT_ROOT } from "../models/registry/registry.js";
 
 export const CONFORMANCE = path.resolve(PROJECT_ROOT, "../shared/conformance");
 export const HAS_CONFORMANCE = fs.existsSync(CONFORMANCE);
-export const NO_CONFORMANCE = "../shared/conformance is absent (a user's clone has no ../shared): skipped";
+const NO_CONFORMANCE = "skipped: ../shared/conformance is absent (a user's clone has no ../shared)";
+
+/** A test title that says why it skips where the conformance inputs are absent. */
+export const conformance = (title: string) => (HAS_CONFORMANCE ? title : `${title} — ${NO_CONFORMANCE}`);
 
 /** The harness run's temporary folder (test/setup.ts removes it at the end). */
 const TMP = process.env.PROBESPEC_TEST_TMP ?? os.tmpdir();

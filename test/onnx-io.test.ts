@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
 import { decodeModel, encodeModel, readModel } from "../probes/onnx.js";
 import { bf16ToFloat, checkExternalData, halfToFloat, resolveExternalPath, toFloat32, toInts, int64ToNumber } from "../probes/tensor.js";
-import { CONFORMANCE, HAS_CONFORMANCE, NO_CONFORMANCE, TEST_CACHE, tmpDir } from "./helpers.js";
+import { CONFORMANCE, conformance, HAS_CONFORMANCE, TEST_CACHE, tmpDir } from "./helpers.js";
 
 /** An independent float16 decoder: build the binary64 bit pattern, then read it as a double. */
 function halfViaFloat64Bits(h: number): number {
@@ -20,7 +20,7 @@ function halfViaFloat64Bits(h: number): number {
 }
 
 describe("ONNX reading and writing", () => {
-  it.skipIf(!HAS_CONFORMANCE)("re-encodes ONNX Runtime's transformers-optimizer export byte for byte", () => {
+  it.skipIf(!HAS_CONFORMANCE)(conformance("re-encodes ONNX Runtime's transformers-optimizer export byte for byte"), () => {
     const bytes = fs.readFileSync(path.join(CONFORMANCE, "ort-gpt2-tiny-random/past.onnx"));
     expect(Buffer.compare(Buffer.from(encodeModel(decodeModel(bytes))), bytes)).toBe(0);
   });

@@ -19,7 +19,7 @@ import { entropy, frobenius, logitStats, matrixStats, meanCI, meanDifferenceCI, 
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { spectralNorm } from "../probes/spectral.js";
-import { CONFORMANCE, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir } from "./helpers.js";
+import { CONFORMANCE, conformance, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir } from "./helpers.js";
 
 /** An exact reference: the largest eigenvalue of WᵀW by cyclic Jacobi rotations, in float64. */
 function exactSpectral(W: Float32Array, rows: number, cols: number): number {
@@ -171,7 +171,7 @@ describe("the locator", () => {
   });
 });
 
-describe.skipIf(!HAS_CONFORMANCE)("ONNX Runtime's transformers-optimizer export (../shared/conformance/ort-gpt2-tiny-random)", () => {
+describe.skipIf(!HAS_CONFORMANCE)(conformance("ONNX Runtime's transformers-optimizer export (../shared/conformance/ort-gpt2-tiny-random)"), () => {
   const dir = path.join(CONFORMANCE, "ort-gpt2-tiny-random");
   const entry = ModelEntrySchema.parse({ id: "gpt2-tiny", family: "other", source: { dir } });
 
