@@ -7,7 +7,7 @@
  * Output: one [layers, vocab] tensor.
  */
 import type { ModelProto } from "onnx-buf";
-import { GraphBuilder, floatTensor, int64Tensor } from "../models/analogs/graph.js";
+import { DT, GraphBuilder, floatTensor, int64Tensor } from "../models/analogs/graph.js";
 import type { Located } from "./locate.js";
 import { opsetVersion } from "./onnx.js";
 import { point } from "./points.js";
@@ -34,34 +34,45 @@ export function probedGraph(proto: ModelProto, located: Located, modelId?: strin
 export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
   const g = new GraphBuilder();
   const opset = opsetVersion(proto);
+  const inits = new Map(proto.graph!.initializer.map((t) => [t.name, t]));
   const s = "/probespec/lens";
   const last = g.init(int64Tensor(`${s}/last_position`, [], [-1]));
   const eps = g.init(floatTensor(`${s}/eps`, [], [located.finalNorm.eps]));
+  // The lens runs in float32 whatever the model's dtype: an fp16 export's rows, gain and W_U are cast.
+  const f32 = (x: string) => g.o(s, "Cast", [x], { to: DT.FLOAT });
   // ReduceMean takes its axes as an attribute before opset 18, as an input from 18 on.
   const mean = (x: string) => opset >= 18
     ? g.o(s, "ReduceMean", [x, g.init(int64Tensor(`${s}/axes`, [1], [-1]))], { keepdims: 1 })
     : g.o(s, "ReduceMean", [x], { axes: [-1], keepdims: 1 });
+  const gain = f32(located.finalNorm.gain);
+  const bias = located.finalNorm.bias ? f32(located.finalNorm.bias) : undefined;
   const rows: string[] = [];
   for (let L = 0; L < located.layers; L++) {
     const src = located.points.get(point("resid_post", L));
     if (!src || !("tensor" in src)) throw new Error(`resid_post.${L} is not a graph tensor`);
-    let x = g.o(s, "Gather", [src.tensor, last], { axis: 1 }); // [batch, d]
+    let x = f32(g.o(s, "Gather", [src.tensor, last], { axis: 1 })); // [batch, d]
     if (located.finalNorm.kind === "layernorm") x = g.o(s, "Sub", [x, mean(x)]);
     const rms = g.o(s, "Sqrt", [g.o(s, "Add", [mean(g.o(s, "Mul", [x, x])), eps])]);
-    let y = g.o(s, "Mul", [g.o(s, "Div", [x, rms]), located.finalNorm.gain]);
-    if (located.finalNorm.bias) y = g.o(s, "Add", [y, located.finalNorm.bias]);
+    let y = g.o(s, "Mul", [g.o(s, "Div", [x, rms]), gain]);
+    if (bias) y = g.o(s, "Add", [y, bias]);
     rows.push(y);
   }
   // All layers in one matmul: W_U is read once a pass, not once a layer.
   const Y = g.o(s, "Concat", rows, { axis: 0 }); // [layers, d]
   const W = located.W_U;
+  const asFloat = (name: string) => (inits.get(name)?.dataType === DT.FLOAT ? name : f32(name));
   const opts = { outputs: [LENS_OUTPUT] };
   if (W.layout === "matmulnbits") {
-    g.op(s, "MatMulNBits", [Y, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])], { ...opts, domain: "com.microsoft", attrs: { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! } });
-  } else if (W.layout === "d_vocab") {
-    g.op(s, "MatMul", [Y, W.initializer], opts);
+    // MatMulNBits computes in its scales' dtype.
+    const t = inits.get(W.scales!)?.dataType ?? DT.FLOAT;
+    const A = t === DT.FLOAT ? Y : g.o(s, "Cast", [Y], { to: t });
+    const out = g.o(s, "MatMulNBits", [A, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])], { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! }, "com.microsoft");
+    g.op(s, "Cast", [out], { ...opts, attrs: { to: DT.FLOAT } });
   } else {
-    g.op(s, "Gemm", [Y, W.initializer], { ...opts, attrs: { transB: 1 } });
+    // quantize_dynamic's int8 W_U is dequantised as the graph's own DequantizeLinear would.
+    const w = W.dequantize ? g.o(s, "DequantizeLinear", [W.initializer, W.dequantize.scale, ...(W.dequantize.zeroPoint ? [W.dequantize.zeroPoint] : [])]) : asFloat(W.initializer);
+    if (W.layout === "d_vocab") g.op(s, "MatMul", [Y, w], opts);
+    else g.op(s, "Gemm", [Y, w], { ...opts, attrs: { transB: 1 } });
   }
   const graph = proto.graph!;
   return { ...proto, graph: { ...graph, node: [...graph.node, ...g.nodes], initializer: [...graph.initializer, ...g.initializers] } };

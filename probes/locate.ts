@@ -1,20 +1,20 @@
 /**
- * Locating probe points in a real export. Structure is primary, names are a
- * hint: the residual stream is the chain of tensors, each the sum of the
- * previous one and a branch computed from a norm of it, from the embedding to
- * the final norm. Works on TorchScript / Optimum exports (`/model/layers.N/Add`,
- * `Add_1`), GenAI builder exports (the Skip norms' 4th outputs) and ORT
- * transformers-optimizer exports (EmbedLayerNormalization, SkipLayerNormalization).
+ * Locating probe points in a real export, by dataflow alone. The residual
+ * stream is what every path from the token embedding to the logits passes
+ * through: the dominators of the value-flow graph. Whatever computes the sum (an
+ * Add in either operand order, a chain of Adds, Sum, a fused Skip norm with the
+ * residual on either input) is such a node; between two consecutive ones lies
+ * one sub-block (attention or MLP) or, with a parallel residual, one block.
+ * Edges that carry only shapes (Shape, Size) are not followed, and no input but
+ * the ids is a source, so masks, positions and past key/values never join it.
  */
 import type { ModelProto, NodeProto, TensorProto } from "onnx-buf";
 import { LocateError } from "./errors.js";
 import { attr, indexGraph, type GraphIndex } from "./onnx.js";
 import { point, type ProbePoint } from "./points.js";
 import { dimsOf } from "./tensor.js";
+import { MATMUL_OPS, SKIP_NORMS, attends, between, computes, dominatorChain, upstream, valueFlow } from "./dataflow.js";
 
-const ATTENTION_OPS = new Set(["Softmax", "Attention", "MultiHeadAttention", "GroupQueryAttention", "PackedAttention", "SparseAttention"]);
-const MATMUL_OPS = new Set(["MatMul", "Gemm", "MatMulNBits", "FusedMatMul", "MatMulInteger"]);
-const SKIP_NORMS = new Set(["SkipSimplifiedLayerNormalization", "SkipLayerNormalization"]);
 const NORM_OPS = new Set(["SimplifiedLayerNormalization", "LayerNormalization", "RMSNormalization", ...SKIP_NORMS]);
 
 /** Where a probe point's value comes from: a graph tensor, or a difference of two (a branch a fused norm never materialises). */
@@ -33,6 +33,8 @@ export interface WeightRef {
   initializer: string;
   /** How the graph stores W_U relative to [vocab, d]. */
   layout: "vocab_d" | "d_vocab" | "matmulnbits";
+  /** An int8/uint8 table (quantize_dynamic): (q − zero point) × scale, per tensor or per column. */
+  dequantize?: { scale: string; zeroPoint?: string };
   /** MatMulNBits: scales, optional zero points, and attributes. */
   scales?: string;
   zeroPoints?: string;
@@ -55,22 +57,9 @@ export interface Located {
   tiedInGraph: string | undefined;
   finalNorm: FinalNorm;
   /** Model inputs: ids, and the others the session must be fed. */
-  inputs: { ids: string; idsType: "int64" | "int32"; mask?: string; positions?: string; past: { name: string; dims: number[] }[] };
+  inputs: { ids: string; idsType: "int64" | "int32"; extra: ExtraInput[] };
   /** What was found, for doctor and for error messages. */
   summary: string[];
-}
-
-interface Step {
-  from: string;
-  to: string;
-  /** The branch tensor added to `from` (undefined when a fused norm adds a bias it never exposes). */
-  branch: string | undefined;
-  node: NodeProto;
-  hasAttention: boolean;
-  /** Inputs of the branch's first matmuls: the normalised inputs it reads. */
-  branchInputs: string[];
-  /** The branch's nodes, between the residual and the add. */
-  nodes: Set<NodeProto>;
 }
 
 /** A constant input: an initializer, or the value of a Constant node (the TorchScript exporter emits both). */
@@ -79,6 +68,17 @@ function constantOf(idx: GraphIndex, name: string): TensorProto | undefined {
   if (init) return init;
   const n = idx.producer.get(name);
   return n?.opType === "Constant" ? n.attribute.find((a) => a.name === "value")?.t : undefined;
+}
+
+/** The initializer behind a name: TorchScript's export shares equal initializers through Identity nodes. */
+function throughIdentity(idx: GraphIndex, name: string): string {
+  const p = idx.producer.get(name);
+  return p?.opType === "Identity" ? throughIdentity(idx, p.input[0]) : name;
+}
+
+function throughReshape(idx: GraphIndex, name: string): string {
+  const p = idx.producer.get(name);
+  return p && (p.opType === "Reshape" || p.opType === "Identity") ? throughReshape(idx, p.input[0]) : name;
 }
 
 function initDims(idx: GraphIndex, name: string): number[] | undefined {
@@ -113,100 +113,84 @@ function ancestry(idx: GraphIndex, tensor: string, stop: string, limit = 4000): 
   return { reaches, ops, nodes };
 }
 
-/** The activation inputs of a branch's first matmuls: tensors between the residual and a weight. */
-function firstMatmulInputs(idx: GraphIndex, nodes: NodeProto[], from: string): string[] {
-  const inputs = new Set<string>();
-  for (const n of nodes) {
-    if (!MATMUL_OPS.has(n.opType) && n.opType !== "Attention") continue;
-    const x = n.input[0];
-    if (!x || idx.initializer.has(x)) continue;
-    const up = ancestry(idx, x, from, 400);
-    if (up.reaches && ![...up.ops].some((o) => MATMUL_OPS.has(o) || ATTENTION_OPS.has(o))) inputs.add(x);
-  }
-  return [...inputs];
-}
-
-/** The next residual tensor after `h`: an Add of h and a branch of it, or a Skip norm's sum. */
-function nextStep(idx: GraphIndex, h: string): Step | undefined {
-  for (const n of idx.consumers.get(h) ?? []) {
-    let branch: string | undefined, to: string | undefined;
-    if (n.opType === "Add" && n.input.length === 2) {
-      branch = n.input[0] === h ? n.input[1] : n.input[1] === h ? n.input[0] : undefined;
-      to = n.output[0];
-    } else if (SKIP_NORMS.has(n.opType) && n.input[1] === h) {
-      branch = n.input[0];
-      to = n.output[3] || `probespec::${n.name || n.output[0]}::sum`;
-      // A bias input is added inside the node: the branch proper is never materialised.
-      const biasIndex = n.opType === "SkipLayerNormalization" ? 4 : 3;
-      if (n.input[biasIndex]) branch = undefined;
-    }
-    if (!to || (branch === undefined && !SKIP_NORMS.has(n.opType))) continue;
-    const probe = branch ?? n.input[0];
-    const a = ancestry(idx, probe, h);
-    if (!a.reaches || idx.initializer.has(probe)) continue;
-    // A residual branch reads h through a norm and does real work (a matmul or attention).
-    if (![...a.ops].some((o) => MATMUL_OPS.has(o) || ATTENTION_OPS.has(o))) continue;
-    return { from: h, to, branch, node: n, hasAttention: [...a.ops].some((o) => ATTENTION_OPS.has(o)), branchInputs: firstMatmulInputs(idx, a.nodes, h), nodes: new Set(a.nodes) };
-  }
-  return undefined;
-}
-
-function findEmbedding(idx: GraphIndex, proto: ModelProto, modelId?: string): { h: string; W_E: string } {
+function findEmbedding(idx: GraphIndex, proto: ModelProto, idsInput: string, modelId?: string): { node: NodeProto; W_E: WeightRef } {
   const g = proto.graph!;
+  // ORT's fused embedding: output 2 is the embedding sum, before its LayerNorm.
+  const fused = g.node.find((n) => n.opType === "EmbedLayerNormalization");
+  if (fused) return { node: fused, W_E: { initializer: fused.input[2], layout: "vocab_d" } };
   for (const n of g.node) {
-    if (n.opType === "EmbedLayerNormalization") {
-      // ORT's fused embedding: output 2 is the embedding sum, before its LayerNorm.
-      if (!n.output[2]) throw new LocateError(modelId, `EmbedLayerNormalization "${n.name}" does not output its embedding sum (output 2)`);
-      return { h: n.output[2], W_E: n.input[2] };
+    if (n.opType === "GatherBlockQuantized" && attr(n, "bits") === 4 && (n.input[1] === idsInput)) {
+      // The GenAI builder's tied int4 embedding gathers from the lm_head's own MatMulNBits blocks.
+      const q = throughReshape(idx, n.input[0]);
+      const dims = initDims(idx, q);
+      if (!dims) continue;
+      const N = dims[0], K = (dims.reduce((a, b) => a * b, 1) / N) * 2;
+      return { node: n, W_E: { initializer: q, layout: "matmulnbits", scales: n.input[2], zeroPoints: n.input[3] || undefined, K, N, blockSize: attr(n, "block_size") } };
     }
-  }
-  for (const n of g.node) {
     if (n.opType !== "Gather") continue;
-    const dims = initDims(idx, n.input[0]);
-    if (!dims || dims.length !== 2) continue;
-    const ids = ancestry(idx, n.input[1], "", 50);
-    const fromIds = g.input.some((i) => i.name === n.input[1]) || [...ids.nodes].some((m) => m.input.some((x) => g.input.some((i) => i.name === x && /ids/.test(x))));
+    // The table, or a Transpose of a [d, vocab] lm_head weight (the GenAI builder ties Gemma's that way).
+    const t = idx.producer.get(n.input[0]);
+    const W_E: WeightRef | undefined = idx.initializer.has(n.input[0]) ? { initializer: n.input[0], layout: "vocab_d" }
+      : t?.opType === "Transpose" && idx.initializer.has(t.input[0]) ? { initializer: t.input[0], layout: "d_vocab" } : undefined;
+    if (!W_E || initDims(idx, W_E.initializer)?.length !== 2) continue;
+    const fromIds = n.input[1] === idsInput || ancestry(idx, n.input[1], "", 50).nodes.some((m) => m.input.includes(idsInput));
     if (!fromIds) continue;
-    let h = n.output[0];
-    // Gemma scales the embedding by √d in a Mul by a scalar constant.
-    const cons = idx.consumers.get(h) ?? [];
-    if (cons.length === 1 && cons[0].opType === "Mul") {
-      const t = constantOf(idx, cons[0].input.find((x) => x !== h)!);
-      if (t && dimsOf(t).reduce((a, b) => a * b, 1) === 1) h = cons[0].output[0];
+    // quantize_dynamic stores the table as uint8 and dequantises the rows it gathers.
+    const dq = (idx.consumers.get(n.output[0]) ?? []).find((c) => c.opType === "DequantizeLinear");
+    if (dq && idx.initializer.get(W_E.initializer)?.dataType !== 1) {
+      return { node: dq, W_E: { ...W_E, dequantize: { scale: dq.input[1], zeroPoint: dq.input[2] || undefined } } };
     }
-    return { h, W_E: n.input[0] };
+    return { node: n, W_E };
   }
   throw new LocateError(modelId, "found no token embedding: no Gather of a [vocab, d] initializer by the input ids, and no EmbedLayerNormalization");
 }
 
-/** The node that produces `logits` and its weight, read as [vocab, d] whatever the storage. */
-function findUnembedding(idx: GraphIndex, proto: ModelProto, W_E: string, modelId?: string): { node: NodeProto; x: string; W_U: WeightRef; tiedInGraph?: string } {
-  const out = proto.graph!.output.find((o) => o.name === "logits") ?? proto.graph!.output[0];
-  const node = idx.producer.get(out.name);
-  if (!node || !MATMUL_OPS.has(node.opType)) throw new LocateError(modelId, `"${out.name}" is produced by ${node ? `${node.opType} "${node.name}"` : "no node"}, not a MatMul, Gemm or MatMulNBits on W_U`);
-  const [x, b] = node.input;
+/** The activation a matmul reads: through a DynamicQuantizeLinear to the float tensor it quantises. */
+function activationOf(idx: GraphIndex, x: string): string {
+  const q = idx.producer.get(x);
+  return q?.opType === "DynamicQuantizeLinear" ? q.input[0] : x;
+}
+
+/** The lm_head's weight, read as [vocab, d] whatever the storage. */
+function unembeddingWeight(idx: GraphIndex, node: NodeProto, W_E: string, modelId?: string): { W_U: WeightRef; tiedInGraph?: string } {
+  const b = node.input[1];
   if (node.opType === "MatMulNBits") {
-    return { node, x, W_U: { initializer: b, layout: "matmulnbits", scales: node.input[2], zeroPoints: node.input[3] || undefined, K: attr(node, "K"), N: attr(node, "N"), blockSize: attr(node, "block_size") } };
+    return { W_U: { initializer: b, layout: "matmulnbits", scales: node.input[2], zeroPoints: node.input[3] || undefined, K: attr(node, "K"), N: attr(node, "N"), blockSize: attr(node, "block_size") }, tiedInGraph: b === W_E ? "the embedding gathers from W_U's own int4 blocks" : undefined };
+  }
+  if (node.opType === "MatMulInteger" && idx.initializer.has(b)) {
+    // quantize_dynamic: Mul(Cast(MatMulInteger(x_q, W_q)), Mul(x_scale, W_scale)); W_scale is the initializer there.
+    const scaleMul = (idx.consumers.get(node.output[0]) ?? []).flatMap((c) => idx.consumers.get(c.output[0]) ?? []).find((m) => m.opType === "Mul");
+    const scales = scaleMul?.input.map((i) => idx.producer.get(i)).find((m) => m?.opType === "Mul")?.input.find((i) => idx.initializer.has(i));
+    if (!scales) throw new LocateError(modelId, `the int8 lm_head "${node.name}" has no weight scale that can be read (expected quantize_dynamic's Mul by x_scale × W_scale)`);
+    return { W_U: { initializer: b, layout: "d_vocab", dequantize: { scale: scales, zeroPoint: node.input[3] || undefined } } };
   }
   const transB = node.opType === "Gemm" && attr(node, "transB") === 1;
   if (idx.initializer.has(b)) {
-    const layout = transB ? "vocab_d" : "d_vocab";
-    return { node, x, W_U: { initializer: b, layout }, tiedInGraph: b === W_E ? "W_U is the embedding initializer itself" : undefined };
+    return { W_U: { initializer: b, layout: transB ? "vocab_d" : "d_vocab" }, tiedInGraph: b === W_E ? "W_U is the embedding initializer itself" : undefined };
   }
   const t = idx.producer.get(b);
   if (t?.opType === "Transpose" && idx.initializer.has(t.input[0])) {
-    return { node, x, W_U: { initializer: t.input[0], layout: transB ? "d_vocab" : "vocab_d" }, tiedInGraph: t.input[0] === W_E ? "W_U is a Transpose of the embedding" : undefined };
+    return { W_U: { initializer: t.input[0], layout: transB ? "d_vocab" : "vocab_d" }, tiedInGraph: t.input[0] === W_E ? "W_U is a Transpose of the embedding" : undefined };
   }
-  throw new LocateError(modelId, `the weight of "${node.name}" (${b}) is neither an initializer nor a Transpose of one`);
+  throw new LocateError(modelId, `the weight of the lm_head "${node.name}" (${b}) is neither an initializer nor a Transpose of one`);
+}
+
+/** A matmul on a weight (an initializer, or a Transpose of one), not on two activations. */
+function onWeight(idx: GraphIndex, n: NodeProto): boolean {
+  const b = n.input[1];
+  return MATMUL_OPS.has(n.opType) && !!b && (idx.initializer.has(b) || (idx.producer.get(b)?.opType === "Transpose" && idx.initializer.has(idx.producer.get(b)!.input[0])));
 }
 
 /** The final norm between the last residual tensor and the lm_head input. */
 function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): FinalNorm {
-  const n = idx.producer.get(lnFinal);
+  let n = idx.producer.get(lnFinal);
+  // GPT-2 flattens the normed stream to [batch·seq, d] before its lm_head: look through such ops.
+  while (n && RESHAPES.has(n.opType)) n = idx.producer.get(n.input[0]);
   if (n && NORM_OPS.has(n.opType)) {
     const gi = SKIP_NORMS.has(n.opType) ? 2 : 1;
     const kind = n.opType.includes("Simplified") || n.opType === "RMSNormalization" ? "rms" : "layernorm";
-    return { kind, eps: attr(n, "epsilon") ?? 1e-5, gain: n.input[gi], bias: n.input[gi + 1] || undefined };
+    const bias = n.input[gi + 1];
+    return { kind, eps: attr(n, "epsilon") ?? 1e-5, gain: throughIdentity(idx, n.input[gi]), bias: bias ? throughIdentity(idx, bias) : undefined };
   }
   // Decomposed: … Mul(gain, normalised) with the gain a [d] initializer; RMS if no mean is subtracted.
   if (n?.opType === "Mul" || n?.opType === "Add") {
@@ -234,29 +218,27 @@ function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): Fina
   throw new LocateError(modelId, `cannot read the final norm that produces "${lnFinal}" (${n ? `${n.opType} "${n.name}"` : "no node"})`);
 }
 
+/** Every graph input but the ids, fed as its exporter expects: a mask of ones, positions 0..n-1, an empty past. */
+export interface ExtraInput {
+  name: string;
+  role: "mask" | "positions" | "past";
+  elemType: number;
+  /** Declared dims; symbolic ones by name (batch, past length, or a size the config gives, such as kv_cache_dim). */
+  dims: (number | string)[];
+}
+
 function inputsOf(proto: ModelProto, idx: GraphIndex): Located["inputs"] {
   const g = proto.graph!;
-  const inits = new Set(idx.initializer.keys());
-  const real = g.input.filter((i) => !inits.has(i.name));
-  const ids = real.find((i) => i.name === "input_ids") ?? real[0];
-  const elem = ids.type?.value.case === "tensorType" ? ids.type.value.value.elemType : 7;
-  const past = real
-    .filter((i) => /past|cache/.test(i.name))
-    .map((i) => {
-      const dims = i.type?.value.case === "tensorType" ? i.type.value.value.shape?.dim ?? [] : [];
-      // Fed empty: batch 1, the past length 0, fixed sizes as declared.
-      return {
-        name: i.name,
-        dims: dims.map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : /batch/i.test(String(d.value.value)) ? 1 : 0)),
-      };
-    });
-  return {
-    ids: ids.name,
-    idsType: elem === 6 ? "int32" : "int64",
-    mask: real.find((i) => i.name === "attention_mask")?.name,
-    positions: real.find((i) => i.name === "position_ids")?.name,
-    past,
-  };
+  const real = g.input.filter((i) => !idx.initializer.has(i.name));
+  const ids = real.find((i) => i.name === "input_ids") ?? real.find((i) => /ids/.test(i.name) && !/position|type/.test(i.name)) ?? real[0];
+  const tensorType = (i: (typeof real)[number]) => (i.type?.value.case === "tensorType" ? i.type.value.value : undefined);
+  const extra = real.filter((i) => i !== ids).map((i): ExtraInput => ({
+    name: i.name,
+    role: /mask/i.test(i.name) ? "mask" : /position|cache_position/i.test(i.name) ? "positions" : "past",
+    elemType: tensorType(i)?.elemType ?? 1,
+    dims: (tensorType(i)?.shape?.dim ?? []).map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? ""))),
+  }));
+  return { ids: ids.name, idsType: tensorType(ids)?.elemType === 6 ? "int32" : "int64", extra };
 }
 
 export interface LocateContext {
@@ -267,99 +249,166 @@ export interface LocateContext {
   overrides?: Partial<Record<string, string>>;
 }
 
+/** One segment of the stream that does real work: a sub-block, or a whole parallel block. */
+interface Block {
+  from: NodeProto;
+  to: NodeProto;
+  /** The branch terms summed into the stream, with whether each reads attention; undefined where a fused norm never materialises it. */
+  attn?: string | null;
+  mlp?: string | null;
+  mlpIn?: string;
+  what: string;
+}
+
+const SUMS = new Set(["Add", "Sum"]);
+const RESHAPES = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"]);
+
+/** Reads the sum that ends a segment: which of its terms are branches, and which of them attend. */
+function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<NodeProto>): Block {
+  const isConst = (t: string) => idx.initializer.has(t) || idx.producer.get(t)?.opType === "Constant";
+  const leaves: (string | null)[] = [];
+  let constant = false;
+  const expand = (inputs: string[]) => {
+    for (const t of inputs) {
+      if (!t) continue;
+      if (isConst(t)) { constant = true; continue; }
+      const up = upstream(idx, t, nodes);
+      if (!computes(up)) continue; // the residual itself, or a pass-through of it
+      const p = idx.producer.get(t)!;
+      const terms = p.input.filter((i) => i && !isConst(i));
+      if (nodes.has(p) && SUMS.has(p.opType) && terms.length >= 2) expand(terms);
+      else leaves.push(t);
+    }
+  };
+  if (SKIP_NORMS.has(to.opType)) {
+    // A bias added inside the node means the branch proper is never materialised.
+    const bias = to.input[to.opType === "SkipLayerNormalization" ? 4 : 3];
+    expand([to.input[0], to.input[1]]);
+    constant = !!bias;
+  } else if (SUMS.has(to.opType)) {
+    expand(to.input);
+  }
+  // A bias summed in with the branch (Sum(h, W·x, b), or a fused norm's bias input): the branch proper is never
+  // materialised, and is read as the difference of the stream across the segment.
+  if (constant && leaves.length === 1) leaves[0] = null;
+  const block: Block = { from, to, what: `${to.opType} "${to.name}"` };
+  const mlpLeaves: string[] = [];
+  for (const leaf of leaves) {
+    const up = leaf === null ? nodes : upstream(idx, leaf, nodes);
+    if (attends(up)) block.attn = block.attn === undefined ? leaf : block.attn;
+    else {
+      block.mlp = block.mlp === undefined ? leaf : block.mlp;
+      if (leaf) mlpLeaves.push(leaf);
+    }
+  }
+  // The MLP's input: what its first matmuls read, before any matmul has run on the stream.
+  const mlpNodes = mlpLeaves.length ? new Set(mlpLeaves.flatMap((l) => [...upstream(idx, l, nodes)])) : block.attn === undefined ? nodes : new Set<NodeProto>();
+  for (const n of mlpNodes) {
+    if (!onWeight(idx, n)) continue;
+    const x = activationOf(idx, n.input[0]);
+    if (!computes(upstream(idx, x, nodes))) { block.mlpIn = x; break; }
+  }
+  return block;
+}
+
+function describeBlock(b: Block): string {
+  const kind = b.attn !== undefined && b.mlp !== undefined ? "attention + MLP" : b.attn !== undefined ? "attention" : b.mlp !== undefined ? "MLP" : "no branch";
+  return `${kind} summed by ${b.what}`;
+}
+
 export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
   const { modelId } = ctx;
-  const idx = indexGraph(proto.graph!);
+  const g = proto.graph!;
+  const idx = indexGraph(g);
   const summary: string[] = [];
-  const emb = findEmbedding(idx, proto, modelId);
-  const [vocab, d] = initDims(idx, emb.W_E)!;
-  summary.push(`embedding: ${emb.W_E} [${vocab}, ${d}] → ${emb.h}`);
-  const steps: Step[] = [];
-  for (let h = emb.h; ;) {
-    const s = nextStep(idx, h);
-    if (!s) break;
-    steps.push(s);
-    h = s.to;
-    if (steps.length > 4096) break;
+  const inputs = inputsOf(proto, idx);
+  const emb = findEmbedding(idx, proto, inputs.ids, modelId);
+  const dims = initDims(idx, emb.W_E.initializer)!;
+  const [vocab, d] = emb.W_E.layout === "matmulnbits" ? [emb.W_E.N!, emb.W_E.K!] : emb.W_E.layout === "vocab_d" ? dims : [dims[1], dims[0]];
+  const logitsOut = g.output.find((o) => o.name === "logits") ?? g.output[0];
+  const sink = idx.producer.get(logitsOut.name);
+  if (!sink) throw new LocateError(modelId, `no node produces the output "${logitsOut.name}"`);
+  const flow = valueFlow(idx, g.node, emb.node, sink);
+  if (!flow.order.has(sink)) throw new LocateError(modelId, `"${logitsOut.name}" does not depend on the token embedding ${emb.W_E.initializer}; is it the logits?`);
+  // The lm_head: the last matmul on a weight before the logits (anything after it is element-wise).
+  const lmHead = [...flow.nodes].reverse().find((n) => onWeight(idx, n));
+  if (!lmHead) throw new LocateError(modelId, `no MatMul, Gemm or MatMulNBits on a weight produces "${logitsOut.name}"`);
+  const chain = dominatorChain(flow);
+  const edits: Located["edits"] = [];
+  // The stream's tensor at a dominator: a fused norm's sum output (made by surgery where it is left empty), else its output.
+  const streamOf = (n: NodeProto): string => {
+    const index = SKIP_NORMS.has(n.opType) ? 3 : n.opType === "EmbedLayerNormalization" ? 2 : 0;
+    if (index === 0) return n.output[0];
+    if (n.output[index]) return n.output[index];
+    const name = `probespec::${n.name || n.output[0]}::sum`;
+    if (!edits.some((e) => e.name === name)) edits.push({ node: n.name, index, name });
+    return name;
+  };
+  const blocks: Block[] = [];
+  const headAt = flow.order.get(lmHead)!;
+  for (let i = 0; i + 1 < chain.length && flow.order.get(chain[i + 1])! < headAt; i++) {
+    const nodes = between(flow, chain[i], chain[i + 1]);
+    if (computes(nodes)) blocks.push(readBlock(idx, chain[i], chain[i + 1], nodes));
   }
-  summary.push(`residual chain: ${steps.length} adds (${steps.map((s) => (s.hasAttention ? "a" : "m")).join("")})`);
-  const head = findUnembedding(idx, proto, emb.W_E, modelId);
-  // Sequential blocks alternate attention and MLP branches; a parallel block's branch holds both.
-  const parallel = steps.length > 0 && steps.every((s) => s.hasAttention && s.branchInputs.length >= 2);
-  const layers = parallel ? steps.length : steps.length / 2;
-  const fail = (why: string) => new LocateError(modelId, `${why}; found ${summary.join("; ")}`);
-  if (!parallel && (steps.length % 2 || steps.some((s, i) => s.hasAttention !== (i % 2 === 0)))) {
-    if (!ctx.overrides) throw fail("the residual chain does not alternate attention and MLP branches");
+  summary.push(`embedding: ${emb.W_E.initializer} [${vocab}, ${d}] → ${blocks.length ? streamOf(blocks[0].from) : streamOf(emb.node)}`);
+  summary.push(`residual stream: ${blocks.length} segments (${blocks.map((b) => (b.attn !== undefined && b.mlp !== undefined ? "p" : b.attn !== undefined ? "a" : "m")).join("")})`);
+  const parallel = blocks.length > 0 && blocks.every((b) => b.attn !== undefined && b.mlp !== undefined);
+  const layers = parallel ? blocks.length : Math.floor(blocks.length / 2);
+  const fail = (why: string) => new LocateError(modelId, `${why}; found ${summary.join("; ")}. Name the tensors in the entry's "probePoints" (npm run doctor -- <id> shows what was found)`);
+  if (!parallel && !ctx.overrides) {
+    const broken = blocks.findIndex((b, i) => (b.attn !== undefined) !== (i % 2 === 0) || (b.attn !== undefined && b.mlp !== undefined));
+    if (broken >= 0 || blocks.length % 2) {
+      const at = broken >= 0 ? broken : blocks.length;
+      const found = broken >= 0 ? describeBlock(blocks[at]) : "the final norm";
+      throw fail(`the residual stream breaks at layer ${Math.floor(at / 2)}: expected ${at % 2 === 0 ? "an attention" : "an MLP"} sub-block, found ${found}`);
+    }
   }
   if (ctx.declaredLayers !== undefined && layers !== ctx.declaredLayers && !ctx.overrides) {
     throw fail(`found ${layers} layers where the config declares ${ctx.declaredLayers}`);
   }
   const points = new Map<ProbePoint, PointSource>();
-  const edits: Located["edits"] = [];
-  const tensorOf = (s: Step) => {
-    if (!s.node.output[3] && SKIP_NORMS.has(s.node.opType)) edits.push({ node: s.node.name, index: 3, name: s.to });
-    return s.to;
+  // A Dropout is the identity at inference, and ONNX Runtime removes it, unless its output is exposed: then a
+  // training_mode input left true (as dynamo exports of GPT-2 have it) really drops. So its input is exposed.
+  const value = (t: string): string => {
+    const p = idx.producer.get(t);
+    return p && (p.opType === "Dropout" || p.opType === "Identity") ? value(p.input[0]) : t;
   };
-  points.set("embed", { tensor: emb.h });
-  let h = emb.h;
+  const set = (p: ProbePoint, s: PointSource | undefined) => s && points.set(p, "tensor" in s ? { tensor: value(s.tensor) } : s);
+  set("embed", { tensor: streamOf(blocks.length ? blocks[0].from : emb.node) });
+  const branch = (b: string | null | undefined, minus: [ProbePoint, ProbePoint]): PointSource | undefined =>
+    b ? { tensor: b } : b === null ? { minus } : undefined;
   for (let L = 0; L < layers; L++) {
-    points.set(point("resid_pre", L), { tensor: h });
+    const pre = point("resid_pre", L), mid = point("resid_mid", L), post = point("resid_post", L);
     if (parallel) {
-      const s = steps[L];
-      const post = tensorOf(s);
-      points.set(point("resid_post", L), { tensor: post });
-      // The branch is Add(mlp, attn): the side without attention is the MLP.
-      const sum = s.branch ? idx.producer.get(s.branch) : undefined;
-      if (sum?.opType === "Add") {
-        const [x, y] = sum.input;
-        const xAttn = [...ancestry(idx, x, h).ops].some((o) => ATTENTION_OPS.has(o));
-        points.set(point("attn_out", L), { tensor: xAttn ? x : y });
-        points.set(point("mlp_out", L), { tensor: xAttn ? y : x });
-      }
-      const mlpIn = s.branchInputs.find((t) => !reachesAttention(idx, t, s.nodes));
-      if (mlpIn) points.set(point("mlp_in", L), { tensor: mlpIn });
-      h = post;
+      const b = blocks[L];
+      set(pre, { tensor: streamOf(b.from) });
+      set(post, { tensor: streamOf(b.to) });
+      set(point("attn_out", L), branch(b.attn, [post, pre]));
+      set(point("mlp_out", L), branch(b.mlp, [post, pre]));
+      if (b.mlpIn) set(point("mlp_in", L), { tensor: b.mlpIn });
     } else {
-      const [a, m] = [steps[2 * L], steps[2 * L + 1]];
-      const mid = tensorOf(a), post = tensorOf(m);
-      points.set(point("resid_mid", L), { tensor: mid });
-      points.set(point("resid_post", L), { tensor: post });
-      points.set(point("attn_out", L), a.branch ? { tensor: a.branch } : { minus: [point("resid_mid", L), point("resid_pre", L)] });
-      points.set(point("mlp_out", L), m.branch ? { tensor: m.branch } : { minus: [point("resid_post", L), point("resid_mid", L)] });
-      // The MLP reads the normalised mid stream: a Skip norm's output 0, or its first matmul's input.
-      const mlpIn = SKIP_NORMS.has(a.node.opType) ? a.node.output[0] : m.branchInputs[0];
-      if (mlpIn) points.set(point("mlp_in", L), { tensor: mlpIn });
-      h = post;
+      const [a, m] = [blocks[2 * L], blocks[2 * L + 1]];
+      set(pre, { tensor: streamOf(a.from) });
+      set(mid, { tensor: streamOf(a.to) });
+      set(post, { tensor: streamOf(m.to) });
+      set(point("attn_out", L), branch(a.attn, [mid, pre]));
+      set(point("mlp_out", L), branch(m.mlp, [post, mid]));
+      if (m.mlpIn) set(point("mlp_in", L), { tensor: m.mlpIn });
     }
   }
-  points.set("ln_final", { tensor: head.x });
-  points.set("logits", { tensor: head.node.output[0] });
+  const lnFinal = activationOf(idx, lmHead.input[0]);
+  set("ln_final", { tensor: lnFinal });
+  points.set("logits", { tensor: logitsOut.name });
   for (const [name, tensor] of Object.entries(ctx.overrides ?? {})) {
     if (tensor && !/^W_|^ln_final\.[wb]$/.test(name)) points.set(name as ProbePoint, { tensor });
   }
-  const finalNorm = findFinalNorm(idx, head.x, modelId);
+  const finalNorm = findFinalNorm(idx, lnFinal, modelId);
+  const head = unembeddingWeight(idx, lmHead, emb.W_E.initializer, modelId);
   const W_U = ctx.overrides?.W_U ? { initializer: ctx.overrides.W_U, layout: "d_vocab" as const } : head.W_U;
-  summary.push(`${layers} ${parallel ? "parallel" : "sequential"} layers`, `final norm: ${finalNorm.kind} (gain ${finalNorm.gain})`, `lm_head: ${head.node.opType} "${head.node.name}" on ${W_U.initializer} (${W_U.layout})`);
+  summary.push(`${layers} ${parallel ? "parallel" : "sequential"} layers`, `final norm: ${finalNorm.kind} (gain ${finalNorm.gain})`, `lm_head: ${lmHead.opType} "${lmHead.name}" on ${W_U.initializer} (${W_U.layout})`);
   return {
     layers, parallel, d, vocab, points, edits,
-    W_E: { initializer: ctx.overrides?.W_E ?? emb.W_E, layout: "vocab_d" },
-    W_U, tiedInGraph: head.tiedInGraph, finalNorm, inputs: inputsOf(proto, idx), summary,
+    W_E: ctx.overrides?.W_E ? { initializer: ctx.overrides.W_E, layout: "vocab_d" } : emb.W_E,
+    W_U, tiedInGraph: head.tiedInGraph, finalNorm, inputs, summary,
   };
-}
-
-/** Does `t` flow into an attention op inside the branch `within`? */
-function reachesAttention(idx: GraphIndex, t: string, within: Set<NodeProto>): boolean {
-  const seen = new Set<string>();
-  const stack = [t];
-  while (stack.length) {
-    const x = stack.pop()!;
-    if (seen.has(x)) continue;
-    seen.add(x);
-    for (const n of idx.consumers.get(x) ?? []) {
-      if (!within.has(n)) continue;
-      if (ATTENTION_OPS.has(n.opType)) return true;
-      for (const o of n.output) if (o) stack.push(o);
-    }
-  }
-  return false;
 }

@@ -3,11 +3,11 @@
  * as [vocab, d] Float32Array whatever the graph stores: folded [d, vocab],
  * Gemm transB, a Transpose of a tied embedding, or MatMulNBits int4.
  */
-import type { ModelProto } from "onnx-buf";
+import type { ModelProto, TensorProto } from "onnx-buf";
 import { dequantizeQ4, transpose } from "../models/analogs/storage.js";
 import { LocateError } from "./errors.js";
 import type { Located, WeightRef } from "./locate.js";
-import { indexGraph } from "./onnx.js";
+import { indexGraph, type GraphIndex } from "./onnx.js";
 import { dimsOf, toFloat32, toInts } from "./tensor.js";
 
 export function readWeight(proto: ModelProto, ref: WeightRef, modelDir: string, modelId?: string): { data: Float32Array; rows: number; cols: number } {
@@ -22,8 +22,26 @@ export function readWeight(proto: ModelProto, ref: WeightRef, modelDir: string, 
     return { data, rows: ref.N, cols: ref.K };
   }
   const [a, b] = dimsOf(t);
-  const data = toFloat32(t, modelDir, modelId);
+  const data = ref.dequantize ? dequantize(idx, t, ref.dequantize, modelDir, modelId) : toFloat32(t, modelDir, modelId);
   return ref.layout === "vocab_d" ? { data, rows: a, cols: b } : { data: transpose(data, a, b), rows: b, cols: a };
+}
+
+/** quantize_dynamic's tables: (q − zero point) × scale, one scale per tensor or per column. */
+function dequantize(idx: GraphIndex, t: TensorProto, dq: NonNullable<WeightRef["dequantize"]>, modelDir: string, modelId?: string): Float32Array {
+  const cols = dimsOf(t)[1];
+  const get = (name: string) => {
+    const c = idx.initializer.get(name);
+    if (!c) throw new LocateError(modelId, `the dequantisation parameter "${name}" of "${t.name}" is not an initializer`);
+    return c;
+  };
+  const q = toInts(t, modelDir, modelId), scale = toFloat32(get(dq.scale), modelDir, modelId);
+  const zp = dq.zeroPoint ? toInts(get(dq.zeroPoint), modelDir, modelId) : [0];
+  const data = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) {
+    const c = scale.length === 1 ? 0 : i % cols;
+    data[i] = (q[i] - zp[zp.length === 1 ? 0 : c]) * scale[c];
+  }
+  return data;
 }
 
 /** The final norm's gain (and bias) as the graph applies them. */

@@ -21,6 +21,7 @@ import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
 import { LENS_OUTPUT, probedGraph } from "./lens.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
+import { feeder, floatData } from "./feeds.js";
 
 /** Bump when any metric's definition or the result layout changes: it keys the cache. */
 export const PROBE_VERSION = 2;
@@ -159,16 +160,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
 
   const context = Number((folder.config as any).max_position_embeddings ?? (folder.config as any).n_positions ?? (folder.config as any).context_length ?? NaN) || undefined;
   const results: PromptResult[] = [];
-  const feeds = (ids: number[]): Record<string, ort.Tensor> => {
-    const n = ids.length;
-    const int = (vals: number[]) => located.inputs.idsType === "int32" ? new ort.Tensor("int32", Int32Array.from(vals), [1, n]) : new ort.Tensor("int64", BigInt64Array.from(vals.map(BigInt)), [1, n]);
-    const f: Record<string, ort.Tensor> = { [located.inputs.ids]: int(ids) };
-    if (located.inputs.mask) f[located.inputs.mask] = int(ids.map(() => 1));
-    if (located.inputs.positions) f[located.inputs.positions] = int(ids.map((_, i) => i));
-    // Past key/value inputs are fed empty: a single forward pass over the prompt.
-    for (const p of located.inputs.past) f[p.name] = new ort.Tensor("float32", new Float32Array(p.dims.reduce((a, b) => a * b, 1)), p.dims);
-    return f;
-  };
+  const feeds = feeder(located, folder.config, folder.genaiConfig, id);
   for (const [i, prompt] of prompts.entries()) {
     const ids = tokenize(tok, prompt, vocab, context, id);
     say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
@@ -178,13 +170,14 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
       const src = located.points.get(p);
       if (!src) return undefined;
       if ("tensor" in src) {
-        const data = out[src.tensor].data as Float32Array;
+        const data = floatData(out[src.tensor]);
         checkFinite(data, p, (data.length / seq) | 0, id, prompt);
         return data;
       }
       const [a, b] = src.minus.map((q) => tensor(q)!);
       return a.map((v, k) => v - b[k]);
     };
+    const lens = floatData(out[LENS_OUTPUT]);
     const norm = (p: ProbePoint) => { const t = tensor(p); return t ? frobenius(t) : NaN; };
     const normEx0 = (p: ProbePoint) => { const t = tensor(p); return t ? frobenius(t.subarray(d)) : NaN; };
     const r: PromptResult = {
@@ -203,7 +196,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
       r.residualGainsEx0.push(r.residPostNormsEx0[L] / normEx0(point("resid_pre", L)));
       r.attnGains.push(norm(point("attn_out", L)) / norm(point("resid_pre", L)));
       r.mlpGains.push(norm(point("mlp_out", L)) / norm(point("mlp_in", L)));
-      r.lensEntropy.push(entropy((out[LENS_OUTPUT].data as Float32Array).subarray(L * vocab, (L + 1) * vocab)));
+      r.lensEntropy.push(entropy(lens.subarray(L * vocab, (L + 1) * vocab)));
     }
     results.push(r);
   }

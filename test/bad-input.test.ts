@@ -62,8 +62,8 @@ const EXPECTED: Record<string, RegExp> = {
   "missing-data": /model "missing-data": external data file "model.onnx_data" is missing from .*export \(tensor ".*" lives there\)/,
   "short-data": /model "short-data": external data "model.onnx_data" is [\d.]+ (KB|MB) shorter than its tensors need .*incomplete/,
   escaping: /model "escaping": external data location "..\/..\/etc\/passwd" escapes the model's folder .*refused/,
-  "wrong-layers": /model "wrong-layers": found 8 layers where the config declares 10; found embedding: .*residual chain: 16 adds/,
-  "no-chain": /model "no-chain": found 0 layers where the config declares 8; found embedding: model.embed_tokens.weight \[512, 8\] .*residual chain: 0 adds/,
+  "wrong-layers": /model "wrong-layers": found 8 layers where the config declares 10; found embedding: .*residual stream: 16 segments/,
+  "no-chain": /model "no-chain": found 0 layers where the config declares 8; found embedding: model.embed_tokens.weight \[512, 8\] .*residual stream: 0 segments/,
   "no-tokenizer": /model "no-tokenizer": no tokenizer.json in .*export; probespec tokenises prompts with the model's own tokenizer/,
   "bad-tokenizer": /model "bad-tokenizer": tokenizer.json in .*export has no "model" section/,
 };

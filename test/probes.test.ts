@@ -159,7 +159,7 @@ describe("the locator", () => {
   it("fails with what it found when the config declares another layer count", () => {
     const c = analogConfig("llama", { layers: 3, calibrationIds: [1] });
     expect(() => locate(emitAnalog(c, generateWeights(c), { dialect: "torchscript" }), { modelId: "x", declaredLayers: 4 }))
-      .toThrow(/model "x": found 3 layers where the config declares 4; found embedding: model.embed_tokens.weight \[512, 32\] .*residual chain: 6 adds \(amamam\)/);
+      .toThrow(/model "x": found 3 layers where the config declares 4; found embedding: model.embed_tokens.weight \[512, 32\] .*residual stream: 6 segments \(amamam\)/);
   });
 
   it("reads W_U as [vocab, d] whatever the storage: folded MatMul, Transpose of a tied embedding, MatMulNBits", () => {

@@ -1,0 +1,52 @@
+/**
+ * Exports from the real exporters (tools/make_exports.py): HuggingFace's own
+ * modeling classes through torch.onnx.export (TorchScript and dynamo, opsets 17,
+ * 18 and 23), ONNX Runtime's transformers optimizer and quantisers, and
+ * onnxruntime-genai's model builder; each probed as a user's plain `dir` entry
+ * and held to the reference torch computed on the same weights.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ModelEntrySchema } from "../models/registry/schema.js";
+import { probeModel } from "../probes/probe.js";
+import { EXPORTS, EXPORTS_MISSING } from "./exports.js";
+import { rel } from "./helpers.js";
+
+const FAMILY: Record<string, string> = { mistral: "mistral", llama: "llama", gemma: "gemma", gpt_neox: "pythia" };
+
+/**
+ * The tolerance a metric is held to: 1e-5 in fp32, 1e-3 in fp16; quantised
+ * exports against torch on their dequantised weights, within the error their
+ * quantisation itself makes on the logits (activations are quantised too).
+ */
+function tolerance(name: string, ref: { quant_error?: number }): { weights: number; activations: number } {
+  if (ref.quant_error !== undefined) return { weights: 1e-5, activations: Math.max(1e-4, 3 * ref.quant_error) };
+  return name.endsWith("fp16") ? { weights: 1e-3, activations: 1e-3 } : { weights: 1e-5, activations: 1e-5 };
+}
+
+describe(`real exporters' graphs${EXPORTS_MISSING ? ` — skipped: ${EXPORTS_MISSING}` : ""}`, () => {
+  for (const [name, dir] of EXPORTS) {
+    it(`${name}: located with no code change, every seed metric matches the exporter's own framework`, async () => {
+      const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
+      const entry = ModelEntrySchema.parse({ id: name, family: FAMILY[ref.family] ?? "other", source: { dir } });
+      const r = await probeModel(entry, dir, [ref.prompt], { device: "cpu" });
+      const tol = tolerance(name, ref);
+      expect(r.layers).toBe(ref.norms.length);
+      expect(r.parallel).toBe(ref.family === "gpt_neox");
+      r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `norm ${L}`).toBeLessThan(tol.activations));
+      r.seed.residual.gains.forEach((g, L) => expect(rel(g, ref.gains[L]), `gain ${L}`).toBeLessThan(tol.activations));
+      for (const m of ["unembedding", "embedding"] as const) {
+        for (const [k, v] of Object.entries(ref[m])) {
+          if (typeof v === "number") expect(rel((r.seed[m] as never)[k], v), `${m}.${k}`).toBeLessThan(tol.weights);
+          else expect((r.seed[m] as never)[k]).toEqual(v);
+        }
+      }
+      expect(r.seed.tied_embeddings).toBe(ref.tied_embeddings);
+      for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
+        const scale = k === "logit_mean" ? ref.entropy.logit_std : ref.entropy[k];
+        expect(Math.abs((r.seed.entropy as never)[k] - ref.entropy[k]) / Math.abs(scale), `entropy.${k}`).toBeLessThan(tol.activations);
+      }
+    });
+  }
+});
