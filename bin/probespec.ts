@@ -7,11 +7,30 @@ import path from "node:path";
 import { loadRegistry } from "../models/registry/registry.js";
 import { declaredLayers, readModelFolder } from "../models/registry/layout.js";
 import { resolveSource } from "../models/registry/select.js";
-import { locate } from "../probes/locate.js";
+import { locate, type Located } from "../probes/locate.js";
+import { point, type ProbePoint } from "../probes/points.js";
 import { readWeight } from "../probes/matrices.js";
 import { allClose } from "../probes/metrics.js";
 import { readModel } from "../probes/onnx.js";
 import { createSession, deviceFromEnv } from "../probes/session.js";
+
+/** The located stream as a reader follows it: embed, then each layer's sub-blocks and the tensors between them. */
+function drawStream(located: Located): string[] {
+  const at = (p: ProbePoint) => {
+    const s = located.points.get(p);
+    return !s ? "?" : "tensor" in s ? s.tensor : `${s.minus[0]} − ${s.minus[1]}`;
+  };
+  const lines = [`  embed         ${at("embed")}`];
+  for (let L = 0; L < located.layers; L++) {
+    if (located.parallel) lines.push(`  layer ${L}  ──[attention ∥ MLP]──► resid_post.${L}  ${at(point("resid_post", L))}`);
+    else {
+      lines.push(`  layer ${L}  ──[attention]──► resid_mid.${L}   ${at(point("resid_mid", L))}`);
+      lines.push(`  ${" ".repeat(7 + String(L).length)}──[MLP]────────► resid_post.${L}  ${at(point("resid_post", L))}`);
+    }
+  }
+  lines.push(`  final norm (${located.finalNorm.kind}) ──► ln_final ${at("ln_final")} ──[lm_head]──► logits ${at("logits")}`);
+  return lines;
+}
 
 async function doctor(id: string): Promise<number> {
   const registry = await loadRegistry(process.env.PROBESPEC_MODELS_DIR);
@@ -39,9 +58,12 @@ async function doctor(id: string): Promise<number> {
     `tied       ${tied}`,
     `final norm ${located.finalNorm.kind}, eps ${located.finalNorm.eps}, gain ${located.finalNorm.gain}${located.finalNorm.bias ? `, bias ${located.finalNorm.bias}` : ""}`,
     `provider   ${record.provider} (ONNX Runtime ${record.ortVersion})${record.fallbacks.map((f) => `; ${f.provider} unavailable: ${f.error}`).join("")}`,
+    "residual stream (the dominators from the embedding to the logits):",
+    ...drawStream(located),
     "probe points:",
     ...[...located.points].map(([p, s]) => `  ${p.padEnd(14)} ${"tensor" in s ? s.tensor : `${s.minus[0]} − ${s.minus[1]} (a branch the fused norm never materialises)`}`),
     ...located.edits.map((e) => `  surgery: ${e.node} gets output ${e.index} "${e.name}"`),
+    ...located.unavailable.map((u) => `  ${u.point.padEnd(14)} unavailable: ${u.reason}`),
   ];
   console.log(out.join("\n"));
   return 0;

@@ -10,9 +10,9 @@
  */
 import type { ModelProto, NodeProto, TensorProto } from "onnx-buf";
 import { LocateError } from "./errors.js";
-import { attr, indexGraph, type GraphIndex } from "./onnx.js";
-import { point, type ProbePoint } from "./points.js";
-import { dimsOf } from "./tensor.js";
+import { DT, attr, indexGraph, type GraphIndex } from "./onnx.js";
+import { LAYER_POINTS, point, type LayerPointKind, type ProbePoint } from "./points.js";
+import { dimsOf, toFloat32 } from "./tensor.js";
 import { MATMUL_OPS, SKIP_NORMS, attends, between, computes, dominatorChain, upstream, valueFlow } from "./dataflow.js";
 
 const NORM_OPS = new Set(["SimplifiedLayerNormalization", "LayerNormalization", "RMSNormalization", ...SKIP_NORMS]);
@@ -60,6 +60,8 @@ export interface Located {
   inputs: { ids: string; idsType: "int64" | "int32"; extra: ExtraInput[] };
   /** What was found, for doctor and for error messages. */
   summary: string[];
+  /** Points this graph cannot provide, each with the reason: reported, never probed as NaN. */
+  unavailable: { point: ProbePoint; reason: string }[];
 }
 
 /** A constant input: an initializer, or the value of a Constant node (the TorchScript exporter emits both). */
@@ -206,9 +208,10 @@ function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): Fina
       // eps: the scalar constant added to the mean square (or variance) before the square root.
       let eps = 1e-5;
       for (const m of a.nodes.filter((x) => x.opType === "Add")) {
-        const t = m.input.map((i) => constantOf(idx, i)).find((c) => c && dimsOf(c).reduce((x, y) => x * y, 1) === 1 && c.dataType === 1);
+        // A float scalar of the model's dtype: fp16 exports add an fp16 eps.
+        const t = m.input.map((i) => constantOf(idx, i)).find((c) => c && dimsOf(c).reduce((x, y) => x * y, 1) === 1 && [DT.FLOAT, DT.FLOAT16, DT.BFLOAT16, DT.DOUBLE].includes(c.dataType));
         if (t) {
-          eps = t.rawData.length ? new DataView(t.rawData.buffer, t.rawData.byteOffset, 4).getFloat32(0, true) : t.floatData[0];
+          eps = toFloat32(t, "")[0];
           break;
         }
       }
@@ -396,6 +399,19 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
       if (m.mlpIn) set(point("mlp_in", L), { tensor: m.mlpIn });
     }
   }
+  const unavailable: Located["unavailable"] = [];
+  const why: Partial<Record<LayerPointKind, string>> = {
+    mlp_in: "no matmul of the MLP reads the normalised stream directly (its input is computed by another matmul)",
+    attn_out: "the sum that ends the attention sub-block has no attention branch",
+    mlp_out: "the sum that ends the MLP sub-block has no MLP branch",
+  };
+  for (let L = 0; L < layers; L++) {
+    for (const kind of LAYER_POINTS) {
+      if (kind === "resid_mid" && parallel) continue;
+      const p = point(kind, L);
+      if (!points.has(p)) unavailable.push({ point: p, reason: why[kind] ?? "not found in the graph" });
+    }
+  }
   const lnFinal = activationOf(idx, lmHead.input[0]);
   set("ln_final", { tensor: lnFinal });
   points.set("logits", { tensor: logitsOut.name });
@@ -409,6 +425,6 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
   return {
     layers, parallel, d, vocab, points, edits,
     W_E: ctx.overrides?.W_E ? { initializer: ctx.overrides.W_E, layout: "vocab_d" } : emb.W_E,
-    W_U, tiedInGraph: head.tiedInGraph, finalNorm, inputs, summary,
+    W_U, tiedInGraph: head.tiedInGraph, finalNorm, inputs, summary, unavailable: unavailable.filter((u) => !points.has(u.point)),
   };
 }

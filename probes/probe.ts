@@ -9,7 +9,7 @@ import * as ort from "onnxruntime-node";
 import type { ModelEntry } from "../models/registry/schema.js";
 import { declaredLayers, readModelFolder } from "../models/registry/layout.js";
 import { LoadError, ProbeError, ProbespecError } from "./errors.js";
-import { locate } from "./locate.js";
+import { locate, type Located } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
 import {
   allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats,
@@ -24,7 +24,7 @@ import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { feeder, floatData } from "./feeds.js";
 
 /** Bump when any metric's definition or the result layout changes: it keys the cache. */
-export const PROBE_VERSION = 2;
+export const PROBE_VERSION = 3;
 
 export interface PromptResult {
   prompt: string;
@@ -64,7 +64,7 @@ export interface ProbeResult {
   parallel: boolean;
   tied: { value: boolean; via: string };
   execution: ExecutionRecord;
-  provenance: { onnxFile: string; sha256: string; bytes: number; externalFiles: string[]; located: string[]; probeVersion: number };
+  provenance: { onnxFile: string; sha256: string; bytes: number; externalFiles: string[]; located: string[]; probeVersion: number; unavailable: Located["unavailable"] };
   /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
   seed: {
     unembedding: MatrixStats;
@@ -205,7 +205,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   return {
     id, family: entry.family, dtype: entry.dtype, synthetic: entry.synthetic, role: entry.role, notes: entry.notes,
     source: describeSource(entry), layers, d, vocab, parallel: located.parallel, tied, execution,
-    provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probeVersion: PROBE_VERSION },
+    provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probeVersion: PROBE_VERSION, unavailable: located.unavailable },
     seed: {
       unembedding, embedding, unembedding_eff,
       wu_we_ratio: unembedding.frobenius_norm / embedding.frobenius_norm,

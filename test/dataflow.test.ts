@@ -114,3 +114,15 @@ describe("locating by dataflow", () => {
     );
   });
 });
+
+describe("when the stream cannot be read", () => {
+  it("names the layer where it breaks, what was found there, and suggests probePoints", () => {
+    const c = analogConfig("llama", { layers: 3, seed: 3, d: 16, heads: 2, hidden: 32, vocab: 64, calibrationIds: [1, 2] });
+    const p = emitAnalog(c, generateWeights(c), { dialect: "torchscript" });
+    // Layer 1's attention branch cut off: its residual Add passes the stream through unchanged.
+    const broken = withNodes(p, p.graph!.node.map((n) => (n.name === "/model/layers.1/Add" ? { ...n, opType: "Identity", input: [n.input[0]] } : n)));
+    expect(() => locate(broken, { modelId: "cut", declaredLayers: 3 })).toThrow(
+      /model "cut": the residual stream breaks at layer 1: expected an attention sub-block, found MLP summed by Add "\/model\/layers.1\/Add_1".*residual stream: 5 segments \(ammam\).*"probePoints"/,
+    );
+  });
+});

@@ -10,8 +10,9 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { probeModel } from "../probes/probe.js";
+import { runProbes } from "../probes/run.js";
 import { EXPORTS, EXPORTS_MISSING } from "./exports.js";
-import { rel } from "./helpers.js";
+import { rel, tmpDir } from "./helpers.js";
 
 const FAMILY: Record<string, string> = { mistral: "mistral", llama: "llama", gemma: "gemma", gpt_neox: "pythia" };
 
@@ -43,10 +44,33 @@ describe(`real exporters' graphs${EXPORTS_MISSING ? ` — skipped: ${EXPORTS_MIS
         }
       }
       expect(r.seed.tied_embeddings).toBe(ref.tied_embeddings);
+      // The logit lens re-applies the final norm the locator read (kind, eps, gain): at the last layer it is the model's output.
+      expect(Math.abs(r.prompts[0].lensEntropy[r.layers - 1] - ref.entropy.entropy) / ref.entropy.entropy, "lens at the last layer").toBeLessThan(tol.activations);
+      expect(r.provenance.unavailable).toEqual([]);
       for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
         const scale = k === "logit_mean" ? ref.entropy.logit_std : ref.entropy[k];
         expect(Math.abs((r.seed.entropy as never)[k] - ref.entropy[k]) / Math.abs(scale), `entropy.${k}`).toBeLessThan(tol.activations);
       }
     });
   }
+});
+
+describe("an export added as one config entry", () => {
+  it("probes a GenAI builder fp16 folder (genai_config.json only, model.onnx.data) and a dynamo opset-23 export through the registry, with no code change", async () => {
+    const models = tmpDir("probespec-entries-");
+    const dirs = { "genai-fp16": "llama-genai-fp16", "dynamo-23": "qwen3-dynamo23" } as const;
+    for (const [id, name] of Object.entries(dirs)) {
+      fs.writeFileSync(path.join(models, `${id}.json`), JSON.stringify({ id, family: "other", source: { dir: path.join(import.meta.dirname, "fixtures", "exports", name) } }));
+    }
+    const run = await runProbes({
+      env: { ...process.env, PROBESPEC_MODELS_DIR: models, PROBESPEC_MODELS: Object.keys(dirs).join(","), PROBESPEC_CACHE_DIR: tmpDir(), PROBESPEC_DEVICE: "cpu" },
+      promptSet: { name: "one", file: "-", prompts: ["The capital of France is"] },
+    });
+    expect(run.failures).toEqual([]);
+    for (const [id, name] of Object.entries(dirs)) {
+      const ref = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "fixtures", "exports", name, "reference.json"), "utf8"));
+      const r = run.results.find((x) => x.id === id)!;
+      r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `${id} norm ${L}`).toBeLessThan(1e-3));
+    }
+  });
 });
