@@ -8,27 +8,21 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 
-const sha = (s: string | Buffer) => crypto.createHash("sha256").update(s).digest("hex");
+export const sha = (s: string | Uint8Array) => crypto.createHash("sha256").update(s).digest("hex");
 
-/** sha256 of a file, streamed: an ONNX file without external data can be gigabytes. */
-export function fileSha256(file: string): string {
-  const h = crypto.createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest("hex");
-}
-
-/** The ONNX file's hash and every other file's name, size and mtime: what the results depend on. */
-export function folderIdentity(dir: string, onnxFile: string, onnxSha256: string): string {
+/**
+ * What probe results depend on: the ONNX bytes' hash and the identity of every
+ * other file that reaches the session or the tokenizer (external data,
+ * config.json, genai_config.json, tokenizer files), wherever they lie (onnx/, a
+ * symlink into the HuggingFace cache's blobs/). Identity is size, mtime, ctime and
+ * inode of the file a link resolves to: any write changes ctime, so a rewritten
+ * multi-GB data file changes the key without being read.
+ */
+export function modelIdentity(onnxSha256: string, files: readonly string[]): string {
   const parts = [onnxSha256];
-  for (const f of fs.readdirSync(dir).sort()) {
-    const st = fs.statSync(path.join(dir, f));
-    if (st.isFile() && path.join(dir, f) !== onnxFile) parts.push(`${f}:${st.size}:${st.mtimeMs}`);
+  for (const f of [...new Set(files)].sort()) {
+    const st = fs.statSync(f);
+    parts.push(`${f}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`);
   }
   return sha(parts.join("\n"));
 }

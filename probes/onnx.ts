@@ -3,6 +3,7 @@
  * fields it does not know and re-encodes real exports byte for byte (DESIGN.md,
  * "Real exports we must read"); onnx-proto 8 drops NodeProto.metadata_props.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -11,7 +12,7 @@ import {
   type ModelProto, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from "onnx-buf";
 import { LoadError, formatBytes } from "./errors.js";
-import { checkExternalData } from "./tensor.js";
+import { checkExternalData, externalRef } from "./tensor.js";
 
 export interface OnnxModel {
   proto: ModelProto;
@@ -19,6 +20,8 @@ export interface OnnxModel {
   file: string;
   /** External data files the model references, already checked for size. */
   externalFiles: string[];
+  /** sha256 of the .onnx file's bytes. */
+  sha256: string;
 }
 
 export function decodeModel(bytes: Uint8Array, modelId?: string, file = "model"): ModelProto {
@@ -49,7 +52,7 @@ export function readModel(file: string, modelId?: string): OnnxModel {
   }
   const proto = decodeModel(bytes, modelId, file);
   const externalFiles = checkExternalData(proto.graph!.initializer, path.dirname(file), modelId);
-  return { proto, file, externalFiles };
+  return { proto, file, externalFiles, sha256: crypto.createHash("sha256").update(bytes).digest("hex") };
 }
 
 export function opsetVersion(proto: ModelProto, domain = ""): number {
@@ -90,3 +93,31 @@ export function attr(node: NodeProto, name: string): number | undefined {
 }
 
 export { DT };
+
+/**
+ * The edited graph goes to ONNX Runtime as bytes, with a folder its external data
+ * resolves against. ORT refuses data whose real path leaves that folder, and the
+ * HuggingFace cache keeps every file as a symlink into ../../blobs/: so where a
+ * data file's real path lies outside the model's folder, the copy handed to ORT
+ * names it relative to the nearest folder holding both. Only that in-memory copy
+ * changes; the links' own locations were already checked to stay in the folder.
+ */
+export function relocateExternalData(proto: ModelProto, modelDir: string): { proto: ModelProto; dir: string } {
+  const real = new Map<string, string>();
+  for (const t of proto.graph!.initializer) {
+    const ref = externalRef(t);
+    if (ref && !real.has(ref.location)) real.set(ref.location, fs.realpathSync(path.resolve(modelDir, ref.location)));
+  }
+  const home = fs.realpathSync(modelDir);
+  const inside = (f: string) => !path.relative(home, f).startsWith("..");
+  if ([...real.values()].every(inside)) return { proto, dir: modelDir };
+  let base = home;
+  while (![...real.values()].every((f) => !path.relative(base, f).startsWith(".."))) base = path.dirname(base);
+  const initializer = proto.graph!.initializer.map((t) => {
+    const ref = externalRef(t);
+    if (!ref) return t;
+    const location = path.relative(base, real.get(ref.location)!);
+    return { ...t, externalData: t.externalData.map((e) => (e.key === "location" ? { ...e, value: location } : e)) };
+  });
+  return { proto: { ...proto, graph: { ...proto.graph!, initializer } }, dir: base };
+}

@@ -15,8 +15,7 @@ import {
   allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats,
   type LogitStats, type MatrixStats, type ResidualStreamStats,
 } from "./metrics.js";
-import { fileSha256 } from "./cache.js";
-import { encodeModel, readModel } from "./onnx.js";
+import { encodeModel, readModel, relocateExternalData, type OnnxModel } from "./onnx.js";
 import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
 import { LENS_OUTPUT, probedGraph } from "./lens.js";
@@ -93,8 +92,8 @@ export interface ProbeResult {
 
 export interface ProbeOptions {
   device?: DeviceRequest;
-  /** The ONNX file's sha256, where the caller has already hashed it. */
-  sha256?: string;
+  /** The model, where the caller has already read it (for its cache key). */
+  model?: OnnxModel;
   threads?: number;
   onProgress?: (message: string) => void;
 }
@@ -123,19 +122,20 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   const t0 = performance.now();
   const folder = readModelFolder(dir, entry);
   say(`${id}: reading ${path.relative(process.cwd(), folder.onnxFile) || folder.onnxFile}`);
-  const model = readModel(folder.onnxFile, id);
+  const model = opts.model ?? readModel(folder.onnxFile, id);
   const tok = loadTokenizer(dir, id);
   const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), overrides: entry.probePoints });
   const { layers, d, vocab } = located;
 
   // Expose every probe point (and give fused final norms their residual sum) in one edited graph.
   const { proto: edited, outputs } = probedGraph(model.proto, located, id);
-  const sha = opts.sha256 ?? fileSha256(folder.onnxFile);
+  const sha = model.sha256;
   // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
   let session: ort.InferenceSession, execution: ExecutionRecord;
   try {
-    ({ session, record: execution } = await createSession(encodeModel(edited), {
-      device: opts.device, modelId: id, threads: opts.threads, externalDataDir: path.dirname(folder.onnxFile),
+    const forOrt = relocateExternalData(edited, path.dirname(folder.onnxFile));
+    ({ session, record: execution } = await createSession(encodeModel(forOrt.proto), {
+      device: opts.device, modelId: id, threads: opts.threads, externalDataDir: forOrt.dir,
     }));
   } catch (e) {
     if (e instanceof ProbespecError) throw e;

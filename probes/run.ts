@@ -7,7 +7,8 @@ import os from "node:os";
 import { loadRegistry, cacheRoot, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
 import { selectModels, type Skipped } from "../models/registry/select.js";
-import { cacheKey, fileSha256, folderIdentity, readCached, writeCached } from "./cache.js";
+import { cacheKey, modelIdentity, readCached, writeCached } from "./cache.js";
+import { readModel } from "./onnx.js";
 import { ProbespecError } from "./errors.js";
 import { PROBE_VERSION, describeSource, probeModel, type ProbeResult } from "./probe.js";
 import { deviceFromEnv, ortVersion, type DeviceRequest } from "./session.js";
@@ -58,8 +59,9 @@ export async function runProbes({ env = process.env, promptSet, onProgress = () 
   for (const { entry, dir } of selected) {
     try {
       const folder = readModelFolder(dir, entry);
-      const sha256 = fileSha256(folder.onnxFile);
-      const key = cacheKey({ v: PROBE_VERSION, model: folderIdentity(dir, folder.onnxFile, sha256), entry: { family: entry.family, dtype: entry.dtype, probePoints: entry.probePoints, role: entry.role, synthetic: entry.synthetic, notes: entry.notes, id: entry.id }, prompts: promptSet.prompts, device });
+      const model = readModel(folder.onnxFile, entry.id);
+      const used = [...model.externalFiles, folder.configFile, folder.genaiConfigFile, folder.tokenizerFile, folder.tokenizerConfigFile];
+      const key = cacheKey({ v: PROBE_VERSION, model: modelIdentity(model.sha256, used.filter((f): f is string => !!f)), entry: { family: entry.family, dtype: entry.dtype, probePoints: entry.probePoints, role: entry.role, synthetic: entry.synthetic, notes: entry.notes, id: entry.id }, prompts: promptSet.prompts, device });
       const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached<ProbeResult>(cacheDir, key);
       if (cached) {
         onProgress(`${entry.id}: results from the cache`);
@@ -68,7 +70,7 @@ export async function runProbes({ env = process.env, promptSet, onProgress = () 
         continue;
       }
       run.modelLoads++;
-      const result = await probeModel(entry, dir, promptSet.prompts, { device, threads, onProgress, sha256 });
+      const result = await probeModel(entry, dir, promptSet.prompts, { device, threads, onProgress, model });
       writeCached(cacheDir, key, result);
       run.results.push(result);
     } catch (e) {

@@ -19,6 +19,7 @@ export interface ModelFolder {
   config: Record<string, unknown>;
   configFile: string | undefined;
   genaiConfig: Record<string, any> | undefined;
+  genaiConfigFile: string | undefined;
   tokenizerFile: string | undefined;
   tokenizerConfigFile: string | undefined;
 }
@@ -32,6 +33,11 @@ function readJson(file: string, modelId: string): any {
 }
 
 const exists = (f: string) => fs.existsSync(f);
+
+/** The ONNX file an entry names (a hub source's `file`), if any. */
+export function entryFile(entry: { source?: ModelEntry["source"] }): string | undefined {
+  return entry.source && "hub" in entry.source ? entry.source.file : undefined;
+}
 
 /** Finds the ONNX file of a folder without reading it; undefined where there is none. */
 export function findOnnxFile(dir: string, dtype: ModelEntry["dtype"], file?: string): string | undefined {
@@ -49,7 +55,7 @@ export function findOnnxFile(dir: string, dtype: ModelEntry["dtype"], file?: str
   return [path.join(dir, name), path.join(dir, "onnx", name)].find(exists);
 }
 
-export function readModelFolder(dir: string, entry: Pick<ModelEntry, "id" | "dtype">, file?: string): ModelFolder {
+export function readModelFolder(dir: string, entry: Pick<ModelEntry, "id" | "dtype"> & { source?: ModelEntry["source"] }, file = entryFile(entry)): ModelFolder {
   if (!fs.existsSync(dir)) throw new LoadError(entry.id, `folder ${dir} does not exist`);
   const onnxFile = findOnnxFile(dir, entry.dtype, file);
   if (!onnxFile) {
@@ -63,7 +69,7 @@ export function readModelFolder(dir: string, entry: Pick<ModelEntry, "id" | "dty
   const tok = path.join(dir, "tokenizer.json");
   const tokCfg = path.join(dir, "tokenizer_config.json");
   return {
-    dir, onnxFile, config, configFile, genaiConfig,
+    dir, onnxFile, config, configFile, genaiConfig, genaiConfigFile: genaiConfig ? genaiFile : undefined,
     tokenizerFile: exists(tok) ? tok : undefined,
     tokenizerConfigFile: exists(tokCfg) ? tokCfg : undefined,
   };

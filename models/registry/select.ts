@@ -9,7 +9,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { RegistryError } from "../../probes/errors.js";
 import { buildAnalog, buildLlama2c } from "../analogs/build.js";
-import { findOnnxFile, folderWeightBytes } from "./layout.js";
+import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
 import { PROJECT_ROOT, cacheRoot, type Registry } from "./registry.js";
 import type { ModelEntry } from "./schema.js";
 
@@ -32,14 +32,32 @@ export function resolvePath(p: string, env: NodeJS.ProcessEnv = process.env): st
   return path.resolve(env.PROBESPEC_MODELS_ROOT ?? PROJECT_ROOT, p);
 }
 
-/** HF's cache layout: hub/models--org--name/snapshots/<revision>/…; the newest snapshot when no revision is named. */
-function hubSnapshot(hub: string, revision: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * HF's cache layout: hub/models--org--name/{refs/<branch>, snapshots/<commit>/…}. A named
+ * revision (a commit or a branch in refs/) must be there: another snapshot is never used in
+ * its place. Without one, refs/main, else the newest snapshot.
+ */
+function hubSnapshot(entryId: string, hub: string, revision: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   const home = env.HF_HUB_CACHE ?? path.join(env.HF_HOME ?? path.join(os.homedir(), ".cache", "huggingface"), "hub");
-  const snaps = path.join(home, `models--${hub.replace("/", "--")}`, "snapshots");
+  const repo = path.join(home, `models--${hub.replace("/", "--")}`);
+  const snaps = path.join(repo, "snapshots");
   if (!fs.existsSync(snaps)) return undefined;
-  if (revision && fs.existsSync(path.join(snaps, revision))) return path.join(snaps, revision);
-  const all = fs.readdirSync(snaps).map((s) => path.join(snaps, s)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-  return all[0];
+  const ref = (name: string) => {
+    try {
+      return fs.readFileSync(path.join(repo, "refs", name), "utf8").trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const cached = fs.readdirSync(snaps);
+  if (revision) {
+    const commit = cached.includes(revision) ? revision : ref(revision);
+    if (commit && cached.includes(commit)) return path.join(snaps, commit);
+    throw new RegistryError(entryId, `hub source ${hub} is pinned to revision "${revision}", which is not in the local HuggingFace cache (${repo}); cached: ${cached.join(", ") || "none"}`);
+  }
+  const main = ref("main");
+  if (main && cached.includes(main)) return path.join(snaps, main);
+  return cached.map((s) => path.join(snaps, s)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
 }
 
 /** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
@@ -59,7 +77,7 @@ export async function resolveSource(entry: ModelEntry, env: NodeJS.ProcessEnv = 
     return buildLlama2c(dir, cache, s.checkpoint, s.tokenizer);
   }
   if ("hub" in s) {
-    const snap = hubSnapshot(s.hub, s.revision, env);
+    const snap = hubSnapshot(entry.id, s.hub, s.revision, env);
     if (snap) return s.subfolder ? path.join(snap, s.subfolder) : snap;
     if (env.PROBESPEC_OFFLINE === "1") {
       throw new RegistryError(entry.id, `hub source ${s.hub} is not in the local HuggingFace cache, and PROBESPEC_OFFLINE=1 forbids network use`);
@@ -111,7 +129,7 @@ export async function selectModels(registry: Registry, { env = process.env, devi
       skipped.push({ ...base, reason: (e as Error).message.replace(/^model "[^"]*": /, "") });
       continue;
     }
-    const onnx = findOnnxFile(dir, entry.dtype, "hub" in entry.source ? entry.source.file : undefined);
+    const onnx = findOnnxFile(dir, entry.dtype, entryFile(entry));
     const memoryGb = entry.memoryGb ?? (onnx ? (folderWeightBytes(onnx) * 1.5) / 1e9 : 0);
     if (memoryGb > available) {
       skipped.push({ ...base, reason: `needs ${memoryGb.toFixed(1)} GB; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free` });
