@@ -22,7 +22,7 @@ describe("entropy-efficiency", () => {
         detail: `mean entropy ${s.promptSet.entropy.toFixed(3)} vs ${b.promptSet.entropy.toFixed(3)} nats; difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts`,
       };
     }));
-    judge(task, {
+    judge({ task, skip }, {
       hypothesis: "entropy-efficiency",
       criterion: `mean entropy ratio ≤ ${ENTROPY_MAX_RATIO} and CI of the difference excludes 0`,
       threshold: ENTROPY_MAX_RATIO, why: "a fifth sharper than each baseline, beyond prompt-to-prompt noise",

@@ -25,7 +25,7 @@ describe("residual-explosion", () => {
       const ci = meanCI(lastGains(s), BOOTSTRAP);
       return { subject: s.id, value: ci.estimate, ci: [ci.lo, ci.hi] as [number, number], passed: ci.hi < PARADOX_MAX_GAIN, detail: `seed-compatible (notebook prompt only) last_gain ${s.seed.residual.last_gain.toFixed(4)}; ${componentNote(s)}` };
     });
-    judge(task, { hypothesis: "residual-explosion", criterion: "mean whole-tensor last-layer gain over the prompt set, 95% CI below 1", threshold: PARADOX_MAX_GAIN, why: "a gain below 1 is a contraction", rows, passed: rows.every((r) => r.passed) });
+    judge({ task, skip }, { hypothesis: "residual-explosion", criterion: "mean whole-tensor last-layer gain over the prompt set, 95% CI below 1", threshold: PARADOX_MAX_GAIN, why: "a gain below 1 is a contraction", rows, passed: rows.every((r) => r.passed) });
   });
 
   it("(b) gains stay near 1 through the middle layers", ({ task, skip }) => {
@@ -38,7 +38,7 @@ describe("residual-explosion", () => {
       const worst = middle.reduce((a, g) => (Math.abs(g - 1) > Math.abs(a - 1) ? g : a), 1);
       return { subject: s.id, value: Math.abs(worst - 1), passed: Math.abs(worst - 1) <= MIDDLE_GAIN_TOLERANCE, detail: `layers ${lo}–${hi - 1}: mean gains ${middle.map((g) => g.toFixed(3)).join(", ")}` };
     });
-    judge(task, { hypothesis: "residual-explosion", criterion: `max |gain − 1| over the middle layers ≤ ${MIDDLE_GAIN_TOLERANCE}`, threshold: MIDDLE_GAIN_TOLERANCE, why: "near 1 means the layer changes the stream's norm by under a tenth", rows, passed: rows.every((r) => r.passed) });
+    judge({ task, skip }, { hypothesis: "residual-explosion", criterion: `max |gain − 1| over the middle layers ≤ ${MIDDLE_GAIN_TOLERANCE}`, threshold: MIDDLE_GAIN_TOLERANCE, why: "near 1 means the layer changes the stream's norm by under a tenth", rows, passed: rows.every((r) => r.passed) });
   });
 
   it("(c) the largest gain sits in the first quarter of the layers", ({ task, skip }) => {
@@ -50,7 +50,7 @@ describe("residual-explosion", () => {
       const limit = Math.ceil(s.layers * EARLY_FRACTION);
       return { subject: s.id, value: at, passed: at < limit, detail: `largest mean gain ${gains[at].toFixed(3)} at layer ${at} of ${s.layers}; first quarter is layers 0–${limit - 1}` };
     });
-    judge(task, { hypothesis: "residual-explosion", criterion: "layer of the largest mean residual gain < ⌈L/4⌉", threshold: EARLY_FRACTION, why: "the notebook saw Mistral's norm jump into layer 1", rows, passed: rows.every((r) => r.passed) });
+    judge({ task, skip }, { hypothesis: "residual-explosion", criterion: "layer of the largest mean residual gain < ⌈L/4⌉", threshold: EARLY_FRACTION, why: "the notebook saw Mistral's norm jump into layer 1", rows, passed: rows.every((r) => r.passed) });
   });
 
   it("(d) control: without position 0 the last-layer gain lies on the same side of 1", ({ task, skip }) => {
@@ -65,7 +65,7 @@ describe("residual-explosion", () => {
       };
     });
     const passed = rows.every((r) => r.passed);
-    judge(task, {
+    judge({ task, skip }, {
       hypothesis: "residual-explosion", criterion: "last-layer gain without position 0 on the same side of 1 as with it", threshold: 1,
       why: "a whole-tensor norm is dominated by the first token's massive activation (DESIGN.md)", rows, passed,
       explanation: passed ? undefined : "position 0 (the first token's massive activation) drives the whole-tensor effect: the other positions move the other way",

@@ -58,8 +58,18 @@ export function roles(needsBaselines: boolean): Roles {
   return { subjects, baselines, missing };
 }
 
-/** Attaches the prediction to the test for the reporter, then asserts it. */
-export function judge(task: TestContext["task"], p: Prediction): void {
+/**
+ * Attaches the prediction to the test for the reporter, then asserts it. A value
+ * that is not a finite number (a gain without position 0 on one-token prompts,
+ * a point the graph cannot provide) can neither pass nor fail: the prediction is
+ * inconclusive, and the skip says which values and why.
+ */
+export function judge({ task, skip }: Pick<TestContext, "task" | "skip">, p: Prediction): void {
+  const finite = (r: Prediction["rows"][number]) => Number.isFinite(r.value) && (r.ci ?? []).every(Number.isFinite);
+  const bad = p.rows.filter((r) => !finite(r));
+  if (bad.length) {
+    return skip(`inconclusive: ${p.criterion} cannot be judged, ${bad.map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} is ${r.value}${r.ci ? ` (CI ${r.ci.join(" to ")})` : ""}${r.detail ? `; ${r.detail}` : ""}`).join("; ")}: not a finite number`);
+  }
   task.meta.prediction = p;
   const failing = p.rows.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}: ${r.value.toPrecision(4)}${r.detail ? ` (${r.detail})` : ""}`);
   expect(p.passed, `${p.criterion} fails: ${failing.join("; ")}${p.note ? `. ${p.note}` : ""}`).toBe(true);

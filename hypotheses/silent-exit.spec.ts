@@ -18,7 +18,7 @@ describe("silent-exit", () => {
       const raw = s.seed.unembedding.spectral_norm / b.seed.unembedding.spectral_norm;
       return { subject: s.id, baseline: b.id, value, passed: value >= SILENT_EXIT_MIN_RATIO, detail: `raw W_U spectral ratio ${raw.toFixed(3)}; σ(W_U_eff)/√d ${s.seed.unembedding_eff.spectral_normalized.toFixed(4)} vs ${b.seed.unembedding_eff.spectral_normalized.toFixed(4)}` };
     }));
-    judge(task, {
+    judge({ task, skip }, {
       hypothesis: "silent-exit",
       criterion: `σ(W_U_eff)/√d of subject ÷ baseline ≥ ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,
       threshold: SILENT_EXIT_MIN_RATIO,

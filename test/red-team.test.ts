@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
 import { runProbes } from "../probes/run.js";
-import { TEST_CACHE, tmpDir } from "./helpers.js";
+import { runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const PROMPTS = { name: "t", file: "-", prompts: ["The capital of France is"] };
 const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthetic: true };
@@ -97,5 +97,23 @@ describe("only the files a model uses matter", () => {
     const r = await run([{ id: "links", family: "llama", source: { dir } }], { PROBESPEC_NO_CACHE: "0", PROBESPEC_CACHE_DIR: tmpDir() });
     expect(r.failures).toEqual([]);
     expect(r.results.map((x) => x.id)).toEqual(["links"]);
+  });
+});
+
+describe("a number that is not finite never passes or fails a prediction", () => {
+  it("was: with one-token prompts the gains without position 0 were NaN and residual-explosion (d) passed with \"without: NaN\"", async () => {
+    // The mistral analog's tokenizer without its BOS template: "a" and "b" are one token each.
+    const dir = path.join(tmpDir(), "no-bos");
+    fs.cpSync(await buildAnalog({ analog: "mistral-small" }, TEST_CACHE), dir, { recursive: true });
+    const tok = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
+    fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify({ ...tok, post_processor: null }));
+    const prompts = path.join(tmpDir(), "one-token.json");
+    fs.writeFileSync(prompts, JSON.stringify({ name: "one-token", prompts: [{ kind: "x", text: "a" }, { kind: "x", text: "b" }] }));
+    const r = runHypotheses([{ id: "subject", family: "mistral", source: { dir }, synthetic: true }], { PROBESPEC_PROMPTS: prompts });
+    const d = r.results.verdicts["residual-explosion"].predictions.find((p: { name: string }) => p.name.startsWith("(d)"));
+    expect(d.state).toBe("skipped");
+    expect(d.passed).toBe(null);
+    expect(d.skipped).toMatch(/^inconclusive: last-layer gain without position 0 .* cannot be judged, subject is NaN .*not a finite number/);
+    expect(r.results.verdicts["residual-explosion"].verdict).not.toBe("confirmed");
   });
 });
