@@ -1,13 +1,19 @@
 /**
  * Probes run here, once per model per run, before any spec: the specs read the
  * results through inject("probeRun"), the reporter through PROBESPEC_RUN_FILE.
+ * The configuration is checked first: an error in it stops the run with one line.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { cacheRoot } from "../models/registry/registry.js";
+import { cacheRoot, loadRegistry } from "../models/registry/registry.js";
+import { resolvePath } from "../models/registry/select.js";
+import { readConfig } from "../probes/config.js";
+import { ConfigError } from "../probes/errors.js";
 import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
+import { checkReportDir } from "../reports/write.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -16,17 +22,54 @@ declare module "vitest" {
 }
 
 export const DEFAULT_PROMPTS = path.join(import.meta.dirname, "prompts.json");
+/** Run files kept in .probespec-cache/runs: the newest ones; older ones are removed. */
+export const RUNS_KEPT = 20;
+
+/** The folders of every entry with a `dir` source: a report is never written into one. */
+async function entryFolders(modelsDir: string): Promise<{ id: string; dir: string }[]> {
+  const { entries } = await loadRegistry(modelsDir);
+  return entries.flatMap((e) => ("dir" in e.source ? [{ id: e.id, dir: resolvePath(e.source.dir) }] : []));
+}
+
+/** The run as a file for the reporter: in the cache's runs/, or the system's temp folder where the cache cannot be written. */
+function writeRunFile(run: ProbeRun, log: (m: string) => void): string {
+  const name = `${run.startedAt.replace(/[:.]/g, "-")}-${process.pid}.json`;
+  const runs = path.join(cacheRoot(), "runs");
+  try {
+    fs.mkdirSync(runs, { recursive: true });
+    fs.writeFileSync(path.join(runs, name), JSON.stringify(run));
+    const old = fs.readdirSync(runs).filter((f) => f.endsWith(".json")).sort().slice(0, -RUNS_KEPT);
+    for (const f of old) fs.rmSync(path.join(runs, f), { force: true });
+    return path.join(runs, name);
+  } catch (e) {
+    log(`warning: ${runs} cannot be written (${(e as Error).message}); the run is kept in the system's temp folder`);
+    const file = path.join(os.tmpdir(), `probespec-run-${name}`);
+    fs.writeFileSync(file, JSON.stringify(run));
+    return file;
+  }
+}
 
 export default async function setup(project: TestProject): Promise<void> {
-  const file = process.env.PROBESPEC_PROMPTS ? path.resolve(process.env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
-  const set = loadPromptSet(file);
   const log = (m: string) => process.stderr.write(`[probespec] ${m}\n`);
-  const run = await runProbes({ promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) }, onProgress: log });
+  let run: ProbeRun;
+  try {
+    const config = readConfig();
+    const file = process.env.PROBESPEC_PROMPTS ? path.resolve(process.env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
+    let set;
+    try {
+      set = loadPromptSet(file);
+    } catch (e) {
+      throw new ConfigError(`${process.env.PROBESPEC_PROMPTS ? "PROBESPEC_PROMPTS: " : ""}${(e as Error).message}`);
+    }
+    if (process.env.PROBESPEC_REPORT_DIR) checkReportDir(process.env.PROBESPEC_REPORT_DIR, await entryFolders(config.modelsDir));
+    run = await runProbes({ promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) }, onProgress: log });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`probespec: ${e.message}\n`);
+    process.exit(2);
+  }
   const real = run.results.filter((r) => !r.synthetic);
   log(real.length ? `probed ${run.results.length} models (${real.length} real)` : `probed ${run.results.length} models: no real export is available, so this run is on synthetic analogs only`);
-  const runFile = path.join(cacheRoot(), "runs", `${run.startedAt.replace(/[:.]/g, "-")}-${process.pid}.json`);
-  fs.mkdirSync(path.dirname(runFile), { recursive: true });
-  fs.writeFileSync(runFile, JSON.stringify(run));
-  process.env.PROBESPEC_RUN_FILE = runFile;
+  process.env.PROBESPEC_RUN_FILE = writeRunFile(run, log);
   project.provide("probeRun", run);
 }

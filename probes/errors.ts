@@ -40,6 +40,14 @@ export class RegistryError extends ProbespecError {
   }
 }
 
+/**
+ * A configuration error (an environment variable, the prompt set, the report folder): the run stops
+ * before anything is probed, with one line that names the variable or file and what is wrong.
+ */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
 export function formatBytes(n: number): string {
   const units = ["bytes", "KB", "MB", "GB", "TB"];
   let i = 0;

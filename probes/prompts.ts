@@ -1,7 +1,6 @@
 /** Prompt sets enter through a parse: a JSON file of { "prompts": [{ "text", "kind" }] }. */
-import fs from "node:fs";
 import { z } from "zod";
-import { formatZodError } from "../models/registry/schema.js";
+import { formatZodError, readJsonFile } from "../models/registry/schema.js";
 
 export const PromptSetSchema = z.strictObject({
   name: z.string().min(1),
@@ -13,7 +12,7 @@ export type PromptSet = z.infer<typeof PromptSetSchema>;
 export function loadPromptSet(file: string): PromptSet {
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+    raw = readJsonFile(file);
   } catch (e) {
     throw new Error(`prompt set ${file} cannot be read: ${(e as Error).message}`);
   }

@@ -3,7 +3,6 @@
  * once (or read from the cache). A model that fails becomes a failure record
  * naming it and what went wrong; the others still run.
  */
-import os from "node:os";
 import { loadRegistry, cacheRoot, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
 import { selectModels, type Skipped } from "../models/registry/select.js";
@@ -11,7 +10,8 @@ import { cacheKey, modelIdentity, readCached, writeCached } from "./cache.js";
 import { readModel } from "./onnx.js";
 import { ProbespecError } from "./errors.js";
 import { PROBE_VERSION, describeSource, probeModel, type ProbeResult } from "./probe.js";
-import { deviceFromEnv, ortVersion, type DeviceRequest } from "./session.js";
+import { ortVersion, type DeviceRequest } from "./session.js";
+import { checkModelIds, readConfig } from "./config.js";
 
 export interface ModelFailure {
   id: string;
@@ -46,16 +46,16 @@ export interface RunOptions {
 export async function runProbes({ env = process.env, promptSet, onProgress = () => {} }: RunOptions): Promise<ProbeRun> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
-  const device = deviceFromEnv(env);
+  const { device, threads, modelsDir, models } = readConfig(env);
   const cacheDir = cacheRoot(env);
-  const registry = await loadRegistry(env.PROBESPEC_MODELS_DIR);
+  const registry = await loadRegistry(modelsDir);
+  checkModelIds(models, registry, modelsDir);
   for (const p of registry.problems) onProgress(`models/: ${p.error}`);
   const { selected, skipped } = await selectModels(registry, { env, device: device === "auto" ? "cpu" : device });
   const run: ProbeRun = {
     startedAt, durationS: 0, device, ortVersion: ortVersion(), promptSet,
     results: [], failures: [], skipped, registryProblems: registry.problems, cacheHits: [], modelLoads: 0,
   };
-  const threads = env.PROBESPEC_THREADS ? Number(env.PROBESPEC_THREADS) : os.availableParallelism?.() ?? os.cpus().length;
   for (const { entry, dir } of selected) {
     try {
       const folder = readModelFolder(dir, entry);
@@ -71,7 +71,12 @@ export async function runProbes({ env = process.env, promptSet, onProgress = () 
       }
       run.modelLoads++;
       const result = await probeModel(entry, dir, promptSet.prompts, { device, threads, onProgress, model });
-      writeCached(cacheDir, key, result);
+      try {
+        writeCached(cacheDir, key, result);
+      } catch (e) {
+        // A cache that cannot be written costs the next run time, not this run its results.
+        onProgress(`${entry.id}: warning: the results cache ${cacheDir} cannot be written (${(e as Error).message}); the run goes on`);
+      }
       run.results.push(result);
     } catch (e) {
       const err = e as Error;

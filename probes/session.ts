@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { LoadError } from "./errors.js";
+import { ConfigError, LoadError } from "./errors.js";
 
 // ONNX Runtime logs a missing GPU provider at error level before it throws; probespec catches that
 // error and records it (ExecutionRecord.fallbacks), so the native log stays at fatal unless asked for.
@@ -31,7 +31,7 @@ export function ortVersion(): string {
 export function deviceFromEnv(env: NodeJS.ProcessEnv = process.env): DeviceRequest {
   const v = (env.PROBESPEC_DEVICE ?? "auto").toLowerCase();
   if (!(DEVICES as readonly string[]).includes(v)) {
-    throw new Error(`PROBESPEC_DEVICE="${env.PROBESPEC_DEVICE}" is not one of ${DEVICES.join(", ")}`);
+    throw new ConfigError(`PROBESPEC_DEVICE="${env.PROBESPEC_DEVICE}" is not one of ${DEVICES.join(", ")}`);
   }
   return v as DeviceRequest;
 }

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
+import { readJsonFile } from "../models/registry/schema.js";
 import { LoadError, ProbeError } from "./errors.js";
 
 export interface Tokenizer {
@@ -18,7 +19,7 @@ export function loadTokenizer(dir: string, modelId?: string): Tokenizer {
   if (!fs.existsSync(file)) throw new LoadError(modelId, `no tokenizer.json in ${dir}; probespec tokenises prompts with the model's own tokenizer, so the export must include it`);
   let json: any, config: any = {};
   try {
-    json = JSON.parse(fs.readFileSync(file, "utf8"));
+    json = readJsonFile(file);
   } catch (e) {
     throw new LoadError(modelId, `tokenizer.json in ${dir} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
@@ -28,7 +29,7 @@ export function loadTokenizer(dir: string, modelId?: string): Tokenizer {
   const cfgFile = path.join(dir, "tokenizer_config.json");
   if (fs.existsSync(cfgFile)) {
     try {
-      config = JSON.parse(fs.readFileSync(cfgFile, "utf8"));
+      config = readJsonFile(cfgFile);
     } catch (e) {
       throw new LoadError(modelId, `tokenizer_config.json in ${dir} is not valid JSON: ${(e as Error).message}`, { cause: e });
     }

@@ -13,7 +13,7 @@ import { renderReport } from "./render.js";
 import { resultsJson } from "./results.js";
 import { summaryLines } from "./summary.js";
 import { deriveVerdict, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
-import { writeReport } from "./write.js";
+import { checkReportDir, writeReport } from "./write.js";
 
 export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[] {
   return modules
@@ -49,6 +49,11 @@ function gitCommit(): string | undefined {
   }
 }
 
+/** The folders of the models this run probed: a report is never written into one. */
+function probedFolders(run: ProbeRun): { id: string; dir: string }[] {
+  return run.results.map((r) => ({ id: r.id, dir: path.dirname(r.provenance.onnxFile) }));
+}
+
 export default class ProbespecReporter implements Reporter {
   async onTestRunEnd(modules: ReadonlyArray<TestModule>): Promise<void> {
     const hypotheses = outcomes(modules);
@@ -62,9 +67,18 @@ export default class ProbespecReporter implements Reporter {
     const commit = gitCommit();
     const html = renderReport({ run, verdicts, figures, gitCommit: commit, durationS });
     const json = JSON.stringify(resultsJson(run, verdicts, { gitCommit: commit, durationS }), null, 1);
-    const dir = writeReport({ "index.html": html, "results.json": json }, { stamp: run.startedAt.replace(/[:.]/g, "-") });
-    const shown = process.env.PROBESPEC_REPORT_DIR ? path.join(dir, "index.html") : path.join(path.dirname(dir), "..", "latest", "index.html");
     const color = !process.env.NO_COLOR && process.stdout.isTTY === true;
-    process.stdout.write(`\n${summaryLines(verdicts, path.relative(process.cwd(), shown) || shown, { color }).join("\n")}\n`);
+    // The verdicts are printed whatever happens to the files; a report that cannot be written says why in one line.
+    let shown: string | undefined, failed: string | undefined;
+    try {
+      if (process.env.PROBESPEC_REPORT_DIR) checkReportDir(process.env.PROBESPEC_REPORT_DIR, probedFolders(run));
+      const dir = writeReport({ "index.html": html, "results.json": json }, { stamp: run.startedAt.replace(/[:.]/g, "-") });
+      shown = process.env.PROBESPEC_REPORT_DIR ? path.join(dir, "index.html") : path.join(path.dirname(dir), "..", "latest", "index.html");
+    } catch (e) {
+      failed = `report: not written: ${(e as Error).message.split("\n")[0]}`;
+      process.exitCode = 1;
+    }
+    const where = shown ? path.relative(process.cwd(), shown) || shown : undefined;
+    process.stdout.write(`\n${summaryLines(verdicts, where, { color }).join("\n")}\n${failed ? `${failed}\n` : ""}`);
   }
 }

@@ -2,7 +2,7 @@
 import { Chalk } from "chalk";
 import type { HypothesisVerdict } from "./verdicts.js";
 
-export function summaryLines(verdicts: HypothesisVerdict[], reportPath: string, { color = true }: { color?: boolean } = {}): string[] {
+export function summaryLines(verdicts: HypothesisVerdict[], reportPath: string | undefined, { color = true }: { color?: boolean } = {}): string[] {
   const c = new Chalk({ level: color ? 1 : 0 });
   const paint = { confirmed: c.green.bold, rejected: c.red.bold, inconclusive: c.gray.bold, error: c.magenta.bold };
   const width = Math.max(...verdicts.map((v) => v.hypothesis.length), 10);
@@ -17,6 +17,6 @@ export function summaryLines(verdicts: HypothesisVerdict[], reportPath: string, 
     });
     lines.push(`  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${parts.length ? parts.join("; ") : v.reason}`);
   }
-  lines.push(`  report: ${reportPath}`);
+  if (reportPath) lines.push(`  report: ${reportPath}`);
   return lines;
 }

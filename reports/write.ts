@@ -2,33 +2,84 @@
  * Writing a report without ever leaving a half-written one where the previous
  * one stood: the run's folder is filled under a temporary name and renamed into
  * reports/runs/<timestamp>/, then reports/latest (a symlink) is swapped to it in
- * one rename. With PROBESPEC_REPORT_DIR each file is written to a temp name and renamed.
+ * one rename. With PROBESPEC_REPORT_DIR each file is written to a temp name and
+ * renamed. A write that fails leaves no temporary file or folder behind.
  */
 import fs from "node:fs";
 import path from "node:path";
+import { ConfigError } from "../probes/errors.js";
 
 export const REPORTS_DIR = import.meta.dirname;
+
+/** mkdir -p, one level at a time: Node's recursive mkdir spins forever under /proc. */
+export function makeDir(dir: string): void {
+  const missing: string[] = [];
+  let d = path.resolve(dir);
+  while (!fs.existsSync(d) && path.dirname(d) !== d) {
+    missing.push(d);
+    d = path.dirname(d);
+  }
+  for (const m of missing.reverse()) fs.mkdirSync(m);
+}
+
+/** The path with its existing part's symlinks resolved: where a write would really land. */
+function realTarget(p: string): string {
+  const abs = path.resolve(p);
+  return fs.existsSync(abs) ? fs.realpathSync(abs) : path.join(realTarget(path.dirname(abs)), path.basename(abs));
+}
+
+/**
+ * PROBESPEC_REPORT_DIR must be a folder probespec may write: never inside a
+ * model's folder (a user's export has its own results.json, config.json…), and
+ * creatable. Checked before anything is probed; ConfigError otherwise.
+ */
+export function checkReportDir(dir: string, models: readonly { id: string; dir: string }[]): void {
+  const target = realTarget(dir);
+  for (const m of models) {
+    if (!fs.existsSync(m.dir)) continue;
+    const rel = path.relative(fs.realpathSync(m.dir), target);
+    if (!rel.startsWith("..") && !path.isAbsolute(rel)) {
+      throw new ConfigError(`PROBESPEC_REPORT_DIR=${dir} lies inside the folder of model "${m.id}" (${m.dir}); probespec never writes into a model's folder, so choose another`);
+    }
+  }
+  try {
+    makeDir(dir);
+    const probe = path.join(dir, `.probespec-write-check.${process.pid}`);
+    fs.writeFileSync(probe, "");
+    fs.rmSync(probe);
+  } catch (e) {
+    throw new ConfigError(`PROBESPEC_REPORT_DIR=${dir} cannot be written: ${(e as Error).message}`);
+  }
+}
 
 export function writeReport(files: Record<string, string>, { env = process.env, stamp, root = REPORTS_DIR }: { env?: NodeJS.ProcessEnv; stamp: string; root?: string }): string {
   if (env.PROBESPEC_REPORT_DIR) {
     const dir = path.resolve(env.PROBESPEC_REPORT_DIR);
-    fs.mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     for (const [name, content] of Object.entries(files)) {
       const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-      fs.writeFileSync(tmp, content);
-      fs.renameSync(tmp, path.join(dir, name));
+      try {
+        fs.writeFileSync(tmp, content);
+        fs.renameSync(tmp, path.join(dir, name));
+      } finally {
+        fs.rmSync(tmp, { force: true });
+      }
     }
     return dir;
   }
   const runs = path.join(root, "runs");
-  fs.mkdirSync(runs, { recursive: true });
+  makeDir(runs);
   let name = stamp;
   for (let i = 1; fs.existsSync(path.join(runs, name)); i++) name = `${stamp}-${i}`;
   const tmp = path.join(runs, `.${name}.${process.pid}.tmp`);
-  fs.mkdirSync(tmp);
-  for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(tmp, file), content);
   const final = path.join(runs, name);
-  fs.renameSync(tmp, final);
+  try {
+    fs.mkdirSync(tmp);
+    for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(tmp, file), content);
+    fs.renameSync(tmp, final);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
   const latest = path.join(root, "latest");
   const link = `${latest}.${process.pid}.tmp`;
   fs.rmSync(link, { force: true });

@@ -2,13 +2,15 @@
  * What a red-team pass found (#13), each through the real probe run: the
  * failing behaviour each test guards against is named in its title.
  */
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
 import { runProbes } from "../probes/run.js";
-import { runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { childEnv, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const PROMPTS = { name: "t", file: "-", prompts: ["The capital of France is"] };
 const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthetic: true };
@@ -115,5 +117,129 @@ describe("a number that is not finite never passes or fails a prediction", () =>
     expect(d.passed).toBe(null);
     expect(d.skipped).toMatch(/^inconclusive: last-layer gain without position 0 .* cannot be judged, subject is NaN .*not a finite number/);
     expect(r.results.verdicts["residual-explosion"].verdict).not.toBe("confirmed");
+  });
+});
+
+/** `vitest run --project hypotheses` as a user starts it, from `cwd`; its exit status and everything it printed. */
+function mainJob(env: Record<string, string>, cwd = PROJECT_ROOT) {
+  const out = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"], {
+    cwd, env: childEnv({ PROBESPEC_CACHE_DIR: TEST_CACHE, ...env }), encoding: "utf8", timeout: 300_000,
+  });
+  return { status: out.status, output: out.stdout + out.stderr };
+}
+
+const EXPORTS = path.join(import.meta.dirname, "fixtures", "exports");
+/** Two real exports as subject and baseline: no generated model, so nothing needs the cache. */
+const REAL_PAIR = [
+  { id: "subject", family: "mistral", source: { dir: path.join(EXPORTS, "mistral-dynamo18") } },
+  { id: "baseline", family: "llama", source: { dir: path.join(EXPORTS, "llama-dynamo23") } },
+];
+
+describe("configuration errors stop the run at once with one line", () => {
+  const modelsDir = tmpDir("probespec-models-");
+  fs.writeFileSync(path.join(modelsDir, "good.json"), JSON.stringify(GOOD));
+  const badPrompts = path.join(tmpDir(), "prompts.json");
+  fs.writeFileSync(badPrompts, JSON.stringify({ name: "x", prompts: "The capital of France is" }));
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ["PROBESPEC_DEVICE=bogus", { PROBESPEC_DEVICE: "bogus" }, /^probespec: PROBESPEC_DEVICE="bogus" is not one of auto, cuda, webgpu, cpu$/m],
+    ["PROBESPEC_THREADS=abc", { PROBESPEC_THREADS: "abc" }, /^probespec: PROBESPEC_THREADS="abc" is not a whole number of threads, 1 or more$/m],
+    ["PROBESPEC_THREADS=-1", { PROBESPEC_THREADS: "-1" }, /^probespec: PROBESPEC_THREADS="-1" is not a whole number/m],
+    ["PROBESPEC_THREADS=1.5", { PROBESPEC_THREADS: "1.5" }, /^probespec: PROBESPEC_THREADS="1.5" is not a whole number/m],
+    ["a missing PROBESPEC_MODELS_DIR", { PROBESPEC_MODELS_DIR: "/no/such/models" }, /^probespec: PROBESPEC_MODELS_DIR=\/no\/such\/models does not exist$/m],
+    ["a prompt set of the wrong shape", { PROBESPEC_PROMPTS: badPrompts }, /^probespec: PROBESPEC_PROMPTS: prompt set .*prompts.json: prompts: .*expected array/m],
+    ["a typo in PROBESPEC_MODELS", { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_MODELS: "goood" }, /^probespec: PROBESPEC_MODELS names "goood", which no entry in .* declares; closest: good$/m],
+    ["PROBESPEC_REPORT_DIR under /proc (was: a recursive mkdir spun forever)", { PROBESPEC_REPORT_DIR: "/proc/x/report" }, /^probespec: PROBESPEC_REPORT_DIR=\/proc\/x\/report cannot be written: ENOENT/m],
+  ];
+  for (const [what, env, line] of cases) {
+    it(`was: ${what} printed "No test files found" and a stack trace, or exited 0 having probed nothing`, () => {
+      const r = mainJob({ PROBESPEC_MODELS_DIR: modelsDir, ...env });
+      expect(r.status).toBe(2);
+      expect(r.output).toMatch(line);
+      expect(r.output).not.toMatch(/No test files found|Unhandled Error|\n\s+❯ |\n\s+at /);
+    });
+  }
+
+  it("was: a report folder inside a model's folder replaced the user's own results.json", () => {
+    const dir = path.join(tmpDir(), "export");
+    fs.cpSync(path.join(EXPORTS, "llama-dynamo23"), dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "results.json"), "the user's own results");
+    const models = tmpDir("probespec-models-");
+    fs.writeFileSync(path.join(models, "mine.json"), JSON.stringify({ id: "mine", family: "llama", source: { dir } }));
+    const r = mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_REPORT_DIR: dir });
+    expect(r.status).toBe(2);
+    expect(r.output).toMatch(/^probespec: PROBESPEC_REPORT_DIR=.*export lies inside the folder of model "mine" .*never writes into a model's folder/m);
+    expect(fs.readFileSync(path.join(dir, "results.json"), "utf8")).toBe("the user's own results");
+  });
+});
+
+describe("the main job from anywhere, with whatever the user's files look like", () => {
+  it("was: running from a subfolder of the project found no specs and probed nothing", () => {
+    const reportDir = tmpDir();
+    const models = tmpDir("probespec-models-");
+    for (const e of REAL_PAIR) fs.writeFileSync(path.join(models, `${e.id}.json`), JSON.stringify(e));
+    const r = mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_REPORT_DIR: reportDir }, path.join(PROJECT_ROOT, "hypotheses"));
+    const results = JSON.parse(fs.readFileSync(path.join(reportDir, "results.json"), "utf8"));
+    expect(results.models_tested.sort()).toEqual(["baseline", "subject"]);
+    expect(Object.keys(results.verdicts).length).toBeGreaterThanOrEqual(3);
+    expect(r.output).toMatch(/probespec verdicts/);
+  });
+
+  it("was: a byte-order mark in an entry or a prompt set gave \"Unexpected token '\uFEFF'\"", () => {
+    const prompts = path.join(tmpDir(), "bom.json");
+    fs.writeFileSync(prompts, "\uFEFF" + JSON.stringify({ name: "bom", prompts: [{ kind: "x", text: "The capital of France is" }] }));
+    const models = tmpDir("probespec-models-");
+    for (const e of REAL_PAIR) fs.writeFileSync(path.join(models, `${e.id}.json`), "\uFEFF" + JSON.stringify(e));
+    const reportDir = tmpDir();
+    mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_PROMPTS: prompts, PROBESPEC_REPORT_DIR: reportDir });
+    const results = JSON.parse(fs.readFileSync(path.join(reportDir, "results.json"), "utf8"));
+    expect(results.models_tested.sort()).toEqual(["baseline", "subject"]);
+    expect(results.skipped).toEqual([]);
+  });
+
+  it("was: a cache folder that cannot be written marked a good model FAILED and the run ended with no report", () => {
+    const blocker = path.join(tmpDir(), "a-file");
+    fs.writeFileSync(blocker, "");
+    const reportDir = tmpDir();
+    const r = runHypotheses(REAL_PAIR, { PROBESPEC_CACHE_DIR: path.join(blocker, "cache"), PROBESPEC_REPORT_DIR: reportDir });
+    expect(r.results.models_tested.sort()).toEqual(["baseline", "subject"]);
+    expect(r.output).toMatch(/warning: the results cache .*cannot be written .*the run goes on/);
+  });
+
+  it("was: a report that could not be written showed only a stack trace and left its temporary files", () => {
+    const reportDir = tmpDir();
+    fs.mkdirSync(path.join(reportDir, "index.html")); // a folder where the report's file must go: the rename fails
+    const models = tmpDir("probespec-models-");
+    for (const e of REAL_PAIR) fs.writeFileSync(path.join(models, `${e.id}.json`), JSON.stringify(e));
+    const r = mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_REPORT_DIR: reportDir });
+    expect(r.status).toBe(1);
+    expect(r.output).toMatch(/probespec verdicts\n(.*\n){3}report: not written: .*index.html/);
+    expect(fs.readdirSync(reportDir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("was: .probespec-cache/runs grew without bound; it keeps the newest 20 run files", () => {
+    const cache = tmpDir();
+    fs.mkdirSync(path.join(cache, "runs"));
+    for (let i = 0; i < 25; i++) fs.writeFileSync(path.join(cache, "runs", `2000-01-01T00-00-${String(i).padStart(2, "0")}-000Z-1.json`), "{}");
+    runHypotheses(REAL_PAIR, { PROBESPEC_CACHE_DIR: cache });
+    const runs = fs.readdirSync(path.join(cache, "runs"));
+    expect(runs).toHaveLength(20);
+    expect(runs.some((f) => f.startsWith("2000-01-01T00-00-00"))).toBe(false);
+  });
+});
+
+describe("generated models are verified before they are trusted", () => {
+  it("was: flipped bytes in a cached analog's model.onnx gave a W_U norm of 1.3e38 with exit code 0", async () => {
+    const cache = tmpDir();
+    const entry = { id: "gen", family: "llama", source: { analog: "llama" }, synthetic: true };
+    const before = await run([entry], { PROBESPEC_CACHE_DIR: cache });
+    const dir = await buildAnalog({ analog: "llama" }, cache);
+    const file = path.join(dir, "model.onnx");
+    const bytes = fs.readFileSync(file);
+    for (let i = bytes.length - 4000; i < bytes.length - 100; i += 4) bytes[i + 3] = 0x7f; // exponents of the last floats
+    fs.writeFileSync(file, bytes);
+    const after = await run([entry], { PROBESPEC_CACHE_DIR: cache });
+    expect(after.failures).toEqual([]);
+    expect(after.results[0].seed.unembedding.frobenius_norm).toBe(before.results[0].seed.unembedding.frobenius_norm);
+    expect(after.results[0].seed.entropy.entropy).toBe(before.results[0].seed.entropy.entropy);
   });
 });

@@ -13,7 +13,7 @@ import { PRESETS, type Preset } from "./presets.js";
 import { dequantizeQ4, quantizeQ4 } from "./storage.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
 import { generateWeights, type AnalogWeights } from "./weights.js";
-import { genaiConfig, hfConfig, writeModelFolder } from "./write.js";
+import { genaiConfig, generatedIntact, hfConfig, writeModelFolder } from "./write.js";
 import { readLlama2c, toRotateHalf } from "./llama2c.js";
 
 export interface AnalogRequest {
@@ -73,11 +73,19 @@ export async function generateAnalog(req: AnalogRequest) {
 export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise<string> {
   const preset = resolvePreset(req);
   const dir = path.join(cacheDir, "analogs", `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_SOURCE })}`);
-  if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
+  if (reuse(dir)) return dir;
   const { config, weights, tokenizer, tokenizerConfig } = await generateAnalog(req);
   return write(dir, config, weights, preset.dialect, !!preset.int4, !!preset.external, tokenizer, tokenizerConfig, {
     probespec: { synthetic: true, analog: req.analog, description: preset.description, knobs: config.knobs, seed: config.seed },
   });
+}
+
+/** A cached generated folder is reused only while it matches its manifest; otherwise it is removed and made again. */
+function reuse(dir: string): boolean {
+  if (!fs.existsSync(dir)) return false;
+  if (generatedIntact(dir)) return true;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return false;
 }
 
 function write(dir: string, config: AnalogConfig, weights: AnalogWeights, dialect: Dialect, int4: boolean, external: boolean, tokenizer: object, tokenizerConfig: object, extra: Record<string, unknown>): string {
@@ -101,7 +109,7 @@ export async function buildLlama2c(srcDir: string, cacheDir: string, checkpoint 
   for (const f of [ckpt, tok]) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
   const stat = fs.statSync(ckpt);
   const dir = path.join(cacheDir, "llama2c", `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, GENERATOR_SOURCE })}`);
-  if (fs.existsSync(path.join(dir, "model.onnx"))) return dir;
+  if (reuse(dir)) return dir;
   const { config, weights } = readLlama2c(ckpt);
   const half = toRotateHalf(config, weights);
   const tokenizer = await tokenizerFor("llama2c", config.vocab, tok);

@@ -4,6 +4,7 @@
  * as external data (`model.onnx_data` for TorchScript, `model.onnx.data` for GenAI).
  * Writes go to a temporary folder renamed into place, so a half-written model is never seen.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -63,6 +64,30 @@ export interface FolderContents {
   genaiConfig?: object;
 }
 
+const MANIFEST = ".probespec-manifest.json";
+const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
+
+/**
+ * Is a generated folder still what was generated? Every file its manifest lists has
+ * the same sha256. A folder edited, truncated or flipped on disk is not trusted:
+ * the caller removes it and generates it again.
+ */
+export function generatedIntact(dir: string): boolean {
+  let manifest: Record<string, string>;
+  try {
+    manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), "utf8"));
+  } catch {
+    return false;
+  }
+  return Object.entries(manifest).every(([name, hash]) => {
+    try {
+      return sha256(fs.readFileSync(path.join(dir, name))) === hash;
+    } catch {
+      return false;
+    }
+  });
+}
+
 export function writeModelFolder(dir: string, f: FolderContents): string {
   const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -79,6 +104,9 @@ export function writeModelFolder(dir: string, f: FolderContents): string {
   fs.writeFileSync(path.join(tmp, "tokenizer.json"), JSON.stringify(f.tokenizer));
   fs.writeFileSync(path.join(tmp, "tokenizer_config.json"), JSON.stringify(f.tokenizerConfig, null, 2));
   if (f.genaiConfig) fs.writeFileSync(path.join(tmp, "genai_config.json"), JSON.stringify(f.genaiConfig, null, 2));
+  // Each file's sha256, written at generation: a cached folder is used only while it still matches.
+  const manifest = Object.fromEntries(fs.readdirSync(tmp).sort().map((n) => [n, sha256(fs.readFileSync(path.join(tmp, n)))]));
+  fs.writeFileSync(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 1));
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   try {
     fs.renameSync(tmp, dir);

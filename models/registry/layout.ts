@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { LoadError } from "../../probes/errors.js";
-import type { ModelEntry } from "./schema.js";
+import { readJsonFile, type ModelEntry } from "./schema.js";
 
 const VARIANT_SUFFIX: Record<ModelEntry["dtype"], string> = {
   fp32: "", fp16: "_fp16", bf16: "_bf16", q4: "_q4", q4f16: "_q4f16", int8: "_int8", uint8: "_uint8", quantized: "_quantized",
@@ -26,7 +26,7 @@ export interface ModelFolder {
 
 function readJson(file: string, modelId: string): any {
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8"));
+    return readJsonFile(file);
   } catch (e) {
     throw new LoadError(modelId, `${path.basename(file)} in ${path.dirname(file)} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
@@ -45,7 +45,7 @@ export function findOnnxFile(dir: string, dtype: ModelEntry["dtype"], file?: str
   const genai = path.join(dir, "genai_config.json");
   if (exists(genai)) {
     try {
-      const name = JSON.parse(fs.readFileSync(genai, "utf8"))?.model?.decoder?.filename;
+      const name = (readJsonFile(genai) as any)?.model?.decoder?.filename;
       if (typeof name === "string" && exists(path.join(dir, name))) return path.join(dir, name);
     } catch {
       // a malformed genai_config.json is reported by readModelFolder

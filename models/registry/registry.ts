@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { ModelEntrySchema, formatZodError, type ModelEntry } from "./schema.js";
+import { ModelEntrySchema, formatZodError, readJsonFile, type ModelEntry } from "./schema.js";
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MODELS_DIR = path.join(PROJECT_ROOT, "models");
@@ -29,7 +29,7 @@ export interface Registry {
 }
 
 async function readEntryFile(file: string): Promise<unknown> {
-  if (file.endsWith(".json")) return JSON.parse(fs.readFileSync(file, "utf8"));
+  if (file.endsWith(".json")) return readJsonFile(file);
   const mod = await import(pathToFileURL(file).href);
   return mod.default;
 }

@@ -2,6 +2,7 @@
  * The model entry: one file in models/, validated as a value (zod), never cast.
  * `{"id":"foo","family":"mistral","source":{"dir":"/abs/path"}}` is a complete entry.
  */
+import fs from "node:fs";
 import { z } from "zod";
 
 export const FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus", "other"] as const;
@@ -85,4 +86,9 @@ export function formatZodError(error: z.ZodError): string {
       return `${i.code === "unrecognized_keys" && i.path.length === 0 ? "" : `${where}: `}${msg}`;
     })
     .join("; ");
+}
+
+/** A JSON file's value; a leading byte-order mark (Windows editors write one) is not part of the JSON. */
+export function readJsonFile(file: string): unknown {
+  return JSON.parse(fs.readFileSync(file, "utf8").replace(/^\uFEFF/, ""));
 }

@@ -112,9 +112,6 @@ export async function selectModels(registry: Registry, { env = process.env, devi
   const wanted = env.PROBESPEC_MODELS?.split(",").map((s) => s.trim()).filter(Boolean);
   const skipped: Skipped[] = [];
   const selected: Resolved[] = [];
-  for (const id of wanted ?? []) {
-    if (!registry.entries.some((e) => e.id === id)) skipped.push({ id, reason: `PROBESPEC_MODELS names "${id}", which no entry in models/ declares` });
-  }
   const available = deviceMemoryGb(device, env);
   for (const entry of registry.entries) {
     const base = { id: entry.id, family: entry.family, synthetic: entry.synthetic };

@@ -1,0 +1,57 @@
+/**
+ * The run's configuration, read from the environment and checked once, before
+ * anything is probed: a bad value stops the run with one line naming the
+ * variable and what is wrong (ConfigError), never a stack trace after the fact.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { MODELS_DIR, type Registry } from "../models/registry/registry.js";
+import { ConfigError } from "./errors.js";
+import { deviceFromEnv, type DeviceRequest } from "./session.js";
+
+export interface RunConfig {
+  device: DeviceRequest;
+  threads: number;
+  modelsDir: string;
+  /** PROBESPEC_MODELS, when set. */
+  models?: string[];
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
+  const device = deviceFromEnv(env);
+  let threads = os.availableParallelism?.() ?? os.cpus().length;
+  if (env.PROBESPEC_THREADS !== undefined) {
+    if (!/^\s*\d+\s*$/.test(env.PROBESPEC_THREADS) || Number(env.PROBESPEC_THREADS) < 1) {
+      throw new ConfigError(`PROBESPEC_THREADS="${env.PROBESPEC_THREADS}" is not a whole number of threads, 1 or more`);
+    }
+    threads = Number(env.PROBESPEC_THREADS);
+  }
+  const modelsDir = env.PROBESPEC_MODELS_DIR ? path.resolve(env.PROBESPEC_MODELS_DIR) : MODELS_DIR;
+  if (!fs.existsSync(modelsDir)) throw new ConfigError(`PROBESPEC_MODELS_DIR=${modelsDir} does not exist`);
+  if (!fs.statSync(modelsDir).isDirectory()) throw new ConfigError(`PROBESPEC_MODELS_DIR=${modelsDir} is not a folder (it should hold one .json or .ts entry per model)`);
+  const models = env.PROBESPEC_MODELS?.split(",").map((s) => s.trim()).filter(Boolean);
+  if (env.PROBESPEC_MODELS !== undefined && !models?.length) throw new ConfigError(`PROBESPEC_MODELS="${env.PROBESPEC_MODELS}" names no model`);
+  return { device, threads, modelsDir, models };
+}
+
+/** Edit distance, for suggesting the id a typo meant. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** Every id PROBESPEC_MODELS names must be an entry (or an entry whose file failed to parse). */
+export function checkModelIds(models: string[] | undefined, registry: Registry, modelsDir: string): void {
+  const known = registry.entries.map((e) => e.id);
+  for (const id of models ?? []) {
+    if (known.includes(id) || registry.problems.some((p) => p.id === id)) continue;
+    const closest = [...known].sort((a, b) => distance(id, a) - distance(id, b)).slice(0, 3);
+    throw new ConfigError(`PROBESPEC_MODELS names "${id}", which no entry in ${modelsDir} declares${closest.length ? `; closest: ${closest.join(", ")}` : ""}`);
+  }
+}
