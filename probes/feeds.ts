@@ -6,7 +6,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { TensorProto_DataType as DT } from "onnx-buf";
-import { LoadError } from "./errors.js";
+import { LoadError, ProbeError } from "./errors.js";
 import type { ExtraInput, Located } from "./locate.js";
 import { halfToFloat } from "./tensor.js";
 
@@ -45,8 +45,13 @@ export function feeder(located: Located, config: Record<string, any>, genai: Rec
       throw new LoadError(modelId, `input "${input.name}" looks like positions but has element type ${DT[input.elemType] ?? input.elemType}; name the ids in "probePoints" or re-export with integer positions`);
     }
   }
-  return (ids: number[]): Record<string, ort.Tensor> => {
+  // A static-shape export takes exactly its declared number of tokens.
+  const fixed = located.inputs.idsDims[1];
+  return (ids: number[], prompt = ""): Record<string, ort.Tensor> => {
     const n = ids.length;
+    if (typeof fixed === "number" && fixed !== n) {
+      throw new ProbeError(modelId, `input "${located.inputs.ids}" has a fixed sequence length of ${fixed} (a static-shape export), but prompt ${JSON.stringify(prompt.slice(0, 60))} is ${n} tokens; re-export with a dynamic sequence axis (torch.onnx.export's dynamic_axes or dynamic_shapes)`);
+    }
     const idsInput: ExtraInput = { name: located.inputs.ids, role: "positions", elemType: located.inputs.idsType === "int32" ? DT.INT32 : DT.INT64, dims: [] };
     const f: Record<string, ort.Tensor> = { [located.inputs.ids]: tensorOf(idsInput, ids, [1, n], modelId) };
     for (const input of located.inputs.extra) {

@@ -57,7 +57,7 @@ export interface Located {
   tiedInGraph: string | undefined;
   finalNorm: FinalNorm;
   /** Model inputs: ids, and the others the session must be fed. */
-  inputs: { ids: string; idsType: "int64" | "int32"; extra: ExtraInput[] };
+  inputs: { ids: string; idsType: "int64" | "int32"; idsDims: (number | string)[]; extra: ExtraInput[] };
   /** What was found, for doctor and for error messages. */
   summary: string[];
   /** Points this graph cannot provide, each with the reason: reported, never probed as NaN. */
@@ -241,7 +241,8 @@ function inputsOf(proto: ModelProto, idx: GraphIndex): Located["inputs"] {
     elemType: tensorType(i)?.elemType ?? 1,
     dims: (tensorType(i)?.shape?.dim ?? []).map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? ""))),
   }));
-  return { ids: ids.name, idsType: tensorType(ids)?.elemType === 6 ? "int32" : "int64", extra };
+  const idsDims = (tensorType(ids)?.shape?.dim ?? []).map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? "")));
+  return { ids: ids.name, idsType: tensorType(ids)?.elemType === 6 ? "int32" : "int64", idsDims, extra };
 }
 
 export interface LocateContext {
@@ -261,6 +262,8 @@ interface Block {
   mlp?: string | null;
   mlpIn?: string;
   what: string;
+  /** Ops of a custom domain in the segment: probespec cannot see inside them. */
+  custom: string[];
 }
 
 const SUMS = new Set(["Add", "Sum"]);
@@ -294,7 +297,8 @@ function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<N
   // A bias summed in with the branch (Sum(h, W·x, b), or a fused norm's bias input): the branch proper is never
   // materialised, and is read as the difference of the stream across the segment.
   if (constant && leaves.length === 1) leaves[0] = null;
-  const block: Block = { from, to, what: `${to.opType} "${to.name}"` };
+  const custom = [...new Set([...nodes].filter((n) => !["", "ai.onnx", "com.microsoft"].includes(n.domain)).map((n) => `${n.domain}:${n.opType}`))];
+  const block: Block = { from, to, what: `${to.opType} "${to.name}"`, custom };
   const mlpLeaves: string[] = [];
   for (const leaf of leaves) {
     const up = leaf === null ? nodes : upstream(idx, leaf, nodes);
@@ -316,7 +320,8 @@ function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<N
 
 function describeBlock(b: Block): string {
   const kind = b.attn !== undefined && b.mlp !== undefined ? "attention + MLP" : b.attn !== undefined ? "attention" : b.mlp !== undefined ? "MLP" : "no branch";
-  return `${kind} summed by ${b.what}`;
+  const custom = b.custom.length ? ` (it holds the custom op${b.custom.length > 1 ? "s" : ""} ${b.custom.join(", ")}, which probespec cannot see inside; an attention op of a custom domain reads as no attention)` : "";
+  return `${kind} summed by ${b.what}${custom}`;
 }
 
 export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {

@@ -46,8 +46,10 @@ export function encodeModel(proto: ModelProto): Uint8Array {
 export function readModel(file: string, modelId?: string): OnnxModel {
   let bytes: Uint8Array;
   try {
+    if (fs.statSync(file).isDirectory()) throw new LoadError(modelId, `${file} is a folder, not an ONNX file`);
     bytes = fs.readFileSync(file);
   } catch (e) {
+    if (e instanceof LoadError) throw e;
     throw new LoadError(modelId, `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   const proto = decodeModel(bytes, modelId, file);

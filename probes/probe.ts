@@ -7,7 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import type { ModelEntry } from "../models/registry/schema.js";
-import { declaredLayers, readModelFolder } from "../models/registry/layout.js";
+import { declaredLayers, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
+import { readJsonFile } from "../models/registry/schema.js";
 import { LoadError, ProbeError, ProbespecError } from "./errors.js";
 import { locate, type Located } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
@@ -108,6 +109,22 @@ function checkFinite(data: Float32Array, name: ProbePoint, width: number, modelI
   }
 }
 
+/**
+ * The longest prompt the model takes: config.json's max_position_embeddings (n_positions,
+ * context_length), genai_config.json's context_length, else tokenizer_config.json's
+ * model_max_length (where it is a real limit, not transformers' 1e30 placeholder).
+ */
+function contextLength(folder: ModelFolder, dir: string): number | undefined {
+  const c = folder.config as Record<string, unknown>;
+  const fromTokenizer = () => {
+    const f = path.join(dir, "tokenizer_config.json");
+    const v = fs.existsSync(f) ? (readJsonFile(f) as Record<string, unknown>).model_max_length : undefined;
+    return typeof v === "number" && v < 1e9 ? v : undefined;
+  };
+  const v = c.max_position_embeddings ?? c.n_positions ?? c.context_length ?? folder.genaiConfig?.model?.context_length ?? fromTokenizer();
+  return typeof v === "number" && v > 0 ? v : undefined;
+}
+
 export function describeSource(entry: ModelEntry): string {
   const s = entry.source as Record<string, unknown>;
   if ("dir" in s) return `dir ${s.dir}`;
@@ -158,13 +175,13 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   const tied = { value: located.tiedInGraph !== undefined || tiedByValues, via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied") };
   const tMat = performance.now();
 
-  const context = Number((folder.config as any).max_position_embeddings ?? (folder.config as any).n_positions ?? (folder.config as any).context_length ?? NaN) || undefined;
+  const context = contextLength(folder, dir);
   const results: PromptResult[] = [];
   const feeds = feeder(located, folder.config, folder.genaiConfig, id);
   for (const [i, prompt] of prompts.entries()) {
     const ids = tokenize(tok, prompt, vocab, context, id);
     say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
-    const out = await session.run(feeds(ids), outputs);
+    const out = await session.run(feeds(ids, prompt), outputs);
     const seq = ids.length;
     const tensor = (p: ProbePoint): Float32Array | undefined => {
       const src = located.points.get(p);

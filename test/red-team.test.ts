@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
+import { decodeModel, encodeModel } from "../probes/onnx.js";
 import { runProbes } from "../probes/run.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { childEnv, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
@@ -241,5 +242,86 @@ describe("generated models are verified before they are trusted", () => {
     expect(after.failures).toEqual([]);
     expect(after.results[0].seed.unembedding.frobenius_norm).toBe(before.results[0].seed.unembedding.frobenius_norm);
     expect(after.results[0].seed.entropy.entropy).toBe(before.results[0].seed.entropy.entropy);
+  });
+});
+
+describe("each message names the model, the file and what to do", () => {
+  /** A copy of the generated external-data llama export, edited by `edit`. */
+  async function broken(edit: (dir: string) => void): Promise<string> {
+    const dir = path.join(tmpDir(), "export");
+    fs.cpSync(await external(), dir, { recursive: true });
+    edit(dir);
+    return dir;
+  }
+  const editGraph = (dir: string, f: (g: NonNullable<ReturnType<typeof decodeModel>["graph"]>) => void) => {
+    const m = decodeModel(fs.readFileSync(path.join(dir, "model.onnx")));
+    f(m.graph!);
+    fs.writeFileSync(path.join(dir, "model.onnx"), encodeModel(m));
+  };
+  const failure = async (dir: string, prompts?: string[]) => {
+    const modelsDir = tmpDir();
+    fs.writeFileSync(path.join(modelsDir, "m.json"), JSON.stringify({ id: "m", family: "llama", source: { dir } }));
+    const r = await runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", PROBESPEC_NO_CACHE: "1" }, promptSet: { ...PROMPTS, prompts: prompts ?? PROMPTS.prompts } });
+    return r.failures[0]?.error ?? r.skipped.find((x) => x.id === "m")?.reason ?? "";
+  };
+
+  it("was: EISDIR with no path when model.onnx is a folder", async () => {
+    const dir = await broken((d) => { fs.rmSync(path.join(d, "model.onnx")); fs.mkdirSync(path.join(d, "model.onnx")); });
+    expect(await failure(dir)).toMatch(/^model "m": .*export\/model.onnx is a folder, not an ONNX file$/);
+  });
+
+  it("was: \"no model.onnx … (found model.onnx)\" for a symlink whose target is gone", async () => {
+    const dir = await broken((d) => { fs.rmSync(path.join(d, "model.onnx")); fs.symlinkSync("../blobs/abc123", path.join(d, "model.onnx")); });
+    expect(await failure(dir)).toMatch(/^model "m": model.onnx in .*export is a symlink to ..\/blobs\/abc123, which does not exist; the download looks incomplete$/);
+  });
+
+  it("was: ENOTDIR when `dir` points at a file", async () => {
+    const dir = await external();
+    expect(await failure(path.join(dir, "model.onnx"))).toMatch(/^source.dir .*model.onnx is a file, not a folder; point "dir" at the folder that holds the export/);
+  });
+
+  it("was: ONNX Runtime's \"Got invalid dimensions for input: input_ids\" for a fixed-sequence-length export", async () => {
+    const dir = await broken((d) => editGraph(d, (g) => {
+      const t = g.input.find((i) => i.name === "input_ids")!.type!.value.value as { shape: { dim: { value: unknown }[] } };
+      t.shape.dim[1].value = { case: "dimValue", value: 3n };
+    }));
+    expect(await failure(dir)).toMatch(/^model "m": input "input_ids" has a fixed sequence length of 3 \(a static-shape export\), but prompt "The capital of France is" is \d+ tokens; re-export with a dynamic sequence axis/);
+  });
+
+  it("was: an input named like cache_position was fed as float", async () => {
+    const dir = await broken((d) => editGraph(d, (g) => {
+      const ids = g.input.find((i) => i.name === "input_ids")!;
+      g.input.push({ ...ids, name: "cache_position", type: { ...ids.type!, value: { case: "tensorType", value: { ...(ids.type!.value.value as object), elemType: 1 } } } } as never);
+    }));
+    expect(await failure(dir)).toMatch(/^model "m": input "cache_position" looks like positions but has element type FLOAT/);
+  });
+
+  it("was: a custom attention op reported only as \"the residual chain does not alternate\"", async () => {
+    const dir = await broken((d) => editGraph(d, (g) => {
+      const softmax = g.node.find((n) => n.opType === "Softmax")!;
+      softmax.opType = "MySoftmax";
+      softmax.domain = "com.example";
+    }));
+    expect(await failure(dir)).toMatch(/^model "m": the residual stream breaks at layer 0: expected an attention sub-block, found MLP .*custom op com.example:MySoftmax, which probespec cannot see inside.*"probePoints"/);
+  });
+
+  it("was: a raw Gather error for a prompt past the context where only tokenizer_config.json gives model_max_length", async () => {
+    const dir = await broken((d) => {
+      const c = JSON.parse(fs.readFileSync(path.join(d, "config.json"), "utf8"));
+      delete c.max_position_embeddings;
+      fs.writeFileSync(path.join(d, "config.json"), JSON.stringify(c));
+      const t = JSON.parse(fs.readFileSync(path.join(d, "tokenizer_config.json"), "utf8"));
+      fs.writeFileSync(path.join(d, "tokenizer_config.json"), JSON.stringify({ ...t, model_max_length: 8 }));
+    });
+    expect(await failure(dir, ["a prompt of many more words than eight tokens"])).toMatch(/^model "m": prompt "a prompt of many more words than eight tokens"… is \d+ tokens, longer than the model's context of 8$/);
+  });
+
+  it("was: a throwing .ts entry reported without its file name", async () => {
+    const modelsDir = tmpDir();
+    fs.writeFileSync(path.join(modelsDir, "broken-entry.ts"), 'throw new Error("no such export on this machine");\nexport default {};\n');
+    fs.writeFileSync(path.join(modelsDir, "good.json"), JSON.stringify(GOOD));
+    const r = await runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" }, promptSet: PROMPTS });
+    expect(r.registryProblems.map((p) => p.error)).toEqual(["broken-entry.ts: no such export on this machine"]);
+    expect(r.results.map((x) => x.id)).toEqual(["good"]);
   });
 });

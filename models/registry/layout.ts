@@ -59,8 +59,12 @@ export function readModelFolder(dir: string, entry: Pick<ModelEntry, "id" | "dty
   if (!fs.existsSync(dir)) throw new LoadError(entry.id, `folder ${dir} does not exist`);
   const onnxFile = findOnnxFile(dir, entry.dtype, file);
   if (!onnxFile) {
+    const want = file ?? `model${VARIANT_SUFFIX[entry.dtype]}.onnx`;
+    // A symlink whose target is gone (an interrupted download into the HF cache) looks like a file in a listing.
+    const broken = [path.join(dir, want), path.join(dir, "onnx", want)].find((f) => fs.lstatSync(f, { throwIfNoEntry: false })?.isSymbolicLink());
+    if (broken) throw new LoadError(entry.id, `${path.relative(dir, broken)} in ${dir} is a symlink to ${fs.readlinkSync(broken)}, which does not exist; the download looks incomplete`);
     const onnxes = [...fs.readdirSync(dir), ...(exists(path.join(dir, "onnx")) ? fs.readdirSync(path.join(dir, "onnx")).map((f) => `onnx/${f}`) : [])].filter((f) => f.endsWith(".onnx"));
-    throw new LoadError(entry.id, `no ${file ?? `model${VARIANT_SUFFIX[entry.dtype]}.onnx`} for dtype ${entry.dtype} in ${dir}${onnxes.length ? ` (found ${onnxes.join(", ")})` : " (no .onnx file at all)"}`);
+    throw new LoadError(entry.id, `no ${want} for dtype ${entry.dtype} in ${dir}${onnxes.length ? ` (found ${onnxes.join(", ")}; choose one with "dtype"${file ? "" : ` or the hub source's "file"`})` : " (no .onnx file at all)"}`);
   }
   const configFile = [path.join(dir, "config.json")].find(exists);
   const genaiFile = path.join(dir, "genai_config.json");

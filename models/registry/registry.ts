@@ -61,7 +61,9 @@ export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DI
       entries.push(entry);
       files.set(entry.id, file);
     } catch (e) {
-      problems.push({ file, error: e instanceof SyntaxError ? `${name}: not valid JSON: ${e.message}` : (e as Error).message });
+      const message = (e as Error).message;
+      // A .ts entry that throws says only what it threw: the file's name comes first, as for every entry problem.
+      problems.push({ file, error: e instanceof SyntaxError && name.endsWith(".json") ? `${name}: not valid JSON: ${message}` : message.startsWith(name) ? message : `${name}: ${message}` });
     }
   }
   return { entries, files, problems };

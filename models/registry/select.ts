@@ -86,6 +86,7 @@ export async function resolveSource(entry: ModelEntry, env: NodeJS.ProcessEnv = 
   }
   const dir = resolvePath(s.dir, env);
   if (!fs.existsSync(dir)) throw new RegistryError(entry.id, `source.dir ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
+  if (!fs.statSync(dir).isDirectory()) throw new RegistryError(entry.id, `source.dir ${dir} is a file, not a folder; point "dir" at the folder that holds the export (model.onnx or onnx/model.onnx)`);
   return dir;
 }
 
