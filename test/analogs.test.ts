@@ -139,7 +139,8 @@ describe("synthetic analogs", () => {
 
   it("each analog folder is in the HF layout and labelled synthetic", async () => {
     const dir = await buildAnalog({ analog: "pythia" }, TEST_CACHE);
-    expect(fs.readdirSync(dir).sort()).toEqual(["config.json", "model.onnx", "tokenizer.json", "tokenizer_config.json"]);
+    // .probespec-manifest.json: each file's sha256 at generation, checked before the folder is reused.
+    expect(fs.readdirSync(dir).sort()).toEqual([".probespec-manifest.json", "config.json", "model.onnx", "tokenizer.json", "tokenizer_config.json"]);
     const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
     expect(config).toMatchObject({ model_type: "gpt_neox", num_hidden_layers: 8, rotary_pct: 0.25, probespec: { synthetic: true } });
   });

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { checkModelIds } from "../probes/config.js";
 import { createRequire } from "node:module";
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
@@ -133,10 +134,12 @@ describe("model registry", () => {
     expect(all.selected.map((s) => s.entry.id)).toEqual(["a"]);
     expect(all.skipped.find((s) => s.id === "b")?.reason).toMatch(/source.dir \/does\/not\/exist does not exist/);
     expect(all.skipped.find((s) => s.id === "c")?.reason).toMatch(/PROBESPEC_OFFLINE=1 forbids network use/);
-    const some = await selectModels(await loadRegistry(dir), { env: { ...env, PROBESPEC_MODELS: "b,zz" } });
+    const some = await selectModels(await loadRegistry(dir), { env: { ...env, PROBESPEC_MODELS: "b" } });
     expect(some.selected).toEqual([]);
     expect(some.skipped.find((s) => s.id === "a")?.reason).toBe("not in PROBESPEC_MODELS");
-    expect(some.skipped.find((s) => s.id === "zz")?.reason).toMatch(/no entry in models\/ declares/);
+    // An id no entry declares is a configuration error, with the closest ids, before anything is selected.
+    const registry = await loadRegistry(dir);
+    expect(() => checkModelIds(["b", "zz"], registry, dir)).toThrow(/PROBESPEC_MODELS names "zz", which no entry in .* declares; closest: /);
   });
 
   it("leaves out a model that needs more memory than the device has", async () => {
@@ -161,7 +164,7 @@ describe("model registry", () => {
     fs.writeFileSync(path.join(dir, "onnx", "model_fp16.onnx"), "");
     return import("../models/registry/layout.js").then(({ findOnnxFile, readModelFolder }) => {
       expect(findOnnxFile(dir, "fp16")).toBe(path.join(dir, "onnx", "model_fp16.onnx"));
-      expect(() => readModelFolder(dir, { id: "m", dtype: "q4" })).toThrow(/model "m": no model_q4.onnx for dtype q4 in .* \(found onnx\/model_fp16.onnx\)/);
+      expect(() => readModelFolder(dir, { id: "m", dtype: "q4" })).toThrow(/model "m": no model_q4.onnx for dtype q4 in .* \(found onnx\/model_fp16.onnx; choose one with "dtype"/);
     });
   });
 });
