@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import { loadRegistry } from "../models/registry/registry.js";
-import { declaredLayers, readModelFolder } from "../models/registry/layout.js";
+import { declaredLayers, declaredParallel, readModelFolder } from "../models/registry/layout.js";
 import { resolveSource } from "../models/registry/select.js";
 import { locate, type Located } from "../probes/locate.js";
 import { point, type ProbePoint } from "../probes/points.js";
@@ -43,7 +43,7 @@ async function doctor(id: string): Promise<number> {
   const dir = await resolveSource(entry);
   const folder = readModelFolder(dir, entry);
   const model = readModel(folder.onnxFile, id);
-  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), overrides: entry.probePoints });
+  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), declaredParallel: declaredParallel(folder), overrides: entry.probePoints });
   const modelDir = path.dirname(folder.onnxFile);
   const WE = readWeight(model.proto, located.W_E, modelDir, id), WU = readWeight(model.proto, located.W_U, modelDir, id);
   const tied = located.tiedInGraph ?? (WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) ? "W_U equals W_E within 1e-3" : "not tied");

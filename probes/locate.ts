@@ -249,6 +249,8 @@ export interface LocateContext {
   modelId?: string;
   /** The layer count config.json (or genai_config.json) declares. */
   declaredLayers?: number;
+  /** Whether config.json declares a parallel residual, where it says. */
+  declaredParallel?: boolean;
   /** Explicit tensor names from the model entry; they win over what structure finds. */
   overrides?: Partial<Record<string, string>>;
 }
@@ -373,6 +375,9 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
   }
   if (ctx.declaredLayers !== undefined && layers !== ctx.declaredLayers && !ctx.overrides) {
     throw fail(`found ${layers} layers where the config declares ${ctx.declaredLayers}`);
+  }
+  if (ctx.declaredParallel !== undefined && blocks.length && parallel !== ctx.declaredParallel && !ctx.overrides) {
+    throw fail(`found a ${parallel ? "parallel" : "sequential"} residual stream where the config declares a ${ctx.declaredParallel ? "parallel" : "sequential"} one`);
   }
   const points = new Map<ProbePoint, PointSource>();
   // A Dropout is the identity at inference, and ONNX Runtime removes it, unless its output is exposed: then a

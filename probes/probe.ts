@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import type { ModelEntry } from "../models/registry/schema.js";
-import { declaredLayers, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
+import { declaredLayers, declaredParallel, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
 import { readJsonFile } from "../models/registry/schema.js";
 import { LoadError, ProbeError, ProbespecError } from "./errors.js";
 import { locate, type Located } from "./locate.js";
@@ -141,7 +141,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   say(`${id}: reading ${path.relative(process.cwd(), folder.onnxFile) || folder.onnxFile}`);
   const model = opts.model ?? readModel(folder.onnxFile, id);
   const tok = loadTokenizer(dir, id);
-  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), overrides: entry.probePoints });
+  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), declaredParallel: declaredParallel(folder), overrides: entry.probePoints });
   const { layers, d, vocab } = located;
 
   // Expose every probe point (and give fused final norms their residual sum) in one edited graph.

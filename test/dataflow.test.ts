@@ -116,6 +116,13 @@ describe("locating by dataflow", () => {
 });
 
 describe("when the stream cannot be read", () => {
+  it("checks sequential against parallel with what the config declares", () => {
+    const c = analogConfig("pythia", { layers: 2, seed: 3, d: 16, heads: 2, hidden: 32, vocab: 64, calibrationIds: [1, 2] });
+    const p = emitAnalog(c, generateWeights(c), { dialect: "torchscript" });
+    expect(locate(p, { declaredLayers: 2, declaredParallel: true }).parallel).toBe(true);
+    expect(() => locate(p, { modelId: "neox", declaredLayers: 2, declaredParallel: false })).toThrow(/model "neox": found a parallel residual stream where the config declares a sequential one/);
+  });
+
   it("names the layer where it breaks, what was found there, and suggests probePoints", () => {
     const c = analogConfig("llama", { layers: 3, seed: 3, d: 16, heads: 2, hidden: 32, vocab: 64, calibrationIds: [1, 2] });
     const p = emitAnalog(c, generateWeights(c), { dialect: "torchscript" });

@@ -97,3 +97,12 @@ export function folderWeightBytes(onnxFile: string): number {
   }
   return total;
 }
+
+/** Whether the config declares a parallel residual (GPT-NeoX's use_parallel_residual, Falcon's parallel_attn, GPT-J and Phi-1/2 by design). */
+export function declaredParallel(folder: ModelFolder): boolean | undefined {
+  const c = folder.config as Record<string, unknown>;
+  if (typeof c.use_parallel_residual === "boolean") return c.use_parallel_residual;
+  if (typeof c.parallel_attn === "boolean") return c.parallel_attn;
+  if (c.model_type === "gptj" || c.model_type === "phi") return true;
+  return undefined;
+}
