@@ -32,7 +32,7 @@ from onnx import numpy_helper
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import PROMPT, analyze_matrix_norms, byte_vocab, tokenize, tokenizer_json  # noqa: E402
+from make_fixtures import PROMPT, byte_vocab, notebook_numbers, tokenize, tokenizer_json  # noqa: E402
 
 warnings.filterwarnings("ignore")
 VOCAB, D, LAYERS, HEADS, KV, HIDDEN, MAXPOS, SEED = 512, 64, 2, 4, 2, 128, 128, 1234
@@ -90,23 +90,8 @@ def reference(model, ids):
         logits = Logits(model)(x, torch.ones_like(x), torch.arange(len(ids))[None])
     for h in hooks:
         h.remove()
-    norms = [norms[i] for i in range(len(norms))]
-    gains = [norms[i] / norms[i - 1] for i in range(1, len(norms))]
-    last = logits[0, -1, :].float()
-    probs = torch.softmax(last, dim=0)
-    ent = -(probs * torch.log(probs + 1e-10)).sum().item()
-    W_U, W_E = model.get_output_embeddings().weight, model.get_input_embeddings().weight
-    return {
-        "unembedding": analyze_matrix_norms(W_U), "embedding": analyze_matrix_norms(W_E),
-        "wu_we_ratio": analyze_matrix_norms(W_U)["frobenius_norm"] / analyze_matrix_norms(W_E)["frobenius_norm"],
-        "tied_embeddings": bool(W_U.shape == W_E.shape and torch.allclose(W_U, W_E, atol=1e-3)),
-        "norms": norms, "gains": gains, "last_gain": gains[-1],
-        "contracting_pct": 100 * sum(g < 1 for g in gains) / len(gains),
-        "entropy": {"logit_mean": last.mean().item(), "logit_std": last.std().item(), "logit_max": last.max().item(), "logit_min": last.min().item(),
-                    "logit_range": (last.max() - last.min()).item(), "entropy": ent, "effective_vocab": float(np.exp(ent)),
-                    "top10_prob_mass": probs.topk(10).values.sum().item()},
-        "logits_last_token": last.tolist(),
-    }
+    return notebook_numbers([norms[i] for i in range(len(norms))], logits,
+                            model.get_output_embeddings().weight, model.get_input_embeddings().weight)
 
 
 def dequantized_weights(path):

@@ -260,7 +260,10 @@ def notebook_metrics(model, layers, W_U, W_E, ids):
         logits = model(x, torch.ones_like(x), torch.arange(len(ids))[None])
     for h in hooks:
         h.remove()
-    norms = [n for _, n in sorted(norms)]
+    return notebook_numbers([n for _, n in sorted(norms)], logits, W_U, W_E)
+
+def notebook_numbers(norms, logits, W_U, W_E):
+    """The notebook's residual, matrix and logit numbers from per-layer output norms and the logits."""
     gains = [norms[i] / norms[i - 1] for i in range(1, len(norms))]
     last = logits[0, -1, :].float()
     probs = torch.softmax(last, dim=0)
@@ -268,7 +271,7 @@ def notebook_metrics(model, layers, W_U, W_E, ids):
     return {
         "unembedding": analyze_matrix_norms(W_U), "embedding": analyze_matrix_norms(W_E),
         "wu_we_ratio": analyze_matrix_norms(W_U)["frobenius_norm"] / analyze_matrix_norms(W_E)["frobenius_norm"],
-        "tied_embeddings": bool(torch.allclose(W_U, W_E, atol=1e-3)),
+        "tied_embeddings": bool(W_U.shape == W_E.shape and torch.allclose(W_U, W_E, atol=1e-3)),
         "norms": norms, "gains": gains, "last_gain": gains[-1],
         "contracting_pct": 100 * sum(g < 1 for g in gains) / len(gains),
         "entropy": {"logit_mean": last.mean().item(), "logit_std": last.std().item(), "logit_max": last.max().item(), "logit_min": last.min().item(),
