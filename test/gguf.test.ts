@@ -1,0 +1,71 @@
+/**
+ * GGUF: the reader against the gguf package's view of a real file, and every
+ * dequantiser bit for bit against gguf.quants.dequantize (tools/gguf_reference.py)
+ * on random blocks and on real blocks of TinyLlama-1.1B's IQ2_XXS / K-quant file.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { dequantize, tensorBytes, typeName } from "../models/gguf/dequantize.js";
+import { openGguf } from "../models/gguf/reader.js";
+
+const cases: { type: string; id: number; source: string; count: number; raw: string; expected: string }[] =
+  JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "fixtures", "gguf", "blocks.json"), "utf8"));
+
+describe("ggml block formats, dequantised bit for bit as the gguf package does", () => {
+  for (const c of cases) {
+    it(`${c.type} (${c.source}): ${c.count} values`, () => {
+      const raw = new Uint8Array(Buffer.from(c.raw, "base64"));
+      const want = new Uint32Array(new Uint8Array(Buffer.from(c.expected, "base64")).buffer);
+      const got = new Uint32Array(dequantize(c.id, raw, c.count, c.type).buffer);
+      const first = got.findIndex((v, i) => v !== want[i]);
+      expect(first, first < 0 ? "" : `value ${first}: bits ${got[first].toString(16)} vs ${want[first].toString(16)}`).toBe(-1);
+    });
+  }
+
+  it("covers every format the issue names, random and real", () => {
+    const types = new Set(cases.map((c) => c.type));
+    for (const t of ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ2_XXS"]) expect(types).toContain(t);
+  });
+
+  it("refuses an unknown format by its name", () => {
+    expect(() => tensorBytes(17, 256, 'tensor "blk.0.attn_q.weight"')).toThrow(/tensor "blk.0.attn_q.weight" is stored as IQ2_XS, which probespec cannot dequantise/);
+    expect(typeName(99)).toBe("type 99");
+  });
+});
+
+describe("the GGUF reader", () => {
+  it("reads a v3 header, its metadata and tensor infos, and refuses what is not GGUF", () => {
+    const dir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-"));
+    // A small file written by hand: version 3, one u32 and one string-array key, one F32 tensor [2, 3].
+    const parts: Buffer[] = [];
+    const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
+    const u64 = (v: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
+    const str = (s: string) => { u64(Buffer.byteLength(s)); parts.push(Buffer.from(s)); };
+    parts.push(Buffer.from("GGUF")); u32(3); u64(1); u64(2);
+    str("llama.block_count"); u32(4); u32(22);
+    str("tokenizer.ggml.tokens"); u32(9); u32(8); u64(2); str("<s>"); str("▁a");
+    str("w"); u32(2); u64(3); u64(2); u32(0); u64(0);
+    let header = Buffer.concat(parts);
+    header = Buffer.concat([header, Buffer.alloc(Math.ceil(header.length / 32) * 32 - header.length)]);
+    const data = Buffer.from(Float32Array.of(1, 2, 3, 4, 5, 6).buffer);
+    const file = path.join(dir, "tiny.gguf");
+    fs.writeFileSync(file, Buffer.concat([header, data]));
+    // Byte-split in the middle of the metadata: the parts read as one file.
+    const whole = fs.readFileSync(file);
+    fs.writeFileSync(path.join(dir, "a.part"), whole.subarray(0, 37));
+    fs.writeFileSync(path.join(dir, "b.part"), whole.subarray(37));
+    for (const g of [openGguf(file), openGguf([path.join(dir, "a.part"), path.join(dir, "b.part")])]) {
+      expect(g.version).toBe(3);
+      expect(g.metadata.get("llama.block_count")).toBe(22);
+      expect(g.metadata.get("tokenizer.ggml.tokens")).toEqual(["<s>", "▁a"]);
+      expect(g.tensors).toEqual([{ name: "w", dims: [3, 2], type: 0, offset: 0 }]);
+      expect(Array.from(dequantize(0, g.read(g.dataStart, 24), 6))).toEqual([1, 2, 3, 4, 5, 6]);
+      g.close();
+    }
+    fs.writeFileSync(path.join(dir, "not.gguf"), "GGML....");
+    expect(() => openGguf(path.join(dir, "not.gguf"))).toThrow(/not.gguf is not a GGUF file/);
+    fs.writeFileSync(path.join(dir, "cut.gguf"), whole.subarray(0, 30));
+    expect(() => openGguf(path.join(dir, "cut.gguf"))).toThrow(/runs past the end of the file .*truncated/);
+  });
+});
