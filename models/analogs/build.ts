@@ -13,7 +13,11 @@ import { PRESETS, type Preset } from "./presets.js";
 import { dequantizeQ4, quantizeQ4 } from "./storage.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
 import { generateWeights, type AnalogWeights } from "./weights.js";
-import { genaiConfig, generatedIntact, hfConfig, writeModelFolder } from "./write.js";
+import { ExternalData, genaiConfig, generatedIntact, hfConfig, writeFolder, writeFolderFiles, writeModelFolder } from "./write.js";
+import { ggufLlama } from "../gguf/convert.js";
+import { openGguf } from "../gguf/reader.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
 import { readLlama2c, toRotateHalf } from "./llama2c.js";
 
 export interface AnalogRequest {
@@ -32,6 +36,14 @@ export interface AnalogRequest {
 const GENERATOR_SOURCE = (() => {
   const h = crypto.createHash("sha256");
   for (const f of fs.readdirSync(import.meta.dirname).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(fs.readFileSync(path.join(import.meta.dirname, f)));
+  return h.digest("hex").slice(0, 16);
+})();
+
+/** The GGUF converter's source: an edit to it never reuses a folder the old code wrote. */
+const GGUF_SOURCE = (() => {
+  const h = crypto.createHash("sha256");
+  const dir = path.join(import.meta.dirname, "..", "gguf");
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
   return h.digest("hex").slice(0, 16);
 })();
 
@@ -116,4 +128,57 @@ export async function buildLlama2c(srcDir: string, cacheDir: string, checkpoint 
   return write(dir, half.config, half.weights, "torchscript", false, false, tokenizer, tokenizerConfigJson(config.maxPositions), {
     probespec: { synthetic: false, converted_from: `llama2.c ${checkpoint}` },
   });
+}
+
+/** sha256 of files read as one (a GGUF split into byte parts), streamed. */
+function partsSha256(files: readonly string[]): string {
+  const h = crypto.createHash("sha256");
+  const buf = Buffer.allocUnsafe(1 << 22);
+  for (const f of files) {
+    const fd = fs.openSync(f, "r");
+    try {
+      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return h.digest("hex");
+}
+
+/**
+ * Converts a Llama-architecture GGUF (one file, or byte-split parts) into an
+ * HF-layout ONNX folder, cached by content: TorchScript dialect, float32 weights
+ * streamed tensor by tensor into model.onnx_data. `sha256`, where given, must match.
+ */
+export async function buildGguf(files: readonly string[], cacheDir: string, { sha256, onProgress = () => {} }: { sha256?: string; onProgress?: (m: string) => void } = {}): Promise<string> {
+  for (const f of files) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
+  onProgress(`checking ${files.map((f) => path.basename(f)).join(" + ")} (sha256)`);
+  const sha = partsSha256(files);
+  if (sha256 && sha !== sha256) throw new Error(`${files.join(" + ")} has sha256 ${sha}, not the ${sha256} the entry names; the file is damaged or another one`);
+  const dir = path.join(cacheDir, "gguf", `${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, GGUF_SOURCE })}`);
+  if (reuse(dir)) return dir;
+  const g = openGguf(files);
+  try {
+    const { config, weights, tokenizer, tokenizerConfig } = ggufLlama(g);
+    return writeFolder(dir, (tmp) => {
+      const fd = fs.openSync(path.join(tmp, "model.onnx_data"), "w");
+      let placed = 0;
+      const ext = new ExternalData("model.onnx_data", (b) => fs.writeSync(fd, b));
+      try {
+        const proto = emitAnalog(config, weights, {
+          dialect: "torchscript",
+          place: (t) => {
+            if (t.rawData.length > 1 << 20) onProgress(`converting: ${++placed} large tensors written`);
+            return ext.place(t);
+          },
+        });
+        fs.writeFileSync(path.join(tmp, "model.onnx"), toBinary(ModelProtoSchema, proto));
+      } finally {
+        fs.closeSync(fd);
+      }
+      writeFolderFiles(tmp, { config: hfConfig(config, { probespec: { synthetic: false, converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})` } }), tokenizer, tokenizerConfig });
+    });
+  } finally {
+    g.close();
+  }
 }

@@ -7,7 +7,7 @@
  *   then SkipSimplifiedLayerNormalization, whose 4th output is the residual sum,
  *   left unproduced on the final norm; optionally lm_head as MatMulNBits int4).
  */
-import type { ModelProto } from "onnx-buf";
+import type { ModelProto, TensorProto } from "onnx-buf";
 import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "./weights.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "./graph.js";
@@ -17,12 +17,14 @@ export interface EmitOptions {
   dialect: Dialect;
   /** GenAI only: store lm_head as MatMulNBits (int4, block 32). */
   int4?: boolean;
+  /** Takes each initializer as it is made: a converter writes it to external data at once. */
+  place?: (t: TensorProto) => TensorProto;
 }
 
 const NEG = -1e9;
 
 export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions): ModelProto {
-  const g = new GraphBuilder();
+  const g = new GraphBuilder(opts.place);
   const genai = opts.dialect === "genai";
   const neox = c.family === "pythia";
   const root = neox ? "/gpt_neox" : "/model";
@@ -165,7 +167,8 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     const mod = `${hf}.layers.${l}.mlp`;
     const [upName, downName] = neox ? ["dense_h_to_4h", "dense_4h_to_h"] : ["up_proj", "down_proj"];
     const up = linear(`${s}/${upName}`, x, w.up, hidden, d, `${mod}.${upName}`, w.upBias);
-    const a = w.gate ? g.o(s, "Mul", [act(`${s}/act_fn`, linear(`${s}/gate_proj`, x, w.gate, hidden, d, `${mod}.gate_proj`), w), up]) : act(`${s}/act`, up, w);
+    const gate = w.gate; // read once: a converter's weights are dequantised on each read
+    const a = gate ? g.o(s, "Mul", [act(`${s}/act_fn`, linear(`${s}/gate_proj`, x, gate, hidden, d, `${mod}.gate_proj`), w), up]) : act(`${s}/act`, up, w);
     return linear(`${s}/${downName}`, a, w.down, d, hidden, `${mod}.${downName}`, w.downBias);
   };
 

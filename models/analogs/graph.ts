@@ -51,6 +51,9 @@ export class GraphBuilder {
   private folded = 0;
   private constants = new Map<string, string>();
 
+  /** `place`, where given, takes each initializer as it is made (a converter streams weights to disk that way). */
+  constructor(private readonly place?: (t: TensorProto) => TensorProto) {}
+
   /** `/scope/Op`, then `/scope/Op_1`, … as the TorchScript exporter numbers them. */
   nodeName(scope: string, op: string): string {
     const key = `${scope}/${op}`;
@@ -75,7 +78,7 @@ export class GraphBuilder {
   }
 
   init(t: TensorProto): string {
-    this.initializers.push(t);
+    this.initializers.push(this.place ? this.place(t) : t);
     return t.name;
   }
 

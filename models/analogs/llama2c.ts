@@ -43,16 +43,18 @@ export function readLlama2c(file: string): { config: AnalogConfig; weights: Anal
  */
 export function toRotateHalf(config: AnalogConfig, w: AnalogWeights): { config: AnalogConfig; weights: AnalogWeights } {
   const hd = config.d / config.heads;
-  const permute = (W: Float32Array, nHeads: number) => {
-    const out = new Float32Array(W.length);
-    for (let h = 0; h < nHeads; h++) for (let j = 0; j < hd; j++) {
-      const src = j < hd / 2 ? 2 * j : 2 * (j - hd / 2) + 1;
-      out.set(W.subarray((h * hd + src) * config.d, (h * hd + src + 1) * config.d), (h * hd + j) * config.d);
-    }
-    return out;
-  };
   return {
     config: { ...config, ropeStyle: "half" },
-    weights: { ...w, layers: w.layers.map((L) => ({ ...L, q: permute(L.q, config.heads), k: permute(L.k, config.kvHeads) })) },
+    weights: { ...w, layers: w.layers.map((L) => ({ ...L, q: rotateHalfRows(L.q, config.heads, hd, config.d), k: rotateHalfRows(L.k, config.kvHeads, hd, config.d) })) },
   };
+}
+
+/** The rows of a q or k projection ([heads·hd, d]) from interleaved-pair order to rotate-half order, per head. */
+export function rotateHalfRows(W: Float32Array, nHeads: number, hd: number, d: number): Float32Array {
+  const out = new Float32Array(W.length);
+  for (let h = 0; h < nHeads; h++) for (let j = 0; j < hd; j++) {
+    const src = j < hd / 2 ? 2 * j : 2 * (j - hd / 2) + 1;
+    out.set(W.subarray((h * hd + src) * d, (h * hd + src + 1) * d), (h * hd + j) * d);
+  }
+  return out;
 }

@@ -98,5 +98,10 @@ export function readLlama2cTokenizer(file: string, vocabSize: number): { vocab: 
 
 export function llama2cTokenizerJson(file: string, vocabSize: number): object {
   const { vocab, scores } = readLlama2cTokenizer(file, vocabSize);
+  return sentencepieceFromScores(vocab, scores);
+}
+
+/** A sentencepiece BPE model given as pieces and scores (llama2.c's tok file, GGUF's tokenizer.ggml.*) as tokenizer.json. */
+export function sentencepieceFromScores(vocab: string[], scores: number[]): object {
   return sentencepieceTokenizerJson(vocab, mergesByScore(vocab, scores));
 }

@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto } from "onnx-buf";
+import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
 import { type AnalogConfig, type Dialect } from "./config.js";
 
 const MODEL_TYPE: Record<AnalogConfig["family"], string> = {
@@ -36,21 +36,33 @@ export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): 
   };
 }
 
+/**
+ * Places initializers over `threshold` bytes in one external data file, each
+ * page-aligned as onnx.save_model does (for mmap), as they come: `write`
+ * receives the bytes, and the tensor keeps only its location, offset and length.
+ */
+export class ExternalData {
+  private offset = 0;
+  constructor(readonly location: string, private readonly write: (bytes: Uint8Array) => void, private readonly threshold = 1024) {}
+
+  place(t: TensorProto): TensorProto {
+    if (t.rawData.length <= this.threshold) return t;
+    const pad = (4096 - (this.offset % 4096)) % 4096;
+    if (pad) this.write(new Uint8Array(pad));
+    this.offset += pad;
+    this.write(t.rawData);
+    const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+    const ext = { ...t, rawData: new Uint8Array(0), dataLocation: 1, externalData: [entry("location", this.location), entry("offset", String(this.offset)), entry("length", String(t.rawData.length))] };
+    this.offset += t.rawData.length;
+    return ext;
+  }
+}
+
 /** Moves every initializer over `threshold` bytes into one external data file. */
 export function externalize(proto: ModelProto, location: string, threshold = 1024): { proto: ModelProto; data: Buffer } {
-  const chunks: Buffer[] = [];
-  let offset = 0;
-  const initializer = proto.graph!.initializer.map((t) => {
-    if (t.rawData.length <= threshold) return t;
-    const pad = (4096 - (offset % 4096)) % 4096; // page-aligned, as onnx.save_model does for mmap
-    if (pad) chunks.push(Buffer.alloc(pad));
-    offset += pad;
-    chunks.push(Buffer.from(t.rawData));
-    const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
-    const ext = { ...t, rawData: new Uint8Array(0), dataLocation: 1, externalData: [entry("location", location), entry("offset", String(offset)), entry("length", String(t.rawData.length))] };
-    offset += t.rawData.length;
-    return ext;
-  });
+  const chunks: Uint8Array[] = [];
+  const ext = new ExternalData(location, (b) => chunks.push(b), threshold);
+  const initializer = proto.graph!.initializer.map((t) => ext.place(t));
   return { proto: { ...proto, graph: { ...proto.graph!, initializer } }, data: Buffer.concat(chunks) };
 }
 
@@ -65,57 +77,88 @@ export interface FolderContents {
 }
 
 const MANIFEST = ".probespec-manifest.json";
-const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
+
+/** sha256 of a file, streamed: a converted model's data runs to gigabytes. */
+function fileSha256(file: string): string {
+  const h = crypto.createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  const buf = Buffer.allocUnsafe(1 << 22);
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+type Manifest = Record<string, { sha256: string; size: number; ctimeMs: number }>;
 
 /**
  * Is a generated folder still what was generated? Every file its manifest lists has
- * the same sha256. A folder edited, truncated or flipped on disk is not trusted:
- * the caller removes it and generates it again.
+ * its size and, where its ctime moved (any write moves it), the same sha256. A folder
+ * edited, truncated or flipped on disk is not trusted: the caller generates it again.
  */
 export function generatedIntact(dir: string): boolean {
-  let manifest: Record<string, string>;
+  let manifest: Manifest;
   try {
     manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), "utf8"));
   } catch {
     return false;
   }
-  return Object.entries(manifest).every(([name, hash]) => {
-    try {
-      return sha256(fs.readFileSync(path.join(dir, name))) === hash;
-    } catch {
-      return false;
-    }
+  return Object.entries(manifest).every(([name, m]) => {
+    const file = path.join(dir, name);
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    if (!st || st.size !== m.size) return false;
+    return st.ctimeMs === m.ctimeMs || fileSha256(file) === m.sha256;
   });
 }
 
-export function writeModelFolder(dir: string, f: FolderContents): string {
+/**
+ * Writes a generated folder as one unit: `fill` writes into a temporary folder,
+ * a manifest of every file's hash is added, and the folder is renamed into place.
+ */
+export function writeFolder(dir: string, fill: (tmp: string) => void): string {
   const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  let proto = f.proto;
-  if (f.external) {
-    const location = f.dialect === "genai" ? "model.onnx.data" : "model.onnx_data";
-    const ext = externalize(proto, location);
-    proto = ext.proto;
-    fs.writeFileSync(path.join(tmp, location), ext.data);
+  try {
+    fill(tmp);
+    const manifest: Manifest = {};
+    for (const n of fs.readdirSync(tmp).sort()) {
+      const st = fs.statSync(path.join(tmp, n));
+      manifest[n] = { sha256: fileSha256(path.join(tmp, n)), size: st.size, ctimeMs: st.ctimeMs };
+    }
+    fs.writeFileSync(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 1));
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    // another run may have won the race and written the same deterministic folder
+    if (!fs.existsSync(path.join(dir, "model.onnx"))) throw e;
   }
-  fs.writeFileSync(path.join(tmp, "model.onnx"), toBinary(ModelProtoSchema, proto));
+  return dir;
+}
+
+/** The folder's files besides the model: config, tokenizer, GenAI config. */
+export function writeFolderFiles(tmp: string, f: Omit<FolderContents, "proto" | "dialect" | "external">): void {
   fs.writeFileSync(path.join(tmp, "config.json"), JSON.stringify(f.config, null, 2));
   fs.writeFileSync(path.join(tmp, "tokenizer.json"), JSON.stringify(f.tokenizer));
   fs.writeFileSync(path.join(tmp, "tokenizer_config.json"), JSON.stringify(f.tokenizerConfig, null, 2));
   if (f.genaiConfig) fs.writeFileSync(path.join(tmp, "genai_config.json"), JSON.stringify(f.genaiConfig, null, 2));
-  // Each file's sha256, written at generation: a cached folder is used only while it still matches.
-  const manifest = Object.fromEntries(fs.readdirSync(tmp).sort().map((n) => [n, sha256(fs.readFileSync(path.join(tmp, n)))]));
-  fs.writeFileSync(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 1));
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  try {
-    fs.renameSync(tmp, dir);
-  } catch (e) {
-    // another run won the race and wrote the same deterministic folder
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (!fs.existsSync(path.join(dir, "model.onnx"))) throw e;
-  }
-  return dir;
+}
+
+export function writeModelFolder(dir: string, f: FolderContents): string {
+  return writeFolder(dir, (tmp) => {
+    let proto = f.proto;
+    if (f.external) {
+      const location = f.dialect === "genai" ? "model.onnx.data" : "model.onnx_data";
+      const ext = externalize(proto, location);
+      proto = ext.proto;
+      fs.writeFileSync(path.join(tmp, location), ext.data);
+    }
+    fs.writeFileSync(path.join(tmp, "model.onnx"), toBinary(ModelProtoSchema, proto));
+    writeFolderFiles(tmp, f);
+  });
 }
 
 export function genaiConfig(c: AnalogConfig): object {
