@@ -10,9 +10,9 @@ import { judge, roles } from "./roles.js";
 
 describe("entropy-efficiency", () => {
   it("the subject's mean last-token entropy is at most 0.8x each baseline's, CI of the difference below 0", ({ task, skip }) => {
-    const { subjects, baselines, missing } = roles(true);
+    const { subjects, pairs, missing } = roles(true);
     if (missing) return skip(missing);
-    const rows = subjects.flatMap((s) => baselines.map((b) => {
+    const rows = pairs.map(([s, b]) => {
       const hs = s.prompts.map((p) => p.logits.entropy), hb = b.prompts.map((p) => p.logits.entropy);
       const ratio = s.promptSet.entropy / b.promptSet.entropy;
       const diff = meanDifferenceCI(hs, hb, BOOTSTRAP);
@@ -21,7 +21,7 @@ describe("entropy-efficiency", () => {
         passed: ratio <= ENTROPY_MAX_RATIO && diff.hi < 0,
         detail: `mean entropy ${s.promptSet.entropy.toFixed(3)} vs ${b.promptSet.entropy.toFixed(3)} nats; difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts`,
       };
-    }));
+    });
     judge({ task, skip }, {
       hypothesis: "entropy-efficiency",
       criterion: `mean entropy ratio ≤ ${ENTROPY_MAX_RATIO} and CI of the difference excludes 0`,

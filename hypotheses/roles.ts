@@ -39,9 +39,16 @@ export const isSubject = (r: { family?: string; role?: string }) => r.role === "
 export interface Roles {
   subjects: ProbeResult[];
   baselines: ProbeResult[];
+  /**
+   * Each subject with each baseline of its own cohort: real models are compared with real
+   * models only, synthetic analogs (a check of the harness) with synthetic ones.
+   */
+  pairs: [ProbeResult, ProbeResult][];
   /** Why the hypothesis cannot be decided, when it cannot. */
   missing?: string;
 }
+
+export const cohort = (r: { synthetic: boolean }): "real" | "synthetic" => (r.synthetic ? "synthetic" : "real");
 
 /** Subjects and baselines; throws (an error verdict) when a model the hypothesis needs failed to probe. */
 export function roles(needsBaselines: boolean): Roles {
@@ -50,12 +57,13 @@ export function roles(needsBaselines: boolean): Roles {
   if (failed.length) throw new Error(`a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`);
   const subjects = run.results.filter(isSubject);
   const baselines = run.results.filter((r) => !isSubject(r));
+  const pairs = subjects.flatMap((s) => baselines.filter((b) => cohort(b) === cohort(s)).map((b) => [s, b] as [ProbeResult, ProbeResult]));
   const missing = !subjects.length
     ? `no subject model (family mistral or role "subject") is available${run.skipped.filter(isSubject).map((s) => `; ${s.id}: ${s.reason}`).join("")}`
-    : needsBaselines && !baselines.length
-      ? `no baseline model is available to compare ${subjects.map((s) => s.id).join(", ")} with; the notebook's own run had the same gap and could never decide`
+    : needsBaselines && !pairs.length
+      ? `no baseline model of the subject's cohort (${[...new Set(subjects.map(cohort))].join(", ")}) is available to compare ${subjects.map((s) => s.id).join(", ")} with; the notebook's own run had the same gap and could never decide`
       : undefined;
-  return { subjects, baselines, missing };
+  return { subjects, baselines, pairs, missing };
 }
 
 /**

@@ -49,8 +49,28 @@ function writeRunFile(run: ProbeRun, log: (m: string) => void): string {
   }
 }
 
+/**
+ * Progress on stderr. Long steps (a conversion, a model's prompts) update one line
+ * per model on a terminal; elsewhere (a pipe, CI) only their first and last steps print.
+ */
+function progressLog(): (m: string) => void {
+  const tty = process.stderr.isTTY === true;
+  let open = false;
+  return (m: string) => {
+    const step = /: (?:prompt (\d+)\/(\d+)|converting: (\d+) large tensors)/.exec(m);
+    if (step && tty) {
+      process.stderr.write(`\r\x1b[K[probespec] ${m}`);
+      open = true;
+      return;
+    }
+    if (step && !(step[1] === "1" || step[1] === step[2] || step[3] === "1")) return;
+    process.stderr.write(`${open ? "\n" : ""}[probespec] ${m}\n`);
+    open = false;
+  };
+}
+
 export default async function setup(project: TestProject): Promise<void> {
-  const log = (m: string) => process.stderr.write(`[probespec] ${m}\n`);
+  const log = progressLog();
   let run: ProbeRun;
   try {
     const config = readConfig();

@@ -11,13 +11,13 @@ import { judge, roles } from "./roles.js";
 
 describe("silent-exit", () => {
   it("the subject's W_U_eff spectral norm (÷√d) is at least 1.72x every baseline's", ({ task, skip }) => {
-    const { subjects, baselines, missing } = roles(true);
+    const { pairs, missing } = roles(true);
     if (missing) return skip(missing);
-    const rows = subjects.flatMap((s) => baselines.map((b) => {
+    const rows = pairs.map(([s, b]) => {
       const value = s.seed.unembedding_eff.spectral_normalized / b.seed.unembedding_eff.spectral_normalized;
       const raw = s.seed.unembedding.spectral_norm / b.seed.unembedding.spectral_norm;
       return { subject: s.id, baseline: b.id, value, passed: value >= SILENT_EXIT_MIN_RATIO, detail: `raw W_U spectral ratio ${raw.toFixed(3)}; σ(W_U_eff)/√d ${s.seed.unembedding_eff.spectral_normalized.toFixed(4)} vs ${b.seed.unembedding_eff.spectral_normalized.toFixed(4)}` };
-    }));
+    });
     judge({ task, skip }, {
       hypothesis: "silent-exit",
       criterion: `σ(W_U_eff)/√d of subject ÷ baseline ≥ ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,

@@ -130,6 +130,7 @@ export function describeSource(entry: ModelEntry): string {
   if ("dir" in s) return `dir ${s.dir}`;
   if ("hub" in s) return `hub ${s.hub}${s.revision ? `@${s.revision}` : ""}`;
   if ("analog" in s) return `analog ${s.analog}${s.dialect ? ` (${s.dialect})` : ""}`;
+  if ("gguf" in s) return `GGUF ${([] as unknown[]).concat(s.gguf).join(" + ")}`;
   return `llama2.c ${s.llama2c}`;
 }
 

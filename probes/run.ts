@@ -51,7 +51,7 @@ export async function runProbes({ env = process.env, promptSet, onProgress = () 
   const registry = await loadRegistry(modelsDir);
   checkModelIds(models, registry, modelsDir);
   for (const p of registry.problems) onProgress(`models/: ${p.error}`);
-  const { selected, skipped } = await selectModels(registry, { env, device: device === "auto" ? "cpu" : device });
+  const { selected, skipped } = await selectModels(registry, { env, device: device === "auto" ? "cpu" : device, onProgress });
   const run: ProbeRun = {
     startedAt, durationS: 0, device, ortVersion: ortVersion(), promptSet,
     results: [], failures: [], skipped, registryProblems: registry.problems, cacheHits: [], modelLoads: 0,

@@ -12,7 +12,8 @@ import { figureSpecs, renderSvg } from "./figures.js";
 import { renderReport } from "./render.js";
 import { resultsJson } from "./results.js";
 import { summaryLines } from "./summary.js";
-import { deriveVerdict, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
+import { cohort } from "../hypotheses/roles.js";
+import { cohortVerdicts, deriveVerdict, type Cohort, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
 import { checkReportDir, writeReport } from "./write.js";
 
 export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[] {
@@ -60,7 +61,11 @@ export default class ProbespecReporter implements Reporter {
     const runFile = process.env.PROBESPEC_RUN_FILE;
     if (!hypotheses.length || !runFile || !fs.existsSync(runFile)) return;
     const run: ProbeRun = JSON.parse(fs.readFileSync(runFile, "utf8"));
-    const verdicts = hypotheses.map(deriveVerdict);
+    const cohortOf = (id: string): Cohort | undefined => {
+      const r = run.results.find((x) => x.id === id);
+      return r ? cohort(r) : undefined;
+    };
+    const verdicts = hypotheses.map(deriveVerdict).map((v) => ({ ...v, cohorts: cohortVerdicts(v, cohortOf) }));
     const figures = [];
     for (const f of figureSpecs(run)) figures.push({ id: f.id, title: f.title, caption: f.caption, svg: await renderSvg(f.spec) });
     const durationS = (Date.now() - Date.parse(run.startedAt)) / 1000;

@@ -43,6 +43,7 @@ export function resultsJson(run: ProbeRun, verdicts: HypothesisVerdict[], meta: 
     verdicts: Object.fromEntries(verdicts.map((v) => [v.hypothesis, {
       verdict: v.verdict,
       reason: v.reason,
+      by_cohort: Object.fromEntries((v.cohorts ?? []).map((c) => [c.cohort, { verdict: c.verdict, reason: c.reason }])),
       predictions: v.predictions.map((t) => ({
         name: t.name,
         state: t.state,

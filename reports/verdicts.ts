@@ -28,6 +28,16 @@ export interface HypothesisVerdict {
   verdict: Verdict;
   reason: string;
   predictions: TestOutcome[];
+  /** The same verdict within each cohort of subjects: real models, and synthetic analogs (a check of the harness). */
+  cohorts?: CohortVerdict[];
+}
+
+export type Cohort = "real" | "synthetic";
+
+export interface CohortVerdict {
+  cohort: Cohort;
+  verdict: Verdict;
+  reason: string;
 }
 
 const firstLine = (s: string) => s.split("\n")[0];
@@ -56,4 +66,23 @@ export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
   }
   const single = h.tests.some((t) => t.prediction?.singlePrompt);
   return { ...base, verdict: "confirmed", reason: `all ${h.tests.length} predictions passed${single ? " (resting on a single prompt)" : ""}` };
+}
+
+/**
+ * A verdict per cohort, read from the predictions' rows: each row is about one
+ * subject (and a baseline of the same cohort), so a cohort is confirmed when
+ * every row of its subjects passed, rejected when one failed. What holds for the
+ * whole hypothesis (a skip, an error) holds for every cohort.
+ */
+export function cohortVerdicts(v: HypothesisVerdict, cohortOf: (id: string) => Cohort | undefined): CohortVerdict[] {
+  const cohorts = [...new Set(v.predictions.flatMap((t) => t.prediction?.rows.map((r) => cohortOf(r.subject)) ?? []))].filter((c): c is Cohort => !!c);
+  return (["real", "synthetic"] as const).filter((c) => cohorts.includes(c)).map((cohort) => {
+    if (v.verdict === "error" || v.verdict === "inconclusive") return { cohort, verdict: v.verdict, reason: v.reason };
+    const rows = v.predictions.map((t) => ({ t, rows: t.prediction?.rows.filter((r) => cohortOf(r.subject) === cohort) ?? [] }));
+    const missed = rows.filter(({ rows: rs }) => rs.some((r) => !r.passed));
+    if (missed.length) return { cohort, verdict: "rejected", reason: missed.map(({ t, rows: rs }) => `${t.name.split(":")[0]}: ${rs.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`).join(", ")} miss “${t.prediction!.criterion}”`).join("; ") };
+    const empty = rows.filter(({ t, rows: rs }) => t.prediction && !rs.length);
+    if (empty.length) return { cohort, verdict: "inconclusive", reason: `no ${cohort} model to compare with for ${empty.map(({ t }) => t.name.split(":")[0]).join(", ")}` };
+    return { cohort, verdict: "confirmed", reason: `every prediction passed for the ${cohort} subjects` };
+  });
 }

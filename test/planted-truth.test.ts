@@ -38,7 +38,7 @@ describe("the planted-truth matrix: each verdict comes out as planted", () => {
     const r = runHypotheses([subject({})]);
     for (const h of ["silent-exit", "entropy-efficiency"]) {
       expect(verdict(r, h)).toBe("inconclusive");
-      expect(r.results.verdicts[h].reason).toMatch(/no baseline model is available to compare subject with/);
+      expect(r.results.verdicts[h].reason).toMatch(/no baseline model of the subject.s cohort \(synthetic\) is available to compare subject with/);
     }
     expect(verdict(r, "residual-explosion")).not.toBe("inconclusive");
   });

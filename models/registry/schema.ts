@@ -36,6 +36,11 @@ const SOURCE_KINDS = {
       massive: z.strictObject({ dim: z.number().int().nonnegative(), magnitude: z.number(), layer: z.number().int().nonnegative(), removedAtLast: z.number().min(0).max(1) }).nullable().optional(),
     }).optional(),
   }),
+  /** A GGUF file, or its byte-split parts in order, converted on demand (Llama architectures); sha256 of the whole, checked before use. */
+  gguf: z.strictObject({
+    gguf: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits").optional(),
+  }),
   /** A llama2.c checkpoint folder (model .bin + tok .bin), converted on demand. */
   llama2c: z.strictObject({ llama2c: z.string().min(1), checkpoint: z.string().optional(), tokenizer: z.string().optional() }),
 };

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { RegistryError } from "../../probes/errors.js";
-import { buildAnalog, buildLlama2c } from "../analogs/build.js";
+import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
 import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
 import { PROJECT_ROOT, cacheRoot, type Registry } from "./registry.js";
 import type { ModelEntry } from "./schema.js";
@@ -61,9 +61,19 @@ function hubSnapshot(entryId: string, hub: string, revision: string | undefined,
 }
 
 /** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
-export async function resolveSource(entry: ModelEntry, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function resolveSource(entry: ModelEntry, env: NodeJS.ProcessEnv = process.env, onProgress: (m: string) => void = () => {}): Promise<string> {
   const s = entry.source;
   const cache = cacheRoot(env);
+  if ("gguf" in s) {
+    const files = (typeof s.gguf === "string" ? [s.gguf] : s.gguf).map((f) => resolvePath(f, env));
+    const missing = files.filter((f) => !fs.existsSync(f));
+    if (missing.length) throw new RegistryError(entry.id, `GGUF ${missing.join(", ")} ${missing.length > 1 ? "do" : "does"} not exist${entry.notes ? ` (${entry.notes})` : ""}`);
+    try {
+      return await buildGguf(files, cache, { sha256: s.sha256, onProgress: (m) => onProgress(`${entry.id}: ${m}`) });
+    } catch (e) {
+      throw new RegistryError(entry.id, `GGUF could not be converted: ${(e as Error).message}`, { cause: e });
+    }
+  }
   if ("analog" in s) {
     try {
       return await buildAnalog(s, cache);
@@ -109,7 +119,7 @@ export interface Selection {
   skipped: Skipped[];
 }
 
-export async function selectModels(registry: Registry, { env = process.env, device = "cpu" }: { env?: NodeJS.ProcessEnv; device?: string } = {}): Promise<Selection> {
+export async function selectModels(registry: Registry, { env = process.env, device = "cpu", onProgress }: { env?: NodeJS.ProcessEnv; device?: string; onProgress?: (m: string) => void } = {}): Promise<Selection> {
   const wanted = env.PROBESPEC_MODELS?.split(",").map((s) => s.trim()).filter(Boolean);
   const skipped: Skipped[] = [];
   const selected: Resolved[] = [];
@@ -122,7 +132,7 @@ export async function selectModels(registry: Registry, { env = process.env, devi
     }
     let dir: string;
     try {
-      dir = await resolveSource(entry, env);
+      dir = await resolveSource(entry, env, onProgress);
     } catch (e) {
       skipped.push({ ...base, reason: (e as Error).message.replace(/^model "[^"]*": /, "") });
       continue;
