@@ -16,7 +16,9 @@ import {
   allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats,
   type LogitStats, type MatrixStats, type ResidualStreamStats,
 } from "./metrics.js";
-import { encodeModel, readModel, relocateExternalData, type OnnxModel } from "./onnx.js";
+import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "./onnx.js";
+import { dimsOf } from "./tensor.js";
+import type { ModelProto } from "onnx-buf";
 import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
 import { LENS_OUTPUT, probedGraph } from "./lens.js";
@@ -61,6 +63,8 @@ export interface ProbeResult {
   layers: number;
   d: number;
   vocab: number;
+  /** Weights in the graph's initializers (int4 blocks counted two to a byte): the model's size, roughly. */
+  parameters: number;
   parallel: boolean;
   tied: { value: boolean; via: string };
   execution: ExecutionRecord;
@@ -123,6 +127,18 @@ function contextLength(folder: ModelFolder, dir: string): number | undefined {
   };
   const v = c.max_position_embeddings ?? c.n_positions ?? c.context_length ?? folder.genaiConfig?.model?.context_length ?? fromTokenizer();
   return typeof v === "number" && v > 0 ? v : undefined;
+}
+
+/** Float and 8-bit initializers' elements, MatMulNBits' packed 4-bit weights two to a byte; shapes and indices left out. */
+function parameterCount(proto: ModelProto): number {
+  const packed = new Set(proto.graph!.node.filter((n) => n.opType === "MatMulNBits").map((n) => n.input[1]));
+  let n = 0;
+  for (const t of proto.graph!.initializer) {
+    const count = dimsOf(t).reduce((a, b) => a * b, 1);
+    if ([DT.FLOAT, DT.FLOAT16, DT.BFLOAT16, DT.INT8].includes(t.dataType)) n += count;
+    else if (t.dataType === DT.UINT8) n += packed.has(t.name) ? 2 * count : count;
+  }
+  return n;
 }
 
 export function describeSource(entry: ModelEntry): string {
@@ -222,7 +238,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   const seedPrompt = results[0];
   return {
     id, family: entry.family, dtype: entry.dtype, synthetic: entry.synthetic, role: entry.role, notes: entry.notes,
-    source: describeSource(entry), layers, d, vocab, parallel: located.parallel, tied, execution,
+    source: describeSource(entry), layers, d, vocab, parameters: parameterCount(model.proto), parallel: located.parallel, tied, execution,
     provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probeVersion: PROBE_VERSION, unavailable: located.unavailable },
     seed: {
       unembedding, embedding, unembedding_eff,

@@ -65,7 +65,7 @@ export default class ProbespecReporter implements Reporter {
       const r = run.results.find((x) => x.id === id);
       return r ? cohort(r) : undefined;
     };
-    const verdicts = hypotheses.map(deriveVerdict).map((v) => ({ ...v, cohorts: cohortVerdicts(v, cohortOf) }));
+    const verdicts = hypotheses.map(deriveVerdict).map((v) => ({ ...v, cohorts: cohortVerdicts(v, cohortOf, (id) => run.results.find((x) => x.id === id)?.parameters) }));
     const figures = [];
     for (const f of figureSpecs(run)) figures.push({ id: f.id, title: f.title, caption: f.caption, svg: await renderSvg(f.spec) });
     const durationS = (Date.now() - Date.parse(run.startedAt)) / 1000;

@@ -74,9 +74,23 @@ export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
  * every row of its subjects passed, rejected when one failed. What holds for the
  * whole hypothesis (a skip, an error) holds for every cohort.
  */
-export function cohortVerdicts(v: HypothesisVerdict, cohortOf: (id: string) => Cohort | undefined): CohortVerdict[] {
+export function cohortVerdicts(v: HypothesisVerdict, cohortOf: (id: string) => Cohort | undefined, sizeOf: (id: string) => number | undefined = () => undefined): CohortVerdict[] {
   const cohorts = [...new Set(v.predictions.flatMap((t) => t.prediction?.rows.map((r) => cohortOf(r.subject)) ?? []))].filter((c): c is Cohort => !!c);
-  return (["real", "synthetic"] as const).filter((c) => cohorts.includes(c)).map((cohort) => {
+  // A baseline a hundred times smaller than its subject is a comparison across scales: the report says so.
+  const scaleNote = (cohort: Cohort) => {
+    const pairs = new Map<string, [string, string]>();
+    for (const t of v.predictions) for (const r of t.prediction?.rows ?? []) if (r.baseline && cohortOf(r.subject) === cohort) pairs.set(`${r.subject}|${r.baseline}`, [r.subject, r.baseline]);
+    const notes = [...pairs.values()].flatMap(([s, b]) => {
+      const [ns, nb] = [sizeOf(s), sizeOf(b)];
+      return ns && nb && ns / nb >= 100 ? [`the baseline ${b} (≈${formatCount(nb)} parameters) is far smaller than ${s} (≈${formatCount(ns)})`] : [];
+    });
+    return notes.length ? `; note: ${notes.join("; ")}` : "";
+  };
+  return (["real", "synthetic"] as const).filter((c) => cohorts.includes(c)).map((c) => {
+    const r = verdictOf(c);
+    return { ...r, reason: r.reason + scaleNote(c) };
+  });
+  function verdictOf(cohort: Cohort): CohortVerdict {
     if (v.verdict === "error" || v.verdict === "inconclusive") return { cohort, verdict: v.verdict, reason: v.reason };
     const rows = v.predictions.map((t) => ({ t, rows: t.prediction?.rows.filter((r) => cohortOf(r.subject) === cohort) ?? [] }));
     const missed = rows.filter(({ rows: rs }) => rs.some((r) => !r.passed));
@@ -84,5 +98,7 @@ export function cohortVerdicts(v: HypothesisVerdict, cohortOf: (id: string) => C
     const empty = rows.filter(({ t, rows: rs }) => t.prediction && !rs.length);
     if (empty.length) return { cohort, verdict: "inconclusive", reason: `no ${cohort} model to compare with for ${empty.map(({ t }) => t.name.split(":")[0]).join(", ")}` };
     return { cohort, verdict: "confirmed", reason: `every prediction passed for the ${cohort} subjects` };
-  });
+  }
 }
+
+const formatCount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${(n / 1e3).toFixed(0)} K`);

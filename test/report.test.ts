@@ -6,7 +6,7 @@ import { runProbes } from "../probes/run.js";
 import { figureSpecs, renderSvg } from "../reports/figures.js";
 import { renderReport } from "../reports/render.js";
 import { summaryLines } from "../reports/summary.js";
-import { deriveVerdict, type HypothesisOutcome } from "../reports/verdicts.js";
+import { cohortVerdicts, deriveVerdict, type HypothesisOutcome } from "../reports/verdicts.js";
 import { writeReport } from "../reports/write.js";
 import { runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
@@ -31,6 +31,20 @@ describe("verdicts", () => {
     expect(OUTCOMES.map((o) => deriveVerdict(o).verdict)).toEqual(["confirmed", "rejected", "inconclusive", "error"]);
     expect(deriveVerdict(OUTCOMES[2]).reason).toBe("no baseline model is available");
     expect(deriveVerdict({ ...OUTCOMES[0], moduleErrors: ["globalSetup failed"] }).verdict).toBe("error");
+  });
+});
+
+describe("verdicts by cohort", () => {
+  it("judge real subjects on their rows and synthetic ones on theirs, and say when a baseline is of another scale", () => {
+    const row = (subject: string, baseline: string, passed: boolean) => ({ subject, baseline, value: passed ? 2 : 0.5, passed });
+    const prediction = { hypothesis: "h", criterion: "ratio ≥ 1.72", threshold: 1.72, why: "", passed: false, rows: [row("tiny", "small", false), row("analog", "other", true)] };
+    const v = deriveVerdict(outcome("h", [{ name: "p: ratio", state: "failed", error: { name: "AssertionError", message: "" }, prediction }]));
+    const cohortOf = (id: string) => (["tiny", "small"].includes(id) ? "real" as const : "synthetic" as const);
+    const size = (id: string) => ({ tiny: 1.1e9, small: 2.6e5, analog: 1e6, other: 1e6 })[id];
+    const got = cohortVerdicts(v, cohortOf, size);
+    expect(got.map((c) => [c.cohort, c.verdict])).toEqual([["real", "rejected"], ["synthetic", "confirmed"]]);
+    expect(got[0].reason).toMatch(/tiny vs small 0.5000 miss “ratio ≥ 1.72”; note: the baseline small \(≈260 K parameters\) is far smaller than tiny \(≈1.1 B\)/);
+    expect(got[1].reason).not.toMatch(/far smaller/);
   });
 });
 
