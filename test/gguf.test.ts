@@ -8,6 +8,9 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dequantize, tensorBytes, typeName } from "../models/gguf/dequantize.js";
 import { openGguf } from "../models/gguf/reader.js";
+import { runProbes } from "../probes/run.js";
+import { loadTokenizer } from "../probes/tokenizer.js";
+import { rel, TEST_CACHE } from "./helpers.js";
 
 const cases: { type: string; id: number; source: string; count: number; raw: string; expected: string }[] =
   JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "fixtures", "gguf", "blocks.json"), "utf8"));
@@ -67,5 +70,30 @@ describe("the GGUF reader", () => {
     expect(() => openGguf(path.join(dir, "not.gguf"))).toThrow(/not.gguf is not a GGUF file/);
     fs.writeFileSync(path.join(dir, "cut.gguf"), whole.subarray(0, 30));
     expect(() => openGguf(path.join(dir, "cut.gguf"))).toThrow(/runs past the end of the file .*truncated/);
+  });
+});
+
+describe("a GGUF added as one entry", () => {
+  it("probes a tied GQA Llama written by the gguf package's GGUFWriter in Q8_0, Q4_0, Q5_1, F16 and F32, within 1e-4 of transformers' GGUF loader", async () => {
+    const dir = path.join(import.meta.dirname, "fixtures", "gguf-llama");
+    const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
+    const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-entry-"));
+    fs.writeFileSync(path.join(modelsDir, "tiny.json"), JSON.stringify({ id: "tiny-gguf", family: "llama", source: { gguf: path.join(dir, "model.gguf") } }));
+    const run = await runProbes({
+      env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", PROBESPEC_NO_CACHE: "1" },
+      promptSet: { name: "one", file: "-", prompts: [ref.prompt] },
+    });
+    expect(run.failures).toEqual([]);
+    const r = run.results[0];
+    expect(loadTokenizer(path.dirname(r.provenance.onnxFile)).encode(ref.prompt)).toEqual(ref.input_ids);
+    expect(r.seed.tied_embeddings).toBe(true);
+    r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `norm ${L}`).toBeLessThan(1e-4));
+    for (const m of ["unembedding", "embedding"] as const) {
+      for (const [k, v] of Object.entries(ref[m])) if (typeof v === "number") expect(rel((r.seed[m] as never)[k], v), `${m}.${k}`).toBeLessThan(1e-4);
+    }
+    for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
+      const scale = k === "logit_mean" ? ref.entropy.logit_std : Math.abs(ref.entropy[k]);
+      expect(Math.abs((r.seed.entropy as never)[k] - ref.entropy[k]) / scale, k).toBeLessThan(1e-4);
+    }
   });
 });
