@@ -262,16 +262,19 @@ def notebook_metrics(model, layers, W_U, W_E, ids):
         h.remove()
     return notebook_numbers([n for _, n in sorted(norms)], logits, W_U, W_E)
 
-def notebook_numbers(norms, logits, W_U, W_E):
-    """The notebook's residual, matrix and logit numbers from per-layer output norms and the logits."""
+def notebook_numbers(norms, logits, W_U=None, W_E=None):
+    """The notebook's residual and logit numbers from per-layer output norms and the logits; its matrix numbers where W_U and W_E are given."""
     gains = [norms[i] / norms[i - 1] for i in range(1, len(norms))]
     last = logits[0, -1, :].float()
     probs = torch.softmax(last, dim=0)
     ent = -(probs * torch.log(probs + 1e-10)).sum().item()
+    matrices = {}
+    if W_U is not None:
+        u, e = analyze_matrix_norms(W_U), analyze_matrix_norms(W_E)
+        matrices = {"unembedding": u, "embedding": e, "wu_we_ratio": u["frobenius_norm"] / e["frobenius_norm"],
+                    "tied_embeddings": bool(W_U.shape == W_E.shape and torch.allclose(W_U, W_E, atol=1e-3))}
     return {
-        "unembedding": analyze_matrix_norms(W_U), "embedding": analyze_matrix_norms(W_E),
-        "wu_we_ratio": analyze_matrix_norms(W_U)["frobenius_norm"] / analyze_matrix_norms(W_E)["frobenius_norm"],
-        "tied_embeddings": bool(W_U.shape == W_E.shape and torch.allclose(W_U, W_E, atol=1e-3)),
+        **matrices,
         "norms": norms, "gains": gains, "last_gain": gains[-1],
         "contracting_pct": 100 * sum(g < 1 for g in gains) / len(gains),
         "entropy": {"logit_mean": last.mean().item(), "logit_std": last.std().item(), "logit_max": last.max().item(), "logit_min": last.min().item(),

@@ -51,9 +51,9 @@ def main():
         for h in hooks:
             h.remove()
         layers = [outs[i] for i in range(len(outs))]
-        r = notebook_numbers([t.float().norm().item() for t in layers], logits, W_U, W_E)
+        r = notebook_numbers([t.float().norm().item() for t in layers], logits)
         ex0 = [t[:, 1:].float().norm().item() for t in layers]
-        del r["unembedding"], r["embedding"], r["wu_we_ratio"], r["tied_embeddings"], r["logits_last_token"]
+        del r["logits_last_token"]
         results.append({"prompt": prompt, "input_ids": ids, "hf_tokenizer_ids": tok(prompt)["input_ids"], **r, "norms_ex0": ex0,
                         "gains_ex0": [ex0[i] / ex0[i - 1] for i in range(1, len(ex0))]})
         print(prompt[:40], len(ids), f"last_gain {r['last_gain']:.4f}", flush=True)
