@@ -59,6 +59,7 @@ export function feeder(located: Located, config: Record<string, any>, genai: Rec
       const dims = input.dims.length === 1 ? [n] : [1, n];
       if (input.role === "mask") f[input.name] = tensorOf(input, ids.map(() => 1), dims, modelId);
       else if (input.role === "positions") f[input.name] = tensorOf(input, ids.map((_, i) => i), dims, modelId);
+      else if (input.role === "segments") f[input.name] = tensorOf(input, ids.map(() => 0), dims, modelId);
       else {
         const d = pastDims(input);
         f[input.name] = tensorOf(input, new Uint8Array(d.reduce((a, b) => a * b, 1)), d, modelId);

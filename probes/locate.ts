@@ -221,10 +221,10 @@ function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): Fina
   throw new LocateError(modelId, `cannot read the final norm that produces "${lnFinal}" (${n ? `${n.opType} "${n.name}"` : "no node"})`);
 }
 
-/** Every graph input but the ids, fed as its exporter expects: a mask of ones, positions 0..n-1, an empty past. */
+/** Every graph input but the ids, fed as its exporter expects: a mask of ones, positions 0..n-1, token types 0, an empty past. */
 export interface ExtraInput {
   name: string;
-  role: "mask" | "positions" | "past";
+  role: "mask" | "positions" | "segments" | "past";
   elemType: number;
   /** Declared dims; symbolic ones by name (batch, past length, or a size the config gives, such as kv_cache_dim). */
   dims: (number | string)[];
@@ -237,7 +237,7 @@ function inputsOf(proto: ModelProto, idx: GraphIndex): Located["inputs"] {
   const tensorType = (i: (typeof real)[number]) => (i.type?.value.case === "tensorType" ? i.type.value.value : undefined);
   const extra = real.filter((i) => i !== ids).map((i): ExtraInput => ({
     name: i.name,
-    role: /mask/i.test(i.name) ? "mask" : /position|cache_position/i.test(i.name) ? "positions" : "past",
+    role: /mask/i.test(i.name) ? "mask" : /position|cache_position/i.test(i.name) ? "positions" : /token_type/i.test(i.name) ? "segments" : "past",
     elemType: tensorType(i)?.elemType ?? 1,
     dims: (tensorType(i)?.shape?.dim ?? []).map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? ""))),
   }));

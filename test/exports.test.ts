@@ -11,6 +11,8 @@ import { describe, expect, it } from "vitest";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
+import { locate } from "../probes/locate.js";
+import { decodeModel, encodeModel } from "../probes/onnx.js";
 import { EXPORTS, EXPORTS_MISSING } from "./exports.js";
 import { rel, tmpDir } from "./helpers.js";
 
@@ -72,5 +74,22 @@ describe("an export added as one config entry", () => {
       const r = run.results.find((x) => x.id === id)!;
       r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `${id} norm ${L}`).toBeLessThan(1e-3));
     }
+  });
+});
+
+describe("inputs besides the ids, fed as their exporter declares them", () => {
+  it("feeds token_type_ids zeros of [1, n], not an empty past", async () => {
+    const dir = path.join(tmpDir(), "with-token-types");
+    fs.cpSync(path.join(import.meta.dirname, "fixtures", "exports", "llama-dynamo23"), dir, { recursive: true });
+    const m = decodeModel(fs.readFileSync(path.join(dir, "model.onnx")));
+    const ids = m.graph!.input.find((i) => i.name === "input_ids")!;
+    m.graph!.input.push({ ...ids, name: "token_type_ids" });
+    fs.writeFileSync(path.join(dir, "model.onnx"), encodeModel(m));
+    const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
+    const entry = ModelEntrySchema.parse({ id: "types", family: "llama", source: { dir } });
+    const located = locate(m, {});
+    expect(located.inputs.extra.find((i) => i.name === "token_type_ids")?.role).toBe("segments");
+    const r = await probeModel(entry, dir, [ref.prompt], { device: "cpu" });
+    r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `norm ${L}`).toBeLessThan(1e-5));
   });
 });
