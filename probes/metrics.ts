@@ -200,6 +200,11 @@ export function bootstrapCI(
 }
 
 
+/** Bootstrap CI of mean(a) / mean(b), prompts resampled jointly (the same prompts were run on both). */
+export function meanRatioCI(a: readonly number[], b: readonly number[], opts?: Parameters<typeof bootstrapCI>[2]) {
+  return bootstrapCI([[...a], [...b]], ([x, y]) => mean(x) / mean(y), opts);
+}
+
 /** Bootstrap CI of mean(a) − mean(b), prompts resampled jointly (the same prompts were run on both). */
 export function meanDifferenceCI(a: readonly number[], b: readonly number[], opts?: Parameters<typeof bootstrapCI>[2]) {
   return bootstrapCI([[...a], [...b]], ([x, y]) => mean(x) - mean(y), opts);
@@ -213,4 +218,21 @@ export function meanCI(a: readonly number[], opts?: Parameters<typeof bootstrapC
 /** Per-layer means over prompts of a per-prompt, per-layer quantity. */
 export function layerMeans(rows: readonly (readonly number[])[]): number[] {
   return rows[0].map((_, L) => mean(rows.map((r) => r[L])));
+}
+
+/**
+ * The softmax-relevant gain of a readout matrix W ([vocab, d]): its mean row
+ * removed (a shift every logit shares, which softmax cannot see), then the RMS of
+ * the rows, ‖W − 1·w̄ᵀ‖_F / √vocab. For a direction x of unit RMS (as a final
+ * norm leaves it), that is the RMS spread of the logits Wx across the vocabulary.
+ * A mean over rows, it does not grow with the vocabulary; rows of the usual 1/√d
+ * initialisation keep it near 1 at any width. In float64.
+ */
+export function softmaxGain(W: Float32Array, rows: number, cols: number): number {
+  const mean = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) mean[c] += W[r * cols + c];
+  for (let c = 0; c < cols; c++) mean[c] /= rows;
+  let sum = 0;
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) sum += (W[r * cols + c] - mean[c]) ** 2;
+  return Math.sqrt(sum / rows);
 }

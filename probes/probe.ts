@@ -13,7 +13,7 @@ import { LoadError, ProbeError, ProbespecError } from "./errors.js";
 import { locate, type Located } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
 import {
-  allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats,
+  allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats, softmaxGain,
   type LogitStats, type MatrixStats, type ResidualStreamStats,
 } from "./metrics.js";
 import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "./onnx.js";
@@ -26,7 +26,7 @@ import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { feeder, floatData } from "./feeds.js";
 
 /** Bump when any metric's definition or the result layout changes: it keys the cache. */
-export const PROBE_VERSION = 3;
+export const PROBE_VERSION = 4;
 
 export interface PromptResult {
   prompt: string;
@@ -69,6 +69,8 @@ export interface ProbeResult {
   tied: { value: boolean; via: string };
   execution: ExecutionRecord;
   provenance: { onnxFile: string; sha256: string; bytes: number; externalFiles: string[]; located: string[]; probeVersion: number; unavailable: Located["unavailable"] };
+  /** The readout's softmax-relevant gain (metrics.softmaxGain) of W_U_eff, and of W_U alone (without the final norm's gain). */
+  softmaxGain: { W_U_eff: number; W_U: number };
   /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
   seed: {
     unembedding: MatrixStats;
@@ -181,13 +183,15 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
   const modelDir = path.dirname(folder.onnxFile);
   // Two vocabulary-sized matrices at most at a time, released before the prompts run.
-  const { unembedding, unembedding_eff, embedding, tiedByValues } = (() => {
+  const { unembedding, unembedding_eff, gains, embedding, tiedByValues } = (() => {
     const WU = readWeight(model.proto, located.W_U, modelDir, id);
     const { gain } = readFinalNorm(model.proto, located, modelDir, id);
     const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
-    const unembedding_eff = matrixStats(foldGain(WU.data, WU.rows, WU.cols, gain), WU.rows, WU.cols);
+    const eff = foldGain(WU.data, WU.rows, WU.cols, gain);
+    const unembedding_eff = matrixStats(eff, WU.rows, WU.cols);
+    const gains = { W_U_eff: softmaxGain(eff, WU.rows, WU.cols), W_U: softmaxGain(WU.data, WU.rows, WU.cols) };
     const WE = readWeight(model.proto, located.W_E, modelDir, id);
-    return { unembedding, unembedding_eff, embedding: matrixStats(WE.data, WE.rows, WE.cols), tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) };
+    return { unembedding, unembedding_eff, gains, embedding: matrixStats(WE.data, WE.rows, WE.cols), tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) };
   })();
   const tied = { value: located.tiedInGraph !== undefined || tiedByValues, via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied") };
   const tMat = performance.now();
@@ -238,7 +242,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   const seedPrompt = results[0];
   return {
     id, family: entry.family, dtype: entry.dtype, synthetic: entry.synthetic, role: entry.role, notes: entry.notes,
-    source: describeSource(entry), layers, d, vocab, parameters: parameterCount(model.proto), parallel: located.parallel, tied, execution,
+    source: describeSource(entry), layers, d, vocab, parameters: parameterCount(model.proto), parallel: located.parallel, tied, execution, softmaxGain: gains,
     provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probeVersion: PROBE_VERSION, unavailable: located.unavailable },
     seed: {
       unembedding, embedding, unembedding_eff,
