@@ -19,11 +19,14 @@ import { rel, tmpDir } from "./helpers.js";
 const FAMILY: Record<string, string> = { mistral: "mistral", llama: "llama", gemma: "gemma", gpt_neox: "pythia" };
 
 /**
- * The tolerance a metric is held to: 1e-5 in fp32, 1e-3 in fp16; quantised
+ * The tolerance a metric is held to: 1e-5 in fp32 and against onnxruntime's own run, 1e-3 in fp16 against torch; quantised
  * exports against torch on their dequantised weights, within the error their
  * quantisation itself makes on the logits (activations are quantised too).
  */
-function tolerance(name: string, ref: { quant_error?: number }): { weights: number; activations: number } {
+function tolerance(name: string, ref: { quant_error?: number; reference?: string }): { weights: number; activations: number } {
+  // onnxruntime's own run of the same file (fp16 and q4f16 graphs): the same computation, but which tensors are
+  // exposed changes what ORT fuses (a fused norm computes in float32), so fp16 roundings differ by ~2e-5.
+  if (ref.reference === "onnxruntime") return { weights: 1e-5, activations: 1e-4 };
   if (ref.quant_error !== undefined) return { weights: 1e-5, activations: Math.max(1e-4, 3 * ref.quant_error) };
   return name.endsWith("fp16") ? { weights: 1e-3, activations: 1e-3 } : { weights: 1e-5, activations: 1e-5 };
 }

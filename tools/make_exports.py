@@ -182,6 +182,16 @@ def ort_logits(path, ids):
     return out[0, -1].astype(np.float64)
 
 
+OUT_ROOT = None
+
+
+def fresh_dir(name):
+    d = os.path.join(OUT_ROOT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
 def write_folder(out, model, tok, ref, extra):
     # The GenAI builder's folders carry genai_config.json and no config.json: kept as it writes them.
     if not os.path.exists(os.path.join(out, "genai_config.json")):
@@ -222,6 +232,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated fixture names")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
+    global OUT_ROOT
+    OUT_ROOT = args.out
     vocab, merges = byte_vocab()
     ids = tokenize(PROMPT, vocab)
     tok = {"tokenizer.json": tokenizer_json(vocab, merges),
@@ -238,11 +250,7 @@ def main():
     def want(name):
         return not only or name in only
 
-    def fresh(name):
-        d = os.path.join(args.out, name)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        return d
+    fresh = fresh_dir
 
     for family in FAMILIES:
         model = build(family)
@@ -279,6 +287,8 @@ def main():
             q.process()
             q.model.save_model_to_file(os.path.join(d4, "model.onnx"))
             quantized_reference(d4, family, ids, tok, meta, "onnxruntime.quantization MatMulNBitsQuantizer block 32 symmetric")
+            if family == "llama":
+                ort_fp16_fixtures(src, family, ids, tok, meta)
             d8 = fresh(f"{family}-int8")
             quantize_dynamic(src, os.path.join(d8, "model.onnx"), weight_type=QuantType.QInt8)
             quantized_reference(d8, family, ids, tok, meta, "onnxruntime.quantization quantize_dynamic QInt8")
@@ -302,6 +312,52 @@ def main():
                     write_folder(d, model, tok, ref, {**meta, "exporter": exporter, "ort_logits_error": rel_error(ort_logits(os.path.join(d, "model.onnx"), ids), ref)})
                     print(name, "ok", flush=True)
             shutil.rmtree(hf)
+
+
+def ort_fp16_fixtures(src, family, ids, tok, meta):
+    """onnx-community's fp16 and q4f16 recipes on the TorchScript export: ORT's float16 converter (the whole graph,
+    norms included, in fp16), then MatMulNBits on that. Their numbers differ from fp32 torch by fp16's own error, so
+    the reference is onnxruntime itself with the TorchScript exporter's residual tensors exposed by name, in float64."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    d16 = fresh_dir(f"{family}-fp16")
+    onnx.save(convert_float_to_float16(onnx.load(src), keep_io_types=False), os.path.join(d16, "model.onnx"))
+    dq = fresh_dir(f"{family}-q4f16")
+    q = MatMulNBitsQuantizer(onnx.load(os.path.join(d16, "model.onnx")), block_size=32, is_symmetric=True)
+    q.process()
+    q.model.save_model_to_file(os.path.join(dq, "model.onnx"))
+    for d, how in [(d16, "onnxruntime.transformers.float16.convert_float_to_float16"), (dq, f"{how_q4f16}")]:
+        model = build(family)
+        ref = ort_reference(os.path.join(d, "model.onnx"), ids, model)
+        write_folder(d, model, tok, ref, {**meta, "exporter": how, "reference": "onnxruntime"})
+        print(os.path.basename(d), "ok", flush=True)
+
+
+how_q4f16 = "convert_float_to_float16, then MatMulNBitsQuantizer block 32 symmetric"
+
+
+def ort_reference(path, ids, model):
+    """The notebook's numbers from onnxruntime's own run of the file: each decoder layer's output (the TorchScript
+    exporter names it /model/model/layers.N/Add_1_output_0) and the logits, in float64; W_U and W_E as stored, dequantised."""
+    import onnxruntime as ort
+    m = onnx.load(path)
+    names = [f"/model/model/layers.{l}/Add_1_output_0" for l in range(LAYERS)]
+    for n in names:
+        m.graph.output.append(onnx.helper.make_value_info(n, onnx.TypeProto()))
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.array([ids], np.int64)
+    out = s.run(["logits", *names], {"input_ids": x, "attention_mask": np.ones_like(x), "position_ids": np.arange(len(ids))[None]})
+    norms = [float(np.linalg.norm(o.astype(np.float64))) for o in out[1:]]
+    init = {t.name: t for t in m.graph.initializer}
+    head = next(n for n in reversed(m.graph.node) if n.op_type in ("MatMul", "MatMulNBits"))
+    if head.op_type == "MatMulNBits":
+        W_U = torch.from_numpy(np.ascontiguousarray(dequantized_weights(path)[0][-1].T))
+    else:
+        W_U = torch.from_numpy(numpy_helper.to_array(init[head.input[1]]).astype(np.float32).T.copy())
+    table = next(n for n in m.graph.node if n.op_type == "Gather" and n.input[0] in init and len(init[n.input[0]].dims) == 2)
+    W_E = torch.from_numpy(numpy_helper.to_array(init[table.input[0]]).astype(np.float32))
+    ref = notebook_numbers(norms, torch.from_numpy(out[0].astype(np.float32)), W_U, W_E)
+    return ref
 
 
 def rel_error(logits, ref):
