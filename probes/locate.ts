@@ -72,15 +72,14 @@ function constantOf(idx: GraphIndex, name: string): TensorProto | undefined {
   return n?.opType === "Constant" ? n.attribute.find((a) => a.name === "value")?.t : undefined;
 }
 
-/** The initializer behind a name: TorchScript's export shares equal initializers through Identity nodes. */
-function throughIdentity(idx: GraphIndex, name: string): string {
+/**
+ * The tensor behind a name, back through ops that pass their first input on unchanged in value:
+ * TorchScript shares equal initializers through Identity, the GenAI builder reshapes int4 blocks,
+ * and a Dropout is the identity at inference.
+ */
+function through(idx: GraphIndex, name: string, ops: readonly string[]): string {
   const p = idx.producer.get(name);
-  return p?.opType === "Identity" ? throughIdentity(idx, p.input[0]) : name;
-}
-
-function throughReshape(idx: GraphIndex, name: string): string {
-  const p = idx.producer.get(name);
-  return p && (p.opType === "Reshape" || p.opType === "Identity") ? throughReshape(idx, p.input[0]) : name;
+  return p && ops.includes(p.opType) ? through(idx, p.input[0], ops) : name;
 }
 
 function initDims(idx: GraphIndex, name: string): number[] | undefined {
@@ -123,7 +122,7 @@ function findEmbedding(idx: GraphIndex, proto: ModelProto, idsInput: string, mod
   for (const n of g.node) {
     if (n.opType === "GatherBlockQuantized" && attr(n, "bits") === 4 && (n.input[1] === idsInput)) {
       // The GenAI builder's tied int4 embedding gathers from the lm_head's own MatMulNBits blocks.
-      const q = throughReshape(idx, n.input[0]);
+      const q = through(idx, n.input[0], ["Reshape", "Identity"]);
       const dims = initDims(idx, q);
       if (!dims) continue;
       const N = dims[0], K = (dims.reduce((a, b) => a * b, 1) / N) * 2;
@@ -192,7 +191,7 @@ function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): Fina
     const gi = SKIP_NORMS.has(n.opType) ? 2 : 1;
     const kind = n.opType.includes("Simplified") || n.opType === "RMSNormalization" ? "rms" : "layernorm";
     const bias = n.input[gi + 1];
-    return { kind, eps: attr(n, "epsilon") ?? 1e-5, gain: throughIdentity(idx, n.input[gi]), bias: bias ? throughIdentity(idx, bias) : undefined };
+    return { kind, eps: attr(n, "epsilon") ?? 1e-5, gain: through(idx, n.input[gi], ["Identity"]), bias: bias ? through(idx, bias, ["Identity"]) : undefined };
   }
   // Decomposed: … Mul(gain, normalised) with the gain a [d] initializer; RMS if no mean is subtracted.
   if (n?.opType === "Mul" || n?.opType === "Add") {
@@ -382,11 +381,7 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
   const points = new Map<ProbePoint, PointSource>();
   // A Dropout is the identity at inference, and ONNX Runtime removes it, unless its output is exposed: then a
   // training_mode input left true (as dynamo exports of GPT-2 have it) really drops. So its input is exposed.
-  const value = (t: string): string => {
-    const p = idx.producer.get(t);
-    return p && (p.opType === "Dropout" || p.opType === "Identity") ? value(p.input[0]) : t;
-  };
-  const set = (p: ProbePoint, s: PointSource | undefined) => s && points.set(p, "tensor" in s ? { tensor: value(s.tensor) } : s);
+  const set = (p: ProbePoint, s: PointSource | undefined) => s && points.set(p, "tensor" in s ? { tensor: through(idx, s.tensor, ["Dropout", "Identity"]) } : s);
   set("embed", { tensor: streamOf(blocks.length ? blocks[0].from : emb.node) });
   const branch = (b: string | null | undefined, minus: [ProbePoint, ProbePoint]): PointSource | undefined =>
     b ? { tensor: b } : b === null ? { minus } : undefined;
