@@ -17,8 +17,10 @@ first=$(echo "$indexes" | head -n 1)
 extra=$(echo "$indexes" | tail -n +2 | sed 's/^/--extra-index-url /' | tr '\n' ' ')
 venv=${PROBESPEC_VENV:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+mkdir -p "$(dirname "$out")"
 # shellcheck disable=SC2086
-"$venv/bin/pip" install -q --index-url "$first" $extra -r tools/requirements-exports.txt
+"$venv/bin/pip" install -q --index-url "$first" $extra -r tools/requirements-exports.txt > "$out.pip.log" 2>&1 || { tail -n 20 "$out.pip.log"; exit 1; }
+rm -f "$out.pip.log"
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 echo "exports: generating into $out (about 2 minutes)"
 "$venv/bin/python" tools/make_exports.py "$out.tmp" > "$out.tmp.log" 2>&1 || { tail -n 30 "$out.tmp.log"; exit 1; }
