@@ -7,6 +7,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { z } from "zod";
 
 export const sha = (s: string | Uint8Array) => crypto.createHash("sha256").update(s).digest("hex");
 
@@ -31,7 +32,25 @@ export function cacheKey(parts: unknown): string {
   return sha(JSON.stringify(parts)).slice(0, 32);
 }
 
-export function readCached<T>(cacheDir: string, key: string): T | undefined {
+/**
+ * The source of probes/ (every .ts file, recursively), hashed into every results key: any edit to how
+ * models are read, located or measured is answered by probing again, never by numbers the old code wrote.
+ */
+export const PROBES_SOURCE = (() => {
+  const h = crypto.createHash("sha256");
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (e.name.endsWith(".ts")) h.update(path.relative(import.meta.dirname, f)).update(fs.readFileSync(f));
+    }
+  };
+  walk(import.meta.dirname);
+  return h.digest("hex").slice(0, 16);
+})();
+
+/** A cached entry, parsed by `schema`: a corrupt, half-written or outdated one is removed and recomputed. */
+export function readCached<T>(cacheDir: string, key: string, schema: z.ZodType<T, unknown>): T | undefined {
   const file = path.join(cacheDir, "results", `${key}.json`);
   let raw: string;
   try {
@@ -42,7 +61,9 @@ export function readCached<T>(cacheDir: string, key: string): T | undefined {
   try {
     const { checksum, payload } = JSON.parse(raw);
     if (typeof payload !== "string" || sha(payload) !== checksum) throw new Error("checksum mismatch");
-    return JSON.parse(payload) as T;
+    const parsed = schema.safeParse(JSON.parse(payload));
+    if (!parsed.success) throw new Error("not a result of this version");
+    return parsed.data;
   } catch {
     fs.rmSync(file, { force: true }); // corrupt or half-written: recompute, never trust
     return undefined;

@@ -23,10 +23,9 @@ import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
 import { LENS_OUTPUT, probedGraph } from "./lens.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
+import { PROBES_SOURCE } from "./cache.js";
 import { feeder, floatData } from "./feeds.js";
 
-/** Bump when any metric's definition or the result layout changes: it keys the cache. */
-export const PROBE_VERSION = 4;
 
 export interface PromptResult {
   prompt: string;
@@ -68,7 +67,7 @@ export interface ProbeResult {
   parallel: boolean;
   tied: { value: boolean; via: string };
   execution: ExecutionRecord;
-  provenance: { onnxFile: string; sha256: string; bytes: number; externalFiles: string[]; located: string[]; probeVersion: number; unavailable: Located["unavailable"] };
+  provenance: { onnxFile: string; sha256: string; bytes: number; externalFiles: string[]; located: string[]; probesSource: string; unavailable: Located["unavailable"] };
   /** The readout's softmax-relevant gain (metrics.softmaxGain) of W_U_eff, and of W_U alone (without the final norm's gain). */
   softmaxGain: { W_U_eff: number; W_U: number };
   /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
@@ -243,7 +242,7 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   return {
     id, family: entry.family, dtype: entry.dtype, synthetic: entry.synthetic, role: entry.role, notes: entry.notes,
     source: describeSource(entry), layers, d, vocab, parameters: parameterCount(model.proto), parallel: located.parallel, tied, execution, softmaxGain: gains,
-    provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probeVersion: PROBE_VERSION, unavailable: located.unavailable },
+    provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probesSource: PROBES_SOURCE, unavailable: located.unavailable },
     seed: {
       unembedding, embedding, unembedding_eff,
       wu_we_ratio: unembedding.frobenius_norm / embedding.frobenius_norm,

@@ -6,10 +6,11 @@
 import { loadRegistry, cacheRoot, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
 import { selectModels, type Skipped } from "../models/registry/select.js";
-import { cacheKey, modelIdentity, readCached, writeCached } from "./cache.js";
+import { PROBES_SOURCE, cacheKey, modelIdentity, readCached, writeCached } from "./cache.js";
+import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "./onnx.js";
 import { ProbespecError } from "./errors.js";
-import { PROBE_VERSION, describeSource, probeModel, type ProbeResult } from "./probe.js";
+import { describeSource, probeModel, type ProbeResult } from "./probe.js";
 import { ortVersion, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig } from "./config.js";
 
@@ -61,8 +62,8 @@ export async function runProbes({ env = process.env, promptSet, onProgress = () 
       const folder = readModelFolder(dir, entry);
       const model = readModel(folder.onnxFile, entry.id);
       const used = [...model.externalFiles, folder.configFile, folder.genaiConfigFile, folder.tokenizerFile, folder.tokenizerConfigFile];
-      const key = cacheKey({ v: PROBE_VERSION, model: modelIdentity(model.sha256, used.filter((f): f is string => !!f)), entry: { family: entry.family, dtype: entry.dtype, probePoints: entry.probePoints, role: entry.role, synthetic: entry.synthetic, notes: entry.notes, id: entry.id }, prompts: promptSet.prompts, device });
-      const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached<ProbeResult>(cacheDir, key);
+      const key = cacheKey({ probes: PROBES_SOURCE, model: modelIdentity(model.sha256, used.filter((f): f is string => !!f)), entry: { family: entry.family, dtype: entry.dtype, probePoints: entry.probePoints, role: entry.role, synthetic: entry.synthetic, notes: entry.notes, id: entry.id }, prompts: promptSet.prompts, device });
+      const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached(cacheDir, key, ProbeResultSchema);
       if (cached) {
         onProgress(`${entry.id}: results from the cache`);
         run.results.push(cached);

@@ -15,6 +15,7 @@ import { decodeModel, encodeModel } from "../probes/onnx.js";
 import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { readCached } from "../probes/cache.js";
+import { ProbeResultSchema } from "../probes/result-schema.js";
 import { childEnv, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthetic: true };
@@ -147,7 +148,7 @@ describe("killed and concurrent runs", () => {
   const checkCache = (cacheDir: string) => {
     const results = path.join(cacheDir, "results");
     for (const f of fs.existsSync(results) ? fs.readdirSync(results) : []) {
-      if (f.endsWith(".json")) expect(readCached(cacheDir, f.slice(0, -5)), f).toBeDefined();
+      if (f.endsWith(".json")) expect(readCached(cacheDir, f.slice(0, -5), ProbeResultSchema), f).toBeDefined();
     }
   };
 

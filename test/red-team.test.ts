@@ -10,6 +10,8 @@ import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
 import { decodeModel, encodeModel } from "../probes/onnx.js";
 import { runProbes } from "../probes/run.js";
+import { readCached, writeCached } from "../probes/cache.js";
+import { ProbeResultSchema } from "../probes/result-schema.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { childEnv, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
@@ -323,5 +325,26 @@ describe("each message names the model, the file and what to do", () => {
     const r = await runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" }, promptSet: PROMPTS });
     expect(r.registryProblems.map((p) => p.error)).toEqual(["broken-entry.ts: no such export on this machine"]);
     expect(r.results.map((x) => x.id)).toEqual(["good"]);
+  });
+});
+
+describe("the results cache trusts nothing it cannot check", () => {
+  it("keys results by the source of every file under probes/: an edit to any of them probes again", () => {
+    const root = tmpDir(), copy = path.join(root, "probes");
+    fs.cpSync(path.join(PROJECT_ROOT, "probes"), copy, { recursive: true });
+    fs.writeFileSync(path.join(root, "package.json"), JSON.stringify({ type: "module" }));
+    fs.writeFileSync(path.join(root, "print.ts"), 'import { PROBES_SOURCE } from "./probes/cache.js";\nconsole.log(PROBES_SOURCE);\n');
+    const hash = () => spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/tsx/dist/cli.mjs"), path.join(root, "print.ts")], { encoding: "utf8" }).stdout.trim();
+    const before = hash();
+    expect(before).toMatch(/^[0-9a-f]{16}$/);
+    fs.appendFileSync(path.join(copy, "locate.ts"), "\n// an edit\n");
+    expect(hash()).not.toBe(before);
+  });
+
+  it("parses a cached result with a schema: an entry of another shape, checksum and all, is removed and recomputed", () => {
+    const cache = tmpDir();
+    writeCached(cache, "k", { id: "m", layers: "three" });
+    expect(readCached(cache, "k", ProbeResultSchema)).toBeUndefined();
+    expect(fs.existsSync(path.join(cache, "results", "k.json"))).toBe(false);
   });
 });

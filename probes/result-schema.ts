@@ -1,0 +1,65 @@
+/**
+ * Probe results read back from the cache enter through a parse, never a cast:
+ * this schema is checked against the ProbeResult type at compile time, and a
+ * cached file that does not match it is recomputed. JSON writes NaN (a gain
+ * without position 0 on a one-token prompt) as null; it is read back as NaN.
+ */
+import { z } from "zod";
+import type { ProbeResult } from "./probe.js";
+
+const num = z.union([z.number(), z.null().transform(() => NaN)]);
+const nums = z.array(num);
+
+const matrixStats = z.strictObject({
+  shape: z.tuple([z.number(), z.number()]),
+  frobenius_norm: num, spectral_norm: num, max_singular: num, mean_row_norm: num, std_row_norm: num,
+  max_row_norm: num, min_row_norm: num, mean_abs: num, std_abs: num, frobenius_normalized: num, spectral_normalized: num,
+});
+const logitStats = z.strictObject({
+  logit_mean: num, logit_std: num, logit_max: num, logit_min: num, logit_range: num, entropy: num, effective_vocab: num, top10_prob_mass: num,
+});
+const residual = z.strictObject({
+  norms: nums, gains: nums, contracting_pct: num, last_gain: num, max_gain: num, max_gain_layer: num,
+  expansion_layers: z.array(z.tuple([z.number(), z.number()])),
+});
+const provider = z.enum(["cuda", "webgpu", "cpu"]);
+
+export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject({
+  id: z.string(),
+  family: z.string() as z.ZodType<ProbeResult["family"]>,
+  dtype: z.string(),
+  synthetic: z.boolean(),
+  role: z.enum(["subject", "baseline"]).optional(),
+  notes: z.string().optional(),
+  source: z.string(),
+  layers: z.number(),
+  d: z.number(),
+  vocab: z.number(),
+  parameters: z.number(),
+  parallel: z.boolean(),
+  tied: z.strictObject({ value: z.boolean(), via: z.string() }),
+  execution: z.strictObject({
+    requested: z.enum(["auto", "cuda", "webgpu", "cpu"]),
+    provider,
+    ortVersion: z.string(),
+    fallbacks: z.array(z.strictObject({ provider, error: z.string() })),
+  }),
+  provenance: z.strictObject({
+    onnxFile: z.string(), sha256: z.string(), bytes: z.number(), externalFiles: z.array(z.string()), located: z.array(z.string()),
+    probesSource: z.string(), unavailable: z.array(z.strictObject({ point: z.string() as z.ZodType<ProbeResult["provenance"]["unavailable"][number]["point"]>, reason: z.string() })),
+  }),
+  softmaxGain: z.strictObject({ W_U_eff: num, W_U: num }),
+  seed: z.strictObject({
+    unembedding: matrixStats, embedding: matrixStats, unembedding_eff: matrixStats, wu_we_ratio: num, tied_embeddings: z.boolean(),
+    residual, residualEx0: residual, entropy: logitStats,
+  }),
+  prompts: z.array(z.strictObject({
+    prompt: z.string(), tokens: z.number(), residPostNorms: nums, residPostNormsEx0: nums, positionNorms: z.array(nums),
+    embedNorm: num, embedNormEx0: num, residualGains: nums, residualGainsEx0: nums, attnGains: nums, mlpGains: nums,
+    logits: logitStats, lensEntropy: nums,
+  })),
+  promptSet: z.strictObject({
+    entropy: num, effective_vocab: num, residualGains: nums, residualGainsEx0: nums, attnGains: nums, mlpGains: nums, lensEntropy: nums,
+  }),
+  timings: z.strictObject({ load: z.number(), matrices: z.number(), run: z.number() }),
+});
