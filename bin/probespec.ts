@@ -11,7 +11,7 @@ import { locate, type Located } from "../probes/locate.js";
 import { point, type ProbePoint } from "../probes/points.js";
 import { readWeight } from "../probes/matrices.js";
 import { allClose } from "../probes/metrics.js";
-import { readModel } from "../probes/onnx.js";
+import { readModel } from "../onnx/io.js";
 import { createSession, deviceFromEnv } from "../probes/session.js";
 
 /** The located stream as a reader follows it: embed, then each layer's sub-blocks and the tensors between them. */

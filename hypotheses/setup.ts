@@ -10,7 +10,7 @@ import type { TestProject } from "vitest/node";
 import { cacheRoot, loadRegistry } from "../models/registry/registry.js";
 import { resolvePath } from "../models/registry/select.js";
 import { readConfig } from "../probes/config.js";
-import { ConfigError } from "../probes/errors.js";
+import { ConfigError } from "../onnx/errors.js";
 import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { checkReportDir } from "../reports/write.js";

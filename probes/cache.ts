@@ -33,12 +33,14 @@ export function cacheKey(parts: unknown): string {
 }
 
 /**
- * The source of probes/ (every .ts file, recursively), hashed into every results key: any edit to how
- * models are read, located or measured is answered by probing again, never by numbers the old code wrote.
+ * The source of probes/ and of the ONNX layer under it (every .ts file, recursively), hashed into every
+ * results key: any edit to how models are read, located or measured is answered by probing again, never
+ * by numbers the old code wrote.
  */
 export const PROBES_SOURCE = (() => {
   const h = crypto.createHash("sha256");
   const walk = (dir: string) => {
+    if (!fs.existsSync(dir)) return;
     for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const f = path.join(dir, e.name);
       if (e.isDirectory()) walk(f);
@@ -46,6 +48,7 @@ export const PROBES_SOURCE = (() => {
     }
   };
   walk(import.meta.dirname);
+  walk(path.join(import.meta.dirname, "..", "onnx"));
   return h.digest("hex").slice(0, 16);
 })();
 

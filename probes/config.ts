@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { MODELS_DIR, type Registry } from "../models/registry/registry.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../onnx/errors.js";
 import { deviceFromEnv, type DeviceRequest } from "./session.js";
 
 export interface RunConfig {

@@ -6,7 +6,7 @@
  * the operand order of a sum, n-ary sums and fused Skip norms do not matter.
  */
 import type { NodeProto } from "onnx-buf";
-import type { GraphIndex } from "./onnx.js";
+import type { GraphIndex } from "../onnx/io.js";
 
 /** Ops whose output is a shape, not data: the stream's value never flows through them. */
 const SHAPE_ONLY = new Set(["Shape", "Size"]);

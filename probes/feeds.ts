@@ -6,9 +6,9 @@
  */
 import * as ort from "onnxruntime-node";
 import { TensorProto_DataType as DT } from "onnx-buf";
-import { LoadError, ProbeError } from "./errors.js";
+import { LoadError, ProbeError } from "../onnx/errors.js";
 import type { ExtraInput, Located } from "./locate.js";
-import { halfToFloat } from "./tensor.js";
+import { halfToFloat } from "../onnx/tensor.js";
 
 /** The config's head size: what the GenAI builder's kv_cache_dim and similar symbolic past dims stand for. */
 export function headSize(config: Record<string, any>, genai?: Record<string, any>): number | undefined {

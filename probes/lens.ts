@@ -7,11 +7,11 @@
  * Output: one [layers, vocab] tensor.
  */
 import type { ModelProto } from "onnx-buf";
-import { DT, GraphBuilder, floatTensor, int64Tensor } from "../models/analogs/graph.js";
+import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
 import type { Located } from "./locate.js";
-import { opsetVersion } from "./onnx.js";
+import { opsetVersion } from "../onnx/io.js";
 import { point } from "./points.js";
-import { exposeOutputs, setOptionalOutput } from "./surgery.js";
+import { exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
 
 export const LENS_OUTPUT = "probespec::logit_lens";
 

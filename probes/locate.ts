@@ -9,10 +9,10 @@
  * the ids is a source, so masks, positions and past key/values never join it.
  */
 import type { ModelProto, NodeProto, TensorProto } from "onnx-buf";
-import { LocateError } from "./errors.js";
-import { DT, attr, indexGraph, type GraphIndex } from "./onnx.js";
+import { LocateError } from "../onnx/errors.js";
+import { DT, attr, indexGraph, type GraphIndex } from "../onnx/io.js";
 import { LAYER_POINTS, point, type LayerPointKind, type ProbePoint } from "./points.js";
-import { dimsOf, toFloat32 } from "./tensor.js";
+import { dimsOf, toFloat32 } from "../onnx/tensor.js";
 import { MATMUL_OPS, SKIP_NORMS, attends, between, computes, dominatorChain, upstream, valueFlow } from "./dataflow.js";
 
 const NORM_OPS = new Set(["SimplifiedLayerNormalization", "LayerNormalization", "RMSNormalization", ...SKIP_NORMS]);

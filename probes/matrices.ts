@@ -4,11 +4,11 @@
  * Gemm transB, a Transpose of a tied embedding, or MatMulNBits int4.
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
-import { dequantizeQ4, transpose } from "../models/analogs/storage.js";
-import { LocateError } from "./errors.js";
+import { dequantizeQ4, transpose } from "../onnx/int4.js";
+import { LocateError } from "../onnx/errors.js";
 import type { Located, WeightRef } from "./locate.js";
-import { indexGraph, type GraphIndex } from "./onnx.js";
-import { dimsOf, toFloat32, toInts } from "./tensor.js";
+import { indexGraph, type GraphIndex } from "../onnx/io.js";
+import { dimsOf, toFloat32, toInts } from "../onnx/tensor.js";
 
 export function readWeight(proto: ModelProto, ref: WeightRef, modelDir: string, modelId?: string): { data: Float32Array; rows: number; cols: number } {
   const idx = indexGraph(proto.graph!);

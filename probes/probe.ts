@@ -9,15 +9,15 @@ import * as ort from "onnxruntime-node";
 import type { ModelEntry } from "../models/registry/schema.js";
 import { declaredLayers, declaredParallel, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
 import { readJsonFile } from "../models/registry/schema.js";
-import { LoadError, ProbeError, ProbespecError } from "./errors.js";
+import { LoadError, ProbeError, ProbespecError } from "../onnx/errors.js";
 import { locate, type Located } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
 import {
   allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats, softmaxGain,
   type LogitStats, type MatrixStats, type ResidualStreamStats,
 } from "./metrics.js";
-import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "./onnx.js";
-import { dimsOf } from "./tensor.js";
+import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "../onnx/io.js";
+import { dimsOf } from "../onnx/tensor.js";
 import type { ModelProto } from "onnx-buf";
 import { parsePoint, point, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";

@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { ConfigError, LoadError } from "./errors.js";
+import { ConfigError, LoadError } from "../onnx/errors.js";
 
 // ONNX Runtime logs a missing GPU provider at error level before it throws; probespec catches that
 // error and records it (ExecutionRecord.fallbacks), so the native log stays at fatal unless asked for.

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { readJsonFile } from "../models/registry/schema.js";
-import { LoadError, ProbeError } from "./errors.js";
+import { LoadError, ProbeError } from "../onnx/errors.js";
 
 export interface Tokenizer {
   encode(text: string): number[];

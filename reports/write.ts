@@ -7,7 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { ConfigError } from "../probes/errors.js";
+import { ConfigError } from "../onnx/errors.js";
 
 export const REPORTS_DIR = import.meta.dirname;
 

@@ -11,7 +11,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { locate } from "../probes/locate.js";
 import { frobenius } from "../probes/metrics.js";
-import { encodeModel, readModel } from "../probes/onnx.js";
+import { encodeModel, readModel } from "../onnx/io.js";
 import { point } from "../probes/points.js";
 import { createSession, type Provider } from "../probes/session.js";
 import { probedGraph } from "../probes/lens.js";

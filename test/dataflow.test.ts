@@ -14,7 +14,7 @@ import { SKIP_NORMS } from "../probes/dataflow.js";
 import { floatData } from "../probes/feeds.js";
 import { LENS_OUTPUT, probedGraph } from "../probes/lens.js";
 import { locate } from "../probes/locate.js";
-import { encodeModel, indexGraph } from "../probes/onnx.js";
+import { encodeModel, indexGraph } from "../onnx/io.js";
 import { relErr } from "./helpers.js";
 
 const withNodes = (proto: ModelProto, node: NodeProto[]): ModelProto => ({ ...proto, graph: { ...proto.graph!, node } });

@@ -12,7 +12,7 @@ import { ModelEntrySchema } from "../models/registry/schema.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { locate } from "../probes/locate.js";
-import { decodeModel, encodeModel } from "../probes/onnx.js";
+import { decodeModel, encodeModel } from "../onnx/io.js";
 import { EXPORTS, EXPORTS_MISSING } from "./exports.js";
 import { rel, tmpDir } from "./helpers.js";
 

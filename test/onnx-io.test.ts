@@ -5,8 +5,8 @@ import fc from "fast-check";
 import { StringStringEntryProtoSchema, TensorProtoSchema, TensorProto_DataType as DT } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
-import { decodeModel, encodeModel, readModel } from "../probes/onnx.js";
-import { bf16ToFloat, checkExternalData, halfToFloat, resolveExternalPath, toFloat32, toInts, int64ToNumber } from "../probes/tensor.js";
+import { decodeModel, encodeModel, readModel } from "../onnx/io.js";
+import { bf16ToFloat, checkExternalData, halfToFloat, resolveExternalPath, toFloat32, toInts, int64ToNumber } from "../onnx/tensor.js";
 import { CONFORMANCE, conformance, HAS_CONFORMANCE, TEST_CACHE, tmpDir } from "./helpers.js";
 
 /** An independent float16 decoder: build the binary64 bit pattern, then read it as a double. */

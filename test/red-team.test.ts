@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
-import { decodeModel, encodeModel } from "../probes/onnx.js";
+import { decodeModel, encodeModel } from "../onnx/io.js";
 import { runProbes } from "../probes/run.js";
 import { readCached, writeCached } from "../probes/cache.js";
 import { ProbeResultSchema } from "../probes/result-schema.js";

@@ -10,7 +10,7 @@ import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Dialect, type Knobs } from "./config.js";
 import { emitAnalog } from "./emit.js";
 import { PRESETS, type Preset } from "./presets.js";
-import { dequantizeQ4, quantizeQ4 } from "./storage.js";
+import { dequantizeQ4, quantizeQ4 } from "../../onnx/int4.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
 import { generateWeights, type AnalogWeights } from "./weights.js";
 import { ExternalData, genaiConfig, generatedIntact, hfConfig, writeFolder, writeFolderFiles, writeModelFolder } from "./write.js";
@@ -29,23 +29,22 @@ export interface AnalogRequest {
   knobs?: Partial<Omit<Knobs, "massive">> & { massive?: Knobs["massive"] | null };
 }
 
-/**
- * The generator's own source, hashed into every cache key: an edit to how analogs
- * are made can never be answered with a folder the old code wrote.
- */
-const GENERATOR_SOURCE = (() => {
+/** The .ts sources of these folders (where they exist: a bundle has none), hashed. */
+function sourceHash(...dirs: string[]): string {
   const h = crypto.createHash("sha256");
-  for (const f of fs.readdirSync(import.meta.dirname).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(fs.readFileSync(path.join(import.meta.dirname, f)));
+  for (const dir of dirs.filter((d) => fs.existsSync(d))) {
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
+  }
   return h.digest("hex").slice(0, 16);
-})();
+}
 
-/** The GGUF converter's source: an edit to it never reuses a folder the old code wrote. */
-const GGUF_SOURCE = (() => {
-  const h = crypto.createHash("sha256");
-  const dir = path.join(import.meta.dirname, "..", "gguf");
-  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
-  return h.digest("hex").slice(0, 16);
-})();
+/**
+ * The generator's own source and the ONNX layer it writes through (graph building, the int4 codec),
+ * hashed into every cache key: an edit to how analogs are made can never be answered with a folder the
+ * old code wrote. The GGUF converter's source keys converted folders the same way.
+ */
+const GENERATOR_SOURCE = sourceHash(import.meta.dirname, path.join(import.meta.dirname, "..", "..", "onnx"));
+const GGUF_SOURCE = sourceHash(path.join(import.meta.dirname, "..", "gguf"));
 
 function key(value: unknown): string {
   return crypto.createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);

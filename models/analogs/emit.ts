@@ -10,8 +10,8 @@
 import type { ModelProto, TensorProto } from "onnx-buf";
 import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "./weights.js";
-import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "./graph.js";
-import { quantizeQ4, transpose } from "./storage.js";
+import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
+import { quantizeQ4, transpose } from "../../onnx/int4.js";
 
 export interface EmitOptions {
   dialect: Dialect;

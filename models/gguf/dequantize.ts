@@ -4,7 +4,7 @@
  * order (Math.fround), so the result is bit for bit theirs (test/gguf.test.ts).
  * Layouts: ggml-common.h's block_* structs; K-quants are 256-value super-blocks.
  */
-import { halfToFloat } from "../../probes/tensor.js";
+import { halfToFloat } from "../../onnx/tensor.js";
 import { IQ2XXS_GRID, IQ2XXS_LEVELS } from "./iq2xxs-grid.js";
 import { GgufError } from "./reader.js";
 

@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { LoadError } from "../../probes/errors.js";
+import { LoadError } from "../../onnx/errors.js";
 import { readJsonFile, type ModelEntry } from "./schema.js";
 
 const VARIANT_SUFFIX: Record<ModelEntry["dtype"], string> = {

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { RegistryError } from "../../probes/errors.js";
+import { RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
 import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
 import { PROJECT_ROOT, cacheRoot, type Registry } from "./registry.js";

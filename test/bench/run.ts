@@ -15,7 +15,7 @@ import { ModelEntrySchema } from "../../models/registry/schema.js";
 import { folderWeightBytes } from "../../models/registry/layout.js";
 import { locate } from "../../probes/locate.js";
 import { matrixStats } from "../../probes/metrics.js";
-import { encodeModel, readModel } from "../../probes/onnx.js";
+import { encodeModel, readModel } from "../../onnx/io.js";
 import { runProbes } from "../../probes/run.js";
 import { spectralNorm } from "../../probes/spectral.js";
 import { probedGraph } from "../../probes/lens.js";

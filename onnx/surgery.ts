@@ -8,7 +8,7 @@ import {
   TensorProto_DataType as DT, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema,
   type ModelProto, type NodeProto,
 } from "onnx-buf";
-import { attr, indexGraph, type GraphIndex } from "./onnx.js";
+import { attr, indexGraph, type GraphIndex } from "./io.js";
 
 /** Ops whose output element type is not their first input's. */
 const FIXED_OUTPUT_TYPE: Record<string, DT | ((n: NodeProto, i: number) => DT | undefined)> = {
