@@ -22,13 +22,18 @@ function drawStream(located: Located): string[] {
   };
   const lines = [`  embed         ${at("embed")}`];
   for (let L = 0; L < located.layers; L++) {
-    if (located.parallel) lines.push(`  layer ${L}  ──[attention ∥ MLP]──► resid_post.${L}  ${at(point("resid_post", L))}`);
+    if (located.parallel)
+      lines.push(`  layer ${L}  ──[attention ∥ MLP]──► resid_post.${L}  ${at(point("resid_post", L))}`);
     else {
       lines.push(`  layer ${L}  ──[attention]──► resid_mid.${L}   ${at(point("resid_mid", L))}`);
-      lines.push(`  ${" ".repeat(7 + String(L).length)}──[MLP]────────► resid_post.${L}  ${at(point("resid_post", L))}`);
+      lines.push(
+        `  ${" ".repeat(7 + String(L).length)}──[MLP]────────► resid_post.${L}  ${at(point("resid_post", L))}`,
+      );
     }
   }
-  lines.push(`  final norm (${located.finalNorm.kind}) ──► ln_final ${at("ln_final")} ──[lm_head]──► logits ${at("logits")}`);
+  lines.push(
+    `  final norm (${located.finalNorm.kind}) ──► ln_final ${at("ln_final")} ──[lm_head]──► logits ${at("logits")}`,
+  );
   return lines;
 }
 
@@ -37,17 +42,33 @@ async function doctor(id: string): Promise<number> {
   const entry = registry.entries.find((e) => e.id === id);
   if (!entry) {
     const problem = registry.problems.find((p) => p.id === id || p.file.includes(id));
-    console.error(problem ? problem.error : `no entry "${id}" in models/; known: ${registry.entries.map((e) => e.id).join(", ")}`);
+    console.error(
+      problem ? problem.error : `no entry "${id}" in models/; known: ${registry.entries.map((e) => e.id).join(", ")}`,
+    );
     return 1;
   }
   const dir = await resolveSource(entry);
   const folder = readModelFolder(dir, entry);
   const model = readModel(folder.onnxFile, id);
-  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), declaredParallel: declaredParallel(folder), overrides: entry.probePoints });
+  const located = locate(model.proto, {
+    modelId: id,
+    declaredLayers: declaredLayers(folder),
+    declaredParallel: declaredParallel(folder),
+    overrides: entry.probePoints,
+  });
   const modelDir = path.dirname(folder.onnxFile);
-  const WE = readWeight(model.proto, located.W_E, modelDir, id), WU = readWeight(model.proto, located.W_U, modelDir, id);
-  const tied = located.tiedInGraph ?? (WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) ? "W_U equals W_E within 1e-3" : "not tied");
-  const { session, record } = await createSession(folder.onnxFile, { device: deviceFromEnv(), modelId: id, externalDataDir: modelDir });
+  const WE = readWeight(model.proto, located.W_E, modelDir, id),
+    WU = readWeight(model.proto, located.W_U, modelDir, id);
+  const tied =
+    located.tiedInGraph ??
+    (WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data)
+      ? "W_U equals W_E within 1e-3"
+      : "not tied");
+  const { session, record } = await createSession(folder.onnxFile, {
+    device: deviceFromEnv(),
+    modelId: id,
+    externalDataDir: modelDir,
+  });
   await session.release();
   const out = [
     `model      ${id} (${entry.family}${entry.synthetic ? ", synthetic" : ""})`,
@@ -61,7 +82,10 @@ async function doctor(id: string): Promise<number> {
     "residual stream (the dominators from the embedding to the logits):",
     ...drawStream(located),
     "probe points:",
-    ...[...located.points].map(([p, s]) => `  ${p.padEnd(14)} ${"tensor" in s ? s.tensor : `${s.minus[0]} − ${s.minus[1]} (a branch the fused norm never materialises)`}`),
+    ...[...located.points].map(
+      ([p, s]) =>
+        `  ${p.padEnd(14)} ${"tensor" in s ? s.tensor : `${s.minus[0]} − ${s.minus[1]} (a branch the fused norm never materialises)`}`,
+    ),
     ...located.edits.map((e) => `  surgery: ${e.node} gets output ${e.index} "${e.name}"`),
     ...located.unavailable.map((u) => `  ${u.point.padEnd(14)} unavailable: ${u.reason}`),
   ];
@@ -74,4 +98,10 @@ if (command !== "doctor" || !id) {
   console.error("usage: probespec doctor <model id>   (npm run doctor -- <model id>)");
   process.exit(2);
 }
-doctor(id).then((code) => process.exit(code), (e) => { console.error((e as Error).message); process.exit(1); });
+doctor(id).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error((e as Error).message);
+    process.exit(1);
+  },
+);

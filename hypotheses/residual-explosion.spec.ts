@@ -11,7 +11,8 @@ import type { ProbeResult } from "../probes/probe.js";
 import { BOOTSTRAP, EARLY_FRACTION, MIDDLE_FRACTION, MIDDLE_GAIN_TOLERANCE, PARADOX_MAX_GAIN } from "./criteria.js";
 import { judge, roles } from "./roles.js";
 
-const lastGains = (r: ProbeResult, ex0 = false) => r.prompts.map((p) => (ex0 ? p.residualGainsEx0 : p.residualGains)[r.layers - 1]);
+const lastGains = (r: ProbeResult, ex0 = false) =>
+  r.prompts.map((p) => (ex0 ? p.residualGainsEx0 : p.residualGains)[r.layers - 1]);
 const componentNote = (r: ProbeResult) => {
   const p = r.prompts[0];
   return `last layer, notebook prompt: residual gain ${p.residualGains[r.layers - 1].toFixed(3)}; component gain ‖mlp_out‖/‖mlp_in‖ ${p.mlpGains[r.layers - 1].toFixed(3)}, ‖attn_out‖/‖resid_pre‖ ${p.attnGains[r.layers - 1].toFixed(3)}`;
@@ -23,9 +24,25 @@ describe("residual-explosion", () => {
     if (missing) return skip(missing);
     const rows = subjects.map((s) => {
       const ci = meanCI(lastGains(s), BOOTSTRAP);
-      return { subject: s.id, value: ci.estimate, ci: [ci.lo, ci.hi] as [number, number], passed: ci.hi < PARADOX_MAX_GAIN, detail: `seed-compatible (notebook prompt only) last_gain ${s.seed.residual.last_gain.toFixed(4)}; ${componentNote(s)}` };
+      return {
+        subject: s.id,
+        value: ci.estimate,
+        ci: [ci.lo, ci.hi] as [number, number],
+        passed: ci.hi < PARADOX_MAX_GAIN,
+        detail: `seed-compatible (notebook prompt only) last_gain ${s.seed.residual.last_gain.toFixed(4)}; ${componentNote(s)}`,
+      };
     });
-    judge({ task, skip }, { hypothesis: "residual-explosion", criterion: "mean whole-tensor last-layer gain over the prompt set, 95% CI below 1", threshold: PARADOX_MAX_GAIN, why: "a gain below 1 is a contraction", rows, passed: rows.every((r) => r.passed) });
+    judge(
+      { task, skip },
+      {
+        hypothesis: "residual-explosion",
+        criterion: "mean whole-tensor last-layer gain over the prompt set, 95% CI below 1",
+        threshold: PARADOX_MAX_GAIN,
+        why: "a gain below 1 is a contraction",
+        rows,
+        passed: rows.every((r) => r.passed),
+      },
+    );
   });
 
   it("(b) gains stay near 1 through the middle layers", ({ task, skip }) => {
@@ -36,9 +53,24 @@ describe("residual-explosion", () => {
       const [lo, hi] = [Math.floor(s.layers * MIDDLE_FRACTION[0]), Math.ceil(s.layers * MIDDLE_FRACTION[1])];
       const middle = gains.slice(lo, hi);
       const worst = middle.reduce((a, g) => (Math.abs(g - 1) > Math.abs(a - 1) ? g : a), 1);
-      return { subject: s.id, value: Math.abs(worst - 1), passed: Math.abs(worst - 1) <= MIDDLE_GAIN_TOLERANCE, detail: `layers ${lo}–${hi - 1}: mean gains ${middle.map((g) => g.toFixed(3)).join(", ")}` };
+      return {
+        subject: s.id,
+        value: Math.abs(worst - 1),
+        passed: Math.abs(worst - 1) <= MIDDLE_GAIN_TOLERANCE,
+        detail: `layers ${lo}–${hi - 1}: mean gains ${middle.map((g) => g.toFixed(3)).join(", ")}`,
+      };
     });
-    judge({ task, skip }, { hypothesis: "residual-explosion", criterion: `max |gain − 1| over the middle layers ≤ ${MIDDLE_GAIN_TOLERANCE}`, threshold: MIDDLE_GAIN_TOLERANCE, why: "near 1 means the layer changes the stream's norm by under a tenth", rows, passed: rows.every((r) => r.passed) });
+    judge(
+      { task, skip },
+      {
+        hypothesis: "residual-explosion",
+        criterion: `max |gain − 1| over the middle layers ≤ ${MIDDLE_GAIN_TOLERANCE}`,
+        threshold: MIDDLE_GAIN_TOLERANCE,
+        why: "near 1 means the layer changes the stream's norm by under a tenth",
+        rows,
+        passed: rows.every((r) => r.passed),
+      },
+    );
   });
 
   it("(c) the largest gain sits in the first quarter of the layers", ({ task, skip }) => {
@@ -48,27 +80,55 @@ describe("residual-explosion", () => {
       const gains = s.promptSet.residualGains;
       const at = gains.indexOf(Math.max(...gains));
       const limit = Math.ceil(s.layers * EARLY_FRACTION);
-      return { subject: s.id, value: at, passed: at < limit, detail: `largest mean gain ${gains[at].toFixed(3)} at layer ${at} of ${s.layers}; first quarter is layers 0–${limit - 1}` };
+      return {
+        subject: s.id,
+        value: at,
+        passed: at < limit,
+        detail: `largest mean gain ${gains[at].toFixed(3)} at layer ${at} of ${s.layers}; first quarter is layers 0–${limit - 1}`,
+      };
     });
-    judge({ task, skip }, { hypothesis: "residual-explosion", criterion: "layer of the largest mean residual gain < ⌈L/4⌉", threshold: EARLY_FRACTION, why: "the notebook saw Mistral's norm jump into layer 1", rows, passed: rows.every((r) => r.passed) });
+    judge(
+      { task, skip },
+      {
+        hypothesis: "residual-explosion",
+        criterion: "layer of the largest mean residual gain < ⌈L/4⌉",
+        threshold: EARLY_FRACTION,
+        why: "the notebook saw Mistral's norm jump into layer 1",
+        rows,
+        passed: rows.every((r) => r.passed),
+      },
+    );
   });
 
   it("(d) control: without position 0 the last-layer gain lies on the same side of 1", ({ task, skip }) => {
     const { subjects, missing } = roles(false);
     if (missing) return skip(missing);
     const rows = subjects.map((s) => {
-      const whole = meanCI(lastGains(s), BOOTSTRAP), ex0 = meanCI(lastGains(s, true), BOOTSTRAP);
+      const whole = meanCI(lastGains(s), BOOTSTRAP),
+        ex0 = meanCI(lastGains(s, true), BOOTSTRAP);
       const passed = whole.estimate < 1 === ex0.estimate < 1;
       return {
-        subject: s.id, value: ex0.estimate, ci: [ex0.lo, ex0.hi] as [number, number], passed,
+        subject: s.id,
+        value: ex0.estimate,
+        ci: [ex0.lo, ex0.hi] as [number, number],
+        passed,
         detail: `with position 0: ${whole.estimate.toFixed(3)}, without: ${ex0.estimate.toFixed(3)}`,
       };
     });
     const passed = rows.every((r) => r.passed);
-    judge({ task, skip }, {
-      hypothesis: "residual-explosion", criterion: "last-layer gain without position 0 on the same side of 1 as with it", threshold: 1,
-      why: "a whole-tensor norm is dominated by the first token's massive activation (DESIGN.md)", rows, passed,
-      explanation: passed ? undefined : "position 0 (the first token's massive activation) drives the whole-tensor effect: the other positions move the other way",
-    });
+    judge(
+      { task, skip },
+      {
+        hypothesis: "residual-explosion",
+        criterion: "last-layer gain without position 0 on the same side of 1 as with it",
+        threshold: 1,
+        why: "a whole-tensor norm is dominated by the first token's massive activation (DESIGN.md)",
+        rows,
+        passed,
+        explanation: passed
+          ? undefined
+          : "position 0 (the first token's massive activation) drives the whole-tensor effect: the other positions move the other way",
+      },
+    );
   });
 });

@@ -13,7 +13,14 @@ export interface Prediction {
   threshold: number;
   why: string;
   /** One row per (subject, baseline) or per subject: the measured value and its CI. */
-  rows: { subject: string; baseline?: string; value: number; ci?: [number, number]; passed: boolean; detail?: string }[];
+  rows: {
+    subject: string;
+    baseline?: string;
+    value: number;
+    ci?: [number, number];
+    passed: boolean;
+    detail?: string;
+  }[];
   passed: boolean;
   /** What the CI column is a CI of, where that is not the measured value itself. */
   ciOf?: string;
@@ -34,7 +41,8 @@ export function probeRun(): ProbeRun {
   return inject("probeRun");
 }
 
-export const isSubject = (r: { family?: string; role?: string }) => r.role === "subject" || (r.family === "mistral" && r.role !== "baseline");
+export const isSubject = (r: { family?: string; role?: string }) =>
+  r.role === "subject" || (r.family === "mistral" && r.role !== "baseline");
 
 export interface Roles {
   subjects: ProbeResult[];
@@ -54,12 +62,18 @@ export const cohort = (r: { synthetic: boolean }): "real" | "synthetic" => (r.sy
 export function roles(needsBaselines: boolean): Roles {
   const run = probeRun();
   const failed = run.failures.filter((f) => needsBaselines || isSubject(f));
-  if (failed.length) throw new Error(`a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`);
+  if (failed.length)
+    throw new Error(`a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`);
   const subjects = run.results.filter(isSubject);
   const baselines = run.results.filter((r) => !isSubject(r));
-  const pairs = subjects.flatMap((s) => baselines.filter((b) => cohort(b) === cohort(s)).map((b) => [s, b] as [ProbeResult, ProbeResult]));
+  const pairs = subjects.flatMap((s) =>
+    baselines.filter((b) => cohort(b) === cohort(s)).map((b) => [s, b] as [ProbeResult, ProbeResult]),
+  );
   const missing = !subjects.length
-    ? `no subject model (family mistral or role "subject") is available${run.skipped.filter(isSubject).map((s) => `; ${s.id}: ${s.reason}`).join("")}`
+    ? `no subject model (family mistral or role "subject") is available${run.skipped
+        .filter(isSubject)
+        .map((s) => `; ${s.id}: ${s.reason}`)
+        .join("")}`
     : needsBaselines && !pairs.length
       ? `no baseline model of the subject's cohort (${[...new Set(subjects.map(cohort))].join(", ")}) is available to compare ${subjects.map((s) => s.id).join(", ")} with; the notebook's own run had the same gap and could never decide`
       : undefined;
@@ -76,9 +90,16 @@ export function judge({ task, skip }: Pick<TestContext, "task" | "skip">, p: Pre
   const finite = (r: Prediction["rows"][number]) => Number.isFinite(r.value) && (r.ci ?? []).every(Number.isFinite);
   const bad = p.rows.filter((r) => !finite(r));
   if (bad.length) {
-    return skip(`inconclusive: ${p.criterion} cannot be judged, ${bad.map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} is ${r.value}${r.ci ? ` (CI ${r.ci.join(" to ")})` : ""}${r.detail ? `; ${r.detail}` : ""}`).join("; ")}: not a finite number`);
+    return skip(
+      `inconclusive: ${p.criterion} cannot be judged, ${bad.map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} is ${r.value}${r.ci ? ` (CI ${r.ci.join(" to ")})` : ""}${r.detail ? `; ${r.detail}` : ""}`).join("; ")}: not a finite number`,
+    );
   }
   task.meta.prediction = p;
-  const failing = p.rows.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}: ${r.value.toPrecision(4)}${r.detail ? ` (${r.detail})` : ""}`);
+  const failing = p.rows
+    .filter((r) => !r.passed)
+    .map(
+      (r) =>
+        `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}: ${r.value.toPrecision(4)}${r.detail ? ` (${r.detail})` : ""}`,
+    );
   expect(p.passed, `${p.criterion} fails: ${failing.join("; ")}${p.note ? `. ${p.note}` : ""}`).toBe(true);
 }

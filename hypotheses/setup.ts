@@ -38,7 +38,11 @@ function writeRunFile(run: ProbeRun, log: (m: string) => void): string {
   try {
     fs.mkdirSync(runs, { recursive: true });
     fs.writeFileSync(path.join(runs, name), JSON.stringify(run));
-    const old = fs.readdirSync(runs).filter((f) => f.endsWith(".json")).sort().slice(0, -RUNS_KEPT);
+    const old = fs
+      .readdirSync(runs)
+      .filter((f) => f.endsWith(".json"))
+      .sort()
+      .slice(0, -RUNS_KEPT);
     for (const f of old) fs.rmSync(path.join(runs, f), { force: true });
     return path.join(runs, name);
   } catch (e) {
@@ -81,15 +85,23 @@ export default async function setup(project: TestProject): Promise<void> {
     } catch (e) {
       throw new ConfigError(`${process.env.PROBESPEC_PROMPTS ? "PROBESPEC_PROMPTS: " : ""}${(e as Error).message}`);
     }
-    if (process.env.PROBESPEC_REPORT_DIR) checkReportDir(process.env.PROBESPEC_REPORT_DIR, await entryFolders(config.modelsDir));
-    run = await runProbes({ promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) }, onProgress: log });
+    if (process.env.PROBESPEC_REPORT_DIR)
+      checkReportDir(process.env.PROBESPEC_REPORT_DIR, await entryFolders(config.modelsDir));
+    run = await runProbes({
+      promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) },
+      onProgress: log,
+    });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     process.stderr.write(`probespec: ${e.message}\n`);
     process.exit(2);
   }
   const real = run.results.filter((r) => !r.synthetic);
-  log(real.length ? `probed ${run.results.length} models (${real.length} real)` : `probed ${run.results.length} models: no real export is available, so this run is on synthetic analogs only`);
+  log(
+    real.length
+      ? `probed ${run.results.length} models (${real.length} real)`
+      : `probed ${run.results.length} models: no real export is available, so this run is on synthetic analogs only`,
+  );
   process.env.PROBESPEC_RUN_FILE = writeRunFile(run, log);
   project.provide("probeRun", run);
 }

@@ -4,10 +4,24 @@
  */
 import { create } from "@bufbuild/protobuf";
 import {
-  AttributeProtoSchema, AttributeProto_AttributeType as AT, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema,
-  OperatorSetIdProtoSchema, TensorProtoSchema, TensorProto_DataType as DT, TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema,
-  type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
+  AttributeProtoSchema,
+  AttributeProto_AttributeType as AT,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  TensorProtoSchema,
+  TensorProto_DataType as DT,
+  TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
+  ValueInfoProtoSchema,
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
 } from "onnx-buf";
 
 export type AttrValue = number | number[] | { float: number } | TensorProto;
@@ -21,24 +35,46 @@ function attribute(name: string, v: AttrValue): AttributeProto {
 
 export function floatTensor(name: string, dims: number[], data: ArrayLike<number>): TensorProto {
   const f = Float32Array.from(data);
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.FLOAT, rawData: new Uint8Array(f.buffer) });
+  return create(TensorProtoSchema, {
+    name,
+    dims: dims.map(BigInt),
+    dataType: DT.FLOAT,
+    rawData: new Uint8Array(f.buffer),
+  });
 }
 
 export function int64Tensor(name: string, dims: number[], data: number[]): TensorProto {
   const a = BigInt64Array.from(data.map(BigInt));
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.INT64, rawData: new Uint8Array(a.buffer) });
+  return create(TensorProtoSchema, {
+    name,
+    dims: dims.map(BigInt),
+    dataType: DT.INT64,
+    rawData: new Uint8Array(a.buffer),
+  });
 }
 
 export function uint8Tensor(name: string, dims: number[], data: Uint8Array): TensorProto {
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DT.UINT8, rawData: data as Uint8Array<ArrayBuffer> });
+  return create(TensorProtoSchema, {
+    name,
+    dims: dims.map(BigInt),
+    dataType: DT.UINT8,
+    rawData: data as Uint8Array<ArrayBuffer>,
+  });
 }
 
 export function valueInfo(name: string, elemType: DT, dims: (number | string)[]): ValueInfoProto {
   const shape = create(TensorShapeProtoSchema, {
-    dim: dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: typeof d === "number" ? { case: "dimValue", value: BigInt(d) } : { case: "dimParam", value: d } })),
+    dim: dims.map((d) =>
+      create(TensorShapeProto_DimensionSchema, {
+        value: typeof d === "number" ? { case: "dimValue", value: BigInt(d) } : { case: "dimParam", value: d },
+      }),
+    ),
   });
   return create(ValueInfoProtoSchema, {
-    name, type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType, shape }) } }),
+    name,
+    type: create(TypeProtoSchema, {
+      value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType, shape }) },
+    }),
   });
 }
 
@@ -62,13 +98,26 @@ export class GraphBuilder {
     return n === 0 ? key : `${key}_${n}`;
   }
 
-  op(scope: string, opType: string, inputs: string[], opts: { attrs?: Record<string, AttrValue>; domain?: string; outputs?: number | string[]; name?: string } = {}): string[] {
+  op(
+    scope: string,
+    opType: string,
+    inputs: string[],
+    opts: { attrs?: Record<string, AttrValue>; domain?: string; outputs?: number | string[]; name?: string } = {},
+  ): string[] {
     const name = opts.name ?? this.nodeName(scope, opType);
-    const outputs = Array.isArray(opts.outputs) ? opts.outputs : Array.from({ length: opts.outputs ?? 1 }, (_, i) => `${name}_output_${i}`);
-    this.nodes.push(create(NodeProtoSchema, {
-      name, opType, input: inputs, output: outputs, domain: opts.domain ?? "",
-      attribute: Object.entries(opts.attrs ?? {}).map(([k, v]) => attribute(k, v)),
-    }));
+    const outputs = Array.isArray(opts.outputs)
+      ? opts.outputs
+      : Array.from({ length: opts.outputs ?? 1 }, (_, i) => `${name}_output_${i}`);
+    this.nodes.push(
+      create(NodeProtoSchema, {
+        name,
+        opType,
+        input: inputs,
+        output: outputs,
+        domain: opts.domain ?? "",
+        attribute: Object.entries(opts.attrs ?? {}).map(([k, v]) => attribute(k, v)),
+      }),
+    );
     return outputs;
   }
 
@@ -110,8 +159,16 @@ export class GraphBuilder {
       irVersion: 8n,
       producerName: producer,
       producerVersion: "1",
-      opsetImport: Object.entries(opsets).map(([domain, version]) => create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) })),
-      graph: create(GraphProtoSchema, { name: "main_graph", node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs }),
+      opsetImport: Object.entries(opsets).map(([domain, version]) =>
+        create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) }),
+      ),
+      graph: create(GraphProtoSchema, {
+        name: "main_graph",
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      }),
     });
   }
 }

@@ -20,7 +20,8 @@ export function quantizeQ4(W: Float32Array, rows: number, cols: number, blockSiz
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < blocks; b++) {
       let max = 0;
-      for (let i = b * blockSize; i < Math.min(cols, (b + 1) * blockSize); i++) max = Math.max(max, Math.abs(W[r * cols + i]));
+      for (let i = b * blockSize; i < Math.min(cols, (b + 1) * blockSize); i++)
+        max = Math.max(max, Math.abs(W[r * cols + i]));
       const scale = Math.fround(max / 7 || 1);
       scales[r * blocks + b] = scale;
       for (let i = 0; i < blockSize; i++) {
@@ -35,7 +36,14 @@ export function quantizeQ4(W: Float32Array, rows: number, cols: number, blockSiz
 }
 
 /** The [rows, cols] float matrix a MatMulNBits weight stands for. */
-export function dequantizeQ4(packed: ArrayLike<number>, scales: ArrayLike<number>, rows: number, cols: number, blockSize: number, zeroPoints?: ArrayLike<number>): Float32Array {
+export function dequantizeQ4(
+  packed: ArrayLike<number>,
+  scales: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  blockSize: number,
+  zeroPoints?: ArrayLike<number>,
+): Float32Array {
   const blocks = Math.ceil(cols / blockSize);
   const blockBytes = blockSize / 2;
   const out = new Float32Array(rows * cols);

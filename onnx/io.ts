@@ -8,8 +8,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
-  ModelProtoSchema, TensorProto_DataType as DT,
-  type ModelProto, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
+  ModelProtoSchema,
+  TensorProto_DataType as DT,
+  type ModelProto,
+  type GraphProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
 } from "onnx-buf";
 import { LoadError, formatBytes } from "./errors.js";
 import { checkExternalData, externalRef } from "./tensor.js";
@@ -29,11 +34,18 @@ export function decodeModel(bytes: Uint8Array, modelId?: string, file = "model")
   try {
     proto = fromBinary(ModelProtoSchema, bytes);
   } catch (e) {
-    throw new LoadError(modelId, `${path.basename(file)} (${formatBytes(bytes.byteLength)}) is not a readable ONNX model: ${(e as Error).message}; the file looks truncated or is not ONNX`, { cause: e });
+    throw new LoadError(
+      modelId,
+      `${path.basename(file)} (${formatBytes(bytes.byteLength)}) is not a readable ONNX model: ${(e as Error).message}; the file looks truncated or is not ONNX`,
+      { cause: e },
+    );
   }
   const g = proto.graph;
   if (!g || g.node.length === 0 || proto.irVersion === 0n) {
-    throw new LoadError(modelId, `${path.basename(file)} (${formatBytes(bytes.byteLength)}) decodes to no ONNX graph (ir_version ${proto.irVersion}, ${g?.node.length ?? 0} nodes); the file looks truncated or is not ONNX`);
+    throw new LoadError(
+      modelId,
+      `${path.basename(file)} (${formatBytes(bytes.byteLength)}) decodes to no ONNX graph (ir_version ${proto.irVersion}, ${g?.node.length ?? 0} nodes); the file looks truncated or is not ONNX`,
+    );
   }
   return proto;
 }

@@ -5,16 +5,32 @@
  */
 import { create } from "@bufbuild/protobuf";
 import {
-  TensorProto_DataType as DT, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema,
-  type ModelProto, type NodeProto,
+  TensorProto_DataType as DT,
+  TypeProto_TensorSchema,
+  TypeProtoSchema,
+  ValueInfoProtoSchema,
+  type ModelProto,
+  type NodeProto,
 } from "onnx-buf";
 import { attr, indexGraph, type GraphIndex } from "./io.js";
 
 /** Ops whose output element type is not their first input's. */
 const FIXED_OUTPUT_TYPE: Record<string, DT | ((n: NodeProto, i: number) => DT | undefined)> = {
-  Shape: DT.INT64, Size: DT.INT64, ArgMax: DT.INT64, ArgMin: DT.INT64, NonZero: DT.INT64,
-  Equal: DT.BOOL, Less: DT.BOOL, Greater: DT.BOOL, LessOrEqual: DT.BOOL, GreaterOrEqual: DT.BOOL,
-  Not: DT.BOOL, And: DT.BOOL, Or: DT.BOOL, IsNaN: DT.BOOL, IsInf: DT.BOOL,
+  Shape: DT.INT64,
+  Size: DT.INT64,
+  ArgMax: DT.INT64,
+  ArgMin: DT.INT64,
+  NonZero: DT.INT64,
+  Equal: DT.BOOL,
+  Less: DT.BOOL,
+  Greater: DT.BOOL,
+  LessOrEqual: DT.BOOL,
+  GreaterOrEqual: DT.BOOL,
+  Not: DT.BOOL,
+  And: DT.BOOL,
+  Or: DT.BOOL,
+  IsNaN: DT.BOOL,
+  IsInf: DT.BOOL,
   Cast: (n) => attr(n, "to") as DT,
   ConstantOfShape: (n) => n.attribute.find((a) => a.name === "value")?.t?.dataType ?? DT.FLOAT,
   Constant: (n) => n.attribute.find((a) => a.name === "value")?.t?.dataType,
@@ -53,7 +69,9 @@ export function elementType(idx: GraphIndex, name: string, seen = new Set<string
 function tensorValueInfo(name: string, elemType: DT) {
   return create(ValueInfoProtoSchema, {
     name,
-    type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType }) } }),
+    type: create(TypeProtoSchema, {
+      value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType }) },
+    }),
   });
 }
 
@@ -72,7 +90,8 @@ export function exposeOutputs(proto: ModelProto, names: readonly string[], model
       throw new Error(`${modelId ? `model "${modelId}": ` : ""}cannot expose "${name}": no node produces it`);
     }
     const t = elementType(idx, name);
-    if (t === undefined) throw new Error(`${modelId ? `model "${modelId}": ` : ""}cannot expose "${name}": its element type is unknown`);
+    if (t === undefined)
+      throw new Error(`${modelId ? `model "${modelId}": ` : ""}cannot expose "${name}": its element type is unknown`);
     added.push(tensorValueInfo(name, t));
     present.add(name);
   }

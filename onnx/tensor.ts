@@ -9,9 +9,19 @@ import { LoadError, formatBytes } from "./errors.js";
 
 /** Bytes per element of the ONNX element types probespec reads. */
 const ELEMENT_BYTES: Partial<Record<DT, number>> = {
-  [DT.FLOAT]: 4, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2,
-  [DT.INT32]: 4, [DT.INT64]: 8, [DT.BOOL]: 1, [DT.FLOAT16]: 2, [DT.DOUBLE]: 8,
-  [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BFLOAT16]: 2,
+  [DT.FLOAT]: 4,
+  [DT.UINT8]: 1,
+  [DT.INT8]: 1,
+  [DT.UINT16]: 2,
+  [DT.INT16]: 2,
+  [DT.INT32]: 4,
+  [DT.INT64]: 8,
+  [DT.BOOL]: 1,
+  [DT.FLOAT16]: 2,
+  [DT.DOUBLE]: 8,
+  [DT.UINT32]: 4,
+  [DT.UINT64]: 8,
+  [DT.BFLOAT16]: 2,
 };
 
 /** int64 fields (dims, offsets) arrive as bigint; refuse values a double cannot hold exactly. */
@@ -54,19 +64,29 @@ export function externalRef(t: TensorProto): ExternalRef | undefined {
  */
 export function resolveExternalPath(modelDir: string, location: string, modelId?: string): string {
   if (path.isAbsolute(location) || path.win32.isAbsolute(location)) {
-    throw new LoadError(modelId, `external data location "${location}" is absolute; ONNX requires a path relative to the model's folder, refused`);
+    throw new LoadError(
+      modelId,
+      `external data location "${location}" is absolute; ONNX requires a path relative to the model's folder, refused`,
+    );
   }
   const resolved = path.resolve(modelDir, location);
   const rel = path.relative(path.resolve(modelDir), resolved);
   if (rel === "" || rel.startsWith("..") || path.isAbsolute(rel)) {
-    throw new LoadError(modelId, `external data location "${location}" escapes the model's folder ${modelDir}, refused`);
+    throw new LoadError(
+      modelId,
+      `external data location "${location}" escapes the model's folder ${modelDir}, refused`,
+    );
   }
   return resolved;
 }
 
 function elementBytes(t: TensorProto, modelId?: string): number {
   const b = ELEMENT_BYTES[t.dataType as DT];
-  if (b === undefined) throw new LoadError(modelId, `tensor "${t.name}" has element type ${DT[t.dataType] ?? t.dataType}, which probespec does not read`);
+  if (b === undefined)
+    throw new LoadError(
+      modelId,
+      `tensor "${t.name}" has element type ${DT[t.dataType] ?? t.dataType}, which probespec does not read`,
+    );
   return b;
 }
 
@@ -94,10 +114,16 @@ export function checkExternalData(tensors: readonly TensorProto[], modelDir: str
     try {
       size = fs.statSync(file).size;
     } catch {
-      throw new LoadError(modelId, `external data file "${path.relative(modelDir, file)}" is missing from ${modelDir} (tensor "${tensor}" lives there)`);
+      throw new LoadError(
+        modelId,
+        `external data file "${path.relative(modelDir, file)}" is missing from ${modelDir} (tensor "${tensor}" lives there)`,
+      );
     }
     if (size < end) {
-      throw new LoadError(modelId, `external data "${path.relative(modelDir, file)}" is ${formatBytes(end - size)} shorter than its tensors need (${formatBytes(size)} of ${formatBytes(end)}); the download looks incomplete`);
+      throw new LoadError(
+        modelId,
+        `external data "${path.relative(modelDir, file)}" is ${formatBytes(end - size)} shorter than its tensors need (${formatBytes(size)} of ${formatBytes(end)}); the download looks incomplete`,
+      );
     }
   }
   return [...need.keys()];
@@ -129,7 +155,11 @@ export function rawBytes(t: TensorProto, modelDir: string, modelId?: string): Ui
     try {
       return readAt(file, ref.offset, length);
     } catch (e) {
-      throw new LoadError(modelId, `cannot read tensor "${t.name}" from external data "${ref.location}": ${(e as Error).message}`, { cause: e });
+      throw new LoadError(
+        modelId,
+        `cannot read tensor "${t.name}" from external data "${ref.location}": ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
   return t.rawData.length > 0 ? t.rawData : undefined;
@@ -165,27 +195,45 @@ export function toFloat32(t: TensorProto, modelDir: string, modelId?: string): F
   const bytes = rawBytes(t, modelDir, modelId);
   if (bytes) {
     const need = byteLength(t, modelId);
-    if (bytes.byteLength !== need) throw new LoadError(modelId, `tensor "${t.name}" holds ${bytes.byteLength} bytes where its shape needs ${need}`);
+    if (bytes.byteLength !== need)
+      throw new LoadError(modelId, `tensor "${t.name}" holds ${bytes.byteLength} bytes where its shape needs ${need}`);
     const out = new Float32Array(n);
     // float32 little-endian and aligned (this machine's order): a view, not a copy.
-    if (t.dataType === DT.FLOAT && bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+    if (t.dataType === DT.FLOAT && bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN)
+      return new Float32Array(bytes.buffer, bytes.byteOffset, n);
     const dv = view(bytes);
     switch (t.dataType) {
-      case DT.FLOAT: for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true); return out;
-      case DT.DOUBLE: for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true); return out;
-      case DT.FLOAT16: for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true)); return out;
-      case DT.BFLOAT16: for (let i = 0; i < n; i++) out[i] = bf16ToFloat(dv.getUint16(2 * i, true)); return out;
+      case DT.FLOAT:
+        for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+        return out;
+      case DT.DOUBLE:
+        for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
+        return out;
+      case DT.FLOAT16:
+        for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
+        return out;
+      case DT.BFLOAT16:
+        for (let i = 0; i < n; i++) out[i] = bf16ToFloat(dv.getUint16(2 * i, true));
+        return out;
     }
   } else {
     // Typed fields: float_data for float32, int32_data holding the 16 bits for float16 / bfloat16.
     const src: ArrayLike<number> =
       t.dataType === DT.FLOAT ? t.floatData : t.dataType === DT.DOUBLE ? t.doubleData : t.int32Data;
-    if (src.length !== n) throw new LoadError(modelId, `tensor "${t.name}" holds ${src.length} values where its shape needs ${n}`);
+    if (src.length !== n)
+      throw new LoadError(modelId, `tensor "${t.name}" holds ${src.length} values where its shape needs ${n}`);
     const out = new Float32Array(n);
     switch (t.dataType) {
-      case DT.FLOAT: case DT.DOUBLE: out.set(src); return out;
-      case DT.FLOAT16: for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]); return out;
-      case DT.BFLOAT16: for (let i = 0; i < n; i++) out[i] = bf16ToFloat(src[i]); return out;
+      case DT.FLOAT:
+      case DT.DOUBLE:
+        out.set(src);
+        return out;
+      case DT.FLOAT16:
+        for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]);
+        return out;
+      case DT.BFLOAT16:
+        for (let i = 0; i < n; i++) out[i] = bf16ToFloat(src[i]);
+        return out;
     }
   }
   throw new LoadError(modelId, `tensor "${t.name}" has element type ${DT[t.dataType] ?? t.dataType}, not a float type`);
@@ -197,21 +245,44 @@ export function toInts(t: TensorProto, modelDir: string, modelId?: string): numb
   const bytes = rawBytes(t, modelDir, modelId);
   if (!bytes) {
     const src = t.dataType === DT.INT64 || t.dataType === DT.UINT64 ? t.int64Data : t.int32Data;
-    return Array.from(src as ArrayLike<number | bigint>, (v, i) => int64ToNumber(v as bigint, `tensor "${t.name}"[${i}]`));
+    return Array.from(src as ArrayLike<number | bigint>, (v, i) =>
+      int64ToNumber(v as bigint, `tensor "${t.name}"[${i}]`),
+    );
   }
   const dv = view(bytes);
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) {
     switch (t.dataType) {
-      case DT.INT64: out[i] = int64ToNumber(dv.getBigInt64(8 * i, true), `tensor "${t.name}"[${i}]`); break;
-      case DT.UINT64: out[i] = int64ToNumber(dv.getBigUint64(8 * i, true), `tensor "${t.name}"[${i}]`); break;
-      case DT.INT32: out[i] = dv.getInt32(4 * i, true); break;
-      case DT.UINT32: out[i] = dv.getUint32(4 * i, true); break;
-      case DT.INT16: out[i] = dv.getInt16(2 * i, true); break;
-      case DT.UINT16: out[i] = dv.getUint16(2 * i, true); break;
-      case DT.INT8: out[i] = dv.getInt8(i); break;
-      case DT.UINT8: case DT.BOOL: out[i] = dv.getUint8(i); break;
-      default: throw new LoadError(modelId, `tensor "${t.name}" has element type ${DT[t.dataType] ?? t.dataType}, not an integer type`);
+      case DT.INT64:
+        out[i] = int64ToNumber(dv.getBigInt64(8 * i, true), `tensor "${t.name}"[${i}]`);
+        break;
+      case DT.UINT64:
+        out[i] = int64ToNumber(dv.getBigUint64(8 * i, true), `tensor "${t.name}"[${i}]`);
+        break;
+      case DT.INT32:
+        out[i] = dv.getInt32(4 * i, true);
+        break;
+      case DT.UINT32:
+        out[i] = dv.getUint32(4 * i, true);
+        break;
+      case DT.INT16:
+        out[i] = dv.getInt16(2 * i, true);
+        break;
+      case DT.UINT16:
+        out[i] = dv.getUint16(2 * i, true);
+        break;
+      case DT.INT8:
+        out[i] = dv.getInt8(i);
+        break;
+      case DT.UINT8:
+      case DT.BOOL:
+        out[i] = dv.getUint8(i);
+        break;
+      default:
+        throw new LoadError(
+          modelId,
+          `tensor "${t.name}" has element type ${DT[t.dataType] ?? t.dataType}, not an integer type`,
+        );
     }
   }
   return out;

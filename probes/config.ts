@@ -29,9 +29,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
   }
   const modelsDir = env.PROBESPEC_MODELS_DIR ? path.resolve(env.PROBESPEC_MODELS_DIR) : MODELS_DIR;
   if (!fs.existsSync(modelsDir)) throw new ConfigError(`PROBESPEC_MODELS_DIR=${modelsDir} does not exist`);
-  if (!fs.statSync(modelsDir).isDirectory()) throw new ConfigError(`PROBESPEC_MODELS_DIR=${modelsDir} is not a folder (it should hold one .json or .ts entry per model)`);
-  const models = env.PROBESPEC_MODELS?.split(",").map((s) => s.trim()).filter(Boolean);
-  if (env.PROBESPEC_MODELS !== undefined && !models?.length) throw new ConfigError(`PROBESPEC_MODELS="${env.PROBESPEC_MODELS}" names no model`);
+  if (!fs.statSync(modelsDir).isDirectory())
+    throw new ConfigError(
+      `PROBESPEC_MODELS_DIR=${modelsDir} is not a folder (it should hold one .json or .ts entry per model)`,
+    );
+  const models = env.PROBESPEC_MODELS?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (env.PROBESPEC_MODELS !== undefined && !models?.length)
+    throw new ConfigError(`PROBESPEC_MODELS="${env.PROBESPEC_MODELS}" names no model`);
   return { device, threads, modelsDir, models };
 }
 
@@ -40,7 +46,8 @@ function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = row;
   }
   return prev[b.length];
@@ -52,6 +59,8 @@ export function checkModelIds(models: string[] | undefined, registry: Registry, 
   for (const id of models ?? []) {
     if (known.includes(id) || registry.problems.some((p) => p.id === id)) continue;
     const closest = [...known].sort((a, b) => distance(id, a) - distance(id, b)).slice(0, 3);
-    throw new ConfigError(`PROBESPEC_MODELS names "${id}", which no entry in ${modelsDir} declares${closest.length ? `; closest: ${closest.join(", ")}` : ""}`);
+    throw new ConfigError(
+      `PROBESPEC_MODELS names "${id}", which no entry in ${modelsDir} declares${closest.length ? `; closest: ${closest.join(", ")}` : ""}`,
+    );
   }
 }

@@ -10,8 +10,23 @@ import type { GraphIndex } from "../onnx/io.js";
 
 /** Ops whose output is a shape, not data: the stream's value never flows through them. */
 const SHAPE_ONLY = new Set(["Shape", "Size"]);
-export const ATTENTION_OPS = new Set(["Softmax", "Attention", "MultiHeadAttention", "GroupQueryAttention", "PackedAttention", "SparseAttention"]);
-export const MATMUL_OPS = new Set(["MatMul", "Gemm", "MatMulNBits", "FusedMatMul", "MatMulInteger", "QGemm", "DynamicQuantizeMatMul"]);
+export const ATTENTION_OPS = new Set([
+  "Softmax",
+  "Attention",
+  "MultiHeadAttention",
+  "GroupQueryAttention",
+  "PackedAttention",
+  "SparseAttention",
+]);
+export const MATMUL_OPS = new Set([
+  "MatMul",
+  "Gemm",
+  "MatMulNBits",
+  "FusedMatMul",
+  "MatMulInteger",
+  "QGemm",
+  "DynamicQuantizeMatMul",
+]);
 export const SKIP_NORMS = new Set(["SkipSimplifiedLayerNormalization", "SkipLayerNormalization"]);
 
 export interface Flow {
@@ -29,7 +44,7 @@ export function valueFlow(idx: GraphIndex, graphNodes: readonly NodeProto[], sou
   while (stack.length) {
     const n = stack.pop()!;
     for (const o of n.output) {
-      for (const c of o ? idx.consumers.get(o) ?? [] : []) {
+      for (const c of o ? (idx.consumers.get(o) ?? []) : []) {
         if (SHAPE_ONLY.has(c.opType) || forward.has(c)) continue;
         forward.add(c);
         stack.push(c);
@@ -100,7 +115,8 @@ export function between(flow: Flow, from: NodeProto, to: NodeProto): Set<NodePro
 }
 
 /** Does `ops` do real work: a matmul or attention? */
-export const computes = (nodes: Iterable<NodeProto>) => [...nodes].some((n) => MATMUL_OPS.has(n.opType) || ATTENTION_OPS.has(n.opType));
+export const computes = (nodes: Iterable<NodeProto>) =>
+  [...nodes].some((n) => MATMUL_OPS.has(n.opType) || ATTENTION_OPS.has(n.opType));
 export const attends = (nodes: Iterable<NodeProto>) => [...nodes].some((n) => ATTENTION_OPS.has(n.opType));
 
 /** The nodes of `within` that `tensor` depends on. */

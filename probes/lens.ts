@@ -20,7 +20,12 @@ export const LENS_OUTPUT = "probespec::logit_lens";
  * lens added, and every probe point (and the lens) exposed. `outputs` are the
  * tensor names to fetch.
  */
-export function probedGraph(proto: ModelProto, located: Located, modelId?: string, { lens = true } = {}): { proto: ModelProto; outputs: string[] } {
+export function probedGraph(
+  proto: ModelProto,
+  located: Located,
+  modelId?: string,
+  { lens = true } = {},
+): { proto: ModelProto; outputs: string[] } {
   let edited = proto;
   for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
   const outputs = [...new Set([...located.points.values()].flatMap((s) => ("tensor" in s ? [s.tensor] : [])))];
@@ -41,9 +46,10 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
   // The lens runs in float32 whatever the model's dtype: an fp16 export's rows, gain and W_U are cast.
   const f32 = (x: string) => g.o(s, "Cast", [x], { to: DT.FLOAT });
   // ReduceMean takes its axes as an attribute before opset 18, as an input from 18 on.
-  const mean = (x: string) => opset >= 18
-    ? g.o(s, "ReduceMean", [x, g.init(int64Tensor(`${s}/axes`, [1], [-1]))], { keepdims: 1 })
-    : g.o(s, "ReduceMean", [x], { axes: [-1], keepdims: 1 });
+  const mean = (x: string) =>
+    opset >= 18
+      ? g.o(s, "ReduceMean", [x, g.init(int64Tensor(`${s}/axes`, [1], [-1]))], { keepdims: 1 })
+      : g.o(s, "ReduceMean", [x], { axes: [-1], keepdims: 1 });
   const gain = f32(located.finalNorm.gain);
   const bias = located.finalNorm.bias ? f32(located.finalNorm.bias) : undefined;
   const rows: string[] = [];
@@ -66,14 +72,29 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
     // MatMulNBits computes in its scales' dtype.
     const t = inits.get(W.scales!)?.dataType ?? DT.FLOAT;
     const A = t === DT.FLOAT ? Y : g.o(s, "Cast", [Y], { to: t });
-    const out = g.o(s, "MatMulNBits", [A, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])], { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! }, "com.microsoft");
+    const out = g.o(
+      s,
+      "MatMulNBits",
+      [A, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])],
+      { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! },
+      "com.microsoft",
+    );
     g.op(s, "Cast", [out], { ...opts, attrs: { to: DT.FLOAT } });
   } else {
     // quantize_dynamic's int8 W_U is dequantised as the graph's own DequantizeLinear would.
-    const w = W.dequantize ? g.o(s, "DequantizeLinear", [W.initializer, W.dequantize.scale, ...(W.dequantize.zeroPoint ? [W.dequantize.zeroPoint] : [])]) : asFloat(W.initializer);
+    const w = W.dequantize
+      ? g.o(s, "DequantizeLinear", [
+          W.initializer,
+          W.dequantize.scale,
+          ...(W.dequantize.zeroPoint ? [W.dequantize.zeroPoint] : []),
+        ])
+      : asFloat(W.initializer);
     if (W.layout === "d_vocab") g.op(s, "MatMul", [Y, w], opts);
     else g.op(s, "Gemm", [Y, w], { ...opts, attrs: { transB: 1 } });
   }
   const graph = proto.graph!;
-  return { ...proto, graph: { ...graph, node: [...graph.node, ...g.nodes], initializer: [...graph.initializer, ...g.initializers] } };
+  return {
+    ...proto,
+    graph: { ...graph, node: [...graph.node, ...g.nodes], initializer: [...graph.initializer, ...g.initializers] },
+  };
 }

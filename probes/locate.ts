@@ -92,7 +92,12 @@ function initDims(idx: GraphIndex, name: string): number[] | undefined {
  * graph cannot stall it. A sibling output of the node producing `stop` counts as
  * reaching it: a fused Skip norm emits the residual sum and its normalised form together.
  */
-function ancestry(idx: GraphIndex, tensor: string, stop: string, limit = 4000): { reaches: boolean; ops: Set<string>; nodes: NodeProto[] } {
+function ancestry(
+  idx: GraphIndex,
+  tensor: string,
+  stop: string,
+  limit = 4000,
+): { reaches: boolean; ops: Set<string>; nodes: NodeProto[] } {
   const stopNode = idx.producer.get(stop);
   const ops = new Set<string>();
   const nodes: NodeProto[] = [];
@@ -103,10 +108,16 @@ function ancestry(idx: GraphIndex, tensor: string, stop: string, limit = 4000): 
     const t = stack.pop()!;
     if (seen.has(t)) continue;
     seen.add(t);
-    if (t === stop) { reaches = true; continue; }
+    if (t === stop) {
+      reaches = true;
+      continue;
+    }
     const n = idx.producer.get(t);
     if (!n) continue;
-    if (n === stopNode && (NORM_OPS.has(n.opType) || n.opType === "EmbedLayerNormalization")) { reaches = true; continue; }
+    if (n === stopNode && (NORM_OPS.has(n.opType) || n.opType === "EmbedLayerNormalization")) {
+      reaches = true;
+      continue;
+    }
     ops.add(n.opType);
     nodes.push(n);
     for (const i of n.input) if (i && !idx.initializer.has(i)) stack.push(i);
@@ -114,27 +125,48 @@ function ancestry(idx: GraphIndex, tensor: string, stop: string, limit = 4000): 
   return { reaches, ops, nodes };
 }
 
-function findEmbedding(idx: GraphIndex, proto: ModelProto, idsInput: string, modelId?: string): { node: NodeProto; W_E: WeightRef } {
+function findEmbedding(
+  idx: GraphIndex,
+  proto: ModelProto,
+  idsInput: string,
+  modelId?: string,
+): { node: NodeProto; W_E: WeightRef } {
   const g = proto.graph!;
   // ORT's fused embedding: output 2 is the embedding sum, before its LayerNorm.
   const fused = g.node.find((n) => n.opType === "EmbedLayerNormalization");
   if (fused) return { node: fused, W_E: { initializer: fused.input[2], layout: "vocab_d" } };
   for (const n of g.node) {
-    if (n.opType === "GatherBlockQuantized" && attr(n, "bits") === 4 && (n.input[1] === idsInput)) {
+    if (n.opType === "GatherBlockQuantized" && attr(n, "bits") === 4 && n.input[1] === idsInput) {
       // The GenAI builder's tied int4 embedding gathers from the lm_head's own MatMulNBits blocks.
       const q = through(idx, n.input[0], ["Reshape", "Identity"]);
       const dims = initDims(idx, q);
       if (!dims) continue;
-      const N = dims[0], K = (dims.reduce((a, b) => a * b, 1) / N) * 2;
-      return { node: n, W_E: { initializer: q, layout: "matmulnbits", scales: n.input[2], zeroPoints: n.input[3] || undefined, K, N, blockSize: attr(n, "block_size") } };
+      const N = dims[0],
+        K = (dims.reduce((a, b) => a * b, 1) / N) * 2;
+      return {
+        node: n,
+        W_E: {
+          initializer: q,
+          layout: "matmulnbits",
+          scales: n.input[2],
+          zeroPoints: n.input[3] || undefined,
+          K,
+          N,
+          blockSize: attr(n, "block_size"),
+        },
+      };
     }
     if (n.opType !== "Gather") continue;
     // The table, or a Transpose of a [d, vocab] lm_head weight (the GenAI builder ties Gemma's that way).
     const t = idx.producer.get(n.input[0]);
-    const W_E: WeightRef | undefined = idx.initializer.has(n.input[0]) ? { initializer: n.input[0], layout: "vocab_d" }
-      : t?.opType === "Transpose" && idx.initializer.has(t.input[0]) ? { initializer: t.input[0], layout: "d_vocab" } : undefined;
+    const W_E: WeightRef | undefined = idx.initializer.has(n.input[0])
+      ? { initializer: n.input[0], layout: "vocab_d" }
+      : t?.opType === "Transpose" && idx.initializer.has(t.input[0])
+        ? { initializer: t.input[0], layout: "d_vocab" }
+        : undefined;
     if (!W_E || initDims(idx, W_E.initializer)?.length !== 2) continue;
-    const fromIds = n.input[1] === idsInput || ancestry(idx, n.input[1], "", 50).nodes.some((m) => m.input.includes(idsInput));
+    const fromIds =
+      n.input[1] === idsInput || ancestry(idx, n.input[1], "", 50).nodes.some((m) => m.input.includes(idsInput));
     if (!fromIds) continue;
     // quantize_dynamic stores the table as uint8 and dequantises the rows it gathers.
     const dq = (idx.consumers.get(n.output[0]) ?? []).find((c) => c.opType === "DequantizeLinear");
@@ -143,7 +175,10 @@ function findEmbedding(idx: GraphIndex, proto: ModelProto, idsInput: string, mod
     }
     return { node: n, W_E };
   }
-  throw new LocateError(modelId, "found no token embedding: no Gather of a [vocab, d] initializer by the input ids, and no EmbedLayerNormalization");
+  throw new LocateError(
+    modelId,
+    "found no token embedding: no Gather of a [vocab, d] initializer by the input ids, and no EmbedLayerNormalization",
+  );
 }
 
 /** The activation a matmul reads: through a DynamicQuantizeLinear to the float tensor it quantises. */
@@ -153,33 +188,74 @@ function activationOf(idx: GraphIndex, x: string): string {
 }
 
 /** The lm_head's weight, read as [vocab, d] whatever the storage. */
-function unembeddingWeight(idx: GraphIndex, node: NodeProto, W_E: string, modelId?: string): { W_U: WeightRef; tiedInGraph?: string } {
+function unembeddingWeight(
+  idx: GraphIndex,
+  node: NodeProto,
+  W_E: string,
+  modelId?: string,
+): { W_U: WeightRef; tiedInGraph?: string } {
   const b = node.input[1];
   if (node.opType === "MatMulNBits") {
-    return { W_U: { initializer: b, layout: "matmulnbits", scales: node.input[2], zeroPoints: node.input[3] || undefined, K: attr(node, "K"), N: attr(node, "N"), blockSize: attr(node, "block_size") }, tiedInGraph: b === W_E ? "the embedding gathers from W_U's own int4 blocks" : undefined };
+    return {
+      W_U: {
+        initializer: b,
+        layout: "matmulnbits",
+        scales: node.input[2],
+        zeroPoints: node.input[3] || undefined,
+        K: attr(node, "K"),
+        N: attr(node, "N"),
+        blockSize: attr(node, "block_size"),
+      },
+      tiedInGraph: b === W_E ? "the embedding gathers from W_U's own int4 blocks" : undefined,
+    };
   }
   if (node.opType === "MatMulInteger" && idx.initializer.has(b)) {
     // quantize_dynamic: Mul(Cast(MatMulInteger(x_q, W_q)), Mul(x_scale, W_scale)); W_scale is the initializer there.
-    const scaleMul = (idx.consumers.get(node.output[0]) ?? []).flatMap((c) => idx.consumers.get(c.output[0]) ?? []).find((m) => m.opType === "Mul");
-    const scales = scaleMul?.input.map((i) => idx.producer.get(i)).find((m) => m?.opType === "Mul")?.input.find((i) => idx.initializer.has(i));
-    if (!scales) throw new LocateError(modelId, `the int8 lm_head "${node.name}" has no weight scale that can be read (expected quantize_dynamic's Mul by x_scale × W_scale)`);
-    return { W_U: { initializer: b, layout: "d_vocab", dequantize: { scale: scales, zeroPoint: node.input[3] || undefined } } };
+    const scaleMul = (idx.consumers.get(node.output[0]) ?? [])
+      .flatMap((c) => idx.consumers.get(c.output[0]) ?? [])
+      .find((m) => m.opType === "Mul");
+    const scales = scaleMul?.input
+      .map((i) => idx.producer.get(i))
+      .find((m) => m?.opType === "Mul")
+      ?.input.find((i) => idx.initializer.has(i));
+    if (!scales)
+      throw new LocateError(
+        modelId,
+        `the int8 lm_head "${node.name}" has no weight scale that can be read (expected quantize_dynamic's Mul by x_scale × W_scale)`,
+      );
+    return {
+      W_U: { initializer: b, layout: "d_vocab", dequantize: { scale: scales, zeroPoint: node.input[3] || undefined } },
+    };
   }
   const transB = node.opType === "Gemm" && attr(node, "transB") === 1;
   if (idx.initializer.has(b)) {
-    return { W_U: { initializer: b, layout: transB ? "vocab_d" : "d_vocab" }, tiedInGraph: b === W_E ? "W_U is the embedding initializer itself" : undefined };
+    return {
+      W_U: { initializer: b, layout: transB ? "vocab_d" : "d_vocab" },
+      tiedInGraph: b === W_E ? "W_U is the embedding initializer itself" : undefined,
+    };
   }
   const t = idx.producer.get(b);
   if (t?.opType === "Transpose" && idx.initializer.has(t.input[0])) {
-    return { W_U: { initializer: t.input[0], layout: transB ? "d_vocab" : "vocab_d" }, tiedInGraph: t.input[0] === W_E ? "W_U is a Transpose of the embedding" : undefined };
+    return {
+      W_U: { initializer: t.input[0], layout: transB ? "d_vocab" : "vocab_d" },
+      tiedInGraph: t.input[0] === W_E ? "W_U is a Transpose of the embedding" : undefined,
+    };
   }
-  throw new LocateError(modelId, `the weight of the lm_head "${node.name}" (${b}) is neither an initializer nor a Transpose of one`);
+  throw new LocateError(
+    modelId,
+    `the weight of the lm_head "${node.name}" (${b}) is neither an initializer nor a Transpose of one`,
+  );
 }
 
 /** A matmul on a weight (an initializer, or a Transpose of one), not on two activations. */
 function onWeight(idx: GraphIndex, n: NodeProto): boolean {
   const b = n.input[1];
-  return MATMUL_OPS.has(n.opType) && !!b && (idx.initializer.has(b) || (idx.producer.get(b)?.opType === "Transpose" && idx.initializer.has(idx.producer.get(b)!.input[0])));
+  return (
+    MATMUL_OPS.has(n.opType) &&
+    !!b &&
+    (idx.initializer.has(b) ||
+      (idx.producer.get(b)?.opType === "Transpose" && idx.initializer.has(idx.producer.get(b)!.input[0])))
+  );
 }
 
 /** The final norm between the last residual tensor and the lm_head input. */
@@ -191,24 +267,42 @@ function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): Fina
     const gi = SKIP_NORMS.has(n.opType) ? 2 : 1;
     const kind = n.opType.includes("Simplified") || n.opType === "RMSNormalization" ? "rms" : "layernorm";
     const bias = n.input[gi + 1];
-    return { kind, eps: attr(n, "epsilon") ?? 1e-5, gain: through(idx, n.input[gi], ["Identity"]), bias: bias ? through(idx, bias, ["Identity"]) : undefined };
+    return {
+      kind,
+      eps: attr(n, "epsilon") ?? 1e-5,
+      gain: through(idx, n.input[gi], ["Identity"]),
+      bias: bias ? through(idx, bias, ["Identity"]) : undefined,
+    };
   }
   // Decomposed: … Mul(gain, normalised) with the gain a [d] initializer; RMS if no mean is subtracted.
   if (n?.opType === "Mul" || n?.opType === "Add") {
-    let mul = n, bias: string | undefined;
+    let mul = n,
+      bias: string | undefined;
     if (n.opType === "Add") {
       bias = n.input.find((i) => idx.initializer.has(i));
       mul = idx.producer.get(n.input.find((i) => !idx.initializer.has(i))!)!;
     }
     const gain = mul?.input.find((i) => idx.initializer.has(i));
     if (gain) {
-      const a = ancestry(idx, mul.input.find((i) => i !== gain)!, "", 20);
+      const a = ancestry(
+        idx,
+        mul.input.find((i) => i !== gain)!,
+        "",
+        20,
+      );
       const kind = a.ops.has("Sub") ? "layernorm" : "rms";
       // eps: the scalar constant added to the mean square (or variance) before the square root.
       let eps = 1e-5;
       for (const m of a.nodes.filter((x) => x.opType === "Add")) {
         // A float scalar of the model's dtype: fp16 exports add an fp16 eps.
-        const t = m.input.map((i) => constantOf(idx, i)).find((c) => c && dimsOf(c).reduce((x, y) => x * y, 1) === 1 && [DT.FLOAT, DT.FLOAT16, DT.BFLOAT16, DT.DOUBLE].includes(c.dataType));
+        const t = m.input
+          .map((i) => constantOf(idx, i))
+          .find(
+            (c) =>
+              c &&
+              dimsOf(c).reduce((x, y) => x * y, 1) === 1 &&
+              [DT.FLOAT, DT.FLOAT16, DT.BFLOAT16, DT.DOUBLE].includes(c.dataType),
+          );
         if (t) {
           eps = toFloat32(t, "")[0];
           break;
@@ -217,7 +311,10 @@ function findFinalNorm(idx: GraphIndex, lnFinal: string, modelId?: string): Fina
       return { kind, eps, gain, bias };
     }
   }
-  throw new LocateError(modelId, `cannot read the final norm that produces "${lnFinal}" (${n ? `${n.opType} "${n.name}"` : "no node"})`);
+  throw new LocateError(
+    modelId,
+    `cannot read the final norm that produces "${lnFinal}" (${n ? `${n.opType} "${n.name}"` : "no node"})`,
+  );
 }
 
 /** Every graph input but the ids, fed as its exporter expects: a mask of ones, positions 0..n-1, token types 0, an empty past. */
@@ -232,15 +329,31 @@ export interface ExtraInput {
 function inputsOf(proto: ModelProto, idx: GraphIndex): Located["inputs"] {
   const g = proto.graph!;
   const real = g.input.filter((i) => !idx.initializer.has(i.name));
-  const ids = real.find((i) => i.name === "input_ids") ?? real.find((i) => /ids/.test(i.name) && !/position|type/.test(i.name)) ?? real[0];
-  const tensorType = (i: (typeof real)[number]) => (i.type?.value.case === "tensorType" ? i.type.value.value : undefined);
-  const extra = real.filter((i) => i !== ids).map((i): ExtraInput => ({
-    name: i.name,
-    role: /mask/i.test(i.name) ? "mask" : /position|cache_position/i.test(i.name) ? "positions" : /token_type/i.test(i.name) ? "segments" : "past",
-    elemType: tensorType(i)?.elemType ?? 1,
-    dims: (tensorType(i)?.shape?.dim ?? []).map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? ""))),
-  }));
-  const idsDims = (tensorType(ids)?.shape?.dim ?? []).map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? "")));
+  const ids =
+    real.find((i) => i.name === "input_ids") ??
+    real.find((i) => /ids/.test(i.name) && !/position|type/.test(i.name)) ??
+    real[0];
+  const tensorType = (i: (typeof real)[number]) =>
+    i.type?.value.case === "tensorType" ? i.type.value.value : undefined;
+  const extra = real
+    .filter((i) => i !== ids)
+    .map((i): ExtraInput => ({
+      name: i.name,
+      role: /mask/i.test(i.name)
+        ? "mask"
+        : /position|cache_position/i.test(i.name)
+          ? "positions"
+          : /token_type/i.test(i.name)
+            ? "segments"
+            : "past",
+      elemType: tensorType(i)?.elemType ?? 1,
+      dims: (tensorType(i)?.shape?.dim ?? []).map((d) =>
+        d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? ""),
+      ),
+    }));
+  const idsDims = (tensorType(ids)?.shape?.dim ?? []).map((d) =>
+    d.value.case === "dimValue" ? Number(d.value.value) : String(d.value.value ?? ""),
+  );
   return { ids: ids.name, idsType: tensorType(ids)?.elemType === 6 ? "int32" : "int64", idsDims, extra };
 }
 
@@ -278,7 +391,10 @@ function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<N
   const expand = (inputs: string[]) => {
     for (const t of inputs) {
       if (!t) continue;
-      if (isConst(t)) { constant = true; continue; }
+      if (isConst(t)) {
+        constant = true;
+        continue;
+      }
       const up = upstream(idx, t, nodes);
       if (!computes(up)) continue; // the residual itself, or a pass-through of it
       const p = idx.producer.get(t)!;
@@ -298,7 +414,13 @@ function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<N
   // A bias summed in with the branch (Sum(h, W·x, b), or a fused norm's bias input): the branch proper is never
   // materialised, and is read as the difference of the stream across the segment.
   if (constant && leaves.length === 1) leaves[0] = null;
-  const custom = [...new Set([...nodes].filter((n) => !["", "ai.onnx", "com.microsoft"].includes(n.domain)).map((n) => `${n.domain}:${n.opType}`))];
+  const custom = [
+    ...new Set(
+      [...nodes]
+        .filter((n) => !["", "ai.onnx", "com.microsoft"].includes(n.domain))
+        .map((n) => `${n.domain}:${n.opType}`),
+    ),
+  ];
   const block: Block = { from, to, what: `${to.opType} "${to.name}"`, custom };
   const mlpLeaves: string[] = [];
   for (const leaf of leaves) {
@@ -310,18 +432,34 @@ function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<N
     }
   }
   // The MLP's input: what its first matmuls read, before any matmul has run on the stream.
-  const mlpNodes = mlpLeaves.length ? new Set(mlpLeaves.flatMap((l) => [...upstream(idx, l, nodes)])) : block.attn === undefined ? nodes : new Set<NodeProto>();
+  const mlpNodes = mlpLeaves.length
+    ? new Set(mlpLeaves.flatMap((l) => [...upstream(idx, l, nodes)]))
+    : block.attn === undefined
+      ? nodes
+      : new Set<NodeProto>();
   for (const n of mlpNodes) {
     if (!onWeight(idx, n)) continue;
     const x = activationOf(idx, n.input[0]);
-    if (!computes(upstream(idx, x, nodes))) { block.mlpIn = x; break; }
+    if (!computes(upstream(idx, x, nodes))) {
+      block.mlpIn = x;
+      break;
+    }
   }
   return block;
 }
 
 function describeBlock(b: Block): string {
-  const kind = b.attn !== undefined && b.mlp !== undefined ? "attention + MLP" : b.attn !== undefined ? "attention" : b.mlp !== undefined ? "MLP" : "no branch";
-  const custom = b.custom.length ? ` (it holds the custom op${b.custom.length > 1 ? "s" : ""} ${b.custom.join(", ")}, which probespec cannot see inside; an attention op of a custom domain reads as no attention)` : "";
+  const kind =
+    b.attn !== undefined && b.mlp !== undefined
+      ? "attention + MLP"
+      : b.attn !== undefined
+        ? "attention"
+        : b.mlp !== undefined
+          ? "MLP"
+          : "no branch";
+  const custom = b.custom.length
+    ? ` (it holds the custom op${b.custom.length > 1 ? "s" : ""} ${b.custom.join(", ")}, which probespec cannot see inside; an attention op of a custom domain reads as no attention)`
+    : "";
   return `${kind} summed by ${b.what}${custom}`;
 }
 
@@ -333,15 +471,25 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
   const inputs = inputsOf(proto, idx);
   const emb = findEmbedding(idx, proto, inputs.ids, modelId);
   const dims = initDims(idx, emb.W_E.initializer)!;
-  const [vocab, d] = emb.W_E.layout === "matmulnbits" ? [emb.W_E.N!, emb.W_E.K!] : emb.W_E.layout === "vocab_d" ? dims : [dims[1], dims[0]];
+  const [vocab, d] =
+    emb.W_E.layout === "matmulnbits"
+      ? [emb.W_E.N!, emb.W_E.K!]
+      : emb.W_E.layout === "vocab_d"
+        ? dims
+        : [dims[1], dims[0]];
   const logitsOut = g.output.find((o) => o.name === "logits") ?? g.output[0];
   const sink = idx.producer.get(logitsOut.name);
   if (!sink) throw new LocateError(modelId, `no node produces the output "${logitsOut.name}"`);
   const flow = valueFlow(idx, g.node, emb.node, sink);
-  if (!flow.order.has(sink)) throw new LocateError(modelId, `"${logitsOut.name}" does not depend on the token embedding ${emb.W_E.initializer}; is it the logits?`);
+  if (!flow.order.has(sink))
+    throw new LocateError(
+      modelId,
+      `"${logitsOut.name}" does not depend on the token embedding ${emb.W_E.initializer}; is it the logits?`,
+    );
   // The lm_head: the last matmul on a weight before the logits (anything after it is element-wise).
   const lmHead = [...flow.nodes].reverse().find((n) => onWeight(idx, n));
-  if (!lmHead) throw new LocateError(modelId, `no MatMul, Gemm or MatMulNBits on a weight produces "${logitsOut.name}"`);
+  if (!lmHead)
+    throw new LocateError(modelId, `no MatMul, Gemm or MatMulNBits on a weight produces "${logitsOut.name}"`);
   const chain = dominatorChain(flow);
   const edits: Located["edits"] = [];
   // The stream's tensor at a dominator: a fused norm's sum output (made by surgery where it is left empty), else its output.
@@ -359,34 +507,51 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
     const nodes = between(flow, chain[i], chain[i + 1]);
     if (computes(nodes)) blocks.push(readBlock(idx, chain[i], chain[i + 1], nodes));
   }
-  summary.push(`embedding: ${emb.W_E.initializer} [${vocab}, ${d}] → ${blocks.length ? streamOf(blocks[0].from) : streamOf(emb.node)}`);
-  summary.push(`residual stream: ${blocks.length} segments (${blocks.map((b) => (b.attn !== undefined && b.mlp !== undefined ? "p" : b.attn !== undefined ? "a" : "m")).join("")})`);
+  summary.push(
+    `embedding: ${emb.W_E.initializer} [${vocab}, ${d}] → ${blocks.length ? streamOf(blocks[0].from) : streamOf(emb.node)}`,
+  );
+  summary.push(
+    `residual stream: ${blocks.length} segments (${blocks.map((b) => (b.attn !== undefined && b.mlp !== undefined ? "p" : b.attn !== undefined ? "a" : "m")).join("")})`,
+  );
   const parallel = blocks.length > 0 && blocks.every((b) => b.attn !== undefined && b.mlp !== undefined);
   const layers = parallel ? blocks.length : Math.floor(blocks.length / 2);
-  const fail = (why: string) => new LocateError(modelId, `${why}; found ${summary.join("; ")}. Name the tensors in the entry's "probePoints" (npm run doctor -- <id> shows what was found)`);
+  const fail = (why: string) =>
+    new LocateError(
+      modelId,
+      `${why}; found ${summary.join("; ")}. Name the tensors in the entry's "probePoints" (npm run doctor -- <id> shows what was found)`,
+    );
   if (!parallel && !ctx.overrides) {
-    const broken = blocks.findIndex((b, i) => (b.attn !== undefined) !== (i % 2 === 0) || (b.attn !== undefined && b.mlp !== undefined));
+    const broken = blocks.findIndex(
+      (b, i) => (b.attn !== undefined) !== (i % 2 === 0) || (b.attn !== undefined && b.mlp !== undefined),
+    );
     if (broken >= 0 || blocks.length % 2) {
       const at = broken >= 0 ? broken : blocks.length;
       const found = broken >= 0 ? describeBlock(blocks[at]) : "the final norm";
-      throw fail(`the residual stream breaks at layer ${Math.floor(at / 2)}: expected ${at % 2 === 0 ? "an attention" : "an MLP"} sub-block, found ${found}`);
+      throw fail(
+        `the residual stream breaks at layer ${Math.floor(at / 2)}: expected ${at % 2 === 0 ? "an attention" : "an MLP"} sub-block, found ${found}`,
+      );
     }
   }
   if (ctx.declaredLayers !== undefined && layers !== ctx.declaredLayers && !ctx.overrides) {
     throw fail(`found ${layers} layers where the config declares ${ctx.declaredLayers}`);
   }
   if (ctx.declaredParallel !== undefined && blocks.length && parallel !== ctx.declaredParallel && !ctx.overrides) {
-    throw fail(`found a ${parallel ? "parallel" : "sequential"} residual stream where the config declares a ${ctx.declaredParallel ? "parallel" : "sequential"} one`);
+    throw fail(
+      `found a ${parallel ? "parallel" : "sequential"} residual stream where the config declares a ${ctx.declaredParallel ? "parallel" : "sequential"} one`,
+    );
   }
   const points = new Map<ProbePoint, PointSource>();
   // A Dropout is the identity at inference, and ONNX Runtime removes it, unless its output is exposed: then a
   // training_mode input left true (as dynamo exports of GPT-2 have it) really drops. So its input is exposed.
-  const set = (p: ProbePoint, s: PointSource | undefined) => s && points.set(p, "tensor" in s ? { tensor: through(idx, s.tensor, ["Dropout", "Identity"]) } : s);
+  const set = (p: ProbePoint, s: PointSource | undefined) =>
+    s && points.set(p, "tensor" in s ? { tensor: through(idx, s.tensor, ["Dropout", "Identity"]) } : s);
   set("embed", { tensor: streamOf(blocks.length ? blocks[0].from : emb.node) });
   const branch = (b: string | null | undefined, minus: [ProbePoint, ProbePoint]): PointSource | undefined =>
     b ? { tensor: b } : b === null ? { minus } : undefined;
   for (let L = 0; L < layers; L++) {
-    const pre = point("resid_pre", L), mid = point("resid_mid", L), post = point("resid_post", L);
+    const pre = point("resid_pre", L),
+      mid = point("resid_mid", L),
+      post = point("resid_post", L);
     if (parallel) {
       const b = blocks[L];
       set(pre, { tensor: streamOf(b.from) });
@@ -426,10 +591,24 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
   const finalNorm = findFinalNorm(idx, lnFinal, modelId);
   const head = unembeddingWeight(idx, lmHead, emb.W_E.initializer, modelId);
   const W_U = ctx.overrides?.W_U ? { initializer: ctx.overrides.W_U, layout: "d_vocab" as const } : head.W_U;
-  summary.push(`${layers} ${parallel ? "parallel" : "sequential"} layers`, `final norm: ${finalNorm.kind} (gain ${finalNorm.gain})`, `lm_head: ${lmHead.opType} "${lmHead.name}" on ${W_U.initializer} (${W_U.layout})`);
+  summary.push(
+    `${layers} ${parallel ? "parallel" : "sequential"} layers`,
+    `final norm: ${finalNorm.kind} (gain ${finalNorm.gain})`,
+    `lm_head: ${lmHead.opType} "${lmHead.name}" on ${W_U.initializer} (${W_U.layout})`,
+  );
   return {
-    layers, parallel, d, vocab, points, edits,
+    layers,
+    parallel,
+    d,
+    vocab,
+    points,
+    edits,
     W_E: ctx.overrides?.W_E ? { initializer: ctx.overrides.W_E, layout: "vocab_d" } : emb.W_E,
-    W_U, tiedInGraph: head.tiedInGraph, finalNorm, inputs, summary, unavailable: unavailable.filter((u) => !points.has(u.point)),
+    W_U,
+    tiedInGraph: head.tiedInGraph,
+    finalNorm,
+    inputs,
+    summary,
+    unavailable: unavailable.filter((u) => !points.has(u.point)),
   };
 }

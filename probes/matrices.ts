@@ -10,15 +10,31 @@ import type { Located, WeightRef } from "./locate.js";
 import { indexGraph, type GraphIndex } from "../onnx/io.js";
 import { dimsOf, toFloat32, toInts } from "../onnx/tensor.js";
 
-export function readWeight(proto: ModelProto, ref: WeightRef, modelDir: string, modelId?: string): { data: Float32Array; rows: number; cols: number } {
+export function readWeight(
+  proto: ModelProto,
+  ref: WeightRef,
+  modelDir: string,
+  modelId?: string,
+): { data: Float32Array; rows: number; cols: number } {
   const idx = indexGraph(proto.graph!);
   const t = idx.initializer.get(ref.initializer);
   if (!t) throw new LocateError(modelId, `initializer "${ref.initializer}" is not in the graph`);
   if (ref.layout === "matmulnbits") {
     const scalesT = idx.initializer.get(ref.scales!);
-    if (!scalesT || !ref.K || !ref.N || !ref.blockSize) throw new LocateError(modelId, `MatMulNBits weight "${ref.initializer}" lacks its scales or K/N/block_size attributes`);
+    if (!scalesT || !ref.K || !ref.N || !ref.blockSize)
+      throw new LocateError(
+        modelId,
+        `MatMulNBits weight "${ref.initializer}" lacks its scales or K/N/block_size attributes`,
+      );
     const zp = ref.zeroPoints ? idx.initializer.get(ref.zeroPoints) : undefined;
-    const data = dequantizeQ4(toInts(t, modelDir, modelId), toFloat32(scalesT, modelDir, modelId), ref.N, ref.K, ref.blockSize, zp ? toInts(zp, modelDir, modelId) : undefined);
+    const data = dequantizeQ4(
+      toInts(t, modelDir, modelId),
+      toFloat32(scalesT, modelDir, modelId),
+      ref.N,
+      ref.K,
+      ref.blockSize,
+      zp ? toInts(zp, modelDir, modelId) : undefined,
+    );
     return { data, rows: ref.N, cols: ref.K };
   }
   const [a, b] = dimsOf(t);
@@ -27,14 +43,22 @@ export function readWeight(proto: ModelProto, ref: WeightRef, modelDir: string, 
 }
 
 /** quantize_dynamic's tables: (q − zero point) × scale, one scale per tensor or per column. */
-function dequantize(idx: GraphIndex, t: TensorProto, dq: NonNullable<WeightRef["dequantize"]>, modelDir: string, modelId?: string): Float32Array {
+function dequantize(
+  idx: GraphIndex,
+  t: TensorProto,
+  dq: NonNullable<WeightRef["dequantize"]>,
+  modelDir: string,
+  modelId?: string,
+): Float32Array {
   const cols = dimsOf(t)[1];
   const get = (name: string) => {
     const c = idx.initializer.get(name);
-    if (!c) throw new LocateError(modelId, `the dequantisation parameter "${name}" of "${t.name}" is not an initializer`);
+    if (!c)
+      throw new LocateError(modelId, `the dequantisation parameter "${name}" of "${t.name}" is not an initializer`);
     return c;
   };
-  const q = toInts(t, modelDir, modelId), scale = toFloat32(get(dq.scale), modelDir, modelId);
+  const q = toInts(t, modelDir, modelId),
+    scale = toFloat32(get(dq.scale), modelDir, modelId);
   const zp = dq.zeroPoint ? toInts(get(dq.zeroPoint), modelDir, modelId) : [0];
   const data = new Float32Array(q.length);
   for (let i = 0; i < q.length; i++) {
@@ -45,7 +69,12 @@ function dequantize(idx: GraphIndex, t: TensorProto, dq: NonNullable<WeightRef["
 }
 
 /** The final norm's gain (and bias) as the graph applies them. */
-export function readFinalNorm(proto: ModelProto, located: Located, modelDir: string, modelId?: string): { gain: Float32Array; bias?: Float32Array } {
+export function readFinalNorm(
+  proto: ModelProto,
+  located: Located,
+  modelDir: string,
+  modelId?: string,
+): { gain: Float32Array; bias?: Float32Array } {
   const idx = indexGraph(proto.graph!);
   const get = (name: string) => {
     const t = idx.initializer.get(name);

@@ -86,9 +86,15 @@ export interface MatrixStats {
 }
 
 /** The notebook's 12 matrix statistics; the spectral norm by Lanczos to SPECTRAL_RTOL. */
-export function matrixStats(W: Float32Array, rows: number, cols: number, spectral = spectralNorm(W, rows, cols).value): MatrixStats {
+export function matrixStats(
+  W: Float32Array,
+  rows: number,
+  cols: number,
+  spectral = spectralNorm(W, rows, cols).value,
+): MatrixStats {
   const rowNorms = new Float64Array(rows);
-  let sumSq = 0, sumAbs = 0;
+  let sumSq = 0,
+    sumAbs = 0;
   for (let r = 0; r < rows; r++) {
     let s = 0;
     for (let c = r * cols; c < (r + 1) * cols; c++) {
@@ -103,8 +109,14 @@ export function matrixStats(W: Float32Array, rows: number, cols: number, spectra
   const meanAbs = sumAbs / n;
   let varAbs = 0;
   for (let i = 0; i < n; i++) varAbs += (Math.abs(W[i]) - meanAbs) ** 2;
-  let rowMean = 0, rowMax = -Infinity, rowMin = Infinity;
-  for (const x of rowNorms) { rowMean += x; rowMax = Math.max(rowMax, x); rowMin = Math.min(rowMin, x); }
+  let rowMean = 0,
+    rowMax = -Infinity,
+    rowMin = Infinity;
+  for (const x of rowNorms) {
+    rowMean += x;
+    rowMax = Math.max(rowMax, x);
+    rowMin = Math.min(rowMin, x);
+  }
   rowMean /= rows;
   const frob = Math.sqrt(sumSq);
   return {
@@ -123,7 +135,6 @@ export function matrixStats(W: Float32Array, rows: number, cols: number, spectra
   };
 }
 
-
 export interface LogitStats {
   logit_mean: number;
   logit_std: number;
@@ -141,7 +152,7 @@ export function softmax(logits: Vec): Float64Array {
   for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
   const p = new Float64Array(logits.length);
   let z = 0;
-  for (let i = 0; i < logits.length; i++) z += (p[i] = Math.exp(logits[i] - max));
+  for (let i = 0; i < logits.length; i++) z += p[i] = Math.exp(logits[i] - max);
   for (let i = 0; i < p.length; i++) p[i] /= z;
   return p;
 }
@@ -156,11 +167,20 @@ export function entropy(logits: Vec): number {
 
 /** The notebook's 8 statistics of one position's logits. */
 export function logitStats(logits: Vec): LogitStats {
-  let sum = 0, max = -Infinity, min = Infinity;
-  for (let i = 0; i < logits.length; i++) { sum += logits[i]; max = Math.max(max, logits[i]); min = Math.min(min, logits[i]); }
+  let sum = 0,
+    max = -Infinity,
+    min = Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    sum += logits[i];
+    max = Math.max(max, logits[i]);
+    min = Math.min(min, logits[i]);
+  }
   const p = softmax(logits);
   const h = entropy(logits);
-  const top = Array.from(p).sort((a, b) => b - a).slice(0, 10).reduce((a, b) => a + b, 0);
+  const top = Array.from(p)
+    .sort((a, b) => b - a)
+    .slice(0, 10)
+    .reduce((a, b) => a + b, 0);
   return {
     logit_mean: sum / logits.length,
     logit_std: std(logits),
@@ -188,7 +208,7 @@ export function bootstrapCI(
 ): { estimate: number; lo: number; hi: number; resamples: number } {
   const n = samples[0].length;
   let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
   const stats: number[] = [];
   for (let r = 0; r < resamples; r++) {
     const idx = Array.from({ length: n }, () => Math.floor(rand() * n));
@@ -196,9 +216,13 @@ export function bootstrapCI(
   }
   stats.sort((a, b) => a - b);
   const q = (f: number) => stats[Math.min(resamples - 1, Math.max(0, Math.floor(f * resamples)))];
-  return { estimate: statistic(samples.map((xs) => [...xs])), lo: q((1 - level) / 2), hi: q(1 - (1 - level) / 2), resamples };
+  return {
+    estimate: statistic(samples.map((xs) => [...xs])),
+    lo: q((1 - level) / 2),
+    hi: q(1 - (1 - level) / 2),
+    resamples,
+  };
 }
-
 
 /** Bootstrap CI of mean(a) / mean(b), prompts resampled jointly (the same prompts were run on both). */
 export function meanRatioCI(a: readonly number[], b: readonly number[], opts?: Parameters<typeof bootstrapCI>[2]) {

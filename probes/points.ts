@@ -16,7 +16,9 @@ export function point(kind: string, layer?: number): ProbePoint {
 
 export function parsePoint(name: string): { kind: LayerPointKind | GlobalPointKind; layer?: number } {
   const m = /^([a-z_]+)(?:\.(\d+))?$/.exec(name);
-  if (m && m[2] !== undefined && (LAYER_POINTS as readonly string[]).includes(m[1])) return { kind: m[1] as LayerPointKind, layer: Number(m[2]) };
-  if (m && m[2] === undefined && (GLOBAL_POINTS as readonly string[]).includes(m[1])) return { kind: m[1] as GlobalPointKind };
+  if (m && m[2] !== undefined && (LAYER_POINTS as readonly string[]).includes(m[1]))
+    return { kind: m[1] as LayerPointKind, layer: Number(m[2]) };
+  if (m && m[2] === undefined && (GLOBAL_POINTS as readonly string[]).includes(m[1]))
+    return { kind: m[1] as GlobalPointKind };
   throw new Error(`"${name}" is not a probe point (expected e.g. resid_post.3, embed, ln_final, logits)`);
 }

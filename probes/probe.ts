@@ -13,8 +13,19 @@ import { LoadError, ProbeError, ProbespecError } from "../onnx/errors.js";
 import { locate, type Located } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
 import {
-  allClose, entropy, frobenius, layerMeans, logitStats, matrixStats, mean, positionNorms, residualStreamStats, softmaxGain,
-  type LogitStats, type MatrixStats, type ResidualStreamStats,
+  allClose,
+  entropy,
+  frobenius,
+  layerMeans,
+  logitStats,
+  matrixStats,
+  mean,
+  positionNorms,
+  residualStreamStats,
+  softmaxGain,
+  type LogitStats,
+  type MatrixStats,
+  type ResidualStreamStats,
 } from "./metrics.js";
 import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "../onnx/io.js";
 import { dimsOf } from "../onnx/tensor.js";
@@ -25,7 +36,6 @@ import { LENS_OUTPUT, probedGraph } from "./lens.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import { feeder, floatData } from "./feeds.js";
-
 
 export interface PromptResult {
   prompt: string;
@@ -67,7 +77,15 @@ export interface ProbeResult {
   parallel: boolean;
   tied: { value: boolean; via: string };
   execution: ExecutionRecord;
-  provenance: { onnxFile: string; sha256: string; bytes: number; externalFiles: string[]; located: string[]; probesSource: string; unavailable: Located["unavailable"] };
+  provenance: {
+    onnxFile: string;
+    sha256: string;
+    bytes: number;
+    externalFiles: string[];
+    located: string[];
+    probesSource: string;
+    unavailable: Located["unavailable"];
+  };
   /** The readout's softmax-relevant gain (metrics.softmaxGain) of W_U_eff, and of W_U alone (without the final norm's gain). */
   softmaxGain: { W_U_eff: number; W_U: number };
   /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
@@ -104,12 +122,14 @@ export interface ProbeOptions {
   onProgress?: (message: string) => void;
 }
 
-
 function checkFinite(data: Float32Array, name: ProbePoint, width: number, modelId: string, prompt: string): void {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
       const { kind, layer } = parsePoint(name);
-      throw new ProbeError(modelId, `${Number.isNaN(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf"} in ${name} (${kind}${layer === undefined ? "" : `, layer ${layer}`}) at position ${Math.floor(i / width)}, element ${i % width}, on prompt ${JSON.stringify(prompt.slice(0, 60))}; fp16 overflow is the usual cause`);
+      throw new ProbeError(
+        modelId,
+        `${Number.isNaN(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf"} in ${name} (${kind}${layer === undefined ? "" : `, layer ${layer}`}) at position ${Math.floor(i / width)}, element ${i % width}, on prompt ${JSON.stringify(prompt.slice(0, 60))}; fp16 overflow is the usual cause`,
+      );
     }
   }
 }
@@ -126,7 +146,12 @@ function contextLength(folder: ModelFolder, dir: string): number | undefined {
     const v = fs.existsSync(f) ? (readJsonFile(f) as Record<string, unknown>).model_max_length : undefined;
     return typeof v === "number" && v < 1e9 ? v : undefined;
   };
-  const v = c.max_position_embeddings ?? c.n_positions ?? c.context_length ?? folder.genaiConfig?.model?.context_length ?? fromTokenizer();
+  const v =
+    c.max_position_embeddings ??
+    c.n_positions ??
+    c.context_length ??
+    folder.genaiConfig?.model?.context_length ??
+    fromTokenizer();
   return typeof v === "number" && v > 0 ? v : undefined;
 }
 
@@ -151,7 +176,12 @@ export function describeSource(entry: ModelEntry): string {
   return `llama2.c ${s.llama2c}`;
 }
 
-export async function probeModel(entry: ModelEntry, dir: string, prompts: readonly string[], opts: ProbeOptions): Promise<ProbeResult> {
+export async function probeModel(
+  entry: ModelEntry,
+  dir: string,
+  prompts: readonly string[],
+  opts: ProbeOptions,
+): Promise<ProbeResult> {
   const id = entry.id;
   const say = opts.onProgress ?? (() => {});
   const t0 = performance.now();
@@ -159,7 +189,12 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   say(`${id}: reading ${path.relative(process.cwd(), folder.onnxFile) || folder.onnxFile}`);
   const model = opts.model ?? readModel(folder.onnxFile, id);
   const tok = loadTokenizer(dir, id);
-  const located = locate(model.proto, { modelId: id, declaredLayers: declaredLayers(folder), declaredParallel: declaredParallel(folder), overrides: entry.probePoints });
+  const located = locate(model.proto, {
+    modelId: id,
+    declaredLayers: declaredLayers(folder),
+    declaredParallel: declaredParallel(folder),
+    overrides: entry.probePoints,
+  });
   const { layers, d, vocab } = located;
 
   // Expose every probe point (and give fused final norms their residual sum) in one edited graph.
@@ -170,11 +205,16 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   try {
     const forOrt = relocateExternalData(edited, path.dirname(folder.onnxFile));
     ({ session, record: execution } = await createSession(encodeModel(forOrt.proto), {
-      device: opts.device, modelId: id, threads: opts.threads, externalDataDir: forOrt.dir,
+      device: opts.device,
+      modelId: id,
+      threads: opts.threads,
+      externalDataDir: forOrt.dir,
     }));
   } catch (e) {
     if (e instanceof ProbespecError) throw e;
-    throw new LoadError(id, `ONNX Runtime could not create a session: ${(e as Error).message.split("\n")[0]}`, { cause: e });
+    throw new LoadError(id, `ONNX Runtime could not create a session: ${(e as Error).message.split("\n")[0]}`, {
+      cause: e,
+    });
   }
   const tLoad = performance.now();
 
@@ -190,9 +230,18 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
     const unembedding_eff = matrixStats(eff, WU.rows, WU.cols);
     const gains = { W_U_eff: softmaxGain(eff, WU.rows, WU.cols), W_U: softmaxGain(WU.data, WU.rows, WU.cols) };
     const WE = readWeight(model.proto, located.W_E, modelDir, id);
-    return { unembedding, unembedding_eff, gains, embedding: matrixStats(WE.data, WE.rows, WE.cols), tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data) };
+    return {
+      unembedding,
+      unembedding_eff,
+      gains,
+      embedding: matrixStats(WE.data, WE.rows, WE.cols),
+      tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data),
+    };
   })();
-  const tied = { value: located.tiedInGraph !== undefined || tiedByValues, via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied") };
+  const tied = {
+    value: located.tiedInGraph !== undefined || tiedByValues,
+    via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied"),
+  };
   const tMat = performance.now();
 
   const context = contextLength(folder, dir);
@@ -215,12 +264,26 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
       return a.map((v, k) => v - b[k]);
     };
     const lens = floatData(out[LENS_OUTPUT]);
-    const norm = (p: ProbePoint) => { const t = tensor(p); return t ? frobenius(t) : NaN; };
-    const normEx0 = (p: ProbePoint) => { const t = tensor(p); return t ? frobenius(t.subarray(d)) : NaN; };
+    const norm = (p: ProbePoint) => {
+      const t = tensor(p);
+      return t ? frobenius(t) : NaN;
+    };
+    const normEx0 = (p: ProbePoint) => {
+      const t = tensor(p);
+      return t ? frobenius(t.subarray(d)) : NaN;
+    };
     const r: PromptResult = {
-      prompt, tokens: seq, residPostNorms: [], residPostNormsEx0: [], positionNorms: [],
-      embedNorm: norm("embed"), embedNormEx0: normEx0("embed"),
-      residualGains: [], residualGainsEx0: [], attnGains: [], mlpGains: [],
+      prompt,
+      tokens: seq,
+      residPostNorms: [],
+      residPostNormsEx0: [],
+      positionNorms: [],
+      embedNorm: norm("embed"),
+      embedNormEx0: normEx0("embed"),
+      residualGains: [],
+      residualGainsEx0: [],
+      attnGains: [],
+      mlpGains: [],
       logits: logitStats((tensor("logits") as Float32Array).subarray((seq - 1) * vocab)),
       lensEntropy: [],
     };
@@ -240,11 +303,34 @@ export async function probeModel(entry: ModelEntry, dir: string, prompts: readon
   await session.release();
   const seedPrompt = results[0];
   return {
-    id, family: entry.family, dtype: entry.dtype, synthetic: entry.synthetic, role: entry.role, notes: entry.notes,
-    source: describeSource(entry), layers, d, vocab, parameters: parameterCount(model.proto), parallel: located.parallel, tied, execution, softmaxGain: gains,
-    provenance: { onnxFile: folder.onnxFile, sha256: sha, bytes: fs.statSync(folder.onnxFile).size, externalFiles: model.externalFiles, located: located.summary, probesSource: PROBES_SOURCE, unavailable: located.unavailable },
+    id,
+    family: entry.family,
+    dtype: entry.dtype,
+    synthetic: entry.synthetic,
+    role: entry.role,
+    notes: entry.notes,
+    source: describeSource(entry),
+    layers,
+    d,
+    vocab,
+    parameters: parameterCount(model.proto),
+    parallel: located.parallel,
+    tied,
+    execution,
+    softmaxGain: gains,
+    provenance: {
+      onnxFile: folder.onnxFile,
+      sha256: sha,
+      bytes: fs.statSync(folder.onnxFile).size,
+      externalFiles: model.externalFiles,
+      located: located.summary,
+      probesSource: PROBES_SOURCE,
+      unavailable: located.unavailable,
+    },
     seed: {
-      unembedding, embedding, unembedding_eff,
+      unembedding,
+      embedding,
+      unembedding_eff,
       wu_we_ratio: unembedding.frobenius_norm / embedding.frobenius_norm,
       tied_embeddings: tied.value,
       residual: residualStreamStats(seedPrompt.residPostNorms),

@@ -5,7 +5,11 @@ import { formatZodError, readJsonFile } from "../models/registry/schema.js";
 export const PromptSetSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
-  prompts: z.array(z.strictObject({ text: z.string().refine((t) => t.trim() !== "", "a prompt is empty"), kind: z.string().min(1) })).min(1),
+  prompts: z
+    .array(
+      z.strictObject({ text: z.string().refine((t) => t.trim() !== "", "a prompt is empty"), kind: z.string().min(1) }),
+    )
+    .min(1),
 });
 export type PromptSet = z.infer<typeof PromptSetSchema>;
 

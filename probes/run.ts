@@ -44,7 +44,11 @@ export interface RunOptions {
   onProgress?: (message: string) => void;
 }
 
-export async function runProbes({ env = process.env, promptSet, onProgress = () => {} }: RunOptions): Promise<ProbeRun> {
+export async function runProbes({
+  env = process.env,
+  promptSet,
+  onProgress = () => {},
+}: RunOptions): Promise<ProbeRun> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
   const { device, threads, modelsDir, models } = readConfig(env);
@@ -52,17 +56,53 @@ export async function runProbes({ env = process.env, promptSet, onProgress = () 
   const registry = await loadRegistry(modelsDir);
   checkModelIds(models, registry, modelsDir);
   for (const p of registry.problems) onProgress(`models/: ${p.error}`);
-  const { selected, skipped } = await selectModels(registry, { env, device: device === "auto" ? "cpu" : device, onProgress });
+  const { selected, skipped } = await selectModels(registry, {
+    env,
+    device: device === "auto" ? "cpu" : device,
+    onProgress,
+  });
   const run: ProbeRun = {
-    startedAt, durationS: 0, device, ortVersion: ortVersion(), promptSet,
-    results: [], failures: [], skipped, registryProblems: registry.problems, cacheHits: [], modelLoads: 0,
+    startedAt,
+    durationS: 0,
+    device,
+    ortVersion: ortVersion(),
+    promptSet,
+    results: [],
+    failures: [],
+    skipped,
+    registryProblems: registry.problems,
+    cacheHits: [],
+    modelLoads: 0,
   };
   for (const { entry, dir } of selected) {
     try {
       const folder = readModelFolder(dir, entry);
       const model = readModel(folder.onnxFile, entry.id);
-      const used = [...model.externalFiles, folder.configFile, folder.genaiConfigFile, folder.tokenizerFile, folder.tokenizerConfigFile];
-      const key = cacheKey({ probes: PROBES_SOURCE, model: modelIdentity(model.sha256, used.filter((f): f is string => !!f)), entry: { family: entry.family, dtype: entry.dtype, probePoints: entry.probePoints, role: entry.role, synthetic: entry.synthetic, notes: entry.notes, id: entry.id }, prompts: promptSet.prompts, device });
+      const used = [
+        ...model.externalFiles,
+        folder.configFile,
+        folder.genaiConfigFile,
+        folder.tokenizerFile,
+        folder.tokenizerConfigFile,
+      ];
+      const key = cacheKey({
+        probes: PROBES_SOURCE,
+        model: modelIdentity(
+          model.sha256,
+          used.filter((f): f is string => !!f),
+        ),
+        entry: {
+          family: entry.family,
+          dtype: entry.dtype,
+          probePoints: entry.probePoints,
+          role: entry.role,
+          synthetic: entry.synthetic,
+          notes: entry.notes,
+          id: entry.id,
+        },
+        prompts: promptSet.prompts,
+        device,
+      });
       const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached(cacheDir, key, ProbeResultSchema);
       if (cached) {
         onProgress(`${entry.id}: results from the cache`);
@@ -76,14 +116,19 @@ export async function runProbes({ env = process.env, promptSet, onProgress = () 
         writeCached(cacheDir, key, result);
       } catch (e) {
         // A cache that cannot be written costs the next run time, not this run its results.
-        onProgress(`${entry.id}: warning: the results cache ${cacheDir} cannot be written (${(e as Error).message}); the run goes on`);
+        onProgress(
+          `${entry.id}: warning: the results cache ${cacheDir} cannot be written (${(e as Error).message}); the run goes on`,
+        );
       }
       run.results.push(result);
     } catch (e) {
       const err = e as Error;
       onProgress(`${entry.id}: FAILED: ${err.message}`);
       run.failures.push({
-        id: entry.id, family: entry.family, synthetic: entry.synthetic, source: describeSource(entry),
+        id: entry.id,
+        family: entry.family,
+        synthetic: entry.synthetic,
+        source: describeSource(entry),
         domain: e instanceof ProbespecError ? e.domain : "probing",
         error: err.message.startsWith(`model "${entry.id}"`) ? err.message : `model "${entry.id}": ${err.message}`,
       });

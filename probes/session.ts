@@ -42,7 +42,14 @@ export function providerOrder(device: DeviceRequest): Provider[] {
 
 /** WebGPU (Dawn) drives the GPU through Vulkan: without the loader it cannot start, and says so noisily. */
 export function hasVulkanLoader(env: NodeJS.ProcessEnv = process.env): boolean {
-  const dirs = [...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean), "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"];
+  const dirs = [
+    ...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+  ];
   return dirs.some((d) => fs.existsSync(path.join(d, "libvulkan.so.1")));
 }
 
@@ -57,13 +64,18 @@ export interface SessionOptions {
   externalDataDir?: string;
 }
 
-export type SessionFactory = (file: string | Uint8Array, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+export type SessionFactory = (
+  file: string | Uint8Array,
+  options: ort.InferenceSession.SessionOptions,
+) => Promise<ort.InferenceSession>;
 
-const defaultFactory: SessionFactory = (file, options) =>
-  ort.InferenceSession.create(file as string, options);
+const defaultFactory: SessionFactory = (file, options) => ort.InferenceSession.create(file as string, options);
 
 function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split("\n")[0].replace(/\x1b\[[0-9;]*m/g, "").trim();
+  return String((e as Error)?.message ?? e)
+    .split("\n")[0]
+    .replace(/\x1b\[[0-9;]*m/g, "")
+    .trim();
 }
 
 /**
@@ -85,17 +97,26 @@ export async function createSession(
       executionProviders: [provider],
       graphOptimizationLevel: "all",
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
-      ...(externalDataDir ? { extra: { session: { model_external_initializers_file_folder_path: externalDataDir } } } : {}),
+      ...(externalDataDir
+        ? { extra: { session: { model_external_initializers_file_folder_path: externalDataDir } } }
+        : {}),
     };
     try {
       const session = await factory(file, options);
       return { session, record: { requested: device, provider, ortVersion: ortVersion(), fallbacks } };
     } catch (e) {
       if (device !== "auto" || provider === "cpu") {
-        const hint = provider === "cuda"
-          ? "; the CUDA provider is not installed (see README, \"GPU\") or no CUDA device is present"
-          : provider === "webgpu" ? "; WebGPU needs the Vulkan loader (Debian: libvulkan1) and a GPU driver" : "";
-        throw new LoadError(modelId, `execution provider "${provider}" failed to create a session: ${firstLine(e)}${hint}`, { cause: e });
+        const hint =
+          provider === "cuda"
+            ? '; the CUDA provider is not installed (see README, "GPU") or no CUDA device is present'
+            : provider === "webgpu"
+              ? "; WebGPU needs the Vulkan loader (Debian: libvulkan1) and a GPU driver"
+              : "";
+        throw new LoadError(
+          modelId,
+          `execution provider "${provider}" failed to create a session: ${firstLine(e)}${hint}`,
+          { cause: e },
+        );
       }
       fallbacks.push({ provider, error: firstLine(e) });
     }

@@ -20,21 +20,49 @@ export const SPECTRAL_RTOL = 1e-9;
  * y = Wᵀ(W x) for W [rows, cols], x of length cols; float64 accumulation.
  * Two rows a pass with four partial sums each: the loop is bound by reading W once.
  */
-function gramApply(W: Float32Array, rows: number, cols: number, x: Float64Array, _tmp: Float64Array, y: Float64Array): void {
+function gramApply(
+  W: Float32Array,
+  rows: number,
+  cols: number,
+  x: Float64Array,
+  _tmp: Float64Array,
+  y: Float64Array,
+): void {
   y.fill(0);
   const c4 = cols - (cols % 4);
   let r = 0;
   for (; r + 1 < rows; r += 2) {
-    const o0 = r * cols, o1 = o0 + cols;
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    const o0 = r * cols,
+      o1 = o0 + cols;
+    let a0 = 0,
+      a1 = 0,
+      a2 = 0,
+      a3 = 0,
+      b0 = 0,
+      b1 = 0,
+      b2 = 0,
+      b3 = 0;
     let c = 0;
     for (; c < c4; c += 4) {
-      const x0 = x[c], x1 = x[c + 1], x2 = x[c + 2], x3 = x[c + 3];
-      a0 += W[o0 + c] * x0; a1 += W[o0 + c + 1] * x1; a2 += W[o0 + c + 2] * x2; a3 += W[o0 + c + 3] * x3;
-      b0 += W[o1 + c] * x0; b1 += W[o1 + c + 1] * x1; b2 += W[o1 + c + 2] * x2; b3 += W[o1 + c + 3] * x3;
+      const x0 = x[c],
+        x1 = x[c + 1],
+        x2 = x[c + 2],
+        x3 = x[c + 3];
+      a0 += W[o0 + c] * x0;
+      a1 += W[o0 + c + 1] * x1;
+      a2 += W[o0 + c + 2] * x2;
+      a3 += W[o0 + c + 3] * x3;
+      b0 += W[o1 + c] * x0;
+      b1 += W[o1 + c + 1] * x1;
+      b2 += W[o1 + c + 2] * x2;
+      b3 += W[o1 + c + 3] * x3;
     }
-    for (; c < cols; c++) { a0 += W[o0 + c] * x[c]; b0 += W[o1 + c] * x[c]; }
-    const p = a0 + a1 + a2 + a3, q = b0 + b1 + b2 + b3;
+    for (; c < cols; c++) {
+      a0 += W[o0 + c] * x[c];
+      b0 += W[o1 + c] * x[c];
+    }
+    const p = a0 + a1 + a2 + a3,
+      q = b0 + b1 + b2 + b3;
     for (c = 0; c < cols; c++) y[c] += W[o0 + c] * p + W[o1 + c] * q;
   }
   for (; r < rows; r++) {
@@ -49,14 +77,16 @@ function gramApply(W: Float32Array, rows: number, cols: number, x: Float64Array,
 function tridiagTop(alpha: number[], beta: number[]): { value: number; lastComponent: number } {
   const n = alpha.length;
   // Sturm-sequence bisection for the top eigenvalue.
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let i = 0; i < n; i++) {
     const r = (i > 0 ? Math.abs(beta[i - 1]) : 0) + (i < n - 1 ? Math.abs(beta[i]) : 0);
     lo = Math.min(lo, alpha[i] - r);
     hi = Math.max(hi, alpha[i] + r);
   }
   const countBelow = (x: number) => {
-    let count = 0, q = 1;
+    let count = 0,
+      q = 1;
     for (let i = 0; i < n; i++) {
       q = alpha[i] - x - (i > 0 ? (beta[i - 1] * beta[i - 1]) / q : 0);
       if (q === 0) q = 1e-300;
@@ -82,12 +112,18 @@ function tridiagTop(alpha: number[], beta: number[]): { value: number; lastCompo
   return { value, lastComponent: v[n - 1] / Math.sqrt(norm) };
 }
 
-export function spectralNorm(W: Float32Array, rows: number, cols: number, { rtol = SPECTRAL_RTOL, maxIter = 300, seed = 12345 } = {}): SpectralResult {
+export function spectralNorm(
+  W: Float32Array,
+  rows: number,
+  cols: number,
+  { rtol = SPECTRAL_RTOL, maxIter = 300, seed = 12345 } = {},
+): SpectralResult {
   const n = cols;
   if (rows === 0 || cols === 0) return { value: 0, iterations: 0, relResidual: 0, relError: 0, converged: true };
   const k = Math.min(maxIter, n);
   const V: Float64Array[] = [];
-  const alpha: number[] = [], beta: number[] = [];
+  const alpha: number[] = [],
+    beta: number[] = [];
   let q = new Float64Array(n);
   let s = seed >>> 0;
   for (let i = 0; i < n; i++) {
@@ -98,7 +134,8 @@ export function spectralNorm(W: Float32Array, rows: number, cols: number, { rtol
   for (const x of q) qn += x * x;
   qn = Math.sqrt(qn);
   for (let i = 0; i < n; i++) q[i] /= qn;
-  const tmp = new Float64Array(rows), w = new Float64Array(n);
+  const tmp = new Float64Array(rows),
+    w = new Float64Array(n);
   let result: SpectralResult = { value: 0, iterations: 0, relResidual: Infinity, relError: Infinity, converged: false };
   const sigmas: number[] = [];
   for (let j = 0; j < k; j++) {
@@ -137,7 +174,13 @@ export function spectralNorm(W: Float32Array, rows: number, cols: number, { rtol
     }
     const relError = Math.min(rel / 2, climb);
     const exhausted = b < 1e-300 * Math.max(1, top.value);
-    result = { value: sigma, iterations: j + 1, relResidual: rel, relError: exhausted ? 0 : relError, converged: exhausted || relError < rtol };
+    result = {
+      value: sigma,
+      iterations: j + 1,
+      relResidual: rel,
+      relError: exhausted ? 0 : relError,
+      converged: exhausted || relError < rtol,
+    };
     if (result.converged) break;
     beta.push(b);
     q = new Float64Array(n);

@@ -16,29 +16,43 @@ export interface Tokenizer {
 
 export function loadTokenizer(dir: string, modelId?: string): Tokenizer {
   const file = path.join(dir, "tokenizer.json");
-  if (!fs.existsSync(file)) throw new LoadError(modelId, `no tokenizer.json in ${dir}; probespec tokenises prompts with the model's own tokenizer, so the export must include it`);
-  let json: any, config: any = {};
+  if (!fs.existsSync(file))
+    throw new LoadError(
+      modelId,
+      `no tokenizer.json in ${dir}; probespec tokenises prompts with the model's own tokenizer, so the export must include it`,
+    );
+  let json: any,
+    config: any = {};
   try {
     json = readJsonFile(file);
   } catch (e) {
     throw new LoadError(modelId, `tokenizer.json in ${dir} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
   if (!json || typeof json !== "object" || !json.model || typeof json.model !== "object" || !json.model.type) {
-    throw new LoadError(modelId, `tokenizer.json in ${dir} has no "model" section with a "type" (BPE, WordPiece, Unigram…); it does not look like a HuggingFace tokenizer`);
+    throw new LoadError(
+      modelId,
+      `tokenizer.json in ${dir} has no "model" section with a "type" (BPE, WordPiece, Unigram…); it does not look like a HuggingFace tokenizer`,
+    );
   }
   const cfgFile = path.join(dir, "tokenizer_config.json");
   if (fs.existsSync(cfgFile)) {
     try {
       config = readJsonFile(cfgFile);
     } catch (e) {
-      throw new LoadError(modelId, `tokenizer_config.json in ${dir} is not valid JSON: ${(e as Error).message}`, { cause: e });
+      throw new LoadError(modelId, `tokenizer_config.json in ${dir} is not valid JSON: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
   let tok: PreTrainedTokenizer;
   try {
     tok = new PreTrainedTokenizer(json, config);
   } catch (e) {
-    throw new LoadError(modelId, `tokenizer.json in ${dir} could not be loaded by @huggingface/transformers: ${(e as Error).message}`, { cause: e });
+    throw new LoadError(
+      modelId,
+      `tokenizer.json in ${dir} could not be loaded by @huggingface/transformers: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   return {
     encode: (text) => tok.encode(text) as number[],
@@ -48,15 +62,27 @@ export function loadTokenizer(dir: string, modelId?: string): Tokenizer {
 }
 
 /** Token ids for a prompt, checked against the model's vocabulary and context. */
-export function tokenize(tok: Tokenizer, prompt: string, vocab: number, context: number | undefined, modelId?: string): number[] {
+export function tokenize(
+  tok: Tokenizer,
+  prompt: string,
+  vocab: number,
+  context: number | undefined,
+  modelId?: string,
+): number[] {
   if (prompt.trim() === "") throw new ProbeError(modelId, "a prompt is empty");
   const ids = tok.encode(prompt);
   const bad = ids.find((id) => id >= vocab || id < 0);
   if (bad !== undefined) {
-    throw new ProbeError(modelId, `prompt ${JSON.stringify(prompt.slice(0, 60))} has token ${JSON.stringify(tok.tokenString(bad))} (id ${bad}), outside the model's vocabulary of ${vocab}; the tokenizer does not match the model`);
+    throw new ProbeError(
+      modelId,
+      `prompt ${JSON.stringify(prompt.slice(0, 60))} has token ${JSON.stringify(tok.tokenString(bad))} (id ${bad}), outside the model's vocabulary of ${vocab}; the tokenizer does not match the model`,
+    );
   }
   if (context !== undefined && ids.length > context) {
-    throw new ProbeError(modelId, `prompt ${JSON.stringify(prompt.slice(0, 60))}… is ${ids.length} tokens, longer than the model's context of ${context}`);
+    throw new ProbeError(
+      modelId,
+      `prompt ${JSON.stringify(prompt.slice(0, 60))}… is ${ids.length} tokens, longer than the model's context of ${context}`,
+    );
   }
   return ids;
 }

@@ -4,8 +4,19 @@ import nunjucks from "nunjucks";
 import type { ProbeRun } from "../probes/run.js";
 import type { HypothesisVerdict } from "./verdicts.js";
 
-const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(import.meta.dirname, "templates")), { autoescape: true, throwOnUndefined: false });
-env.addFilter("fmt", (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4)) : String(v ?? "—")));
+const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(import.meta.dirname, "templates")), {
+  autoescape: true,
+  throwOnUndefined: false,
+});
+env.addFilter("fmt", (v: unknown) =>
+  typeof v === "number"
+    ? Number.isInteger(v)
+      ? String(v)
+      : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0)
+        ? v.toExponential(3)
+        : v.toFixed(4)
+    : String(v ?? "—"),
+);
 
 export interface ReportModel {
   run: ProbeRun;
@@ -21,6 +32,10 @@ export function renderReport(m: ReportModel): string {
     providers: m.run.results.length ? [...new Set(m.run.results.map((r) => r.execution.provider))] : [m.run.device],
     allSynthetic: m.run.results.length > 0 && m.run.results.every((r) => r.synthetic),
     // The providers auto tried before the one that ran: the same for every model, so said once.
-    fallbacks: [...new Map(m.run.results.flatMap((r) => r.execution.fallbacks).map((f) => [`${f.provider}: ${f.error}`, f])).values()],
+    fallbacks: [
+      ...new Map(
+        m.run.results.flatMap((r) => r.execution.fallbacks).map((f) => [`${f.provider}: ${f.error}`, f]),
+      ).values(),
+    ],
   });
 }

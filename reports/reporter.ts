@@ -44,7 +44,10 @@ export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[
 
 function gitCommit(): string | undefined {
   try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
   } catch {
     return undefined;
   }
@@ -65,9 +68,13 @@ export default class ProbespecReporter implements Reporter {
       const r = run.results.find((x) => x.id === id);
       return r ? cohort(r) : undefined;
     };
-    const verdicts = hypotheses.map(deriveVerdict).map((v) => ({ ...v, cohorts: cohortVerdicts(v, cohortOf, (id) => run.results.find((x) => x.id === id)?.parameters) }));
+    const verdicts = hypotheses.map(deriveVerdict).map((v) => ({
+      ...v,
+      cohorts: cohortVerdicts(v, cohortOf, (id) => run.results.find((x) => x.id === id)?.parameters),
+    }));
     const figures = [];
-    for (const f of figureSpecs(run)) figures.push({ id: f.id, title: f.title, caption: f.caption, svg: await renderSvg(f.spec) });
+    for (const f of figureSpecs(run))
+      figures.push({ id: f.id, title: f.title, caption: f.caption, svg: await renderSvg(f.spec) });
     const durationS = (Date.now() - Date.parse(run.startedAt)) / 1000;
     const commit = gitCommit();
     const html = renderReport({ run, verdicts, figures, gitCommit: commit, durationS });
@@ -77,8 +84,13 @@ export default class ProbespecReporter implements Reporter {
     let shown: string | undefined, failed: string | undefined;
     try {
       if (process.env.PROBESPEC_REPORT_DIR) checkReportDir(process.env.PROBESPEC_REPORT_DIR, probedFolders(run));
-      const dir = writeReport({ "index.html": html, "results.json": json }, { stamp: run.startedAt.replace(/[:.]/g, "-") });
-      shown = process.env.PROBESPEC_REPORT_DIR ? path.join(dir, "index.html") : path.join(path.dirname(dir), "..", "latest", "index.html");
+      const dir = writeReport(
+        { "index.html": html, "results.json": json },
+        { stamp: run.startedAt.replace(/[:.]/g, "-") },
+      );
+      shown = process.env.PROBESPEC_REPORT_DIR
+        ? path.join(dir, "index.html")
+        : path.join(path.dirname(dir), "..", "latest", "index.html");
     } catch (e) {
       failed = `report: not written: ${(e as Error).message.split("\n")[0]}`;
       process.exitCode = 1;

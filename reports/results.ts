@@ -8,9 +8,14 @@
 import type { ProbeRun } from "../probes/run.js";
 import type { HypothesisVerdict } from "./verdicts.js";
 
-const byId = <T>(run: ProbeRun, f: (r: ProbeRun["results"][number]) => T) => Object.fromEntries(run.results.map((r) => [r.id, f(r)]));
+const byId = <T>(run: ProbeRun, f: (r: ProbeRun["results"][number]) => T) =>
+  Object.fromEntries(run.results.map((r) => [r.id, f(r)]));
 
-export function resultsJson(run: ProbeRun, verdicts: HypothesisVerdict[], meta: { gitCommit?: string; durationS: number }): Record<string, unknown> {
+export function resultsJson(
+  run: ProbeRun,
+  verdicts: HypothesisVerdict[],
+  meta: { gitCommit?: string; durationS: number },
+): Record<string, unknown> {
   return {
     experiment: "Mistral Paradox Investigation",
     date: run.startedAt.replace("T", " ").slice(0, 19),
@@ -40,23 +45,30 @@ export function resultsJson(run: ProbeRun, verdicts: HypothesisVerdict[], meta: 
       residual_explosion: "Check residual stream gains",
       entropy_efficiency: "Check output entropy comparison",
     },
-    verdicts: Object.fromEntries(verdicts.map((v) => [v.hypothesis, {
-      verdict: v.verdict,
-      reason: v.reason,
-      by_cohort: Object.fromEntries((v.cohorts ?? []).map((c) => [c.cohort, { verdict: c.verdict, reason: c.reason }])),
-      predictions: v.predictions.map((t) => ({
-        name: t.name,
-        state: t.state,
-        criterion: t.prediction?.criterion,
-        threshold: t.prediction?.threshold,
-        passed: t.prediction?.passed ?? (t.state === "passed" ? true : t.state === "failed" ? false : null),
-        value: t.prediction?.rows.map((r) => r.value),
-        ci: t.prediction?.rows.map((r) => r.ci ?? null),
-        rows: t.prediction?.rows,
-        skipped: t.skipNote,
-        error: t.error && t.error.name !== "AssertionError" ? t.error.message : undefined,
-      })),
-    }])),
+    verdicts: Object.fromEntries(
+      verdicts.map((v) => [
+        v.hypothesis,
+        {
+          verdict: v.verdict,
+          reason: v.reason,
+          by_cohort: Object.fromEntries(
+            (v.cohorts ?? []).map((c) => [c.cohort, { verdict: c.verdict, reason: c.reason }]),
+          ),
+          predictions: v.predictions.map((t) => ({
+            name: t.name,
+            state: t.state,
+            criterion: t.prediction?.criterion,
+            threshold: t.prediction?.threshold,
+            passed: t.prediction?.passed ?? (t.state === "passed" ? true : t.state === "failed" ? false : null),
+            value: t.prediction?.rows.map((r) => r.value),
+            ci: t.prediction?.rows.map((r) => r.ci ?? null),
+            rows: t.prediction?.rows,
+            skipped: t.skipNote,
+            error: t.error && t.error.name !== "AssertionError" ? t.error.message : undefined,
+          })),
+        },
+      ]),
+    ),
     extended: byId(run, (r) => ({
       layers: r.layers,
       d: r.d,
@@ -75,8 +87,14 @@ export function resultsJson(run: ProbeRun, verdicts: HypothesisVerdict[], meta: 
         logit_lens_entropy: r.prompts[0].lensEntropy,
       },
       prompt_set: r.prompts.map((p) => ({
-        prompt: p.prompt, tokens: p.tokens, norms: p.residPostNorms, norms_without_position_0: p.residPostNormsEx0,
-        residual_gains: p.residualGains, component_gain_mlp: p.mlpGains, entropy: p.logits.entropy, logit_lens_entropy: p.lensEntropy,
+        prompt: p.prompt,
+        tokens: p.tokens,
+        norms: p.residPostNorms,
+        norms_without_position_0: p.residPostNormsEx0,
+        residual_gains: p.residualGains,
+        component_gain_mlp: p.mlpGains,
+        entropy: p.logits.entropy,
+        logit_lens_entropy: p.lensEntropy,
       })),
     })),
     provenance: {
@@ -86,7 +104,14 @@ export function resultsJson(run: ProbeRun, verdicts: HypothesisVerdict[], meta: 
       fallbacks: byId(run, (r) => r.execution.fallbacks),
       git_commit: meta.gitCommit,
       duration_s: meta.durationS,
-      models: byId(run, (r) => ({ ...r.provenance, family: r.family, dtype: r.dtype, source: r.source, synthetic: r.synthetic, timings_s: r.timings })),
+      models: byId(run, (r) => ({
+        ...r.provenance,
+        family: r.family,
+        dtype: r.dtype,
+        source: r.source,
+        synthetic: r.synthetic,
+        timings_s: r.timings,
+      })),
       cache_hits: run.cacheHits,
       model_loads: run.modelLoads,
       prompts: run.promptSet,

@@ -2,7 +2,11 @@
 import { Chalk } from "chalk";
 import type { HypothesisVerdict } from "./verdicts.js";
 
-export function summaryLines(verdicts: HypothesisVerdict[], reportPath: string | undefined, { color = true }: { color?: boolean } = {}): string[] {
+export function summaryLines(
+  verdicts: HypothesisVerdict[],
+  reportPath: string | undefined,
+  { color = true }: { color?: boolean } = {},
+): string[] {
   const c = new Chalk({ level: color ? 1 : 0 });
   const paint = { confirmed: c.green.bold, rejected: c.red.bold, inconclusive: c.gray.bold, error: c.magenta.bold };
   const width = Math.max(...verdicts.map((v) => v.hypothesis.length), 10);
@@ -12,10 +16,14 @@ export function summaryLines(verdicts: HypothesisVerdict[], reportPath: string |
     const parts = v.predictions.flatMap((t) => {
       const rows = (t.prediction?.rows ?? []).filter((r) => v.verdict !== "rejected" || !r.passed);
       if (!rows.length) return [];
-      const shown = rows.slice(0, 3).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(3)}`);
+      const shown = rows
+        .slice(0, 3)
+        .map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(3)}`);
       return [`${t.prediction!.criterion}: ${shown.join(", ")}${rows.length > 3 ? `, +${rows.length - 3} more` : ""}`];
     });
-    lines.push(`  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${parts.length ? parts.join("; ") : v.reason}`);
+    lines.push(
+      `  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${parts.length ? parts.join("; ") : v.reason}`,
+    );
   }
   if (reportPath) lines.push(`  report: ${reportPath}`);
   return lines;

@@ -46,7 +46,9 @@ const firstLine = (s: string) => s.split("\n")[0];
 function failureReason(t: TestOutcome): string {
   const p = t.prediction;
   if (!p) return firstLine(t.error?.message ?? t.name).replace(/: expected .* \/\/ Object\.is equality$/, "");
-  const missed = p.rows.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`);
+  const missed = p.rows
+    .filter((r) => !r.passed)
+    .map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`);
   return `${t.name.split(":")[0]}: ${missed.join(", ")} miss “${p.criterion}”${p.explanation ? `; ${p.explanation}` : ""}`;
 }
 
@@ -54,7 +56,12 @@ export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
   const base = { hypothesis: h.hypothesis, predictions: h.tests };
   if (h.moduleErrors.length) return { ...base, verdict: "error", reason: h.moduleErrors.map(firstLine).join("; ") };
   const thrown = h.tests.filter((t) => t.state === "failed" && t.error?.name !== "AssertionError");
-  if (thrown.length) return { ...base, verdict: "error", reason: thrown.map((t) => `${t.name}: ${firstLine(t.error?.message ?? "unknown error")}`).join("; ") };
+  if (thrown.length)
+    return {
+      ...base,
+      verdict: "error",
+      reason: thrown.map((t) => `${t.name}: ${firstLine(t.error?.message ?? "unknown error")}`).join("; "),
+    };
   const failed = h.tests.filter((t) => t.state === "failed");
   if (failed.length) {
     return { ...base, verdict: "rejected", reason: failed.map(failureReason).join("; ") };
@@ -65,7 +72,11 @@ export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
     return { ...base, verdict: "inconclusive", reason: notes.join("; ") || "no predictions ran" };
   }
   const single = h.tests.some((t) => t.prediction?.singlePrompt);
-  return { ...base, verdict: "confirmed", reason: `all ${h.tests.length} predictions passed${single ? " (resting on a single prompt)" : ""}` };
+  return {
+    ...base,
+    verdict: "confirmed",
+    reason: `all ${h.tests.length} predictions passed${single ? " (resting on a single prompt)" : ""}`,
+  };
 }
 
 /**
@@ -74,31 +85,66 @@ export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
  * every row of its subjects passed, rejected when one failed. What holds for the
  * whole hypothesis (a skip, an error) holds for every cohort.
  */
-export function cohortVerdicts(v: HypothesisVerdict, cohortOf: (id: string) => Cohort | undefined, sizeOf: (id: string) => number | undefined = () => undefined): CohortVerdict[] {
-  const cohorts = [...new Set(v.predictions.flatMap((t) => t.prediction?.rows.map((r) => cohortOf(r.subject)) ?? []))].filter((c): c is Cohort => !!c);
+export function cohortVerdicts(
+  v: HypothesisVerdict,
+  cohortOf: (id: string) => Cohort | undefined,
+  sizeOf: (id: string) => number | undefined = () => undefined,
+): CohortVerdict[] {
+  const cohorts = [
+    ...new Set(v.predictions.flatMap((t) => t.prediction?.rows.map((r) => cohortOf(r.subject)) ?? [])),
+  ].filter((c): c is Cohort => !!c);
   // A baseline a hundred times smaller than its subject is a comparison across scales: the report says so.
   const scaleNote = (cohort: Cohort) => {
     const pairs = new Map<string, [string, string]>();
-    for (const t of v.predictions) for (const r of t.prediction?.rows ?? []) if (r.baseline && cohortOf(r.subject) === cohort) pairs.set(`${r.subject}|${r.baseline}`, [r.subject, r.baseline]);
+    for (const t of v.predictions)
+      for (const r of t.prediction?.rows ?? [])
+        if (r.baseline && cohortOf(r.subject) === cohort)
+          pairs.set(`${r.subject}|${r.baseline}`, [r.subject, r.baseline]);
     const notes = [...pairs.values()].flatMap(([s, b]) => {
       const [ns, nb] = [sizeOf(s), sizeOf(b)];
-      return ns && nb && ns / nb >= 100 ? [`the baseline ${b} (≈${formatCount(nb)} parameters) is far smaller than ${s} (≈${formatCount(ns)})`] : [];
+      return ns && nb && ns / nb >= 100
+        ? [`the baseline ${b} (≈${formatCount(nb)} parameters) is far smaller than ${s} (≈${formatCount(ns)})`]
+        : [];
     });
     return notes.length ? `; note: ${notes.join("; ")}` : "";
   };
-  return (["real", "synthetic"] as const).filter((c) => cohorts.includes(c)).map((c) => {
-    const r = verdictOf(c);
-    return { ...r, reason: r.reason + scaleNote(c) };
-  });
+  return (["real", "synthetic"] as const)
+    .filter((c) => cohorts.includes(c))
+    .map((c) => {
+      const r = verdictOf(c);
+      return { ...r, reason: r.reason + scaleNote(c) };
+    });
   function verdictOf(cohort: Cohort): CohortVerdict {
     if (v.verdict === "error" || v.verdict === "inconclusive") return { cohort, verdict: v.verdict, reason: v.reason };
-    const rows = v.predictions.map((t) => ({ t, rows: t.prediction?.rows.filter((r) => cohortOf(r.subject) === cohort) ?? [] }));
+    const rows = v.predictions.map((t) => ({
+      t,
+      rows: t.prediction?.rows.filter((r) => cohortOf(r.subject) === cohort) ?? [],
+    }));
     const missed = rows.filter(({ rows: rs }) => rs.some((r) => !r.passed));
-    if (missed.length) return { cohort, verdict: "rejected", reason: missed.map(({ t, rows: rs }) => `${t.name.split(":")[0]}: ${rs.filter((r) => !r.passed).map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`).join(", ")} miss “${t.prediction!.criterion}”`).join("; ") };
+    if (missed.length)
+      return {
+        cohort,
+        verdict: "rejected",
+        reason: missed
+          .map(
+            ({ t, rows: rs }) =>
+              `${t.name.split(":")[0]}: ${rs
+                .filter((r) => !r.passed)
+                .map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`)
+                .join(", ")} miss “${t.prediction!.criterion}”`,
+          )
+          .join("; "),
+      };
     const empty = rows.filter(({ t, rows: rs }) => t.prediction && !rs.length);
-    if (empty.length) return { cohort, verdict: "inconclusive", reason: `no ${cohort} model to compare with for ${empty.map(({ t }) => t.name.split(":")[0]).join(", ")}` };
+    if (empty.length)
+      return {
+        cohort,
+        verdict: "inconclusive",
+        reason: `no ${cohort} model to compare with for ${empty.map(({ t }) => t.name.split(":")[0]).join(", ")}`,
+      };
     return { cohort, verdict: "confirmed", reason: `every prediction passed for the ${cohort} subjects` };
   }
 }
 
-const formatCount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${(n / 1e3).toFixed(0)} K`);
+const formatCount = (n: number) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(1)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${(n / 1e3).toFixed(0)} K`;

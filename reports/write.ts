@@ -39,7 +39,9 @@ export function checkReportDir(dir: string, models: readonly { id: string; dir: 
     if (!fs.existsSync(m.dir)) continue;
     const rel = path.relative(fs.realpathSync(m.dir), target);
     if (!rel.startsWith("..") && !path.isAbsolute(rel)) {
-      throw new ConfigError(`PROBESPEC_REPORT_DIR=${dir} lies inside the folder of model "${m.id}" (${m.dir}); probespec never writes into a model's folder, so choose another`);
+      throw new ConfigError(
+        `PROBESPEC_REPORT_DIR=${dir} lies inside the folder of model "${m.id}" (${m.dir}); probespec never writes into a model's folder, so choose another`,
+      );
     }
   }
   try {
@@ -52,7 +54,10 @@ export function checkReportDir(dir: string, models: readonly { id: string; dir: 
   }
 }
 
-export function writeReport(files: Record<string, string>, { env = process.env, stamp, root = REPORTS_DIR }: { env?: NodeJS.ProcessEnv; stamp: string; root?: string }): string {
+export function writeReport(
+  files: Record<string, string>,
+  { env = process.env, stamp, root = REPORTS_DIR }: { env?: NodeJS.ProcessEnv; stamp: string; root?: string },
+): string {
   if (env.PROBESPEC_REPORT_DIR) {
     const dir = path.resolve(env.PROBESPEC_REPORT_DIR);
     makeDir(dir);
@@ -85,7 +90,8 @@ export function writeReport(files: Record<string, string>, { env = process.env, 
   fs.rmSync(link, { force: true });
   fs.symlinkSync(path.join("runs", name), link);
   // A real folder left at reports/latest by hand would block the swap; move it aside first.
-  if (fs.existsSync(latest) && !fs.lstatSync(latest).isSymbolicLink()) fs.renameSync(latest, `${latest}.old-${Date.now()}`);
+  if (fs.existsSync(latest) && !fs.lstatSync(latest).isSymbolicLink())
+    fs.renameSync(latest, `${latest}.old-${Date.now()}`);
   fs.renameSync(link, latest);
   return final;
 }

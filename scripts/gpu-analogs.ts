@@ -7,7 +7,11 @@ import prompts from "../hypotheses/prompts.json" with { type: "json" };
 
 const bundle = process.argv[2];
 const models = [];
-for (const [id, req] of [["mistral-small", { analog: "mistral-small" }], ["gemma-genai", { analog: "gemma", dialect: "genai" as const, external: true }], ["pythia", { analog: "pythia" }]] as const) {
+for (const [id, req] of [
+  ["mistral-small", { analog: "mistral-small" }],
+  ["gemma-genai", { analog: "gemma", dialect: "genai" as const, external: true }],
+  ["pythia", { analog: "pythia" }],
+] as const) {
   const src = await buildAnalog(req, path.join(bundle, ".cache"));
   fs.cpSync(src, path.join(bundle, "analogs", id), { recursive: true });
   const tok = loadTokenizer(src);

@@ -18,10 +18,20 @@ import { probedGraph } from "../probes/lens.js";
 
 const root = process.argv[2];
 const out = process.env.OUT ?? root;
-const manifest: { models: { id: string; dir: string; prompts: number[][] }[] } = JSON.parse(fs.readFileSync(path.join(root, "manifest.json"), "utf8"));
+const manifest: { models: { id: string; dir: string; prompts: number[][] }[] } = JSON.parse(
+  fs.readFileSync(path.join(root, "manifest.json"), "utf8"),
+);
 const int64 = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
 
-interface Row { model: string; provider: Provider | string; ok: boolean; error?: string; ms?: number; logitsRelErr?: number; normsRelErr?: number }
+interface Row {
+  model: string;
+  provider: Provider | string;
+  ok: boolean;
+  error?: string;
+  ms?: number;
+  logitsRelErr?: number;
+  normsRelErr?: number;
+}
 const rows: Row[] = [];
 
 for (const m of manifest.models) {
@@ -30,15 +40,26 @@ for (const m of manifest.models) {
   const located = locate(model.proto, { modelId: m.id });
   const { proto: edited, outputs: names } = probedGraph(model.proto, located, m.id);
   const bytes = encodeModel(edited);
-  const post = Array.from({ length: located.layers }, (_, L) => (located.points.get(point("resid_post", L)) as { tensor: string }).tensor);
+  const post = Array.from(
+    { length: located.layers },
+    (_, L) => (located.points.get(point("resid_post", L)) as { tensor: string }).tensor,
+  );
   const results: Record<string, { logits: Float32Array[]; norms: number[][]; ms: number }> = {};
   for (const provider of ["cpu", "webgpu", "cuda"] as Provider[]) {
     try {
       const { session, record } = await createSession(bytes, { device: provider, modelId: m.id, externalDataDir: dir });
       const run = async () => {
-        const logits: Float32Array[] = [], norms: number[][] = [];
+        const logits: Float32Array[] = [],
+          norms: number[][] = [];
         for (const ids of m.prompts) {
-          const o = await session.run({ input_ids: int64(ids), attention_mask: int64(ids.map(() => 1)), position_ids: int64(ids.map((_, i) => i)) }, names);
+          const o = await session.run(
+            {
+              input_ids: int64(ids),
+              attention_mask: int64(ids.map(() => 1)),
+              position_ids: int64(ids.map((_, i) => i)),
+            },
+            names,
+          );
           logits.push(Float32Array.from(o.logits.data as Float32Array));
           norms.push(post.map((t) => frobenius(o[t].data as Float32Array)));
         }
@@ -57,22 +78,42 @@ for (const m of manifest.models) {
       await session.release();
       void record;
     } catch (e) {
-      rows.push({ model: m.id, provider, ok: false, error: String((e as Error).message).split("\n")[0].slice(0, 300) });
+      rows.push({
+        model: m.id,
+        provider,
+        ok: false,
+        error: String((e as Error).message)
+          .split("\n")[0]
+          .slice(0, 300),
+      });
     }
   }
   const cpu = results.cpu;
   for (const [provider, r] of Object.entries(results)) {
-    let le = 0, ne = 0;
+    let le = 0,
+      ne = 0;
     r.logits.forEach((l, i) => {
-      let num = 0, den = 0;
-      for (let k = 0; k < l.length; k++) { num = Math.max(num, Math.abs(l[k] - cpu.logits[i][k])); den = Math.max(den, Math.abs(cpu.logits[i][k])); }
+      let num = 0,
+        den = 0;
+      for (let k = 0; k < l.length; k++) {
+        num = Math.max(num, Math.abs(l[k] - cpu.logits[i][k]));
+        den = Math.max(den, Math.abs(cpu.logits[i][k]));
+      }
       le = Math.max(le, num / den);
-      r.norms[i].forEach((n, L) => { ne = Math.max(ne, Math.abs(n - cpu.norms[i][L]) / cpu.norms[i][L]); });
+      r.norms[i].forEach((n, L) => {
+        ne = Math.max(ne, Math.abs(n - cpu.norms[i][L]) / cpu.norms[i][L]);
+      });
     });
     rows.push({ model: m.id, provider, ok: le <= 1e-3 && ne <= 1e-3, ms: r.ms, logitsRelErr: le, normsRelErr: ne });
   }
 }
 
-const table = rows.map((r) => `${r.model.padEnd(16)} ${String(r.provider).padEnd(7)} ${r.error ? `FAILED: ${r.error}` : `${r.ms!.toFixed(2).padStart(9)} ms/prompt  logits rel.err ${r.logitsRelErr!.toExponential(2)}  norms rel.err ${r.normsRelErr!.toExponential(2)}  ${r.ok ? "parity" : "MISMATCH"}`}`);
+const table = rows.map(
+  (r) =>
+    `${r.model.padEnd(16)} ${String(r.provider).padEnd(7)} ${r.error ? `FAILED: ${r.error}` : `${r.ms!.toFixed(2).padStart(9)} ms/prompt  logits rel.err ${r.logitsRelErr!.toExponential(2)}  norms rel.err ${r.normsRelErr!.toExponential(2)}  ${r.ok ? "parity" : "MISMATCH"}`}`,
+);
 console.log(["model            provider  probed forward   parity against the CPU (≤ 1e-3)", ...table].join("\n"));
-fs.writeFileSync(path.join(out, "gpu.json"), JSON.stringify({ date: new Date().toISOString(), host: os.hostname(), ort: ort.env.versions?.node, rows }, null, 2));
+fs.writeFileSync(
+  path.join(out, "gpu.json"),
+  JSON.stringify({ date: new Date().toISOString(), host: os.hostname(), ort: ort.env.versions?.node, rows }, null, 2),
+);

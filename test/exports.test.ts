@@ -23,7 +23,10 @@ const FAMILY: Record<string, string> = { mistral: "mistral", llama: "llama", gem
  * exports against torch on their dequantised weights, within the error their
  * quantisation itself makes on the logits (activations are quantised too).
  */
-function tolerance(name: string, ref: { quant_error?: number; reference?: string }): { weights: number; activations: number } {
+function tolerance(
+  name: string,
+  ref: { quant_error?: number; reference?: string },
+): { weights: number; activations: number } {
   // onnxruntime's own run of the same file (fp16 and q4f16 graphs): the same computation, but which tensors are
   // exposed changes what ORT fuses (a fused norm computes in float32), so fp16 roundings differ by ~2e-5.
   if (ref.reference === "onnxruntime") return { weights: 1e-5, activations: 1e-4 };
@@ -50,11 +53,16 @@ describe(`real exporters' graphs${EXPORTS_MISSING ? ` — skipped: ${EXPORTS_MIS
       }
       expect(r.seed.tied_embeddings).toBe(ref.tied_embeddings);
       // The logit lens re-applies the final norm the locator read (kind, eps, gain): at the last layer it is the model's output.
-      expect(Math.abs(r.prompts[0].lensEntropy[r.layers - 1] - ref.entropy.entropy) / ref.entropy.entropy, "lens at the last layer").toBeLessThan(tol.activations);
+      expect(
+        Math.abs(r.prompts[0].lensEntropy[r.layers - 1] - ref.entropy.entropy) / ref.entropy.entropy,
+        "lens at the last layer",
+      ).toBeLessThan(tol.activations);
       expect(r.provenance.unavailable).toEqual([]);
       for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
         const scale = k === "logit_mean" ? ref.entropy.logit_std : ref.entropy[k];
-        expect(Math.abs((r.seed.entropy as never)[k] - ref.entropy[k]) / Math.abs(scale), `entropy.${k}`).toBeLessThan(tol.activations);
+        expect(Math.abs((r.seed.entropy as never)[k] - ref.entropy[k]) / Math.abs(scale), `entropy.${k}`).toBeLessThan(
+          tol.activations,
+        );
       }
     });
   }
@@ -65,15 +73,30 @@ describe("an export added as one config entry", () => {
     const models = tmpDir("probespec-entries-");
     const dirs = { "genai-fp16": "llama-genai-fp16", "dynamo-23": "qwen3-dynamo23" } as const;
     for (const [id, name] of Object.entries(dirs)) {
-      fs.writeFileSync(path.join(models, `${id}.json`), JSON.stringify({ id, family: "other", source: { dir: path.join(import.meta.dirname, "fixtures", "exports", name) } }));
+      fs.writeFileSync(
+        path.join(models, `${id}.json`),
+        JSON.stringify({
+          id,
+          family: "other",
+          source: { dir: path.join(import.meta.dirname, "fixtures", "exports", name) },
+        }),
+      );
     }
     const run = await runProbes({
-      env: { ...process.env, PROBESPEC_MODELS_DIR: models, PROBESPEC_MODELS: Object.keys(dirs).join(","), PROBESPEC_CACHE_DIR: tmpDir(), PROBESPEC_DEVICE: "cpu" },
+      env: {
+        ...process.env,
+        PROBESPEC_MODELS_DIR: models,
+        PROBESPEC_MODELS: Object.keys(dirs).join(","),
+        PROBESPEC_CACHE_DIR: tmpDir(),
+        PROBESPEC_DEVICE: "cpu",
+      },
       promptSet: { name: "one", file: "-", prompts: ["The capital of France is"] },
     });
     expect(run.failures).toEqual([]);
     for (const [id, name] of Object.entries(dirs)) {
-      const ref = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "fixtures", "exports", name, "reference.json"), "utf8"));
+      const ref = JSON.parse(
+        fs.readFileSync(path.join(import.meta.dirname, "fixtures", "exports", name, "reference.json"), "utf8"),
+      );
       const r = run.results.find((x) => x.id === id)!;
       r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `${id} norm ${L}`).toBeLessThan(1e-3));
     }

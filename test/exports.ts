@@ -11,7 +11,12 @@ const COMMITTED = path.join(import.meta.dirname, "fixtures", "exports");
 export const GENERATED = process.env.PROBESPEC_EXPORTS ?? path.join(PROJECT_ROOT, ".probespec-cache", "exports");
 
 const folders = (root: string) =>
-  fs.existsSync(root) ? fs.readdirSync(root).filter((f) => fs.existsSync(path.join(root, f, "reference.json"))).map((f) => [f, path.join(root, f)] as const) : [];
+  fs.existsSync(root)
+    ? fs
+        .readdirSync(root)
+        .filter((f) => fs.existsSync(path.join(root, f, "reference.json")))
+        .map((f) => [f, path.join(root, f)] as const)
+    : [];
 
 /** name → folder, the committed ones first. */
 export const EXPORTS = new Map([...folders(GENERATED), ...folders(COMMITTED)].sort(([a], [b]) => a.localeCompare(b)));

@@ -11,10 +11,17 @@ import { probeModel } from "../probes/probe.js";
 import { rel, relErr } from "./helpers.js";
 
 const FIXTURES = path.join(import.meta.dirname, "fixtures");
-const FAMILY: Record<string, "mistral" | "pythia" | "gemma"> = { mistral: "mistral", gpt_neox: "pythia", gemma: "gemma" };
+const FAMILY: Record<string, "mistral" | "pythia" | "gemma"> = {
+  mistral: "mistral",
+  gpt_neox: "pythia",
+  gemma: "gemma",
+};
 
 describe("torch.onnx.export fixtures against the notebook's torch numbers", () => {
-  for (const name of fs.readdirSync(FIXTURES).filter((f) => f.startsWith("torch-")).sort()) {
+  for (const name of fs
+    .readdirSync(FIXTURES)
+    .filter((f) => f.startsWith("torch-"))
+    .sort()) {
     it(`${name}: probes through the registry, and every seed-compatible metric matches torch`, async () => {
       const dir = path.join(FIXTURES, name);
       const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
@@ -28,13 +35,17 @@ describe("torch.onnx.export fixtures against the notebook's torch numbers", () =
       expect(r.seed.residual.contracting_pct).toBe(ref.contracting_pct);
       for (const m of ["unembedding", "embedding"] as const) {
         for (const [k, v] of Object.entries(ref[m])) {
-          if (typeof v === "number") expect(rel((r.seed[m] as never)[k], v), `${m}.${k}`).toBeLessThan(k.startsWith("spectral") || k === "max_singular" ? 1e-6 : 1e-5);
+          if (typeof v === "number")
+            expect(rel((r.seed[m] as never)[k], v), `${m}.${k}`).toBeLessThan(
+              k.startsWith("spectral") || k === "max_singular" ? 1e-6 : 1e-5,
+            );
           else expect((r.seed[m] as never)[k]).toEqual(v);
         }
       }
       expect(rel(r.seed.wu_we_ratio, ref.wu_we_ratio)).toBeLessThan(1e-5);
       expect(r.seed.tied_embeddings).toBe(ref.tied_embeddings);
-      for (const [k, v] of Object.entries(ref.entropy)) expect(rel((r.seed.entropy as never)[k], v as number), `entropy.${k}`).toBeLessThan(1e-5);
+      for (const [k, v] of Object.entries(ref.entropy))
+        expect(rel((r.seed.entropy as never)[k], v as number), `entropy.${k}`).toBeLessThan(1e-5);
       // The logit lens re-applies the final norm the locator read (kind, eps, gain): at the last layer it is the model's output.
       expect(rel(r.prompts[0].lensEntropy[r.layers - 1], ref.entropy.entropy)).toBeLessThan(1e-5);
     });
@@ -45,9 +56,15 @@ describe("torch.onnx.export fixtures against the notebook's torch numbers", () =
       const ids: number[] = ref.input_ids;
       const s = await ort.InferenceSession.create(path.join(dir, "model.onnx"));
       const t = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
-      const out = await s.run({ input_ids: t(ids), attention_mask: t(ids.map(() => 1)), position_ids: t(ids.map((_, i) => i)) });
+      const out = await s.run({
+        input_ids: t(ids),
+        attention_mask: t(ids.map(() => 1)),
+        position_ids: t(ids.map((_, i) => i)),
+      });
       const vocab = ref.logits_last_token.length;
-      expect(relErr((out.logits.data as Float32Array).subarray((ids.length - 1) * vocab), ref.logits_last_token)).toBeLessThan(1e-5);
+      expect(
+        relErr((out.logits.data as Float32Array).subarray((ids.length - 1) * vocab), ref.logits_last_token),
+      ).toBeLessThan(1e-5);
     });
   }
 });

@@ -12,8 +12,9 @@ import { runProbes } from "../probes/run.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { rel, TEST_CACHE } from "./helpers.js";
 
-const cases: { type: string; id: number; source: string; count: number; raw: string; expected: string }[] =
-  JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "fixtures", "gguf", "blocks.json"), "utf8"));
+const cases: { type: string; id: number; source: string; count: number; raw: string; expected: string }[] = JSON.parse(
+  fs.readFileSync(path.join(import.meta.dirname, "fixtures", "gguf", "blocks.json"), "utf8"),
+);
 
 describe("ggml block formats, dequantised bit for bit as the gguf package does", () => {
   for (const c of cases) {
@@ -22,17 +23,38 @@ describe("ggml block formats, dequantised bit for bit as the gguf package does",
       const want = new Uint32Array(new Uint8Array(Buffer.from(c.expected, "base64")).buffer);
       const got = new Uint32Array(dequantize(c.id, raw, c.count, c.type).buffer);
       const first = got.findIndex((v, i) => v !== want[i]);
-      expect(first, first < 0 ? "" : `value ${first}: bits ${got[first].toString(16)} vs ${want[first].toString(16)}`).toBe(-1);
+      expect(
+        first,
+        first < 0 ? "" : `value ${first}: bits ${got[first].toString(16)} vs ${want[first].toString(16)}`,
+      ).toBe(-1);
     });
   }
 
   it("covers every format the issue names, random and real", () => {
     const types = new Set(cases.map((c) => c.type));
-    for (const t of ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ2_XXS"]) expect(types).toContain(t);
+    for (const t of [
+      "F32",
+      "F16",
+      "BF16",
+      "Q8_0",
+      "Q4_0",
+      "Q4_1",
+      "Q5_0",
+      "Q5_1",
+      "Q2_K",
+      "Q3_K",
+      "Q4_K",
+      "Q5_K",
+      "Q6_K",
+      "IQ2_XXS",
+    ])
+      expect(types).toContain(t);
   });
 
   it("refuses an unknown format by its name", () => {
-    expect(() => tensorBytes(17, 256, 'tensor "blk.0.attn_q.weight"')).toThrow(/tensor "blk.0.attn_q.weight" is stored as IQ2_XS, which probespec cannot dequantise/);
+    expect(() => tensorBytes(17, 256, 'tensor "blk.0.attn_q.weight"')).toThrow(
+      /tensor "blk.0.attn_q.weight" is stored as IQ2_XS, which probespec cannot dequantise/,
+    );
     expect(typeName(99)).toBe("type 99");
   });
 });
@@ -42,13 +64,39 @@ describe("the GGUF reader", () => {
     const dir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-"));
     // A small file written by hand: version 3, one u32 and one string-array key, one F32 tensor [2, 3].
     const parts: Buffer[] = [];
-    const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
-    const u64 = (v: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
-    const str = (s: string) => { u64(Buffer.byteLength(s)); parts.push(Buffer.from(s)); };
-    parts.push(Buffer.from("GGUF")); u32(3); u64(1); u64(2);
-    str("llama.block_count"); u32(4); u32(22);
-    str("tokenizer.ggml.tokens"); u32(9); u32(8); u64(2); str("<s>"); str("▁a");
-    str("w"); u32(2); u64(3); u64(2); u32(0); u64(0);
+    const u32 = (v: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(v);
+      parts.push(b);
+    };
+    const u64 = (v: number) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(BigInt(v));
+      parts.push(b);
+    };
+    const str = (s: string) => {
+      u64(Buffer.byteLength(s));
+      parts.push(Buffer.from(s));
+    };
+    parts.push(Buffer.from("GGUF"));
+    u32(3);
+    u64(1);
+    u64(2);
+    str("llama.block_count");
+    u32(4);
+    u32(22);
+    str("tokenizer.ggml.tokens");
+    u32(9);
+    u32(8);
+    u64(2);
+    str("<s>");
+    str("▁a");
+    str("w");
+    u32(2);
+    u64(3);
+    u64(2);
+    u32(0);
+    u64(0);
     let header = Buffer.concat(parts);
     header = Buffer.concat([header, Buffer.alloc(Math.ceil(header.length / 32) * 32 - header.length)]);
     const data = Buffer.from(Float32Array.of(1, 2, 3, 4, 5, 6).buffer);
@@ -78,9 +126,17 @@ describe("a GGUF added as one entry", () => {
     const dir = path.join(import.meta.dirname, "fixtures", "gguf-llama");
     const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
     const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-entry-"));
-    fs.writeFileSync(path.join(modelsDir, "tiny.json"), JSON.stringify({ id: "tiny-gguf", family: "llama", source: { gguf: path.join(dir, "model.gguf") } }));
+    fs.writeFileSync(
+      path.join(modelsDir, "tiny.json"),
+      JSON.stringify({ id: "tiny-gguf", family: "llama", source: { gguf: path.join(dir, "model.gguf") } }),
+    );
     const run = await runProbes({
-      env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", PROBESPEC_NO_CACHE: "1" },
+      env: {
+        PROBESPEC_MODELS_DIR: modelsDir,
+        PROBESPEC_CACHE_DIR: TEST_CACHE,
+        PROBESPEC_DEVICE: "cpu",
+        PROBESPEC_NO_CACHE: "1",
+      },
       promptSet: { name: "one", file: "-", prompts: [ref.prompt] },
     });
     expect(run.failures).toEqual([]);
@@ -89,7 +145,8 @@ describe("a GGUF added as one entry", () => {
     expect(r.seed.tied_embeddings).toBe(true);
     r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `norm ${L}`).toBeLessThan(1e-4));
     for (const m of ["unembedding", "embedding"] as const) {
-      for (const [k, v] of Object.entries(ref[m])) if (typeof v === "number") expect(rel((r.seed[m] as never)[k], v), `${m}.${k}`).toBeLessThan(1e-4);
+      for (const [k, v] of Object.entries(ref[m]))
+        if (typeof v === "number") expect(rel((r.seed[m] as never)[k], v), `${m}.${k}`).toBeLessThan(1e-4);
     }
     for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
       const scale = k === "logit_mean" ? ref.entropy.logit_std : Math.abs(ref.entropy[k]);

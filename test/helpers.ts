@@ -25,7 +25,8 @@ export const TEST_CACHE = path.join(TMP, "cache");
 /** max |a − b| / max |b|: relative to the tensor's scale, so near-zero elements do not dominate. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     num = Math.max(num, Math.abs(a[i] - b[i]));
     den = Math.max(den, Math.abs(b[i]));
@@ -38,7 +39,8 @@ export const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs
 /** The environment for a child vitest run: this worker's own VITEST variables left out. */
 export function childEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
   return { ...env, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extra };
 }
 
@@ -50,12 +52,21 @@ export function runHypotheses(entries: Entry[] | undefined, extraEnv: Record<str
   const env = childEnv({ PROBESPEC_REPORT_DIR: reportDir, PROBESPEC_CACHE_DIR: TEST_CACHE, ...extraEnv });
   if (entries) {
     const dir = tmpDir("probespec-models-");
-    for (const e of entries) fs.writeFileSync(path.join(dir, `${e.id}.json`), JSON.stringify({ synthetic: true, ...e }));
+    for (const e of entries)
+      fs.writeFileSync(path.join(dir, `${e.id}.json`), JSON.stringify({ synthetic: true, ...e }));
     env.PROBESPEC_MODELS_DIR = dir;
   }
-  const out = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"], { cwd: PROJECT_ROOT, env, encoding: "utf8", timeout: 600_000 });
+  const out = spawnSync(
+    process.execPath,
+    [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"],
+    { cwd: PROJECT_ROOT, env, encoding: "utf8", timeout: 600_000 },
+  );
   const file = path.join(reportDir, "results.json");
   if (!fs.existsSync(file)) throw new Error(`no results.json; vitest said:\n${out.stdout}\n${out.stderr}`);
-  return { results: JSON.parse(fs.readFileSync(file, "utf8")), output: out.stdout + out.stderr, reportDir, status: out.status };
+  return {
+    results: JSON.parse(fs.readFileSync(file, "utf8")),
+    output: out.stdout + out.stderr,
+    reportDir,
+    status: out.status,
+  };
 }
-

@@ -15,7 +15,15 @@ import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokeni
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { locate } from "../probes/locate.js";
-import { entropy, frobenius, logitStats, matrixStats, meanCI, meanDifferenceCI, residualStreamStats } from "../probes/metrics.js";
+import {
+  entropy,
+  frobenius,
+  logitStats,
+  matrixStats,
+  meanCI,
+  meanDifferenceCI,
+  residualStreamStats,
+} from "../probes/metrics.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { spectralNorm } from "../probes/spectral.js";
@@ -23,22 +31,36 @@ import { CONFORMANCE, conformance, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir } fr
 
 /** An exact reference: the largest eigenvalue of WᵀW by cyclic Jacobi rotations, in float64. */
 function exactSpectral(W: Float32Array, rows: number, cols: number): number {
-  const A = Array.from({ length: cols }, (_, i) => Array.from({ length: cols }, (_, j) => {
-    let s = 0;
-    for (let r = 0; r < rows; r++) s += W[r * cols + i] * W[r * cols + j];
-    return s;
-  }));
+  const A = Array.from({ length: cols }, (_, i) =>
+    Array.from({ length: cols }, (_, j) => {
+      let s = 0;
+      for (let r = 0; r < rows; r++) s += W[r * cols + i] * W[r * cols + j];
+      return s;
+    }),
+  );
   for (let sweep = 0; sweep < 100; sweep++) {
     let off = 0;
-    for (let p = 0; p < cols; p++) for (let q = p + 1; q < cols; q++) {
-      off += A[p][q] ** 2;
-      if (Math.abs(A[p][q]) < 1e-300) continue;
-      const theta = (A[q][q] - A[p][p]) / (2 * A[p][q]);
-      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-      const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-      for (let k = 0; k < cols; k++) { const a = A[k][p], b = A[k][q]; A[k][p] = c * a - s * b; A[k][q] = s * a + c * b; }
-      for (let k = 0; k < cols; k++) { const a = A[p][k], b = A[q][k]; A[p][k] = c * a - s * b; A[q][k] = s * a + c * b; }
-    }
+    for (let p = 0; p < cols; p++)
+      for (let q = p + 1; q < cols; q++) {
+        off += A[p][q] ** 2;
+        if (Math.abs(A[p][q]) < 1e-300) continue;
+        const theta = (A[q][q] - A[p][p]) / (2 * A[p][q]);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1),
+          s = t * c;
+        for (let k = 0; k < cols; k++) {
+          const a = A[k][p],
+            b = A[k][q];
+          A[k][p] = c * a - s * b;
+          A[k][q] = s * a + c * b;
+        }
+        for (let k = 0; k < cols; k++) {
+          const a = A[p][k],
+            b = A[q][k];
+          A[p][k] = c * a - s * b;
+          A[q][k] = s * a + c * b;
+        }
+      }
     if (off < 1e-28) break;
   }
   return Math.sqrt(Math.max(...A.map((row, i) => row[i])));
@@ -46,48 +68,75 @@ function exactSpectral(W: Float32Array, rows: number, cols: number): number {
 
 const matrix = (rows: number, cols: number, seed: number, spike = 0) => {
   let s = seed >>> 0;
-  const W = new Float32Array(rows * cols).map(() => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296 - 0.5));
-  if (spike) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) W[r * cols + c] += spike * Math.sin(r + 1) * Math.cos(c + 1) / Math.sqrt(rows * cols);
+  const W = new Float32Array(rows * cols).map(
+    () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296 - 0.5,
+  );
+  if (spike)
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++)
+        W[r * cols + c] += (spike * Math.sin(r + 1) * Math.cos(c + 1)) / Math.sqrt(rows * cols);
   return W;
 };
 
 describe("metric definitions against independent computations", () => {
   it("the Lanczos spectral norm equals an exact eigen-decomposition to 1e-9", () => {
     // Gaussian matrices crowd their top singular values: the hard case for Lanczos' stopping rule.
-    for (const [rows, cols, spike] of [[80, 12, 0], [200, 24, 30], [40, 40, 0], [500, 16, 5], [3000, 160, 0]] as const) {
+    for (const [rows, cols, spike] of [
+      [80, 12, 0],
+      [200, 24, 30],
+      [40, 40, 0],
+      [500, 16, 5],
+      [3000, 160, 0],
+    ] as const) {
       const W = matrix(rows, cols, rows + cols, spike);
       expect(rel(spectralNorm(W, rows, cols).value, exactSpectral(W, rows, cols))).toBeLessThan(1e-9);
     }
   });
 
   it("properties: spectral ≤ Frobenius ≤ √rank·spectral, invariance to row permutation, |c| scaling", () => {
-    fc.assert(fc.property(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 1, max: 12 }), fc.integer(), fc.double({ min: -5, max: 5, noNaN: true }).filter((c) => Math.abs(c) > 1e-3), (rows, cols, seed, c) => {
-      const W = matrix(rows, cols, seed);
-      const s = spectralNorm(W, rows, cols).value, f = frobenius(W);
-      expect(s).toBeLessThanOrEqual(f * (1 + 1e-12));
-      expect(f).toBeLessThanOrEqual(Math.sqrt(Math.min(rows, cols)) * s * (1 + 1e-9));
-      const perm = Array.from({ length: rows }, (_, i) => (i * 7 + 3) % rows);
-      if (new Set(perm).size === rows) {
-        const P = new Float32Array(W.length);
-        perm.forEach((src, dst) => P.set(W.subarray(src * cols, (src + 1) * cols), dst * cols));
-        expect(rel(spectralNorm(P, rows, cols).value, s)).toBeLessThan(1e-9);
-      }
-      const scaled = W.map((v) => v * c);
-      const stats = matrixStats(scaled, rows, cols), base = matrixStats(W, rows, cols);
-      // float32 rounding of c·W bounds the agreement
-      expect(rel(stats.spectral_norm, Math.abs(c) * base.spectral_norm)).toBeLessThan(1e-6);
-      expect(rel(stats.frobenius_norm, Math.abs(c) * base.frobenius_norm)).toBeLessThan(1e-6);
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 40 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer(),
+        fc.double({ min: -5, max: 5, noNaN: true }).filter((c) => Math.abs(c) > 1e-3),
+        (rows, cols, seed, c) => {
+          const W = matrix(rows, cols, seed);
+          const s = spectralNorm(W, rows, cols).value,
+            f = frobenius(W);
+          expect(s).toBeLessThanOrEqual(f * (1 + 1e-12));
+          expect(f).toBeLessThanOrEqual(Math.sqrt(Math.min(rows, cols)) * s * (1 + 1e-9));
+          const perm = Array.from({ length: rows }, (_, i) => (i * 7 + 3) % rows);
+          if (new Set(perm).size === rows) {
+            const P = new Float32Array(W.length);
+            perm.forEach((src, dst) => P.set(W.subarray(src * cols, (src + 1) * cols), dst * cols));
+            expect(rel(spectralNorm(P, rows, cols).value, s)).toBeLessThan(1e-9);
+          }
+          const scaled = W.map((v) => v * c);
+          const stats = matrixStats(scaled, rows, cols),
+            base = matrixStats(W, rows, cols);
+          // float32 rounding of c·W bounds the agreement
+          expect(rel(stats.spectral_norm, Math.abs(c) * base.spectral_norm)).toBeLessThan(1e-6);
+          expect(rel(stats.frobenius_norm, Math.abs(c) * base.frobenius_norm)).toBeLessThan(1e-6);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it("entropy lies in [0, ln V] and the effective vocabulary in [1, V]", () => {
-    fc.assert(fc.property(fc.array(fc.double({ min: -50, max: 50, noNaN: true }), { minLength: 1, maxLength: 200 }), (logits) => {
-      const s = logitStats(logits);
-      expect(s.entropy).toBeGreaterThanOrEqual(-1e-9);
-      expect(s.entropy).toBeLessThanOrEqual(Math.log(logits.length) + 1e-9);
-      expect(s.effective_vocab).toBeGreaterThanOrEqual(1 - 1e-9);
-      expect(s.effective_vocab).toBeLessThanOrEqual(logits.length * (1 + 1e-9));
-    }));
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -50, max: 50, noNaN: true }), { minLength: 1, maxLength: 200 }),
+        (logits) => {
+          const s = logitStats(logits);
+          expect(s.entropy).toBeGreaterThanOrEqual(-1e-9);
+          expect(s.entropy).toBeLessThanOrEqual(Math.log(logits.length) + 1e-9);
+          expect(s.effective_vocab).toBeGreaterThanOrEqual(1 - 1e-9);
+          expect(s.effective_vocab).toBeLessThanOrEqual(logits.length * (1 + 1e-9));
+        },
+      ),
+    );
   });
 
   it("logit statistics follow torch's definitions (unbiased std, p·log(p + 1e-10), top-10 mass)", () => {
@@ -95,9 +144,16 @@ describe("metric definitions against independent computations", () => {
     const s = logitStats(logits);
     const m = logits.reduce((a, b) => a + b) / logits.length;
     expect(s.logit_std).toBeCloseTo(Math.sqrt(logits.reduce((a, b) => a + (b - m) ** 2, 0) / (logits.length - 1)), 14);
-    const z = logits.reduce((a, b) => a + Math.exp(b), 0), p = logits.map((x) => Math.exp(x) / z);
+    const z = logits.reduce((a, b) => a + Math.exp(b), 0),
+      p = logits.map((x) => Math.exp(x) / z);
     expect(s.entropy).toBeCloseTo(-p.reduce((a, q) => a + q * Math.log(q + 1e-10), 0), 14);
-    expect(s.top10_prob_mass).toBeCloseTo([...p].sort((a, b) => b - a).slice(0, 10).reduce((a, b) => a + b), 14);
+    expect(s.top10_prob_mass).toBeCloseTo(
+      [...p]
+        .sort((a, b) => b - a)
+        .slice(0, 10)
+        .reduce((a, b) => a + b),
+      14,
+    );
     expect(s.logit_range).toBe(11);
   });
 
@@ -130,7 +186,9 @@ describe("probes on every analog match the float64 reference", () => {
         const check = (got: Record<string, unknown>, want: Record<string, unknown>) => {
           for (const [k, v] of Object.entries(want)) {
             if (typeof v !== "number") continue;
-            expect(rel(got[k] as number, v), k).toBeLessThan(k.startsWith("spectral") || k === "max_singular" ? 1e-6 : 1e-5);
+            expect(rel(got[k] as number, v), k).toBeLessThan(
+              k.startsWith("spectral") || k === "max_singular" ? 1e-6 : 1e-5,
+            );
           }
         };
         check(r.seed.unembedding as never, matrixStats(weights.lmHead, config.vocab, config.d) as never);
@@ -141,7 +199,9 @@ describe("probes on every analog match the float64 reference", () => {
         check(r.seed.entropy as never, logitStats(t.logits.subarray((ids.length - 1) * config.vocab)) as never);
         expect(r.seed.tied_embeddings).toBe(config.tied);
         // The logit lens at the last layer is the model's own output.
-        expect(rel(r.prompts[0].lensEntropy[config.layers - 1], entropy(t.logits.subarray((ids.length - 1) * config.vocab)))).toBeLessThan(1e-5);
+        expect(
+          rel(r.prompts[0].lensEntropy[config.layers - 1], entropy(t.logits.subarray((ids.length - 1) * config.vocab))),
+        ).toBeLessThan(1e-5);
       });
     }
   }
@@ -149,50 +209,94 @@ describe("probes on every analog match the float64 reference", () => {
 
 describe("the locator", () => {
   it("finds exactly num_hidden_layers layers on random analogs", () => {
-    fc.assert(fc.property(fc.constantFrom<AnalogFamily>("mistral", "llama", "gemma", "pythia", "apertus"), fc.constantFrom<Dialect>("torchscript", "genai"), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 99 }), (family, dialect, layers, seed) => {
-      const c = analogConfig(family, { layers, seed, d: 16, heads: 2, hidden: 32, vocab: 64, calibrationIds: [1, 2] });
-      const l = locate(emitAnalog(c, generateWeights(c), { dialect }), { declaredLayers: layers });
-      expect(l.layers).toBe(layers);
-    }), { numRuns: 40 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom<AnalogFamily>("mistral", "llama", "gemma", "pythia", "apertus"),
+        fc.constantFrom<Dialect>("torchscript", "genai"),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 99 }),
+        (family, dialect, layers, seed) => {
+          const c = analogConfig(family, {
+            layers,
+            seed,
+            d: 16,
+            heads: 2,
+            hidden: 32,
+            vocab: 64,
+            calibrationIds: [1, 2],
+          });
+          const l = locate(emitAnalog(c, generateWeights(c), { dialect }), { declaredLayers: layers });
+          expect(l.layers).toBe(layers);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it("fails with what it found when the config declares another layer count", () => {
     const c = analogConfig("llama", { layers: 3, calibrationIds: [1] });
-    expect(() => locate(emitAnalog(c, generateWeights(c), { dialect: "torchscript" }), { modelId: "x", declaredLayers: 4 }))
-      .toThrow(/model "x": found 3 layers where the config declares 4; found embedding: model.embed_tokens.weight \[512, 32\] .*residual stream: 6 segments \(amamam\)/);
+    expect(() =>
+      locate(emitAnalog(c, generateWeights(c), { dialect: "torchscript" }), { modelId: "x", declaredLayers: 4 }),
+    ).toThrow(
+      /model "x": found 3 layers where the config declares 4; found embedding: model.embed_tokens.weight \[512, 32\] .*residual stream: 6 segments \(amamam\)/,
+    );
   });
 
   it("reads W_U as [vocab, d] whatever the storage: folded MatMul, Transpose of a tied embedding, MatMulNBits", () => {
     const c = analogConfig("gemma", { layers: 1, calibrationIds: [1] });
     const w = generateWeights(c);
-    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).tiedInGraph).toBe("W_U is a Transpose of the embedding");
-    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).W_U).toMatchObject({ initializer: "model.embed_tokens.weight", layout: "vocab_d" });
-    expect(locate(emitAnalog(c, w, { dialect: "genai", int4: true })).W_U).toMatchObject({ layout: "matmulnbits", K: 32, N: 512, blockSize: 32 });
+    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).tiedInGraph).toBe(
+      "W_U is a Transpose of the embedding",
+    );
+    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).W_U).toMatchObject({
+      initializer: "model.embed_tokens.weight",
+      layout: "vocab_d",
+    });
+    expect(locate(emitAnalog(c, w, { dialect: "genai", int4: true })).W_U).toMatchObject({
+      layout: "matmulnbits",
+      K: 32,
+      N: 512,
+      blockSize: 32,
+    });
   });
 });
 
-describe.skipIf(!HAS_CONFORMANCE)(conformance("ONNX Runtime's transformers-optimizer export (../shared/conformance/ort-gpt2-tiny-random)"), () => {
-  const dir = path.join(CONFORMANCE, "ort-gpt2-tiny-random");
-  const entry = ModelEntrySchema.parse({ id: "gpt2-tiny", family: "other", source: { dir } });
+describe.skipIf(!HAS_CONFORMANCE)(
+  conformance("ONNX Runtime's transformers-optimizer export (../shared/conformance/ort-gpt2-tiny-random)"),
+  () => {
+    const dir = path.join(CONFORMANCE, "ort-gpt2-tiny-random");
+    const entry = ModelEntrySchema.parse({ id: "gpt2-tiny", family: "other", source: { dir } });
 
-  it("locates 5 layers through EmbedLayerNormalization and SkipLayerNormalization, feeding past_N empty", async () => {
-    const r = await probeModel(entry, dir, ["The man is in the", "and the"], { device: "cpu" });
-    expect(r.layers).toBe(5);
-    expect(r.provenance.located.join("\n")).toMatch(/lm_head: MatMul "\/lm_head\/MatMul"/);
-    expect(r.seed.residual.norms).toHaveLength(5);
-    expect(r.prompts[0].logits.entropy).toBeGreaterThan(0);
-  });
+    it("locates 5 layers through EmbedLayerNormalization and SkipLayerNormalization, feeding past_N empty", async () => {
+      const r = await probeModel(entry, dir, ["The man is in the", "and the"], { device: "cpu" });
+      expect(r.layers).toBe(5);
+      expect(r.provenance.located.join("\n")).toMatch(/lm_head: MatMul "\/lm_head\/MatMul"/);
+      expect(r.seed.residual.norms).toHaveLength(5);
+      expect(r.prompts[0].logits.entropy).toBeGreaterThan(0);
+    });
 
-  it("refuses a prompt whose tokens the model's 1000-token vocabulary does not have, naming the token", async () => {
-    await expect(probeModel(entry, dir, ["The capital of France is"], { device: "cpu" })).rejects.toThrow(/model "gpt2-tiny": prompt "The capital of France is" has token "Ġcapital" \(id 3139\), outside the model's vocabulary of 1000/);
-  });
-});
+    it("refuses a prompt whose tokens the model's 1000-token vocabulary does not have, naming the token", async () => {
+      await expect(probeModel(entry, dir, ["The capital of France is"], { device: "cpu" })).rejects.toThrow(
+        /model "gpt2-tiny": prompt "The capital of France is" has token "Ġcapital" \(id 3139\), outside the model's vocabulary of 1000/,
+      );
+    });
+  },
+);
 
 describe("the product path", () => {
   it("probes a model nobody here has seen from one entry file, once; a second run reads the cache", async () => {
-    const modelsDir = tmpDir(), cacheDir = tmpDir(), exportDir = path.join(tmpDir(), "unseen-export");
-    fs.cpSync(await buildAnalog({ analog: "mistral-small", dialect: "torchscript", external: true }, TEST_CACHE), exportDir, { recursive: true });
-    fs.writeFileSync(path.join(modelsDir, "x.json"), JSON.stringify({ id: "x", family: "mistral", source: { dir: exportDir } }));
+    const modelsDir = tmpDir(),
+      cacheDir = tmpDir(),
+      exportDir = path.join(tmpDir(), "unseen-export");
+    fs.cpSync(
+      await buildAnalog({ analog: "mistral-small", dialect: "torchscript", external: true }, TEST_CACHE),
+      exportDir,
+      { recursive: true },
+    );
+    fs.writeFileSync(
+      path.join(modelsDir, "x.json"),
+      JSON.stringify({ id: "x", family: "mistral", source: { dir: exportDir } }),
+    );
     const env = { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: cacheDir, PROBESPEC_DEVICE: "cpu" };
     const promptSet = { name: "t", file: "-", prompts: ["The capital of France is", "Hello"] };
     const first = await runProbes({ env, promptSet });
@@ -221,30 +325,58 @@ describe("the product path", () => {
     // What an fp16 overflow leaves behind: an infinite activation (every token but the specials here).
     for (let t = 3; t < c.vocab; t++) w.embed[t * c.d + 3] = Infinity;
     const bad = path.join(tmpDir(), "overflow");
-    writeModelFolder(bad, { proto: emitAnalog(c, w, { dialect: "torchscript" }), dialect: "torchscript", external: false, config: hfConfig(c), tokenizer: byteTokenizerJson(), tokenizerConfig: tokenizerConfigJson(128) });
+    writeModelFolder(bad, {
+      proto: emitAnalog(c, w, { dialect: "torchscript" }),
+      dialect: "torchscript",
+      external: false,
+      config: hfConfig(c),
+      tokenizer: byteTokenizerJson(),
+      tokenizerConfig: tokenizerConfigJson(128),
+    });
     const modelsDir = tmpDir();
-    fs.writeFileSync(path.join(modelsDir, "bad.json"), JSON.stringify({ id: "bad", family: "llama", source: { dir: bad } }));
-    fs.writeFileSync(path.join(modelsDir, "good.json"), JSON.stringify({ id: "good", family: "llama", source: { analog: "llama" }, synthetic: true }));
-    const run = await runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: tmpDir(), PROBESPEC_DEVICE: "cpu" }, promptSet: { name: "t", file: "-", prompts: ["x9"] } });
+    fs.writeFileSync(
+      path.join(modelsDir, "bad.json"),
+      JSON.stringify({ id: "bad", family: "llama", source: { dir: bad } }),
+    );
+    fs.writeFileSync(
+      path.join(modelsDir, "good.json"),
+      JSON.stringify({ id: "good", family: "llama", source: { analog: "llama" }, synthetic: true }),
+    );
+    const run = await runProbes({
+      env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: tmpDir(), PROBESPEC_DEVICE: "cpu" },
+      promptSet: { name: "t", file: "-", prompts: ["x9"] },
+    });
     expect(run.results.map((r) => r.id)).toEqual(["good"]);
-    expect(run.failures[0].error).toMatch(/model "bad": (NaN|\+Inf|-Inf) in (embed|resid_\w+\.\d+|attn_out\.\d+|mlp_\w+\.\d+) .*at position 1, element 3/);
+    expect(run.failures[0].error).toMatch(
+      /model "bad": (NaN|\+Inf|-Inf) in (embed|resid_\w+\.\d+|attn_out\.\d+|mlp_\w+\.\d+) .*at position 1, element 3/,
+    );
   });
 });
-
 
 describe("explicit probe points and doctor", () => {
   it("a model entry's probePoints override what structure finds", async () => {
     const dir = await buildAnalog({ analog: "llama" }, TEST_CACHE);
     // Point resid_post.2 at layer 2's resid_mid instead: the override must win, visibly.
-    const entry = ModelEntrySchema.parse({ id: "o", family: "llama", source: { dir }, probePoints: { "resid_post.2": "/model/layers.2/Add_output_0" } });
-    const plain = await probeModel(ModelEntrySchema.parse({ id: "p", family: "llama", source: { dir } }), dir, ["Hi"], { device: "cpu" });
+    const entry = ModelEntrySchema.parse({
+      id: "o",
+      family: "llama",
+      source: { dir },
+      probePoints: { "resid_post.2": "/model/layers.2/Add_output_0" },
+    });
+    const plain = await probeModel(ModelEntrySchema.parse({ id: "p", family: "llama", source: { dir } }), dir, ["Hi"], {
+      device: "cpu",
+    });
     const over = await probeModel(entry, dir, ["Hi"], { device: "cpu" });
     expect(over.prompts[0].residPostNorms[1]).toBe(plain.prompts[0].residPostNorms[1]);
     expect(over.prompts[0].residPostNorms[2]).not.toBe(plain.prompts[0].residPostNorms[2]);
   });
 
   it("probespec doctor prints what was located, the tying and the provider that would run", () => {
-    const out = spawnSync(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "bin/probespec.ts"), "doctor", "gemma-analog"], { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, PROBESPEC_CACHE_DIR: TEST_CACHE } });
+    const out = spawnSync(
+      process.execPath,
+      ["--import", "tsx", path.join(PROJECT_ROOT, "bin/probespec.ts"), "doctor", "gemma-analog"],
+      { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, PROBESPEC_CACHE_DIR: TEST_CACHE } },
+    );
     expect(out.status).toBe(0);
     expect(out.stdout).toMatch(/model +gemma-analog \(gemma, synthetic\)/);
     expect(out.stdout).toMatch(/layers +8 sequential \(config declares 8\)/);
@@ -256,9 +388,17 @@ describe("explicit probe points and doctor", () => {
 
 describe("the logit lens (graph surgery sharing the model's W_U)", () => {
   it("at the last layer equals the model's own output entropy, for int4 MatMulNBits and tied Transpose storage too", async () => {
-    for (const req of [{ analog: "llama", dialect: "genai" as const, int4: true }, { analog: "gemma", dialect: "torchscript" as const }]) {
+    for (const req of [
+      { analog: "llama", dialect: "genai" as const, int4: true },
+      { analog: "gemma", dialect: "torchscript" as const },
+    ]) {
       const dir = await buildAnalog(req, TEST_CACHE);
-      const r = await probeModel(ModelEntrySchema.parse({ id: req.analog, family: req.analog, source: { dir } }), dir, ["The capital of France is", "Once"], { device: "cpu" });
+      const r = await probeModel(
+        ModelEntrySchema.parse({ id: req.analog, family: req.analog, source: { dir } }),
+        dir,
+        ["The capital of France is", "Once"],
+        { device: "cpu" },
+      );
       for (const p of r.prompts) expect(rel(p.lensEntropy[r.layers - 1], p.logits.entropy)).toBeLessThan(1e-5);
       expect(new Set(r.prompts[0].lensEntropy).size).toBe(r.layers);
     }
@@ -266,19 +406,33 @@ describe("the logit lens (graph surgery sharing the model's W_U)", () => {
 });
 
 describe("the metrics beyond the seed match the float64 reference", () => {
-  for (const [analog, dialect] of [["mistral-small", "torchscript"], ["mistral-small", "genai"], ["pythia", "genai"], ["gemma", "torchscript"]] as const) {
+  for (const [analog, dialect] of [
+    ["mistral-small", "torchscript"],
+    ["mistral-small", "genai"],
+    ["pythia", "genai"],
+    ["gemma", "torchscript"],
+  ] as const) {
     it(`${analog} (${dialect}): per-position norms, norms without position 0, component gains and the logit lens at every layer`, async () => {
       const req = { analog, dialect };
       const dir = await buildAnalog(req, TEST_CACHE);
       const { config: c, weights: w } = await generateAnalog(req);
-      const r = await probeModel(ModelEntrySchema.parse({ id: analog, family: c.family, source: { dir } }), dir, ["The capital of France is"], { device: "cpu" });
+      const r = await probeModel(
+        ModelEntrySchema.parse({ id: analog, family: c.family, source: { dir } }),
+        dir,
+        ["The capital of France is"],
+        { device: "cpu" },
+      );
       const p = r.prompts[0];
       const t = referenceForward(c, w, c.calibrationIds);
-      const seq = c.calibrationIds.length, d = c.d;
+      const seq = c.calibrationIds.length,
+        d = c.d;
       for (let L = 0; L < c.layers; L++) {
-        for (let q = 0; q < seq; q++) expect(rel(p.positionNorms[L][q], frobenius(t.residPost[L].subarray(q * d, (q + 1) * d)))).toBeLessThan(1e-5);
+        for (let q = 0; q < seq; q++)
+          expect(rel(p.positionNorms[L][q], frobenius(t.residPost[L].subarray(q * d, (q + 1) * d)))).toBeLessThan(1e-5);
         expect(rel(p.residPostNormsEx0[L], frobenius(t.residPost[L].subarray(d)))).toBeLessThan(1e-5);
-        expect(rel(p.residualGainsEx0[L], frobenius(t.residPost[L].subarray(d)) / frobenius(t.residPre[L].subarray(d)))).toBeLessThan(1e-5);
+        expect(
+          rel(p.residualGainsEx0[L], frobenius(t.residPost[L].subarray(d)) / frobenius(t.residPre[L].subarray(d))),
+        ).toBeLessThan(1e-5);
         expect(rel(p.attnGains[L], frobenius(t.attnOut[L]) / frobenius(t.residPre[L]))).toBeLessThan(1e-5);
         expect(rel(p.mlpGains[L], frobenius(t.mlpOut[L]) / frobenius(t.mlpIn[L]))).toBeLessThan(1e-5);
         // The lens, written here from the reference's own norm and linear: final norm, then W_U, then entropy.
@@ -292,17 +446,23 @@ describe("the metrics beyond the seed match the float64 reference", () => {
 describe("bootstrap confidence intervals", () => {
   it("agree with the normal approximation on a large sample, are seeded, and pair prompts", () => {
     let s = 7;
-    const draw = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-    const a = Array.from({ length: 400 }, () => 2 + Math.sqrt(-2 * Math.log(draw() || 1e-12)) * Math.cos(2 * Math.PI * draw()));
+    const draw = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+    const a = Array.from(
+      { length: 400 },
+      () => 2 + Math.sqrt(-2 * Math.log(draw() || 1e-12)) * Math.cos(2 * Math.PI * draw()),
+    );
     const m = a.reduce((x, y) => x + y) / a.length;
     const sd = Math.sqrt(a.reduce((x, y) => x + (y - m) ** 2, 0) / (a.length - 1));
     const ci = meanCI(a, { resamples: 4000 });
     expect(ci.estimate).toBeCloseTo(m, 12);
-    expect(Math.abs(ci.lo - (m - 1.96 * sd / Math.sqrt(a.length))) / (sd / Math.sqrt(a.length))).toBeLessThan(0.15);
-    expect(Math.abs(ci.hi - (m + 1.96 * sd / Math.sqrt(a.length))) / (sd / Math.sqrt(a.length))).toBeLessThan(0.15);
+    expect(Math.abs(ci.lo - (m - (1.96 * sd) / Math.sqrt(a.length))) / (sd / Math.sqrt(a.length))).toBeLessThan(0.15);
+    expect(Math.abs(ci.hi - (m + (1.96 * sd) / Math.sqrt(a.length))) / (sd / Math.sqrt(a.length))).toBeLessThan(0.15);
     expect(meanCI(a, { resamples: 4000 })).toEqual(ci);
     // Paired: a constant shift has a zero-width CI, which unpaired resampling would not give.
-    const d = meanDifferenceCI(a.map((x) => x + 0.5), a);
+    const d = meanDifferenceCI(
+      a.map((x) => x + 0.5),
+      a,
+    );
     expect(d.lo).toBeCloseTo(0.5, 12);
     expect(d.hi).toBeCloseTo(0.5, 12);
   });
@@ -315,21 +475,47 @@ describe("names are a hint, structure is primary", () => {
     const proto = emitAnalog(c, w, { dialect: "torchscript" });
     // Rename as torch.onnx.export(dynamo=True) names things: node_<Op>_<n>, val_<n>; keep the scope in metadata.
     const rename = new Map<string, string>();
-    const keep = new Set(["input_ids", "attention_mask", "position_ids", "logits", ...proto.graph!.initializer.map((t) => t.name)]);
-    const name = (t: string) => (!t || keep.has(t) ? t : rename.get(t) ?? (rename.set(t, `val_${rename.size}`), rename.get(t)!));
+    const keep = new Set([
+      "input_ids",
+      "attention_mask",
+      "position_ids",
+      "logits",
+      ...proto.graph!.initializer.map((t) => t.name),
+    ]);
+    const name = (t: string) =>
+      !t || keep.has(t) ? t : (rename.get(t) ?? (rename.set(t, `val_${rename.size}`), rename.get(t)!));
     proto.graph!.node.forEach((n, i) => {
       const scope = n.name.split("/").slice(1, -1).join(".");
-      n.metadataProps.push(create(StringStringEntryProtoSchema, { key: "pkg.torch.onnx.name_scopes", value: JSON.stringify(["", ...scope.split(".")]) }));
+      n.metadataProps.push(
+        create(StringStringEntryProtoSchema, {
+          key: "pkg.torch.onnx.name_scopes",
+          value: JSON.stringify(["", ...scope.split(".")]),
+        }),
+      );
       n.name = `node_${n.opType}_${i}`;
       n.input = n.input.map(name);
       n.output = n.output.map(name);
     });
     const l = locate(proto, { declaredLayers: 3 });
     expect(l.layers).toBe(3);
-    expect([...l.points.values()].every((s) => !("tensor" in s) || s.tensor.startsWith("val_") || s.tensor === "logits")).toBe(true);
+    expect(
+      [...l.points.values()].every((s) => !("tensor" in s) || s.tensor.startsWith("val_") || s.tensor === "logits"),
+    ).toBe(true);
     const dir = tmpDir();
-    writeModelFolder(path.join(dir, "m"), { proto, dialect: "torchscript", external: false, config: hfConfig(c), tokenizer: byteTokenizerJson(), tokenizerConfig: tokenizerConfigJson(128) });
-    const r = await probeModel(ModelEntrySchema.parse({ id: "dyn", family: "mistral", source: { dir: path.join(dir, "m") } }), path.join(dir, "m"), ["Hi"], { device: "cpu" });
+    writeModelFolder(path.join(dir, "m"), {
+      proto,
+      dialect: "torchscript",
+      external: false,
+      config: hfConfig(c),
+      tokenizer: byteTokenizerJson(),
+      tokenizerConfig: tokenizerConfigJson(128),
+    });
+    const r = await probeModel(
+      ModelEntrySchema.parse({ id: "dyn", family: "mistral", source: { dir: path.join(dir, "m") } }),
+      path.join(dir, "m"),
+      ["Hi"],
+      { device: "cpu" },
+    );
     expect(r.layers).toBe(3);
   });
 });

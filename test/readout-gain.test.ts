@@ -22,8 +22,20 @@ async function readoutGain(over: Partial<AnalogConfig>, edit: (w: AnalogWeights,
   const w = generateWeights(c);
   edit(w, c);
   const dir = path.join(tmpDir(), "m");
-  writeModelFolder(dir, { proto: emitAnalog(c, w, { dialect: "torchscript" }), dialect: "torchscript", external: false, config: hfConfig(c), tokenizer: byteTokenizerJson(c.vocab), tokenizerConfig: tokenizerConfigJson(128) });
-  const r = await probeModel(ModelEntrySchema.parse({ id: "m", family: "llama", source: { dir } }), dir, ["The capital of France is"], { device: "cpu" });
+  writeModelFolder(dir, {
+    proto: emitAnalog(c, w, { dialect: "torchscript" }),
+    dialect: "torchscript",
+    external: false,
+    config: hfConfig(c),
+    tokenizer: byteTokenizerJson(c.vocab),
+    tokenizerConfig: tokenizerConfigJson(128),
+  });
+  const r = await probeModel(
+    ModelEntrySchema.parse({ id: "m", family: "llama", source: { dir } }),
+    dir,
+    ["The capital of France is"],
+    { device: "cpu" },
+  );
   return { gain: r.softmaxGain.W_U_eff, spectral: r.seed.unembedding_eff.spectral_normalized };
 }
 
@@ -33,7 +45,10 @@ describe("the readout gain that silent-exit is judged on", () => {
     const W = Float32Array.from({ length: V * d }, (_, i) => Math.sin(i * 0.37) + 0.3 * ((i % d) - 3));
     let fro = 0;
     const mean = new Array(d).fill(0);
-    W.forEach((v, i) => { fro += v * v; mean[i % d] += v / V; });
+    W.forEach((v, i) => {
+      fro += v * v;
+      mean[i % d] += v / V;
+    });
     const expected = Math.sqrt((fro - V * mean.reduce((a, m) => a + m * m, 0)) / V);
     expect(Math.abs(softmaxGain(W, V, d) / expected - 1)).toBeLessThan(1e-12);
   });
@@ -61,7 +76,9 @@ describe("the readout gain that silent-exit is judged on", () => {
   it("reads W_U planted ×k as k, within 5%", async () => {
     const plain = await readoutGain({ d: 32, vocab: 512 });
     for (const k of [1.5, 3]) {
-      const planted = await readoutGain({ d: 32, vocab: 512 }, (w) => w.lmHead.forEach((v, i) => (w.lmHead[i] = v * k)));
+      const planted = await readoutGain({ d: 32, vocab: 512 }, (w) =>
+        w.lmHead.forEach((v, i) => (w.lmHead[i] = v * k)),
+      );
       expect(Math.abs(planted.gain / plain.gain / k - 1)).toBeLessThan(0.05);
     }
   });
@@ -70,7 +87,11 @@ describe("the readout gain that silent-exit is judged on", () => {
 describe("the default run's synthetic cohort reads as planted", () => {
   it("mistral-analog against llama-analog (32000 vs 512 tokens): W_U 1.5x as planted, W_U_eff 1.5 × 1.6 with the planted sharpness in the final norm's gain", async () => {
     const run = await runProbes({
-      env: { PROBESPEC_MODELS: "mistral-analog,llama-analog", PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" },
+      env: {
+        PROBESPEC_MODELS: "mistral-analog,llama-analog",
+        PROBESPEC_CACHE_DIR: TEST_CACHE,
+        PROBESPEC_DEVICE: "cpu",
+      },
       promptSet: { name: "one", file: "-", prompts: ["The capital of France is"] },
     });
     const [m, l] = ["mistral-analog", "llama-analog"].map((id) => run.results.find((r) => r.id === id)!);

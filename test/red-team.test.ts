@@ -20,8 +20,18 @@ const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthet
 
 async function run(entries: object[], env: Record<string, string> = {}) {
   const modelsDir = tmpDir();
-  for (const e of entries) fs.writeFileSync(path.join(modelsDir, `${(e as { id: string }).id}.json`), JSON.stringify(e));
-  return runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", PROBESPEC_NO_CACHE: "1", ...env }, promptSet: PROMPTS });
+  for (const e of entries)
+    fs.writeFileSync(path.join(modelsDir, `${(e as { id: string }).id}.json`), JSON.stringify(e));
+  return runProbes({
+    env: {
+      PROBESPEC_MODELS_DIR: modelsDir,
+      PROBESPEC_CACHE_DIR: TEST_CACHE,
+      PROBESPEC_DEVICE: "cpu",
+      PROBESPEC_NO_CACHE: "1",
+      ...env,
+    },
+    promptSet: PROMPTS,
+  });
 }
 
 /** A generated export with its weights in model.onnx_data. */
@@ -37,7 +47,10 @@ function hubCache(src: string, revisions: string[], opts: { onnxAs?: string } = 
     const snap = path.join(repo, "snapshots", rev);
     fs.mkdirSync(snap, { recursive: true });
     for (const f of fs.readdirSync(src)) {
-      const blob = crypto.createHash("sha1").update(fs.readFileSync(path.join(src, f))).digest("hex");
+      const blob = crypto
+        .createHash("sha1")
+        .update(fs.readFileSync(path.join(src, f)))
+        .digest("hex");
       fs.copyFileSync(path.join(src, f), path.join(repo, "blobs", blob));
       const name = f === "model.onnx" && opts.onnxAs ? opts.onnxAs : f;
       fs.symlinkSync(path.join("..", "..", "blobs", blob), path.join(snap, name));
@@ -52,7 +65,8 @@ describe("the results cache never serves numbers from other weights", () => {
     const dir = path.join(tmpDir(), "optimum");
     fs.mkdirSync(path.join(dir, "onnx"), { recursive: true });
     const src = await external();
-    for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(dir, f.startsWith("model.onnx") ? "onnx" : "", f));
+    for (const f of fs.readdirSync(src))
+      fs.copyFileSync(path.join(src, f), path.join(dir, f.startsWith("model.onnx") ? "onnx" : "", f));
     const cache = tmpDir();
     const entry = { id: "optimum", family: "llama", source: { dir } };
     const first = await run([entry], { PROBESPEC_CACHE_DIR: cache, PROBESPEC_NO_CACHE: "0" });
@@ -61,7 +75,10 @@ describe("the results cache never serves numbers from other weights", () => {
     fs.writeFileSync(data, new Uint8Array(f.map((x) => 2 * x).buffer));
     const second = await run([entry], { PROBESPEC_CACHE_DIR: cache, PROBESPEC_NO_CACHE: "0" });
     expect(second.cacheHits).toEqual([]);
-    expect(second.results[0].seed.unembedding.frobenius_norm).toBeCloseTo(2 * first.results[0].seed.unembedding.frobenius_norm, 4);
+    expect(second.results[0].seed.unembedding.frobenius_norm).toBeCloseTo(
+      2 * first.results[0].seed.unembedding.frobenius_norm,
+      4,
+    );
     const third = await run([entry], { PROBESPEC_CACHE_DIR: cache, PROBESPEC_NO_CACHE: "0" });
     expect(third.cacheHits).toEqual(["optimum"]);
   });
@@ -77,17 +94,25 @@ describe("hub sources read from the HuggingFace cache as huggingface_hub lays it
 
   it("was: a hub entry's `file` was ignored and model.onnx probed instead", async () => {
     const home = hubCache(await external(), ["0123abc"], { onnxAs: "decoder_other.onnx" });
-    const r = await run([{ id: "hub", family: "llama", source: { hub: "org/tiny", file: "decoder_other.onnx" } }], { HF_HUB_CACHE: home });
+    const r = await run([{ id: "hub", family: "llama", source: { hub: "org/tiny", file: "decoder_other.onnx" } }], {
+      HF_HUB_CACHE: home,
+    });
     expect(r.failures).toEqual([]);
     expect(path.basename(r.results[0].provenance.onnxFile)).toBe("decoder_other.onnx");
   });
 
   it("was: a pinned revision missing from the cache was silently replaced by the newest snapshot", async () => {
     const home = hubCache(await external(), ["1111aaa", "2222bbb"]);
-    const r = await run([{ id: "pinned", family: "llama", source: { hub: "org/tiny", revision: "9999fff" } }, GOOD], { HF_HUB_CACHE: home });
+    const r = await run([{ id: "pinned", family: "llama", source: { hub: "org/tiny", revision: "9999fff" } }, GOOD], {
+      HF_HUB_CACHE: home,
+    });
     expect(r.results.map((x) => x.id)).toEqual(["good"]);
-    expect(r.skipped.find((s) => s.id === "pinned")?.reason).toMatch(/pinned to revision "9999fff", which is not in the local HuggingFace cache .*cached: (1111aaa, 2222bbb|2222bbb, 1111aaa)/);
-    const byBranch = await run([{ id: "main", family: "llama", source: { hub: "org/tiny", revision: "main" } }], { HF_HUB_CACHE: home });
+    expect(r.skipped.find((s) => s.id === "pinned")?.reason).toMatch(
+      /pinned to revision "9999fff", which is not in the local HuggingFace cache .*cached: (1111aaa, 2222bbb|2222bbb, 1111aaa)/,
+    );
+    const byBranch = await run([{ id: "main", family: "llama", source: { hub: "org/tiny", revision: "main" } }], {
+      HF_HUB_CACHE: home,
+    });
     expect(byBranch.results[0].provenance.onnxFile).toContain(path.join("snapshots", "2222bbb"));
   });
 });
@@ -99,35 +124,60 @@ describe("only the files a model uses matter", () => {
     fs.symlinkSync("/no/such/target", path.join(dir, "dangling.bin"));
     fs.symlinkSync("loop-b", path.join(dir, "loop-a"));
     fs.symlinkSync("loop-a", path.join(dir, "loop-b"));
-    const r = await run([{ id: "links", family: "llama", source: { dir } }], { PROBESPEC_NO_CACHE: "0", PROBESPEC_CACHE_DIR: tmpDir() });
+    const r = await run([{ id: "links", family: "llama", source: { dir } }], {
+      PROBESPEC_NO_CACHE: "0",
+      PROBESPEC_CACHE_DIR: tmpDir(),
+    });
     expect(r.failures).toEqual([]);
     expect(r.results.map((x) => x.id)).toEqual(["links"]);
   });
 });
 
 describe("a number that is not finite never passes or fails a prediction", () => {
-  it("was: with one-token prompts the gains without position 0 were NaN and residual-explosion (d) passed with \"without: NaN\"", async () => {
+  it('was: with one-token prompts the gains without position 0 were NaN and residual-explosion (d) passed with "without: NaN"', async () => {
     // The mistral analog's tokenizer without its BOS template: "a" and "b" are one token each.
     const dir = path.join(tmpDir(), "no-bos");
     fs.cpSync(await buildAnalog({ analog: "mistral-small" }, TEST_CACHE), dir, { recursive: true });
     const tok = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
     fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify({ ...tok, post_processor: null }));
     const prompts = path.join(tmpDir(), "one-token.json");
-    fs.writeFileSync(prompts, JSON.stringify({ name: "one-token", prompts: [{ kind: "x", text: "a" }, { kind: "x", text: "b" }] }));
-    const r = runHypotheses([{ id: "subject", family: "mistral", source: { dir }, synthetic: true }], { PROBESPEC_PROMPTS: prompts });
-    const d = r.results.verdicts["residual-explosion"].predictions.find((p: { name: string }) => p.name.startsWith("(d)"));
+    fs.writeFileSync(
+      prompts,
+      JSON.stringify({
+        name: "one-token",
+        prompts: [
+          { kind: "x", text: "a" },
+          { kind: "x", text: "b" },
+        ],
+      }),
+    );
+    const r = runHypotheses([{ id: "subject", family: "mistral", source: { dir }, synthetic: true }], {
+      PROBESPEC_PROMPTS: prompts,
+    });
+    const d = r.results.verdicts["residual-explosion"].predictions.find((p: { name: string }) =>
+      p.name.startsWith("(d)"),
+    );
     expect(d.state).toBe("skipped");
     expect(d.passed).toBe(null);
-    expect(d.skipped).toMatch(/^inconclusive: last-layer gain without position 0 .* cannot be judged, subject is NaN .*not a finite number/);
+    expect(d.skipped).toMatch(
+      /^inconclusive: last-layer gain without position 0 .* cannot be judged, subject is NaN .*not a finite number/,
+    );
     expect(r.results.verdicts["residual-explosion"].verdict).not.toBe("confirmed");
   });
 });
 
 /** `vitest run --project hypotheses` as a user starts it, from `cwd`; its exit status and everything it printed. */
 function mainJob(env: Record<string, string>, cwd = PROJECT_ROOT) {
-  const out = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"], {
-    cwd, env: childEnv({ PROBESPEC_CACHE_DIR: TEST_CACHE, ...env }), encoding: "utf8", timeout: 300_000,
-  });
+  const out = spawnSync(
+    process.execPath,
+    [path.join(PROJECT_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--project", "hypotheses"],
+    {
+      cwd,
+      env: childEnv({ PROBESPEC_CACHE_DIR: TEST_CACHE, ...env }),
+      encoding: "utf8",
+      timeout: 300_000,
+    },
+  );
   return { status: out.status, output: out.stdout + out.stderr };
 }
 
@@ -144,14 +194,42 @@ describe("configuration errors stop the run at once with one line", () => {
   const badPrompts = path.join(tmpDir(), "prompts.json");
   fs.writeFileSync(badPrompts, JSON.stringify({ name: "x", prompts: "The capital of France is" }));
   const cases: [string, Record<string, string>, RegExp][] = [
-    ["PROBESPEC_DEVICE=bogus", { PROBESPEC_DEVICE: "bogus" }, /^probespec: PROBESPEC_DEVICE="bogus" is not one of auto, cuda, webgpu, cpu$/m],
-    ["PROBESPEC_THREADS=abc", { PROBESPEC_THREADS: "abc" }, /^probespec: PROBESPEC_THREADS="abc" is not a whole number of threads, 1 or more$/m],
+    [
+      "PROBESPEC_DEVICE=bogus",
+      { PROBESPEC_DEVICE: "bogus" },
+      /^probespec: PROBESPEC_DEVICE="bogus" is not one of auto, cuda, webgpu, cpu$/m,
+    ],
+    [
+      "PROBESPEC_THREADS=abc",
+      { PROBESPEC_THREADS: "abc" },
+      /^probespec: PROBESPEC_THREADS="abc" is not a whole number of threads, 1 or more$/m,
+    ],
     ["PROBESPEC_THREADS=-1", { PROBESPEC_THREADS: "-1" }, /^probespec: PROBESPEC_THREADS="-1" is not a whole number/m],
-    ["PROBESPEC_THREADS=1.5", { PROBESPEC_THREADS: "1.5" }, /^probespec: PROBESPEC_THREADS="1.5" is not a whole number/m],
-    ["a missing PROBESPEC_MODELS_DIR", { PROBESPEC_MODELS_DIR: "/no/such/models" }, /^probespec: PROBESPEC_MODELS_DIR=\/no\/such\/models does not exist$/m],
-    ["a prompt set of the wrong shape", { PROBESPEC_PROMPTS: badPrompts }, /^probespec: PROBESPEC_PROMPTS: prompt set .*prompts.json: prompts: .*expected array/m],
-    ["a typo in PROBESPEC_MODELS", { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_MODELS: "goood" }, /^probespec: PROBESPEC_MODELS names "goood", which no entry in .* declares; closest: good$/m],
-    ["PROBESPEC_REPORT_DIR under /proc (was: a recursive mkdir spun forever)", { PROBESPEC_REPORT_DIR: "/proc/x/report" }, /^probespec: PROBESPEC_REPORT_DIR=\/proc\/x\/report cannot be written: ENOENT/m],
+    [
+      "PROBESPEC_THREADS=1.5",
+      { PROBESPEC_THREADS: "1.5" },
+      /^probespec: PROBESPEC_THREADS="1.5" is not a whole number/m,
+    ],
+    [
+      "a missing PROBESPEC_MODELS_DIR",
+      { PROBESPEC_MODELS_DIR: "/no/such/models" },
+      /^probespec: PROBESPEC_MODELS_DIR=\/no\/such\/models does not exist$/m,
+    ],
+    [
+      "a prompt set of the wrong shape",
+      { PROBESPEC_PROMPTS: badPrompts },
+      /^probespec: PROBESPEC_PROMPTS: prompt set .*prompts.json: prompts: .*expected array/m,
+    ],
+    [
+      "a typo in PROBESPEC_MODELS",
+      { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_MODELS: "goood" },
+      /^probespec: PROBESPEC_MODELS names "goood", which no entry in .* declares; closest: good$/m,
+    ],
+    [
+      "PROBESPEC_REPORT_DIR under /proc (was: a recursive mkdir spun forever)",
+      { PROBESPEC_REPORT_DIR: "/proc/x/report" },
+      /^probespec: PROBESPEC_REPORT_DIR=\/proc\/x\/report cannot be written: ENOENT/m,
+    ],
   ];
   for (const [what, env, line] of cases) {
     it(`was: ${what} printed "No test files found" and a stack trace, or exited 0 having probed nothing`, () => {
@@ -170,7 +248,9 @@ describe("configuration errors stop the run at once with one line", () => {
     fs.writeFileSync(path.join(models, "mine.json"), JSON.stringify({ id: "mine", family: "llama", source: { dir } }));
     const r = mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_REPORT_DIR: dir });
     expect(r.status).toBe(2);
-    expect(r.output).toMatch(/^probespec: PROBESPEC_REPORT_DIR=.*export lies inside the folder of model "mine" .*never writes into a model's folder/m);
+    expect(r.output).toMatch(
+      /^probespec: PROBESPEC_REPORT_DIR=.*export lies inside the folder of model "mine" .*never writes into a model's folder/m,
+    );
     expect(fs.readFileSync(path.join(dir, "results.json"), "utf8")).toBe("the user's own results");
   });
 });
@@ -180,7 +260,10 @@ describe("the main job from anywhere, with whatever the user's files look like",
     const reportDir = tmpDir();
     const models = tmpDir("probespec-models-");
     for (const e of REAL_PAIR) fs.writeFileSync(path.join(models, `${e.id}.json`), JSON.stringify(e));
-    const r = mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_REPORT_DIR: reportDir }, path.join(PROJECT_ROOT, "hypotheses"));
+    const r = mainJob(
+      { PROBESPEC_MODELS_DIR: models, PROBESPEC_REPORT_DIR: reportDir },
+      path.join(PROJECT_ROOT, "hypotheses"),
+    );
     const results = JSON.parse(fs.readFileSync(path.join(reportDir, "results.json"), "utf8"));
     expect(results.models_tested.sort()).toEqual(["baseline", "subject"]);
     expect(Object.keys(results.verdicts).length).toBeGreaterThanOrEqual(3);
@@ -189,7 +272,10 @@ describe("the main job from anywhere, with whatever the user's files look like",
 
   it("was: a byte-order mark in an entry or a prompt set gave \"Unexpected token '\uFEFF'\"", () => {
     const prompts = path.join(tmpDir(), "bom.json");
-    fs.writeFileSync(prompts, "\uFEFF" + JSON.stringify({ name: "bom", prompts: [{ kind: "x", text: "The capital of France is" }] }));
+    fs.writeFileSync(
+      prompts,
+      "\uFEFF" + JSON.stringify({ name: "bom", prompts: [{ kind: "x", text: "The capital of France is" }] }),
+    );
     const models = tmpDir("probespec-models-");
     for (const e of REAL_PAIR) fs.writeFileSync(path.join(models, `${e.id}.json`), "\uFEFF" + JSON.stringify(e));
     const reportDir = tmpDir();
@@ -203,7 +289,10 @@ describe("the main job from anywhere, with whatever the user's files look like",
     const blocker = path.join(tmpDir(), "a-file");
     fs.writeFileSync(blocker, "");
     const reportDir = tmpDir();
-    const r = runHypotheses(REAL_PAIR, { PROBESPEC_CACHE_DIR: path.join(blocker, "cache"), PROBESPEC_REPORT_DIR: reportDir });
+    const r = runHypotheses(REAL_PAIR, {
+      PROBESPEC_CACHE_DIR: path.join(blocker, "cache"),
+      PROBESPEC_REPORT_DIR: reportDir,
+    });
     expect(r.results.models_tested.sort()).toEqual(["baseline", "subject"]);
     expect(r.output).toMatch(/warning: the results cache .*cannot be written .*the run goes on/);
   });
@@ -222,7 +311,8 @@ describe("the main job from anywhere, with whatever the user's files look like",
   it("was: .probespec-cache/runs grew without bound; it keeps the newest 20 run files", () => {
     const cache = tmpDir();
     fs.mkdirSync(path.join(cache, "runs"));
-    for (let i = 0; i < 25; i++) fs.writeFileSync(path.join(cache, "runs", `2000-01-01T00-00-${String(i).padStart(2, "0")}-000Z-1.json`), "{}");
+    for (let i = 0; i < 25; i++)
+      fs.writeFileSync(path.join(cache, "runs", `2000-01-01T00-00-${String(i).padStart(2, "0")}-000Z-1.json`), "{}");
     runHypotheses(REAL_PAIR, { PROBESPEC_CACHE_DIR: cache });
     const runs = fs.readdirSync(path.join(cache, "runs"));
     expect(runs).toHaveLength(20);
@@ -263,48 +353,87 @@ describe("each message names the model, the file and what to do", () => {
   const failure = async (dir: string, prompts?: string[]) => {
     const modelsDir = tmpDir();
     fs.writeFileSync(path.join(modelsDir, "m.json"), JSON.stringify({ id: "m", family: "llama", source: { dir } }));
-    const r = await runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", PROBESPEC_NO_CACHE: "1" }, promptSet: { ...PROMPTS, prompts: prompts ?? PROMPTS.prompts } });
+    const r = await runProbes({
+      env: {
+        PROBESPEC_MODELS_DIR: modelsDir,
+        PROBESPEC_CACHE_DIR: TEST_CACHE,
+        PROBESPEC_DEVICE: "cpu",
+        PROBESPEC_NO_CACHE: "1",
+      },
+      promptSet: { ...PROMPTS, prompts: prompts ?? PROMPTS.prompts },
+    });
     return r.failures[0]?.error ?? r.skipped.find((x) => x.id === "m")?.reason ?? "";
   };
 
   it("was: EISDIR with no path when model.onnx is a folder", async () => {
-    const dir = await broken((d) => { fs.rmSync(path.join(d, "model.onnx")); fs.mkdirSync(path.join(d, "model.onnx")); });
+    const dir = await broken((d) => {
+      fs.rmSync(path.join(d, "model.onnx"));
+      fs.mkdirSync(path.join(d, "model.onnx"));
+    });
     expect(await failure(dir)).toMatch(/^model "m": .*export\/model.onnx is a folder, not an ONNX file$/);
   });
 
-  it("was: \"no model.onnx … (found model.onnx)\" for a symlink whose target is gone", async () => {
-    const dir = await broken((d) => { fs.rmSync(path.join(d, "model.onnx")); fs.symlinkSync("../blobs/abc123", path.join(d, "model.onnx")); });
-    expect(await failure(dir)).toMatch(/^model "m": model.onnx in .*export is a symlink to ..\/blobs\/abc123, which does not exist; the download looks incomplete$/);
+  it('was: "no model.onnx … (found model.onnx)" for a symlink whose target is gone', async () => {
+    const dir = await broken((d) => {
+      fs.rmSync(path.join(d, "model.onnx"));
+      fs.symlinkSync("../blobs/abc123", path.join(d, "model.onnx"));
+    });
+    expect(await failure(dir)).toMatch(
+      /^model "m": model.onnx in .*export is a symlink to ..\/blobs\/abc123, which does not exist; the download looks incomplete$/,
+    );
   });
 
   it("was: ENOTDIR when `dir` points at a file", async () => {
     const dir = await external();
-    expect(await failure(path.join(dir, "model.onnx"))).toMatch(/^source.dir .*model.onnx is a file, not a folder; point "dir" at the folder that holds the export/);
+    expect(await failure(path.join(dir, "model.onnx"))).toMatch(
+      /^source.dir .*model.onnx is a file, not a folder; point "dir" at the folder that holds the export/,
+    );
   });
 
-  it("was: ONNX Runtime's \"Got invalid dimensions for input: input_ids\" for a fixed-sequence-length export", async () => {
-    const dir = await broken((d) => editGraph(d, (g) => {
-      const t = g.input.find((i) => i.name === "input_ids")!.type!.value.value as { shape: { dim: { value: unknown }[] } };
-      t.shape.dim[1].value = { case: "dimValue", value: 3n };
-    }));
-    expect(await failure(dir)).toMatch(/^model "m": input "input_ids" has a fixed sequence length of 3 \(a static-shape export\), but prompt "The capital of France is" is \d+ tokens; re-export with a dynamic sequence axis/);
+  it('was: ONNX Runtime\'s "Got invalid dimensions for input: input_ids" for a fixed-sequence-length export', async () => {
+    const dir = await broken((d) =>
+      editGraph(d, (g) => {
+        const t = g.input.find((i) => i.name === "input_ids")!.type!.value.value as {
+          shape: { dim: { value: unknown }[] };
+        };
+        t.shape.dim[1].value = { case: "dimValue", value: 3n };
+      }),
+    );
+    expect(await failure(dir)).toMatch(
+      /^model "m": input "input_ids" has a fixed sequence length of 3 \(a static-shape export\), but prompt "The capital of France is" is \d+ tokens; re-export with a dynamic sequence axis/,
+    );
   });
 
   it("was: an input named like cache_position was fed as float", async () => {
-    const dir = await broken((d) => editGraph(d, (g) => {
-      const ids = g.input.find((i) => i.name === "input_ids")!;
-      g.input.push({ ...ids, name: "cache_position", type: { ...ids.type!, value: { case: "tensorType", value: { ...(ids.type!.value.value as object), elemType: 1 } } } } as never);
-    }));
-    expect(await failure(dir)).toMatch(/^model "m": input "cache_position" looks like positions but has element type FLOAT/);
+    const dir = await broken((d) =>
+      editGraph(d, (g) => {
+        const ids = g.input.find((i) => i.name === "input_ids")!;
+        g.input.push({
+          ...ids,
+          name: "cache_position",
+          type: {
+            ...ids.type!,
+            value: { case: "tensorType", value: { ...(ids.type!.value.value as object), elemType: 1 } },
+          },
+        } as never);
+      }),
+    );
+    expect(await failure(dir)).toMatch(
+      /^model "m": input "cache_position" looks like positions but has element type FLOAT/,
+    );
   });
 
-  it("was: a custom attention op reported only as \"the residual chain does not alternate\"", async () => {
-    const dir = await broken((d) => editGraph(d, (g) => {
-      const softmax = g.node.find((n) => n.opType === "Softmax")!;
-      softmax.opType = "MySoftmax";
-      softmax.domain = "com.example";
-    }));
-    expect(await failure(dir)).toMatch(/^model "m": the residual stream breaks at layer 0: expected an attention sub-block, found MLP .*custom op com.example:MySoftmax, which probespec cannot see inside.*"probePoints"/);
+  it('was: a custom attention op reported only as "the residual chain does not alternate"', async () => {
+    const dir = await broken((d) =>
+      editGraph(d, (g) => {
+        const softmax = g.node.find((n) => n.opType === "Softmax")!;
+        softmax.opType = "MySoftmax";
+        softmax.domain = "com.example";
+      }),
+    );
+    expect(await failure(dir)).toMatch(
+      /^model "m": the residual stream breaks at layer 0: expected an attention sub-block, found MLP .*custom op com.example:MySoftmax, which probespec cannot see inside.*"probePoints"/,
+    );
   });
 
   it("was: a raw Gather error for a prompt past the context where only tokenizer_config.json gives model_max_length", async () => {
@@ -315,14 +444,22 @@ describe("each message names the model, the file and what to do", () => {
       const t = JSON.parse(fs.readFileSync(path.join(d, "tokenizer_config.json"), "utf8"));
       fs.writeFileSync(path.join(d, "tokenizer_config.json"), JSON.stringify({ ...t, model_max_length: 8 }));
     });
-    expect(await failure(dir, ["a prompt of many more words than eight tokens"])).toMatch(/^model "m": prompt "a prompt of many more words than eight tokens"… is \d+ tokens, longer than the model's context of 8$/);
+    expect(await failure(dir, ["a prompt of many more words than eight tokens"])).toMatch(
+      /^model "m": prompt "a prompt of many more words than eight tokens"… is \d+ tokens, longer than the model's context of 8$/,
+    );
   });
 
   it("was: a throwing .ts entry reported without its file name", async () => {
     const modelsDir = tmpDir();
-    fs.writeFileSync(path.join(modelsDir, "broken-entry.ts"), 'throw new Error("no such export on this machine");\nexport default {};\n');
+    fs.writeFileSync(
+      path.join(modelsDir, "broken-entry.ts"),
+      'throw new Error("no such export on this machine");\nexport default {};\n',
+    );
     fs.writeFileSync(path.join(modelsDir, "good.json"), JSON.stringify(GOOD));
-    const r = await runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" }, promptSet: PROMPTS });
+    const r = await runProbes({
+      env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" },
+      promptSet: PROMPTS,
+    });
     expect(r.registryProblems.map((p) => p.error)).toEqual(["broken-entry.ts: no such export on this machine"]);
     expect(r.results.map((x) => x.id)).toEqual(["good"]);
   });
@@ -330,11 +467,20 @@ describe("each message names the model, the file and what to do", () => {
 
 describe("the results cache trusts nothing it cannot check", () => {
   it("keys results by the source of every file under probes/: an edit to any of them probes again", () => {
-    const root = tmpDir(), copy = path.join(root, "probes");
+    const root = tmpDir(),
+      copy = path.join(root, "probes");
     fs.cpSync(path.join(PROJECT_ROOT, "probes"), copy, { recursive: true });
     fs.writeFileSync(path.join(root, "package.json"), JSON.stringify({ type: "module" }));
-    fs.writeFileSync(path.join(root, "print.ts"), 'import { PROBES_SOURCE } from "./probes/cache.js";\nconsole.log(PROBES_SOURCE);\n');
-    const hash = () => spawnSync(process.execPath, [path.join(PROJECT_ROOT, "node_modules/tsx/dist/cli.mjs"), path.join(root, "print.ts")], { encoding: "utf8" }).stdout.trim();
+    fs.writeFileSync(
+      path.join(root, "print.ts"),
+      'import { PROBES_SOURCE } from "./probes/cache.js";\nconsole.log(PROBES_SOURCE);\n',
+    );
+    const hash = () =>
+      spawnSync(
+        process.execPath,
+        [path.join(PROJECT_ROOT, "node_modules/tsx/dist/cli.mjs"), path.join(root, "print.ts")],
+        { encoding: "utf8" },
+      ).stdout.trim();
     const before = hash();
     expect(before).toMatch(/^[0-9a-f]{16}$/);
     fs.appendFileSync(path.join(copy, "locate.ts"), "\n// an edit\n");

@@ -14,16 +14,38 @@ const EVIL = `<script>alert("x")</script>`;
 
 async function fixedRun() {
   const modelsDir = tmpDir();
-  fs.writeFileSync(path.join(modelsDir, "a.json"), JSON.stringify({ id: `m${EVIL}`, family: "llama", source: { analog: "llama" }, synthetic: true, notes: `a "quoted" <b>note</b> ${EVIL}` }));
-  return runProbes({ env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" }, promptSet: { name: `set${EVIL}`, file: "-", prompts: [`The capital ${EVIL} is`] } });
+  fs.writeFileSync(
+    path.join(modelsDir, "a.json"),
+    JSON.stringify({
+      id: `m${EVIL}`,
+      family: "llama",
+      source: { analog: "llama" },
+      synthetic: true,
+      notes: `a "quoted" <b>note</b> ${EVIL}`,
+    }),
+  );
+  return runProbes({
+    env: { PROBESPEC_MODELS_DIR: modelsDir, PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu" },
+    promptSet: { name: `set${EVIL}`, file: "-", prompts: [`The capital ${EVIL} is`] },
+  });
 }
 
-const outcome = (hypothesis: string, tests: HypothesisOutcome["tests"]): HypothesisOutcome => ({ hypothesis, file: `${hypothesis}.spec.ts`, tests, moduleErrors: [] });
+const outcome = (hypothesis: string, tests: HypothesisOutcome["tests"]): HypothesisOutcome => ({
+  hypothesis,
+  file: `${hypothesis}.spec.ts`,
+  tests,
+  moduleErrors: [],
+});
 const OUTCOMES = [
   outcome("confirmed-one", [{ name: "p", state: "passed" }]),
-  outcome("rejected-one", [{ name: "p", state: "failed", error: { name: "AssertionError", message: "ratio 1.1 < 1.72" } }, { name: "q", state: "passed" }]),
+  outcome("rejected-one", [
+    { name: "p", state: "failed", error: { name: "AssertionError", message: "ratio 1.1 < 1.72" } },
+    { name: "q", state: "passed" },
+  ]),
   outcome("inconclusive-one", [{ name: "p", state: "skipped", skipNote: "no baseline model is available" }]),
-  outcome("error-one", [{ name: "p", state: "failed", error: { name: "ProbeError", message: `model "m": NaN in resid_post.3 ${EVIL}` } }]),
+  outcome("error-one", [
+    { name: "p", state: "failed", error: { name: "ProbeError", message: `model "m": NaN in resid_post.3 ${EVIL}` } },
+  ]),
 ];
 
 describe("verdicts", () => {
@@ -36,14 +58,33 @@ describe("verdicts", () => {
 
 describe("verdicts by cohort", () => {
   it("judge real subjects on their rows and synthetic ones on theirs, and say when a baseline is of another scale", () => {
-    const row = (subject: string, baseline: string, passed: boolean) => ({ subject, baseline, value: passed ? 2 : 0.5, passed });
-    const prediction = { hypothesis: "h", criterion: "ratio ≥ 1.72", threshold: 1.72, why: "", passed: false, rows: [row("tiny", "small", false), row("analog", "other", true)] };
-    const v = deriveVerdict(outcome("h", [{ name: "p: ratio", state: "failed", error: { name: "AssertionError", message: "" }, prediction }]));
-    const cohortOf = (id: string) => (["tiny", "small"].includes(id) ? "real" as const : "synthetic" as const);
+    const row = (subject: string, baseline: string, passed: boolean) => ({
+      subject,
+      baseline,
+      value: passed ? 2 : 0.5,
+      passed,
+    });
+    const prediction = {
+      hypothesis: "h",
+      criterion: "ratio ≥ 1.72",
+      threshold: 1.72,
+      why: "",
+      passed: false,
+      rows: [row("tiny", "small", false), row("analog", "other", true)],
+    };
+    const v = deriveVerdict(
+      outcome("h", [{ name: "p: ratio", state: "failed", error: { name: "AssertionError", message: "" }, prediction }]),
+    );
+    const cohortOf = (id: string) => (["tiny", "small"].includes(id) ? ("real" as const) : ("synthetic" as const));
     const size = (id: string) => ({ tiny: 1.1e9, small: 2.6e5, analog: 1e6, other: 1e6 })[id];
     const got = cohortVerdicts(v, cohortOf, size);
-    expect(got.map((c) => [c.cohort, c.verdict])).toEqual([["real", "rejected"], ["synthetic", "confirmed"]]);
-    expect(got[0].reason).toMatch(/tiny vs small 0.5000 miss “ratio ≥ 1.72”; note: the baseline small \(≈260 K parameters\) is far smaller than tiny \(≈1.1 B\)/);
+    expect(got.map((c) => [c.cohort, c.verdict])).toEqual([
+      ["real", "rejected"],
+      ["synthetic", "confirmed"],
+    ]);
+    expect(got[0].reason).toMatch(
+      /tiny vs small 0.5000 miss “ratio ≥ 1.72”; note: the baseline small \(≈260 K parameters\) is far smaller than tiny \(≈1.1 B\)/,
+    );
     expect(got[1].reason).not.toMatch(/far smaller/);
   });
 });
@@ -60,8 +101,14 @@ describe("the HTML report", () => {
   });
 
   it("gives each verdict kind its own badge", async () => {
-    const html = renderReport({ run: await fixedRun(), verdicts: OUTCOMES.map(deriveVerdict), figures: [], durationS: 1 });
-    for (const v of ["confirmed", "rejected", "inconclusive", "error"]) expect(html).toContain(`class="badge verdict-${v}" data-verdict="${v}"`);
+    const html = renderReport({
+      run: await fixedRun(),
+      verdicts: OUTCOMES.map(deriveVerdict),
+      figures: [],
+      durationS: 1,
+    });
+    for (const v of ["confirmed", "rejected", "inconclusive", "error"])
+      expect(html).toContain(`class="badge verdict-${v}" data-verdict="${v}"`);
     expect(html).toContain("synthetic analog");
   });
 
@@ -88,30 +135,45 @@ describe("the HTML report", () => {
 });
 
 const CHROMIUM = "/usr/bin/chromium";
-describe.skipIf(!fs.existsSync(CHROMIUM))("the report in a real browser (Debian's chromium through playwright-core)", () => {
-  it("opens from disk with no console errors, one badge per hypothesis, and every figure drawn", async () => {
-    const { chromium } = await import("playwright-core");
-    const r = runHypotheses(undefined);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-      page.on("pageerror", (e) => errors.push(e.message));
-      await page.goto(`file://${path.join(r.reportDir, "index.html")}`);
-      expect(errors).toEqual([]);
-      expect(await page.locator(".badge[data-verdict]").count()).toBe(Object.keys(r.results.verdicts).length);
-      const figures = page.locator("figure.figure svg");
-      expect(await figures.count()).toBeGreaterThanOrEqual(6);
-      for (let i = 0; i < (await figures.count()); i++) {
-        const box = await figures.nth(i).boundingBox();
-        expect(box && box.width > 10 && box.height > 10).toBe(true);
+describe.skipIf(!fs.existsSync(CHROMIUM))(
+  "the report in a real browser (Debian's chromium through playwright-core)",
+  () => {
+    it("opens from disk with no console errors, one badge per hypothesis, and every figure drawn", async () => {
+      const { chromium } = await import("playwright-core");
+      const r = runHypotheses(undefined);
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--no-first-run",
+        ],
+      });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        const errors: string[] = [];
+        page.on("console", (m) => {
+          if (m.type() === "error") errors.push(m.text());
+        });
+        page.on("pageerror", (e) => errors.push(e.message));
+        await page.goto(`file://${path.join(r.reportDir, "index.html")}`);
+        expect(errors).toEqual([]);
+        expect(await page.locator(".badge[data-verdict]").count()).toBe(Object.keys(r.results.verdicts).length);
+        const figures = page.locator("figure.figure svg");
+        expect(await figures.count()).toBeGreaterThanOrEqual(6);
+        for (let i = 0; i < (await figures.count()); i++) {
+          const box = await figures.nth(i).boundingBox();
+          expect(box && box.width > 10 && box.height > 10).toBe(true);
+        }
+        const shots = path.join(PROJECT_ROOT, "test-results");
+        fs.mkdirSync(shots, { recursive: true });
+        await page.screenshot({ path: path.join(shots, "report.png"), fullPage: true });
+      } finally {
+        await browser.close();
       }
-      const shots = path.join(PROJECT_ROOT, "test-results");
-      fs.mkdirSync(shots, { recursive: true });
-      await page.screenshot({ path: path.join(shots, "report.png"), fullPage: true });
-    } finally {
-      await browser.close();
-    }
-  });
-});
+    });
+  },
+);

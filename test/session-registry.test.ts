@@ -30,7 +30,9 @@ describe("execution providers", () => {
 
   it("fails clearly when CUDA is asked for explicitly and is not installed", async () => {
     const file = path.join(await buildAnalog({ analog: "llama" }, TEST_CACHE), "model.onnx");
-    await expect(createSession(file, { device: "cuda", modelId: "llama" })).rejects.toThrow(/model "llama": execution provider "cuda" failed .*CUDA provider is not installed/);
+    await expect(createSession(file, { device: "cuda", modelId: "llama" })).rejects.toThrow(
+      /model "llama": execution provider "cuda" failed .*CUDA provider is not installed/,
+    );
   });
 
   it("tries providers in the order auto promises, with a stand-in ONNX Runtime", async () => {
@@ -47,8 +49,13 @@ describe("execution providers", () => {
       // Without a Vulkan loader, auto does not try WebGPU at all and says why.
       process.env.LD_LIBRARY_PATH = "";
       if (!hasVulkanLoader()) {
-        const none = await createSession("x.onnx", { device: "auto" }, async (f, o) => (String(o.executionProviders![0]) === "cpu" ? ({} as ort.InferenceSession) : fake(f, o)));
-        expect(none.record.fallbacks[1]).toEqual({ provider: "webgpu", error: "no Vulkan loader (libvulkan.so.1) on this machine" });
+        const none = await createSession("x.onnx", { device: "auto" }, async (f, o) =>
+          String(o.executionProviders![0]) === "cpu" ? ({} as ort.InferenceSession) : fake(f, o),
+        );
+        expect(none.record.fallbacks[1]).toEqual({
+          provider: "webgpu",
+          error: "no Vulkan loader (libvulkan.so.1) on this machine",
+        });
       }
       fs.writeFileSync(path.join(vulkan, "libvulkan.so.1"), "");
       process.env.LD_LIBRARY_PATH = vulkan;
@@ -72,8 +79,14 @@ describe("execution providers", () => {
     // offline, that request fails, which is as far as this machine can take it.
     const script = createRequire(import.meta.url).resolve("onnxruntime-node/script/install.js");
     // As npm runs a dependency's install script: npm_package_json is the dependency's own.
-    const npmEnv = { ...process.env, npm_config_onnxruntime_node_install: "skip", npm_config_local_prefix: PROJECT_ROOT, npm_package_json: path.join(path.dirname(script), "..", "package.json") };
-    const run = (env: Record<string, string>) => spawnSync(process.execPath, [script], { env: { ...npmEnv, ...env }, encoding: "utf8", timeout: 60_000 });
+    const npmEnv = {
+      ...process.env,
+      npm_config_onnxruntime_node_install: "skip",
+      npm_config_local_prefix: PROJECT_ROOT,
+      npm_package_json: path.join(path.dirname(script), "..", "package.json"),
+    };
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [script], { env: { ...npmEnv, ...env }, encoding: "utf8", timeout: 60_000 });
     const skipped = run({});
     expect(skipped.status).toBe(0);
     expect(skipped.stderr + skipped.stdout).toBe("");
@@ -86,19 +99,25 @@ describe("graph surgery", () => {
   it("exposes an inner tensor whose value equals the float64 reference", async () => {
     const c = analogConfig("mistral", { layers: 3, calibrationIds: [1, 40, 50, 60] });
     const w = generateWeights(c);
-    const proto = exposeOutputs(emitAnalog(c, w, { dialect: "torchscript" }), ["/model/layers.1/Add_output_0", "/model/layers.2/mlp/down_proj/MatMul_output_0"]);
+    const proto = exposeOutputs(emitAnalog(c, w, { dialect: "torchscript" }), [
+      "/model/layers.1/Add_output_0",
+      "/model/layers.2/mlp/down_proj/MatMul_output_0",
+    ]);
     const s = await ort.InferenceSession.create(encodeModel(proto));
     const ids = [1, 40, 50, 60];
     const t = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
     const out = await s.run({ input_ids: t(ids), attention_mask: t([1, 1, 1, 1]), position_ids: t([0, 1, 2, 3]) });
     const ref = referenceForward(c, w, ids);
     expect(relErr(out["/model/layers.1/Add_output_0"].data as Float32Array, ref.residMid[1])).toBeLessThan(1e-5);
-    expect(relErr(out["/model/layers.2/mlp/down_proj/MatMul_output_0"].data as Float32Array, ref.mlpOut[2])).toBeLessThan(1e-5);
+    expect(
+      relErr(out["/model/layers.2/mlp/down_proj/MatMul_output_0"].data as Float32Array, ref.mlpOut[2]),
+    ).toBeLessThan(1e-5);
   });
 });
 
 describe("model registry", () => {
-  const write = (dir: string, name: string, v: unknown) => fs.writeFileSync(path.join(dir, name), typeof v === "string" ? v : JSON.stringify(v));
+  const write = (dir: string, name: string, v: unknown) =>
+    fs.writeFileSync(path.join(dir, name), typeof v === "string" ? v : JSON.stringify(v));
 
   it("accepts the one-line contract entry as complete", async () => {
     const dir = tmpDir();
@@ -114,7 +133,7 @@ describe("model registry", () => {
     write(dir, "b-typo.json", { id: "typo", famly: "llama", source: { dir: "/x" } });
     write(dir, "c-type.json", { id: "type", family: "llama", source: { dir: 3 } });
     write(dir, "d-dup.json", { id: "good", family: "gemma", source: { dir: "/y" } });
-    write(dir, "e-broken.json", "{ \"id\": ");
+    write(dir, "e-broken.json", '{ "id": ');
     const r = await loadRegistry(dir);
     expect(r.entries.map((e) => e.id)).toEqual(["good"]);
     const errors = r.problems.map((p) => p.error).join("\n");
@@ -139,13 +158,17 @@ describe("model registry", () => {
     expect(some.skipped.find((s) => s.id === "a")?.reason).toBe("not in PROBESPEC_MODELS");
     // An id no entry declares is a configuration error, with the closest ids, before anything is selected.
     const registry = await loadRegistry(dir);
-    expect(() => checkModelIds(["b", "zz"], registry, dir)).toThrow(/PROBESPEC_MODELS names "zz", which no entry in .* declares; closest: /);
+    expect(() => checkModelIds(["b", "zz"], registry, dir)).toThrow(
+      /PROBESPEC_MODELS names "zz", which no entry in .* declares; closest: /,
+    );
   });
 
   it("leaves out a model that needs more memory than the device has", async () => {
     const dir = tmpDir();
     write(dir, "big.json", { id: "big", family: "llama", source: { analog: "llama" }, memoryGb: 64 });
-    const { selected, skipped } = await selectModels(await loadRegistry(dir), { env: { PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE_MEMORY_GB: "24" } });
+    const { selected, skipped } = await selectModels(await loadRegistry(dir), {
+      env: { PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE_MEMORY_GB: "24" },
+    });
     expect(selected).toEqual([]);
     expect(skipped[0].reason).toBe("needs 64.0 GB; the machine has 24.0 GB free");
   });
@@ -153,7 +176,16 @@ describe("model registry", () => {
   it("ships entries for the seed's four models and the analogs, all valid", async () => {
     const r = await loadRegistry();
     expect(r.problems).toEqual([]);
-    expect(r.entries.map((e) => e.id)).toEqual(expect.arrayContaining(["mistral-7b", "pythia-6.9b", "gemma-7b", "apertus-8b", "mistral-analog", "tinystories-260k"]));
+    expect(r.entries.map((e) => e.id)).toEqual(
+      expect.arrayContaining([
+        "mistral-7b",
+        "pythia-6.9b",
+        "gemma-7b",
+        "apertus-8b",
+        "mistral-analog",
+        "tinystories-260k",
+      ]),
+    );
     expect(r.entries.find((e) => e.id === "apertus-8b")?.notes).toMatch(/swiss-ai\/Apertus-8B-2509/);
     for (const e of r.entries) expect(e.synthetic).toBe("analog" in e.source);
   });
@@ -164,8 +196,9 @@ describe("model registry", () => {
     fs.writeFileSync(path.join(dir, "onnx", "model_fp16.onnx"), "");
     return import("../models/registry/layout.js").then(({ findOnnxFile, readModelFolder }) => {
       expect(findOnnxFile(dir, "fp16")).toBe(path.join(dir, "onnx", "model_fp16.onnx"));
-      expect(() => readModelFolder(dir, { id: "m", dtype: "q4" })).toThrow(/model "m": no model_q4.onnx for dtype q4 in .* \(found onnx\/model_fp16.onnx; choose one with "dtype"/);
+      expect(() => readModelFolder(dir, { id: "m", dtype: "q4" })).toThrow(
+        /model "m": no model_q4.onnx for dtype q4 in .* \(found onnx\/model_fp16.onnx; choose one with "dtype"/,
+      );
     });
   });
 });
-

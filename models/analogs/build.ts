@@ -13,7 +13,15 @@ import { PRESETS, type Preset } from "./presets.js";
 import { dequantizeQ4, quantizeQ4 } from "../../onnx/int4.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
 import { generateWeights, type AnalogWeights } from "./weights.js";
-import { ExternalData, genaiConfig, generatedIntact, hfConfig, writeFolder, writeFolderFiles, writeModelFolder } from "./write.js";
+import {
+  ExternalData,
+  genaiConfig,
+  generatedIntact,
+  hfConfig,
+  writeFolder,
+  writeFolderFiles,
+  writeModelFolder,
+} from "./write.js";
 import { ggufLlama } from "../gguf/convert.js";
 import { openGguf } from "../gguf/reader.js";
 import { toBinary } from "@bufbuild/protobuf";
@@ -33,7 +41,11 @@ export interface AnalogRequest {
 function sourceHash(...dirs: string[]): string {
   const h = crypto.createHash("sha256");
   for (const dir of dirs.filter((d) => fs.existsSync(d))) {
-    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
+    for (const f of fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith(".ts"))
+      .sort())
+      h.update(f).update(fs.readFileSync(path.join(dir, f)));
   }
   return h.digest("hex").slice(0, 16);
 }
@@ -60,7 +72,11 @@ async function tokenizerFor(kind: AnalogConfig["tokenizer"], vocab: number, llam
 export function resolvePreset(req: AnalogRequest): Preset {
   const base = PRESETS[req.analog];
   if (!base) throw new Error(`unknown analog preset "${req.analog}"; known: ${Object.keys(PRESETS).join(", ")}`);
-  const knobs: Partial<Knobs> = { ...base.knobs, ...req.knobs, massive: req.knobs?.massive === null ? undefined : req.knobs?.massive ?? base.knobs.massive };
+  const knobs: Partial<Knobs> = {
+    ...base.knobs,
+    ...req.knobs,
+    massive: req.knobs?.massive === null ? undefined : (req.knobs?.massive ?? base.knobs.massive),
+  };
   return {
     ...base,
     dialect: req.dialect ?? base.dialect,
@@ -83,11 +99,21 @@ export async function generateAnalog(req: AnalogRequest) {
 
 export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise<string> {
   const preset = resolvePreset(req);
-  const dir = path.join(cacheDir, "analogs", `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_SOURCE })}`);
+  const dir = path.join(
+    cacheDir,
+    "analogs",
+    `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_SOURCE })}`,
+  );
   if (reuse(dir)) return dir;
   const { config, weights, tokenizer, tokenizerConfig } = await generateAnalog(req);
   return write(dir, config, weights, preset.dialect, !!preset.int4, !!preset.external, tokenizer, tokenizerConfig, {
-    probespec: { synthetic: true, analog: req.analog, description: preset.description, knobs: config.knobs, seed: config.seed },
+    probespec: {
+      synthetic: true,
+      analog: req.analog,
+      description: preset.description,
+      knobs: config.knobs,
+      seed: config.seed,
+    },
   });
 }
 
@@ -99,7 +125,17 @@ function reuse(dir: string): boolean {
   return false;
 }
 
-function write(dir: string, config: AnalogConfig, weights: AnalogWeights, dialect: Dialect, int4: boolean, external: boolean, tokenizer: object, tokenizerConfig: object, extra: Record<string, unknown>): string {
+function write(
+  dir: string,
+  config: AnalogConfig,
+  weights: AnalogWeights,
+  dialect: Dialect,
+  int4: boolean,
+  external: boolean,
+  tokenizer: object,
+  tokenizerConfig: object,
+  extra: Record<string, unknown>,
+): string {
   if (int4) {
     // The reference sees the dequantised W_U that MatMulNBits computes with.
     const q = quantizeQ4(weights.lmHead, config.vocab, config.d);
@@ -107,26 +143,48 @@ function write(dir: string, config: AnalogConfig, weights: AnalogWeights, dialec
   }
   return writeModelFolder(dir, {
     proto: emitAnalog(config, weights, { dialect, int4 }),
-    dialect, external,
+    dialect,
+    external,
     config: hfConfig(config, extra),
-    tokenizer, tokenizerConfig,
+    tokenizer,
+    tokenizerConfig,
     genaiConfig: dialect === "genai" ? genaiConfig(config) : undefined,
   });
 }
 
 /** Converts a llama2.c checkpoint folder (stories260K.bin + tok512.bin) into an HF-layout ONNX folder. */
-export async function buildLlama2c(srcDir: string, cacheDir: string, checkpoint = "stories260K.bin", tokenizerFile = "tok512.bin"): Promise<string> {
-  const ckpt = path.join(srcDir, checkpoint), tok = path.join(srcDir, tokenizerFile);
+export async function buildLlama2c(
+  srcDir: string,
+  cacheDir: string,
+  checkpoint = "stories260K.bin",
+  tokenizerFile = "tok512.bin",
+): Promise<string> {
+  const ckpt = path.join(srcDir, checkpoint),
+    tok = path.join(srcDir, tokenizerFile);
   for (const f of [ckpt, tok]) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
   const stat = fs.statSync(ckpt);
-  const dir = path.join(cacheDir, "llama2c", `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, GENERATOR_SOURCE })}`);
+  const dir = path.join(
+    cacheDir,
+    "llama2c",
+    `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, GENERATOR_SOURCE })}`,
+  );
   if (reuse(dir)) return dir;
   const { config, weights } = readLlama2c(ckpt);
   const half = toRotateHalf(config, weights);
   const tokenizer = await tokenizerFor("llama2c", config.vocab, tok);
-  return write(dir, half.config, half.weights, "torchscript", false, false, tokenizer, tokenizerConfigJson(config.maxPositions), {
-    probespec: { synthetic: false, converted_from: `llama2.c ${checkpoint}` },
-  });
+  return write(
+    dir,
+    half.config,
+    half.weights,
+    "torchscript",
+    false,
+    false,
+    tokenizer,
+    tokenizerConfigJson(config.maxPositions),
+    {
+      probespec: { synthetic: false, converted_from: `llama2.c ${checkpoint}` },
+    },
+  );
 }
 
 /** sha256 of files read as one (a GGUF split into byte parts), streamed. */
@@ -136,7 +194,7 @@ function partsSha256(files: readonly string[]): string {
   for (const f of files) {
     const fd = fs.openSync(f, "r");
     try {
-      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
     } finally {
       fs.closeSync(fd);
     }
@@ -149,11 +207,18 @@ function partsSha256(files: readonly string[]): string {
  * HF-layout ONNX folder, cached by content: TorchScript dialect, float32 weights
  * streamed tensor by tensor into model.onnx_data. `sha256`, where given, must match.
  */
-export async function buildGguf(files: readonly string[], cacheDir: string, { sha256, onProgress = () => {} }: { sha256?: string; onProgress?: (m: string) => void } = {}): Promise<string> {
+export async function buildGguf(
+  files: readonly string[],
+  cacheDir: string,
+  { sha256, onProgress = () => {} }: { sha256?: string; onProgress?: (m: string) => void } = {},
+): Promise<string> {
   for (const f of files) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
   onProgress(`checking ${files.map((f) => path.basename(f)).join(" + ")} (sha256)`);
   const sha = partsSha256(files);
-  if (sha256 && sha !== sha256) throw new Error(`${files.join(" + ")} has sha256 ${sha}, not the ${sha256} the entry names; the file is damaged or another one`);
+  if (sha256 && sha !== sha256)
+    throw new Error(
+      `${files.join(" + ")} has sha256 ${sha}, not the ${sha256} the entry names; the file is damaged or another one`,
+    );
   const dir = path.join(cacheDir, "gguf", `${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, GGUF_SOURCE })}`);
   if (reuse(dir)) return dir;
   const g = openGguf(files);
@@ -175,7 +240,16 @@ export async function buildGguf(files: readonly string[], cacheDir: string, { sh
       } finally {
         fs.closeSync(fd);
       }
-      writeFolderFiles(tmp, { config: hfConfig(config, { probespec: { synthetic: false, converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})` } }), tokenizer, tokenizerConfig });
+      writeFolderFiles(tmp, {
+        config: hfConfig(config, {
+          probespec: {
+            synthetic: false,
+            converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})`,
+          },
+        }),
+        tokenizer,
+        tokenizerConfig,
+      });
     });
   } finally {
     g.close();

@@ -69,9 +69,23 @@ const FAMILY_DEFAULTS: Record<AnalogFamily, Partial<AnalogConfig>> = {
 export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> = {}): AnalogConfig {
   const heads = over.heads ?? 4;
   const base: AnalogConfig = {
-    family, seed: 1, layers: 4, d: 32, heads, kvHeads: heads, hidden: 64, vocab: 512,
-    maxPositions: 128, ropeTheta: 10000, rotaryPct: 1, ropeStyle: "half", eps: 1e-5, tied: false,
-    knobs: NO_KNOBS, calibrationIds: [1, 2, 3, 4, 5, 6], tokenizer: "bytes",
+    family,
+    seed: 1,
+    layers: 4,
+    d: 32,
+    heads,
+    kvHeads: heads,
+    hidden: 64,
+    vocab: 512,
+    maxPositions: 128,
+    ropeTheta: 10000,
+    rotaryPct: 1,
+    ropeStyle: "half",
+    eps: 1e-5,
+    tied: false,
+    knobs: NO_KNOBS,
+    calibrationIds: [1, 2, 3, 4, 5, 6],
+    tokenizer: "bytes",
     ...FAMILY_DEFAULTS[family],
   };
   const cfg = { ...base, ...over, knobs: { ...NO_KNOBS, ...over.knobs } };
@@ -90,16 +104,21 @@ export function rotaryDim(c: AnalogConfig): number {
 }
 
 function validate(c: AnalogConfig): void {
-  const fail = (m: string) => { throw new Error(`analog ${c.family}: ${m}`); };
+  const fail = (m: string) => {
+    throw new Error(`analog ${c.family}: ${m}`);
+  };
   if (c.d % c.heads) fail(`d=${c.d} is not divisible by heads=${c.heads}`);
   if (c.heads % c.kvHeads) fail(`heads=${c.heads} is not a multiple of kvHeads=${c.kvHeads}`);
   if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
   if (c.layers < 1) fail("needs at least one layer");
   const m = c.knobs.massive;
   if (m) {
-    if (c.family === "pythia") fail("the massive-activation knob needs an RMSNorm family; LayerNorm's centring leaks it to every position");
+    if (c.family === "pythia")
+      fail("the massive-activation knob needs an RMSNorm family; LayerNorm's centring leaks it to every position");
     if (m.dim < 0 || m.dim >= c.d) fail(`massive.dim ${m.dim} is outside 0..${c.d - 1}`);
-    if (m.layer < 0 || m.layer >= c.layers - (m.removedAtLast > 0 ? 1 : 0)) fail(`massive.layer ${m.layer} must precede the last layer`);
+    if (m.layer < 0 || m.layer >= c.layers - (m.removedAtLast > 0 ? 1 : 0))
+      fail(`massive.layer ${m.layer} must precede the last layer`);
   }
-  if (c.calibrationIds.some((t) => t < 0 || t >= c.vocab)) fail(`calibration ids fall outside the vocabulary of ${c.vocab}`);
+  if (c.calibrationIds.some((t) => t < 0 || t >= c.vocab))
+    fail(`calibration ids fall outside the vocabulary of ${c.vocab}`);
 }

@@ -30,7 +30,8 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   const root = neox ? "/gpt_neox" : "/model";
   const hf = neox ? "gpt_neox" : "model";
   const { d, heads, kvHeads, hidden, vocab } = c;
-  const hd = headDim(c), rot = rotaryDim(c);
+  const hd = headDim(c),
+    rot = rotaryDim(c);
 
   g.inputs.push(valueInfo("input_ids", DT.INT64, ["batch_size", "sequence_length"]));
   g.inputs.push(valueInfo("attention_mask", DT.INT64, ["batch_size", "sequence_length"]));
@@ -38,7 +39,15 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   g.outputs.push(valueInfo("logits", DT.FLOAT, ["batch_size", "sequence_length", vocab]));
 
   /** A Linear: MatMul on the transposed weight, as the exporter folds it (GenAI names it by module). */
-  const linear = (scope: string, x: string, Wt: Float32Array, outDim: number, inDim: number, module: string, bias?: Float32Array) => {
+  const linear = (
+    scope: string,
+    x: string,
+    Wt: Float32Array,
+    outDim: number,
+    inDim: number,
+    module: string,
+    bias?: Float32Array,
+  ) => {
     const w = genai
       ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
       : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
@@ -52,9 +61,14 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
 
   /** Decomposed RMSNorm (Pow, ReduceMean, Add, Sqrt, Div, Mul), or LayerNormalization (opset 17). */
   const norm = (scope: string, x: string, w: Float32Array, name: string, b?: Float32Array) => {
-    const gain = c.family === "gemma" ? g.folded_("Mul", [w.length], gainOf(w)) : g.init(floatTensor(`${name}.weight`, [w.length], w));
+    const gain =
+      c.family === "gemma"
+        ? g.folded_("Mul", [w.length], gainOf(w))
+        : g.init(floatTensor(`${name}.weight`, [w.length], w));
     if (neox) {
-      return g.op(scope, "LayerNormalization", [x, gain, g.init(floatTensor(`${name}.bias`, [b!.length], b!))], { attrs: { axis: -1, epsilon: { float: c.eps } } })[0];
+      return g.op(scope, "LayerNormalization", [x, gain, g.init(floatTensor(`${name}.bias`, [b!.length], b!))], {
+        attrs: { axis: -1, epsilon: { float: c.eps } },
+      })[0];
     }
     const sq = g.o(scope, "Pow", [x, g.scalar(2)]);
     const mean = g.o(scope, "ReduceMean", [sq], { axes: [-1], keepdims: 1 });
@@ -68,23 +82,50 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   let h = g.o(`${root}/${neox ? "embed_in" : "embed_tokens"}`, "Gather", [E, "input_ids"]);
   if (c.family === "gemma") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
-  const seqLen = g.o(root, "Unsqueeze", [g.o(root, "Gather", [g.o(root, "Shape", ["input_ids"]), g.init(int64Tensor("const_seq_axis", [], [1]))], { axis: 0 }), g.ints([0])]);
+  const seqLen = g.o(root, "Unsqueeze", [
+    g.o(root, "Gather", [g.o(root, "Shape", ["input_ids"]), g.init(int64Tensor("const_seq_axis", [], [1]))], {
+      axis: 0,
+    }),
+    g.ints([0]),
+  ]);
   const causalData = new Float32Array(c.maxPositions * c.maxPositions);
-  for (let i = 0; i < c.maxPositions; i++) for (let j = i + 1; j < c.maxPositions; j++) causalData[i * c.maxPositions + j] = NEG;
+  for (let i = 0; i < c.maxPositions; i++)
+    for (let j = i + 1; j < c.maxPositions; j++) causalData[i * c.maxPositions + j] = NEG;
   const causalFull = g.init(floatTensor(`${root.slice(1)}.causal_mask`, [c.maxPositions, c.maxPositions], causalData));
-  const causal = g.o(root, "Slice", [causalFull, g.ints([0, 0]), g.o(root, "Concat", [seqLen, seqLen], { axis: 0 }), g.ints([0, 1])]);
-  const padMask = g.o(root, "Mul", [g.o(root, "Sub", [g.scalar(1), g.o(root, "Cast", ["attention_mask"], { to: DT.FLOAT })]), g.scalar(NEG)]);
+  const causal = g.o(root, "Slice", [
+    causalFull,
+    g.ints([0, 0]),
+    g.o(root, "Concat", [seqLen, seqLen], { axis: 0 }),
+    g.ints([0, 1]),
+  ]);
+  const padMask = g.o(root, "Mul", [
+    g.o(root, "Sub", [g.scalar(1), g.o(root, "Cast", ["attention_mask"], { to: DT.FLOAT })]),
+    g.scalar(NEG),
+  ]);
   const mask = g.o(root, "Add", [causal, g.o(root, "Unsqueeze", [padMask, g.ints([1, 2])])]);
 
   const invFreq = Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot));
   const table = (fn: (x: number) => number) => {
     const t = new Float32Array(c.maxPositions * rot);
-    for (let p = 0; p < c.maxPositions; p++) for (let i = 0; i < rot; i++) t[p * rot + i] = fn(p * invFreq[i % (rot / 2)]);
+    for (let p = 0; p < c.maxPositions; p++)
+      for (let i = 0; i < rot; i++) t[p * rot + i] = fn(p * invFreq[i % (rot / 2)]);
     return t;
   };
   const rotScope = `${root}/rotary_emb`;
-  const cos = g.o(rotScope, "Unsqueeze", [g.o(rotScope, "Gather", [g.init(floatTensor(`${root.slice(1)}.rotary_emb.cos_cached`, [c.maxPositions, rot], table(Math.cos))), "position_ids"]), g.ints([1])]);
-  const sin = g.o(rotScope, "Unsqueeze", [g.o(rotScope, "Gather", [g.init(floatTensor(`${root.slice(1)}.rotary_emb.sin_cached`, [c.maxPositions, rot], table(Math.sin))), "position_ids"]), g.ints([1])]);
+  const cos = g.o(rotScope, "Unsqueeze", [
+    g.o(rotScope, "Gather", [
+      g.init(floatTensor(`${root.slice(1)}.rotary_emb.cos_cached`, [c.maxPositions, rot], table(Math.cos))),
+      "position_ids",
+    ]),
+    g.ints([1]),
+  ]);
+  const sin = g.o(rotScope, "Unsqueeze", [
+    g.o(rotScope, "Gather", [
+      g.init(floatTensor(`${root.slice(1)}.rotary_emb.sin_cached`, [c.maxPositions, rot], table(Math.sin))),
+      "position_ids",
+    ]),
+    g.ints([1]),
+  ]);
 
   /** HF's apply_rotary_pos_emb with rotate_half, on the first `rot` dims of each head. */
   const rope = (scope: string, x: string) => {
@@ -93,7 +134,9 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     const x2 = g.o(scope, "Slice", [xr, g.ints([rot / 2]), g.ints([rot]), g.ints([-1])]);
     const rotated = g.o(scope, "Concat", [g.o(scope, "Neg", [x2]), x1], { axis: -1 });
     const y = g.o(scope, "Add", [g.o(scope, "Mul", [xr, cos]), g.o(scope, "Mul", [rotated, sin])]);
-    return rot === hd ? y : g.o(scope, "Concat", [y, g.o(scope, "Slice", [x, g.ints([rot]), g.ints([hd]), g.ints([-1])])], { axis: -1 });
+    return rot === hd
+      ? y
+      : g.o(scope, "Concat", [y, g.o(scope, "Slice", [x, g.ints([rot]), g.ints([hd]), g.ints([-1])])], { axis: -1 });
   };
 
   const attention = (l: number, w: LayerWeights, x: string) => {
@@ -102,19 +145,35 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     let q: string, k: string, v: string;
     if (neox) {
       // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd].
-      const qkv = new Float32Array(3 * d * d), bias = new Float32Array(3 * d);
-      for (let hh = 0; hh < heads; hh++) for (const [part, src, b] of [[0, w.q, w.qBias], [1, w.k, w.kBias], [2, w.v, w.vBias]] as const) {
-        for (let t = 0; t < hd; t++) {
-          const row = (hh * 3 + part) * hd + t;
-          qkv.set(src.subarray((hh * hd + t) * d, (hh * hd + t + 1) * d), row * d);
-          bias[row] = b![hh * hd + t];
+      const qkv = new Float32Array(3 * d * d),
+        bias = new Float32Array(3 * d);
+      for (let hh = 0; hh < heads; hh++)
+        for (const [part, src, b] of [
+          [0, w.q, w.qBias],
+          [1, w.k, w.kBias],
+          [2, w.v, w.vBias],
+        ] as const) {
+          for (let t = 0; t < hd; t++) {
+            const row = (hh * 3 + part) * hd + t;
+            qkv.set(src.subarray((hh * hd + t) * d, (hh * hd + t + 1) * d), row * d);
+            bias[row] = b![hh * hd + t];
+          }
         }
-      }
-      const y = g.o(s, "Reshape", [linear(`${s}/query_key_value`, x, qkv, 3 * d, d, `${mod}.query_key_value`, bias), g.ints([0, 0, heads, 3 * hd])]);
-      [q, k, v] = [0, 1, 2].map((p) => g.o(s, "Transpose", [g.o(s, "Slice", [y, g.ints([p * hd]), g.ints([(p + 1) * hd]), g.ints([-1])])], { perm: [0, 2, 1, 3] }));
+      const y = g.o(s, "Reshape", [
+        linear(`${s}/query_key_value`, x, qkv, 3 * d, d, `${mod}.query_key_value`, bias),
+        g.ints([0, 0, heads, 3 * hd]),
+      ]);
+      [q, k, v] = [0, 1, 2].map((p) =>
+        g.o(s, "Transpose", [g.o(s, "Slice", [y, g.ints([p * hd]), g.ints([(p + 1) * hd]), g.ints([-1])])], {
+          perm: [0, 2, 1, 3],
+        }),
+      );
     } else {
       const proj = (name: string, Wt: Float32Array, n: number, qkNorm?: Float32Array) => {
-        let y = g.o(s, "Reshape", [linear(`${s}/${name}_proj`, x, Wt, n * hd, d, `${mod}.${name}_proj`), g.ints([0, 0, n, hd])]);
+        let y = g.o(s, "Reshape", [
+          linear(`${s}/${name}_proj`, x, Wt, n * hd, d, `${mod}.${name}_proj`),
+          g.ints([0, 0, n, hd]),
+        ]);
         if (qkNorm) y = norm(`${s}/${name}_norm`, y, qkNorm, `${mod}.${name}_norm`);
         return g.o(s, "Transpose", [y], { perm: [0, 2, 1, 3] });
       };
@@ -128,20 +187,39 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       // repeat_kv: [b, kv, s, hd] → [b, kv, group, s, hd] → [b, heads, s, hd]
       const rep = (t: string) => {
         const t5 = g.o(s, "Unsqueeze", [t, g.ints([2])]);
-        return g.o(s, "Reshape", [g.o(s, "Concat", Array(heads / kvHeads).fill(t5), { axis: 2 }), g.ints([0, heads, -1, hd])]);
+        return g.o(s, "Reshape", [
+          g.o(s, "Concat", Array(heads / kvHeads).fill(t5), { axis: 2 }),
+          g.ints([0, heads, -1, hd]),
+        ]);
       };
       k = rep(k);
       v = rep(v);
     }
-    const scores = g.o(s, "Add", [g.o(s, "Mul", [g.o(s, "MatMul", [q, g.o(s, "Transpose", [k], { perm: [0, 1, 3, 2] })]), g.scalar(Math.fround(1 / Math.sqrt(hd)))]), mask]);
+    const scores = g.o(s, "Add", [
+      g.o(s, "Mul", [
+        g.o(s, "MatMul", [q, g.o(s, "Transpose", [k], { perm: [0, 1, 3, 2] })]),
+        g.scalar(Math.fround(1 / Math.sqrt(hd))),
+      ]),
+      mask,
+    ]);
     const ctx = g.o(s, "MatMul", [g.o(s, "Softmax", [scores], { axis: -1 }), v]);
     const merged = g.o(s, "Reshape", [g.o(s, "Transpose", [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, 0, heads * hd])]);
-    return linear(`${s}/${neox ? "dense" : "o_proj"}`, merged, w.o, d, heads * hd, `${mod}.${neox ? "dense" : "o_proj"}`, w.oBias);
+    return linear(
+      `${s}/${neox ? "dense" : "o_proj"}`,
+      merged,
+      w.o,
+      d,
+      heads * hd,
+      `${mod}.${neox ? "dense" : "o_proj"}`,
+      w.oBias,
+    );
   };
 
   const act = (s: string, x: string, w: LayerWeights) => {
     switch (c.family) {
-      case "mistral": case "llama": return g.o(s, "Mul", [x, g.o(s, "Sigmoid", [x])]);
+      case "mistral":
+      case "llama":
+        return g.o(s, "Mul", [x, g.o(s, "Sigmoid", [x])]);
       case "pythia": {
         const e = g.o(s, "Erf", [g.o(s, "Div", [x, g.scalar(Math.SQRT2)])]);
         return g.o(s, "Mul", [g.o(s, "Mul", [x, g.o(s, "Add", [e, g.scalar(1)])]), g.scalar(0.5)]);
@@ -168,16 +246,22 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     const [upName, downName] = neox ? ["dense_h_to_4h", "dense_4h_to_h"] : ["up_proj", "down_proj"];
     const up = linear(`${s}/${upName}`, x, w.up, hidden, d, `${mod}.${upName}`, w.upBias);
     const gate = w.gate; // read once: a converter's weights are dequantised on each read
-    const a = gate ? g.o(s, "Mul", [act(`${s}/act_fn`, linear(`${s}/gate_proj`, x, gate, hidden, d, `${mod}.gate_proj`), w), up]) : act(`${s}/act`, up, w);
+    const a = gate
+      ? g.o(s, "Mul", [act(`${s}/act_fn`, linear(`${s}/gate_proj`, x, gate, hidden, d, `${mod}.gate_proj`), w), up])
+      : act(`${s}/act`, up, w);
     return linear(`${s}/${downName}`, a, w.down, d, hidden, `${mod}.${downName}`, w.downBias);
   };
 
-  const normNames = (l: number) => c.family === "apertus"
-    ? ["attention_layernorm", "feedforward_layernorm"] : ["input_layernorm", "post_attention_layernorm"];
+  const normNames = (l: number) =>
+    c.family === "apertus"
+      ? ["attention_layernorm", "feedforward_layernorm"]
+      : ["input_layernorm", "post_attention_layernorm"];
 
   if (!genai) {
     for (let l = 0; l < c.layers; l++) {
-      const w = W.layers[l], P = `${root}/layers.${l}`, [n1, n2] = normNames(l);
+      const w = W.layers[l],
+        P = `${root}/layers.${l}`,
+        [n1, n2] = normNames(l);
       const attn = attention(l, w, norm(`${P}/${n1}`, h, w.norm1, `${hf}.layers.${l}.${n1}`, w.norm1Bias));
       if (neox) {
         const m = mlp(l, w, norm(`${P}/${n2}`, h, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias));
@@ -187,56 +271,132 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         h = g.o(P, "Add", [mid, mlp(l, w, norm(`${P}/${n2}`, mid, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias))]);
       }
     }
-    h = norm(`${root}/${neox ? "final_layer_norm" : "norm"}`, h, W.finalNorm, neox ? "gpt_neox.final_layer_norm" : "model.norm", W.finalNormBias);
+    h = norm(
+      `${root}/${neox ? "final_layer_norm" : "norm"}`,
+      h,
+      W.finalNorm,
+      neox ? "gpt_neox.final_layer_norm" : "model.norm",
+      W.finalNormBias,
+    );
   } else {
     // GenAI builder: each norm after the first fuses the residual add; output 3 is the sum.
     const ms = "com.microsoft";
     const gain = (name: string, w: Float32Array) => g.init(floatTensor(name, [d], gainOf(w)));
-    const skip = (scope: string, x: string, residual: string, w: Float32Array, name: string, b: Float32Array | undefined, withSum: boolean) => {
-      const inputs = [x, residual, gain(`${name}.weight`, w), ...(b ? [g.init(floatTensor(`${name}.bias`, [d], b))] : [])];
+    const skip = (
+      scope: string,
+      x: string,
+      residual: string,
+      w: Float32Array,
+      name: string,
+      b: Float32Array | undefined,
+      withSum: boolean,
+    ) => {
+      const inputs = [
+        x,
+        residual,
+        gain(`${name}.weight`, w),
+        ...(b ? [g.init(floatTensor(`${name}.bias`, [d], b))] : []),
+      ];
       const outs = [`${scope}/output_0`, "", "", ...(withSum ? [`${scope}/output_3`] : [])];
-      g.op(scope, neox ? "SkipLayerNormalization" : "SkipSimplifiedLayerNormalization", inputs, { name: `${scope}/SkipLayerNorm`, domain: ms, outputs: outs, attrs: { epsilon: { float: c.eps } } });
+      g.op(scope, neox ? "SkipLayerNormalization" : "SkipSimplifiedLayerNormalization", inputs, {
+        name: `${scope}/SkipLayerNorm`,
+        domain: ms,
+        outputs: outs,
+        attrs: { epsilon: { float: c.eps } },
+      });
       return { normed: outs[0], sum: withSum ? outs[3] : "" };
     };
     const plain = (scope: string, x: string, w: Float32Array, name: string, b?: Float32Array) => {
       const inputs = [x, gain(`${name}.weight`, w), ...(b ? [g.init(floatTensor(`${name}.bias`, [d], b))] : [])];
-      return g.op(scope, neox ? "LayerNormalization" : "SimplifiedLayerNormalization", inputs, { name: `${scope}/LayerNorm`, outputs: [`${scope}/output_0`], attrs: { axis: -1, epsilon: { float: c.eps } } })[0];
+      return g.op(scope, neox ? "LayerNormalization" : "SimplifiedLayerNormalization", inputs, {
+        name: `${scope}/LayerNorm`,
+        outputs: [`${scope}/output_0`],
+        attrs: { axis: -1, epsilon: { float: c.eps } },
+      })[0];
     };
-    let normed = plain(`${root}/layers.0/input_layernorm`, h, W.layers[0].norm1, `${hf}.layers.0.input_layernorm`, W.layers[0].norm1Bias);
+    let normed = plain(
+      `${root}/layers.0/input_layernorm`,
+      h,
+      W.layers[0].norm1,
+      `${hf}.layers.0.input_layernorm`,
+      W.layers[0].norm1Bias,
+    );
     let pending = ""; // the branch output not yet added to the residual
     for (let l = 0; l < c.layers; l++) {
-      const w = W.layers[l], P = `${root}/layers.${l}`;
+      const w = W.layers[l],
+        P = `${root}/layers.${l}`;
       const attn = attention(l, w, normed);
       if (neox) {
-        const m = mlp(l, w, plain(`${P}/post_attention_layernorm`, h, w.norm2, `${hf}.layers.${l}.post_attention_layernorm`, w.norm2Bias));
+        const m = mlp(
+          l,
+          w,
+          plain(`${P}/post_attention_layernorm`, h, w.norm2, `${hf}.layers.${l}.post_attention_layernorm`, w.norm2Bias),
+        );
         pending = g.o(P, "Add", [m, attn]);
       } else {
-        const post = skip(`${P}/post_attention_layernorm`, attn, h, w.norm2, `${hf}.layers.${l}.post_attention_layernorm`, undefined, true);
+        const post = skip(
+          `${P}/post_attention_layernorm`,
+          attn,
+          h,
+          w.norm2,
+          `${hf}.layers.${l}.post_attention_layernorm`,
+          undefined,
+          true,
+        );
         h = post.sum;
         pending = mlp(l, w, post.normed);
       }
       if (l + 1 < c.layers) {
         const nw = W.layers[l + 1];
-        const next = skip(`${root}/layers.${l + 1}/input_layernorm`, pending, h, nw.norm1, `${hf}.layers.${l + 1}.input_layernorm`, nw.norm1Bias, true);
+        const next = skip(
+          `${root}/layers.${l + 1}/input_layernorm`,
+          pending,
+          h,
+          nw.norm1,
+          `${hf}.layers.${l + 1}.input_layernorm`,
+          nw.norm1Bias,
+          true,
+        );
         [normed, h] = [next.normed, next.sum];
       }
     }
-    h = skip(`${root}/layers.${c.layers}/final_norm_layernorm`, pending, h, W.finalNorm, `${hf}.final_norm_layernorm`, W.finalNormBias, false).normed;
+    h = skip(
+      `${root}/layers.${c.layers}/final_norm_layernorm`,
+      pending,
+      h,
+      W.finalNorm,
+      `${hf}.final_norm_layernorm`,
+      W.finalNormBias,
+      false,
+    ).normed;
   }
 
   // --- lm_head
   const head = neox ? "/embed_out" : "/lm_head";
   if (genai && opts.int4) {
     const q = quantizeQ4(W.lmHead, vocab, d);
-    g.op(head, "MatMulNBits", [h, g.init(uint8Tensor("lm_head.MatMul.weight_Q4", [vocab, q.blocks, q.blockBytes], q.packed)), g.init(floatTensor("lm_head.MatMul.weight_scales", [vocab * q.blocks], q.scales))], {
-      name: `${head}/MatMul_Q4`, domain: "com.microsoft", outputs: ["logits"],
-      attrs: { K: d, N: vocab, bits: 4, block_size: q.blockSize, accuracy_level: 0 },
-    });
+    g.op(
+      head,
+      "MatMulNBits",
+      [
+        h,
+        g.init(uint8Tensor("lm_head.MatMul.weight_Q4", [vocab, q.blocks, q.blockBytes], q.packed)),
+        g.init(floatTensor("lm_head.MatMul.weight_scales", [vocab * q.blocks], q.scales)),
+      ],
+      {
+        name: `${head}/MatMul_Q4`,
+        domain: "com.microsoft",
+        outputs: ["logits"],
+        attrs: { K: d, N: vocab, bits: 4, block_size: q.blockSize, accuracy_level: 0 },
+      },
+    );
   } else if (c.tied && !genai) {
     // Tied: the graph reads W_U as a Transpose of the embedding itself.
     g.op(head, "MatMul", [h, g.o(head, "Transpose", [E], { perm: [1, 0] })], { outputs: ["logits"] });
   } else {
-    const wu = genai ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d))) : g.folded_("MatMul", [d, vocab], transpose(W.lmHead, vocab, d));
+    const wu = genai
+      ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d)))
+      : g.folded_("MatMul", [d, vocab], transpose(W.lmHead, vocab, d));
     g.op(head, "MatMul", [h, wu], { outputs: ["logits"] });
   }
   return g.model(genai ? { "": 17, "com.microsoft": 1 } : { "": 17 }, genai ? "onnxruntime-genai" : "pytorch");

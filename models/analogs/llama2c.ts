@@ -9,30 +9,62 @@ import type { AnalogWeights, LayerWeights } from "./weights.js";
 export function readLlama2c(file: string): { config: AnalogConfig; weights: AnalogWeights } {
   const buf = fs.readFileSync(file);
   if (buf.length < 28) throw new Error(`${file} is ${buf.length} bytes, too short for a llama2.c header`);
-  const [dim, hidden, layers, heads, kvHeads, vocabSigned, seqLen] = Array.from({ length: 7 }, (_, i) => buf.readInt32LE(4 * i));
+  const [dim, hidden, layers, heads, kvHeads, vocabSigned, seqLen] = Array.from({ length: 7 }, (_, i) =>
+    buf.readInt32LE(4 * i),
+  );
   const vocab = Math.abs(vocabSigned);
-  const hd = dim / heads, kvDim = kvHeads * hd;
+  const hd = dim / heads,
+    kvDim = kvHeads * hd;
   const floats = new Float32Array(buf.buffer.slice(buf.byteOffset + 28, buf.byteOffset + buf.length));
   let at = 0;
   const take = (n: number) => {
-    if (at + n > floats.length) throw new Error(`${file} ends early: it holds ${floats.length} floats, the header needs more`);
+    if (at + n > floats.length)
+      throw new Error(`${file} ends early: it holds ${floats.length} floats, the header needs more`);
     const a = floats.slice(at, at + n);
     at += n;
     return a;
   };
   const embed = take(vocab * dim);
-  const perLayer = (n: number) => { const all = take(layers * n); return Array.from({ length: layers }, (_, l) => all.slice(l * n, (l + 1) * n)); };
-  const rmsAtt = perLayer(dim), wq = perLayer(dim * dim), wk = perLayer(kvDim * dim), wv = perLayer(kvDim * dim), wo = perLayer(dim * dim);
-  const rmsFfn = perLayer(dim), w1 = perLayer(hidden * dim), w2 = perLayer(dim * hidden), w3 = perLayer(hidden * dim);
+  const perLayer = (n: number) => {
+    const all = take(layers * n);
+    return Array.from({ length: layers }, (_, l) => all.slice(l * n, (l + 1) * n));
+  };
+  const rmsAtt = perLayer(dim),
+    wq = perLayer(dim * dim),
+    wk = perLayer(kvDim * dim),
+    wv = perLayer(kvDim * dim),
+    wo = perLayer(dim * dim);
+  const rmsFfn = perLayer(dim),
+    w1 = perLayer(hidden * dim),
+    w2 = perLayer(dim * hidden),
+    w3 = perLayer(hidden * dim);
   const finalNorm = take(dim);
   take(seqLen * (hd / 2) * 2); // freq_cis_real, freq_cis_imag: RoPE recomputed from theta
   const lmHead = vocabSigned > 0 ? embed : take(vocab * dim);
   const config = analogConfig("llama", {
-    layers, d: dim, heads, kvHeads, hidden, vocab, maxPositions: seqLen, tied: vocabSigned > 0,
-    ropeStyle: "interleaved", eps: 1e-5, tokenizer: "llama2c", calibrationIds: [1],
+    layers,
+    d: dim,
+    heads,
+    kvHeads,
+    hidden,
+    vocab,
+    maxPositions: seqLen,
+    tied: vocabSigned > 0,
+    ropeStyle: "interleaved",
+    eps: 1e-5,
+    tokenizer: "llama2c",
+    calibrationIds: [1],
   });
   const layerWeights: LayerWeights[] = Array.from({ length: layers }, (_, l) => ({
-    norm1: rmsAtt[l], norm2: rmsFfn[l], q: wq[l], k: wk[l], v: wv[l], o: wo[l], gate: w1[l], up: w3[l], down: w2[l],
+    norm1: rmsAtt[l],
+    norm2: rmsFfn[l],
+    q: wq[l],
+    k: wk[l],
+    v: wv[l],
+    o: wo[l],
+    gate: w1[l],
+    up: w3[l],
+    down: w2[l],
   }));
   return { config, weights: { embed, layers: layerWeights, finalNorm, lmHead } };
 }
@@ -45,16 +77,24 @@ export function toRotateHalf(config: AnalogConfig, w: AnalogWeights): { config: 
   const hd = config.d / config.heads;
   return {
     config: { ...config, ropeStyle: "half" },
-    weights: { ...w, layers: w.layers.map((L) => ({ ...L, q: rotateHalfRows(L.q, config.heads, hd, config.d), k: rotateHalfRows(L.k, config.kvHeads, hd, config.d) })) },
+    weights: {
+      ...w,
+      layers: w.layers.map((L) => ({
+        ...L,
+        q: rotateHalfRows(L.q, config.heads, hd, config.d),
+        k: rotateHalfRows(L.k, config.kvHeads, hd, config.d),
+      })),
+    },
   };
 }
 
 /** The rows of a q or k projection ([heads·hd, d]) from interleaved-pair order to rotate-half order, per head. */
 export function rotateHalfRows(W: Float32Array, nHeads: number, hd: number, d: number): Float32Array {
   const out = new Float32Array(W.length);
-  for (let h = 0; h < nHeads; h++) for (let j = 0; j < hd; j++) {
-    const src = j < hd / 2 ? 2 * j : 2 * (j - hd / 2) + 1;
-    out.set(W.subarray((h * hd + src) * d, (h * hd + src + 1) * d), (h * hd + j) * d);
-  }
+  for (let h = 0; h < nHeads; h++)
+    for (let j = 0; j < hd; j++) {
+      const src = j < hd / 2 ? 2 * j : 2 * (j - hd / 2) + 1;
+      out.set(W.subarray((h * hd + src) * d, (h * hd + src + 1) * d), (h * hd + j) * d);
+    }
   return out;
 }

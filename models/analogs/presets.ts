@@ -20,30 +20,53 @@ const SMALL = { layers: 8, d: 64, heads: 4, hidden: 128, vocab: 512, maxPosition
 
 export const PRESETS: Record<string, Preset> = {
   mistral: {
-    family: "mistral", dialect: "torchscript",
+    family: "mistral",
+    dialect: "torchscript",
     // Mistral's real vocabulary, GQA 8/2.
     config: { ...SMALL, heads: 8, kvHeads: 2, vocab: 32000, tokenizer: "mistral", seed: 7 },
-    knobs: { wUScale: 1.5, sharpness: 1.6, massive: { dim: 5, magnitude: 400, layer: 1, removedAtLast: 0.5 }, lastLayerGain: 0.58 },
-    description: "Mistral-shaped: GQA, SwiGLU, RMSNorm, untied; a first-token massive activation from layer 1, half removed by the last layer",
+    knobs: {
+      wUScale: 1.5,
+      sharpness: 1.6,
+      massive: { dim: 5, magnitude: 400, layer: 1, removedAtLast: 0.5 },
+      lastLayerGain: 0.58,
+    },
+    description:
+      "Mistral-shaped: GQA, SwiGLU, RMSNorm, untied; a first-token massive activation from layer 1, half removed by the last layer",
   },
   "mistral-small": {
-    family: "mistral", dialect: "torchscript", config: { ...SMALL, heads: 8, kvHeads: 2, seed: 23 }, knobs: {},
+    family: "mistral",
+    dialect: "torchscript",
+    config: { ...SMALL, heads: 8, kvHeads: 2, seed: 23 },
+    knobs: {},
     description: "Mistral-shaped with a 512-token byte-level vocabulary: the subject of the planted-truth sets",
   },
   llama: {
-    family: "llama", dialect: "torchscript", config: { ...SMALL, seed: 11 }, knobs: {},
+    family: "llama",
+    dialect: "torchscript",
+    config: { ...SMALL, seed: 11 },
+    knobs: {},
     description: "Llama-shaped: multi-head attention, SwiGLU, RMSNorm, untied",
   },
   gemma: {
-    family: "gemma", dialect: "torchscript", config: { ...SMALL, seed: 13 }, knobs: {},
+    family: "gemma",
+    dialect: "torchscript",
+    config: { ...SMALL, seed: 13 },
+    knobs: {},
     description: "Gemma-shaped: tied embeddings scaled by √d, RMSNorm as (1 + w), GeGLU with tanh-GELU",
   },
   pythia: {
-    family: "pythia", dialect: "torchscript", config: { ...SMALL, seed: 17 }, knobs: {},
-    description: "GPT-NeoX-shaped: parallel residual, LayerNorm with bias, rotary on 25% of each head, untied embed_out",
+    family: "pythia",
+    dialect: "torchscript",
+    config: { ...SMALL, seed: 17 },
+    knobs: {},
+    description:
+      "GPT-NeoX-shaped: parallel residual, LayerNorm with bias, rotary on 25% of each head, untied embed_out",
   },
   apertus: {
-    family: "apertus", dialect: "torchscript", config: { ...SMALL, seed: 19 }, knobs: {},
+    family: "apertus",
+    dialect: "torchscript",
+    config: { ...SMALL, seed: 19 },
+    knobs: {},
     description: "Apertus-shaped: non-gated xIELU MLP, QK-norm, RMSNorm",
   },
 };

@@ -24,7 +24,8 @@ export interface Trace {
 export function erf(x: number): number {
   const ax = Math.abs(x);
   if (ax < 3) {
-    let term = x, sum = x;
+    let term = x,
+      sum = x;
     for (let n = 1; n < 100; n++) {
       term *= (-x * x) / n;
       const t = term / (2 * n + 1);
@@ -35,7 +36,7 @@ export function erf(x: number): number {
   }
   // erfc(x) = exp(-x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + …)))), evaluated bottom-up.
   let f = 0;
-  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  for (let n = 60; n >= 1; n--) f = n / 2 / (ax + f);
   const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
   return Math.sign(x) * (1 - erfc);
 }
@@ -47,9 +48,13 @@ const geluErf = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 /** The MLP nonlinearity of a family (the gate's, in gated MLPs). */
 export function activation(c: AnalogConfig, w: LayerWeights, x: number): number {
   switch (c.family) {
-    case "mistral": case "llama": return silu(x);
-    case "gemma": return geluTanh(x);
-    case "pythia": return geluErf(x);
+    case "mistral":
+    case "llama":
+      return silu(x);
+    case "gemma":
+      return geluTanh(x);
+    case "pythia":
+      return geluErf(x);
     case "apertus": {
       // xIELU (Apertus): alpha_p x² + βx above 0, alpha_n (expm1(min(x, eps)) − x) + βx below.
       const { alphaP, alphaN, beta, eps } = w.xielu!;
@@ -59,12 +64,20 @@ export function activation(c: AnalogConfig, w: LayerWeights, x: number): number 
 }
 
 /** y[s, out] = x[s, in] · W[out, in]ᵀ (+ b) */
-export function linear(x: Float64Array, W: Float32Array, rows: number, inDim: number, outDim: number, b?: Float32Array): Float64Array {
+export function linear(
+  x: Float64Array,
+  W: Float32Array,
+  rows: number,
+  inDim: number,
+  outDim: number,
+  b?: Float32Array,
+): Float64Array {
   const y = new Float64Array(rows * outDim);
   for (let s = 0; s < rows; s++) {
     for (let o = 0; o < outDim; o++) {
       let acc = b ? b[o] : 0;
-      const wo = o * inDim, xs = s * inDim;
+      const wo = o * inDim,
+        xs = s * inDim;
       for (let i = 0; i < inDim; i++) acc += x[xs + i] * W[wo + i];
       y[s * outDim + o] = acc;
     }
@@ -94,15 +107,18 @@ export function norm(c: AnalogConfig, x: Float64Array, n: number, w: Float32Arra
 }
 
 function rope(c: AnalogConfig, x: Float64Array, seq: number, nHeads: number): void {
-  const hd = headDim(c), r = rotaryDim(c);
+  const hd = headDim(c),
+    r = rotaryDim(c);
   for (let s = 0; s < seq; s++) {
     for (let h = 0; h < nHeads; h++) {
       const off = (s * nHeads + h) * hd;
       for (let i = 0; i < r / 2; i++) {
         const theta = s * Math.pow(c.ropeTheta, (-2 * i) / r);
-        const cos = Math.cos(theta), sin = Math.sin(theta);
+        const cos = Math.cos(theta),
+          sin = Math.sin(theta);
         const [a, b] = c.ropeStyle === "half" ? [off + i, off + i + r / 2] : [off + 2 * i, off + 2 * i + 1];
-        const x1 = x[a], x2 = x[b];
+        const x1 = x[a],
+          x2 = x[b];
         x[a] = x1 * cos - x2 * sin;
         x[b] = x2 * cos + x1 * sin;
       }
@@ -136,7 +152,7 @@ function attention(c: AnalogConfig, w: LayerWeights, xin: Float64Array, seq: num
         max = Math.max(max, scores[j]);
       }
       let z = 0;
-      for (let j = 0; j <= i; j++) z += (scores[j] = Math.exp(scores[j] - max));
+      for (let j = 0; j <= i; j++) z += scores[j] = Math.exp(scores[j] - max);
       for (let j = 0; j <= i; j++) {
         const p = scores[j] / z;
         for (let t = 0; t < hd; t++) out[(i * heads + h) * hd + t] += p * v[(j * kvHeads + kh) * hd + t];
@@ -170,8 +186,20 @@ export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonl
   let h = new Float64Array(seq * d);
   // Gemma scales the embedding by √d (HF: the normalizer, in the model's dtype).
   const embScale = c.family === "gemma" ? Math.fround(Math.sqrt(d)) : 1;
-  ids.forEach((id, s) => { for (let i = 0; i < d; i++) h[s * d + i] = W.embed[id * d + i] * embScale; });
-  const t: Trace = { embed: h, residPre: [], attnOut: [], residMid: [], mlpIn: [], mlpOut: [], residPost: [], lnFinal: h, logits: h };
+  ids.forEach((id, s) => {
+    for (let i = 0; i < d; i++) h[s * d + i] = W.embed[id * d + i] * embScale;
+  });
+  const t: Trace = {
+    embed: h,
+    residPre: [],
+    attnOut: [],
+    residMid: [],
+    mlpIn: [],
+    mlpOut: [],
+    residPost: [],
+    lnFinal: h,
+    logits: h,
+  };
   for (const w of W.layers) {
     t.residPre.push(h);
     const attn = attention(c, w, norm(c, h, d, w.norm1, w.norm1Bias), seq);

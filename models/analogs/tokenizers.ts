@@ -15,22 +15,52 @@ export function sentencepieceTokenizerJson(vocab: string[], merges: [string, str
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: SPECIALS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] },
+    added_tokens: SPECIALS.map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: {
+      type: "Sequence",
+      normalizers: [
+        { type: "Prepend", prepend: "▁" },
+        { type: "Replace", pattern: { String: " " }, content: "▁" },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: {
       type: "TemplateProcessing",
       single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "<s>", type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+      pair: [
+        { SpecialToken: { id: "<s>", type_id: 0 } },
+        { Sequence: { id: "A", type_id: 0 } },
+        { SpecialToken: { id: "<s>", type_id: 1 } },
+        { Sequence: { id: "B", type_id: 1 } },
+      ],
       special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
     },
     decoder: {
       type: "Sequence",
-      decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }],
+      decoders: [
+        { type: "Replace", pattern: { String: "▁" }, content: " " },
+        { type: "ByteFallback" },
+        { type: "Fuse" },
+        { type: "Strip", content: " ", start: 1, stop: 0 },
+      ],
     },
     model: {
-      type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true, ignore_merges: false,
+      type: "BPE",
+      dropout: null,
+      unk_token: "<unk>",
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
       vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
       merges: merges.map(([a, b]) => `${a} ${b}`),
     },
@@ -39,8 +69,16 @@ export function sentencepieceTokenizerJson(vocab: string[], merges: [string, str
 
 export function tokenizerConfigJson(maxLength: number): object {
   return {
-    add_bos_token: true, add_eos_token: false, bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", pad_token: null,
-    model_max_length: maxLength, tokenizer_class: "LlamaTokenizer", clean_up_tokenization_spaces: false, legacy: false,
+    add_bos_token: true,
+    add_eos_token: false,
+    bos_token: "<s>",
+    eos_token: "</s>",
+    unk_token: "<unk>",
+    pad_token: null,
+    model_max_length: maxLength,
+    tokenizer_class: "LlamaTokenizer",
+    clean_up_tokenization_spaces: false,
+    legacy: false,
   };
 }
 
@@ -52,8 +90,10 @@ function mergesByScore(vocab: string[], scores: number[]): [string, string][] {
     if (id < 3 + 256 && (SPECIALS.includes(piece) || /^<0x[0-9A-F]{2}>$/.test(piece))) return;
     const chars = [...piece];
     for (let i = 1; i < chars.length; i++) {
-      const a = chars.slice(0, i).join(""), b = chars.slice(i).join("");
-      const ia = index.get(a), ib = index.get(b);
+      const a = chars.slice(0, i).join(""),
+        b = chars.slice(i).join("");
+      const ia = index.get(a),
+        ib = index.get(b);
       if (ia !== undefined && ib !== undefined) merges.push([a, b, scores[id], ia * 1e6 + ib]);
     }
   });
@@ -85,12 +125,18 @@ export function byteTokenizerJson(vocabSize = 512): object {
 export function readLlama2cTokenizer(file: string, vocabSize: number): { vocab: string[]; scores: number[] } {
   const buf = fs.readFileSync(file);
   let at = 4;
-  const vocab: string[] = [], scores: number[] = [];
+  const vocab: string[] = [],
+    scores: number[] = [];
   for (let i = 0; i < vocabSize; i++) {
     if (at + 8 > buf.length) throw new Error(`${file} ends after ${i} of ${vocabSize} tokens`);
     scores.push(buf.readFloatLE(at));
     const len = buf.readInt32LE(at + 4);
-    vocab.push(buf.subarray(at + 8, at + 8 + len).toString("utf8").replace(/ /g, "▁"));
+    vocab.push(
+      buf
+        .subarray(at + 8, at + 8 + len)
+        .toString("utf8")
+        .replace(/ /g, "▁"),
+    );
     at += 8 + len;
   }
   return { vocab, scores };

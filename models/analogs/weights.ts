@@ -6,16 +6,27 @@ import { type AnalogConfig, headDim } from "./config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
 
 export interface LayerWeights {
-  norm1: Float32Array; norm1Bias?: Float32Array;
-  norm2: Float32Array; norm2Bias?: Float32Array;
-  q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array;
-  qBias?: Float32Array; kBias?: Float32Array; vBias?: Float32Array; oBias?: Float32Array;
+  norm1: Float32Array;
+  norm1Bias?: Float32Array;
+  norm2: Float32Array;
+  norm2Bias?: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  o: Float32Array;
+  qBias?: Float32Array;
+  kBias?: Float32Array;
+  vBias?: Float32Array;
+  oBias?: Float32Array;
   /** Apertus' QK-norm gains, over one head. */
-  qNorm?: Float32Array; kNorm?: Float32Array;
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
   /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
   gate?: Float32Array;
-  up: Float32Array; down: Float32Array;
-  upBias?: Float32Array; downBias?: Float32Array;
+  up: Float32Array;
+  down: Float32Array;
+  upBias?: Float32Array;
+  downBias?: Float32Array;
   /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
   xielu?: { alphaP: number; alphaN: number; beta: number; eps: number };
 }
@@ -23,7 +34,8 @@ export interface LayerWeights {
 export interface AnalogWeights {
   embed: Float32Array; // [vocab, d]
   layers: LayerWeights[];
-  finalNorm: Float32Array; finalNormBias?: Float32Array;
+  finalNorm: Float32Array;
+  finalNormBias?: Float32Array;
   /** [vocab, d]; the same array as embed when tied. */
   lmHead: Float32Array;
 }
@@ -71,7 +83,8 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.layers; l++) {
     const w: LayerWeights = {
-      norm1: gain(d), norm2: gain(d),
+      norm1: gain(d),
+      norm2: gain(d),
       q: mat(c.heads * hd, d, 1 / Math.sqrt(d)),
       k: mat(c.kvHeads * hd, d, 1 / Math.sqrt(d)),
       v: mat(c.kvHeads * hd, d, 1 / Math.sqrt(d)),
@@ -81,12 +94,18 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
     };
     if (gated) w.gate = mat(hidden, d, 1 / Math.sqrt(d));
     if (neox) {
-      w.norm1Bias = vec(d, 0.05); w.norm2Bias = vec(d, 0.05);
-      w.qBias = vec(c.heads * hd, 0.02); w.kBias = vec(c.kvHeads * hd, 0.02); w.vBias = vec(c.kvHeads * hd, 0.02);
-      w.oBias = vec(d, 0.02); w.upBias = vec(hidden, 0.02); w.downBias = vec(d, 0.02);
+      w.norm1Bias = vec(d, 0.05);
+      w.norm2Bias = vec(d, 0.05);
+      w.qBias = vec(c.heads * hd, 0.02);
+      w.kBias = vec(c.kvHeads * hd, 0.02);
+      w.vBias = vec(c.kvHeads * hd, 0.02);
+      w.oBias = vec(d, 0.02);
+      w.upBias = vec(hidden, 0.02);
+      w.downBias = vec(d, 0.02);
     }
     if (c.family === "apertus") {
-      w.qNorm = gain(hd); w.kNorm = gain(hd);
+      w.qNorm = gain(hd);
+      w.kNorm = gain(hd);
       w.xielu = { alphaP: 0.8 + 0.1 * normal(), alphaN: 0.8 + 0.1 * normal(), beta: 0.5, eps: -1e-6 };
     }
     layers.push(w);
@@ -94,7 +113,8 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
   // Tied W_U reads logits off the embedding: Gemma's must be small, as it is in Gemma.
   const embed = mat(vocab, d, c.tied ? 0.5 / Math.sqrt(d) : 1);
   const weights: AnalogWeights = {
-    embed, layers,
+    embed,
+    layers,
     finalNorm: gain(d),
     finalNormBias: neox ? vec(d, 0.05) : undefined,
     lmHead: c.tied ? embed : mat(vocab, d, 1.5 / Math.sqrt(d)),
@@ -139,11 +159,19 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
     for (let t = 0; t < c.vocab; t++) w.embed[t * d + k] = t === BOS ? 1 : 0;
     for (const L of w.layers) {
       for (const name of ["q", "k", "v"] as const) for (let r = 0; r < L[name].length / d; r++) L[name][r * d + k] = 0;
-      for (let r = 0; r < hidden; r++) { L.up[r * d + k] = 0; if (L.gate) L.gate[r * d + k] = 0; }
+      for (let r = 0; r < hidden; r++) {
+        L.up[r * d + k] = 0;
+        if (L.gate) L.gate[r * d + k] = 0;
+      }
       for (let j = 0; j < width; j++) L.o[k * width + j] = 0;
       for (let j = 0; j < hidden; j++) L.down[k * hidden + j] = 0;
-      for (let i = 0; i < d; i++) { L.up[i] = 0; if (L.gate) L.gate[i] = 0; L.down[i * hidden] = 0; }
-      L.up[k] = 1; if (L.gate) L.gate[k] = 1;
+      for (let i = 0; i < d; i++) {
+        L.up[i] = 0;
+        if (L.gate) L.gate[i] = 0;
+        L.down[i * hidden] = 0;
+      }
+      L.up[k] = 1;
+      if (L.gate) L.gate[k] = 1;
     }
     // Neuron 0's output is linear in its down weight: solve for the value wanted at [0, k].
     const setPrivate = (layer: number, target: (t: Trace) => number) => {
@@ -172,8 +200,13 @@ function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void 
   if (g < 1) fitAntiResidual(c, w, first);
   const { s, smallest } = solveMlpScale(c, w, g);
   if (s === undefined) {
-    const why = c.knobs.massive && c.knobs.massive.removedAtLast < 1 ? " (a kept first-token activation bounds it from below)" : " (a wider MLP fits the contraction better)";
-    throw new Error(`analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${smallest.toFixed(4)}${why}`);
+    const why =
+      c.knobs.massive && c.knobs.massive.removedAtLast < 1
+        ? " (a kept first-token activation bounds it from below)"
+        : " (a wider MLP fits the contraction better)";
+    throw new Error(
+      `analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${smallest.toFixed(4)}${why}`,
+    );
   }
   const L = w.layers[last];
   for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
@@ -190,10 +223,16 @@ function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number): { s?: numb
   const m = Float64Array.from(t.mlpOut[last]);
   const k = c.knobs.massive?.dim;
   if (k !== undefined) m[k] -= privateContribution(c, w, t, last, k);
-  let mm = 0, um = 0, uu = 0, rr = 0;
+  let mm = 0,
+    um = 0,
+    uu = 0,
+    rr = 0;
   for (let i = 0; i < m.length; i++) {
     const u = post[i] - m[i];
-    mm += m[i] * m[i]; um += u * m[i]; uu += u * u; rr += r[i] * r[i];
+    mm += m[i] * m[i];
+    um += u * m[i];
+    uu += u * u;
+    rr += r[i] * r[i];
   }
   const smallest = Math.sqrt(Math.max(0, uu - (um * um) / mm) / rr);
   const disc = um * um - mm * (uu - g * g * rr);
@@ -212,8 +251,15 @@ function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void
   const L = w.layers[last];
   const { d, hidden } = c;
   const rand = rng(c.seed + 7919);
-  const sequences = [c.calibrationIds, ...Array.from({ length: 24 }, () => [BOS, ...Array.from({ length: 15 }, () => 3 + Math.floor(rand() * (c.vocab - 3)))])];
-  const G = new Float64Array(hidden * hidden), B = new Float64Array(hidden * d);
+  const sequences = [
+    c.calibrationIds,
+    ...Array.from({ length: 24 }, () => [
+      BOS,
+      ...Array.from({ length: 15 }, () => 3 + Math.floor(rand() * (c.vocab - 3))),
+    ]),
+  ];
+  const G = new Float64Array(hidden * hidden),
+    B = new Float64Array(hidden * d);
   const k = c.knobs.massive?.dim;
   for (const ids of sequences) {
     const t = referenceForward(c, w, ids);
@@ -233,7 +279,7 @@ function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void
   }
   let tr = 0;
   for (let i = 0; i < hidden; i++) tr += G[i * hidden + i];
-  for (let i = 0; i < hidden; i++) G[i * hidden + i] += 1e-6 * tr / hidden + (i < first ? 1 : 0);
+  for (let i = 0; i < hidden; i++) G[i * hidden + i] += (1e-6 * tr) / hidden + (i < first ? 1 : 0);
   const Dt = solve(G, B, hidden, d); // [hidden, d]
   for (let o = 0; o < d; o++) for (let j = first; j < hidden; j++) L.down[o * hidden + j] = Dt[j * d + o];
   if (L.downBias) L.downBias.fill(0);
@@ -241,7 +287,8 @@ function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void
 
 /** Solves G X = B (G n×n, B n×m) by Gaussian elimination with partial pivoting. */
 function solve(G: Float64Array, B: Float64Array, n: number, m: number): Float64Array {
-  const a = Float64Array.from(G), x = Float64Array.from(B);
+  const a = Float64Array.from(G),
+    x = Float64Array.from(B);
   for (let col = 0; col < n; col++) {
     let p = col;
     for (let r = col + 1; r < n; r++) if (Math.abs(a[r * n + col]) > Math.abs(a[p * n + col])) p = r;

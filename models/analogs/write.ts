@@ -12,7 +12,11 @@ import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type T
 import { type AnalogConfig, type Dialect } from "./config.js";
 
 const MODEL_TYPE: Record<AnalogConfig["family"], string> = {
-  mistral: "mistral", llama: "llama", gemma: "gemma", pythia: "gpt_neox", apertus: "apertus",
+  mistral: "mistral",
+  llama: "llama",
+  gemma: "gemma",
+  pythia: "gpt_neox",
+  apertus: "apertus",
 };
 
 export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -43,7 +47,11 @@ export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): 
  */
 export class ExternalData {
   private offset = 0;
-  constructor(readonly location: string, private readonly write: (bytes: Uint8Array) => void, private readonly threshold = 1024) {}
+  constructor(
+    readonly location: string,
+    private readonly write: (bytes: Uint8Array) => void,
+    private readonly threshold = 1024,
+  ) {}
 
   place(t: TensorProto): TensorProto {
     if (t.rawData.length <= this.threshold) return t;
@@ -52,14 +60,27 @@ export class ExternalData {
     this.offset += pad;
     this.write(t.rawData);
     const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
-    const ext = { ...t, rawData: new Uint8Array(0), dataLocation: 1, externalData: [entry("location", this.location), entry("offset", String(this.offset)), entry("length", String(t.rawData.length))] };
+    const ext = {
+      ...t,
+      rawData: new Uint8Array(0),
+      dataLocation: 1,
+      externalData: [
+        entry("location", this.location),
+        entry("offset", String(this.offset)),
+        entry("length", String(t.rawData.length)),
+      ],
+    };
     this.offset += t.rawData.length;
     return ext;
   }
 }
 
 /** Moves every initializer over `threshold` bytes into one external data file. */
-export function externalize(proto: ModelProto, location: string, threshold = 1024): { proto: ModelProto; data: Buffer } {
+export function externalize(
+  proto: ModelProto,
+  location: string,
+  threshold = 1024,
+): { proto: ModelProto; data: Buffer } {
   const chunks: Uint8Array[] = [];
   const ext = new ExternalData(location, (b) => chunks.push(b), threshold);
   const initializer = proto.graph!.initializer.map((t) => ext.place(t));
@@ -84,7 +105,7 @@ function fileSha256(file: string): string {
   const fd = fs.openSync(file, "r");
   const buf = Buffer.allocUnsafe(1 << 22);
   try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }
@@ -164,8 +185,19 @@ export function writeModelFolder(dir: string, f: FolderContents): string {
 export function genaiConfig(c: AnalogConfig): object {
   return {
     model: {
-      type: MODEL_TYPE[c.family], vocab_size: c.vocab, context_length: c.maxPositions, bos_token_id: 1, eos_token_id: 2,
-      decoder: { filename: "model.onnx", num_hidden_layers: c.layers, num_attention_heads: c.heads, num_key_value_heads: c.kvHeads, hidden_size: c.d, head_size: c.d / c.heads },
+      type: MODEL_TYPE[c.family],
+      vocab_size: c.vocab,
+      context_length: c.maxPositions,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      decoder: {
+        filename: "model.onnx",
+        num_hidden_layers: c.layers,
+        num_attention_heads: c.heads,
+        num_key_value_heads: c.kvHeads,
+        hidden_size: c.d,
+        head_size: c.d / c.heads,
+      },
     },
   };
 }

@@ -41,14 +41,23 @@ function openParts(files: readonly string[]) {
     total += p.size;
   }
   const read = (at: number, length: number): Uint8Array => {
-    if (at + length > total) throw new GgufError(`${files.map((f) => path.basename(f)).join(" + ")}: reading ${length} bytes at ${at} runs past the end (${total} bytes); the file is truncated`);
+    if (at + length > total)
+      throw new GgufError(
+        `${files.map((f) => path.basename(f)).join(" + ")}: reading ${length} bytes at ${at} runs past the end (${total} bytes); the file is truncated`,
+      );
     const out = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const pos = at + done;
       let i = starts.length - 1;
       while (starts[i] > pos) i--;
-      const n = fs.readSync(parts[i].fd, out, done, Math.min(length - done, parts[i].size - (pos - starts[i]), 1 << 30), pos - starts[i]);
+      const n = fs.readSync(
+        parts[i].fd,
+        out,
+        done,
+        Math.min(length - done, parts[i].size - (pos - starts[i]), 1 << 30),
+        pos - starts[i],
+      );
       if (n <= 0) throw new GgufError(`unexpected end of ${files[i]} at byte ${pos - starts[i]}`);
       done += n;
     }
@@ -57,7 +66,21 @@ function openParts(files: readonly string[]) {
   return { read, total, close: () => parts.forEach((p) => fs.closeSync(p.fd)) };
 }
 
-const VALUE = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 } as const;
+const VALUE = {
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
+} as const;
 
 export function openGguf(files: string | readonly string[]): Gguf {
   const list = typeof files === "string" ? [files] : files;
@@ -65,20 +88,31 @@ export function openGguf(files: string | readonly string[]): Gguf {
   const io = openParts(list);
   try {
     // The header and infos are read through a moving window: metadata (a 32000-token vocabulary) runs to megabytes.
-    let window = io.read(0, Math.min(io.total, 1 << 20)), base = 0, at = 0;
+    let window = io.read(0, Math.min(io.total, 1 << 20)),
+      base = 0,
+      at = 0;
     const need = (n: number) => {
       if (at + n <= base + window.length) return;
-      if (at + n > io.total) throw new GgufError(`${name}: the header runs past the end of the file (${io.total} bytes); the file is truncated`);
+      if (at + n > io.total)
+        throw new GgufError(
+          `${name}: the header runs past the end of the file (${io.total} bytes); the file is truncated`,
+        );
       base = at;
       window = io.read(at, Math.min(io.total - at, Math.max(n, 1 << 22)));
     };
     const dv = () => new DataView(window.buffer, window.byteOffset, window.byteLength);
-    const u32 = () => { need(4); const v = dv().getUint32(at - base, true); at += 4; return v; };
+    const u32 = () => {
+      need(4);
+      const v = dv().getUint32(at - base, true);
+      at += 4;
+      return v;
+    };
     const u64 = () => {
       need(8);
       const v = dv().getBigUint64(at - base, true);
       at += 8;
-      if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new GgufError(`${name}: a 64-bit count or offset (${v}) is too large; the file is corrupt`);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER))
+        throw new GgufError(`${name}: a 64-bit count or offset (${v}) is too large; the file is corrupt`);
       return Number(v);
     };
     const str = () => {
@@ -95,34 +129,50 @@ export function openGguf(files: string | readonly string[]): Gguf {
       const size = sizes[type];
       if (size === undefined) throw new GgufError(`${name}: metadata value type ${type} is not a GGUF type`);
       need(size);
-      const d = dv(), o = at - base;
+      const d = dv(),
+        o = at - base;
       at += size;
       switch (type) {
-        case VALUE.UINT8: return d.getUint8(o);
-        case VALUE.INT8: return d.getInt8(o);
-        case VALUE.UINT16: return d.getUint16(o, true);
-        case VALUE.INT16: return d.getInt16(o, true);
-        case VALUE.UINT32: return d.getUint32(o, true);
-        case VALUE.INT32: return d.getInt32(o, true);
-        case VALUE.FLOAT32: return d.getFloat32(o, true);
-        case VALUE.BOOL: return d.getUint8(o) !== 0;
-        case VALUE.INT64: return Number(d.getBigInt64(o, true));
-        default: return d.getFloat64(o, true);
+        case VALUE.UINT8:
+          return d.getUint8(o);
+        case VALUE.INT8:
+          return d.getInt8(o);
+        case VALUE.UINT16:
+          return d.getUint16(o, true);
+        case VALUE.INT16:
+          return d.getInt16(o, true);
+        case VALUE.UINT32:
+          return d.getUint32(o, true);
+        case VALUE.INT32:
+          return d.getInt32(o, true);
+        case VALUE.FLOAT32:
+          return d.getFloat32(o, true);
+        case VALUE.BOOL:
+          return d.getUint8(o) !== 0;
+        case VALUE.INT64:
+          return Number(d.getBigInt64(o, true));
+        default:
+          return d.getFloat64(o, true);
       }
     };
     const value = (type: number): unknown => {
       if (type !== VALUE.ARRAY) return scalar(type);
-      const elem = u32(), n = u64();
+      const elem = u32(),
+        n = u64();
       return Array.from({ length: n }, () => scalar(elem));
     };
     need(4);
-    if (Buffer.from(window.subarray(0, 4)).toString("latin1") !== "GGUF") throw new GgufError(`${name} is not a GGUF file (it does not begin with "GGUF")`);
+    if (Buffer.from(window.subarray(0, 4)).toString("latin1") !== "GGUF")
+      throw new GgufError(`${name} is not a GGUF file (it does not begin with "GGUF")`);
     at = 4;
     const version = u32();
     if (version !== 2 && version !== 3) {
-      throw new GgufError(`${name}: GGUF version ${version} is not read here (2 and 3 are${version > 0xffff ? "; this looks like a big-endian file" : ""})`);
+      throw new GgufError(
+        `${name}: GGUF version ${version} is not read here (2 and 3 are${version > 0xffff ? "; this looks like a big-endian file" : ""})`,
+      );
     }
-    const tensorCount = u64(), kvCount = u64();
+    const tensorCount = u64(),
+      kvCount = u64();
     const metadata = new Map<string, unknown>();
     for (let i = 0; i < kvCount; i++) {
       const key = str();

@@ -9,7 +9,14 @@ import { LoadError } from "../../onnx/errors.js";
 import { readJsonFile, type ModelEntry } from "./schema.js";
 
 const VARIANT_SUFFIX: Record<ModelEntry["dtype"], string> = {
-  fp32: "", fp16: "_fp16", bf16: "_bf16", q4: "_q4", q4f16: "_q4f16", int8: "_int8", uint8: "_uint8", quantized: "_quantized",
+  fp32: "",
+  fp16: "_fp16",
+  bf16: "_bf16",
+  q4: "_q4",
+  q4f16: "_q4f16",
+  int8: "_int8",
+  uint8: "_uint8",
+  quantized: "_quantized",
 };
 
 export interface ModelFolder {
@@ -28,7 +35,11 @@ function readJson(file: string, modelId: string): any {
   try {
     return readJsonFile(file);
   } catch (e) {
-    throw new LoadError(modelId, `${path.basename(file)} in ${path.dirname(file)} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    throw new LoadError(
+      modelId,
+      `${path.basename(file)} in ${path.dirname(file)} is not valid JSON: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -55,25 +66,46 @@ export function findOnnxFile(dir: string, dtype: ModelEntry["dtype"], file?: str
   return [path.join(dir, name), path.join(dir, "onnx", name)].find(exists);
 }
 
-export function readModelFolder(dir: string, entry: Pick<ModelEntry, "id" | "dtype"> & { source?: ModelEntry["source"] }, file = entryFile(entry)): ModelFolder {
+export function readModelFolder(
+  dir: string,
+  entry: Pick<ModelEntry, "id" | "dtype"> & { source?: ModelEntry["source"] },
+  file = entryFile(entry),
+): ModelFolder {
   if (!fs.existsSync(dir)) throw new LoadError(entry.id, `folder ${dir} does not exist`);
   const onnxFile = findOnnxFile(dir, entry.dtype, file);
   if (!onnxFile) {
     const want = file ?? `model${VARIANT_SUFFIX[entry.dtype]}.onnx`;
     // A symlink whose target is gone (an interrupted download into the HF cache) looks like a file in a listing.
-    const broken = [path.join(dir, want), path.join(dir, "onnx", want)].find((f) => fs.lstatSync(f, { throwIfNoEntry: false })?.isSymbolicLink());
-    if (broken) throw new LoadError(entry.id, `${path.relative(dir, broken)} in ${dir} is a symlink to ${fs.readlinkSync(broken)}, which does not exist; the download looks incomplete`);
-    const onnxes = [...fs.readdirSync(dir), ...(exists(path.join(dir, "onnx")) ? fs.readdirSync(path.join(dir, "onnx")).map((f) => `onnx/${f}`) : [])].filter((f) => f.endsWith(".onnx"));
-    throw new LoadError(entry.id, `no ${want} for dtype ${entry.dtype} in ${dir}${onnxes.length ? ` (found ${onnxes.join(", ")}; choose one with "dtype"${file ? "" : ` or the hub source's "file"`})` : " (no .onnx file at all)"}`);
+    const broken = [path.join(dir, want), path.join(dir, "onnx", want)].find((f) =>
+      fs.lstatSync(f, { throwIfNoEntry: false })?.isSymbolicLink(),
+    );
+    if (broken)
+      throw new LoadError(
+        entry.id,
+        `${path.relative(dir, broken)} in ${dir} is a symlink to ${fs.readlinkSync(broken)}, which does not exist; the download looks incomplete`,
+      );
+    const onnxes = [
+      ...fs.readdirSync(dir),
+      ...(exists(path.join(dir, "onnx")) ? fs.readdirSync(path.join(dir, "onnx")).map((f) => `onnx/${f}`) : []),
+    ].filter((f) => f.endsWith(".onnx"));
+    throw new LoadError(
+      entry.id,
+      `no ${want} for dtype ${entry.dtype} in ${dir}${onnxes.length ? ` (found ${onnxes.join(", ")}; choose one with "dtype"${file ? "" : ` or the hub source's "file"`})` : " (no .onnx file at all)"}`,
+    );
   }
   const configFile = [path.join(dir, "config.json")].find(exists);
   const genaiFile = path.join(dir, "genai_config.json");
   const genaiConfig = exists(genaiFile) ? readJson(genaiFile, entry.id) : undefined;
-  const config = configFile ? readJson(configFile, entry.id) : genaiConfig?.model ?? {};
+  const config = configFile ? readJson(configFile, entry.id) : (genaiConfig?.model ?? {});
   const tok = path.join(dir, "tokenizer.json");
   const tokCfg = path.join(dir, "tokenizer_config.json");
   return {
-    dir, onnxFile, config, configFile, genaiConfig, genaiConfigFile: genaiConfig ? genaiFile : undefined,
+    dir,
+    onnxFile,
+    config,
+    configFile,
+    genaiConfig,
+    genaiConfigFile: genaiConfig ? genaiFile : undefined,
     tokenizerFile: exists(tok) ? tok : undefined,
     tokenizerConfigFile: exists(tokCfg) ? tokCfg : undefined,
   };

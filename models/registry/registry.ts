@@ -37,7 +37,8 @@ async function readEntryFile(file: string): Promise<unknown> {
 export function parseEntry(value: unknown, file: string): ModelEntry {
   const r = ModelEntrySchema.safeParse(value);
   if (!r.success) {
-    const id = value && typeof value === "object" && typeof (value as any).id === "string" ? ` (id "${(value as any).id}")` : "";
+    const id =
+      value && typeof value === "object" && typeof (value as any).id === "string" ? ` (id "${(value as any).id}")` : "";
     throw new Error(`${path.basename(file)}${id}: ${formatZodError(r.error)}`);
   }
   return r.data;
@@ -48,14 +49,24 @@ export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DI
   const entries: ModelEntry[] = [];
   const files = new Map<string, string>();
   const problems: EntryProblem[] = [];
-  const names = fs.readdirSync(dir).filter((f) => (f.endsWith(".json") || (f.endsWith(".ts") && !f.endsWith(".d.ts"))) && fs.statSync(path.join(dir, f)).isFile()).sort();
+  const names = fs
+    .readdirSync(dir)
+    .filter(
+      (f) =>
+        (f.endsWith(".json") || (f.endsWith(".ts") && !f.endsWith(".d.ts"))) && fs.statSync(path.join(dir, f)).isFile(),
+    )
+    .sort();
   for (const name of names) {
     const file = path.join(dir, name);
     try {
       const entry = parseEntry(await readEntryFile(file), file);
       const prior = files.get(entry.id);
       if (prior) {
-        problems.push({ file, id: entry.id, error: `${name}: duplicate id "${entry.id}", already declared by ${path.basename(prior)}` });
+        problems.push({
+          file,
+          id: entry.id,
+          error: `${name}: duplicate id "${entry.id}", already declared by ${path.basename(prior)}`,
+        });
         continue;
       }
       entries.push(entry);
@@ -63,7 +74,15 @@ export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DI
     } catch (e) {
       const message = (e as Error).message;
       // A .ts entry that throws says only what it threw: the file's name comes first, as for every entry problem.
-      problems.push({ file, error: e instanceof SyntaxError && name.endsWith(".json") ? `${name}: not valid JSON: ${message}` : message.startsWith(name) ? message : `${name}: ${message}` });
+      problems.push({
+        file,
+        error:
+          e instanceof SyntaxError && name.endsWith(".json")
+            ? `${name}: not valid JSON: ${message}`
+            : message.startsWith(name)
+              ? message
+              : `${name}: ${message}`,
+      });
     }
   }
   return { entries, files, problems };

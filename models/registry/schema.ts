@@ -9,10 +9,12 @@ export const FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus", "othe
 export type Family = (typeof FAMILIES)[number];
 
 /** Probe-point names are one vocabulary (TransformerLens'): see probes/points.ts. */
-const probePointName = z.string().regex(
-  /^(embed|ln_final|logits|W_E|W_U|ln_final\.w|ln_final\.b|(resid_pre|attn_out|resid_mid|mlp_in|mlp_out|resid_post)\.\d+)$/,
-  "expected a probe-point name such as resid_post.3, embed, ln_final, logits, W_E or W_U",
-);
+const probePointName = z
+  .string()
+  .regex(
+    /^(embed|ln_final|logits|W_E|W_U|ln_final\.w|ln_final\.b|(resid_pre|attn_out|resid_mid|mlp_in|mlp_out|resid_post)\.\d+)$/,
+    "expected a probe-point name such as resid_post.3, embed, ln_final, logits, W_E or W_U",
+  );
 
 const SOURCE_KINDS = {
   dir: z.strictObject({ dir: z.string().min(1) }),
@@ -29,20 +31,37 @@ const SOURCE_KINDS = {
     int4: z.boolean().optional(),
     external: z.boolean().optional(),
     seed: z.number().int().optional(),
-    knobs: z.strictObject({
-      wUScale: z.number().positive().optional(),
-      lastLayerGain: z.number().positive().optional(),
-      sharpness: z.number().positive().optional(),
-      massive: z.strictObject({ dim: z.number().int().nonnegative(), magnitude: z.number(), layer: z.number().int().nonnegative(), removedAtLast: z.number().min(0).max(1) }).nullable().optional(),
-    }).optional(),
+    knobs: z
+      .strictObject({
+        wUScale: z.number().positive().optional(),
+        lastLayerGain: z.number().positive().optional(),
+        sharpness: z.number().positive().optional(),
+        massive: z
+          .strictObject({
+            dim: z.number().int().nonnegative(),
+            magnitude: z.number(),
+            layer: z.number().int().nonnegative(),
+            removedAtLast: z.number().min(0).max(1),
+          })
+          .nullable()
+          .optional(),
+      })
+      .optional(),
   }),
   /** A GGUF file, or its byte-split parts in order, converted on demand (Llama architectures); sha256 of the whole, checked before use. */
   gguf: z.strictObject({
     gguf: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits").optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits")
+      .optional(),
   }),
   /** A llama2.c checkpoint folder (model .bin + tok .bin), converted on demand. */
-  llama2c: z.strictObject({ llama2c: z.string().min(1), checkpoint: z.string().optional(), tokenizer: z.string().optional() }),
+  llama2c: z.strictObject({
+    llama2c: z.string().min(1),
+    checkpoint: z.string().optional(),
+    tokenizer: z.string().optional(),
+  }),
 };
 type SourceKind = keyof typeof SOURCE_KINDS;
 export type Source = { [K in SourceKind]: z.output<(typeof SOURCE_KINDS)[K]> }[SourceKind];
@@ -51,7 +70,12 @@ export type Source = { [K in SourceKind]: z.output<(typeof SOURCE_KINDS)[K]> }[S
 export const SourceSchema = z.unknown().transform((v, ctx): Source => {
   const kind = v && typeof v === "object" ? (Object.keys(SOURCE_KINDS) as SourceKind[]).find((k) => k in v) : undefined;
   if (!kind) {
-    ctx.addIssue({ code: "custom", message: `expected an object with one of ${Object.keys(SOURCE_KINDS).map((k) => `"${k}"`).join(", ")}` });
+    ctx.addIssue({
+      code: "custom",
+      message: `expected an object with one of ${Object.keys(SOURCE_KINDS)
+        .map((k) => `"${k}"`)
+        .join(", ")}`,
+    });
     return z.NEVER;
   }
   const r = SOURCE_KINDS[kind].safeParse(v);
@@ -87,7 +111,10 @@ export function formatZodError(error: z.ZodError): string {
   return error.issues
     .map((i) => {
       const where = i.path.length ? i.path.join(".") : "(entry)";
-      const msg = i.code === "unrecognized_keys" ? `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}` : i.message;
+      const msg =
+        i.code === "unrecognized_keys"
+          ? `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`
+          : i.message;
       return `${i.code === "unrecognized_keys" && i.path.length === 0 ? "" : `${where}: `}${msg}`;
     })
     .join("; ");

@@ -37,7 +37,12 @@ export function resolvePath(p: string, env: NodeJS.ProcessEnv = process.env): st
  * revision (a commit or a branch in refs/) must be there: another snapshot is never used in
  * its place. Without one, refs/main, else the newest snapshot.
  */
-function hubSnapshot(entryId: string, hub: string, revision: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+function hubSnapshot(
+  entryId: string,
+  hub: string,
+  revision: string | undefined,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
   const home = env.HF_HUB_CACHE ?? path.join(env.HF_HOME ?? path.join(os.homedir(), ".cache", "huggingface"), "hub");
   const repo = path.join(home, `models--${hub.replace("/", "--")}`);
   const snaps = path.join(repo, "snapshots");
@@ -53,7 +58,10 @@ function hubSnapshot(entryId: string, hub: string, revision: string | undefined,
   if (revision) {
     const commit = cached.includes(revision) ? revision : ref(revision);
     if (commit && cached.includes(commit)) return path.join(snaps, commit);
-    throw new RegistryError(entryId, `hub source ${hub} is pinned to revision "${revision}", which is not in the local HuggingFace cache (${repo}); cached: ${cached.join(", ") || "none"}`);
+    throw new RegistryError(
+      entryId,
+      `hub source ${hub} is pinned to revision "${revision}", which is not in the local HuggingFace cache (${repo}); cached: ${cached.join(", ") || "none"}`,
+    );
   }
   const main = ref("main");
   if (main && cached.includes(main)) return path.join(snaps, main);
@@ -61,13 +69,21 @@ function hubSnapshot(entryId: string, hub: string, revision: string | undefined,
 }
 
 /** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
-export async function resolveSource(entry: ModelEntry, env: NodeJS.ProcessEnv = process.env, onProgress: (m: string) => void = () => {}): Promise<string> {
+export async function resolveSource(
+  entry: ModelEntry,
+  env: NodeJS.ProcessEnv = process.env,
+  onProgress: (m: string) => void = () => {},
+): Promise<string> {
   const s = entry.source;
   const cache = cacheRoot(env);
   if ("gguf" in s) {
     const files = (typeof s.gguf === "string" ? [s.gguf] : s.gguf).map((f) => resolvePath(f, env));
     const missing = files.filter((f) => !fs.existsSync(f));
-    if (missing.length) throw new RegistryError(entry.id, `GGUF ${missing.join(", ")} ${missing.length > 1 ? "do" : "does"} not exist${entry.notes ? ` (${entry.notes})` : ""}`);
+    if (missing.length)
+      throw new RegistryError(
+        entry.id,
+        `GGUF ${missing.join(", ")} ${missing.length > 1 ? "do" : "does"} not exist${entry.notes ? ` (${entry.notes})` : ""}`,
+      );
     try {
       return await buildGguf(files, cache, { sha256: s.sha256, onProgress: (m) => onProgress(`${entry.id}: ${m}`) });
     } catch (e) {
@@ -90,13 +106,24 @@ export async function resolveSource(entry: ModelEntry, env: NodeJS.ProcessEnv = 
     const snap = hubSnapshot(entry.id, s.hub, s.revision, env);
     if (snap) return s.subfolder ? path.join(snap, s.subfolder) : snap;
     if (env.PROBESPEC_OFFLINE === "1") {
-      throw new RegistryError(entry.id, `hub source ${s.hub} is not in the local HuggingFace cache, and PROBESPEC_OFFLINE=1 forbids network use`);
+      throw new RegistryError(
+        entry.id,
+        `hub source ${s.hub} is not in the local HuggingFace cache, and PROBESPEC_OFFLINE=1 forbids network use`,
+      );
     }
-    throw new RegistryError(entry.id, `hub source ${s.hub} is not in the local HuggingFace cache; download it first (huggingface-cli download ${s.hub}${s.revision ? ` --revision ${s.revision}` : ""}) or point a "dir" source at an export`);
+    throw new RegistryError(
+      entry.id,
+      `hub source ${s.hub} is not in the local HuggingFace cache; download it first (huggingface-cli download ${s.hub}${s.revision ? ` --revision ${s.revision}` : ""}) or point a "dir" source at an export`,
+    );
   }
   const dir = resolvePath(s.dir, env);
-  if (!fs.existsSync(dir)) throw new RegistryError(entry.id, `source.dir ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
-  if (!fs.statSync(dir).isDirectory()) throw new RegistryError(entry.id, `source.dir ${dir} is a file, not a folder; point "dir" at the folder that holds the export (model.onnx or onnx/model.onnx)`);
+  if (!fs.existsSync(dir))
+    throw new RegistryError(entry.id, `source.dir ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
+  if (!fs.statSync(dir).isDirectory())
+    throw new RegistryError(
+      entry.id,
+      `source.dir ${dir} is a file, not a folder; point "dir" at the folder that holds the export (model.onnx or onnx/model.onnx)`,
+    );
   return dir;
 }
 
@@ -105,7 +132,10 @@ export function deviceMemoryGb(device: string, env: NodeJS.ProcessEnv = process.
   if (env.PROBESPEC_DEVICE_MEMORY_GB) return Number(env.PROBESPEC_DEVICE_MEMORY_GB);
   if (device === "cuda") {
     try {
-      const out = execFileSync("nvidia-smi", ["--query-gpu=memory.free", "--format=csv,noheader,nounits"], { encoding: "utf8", timeout: 5000 });
+      const out = execFileSync("nvidia-smi", ["--query-gpu=memory.free", "--format=csv,noheader,nounits"], {
+        encoding: "utf8",
+        timeout: 5000,
+      });
       return Number(out.split("\n")[0]) / 1024;
     } catch {
       // no nvidia-smi: fall through to RAM
@@ -119,8 +149,17 @@ export interface Selection {
   skipped: Skipped[];
 }
 
-export async function selectModels(registry: Registry, { env = process.env, device = "cpu", onProgress }: { env?: NodeJS.ProcessEnv; device?: string; onProgress?: (m: string) => void } = {}): Promise<Selection> {
-  const wanted = env.PROBESPEC_MODELS?.split(",").map((s) => s.trim()).filter(Boolean);
+export async function selectModels(
+  registry: Registry,
+  {
+    env = process.env,
+    device = "cpu",
+    onProgress,
+  }: { env?: NodeJS.ProcessEnv; device?: string; onProgress?: (m: string) => void } = {},
+): Promise<Selection> {
+  const wanted = env.PROBESPEC_MODELS?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const skipped: Skipped[] = [];
   const selected: Resolved[] = [];
   const available = deviceMemoryGb(device, env);
@@ -140,7 +179,10 @@ export async function selectModels(registry: Registry, { env = process.env, devi
     const onnx = findOnnxFile(dir, entry.dtype, entryFile(entry));
     const memoryGb = entry.memoryGb ?? (onnx ? (folderWeightBytes(onnx) * 1.5) / 1e9 : 0);
     if (memoryGb > available) {
-      skipped.push({ ...base, reason: `needs ${memoryGb.toFixed(1)} GB; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free` });
+      skipped.push({
+        ...base,
+        reason: `needs ${memoryGb.toFixed(1)} GB; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free`,
+      });
       continue;
     }
     selected.push({ entry, dir, memoryGb });
