@@ -26,7 +26,7 @@ describe("entropy-efficiency", () => {
         value: ratio,
         ci: [diff.lo, diff.hi] as [number, number],
         passed: ratio <= ENTROPY_MAX_RATIO && diff.hi < 0,
-        detail: `mean entropy ${s.promptSet.entropy.toFixed(3)} vs ${b.promptSet.entropy.toFixed(3)} nats (÷ ln V: ${(s.promptSet.entropy / Math.log(s.vocab)).toFixed(3)} vs ${(b.promptSet.entropy / Math.log(b.vocab)).toFixed(3)}); difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts${Math.max(s.vocab, b.vocab) / Math.min(s.vocab, b.vocab) > ENTROPY_VOCAB_RATIO_NOTE ? `; the vocabularies differ more than ${ENTROPY_VOCAB_RATIO_NOTE}x (${s.vocab} vs ${b.vocab}): raw entropies are bounded by different ln V` : ""}`,
+        detail: `mean entropy ${s.promptSet.entropy.toFixed(3)} vs ${b.promptSet.entropy.toFixed(3)} nats (÷ ln V: ${s.promptSet.entropyNormalized.toFixed(3)} vs ${b.promptSet.entropyNormalized.toFixed(3)}); difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts${Math.max(s.vocab, b.vocab) / Math.min(s.vocab, b.vocab) > ENTROPY_VOCAB_RATIO_NOTE ? `; the vocabularies differ more than ${ENTROPY_VOCAB_RATIO_NOTE}x (${s.vocab} vs ${b.vocab}): raw entropies are bounded by different ln V` : ""}`,
       };
     });
     judge(

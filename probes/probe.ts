@@ -103,6 +103,8 @@ export interface ProbeResult {
   /** Per-prompt statistics averaged over the prompt set (per layer where they are per layer). */
   promptSet: {
     entropy: number;
+    /** The mean entropy ÷ ln(vocab): on one scale across vocabularies (ln V bounds the raw value). */
+    entropyNormalized: number;
     effective_vocab: number;
     residualGains: number[];
     residualGainsEx0: number[];
@@ -340,6 +342,7 @@ export async function probeModel(
     prompts: results,
     promptSet: {
       entropy: mean(results.map((p) => p.logits.entropy)),
+      entropyNormalized: mean(results.map((p) => p.logits.entropy)) / Math.log(vocab),
       effective_vocab: mean(results.map((p) => p.logits.effective_vocab)),
       residualGains: layerMeans(results.map((p) => p.residualGains)),
       residualGainsEx0: layerMeans(results.map((p) => p.residualGainsEx0)),

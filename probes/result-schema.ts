@@ -109,6 +109,7 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
   ),
   promptSet: z.strictObject({
     entropy: num,
+    entropyNormalized: num,
     effective_vocab: num,
     residualGains: nums,
     residualGainsEx0: nums,

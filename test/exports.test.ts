@@ -58,6 +58,10 @@ describe(`real exporters' graphs${EXPORTS_MISSING ? ` — skipped: ${EXPORTS_MIS
         "lens at the last layer",
       ).toBeLessThan(tol.activations);
       expect(r.provenance.unavailable).toEqual([]);
+      expect(
+        Math.abs(r.promptSet.entropyNormalized - ref.entropy.entropy / Math.log(r.vocab)) / ref.entropy.entropy,
+        "entropy ÷ ln V",
+      ).toBeLessThan(tol.activations);
       for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
         const scale = k === "logit_mean" ? ref.entropy.logit_std : ref.entropy[k];
         expect(Math.abs((r.seed.entropy as never)[k] - ref.entropy[k]) / Math.abs(scale), `entropy.${k}`).toBeLessThan(
