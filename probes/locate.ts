@@ -143,18 +143,7 @@ function findEmbedding(
       if (!dims) continue;
       const N = dims[0],
         K = (dims.reduce((a, b) => a * b, 1) / N) * 2;
-      return {
-        node: n,
-        W_E: {
-          initializer: q,
-          layout: "matmulnbits",
-          scales: n.input[2],
-          zeroPoints: n.input[3] || undefined,
-          K,
-          N,
-          blockSize: attr(n, "block_size"),
-        },
-      };
+      return { node: n, W_E: nbits(n, q, K, N) };
     }
     if (n.opType !== "Gather") continue;
     // The table, or a Transpose of a [d, vocab] lm_head weight (the GenAI builder ties Gemma's that way).
@@ -197,18 +186,11 @@ function unembeddingWeight(
   const b = node.input[1];
   if (node.opType === "MatMulNBits") {
     return {
-      W_U: {
-        initializer: b,
-        layout: "matmulnbits",
-        scales: node.input[2],
-        zeroPoints: node.input[3] || undefined,
-        K: attr(node, "K"),
-        N: attr(node, "N"),
-        blockSize: attr(node, "block_size"),
-      },
+      W_U: nbits(node, b, attr(node, "K"), attr(node, "N")),
       tiedInGraph: b === W_E ? "the embedding gathers from W_U's own int4 blocks" : undefined,
     };
   }
+
   if (node.opType === "MatMulInteger" && idx.initializer.has(b)) {
     // quantize_dynamic: Mul(Cast(MatMulInteger(x_q, W_q)), Mul(x_scale, W_scale)); W_scale is the initializer there.
     const scaleMul = (idx.consumers.get(node.output[0]) ?? [])
@@ -245,6 +227,13 @@ function unembeddingWeight(
     modelId,
     `the weight of the lm_head "${node.name}" (${b}) is neither an initializer nor a Transpose of one`,
   );
+}
+
+/** A weight held as MatMulNBits int4 blocks (the lm_head's, or the embedding GatherBlockQuantized reads from it). */
+function nbits(node: NodeProto, initializer: string, K: number | undefined, N: number | undefined): WeightRef {
+  const scales = node.input[2],
+    zeroPoints = node.input[3] || undefined;
+  return { initializer, layout: "matmulnbits", scales, zeroPoints, K, N, blockSize: attr(node, "block_size") };
 }
 
 /** A matmul on a weight (an initializer, or a Transpose of one), not on two activations. */

@@ -13,10 +13,10 @@ import { DT, GraphBuilder, floatTensor, valueInfo } from "../onnx/graph.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { decodeModel, encodeModel } from "../onnx/io.js";
 import { loadPromptSet } from "../probes/prompts.js";
-import { runProbes, type ProbeRun } from "../probes/run.js";
+import type { ProbeRun } from "../probes/run.js";
 import { readCached } from "../probes/cache.js";
 import { ProbeResultSchema } from "../probes/result-schema.js";
-import { childEnv, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
+import { childEnv, probeEntries, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthetic: true };
 const PROMPTS = { name: "t", file: "-", prompts: ["The capital of France is", "Hello there"] };
@@ -92,20 +92,8 @@ const EXPECTED: Record<string, RegExp> = {
   "bad-tokenizer": /model "bad-tokenizer": tokenizer.json in .*export has no "model" section/,
 };
 
-async function runWith(entries: object[], env: Record<string, string> = {}, prompts = PROMPTS): Promise<ProbeRun> {
-  const modelsDir = tmpDir();
-  for (const e of entries)
-    fs.writeFileSync(path.join(modelsDir, `${(e as { id: string }).id}.json`), JSON.stringify(e));
-  return runProbes({
-    env: {
-      PROBESPEC_MODELS_DIR: modelsDir,
-      PROBESPEC_CACHE_DIR: TEST_CACHE,
-      PROBESPEC_DEVICE: "cpu",
-      PROBESPEC_NO_CACHE: "1",
-      ...env,
-    },
-    promptSet: prompts,
-  });
+function runWith(entries: object[], env: Record<string, string> = {}, prompts = PROMPTS): Promise<ProbeRun> {
+  return probeEntries(entries, env, prompts.prompts);
 }
 
 describe("each bad input is a clear error naming the model; the other models still run", () => {

@@ -4,6 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { runProbes } from "../probes/run.js";
 
 export const CONFORMANCE = path.resolve(PROJECT_ROOT, "../shared/conformance");
 export const HAS_CONFORMANCE = fs.existsSync(CONFORMANCE);
@@ -69,4 +70,25 @@ export function runHypotheses(entries: Entry[] | undefined, extraEnv: Record<str
     reportDir,
     status: out.status,
   };
+}
+
+/** The probe run over these entries, written as files into a models folder of their own; uncached unless env says. */
+export function probeEntries(
+  entries: object[],
+  env: Record<string, string> = {},
+  prompts: string[] = ["The capital of France is"],
+) {
+  const modelsDir = tmpDir();
+  for (const e of entries)
+    fs.writeFileSync(path.join(modelsDir, `${(e as { id: string }).id}.json`), JSON.stringify(e));
+  return runProbes({
+    env: {
+      PROBESPEC_MODELS_DIR: modelsDir,
+      PROBESPEC_CACHE_DIR: TEST_CACHE,
+      PROBESPEC_DEVICE: "cpu",
+      PROBESPEC_NO_CACHE: "1",
+      ...env,
+    },
+    promptSet: { name: "t", file: "-", prompts },
+  });
 }

@@ -13,26 +13,12 @@ import { runProbes } from "../probes/run.js";
 import { readCached, writeCached } from "../probes/cache.js";
 import { ProbeResultSchema } from "../probes/result-schema.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
-import { childEnv, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
+import { childEnv, probeEntries, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const PROMPTS = { name: "t", file: "-", prompts: ["The capital of France is"] };
 const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthetic: true };
 
-async function run(entries: object[], env: Record<string, string> = {}) {
-  const modelsDir = tmpDir();
-  for (const e of entries)
-    fs.writeFileSync(path.join(modelsDir, `${(e as { id: string }).id}.json`), JSON.stringify(e));
-  return runProbes({
-    env: {
-      PROBESPEC_MODELS_DIR: modelsDir,
-      PROBESPEC_CACHE_DIR: TEST_CACHE,
-      PROBESPEC_DEVICE: "cpu",
-      PROBESPEC_NO_CACHE: "1",
-      ...env,
-    },
-    promptSet: PROMPTS,
-  });
-}
+const run = (entries: object[], env: Record<string, string> = {}) => probeEntries(entries, env);
 
 /** A generated export with its weights in model.onnx_data. */
 const external = () => buildAnalog({ analog: "llama", external: true }, TEST_CACHE);
