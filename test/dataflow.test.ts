@@ -15,7 +15,7 @@ import { floatData } from "../probes/feeds.js";
 import { LENS_OUTPUT, probedGraph } from "../probes/lens.js";
 import { locate } from "../probes/locate.js";
 import { encodeModel, indexGraph } from "../onnx/io.js";
-import { relErr } from "./helpers.js";
+import { relErr, TINY_ANALOG } from "./helpers.js";
 
 const withNodes = (proto: ModelProto, node: NodeProto[]): ModelProto => ({
   ...proto,
@@ -141,11 +141,7 @@ describe("locating by dataflow", () => {
           const c = analogConfig(family, {
             layers,
             seed,
-            d: 16,
-            heads: 2,
-            hidden: 32,
-            vocab: 64,
-            calibrationIds: [1, 2],
+            ...TINY_ANALOG,
           });
           const w = generateWeights(c);
           const ids = [1, 5, 9, 13, 2];
@@ -177,11 +173,7 @@ describe("when the stream cannot be read", () => {
     const c = analogConfig("pythia", {
       layers: 2,
       seed: 3,
-      d: 16,
-      heads: 2,
-      hidden: 32,
-      vocab: 64,
-      calibrationIds: [1, 2],
+      ...TINY_ANALOG,
     });
     const p = emitAnalog(c, generateWeights(c), { dialect: "torchscript" });
     expect(locate(p, { declaredLayers: 2, declaredParallel: true }).parallel).toBe(true);
@@ -194,11 +186,7 @@ describe("when the stream cannot be read", () => {
     const c = analogConfig("llama", {
       layers: 3,
       seed: 3,
-      d: 16,
-      heads: 2,
-      hidden: 32,
-      vocab: 64,
-      calibrationIds: [1, 2],
+      ...TINY_ANALOG,
     });
     const p = emitAnalog(c, generateWeights(c), { dialect: "torchscript" });
     // Layer 1's attention branch cut off: its residual Add passes the stream through unchanged.

@@ -92,3 +92,6 @@ export function probeEntries(
     promptSet: { name: "t", file: "-", prompts },
   });
 }
+
+/** The smallest analog that still has every part (GQA heads, an MLP, a vocabulary), for properties run hundreds of times. */
+export const TINY_ANALOG = { d: 16, heads: 2, hidden: 32, vocab: 64, calibrationIds: [1, 2] };

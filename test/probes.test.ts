@@ -27,7 +27,7 @@ import {
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { spectralNorm } from "../probes/spectral.js";
-import { CONFORMANCE, conformance, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir } from "./helpers.js";
+import { CONFORMANCE, conformance, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir, TINY_ANALOG } from "./helpers.js";
 
 /** An exact reference: the largest eigenvalue of WᵀW by cyclic Jacobi rotations, in float64. */
 function exactSpectral(W: Float32Array, rows: number, cols: number): number {
@@ -219,11 +219,7 @@ describe("the locator", () => {
           const c = analogConfig(family, {
             layers,
             seed,
-            d: 16,
-            heads: 2,
-            hidden: 32,
-            vocab: 64,
-            calibrationIds: [1, 2],
+            ...TINY_ANALOG,
           });
           const l = locate(emitAnalog(c, generateWeights(c), { dialect }), { declaredLayers: layers });
           expect(l.layers).toBe(layers);
