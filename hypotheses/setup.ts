@@ -23,7 +23,7 @@ declare module "vitest" {
 
 export const DEFAULT_PROMPTS = path.join(import.meta.dirname, "prompts.json");
 /** Run files kept in .probespec-cache/runs: the newest ones; older ones are removed. */
-export const RUNS_KEPT = 20;
+const RUNS_KEPT = 20;
 
 /** The folders of every entry with a `dir` source: a report is never written into one. */
 async function entryFolders(modelsDir: string): Promise<{ id: string; dir: string }[]> {

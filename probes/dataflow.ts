@@ -10,7 +10,7 @@ import type { GraphIndex } from "../onnx/io.js";
 
 /** Ops whose output is a shape, not data: the stream's value never flows through them. */
 const SHAPE_ONLY = new Set(["Shape", "Size"]);
-export const ATTENTION_OPS = new Set([
+const ATTENTION_OPS = new Set([
   "Softmax",
   "Attention",
   "MultiHeadAttention",

@@ -11,7 +11,7 @@ import type { ExtraInput, Located } from "./locate.js";
 import { halfToFloat } from "../onnx/tensor.js";
 
 /** The config's head size: what the GenAI builder's kv_cache_dim and similar symbolic past dims stand for. */
-export function headSize(config: Record<string, any>, genai?: Record<string, any>): number | undefined {
+function headSize(config: Record<string, any>, genai?: Record<string, any>): number | undefined {
   const v =
     config.head_dim ??
     genai?.model?.decoder?.head_size ??

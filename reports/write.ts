@@ -12,7 +12,7 @@ import { ConfigError } from "../onnx/errors.js";
 export const REPORTS_DIR = import.meta.dirname;
 
 /** mkdir -p, one level at a time: Node's recursive mkdir spins forever under /proc. */
-export function makeDir(dir: string): void {
+function makeDir(dir: string): void {
   const missing: string[] = [];
   let d = path.resolve(dir);
   while (!fs.existsSync(d) && path.dirname(d) !== d) {

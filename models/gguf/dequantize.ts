@@ -8,7 +8,7 @@ import { halfToFloat } from "../../onnx/tensor.js";
 import { IQ2XXS_GRID, IQ2XXS_LEVELS } from "./iq2xxs-grid.js";
 import { GgufError } from "./reader.js";
 
-export const GGML_TYPE = {
+const GGML_TYPE = {
   F32: 0,
   F16: 1,
   Q4_0: 2,
