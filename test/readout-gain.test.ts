@@ -85,7 +85,7 @@ describe("the readout gain that silent-exit is judged on", () => {
 });
 
 describe("the default run's synthetic cohort reads as planted", () => {
-  it("mistral-analog against llama-analog (32000 vs 512 tokens): W_U 1.5x as planted, W_U_eff 1.5 × 1.6 with the planted sharpness in the final norm's gain", async () => {
+  it("mistral-analog against llama-analog (32000 vs 512 tokens): W_U and W_U_eff both 1.5x as planted", async () => {
     const run = await runProbes({
       env: {
         PROBESPEC_MODELS: "mistral-analog,llama-analog",
@@ -96,8 +96,10 @@ describe("the default run's synthetic cohort reads as planted", () => {
     });
     const [m, l] = ["mistral-analog", "llama-analog"].map((id) => run.results.find((r) => r.id === id)!);
     expect(Math.abs(m.softmaxGain.W_U / l.softmaxGain.W_U / 1.5 - 1)).toBeLessThan(0.05);
-    expect(Math.abs(m.softmaxGain.W_U_eff / l.softmaxGain.W_U_eff / (1.5 * 1.6) - 1)).toBeLessThan(0.05);
-    // The notebook's σ(W_U_eff)/√d reads the vocabulary: ten times the planted amplification.
-    expect(m.seed.unembedding_eff.spectral_normalized / l.seed.unembedding_eff.spectral_normalized).toBeGreaterThan(10);
+    expect(Math.abs(m.softmaxGain.W_U_eff / l.softmaxGain.W_U_eff / 1.5 - 1)).toBeLessThan(0.05);
+    // The notebook's σ(W_U_eff)/√d reads the vocabulary too (σ grows about as √V): over four times the planted 1.5.
+    expect(m.seed.unembedding_eff.spectral_normalized / l.seed.unembedding_eff.spectral_normalized).toBeGreaterThan(
+      4 * 1.5,
+    );
   });
 });

@@ -25,8 +25,9 @@ export const PRESETS: Record<string, Preset> = {
     // Mistral's real vocabulary, GQA 8/2.
     config: { ...SMALL, heads: 8, kvHeads: 2, vocab: 32000, tokenizer: "mistral", seed: 7 },
     knobs: {
+      // W_U alone is planted: a sharpness in the final norm's gain would scale the
+      // readout (W_U_eff) as well, and silent-exit would read 1.5 × that (#16).
       wUScale: 1.5,
-      sharpness: 1.6,
       massive: { dim: 5, magnitude: 400, layer: 1, removedAtLast: 0.5 },
       lastLayerGain: 0.58,
     },
