@@ -4,31 +4,31 @@
  * set, with a bootstrap CI of the difference from each baseline.
  */
 import { describe, it } from "vitest";
-import { meanDifferenceCI } from "../probes/metrics.js";
-import { BOOTSTRAP, ENTROPY_MAX_RATIO, ENTROPY_VOCAB_RATIO_NOTE } from "./criteria.js";
+import { ENTROPY_MAX_RATIO, ENTROPY_VOCAB_RATIO_NOTE } from "./criteria.js";
+import { compare, measure } from "./measures.js";
 import { judge, roles } from "./roles.js";
 
-describe("entropy-efficiency", () => {
+describe("entropy-efficiency", { meta: { claim: "the subject's output is already sharp" } }, () => {
   it("the subject's mean last-token entropy is at most 0.8x each baseline's, CI of the difference below 0", ({
     task,
     skip,
   }) => {
     const { subjects, pairs, missing } = roles(true);
     if (missing) return skip(missing);
-    const rows = pairs.map(([s, b]) => {
-      const hs = s.prompts.map((p) => p.logits.entropy),
-        hb = b.prompts.map((p) => p.logits.entropy);
-      const ratio = s.promptSet.entropy / b.promptSet.entropy;
-      const diff = meanDifferenceCI(hs, hb, BOOTSTRAP);
-      return {
-        subject: s.id,
-        baseline: b.id,
-        value: ratio,
-        ci: [diff.lo, diff.hi] as [number, number],
-        passed: ratio <= ENTROPY_MAX_RATIO && diff.hi < 0,
-        detail: `mean entropy ${s.promptSet.entropy.toFixed(3)} vs ${b.promptSet.entropy.toFixed(3)} nats (÷ ln V: ${s.promptSet.entropyNormalized.toFixed(3)} vs ${b.promptSet.entropyNormalized.toFixed(3)}); difference ${diff.estimate.toFixed(3)}, 95% CI [${diff.lo.toFixed(3)}, ${diff.hi.toFixed(3)}] over ${hs.length} prompts${Math.max(s.vocab, b.vocab) / Math.min(s.vocab, b.vocab) > ENTROPY_VOCAB_RATIO_NOTE ? `; the vocabularies differ more than ${ENTROPY_VOCAB_RATIO_NOTE}x (${s.vocab} vs ${b.vocab}): raw entropies are bounded by different ln V` : ""}`,
-      };
+    const rows = compare(pairs, "logits.entropy", {
+      by: "ratio",
+      ci: "difference",
+      pass: (c) => c.ratio <= ENTROPY_MAX_RATIO && c.ci!.hi < 0,
+      detail: ({ subject: s, baseline: b, ...c }) => {
+        const lnv = (r: typeof s) => measure(r, "logits.entropy_lnv").value.toFixed(3);
+        const vocabs =
+          Math.max(s.vocab, b.vocab) / Math.min(s.vocab, b.vocab) > ENTROPY_VOCAB_RATIO_NOTE
+            ? `; the vocabularies differ more than ${ENTROPY_VOCAB_RATIO_NOTE}x (${s.vocab} vs ${b.vocab}): raw entropies are bounded by different ln V`
+            : "";
+        return `mean entropy ${c.s.toFixed(3)} vs ${c.b.toFixed(3)} nats (÷ ln V: ${lnv(s)} vs ${lnv(b)}); difference ${c.difference.toFixed(3)}, 95% CI [${c.ci!.lo.toFixed(3)}, ${c.ci!.hi.toFixed(3)}] over ${c.prompts} prompts${vocabs}`;
+      },
     });
+    const single = subjects.some((s) => s.prompts.length === 1);
     judge(
       { task, skip },
       {
@@ -39,8 +39,8 @@ describe("entropy-efficiency", () => {
         ciOf: "the entropy difference, subject − baseline (nats)",
         rows,
         passed: rows.every((r) => r.passed),
-        singlePrompt: subjects.some((s) => s.prompts.length === 1),
-        note: subjects.some((s) => s.prompts.length === 1) ? "This verdict rests on a single prompt." : undefined,
+        singlePrompt: single,
+        note: single ? "This verdict rests on a single prompt." : undefined,
       },
     );
   });

@@ -9,25 +9,24 @@ import { describe, it } from "vitest";
 import { meanCI } from "../probes/metrics.js";
 import type { ProbeResult } from "../probes/probe.js";
 import { BOOTSTRAP, EARLY_FRACTION, MIDDLE_FRACTION, MIDDLE_GAIN_TOLERANCE, PARADOX_MAX_GAIN } from "./criteria.js";
+import { lastLayer, measure, perPrompt, rowsOf } from "./measures.js";
 import { judge, roles } from "./roles.js";
 
-const lastGains = (r: ProbeResult, ex0 = false) =>
-  r.prompts.map((p) => (ex0 ? p.residualGainsEx0 : p.residualGains)[r.layers - 1]);
+const bySubject = (s: ProbeResult) => ({ subject: s.id });
 const componentNote = (r: ProbeResult) => {
-  const p = r.prompts[0];
-  return `last layer, notebook prompt: residual gain ${p.residualGains[r.layers - 1].toFixed(3)}; component gain ‖mlp_out‖/‖mlp_in‖ ${p.mlpGains[r.layers - 1].toFixed(3)}, ‖attn_out‖/‖resid_pre‖ ${p.attnGains[r.layers - 1].toFixed(3)}`;
+  const first = (name: string) => lastLayer(measure<number[]>(r, name).perPrompt![0]).toFixed(3);
+  return `last layer, notebook prompt: residual gain ${first("resid.gain")}; component gain ‖mlp_out‖/‖mlp_in‖ ${first("mlp.gain")}, ‖attn_out‖/‖resid_pre‖ ${first("attn.gain")}`;
 };
 
-describe("residual-explosion", () => {
+describe("residual-explosion", { meta: { claim: "where the residual stream's norm really grows" } }, () => {
   it("(a) the paradox: the subject's last-layer residual gain is below 1", ({ task, skip }) => {
     const { subjects, missing } = roles(false);
     if (missing) return skip(missing);
-    const rows = subjects.map((s) => {
-      const ci = meanCI(lastGains(s), BOOTSTRAP);
+    const rows = rowsOf(subjects, bySubject, (s) => {
+      const ci = meanCI(perPrompt(s, "resid.gain", lastLayer), BOOTSTRAP);
       return {
-        subject: s.id,
         value: ci.estimate,
-        ci: [ci.lo, ci.hi] as [number, number],
+        ci: [ci.lo, ci.hi],
         passed: ci.hi < PARADOX_MAX_GAIN,
         detail: `seed-compatible (notebook prompt only) last_gain ${s.seed.residual.last_gain.toFixed(4)}; ${componentNote(s)}`,
       };
@@ -48,13 +47,12 @@ describe("residual-explosion", () => {
   it("(b) gains stay near 1 through the middle layers", ({ task, skip }) => {
     const { subjects, missing } = roles(false);
     if (missing) return skip(missing);
-    const rows = subjects.map((s) => {
-      const gains = s.promptSet.residualGains;
+    const rows = rowsOf(subjects, bySubject, (s) => {
+      const gains = measure<number[]>(s, "resid.gain").value;
       const [lo, hi] = [Math.floor(s.layers * MIDDLE_FRACTION[0]), Math.ceil(s.layers * MIDDLE_FRACTION[1])];
       const middle = gains.slice(lo, hi);
       const worst = middle.reduce((a, g) => (Math.abs(g - 1) > Math.abs(a - 1) ? g : a), 1);
       return {
-        subject: s.id,
         value: Math.abs(worst - 1),
         passed: Math.abs(worst - 1) <= MIDDLE_GAIN_TOLERANCE,
         detail: `layers ${lo}–${hi - 1}: mean gains ${middle.map((g) => g.toFixed(3)).join(", ")}`,
@@ -76,12 +74,11 @@ describe("residual-explosion", () => {
   it("(c) the largest gain sits in the first quarter of the layers", ({ task, skip }) => {
     const { subjects, missing } = roles(false);
     if (missing) return skip(missing);
-    const rows = subjects.map((s) => {
-      const gains = s.promptSet.residualGains;
+    const rows = rowsOf(subjects, bySubject, (s) => {
+      const gains = measure<number[]>(s, "resid.gain").value;
       const at = gains.indexOf(Math.max(...gains));
       const limit = Math.ceil(s.layers * EARLY_FRACTION);
       return {
-        subject: s.id,
         value: at,
         passed: at < limit,
         detail: `largest mean gain ${gains[at].toFixed(3)} at layer ${at} of ${s.layers}; first quarter is layers 0–${limit - 1}`,
@@ -103,15 +100,13 @@ describe("residual-explosion", () => {
   it("(d) control: without position 0 the last-layer gain lies on the same side of 1", ({ task, skip }) => {
     const { subjects, missing } = roles(false);
     if (missing) return skip(missing);
-    const rows = subjects.map((s) => {
-      const whole = meanCI(lastGains(s), BOOTSTRAP),
-        ex0 = meanCI(lastGains(s, true), BOOTSTRAP);
-      const passed = whole.estimate < 1 === ex0.estimate < 1;
+    const rows = rowsOf(subjects, bySubject, (s) => {
+      const whole = meanCI(perPrompt(s, "resid.gain", lastLayer), BOOTSTRAP),
+        ex0 = meanCI(perPrompt(s, "resid.gain_ex0", lastLayer), BOOTSTRAP);
       return {
-        subject: s.id,
         value: ex0.estimate,
-        ci: [ex0.lo, ex0.hi] as [number, number],
-        passed,
+        ci: [ex0.lo, ex0.hi],
+        passed: whole.estimate < 1 === ex0.estimate < 1,
         detail: `with position 0: ${whole.estimate.toFixed(3)}, without: ${ex0.estimate.toFixed(3)}`,
       };
     });

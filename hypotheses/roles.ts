@@ -6,36 +6,7 @@
 import { expect, inject, type TestContext } from "vitest";
 import type { ProbeResult } from "../probes/probe.js";
 import type { ProbeRun } from "../probes/run.js";
-
-export interface Prediction {
-  hypothesis: string;
-  criterion: string;
-  threshold: number;
-  why: string;
-  /** One row per (subject, baseline) or per subject: the measured value and its CI. */
-  rows: {
-    subject: string;
-    baseline?: string;
-    value: number;
-    ci?: [number, number];
-    passed: boolean;
-    detail?: string;
-  }[];
-  passed: boolean;
-  /** What the CI column is a CI of, where that is not the measured value itself. */
-  ciOf?: string;
-  /** What a failure means, when it needs saying (the reporter puts it in the verdict's reason). */
-  explanation?: string;
-  /** Set when a verdict rests on one prompt. */
-  singlePrompt?: boolean;
-  note?: string;
-}
-
-declare module "vitest" {
-  interface TaskMeta {
-    prediction?: Prediction;
-  }
-}
+import type { Prediction } from "../reports/prediction.js";
 
 export function probeRun(): ProbeRun {
   return inject("probeRun");

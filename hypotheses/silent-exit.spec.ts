@@ -9,27 +9,25 @@
  * the last position's logits across the vocabulary.
  */
 import { describe, it } from "vitest";
-import { mean, meanRatioCI } from "../probes/metrics.js";
-import { BOOTSTRAP, SILENT_EXIT_MIN_RATIO } from "./criteria.js";
+import { SILENT_EXIT_MIN_RATIO } from "./criteria.js";
+import { compare, measure } from "./measures.js";
 import { judge, roles } from "./roles.js";
 
-describe("silent-exit", () => {
+describe("silent-exit", { meta: { claim: "the expansion hides in a statically large W_U" } }, () => {
   it("the subject's readout gain (W_U_eff, mean row removed, RMS over rows) is at least 1.72x every baseline's", ({
     task,
     skip,
   }) => {
     const { pairs, missing } = roles(true);
     if (missing) return skip(missing);
-    const rows = pairs.map(([s, b]) => {
-      const value = s.softmaxGain.W_U_eff / b.softmaxGain.W_U_eff;
-      const spectral = s.seed.unembedding_eff.spectral_normalized / b.seed.unembedding_eff.spectral_normalized;
-      return {
-        subject: s.id,
-        baseline: b.id,
-        value,
-        passed: value >= SILENT_EXIT_MIN_RATIO,
-        detail: `readout gain ${s.softmaxGain.W_U_eff.toFixed(4)} vs ${b.softmaxGain.W_U_eff.toFixed(4)}; W_U alone (without the final norm's gain) ${(s.softmaxGain.W_U / b.softmaxGain.W_U).toFixed(3)}×; seed-compatible σ(W_U_eff)/√d ratio ${spectral.toFixed(3)} (vocabularies ${s.vocab} vs ${b.vocab})`,
-      };
+    const rows = compare(pairs, "readout.gain", {
+      by: "ratio",
+      pass: (c) => c.ratio >= SILENT_EXIT_MIN_RATIO,
+      detail: ({ subject: s, baseline: b, ...c }) => {
+        const alone = measure(s, "readout.gain_wu").value / measure(b, "readout.gain_wu").value;
+        const spectral = s.seed.unembedding_eff.spectral_normalized / b.seed.unembedding_eff.spectral_normalized;
+        return `readout gain ${c.s.toFixed(4)} vs ${c.b.toFixed(4)}; W_U alone (without the final norm's gain) ${alone.toFixed(3)}×; seed-compatible σ(W_U_eff)/√d ratio ${spectral.toFixed(3)} (vocabularies ${s.vocab} vs ${b.vocab})`;
+      },
     });
     judge(
       { task, skip },
@@ -51,17 +49,11 @@ describe("silent-exit", () => {
   }) => {
     const { pairs, missing } = roles(true);
     if (missing) return skip(missing);
-    const rows = pairs.map(([s, b]) => {
-      const spread = (r: typeof s) => r.prompts.map((p) => p.logits.logit_std);
-      const ci = meanRatioCI(spread(s), spread(b), BOOTSTRAP);
-      return {
-        subject: s.id,
-        baseline: b.id,
-        value: ci.estimate,
-        ci: [ci.lo, ci.hi] as [number, number],
-        passed: ci.estimate >= SILENT_EXIT_MIN_RATIO,
-        detail: `mean std of the last position's logits ${mean(spread(s)).toFixed(3)} vs ${mean(spread(b)).toFixed(3)} over ${s.prompts.length} prompts`,
-      };
+    const rows = compare(pairs, "logits.spread", {
+      by: "ratio",
+      pass: (c) => c.ratio >= SILENT_EXIT_MIN_RATIO,
+      detail: (c) =>
+        `mean std of the last position's logits ${c.s.toFixed(3)} vs ${c.b.toFixed(3)} over ${c.prompts} prompts`,
     });
     judge(
       { task, skip },

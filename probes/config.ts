@@ -16,6 +16,8 @@ export interface RunConfig {
   modelsDir: string;
   /** PROBESPEC_MODELS, when set. */
   models?: string[];
+  /** PROBESPEC_MEASURES, when set: the measures to take (the seed's always are); every one by default. */
+  measures?: string[];
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
@@ -38,7 +40,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
     .filter(Boolean);
   if (env.PROBESPEC_MODELS !== undefined && !models?.length)
     throw new ConfigError(`PROBESPEC_MODELS="${env.PROBESPEC_MODELS}" names no model`);
-  return { device, threads, modelsDir, models };
+  const measures = env.PROBESPEC_MEASURES?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (env.PROBESPEC_MEASURES !== undefined && !measures?.length)
+    throw new ConfigError(`PROBESPEC_MEASURES="${env.PROBESPEC_MEASURES}" names no measure`);
+  return { device, threads, modelsDir, models, measures };
 }
 
 /** Edit distance, for suggesting the id a typo meant. */

@@ -10,14 +10,15 @@ import type { GraphIndex } from "../onnx/io.js";
 
 /** Ops whose output is a shape, not data: the stream's value never flows through them. */
 const SHAPE_ONLY = new Set(["Shape", "Size"]);
-const ATTENTION_OPS = new Set([
-  "Softmax",
+/** Attention ops whose probabilities stay inside them. */
+export const FUSED_ATTENTION = new Set([
   "Attention",
   "MultiHeadAttention",
   "GroupQueryAttention",
   "PackedAttention",
   "SparseAttention",
 ]);
+const ATTENTION_OPS = new Set(["Softmax", ...FUSED_ATTENTION]);
 export const MATMUL_OPS = new Set([
   "MatMul",
   "Gemm",

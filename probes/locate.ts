@@ -13,7 +13,17 @@ import { LocateError } from "../onnx/errors.js";
 import { DT, attr, indexGraph, type GraphIndex } from "../onnx/io.js";
 import { LAYER_POINTS, point, type LayerPointKind, type ProbePoint } from "./points.js";
 import { dimsOf, toFloat32 } from "../onnx/tensor.js";
-import { MATMUL_OPS, SKIP_NORMS, attends, between, computes, dominatorChain, upstream, valueFlow } from "./dataflow.js";
+import {
+  FUSED_ATTENTION,
+  MATMUL_OPS,
+  SKIP_NORMS,
+  attends,
+  between,
+  computes,
+  dominatorChain,
+  upstream,
+  valueFlow,
+} from "./dataflow.js";
 
 const NORM_OPS = new Set(["SimplifiedLayerNormalization", "LayerNormalization", "RMSNormalization", ...SKIP_NORMS]);
 
@@ -364,12 +374,15 @@ interface Block {
   attn?: string | null;
   mlp?: string | null;
   mlpIn?: string;
+  /** The attention probabilities: a Softmax's output, or why there is none. */
+  pattern?: { tensor: string } | { reason: string };
   what: string;
   /** Ops of a custom domain in the segment: probespec cannot see inside them. */
   custom: string[];
 }
 
 const SUMS = new Set(["Add", "Sum"]);
+
 const RESHAPES = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"]);
 
 /** Reads the sum that ends a segment: which of its terms are branches, and which of them attend. */
@@ -414,8 +427,10 @@ function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<N
   const mlpLeaves: string[] = [];
   for (const leaf of leaves) {
     const up = leaf === null ? nodes : upstream(idx, leaf, nodes);
-    if (attends(up)) block.attn = block.attn === undefined ? leaf : block.attn;
-    else {
+    if (attends(up)) {
+      block.attn = block.attn === undefined ? leaf : block.attn;
+      block.pattern ??= patternOf(up);
+    } else {
       block.mlp = block.mlp === undefined ? leaf : block.mlp;
       if (leaf) mlpLeaves.push(leaf);
     }
@@ -435,6 +450,19 @@ function readBlock(idx: GraphIndex, from: NodeProto, to: NodeProto, nodes: Set<N
     }
   }
   return block;
+}
+
+/** The attention probabilities among an attention branch's nodes: its one Softmax, unless a fused op hides them. */
+function patternOf(nodes: Set<NodeProto>): Block["pattern"] {
+  const fused = [...nodes].find((n) => FUSED_ATTENTION.has(n.opType));
+  if (fused)
+    return {
+      reason: `attention is fused into ${fused.opType} "${fused.name}", whose probabilities are never a tensor of the graph`,
+    };
+  const softmax = [...nodes].filter((n) => n.opType === "Softmax");
+  return softmax.length === 1
+    ? { tensor: softmax[0].output[0] }
+    : { reason: `the attention branch holds ${softmax.length} Softmax nodes, not one` };
 }
 
 function describeBlock(b: Block): string {
@@ -537,6 +565,11 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
   set("embed", { tensor: streamOf(blocks.length ? blocks[0].from : emb.node) });
   const branch = (b: string | null | undefined, minus: [ProbePoint, ProbePoint]): PointSource | undefined =>
     b ? { tensor: b } : b === null ? { minus } : undefined;
+  const patternWhy = new Map<ProbePoint, string>();
+  const pattern = (L: number, b: Block) => {
+    if (b.pattern && "tensor" in b.pattern) set(point("pattern", L), b.pattern);
+    else if (b.pattern) patternWhy.set(point("pattern", L), b.pattern.reason);
+  };
   for (let L = 0; L < layers; L++) {
     const pre = point("resid_pre", L),
       mid = point("resid_mid", L),
@@ -548,6 +581,7 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
       set(point("attn_out", L), branch(b.attn, [post, pre]));
       set(point("mlp_out", L), branch(b.mlp, [post, pre]));
       if (b.mlpIn) set(point("mlp_in", L), { tensor: b.mlpIn });
+      pattern(L, b);
     } else {
       const [a, m] = [blocks[2 * L], blocks[2 * L + 1]];
       set(pre, { tensor: streamOf(a.from) });
@@ -556,6 +590,7 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
       set(point("attn_out", L), branch(a.attn, [mid, pre]));
       set(point("mlp_out", L), branch(m.mlp, [post, mid]));
       if (m.mlpIn) set(point("mlp_in", L), { tensor: m.mlpIn });
+      pattern(L, a);
     }
   }
   const unavailable: Located["unavailable"] = [];
@@ -568,7 +603,8 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
     for (const kind of LAYER_POINTS) {
       if (kind === "resid_mid" && parallel) continue;
       const p = point(kind, L);
-      if (!points.has(p)) unavailable.push({ point: p, reason: why[kind] ?? "not found in the graph" });
+      if (!points.has(p))
+        unavailable.push({ point: p, reason: patternWhy.get(p) ?? why[kind] ?? "not found in the graph" });
     }
   }
   const lnFinal = activationOf(idx, lmHead.input[0]);

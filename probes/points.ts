@@ -2,7 +2,16 @@
  * Probe-point names, TransformerLens' vocabulary indexed by layer: produced by
  * `point` and parsed by `parsePoint`, and nowhere else.
  */
-export const LAYER_POINTS = ["resid_pre", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post"] as const;
+export const LAYER_POINTS = [
+  "resid_pre",
+  "attn_out",
+  "resid_mid",
+  "mlp_in",
+  "mlp_out",
+  "resid_post",
+  // The attention probabilities, [batch, heads, query, key]: TransformerLens' hook_pattern.
+  "pattern",
+] as const;
 export const GLOBAL_POINTS = ["embed", "ln_final", "logits"] as const;
 export type LayerPointKind = (typeof LAYER_POINTS)[number];
 export type GlobalPointKind = (typeof GLOBAL_POINTS)[number];

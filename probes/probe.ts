@@ -14,23 +14,18 @@ import { locate, type Located } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
 import {
   allClose,
-  entropy,
-  frobenius,
-  layerMeans,
-  logitStats,
   matrixStats,
-  mean,
-  positionNorms,
   residualStreamStats,
-  softmaxGain,
   type LogitStats,
   type MatrixStats,
   type ResidualStreamStats,
 } from "./metrics.js";
+import { isWeightMeasure, meanValue, type MeasureResult, type PromptMeasure, type Value } from "./measures/measure.js";
+import { loadMeasures, pick } from "./measures/registry.js";
 import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "../onnx/io.js";
 import { dimsOf } from "../onnx/tensor.js";
 import type { ModelProto } from "onnx-buf";
-import { parsePoint, point, type ProbePoint } from "./points.js";
+import { parsePoint, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord } from "./session.js";
 import { LENS_OUTPUT, probedGraph } from "./lens.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
@@ -40,26 +35,10 @@ import { feeder, floatData } from "./feeds.js";
 export interface PromptResult {
   prompt: string;
   tokens: number;
-  /** ‖resid_post.L‖ over the whole [1, seq, d] tensor. */
-  residPostNorms: number[];
-  /** The same without position 0. */
-  residPostNormsEx0: number[];
-  /** ‖resid_post.L[p]‖ per layer and position. */
-  positionNorms: number[][];
-  /** ‖embed‖, the residual before layer 0. */
-  embedNorm: number;
-  embedNormEx0: number;
-  /** Residual gain of each layer: ‖resid_post.L‖ / ‖resid_pre.L‖. */
-  residualGains: number[];
-  residualGainsEx0: number[];
-  /** Component gains: ‖attn_out.L‖ / ‖resid_pre.L‖ and ‖mlp_out.L‖ / ‖mlp_in.L‖. */
-  attnGains: number[];
-  mlpGains: number[];
-  /** The last token's logit statistics. */
-  logits: LogitStats;
-  /** Logit-lens entropy of the last token after each layer: resid_post.L through the final norm and W_U. */
-  lensEntropy: number[];
 }
+
+/** The measures the notebook's own numbers (ProbeResult.seed) are read from: always measured. */
+export const SEED_MEASURES = ["resid.norm", "resid.norm_ex0", "logits.stats"];
 
 export interface ProbeResult {
   id: string;
@@ -86,8 +65,8 @@ export interface ProbeResult {
     probesSource: string;
     unavailable: Located["unavailable"];
   };
-  /** The readout's softmax-relevant gain (metrics.softmaxGain) of W_U_eff, and of W_U alone (without the final norm's gain). */
-  softmaxGain: { W_U_eff: number; W_U: number };
+  /** Every selected measure (probes/measures/) by name: its value over the prompt set and per prompt, or why the graph cannot give it. */
+  measures: Record<string, MeasureResult>;
   /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
   seed: {
     unembedding: MatrixStats;
@@ -99,19 +78,8 @@ export interface ProbeResult {
     residualEx0: ResidualStreamStats;
     entropy: LogitStats;
   };
+  /** The prompts, in the order of each measure's perPrompt values. */
   prompts: PromptResult[];
-  /** Per-prompt statistics averaged over the prompt set (per layer where they are per layer). */
-  promptSet: {
-    entropy: number;
-    /** The mean entropy ÷ ln(vocab): on one scale across vocabularies (ln V bounds the raw value). */
-    entropyNormalized: number;
-    effective_vocab: number;
-    residualGains: number[];
-    residualGainsEx0: number[];
-    attnGains: number[];
-    mlpGains: number[];
-    lensEntropy: number[];
-  };
   /** Seconds spent loading, on matrices, and running prompts. */
   timings: { load: number; matrices: number; run: number };
 }
@@ -122,6 +90,8 @@ export interface ProbeOptions {
   model?: OnnxModel;
   threads?: number;
   onProgress?: (message: string) => void;
+  /** The measures to take, by name (the seed's are always taken); every measure in probes/measures/ by default. */
+  measures?: readonly string[];
 }
 
 function checkFinite(data: Float32Array, name: ProbePoint, width: number, modelId: string, prompt: string): void {
@@ -199,8 +169,29 @@ export async function probeModel(
   });
   const { layers, d, vocab } = located;
 
-  // Expose every probe point (and give fused final norms their residual sum) in one edited graph.
-  const { proto: edited, outputs } = probedGraph(model.proto, located, id);
+  // The measures asked for, and the points they read: only those are exposed (TransformerLens' names_filter).
+  const all = await loadMeasures();
+  const selected = pick(all, [...new Set([...SEED_MEASURES, ...(opts.measures ?? all.map((m) => m.name))])]);
+  const measures: Record<string, MeasureResult> = {};
+  const taken: PromptMeasure[] = [];
+  const needed = new Set<ProbePoint>();
+  let lensNeeded = false;
+  for (const m of selected) {
+    if (isWeightMeasure(m)) continue;
+    const pts = m.points(located);
+    const missing = pts.filter((p): p is ProbePoint => p !== "lens" && !located.points.has(p));
+    if (missing.length) {
+      const why = located.unavailable.find((u) => u.point === missing[0])?.reason ?? "not located in the graph";
+      measures[m.name] = { unit: m.unit, unavailable: `${missing[0]} is unavailable: ${why}` };
+      if (SEED_MEASURES.includes(m.name)) throw new ProbeError(id, `${m.name}: ${missing[0]} is unavailable: ${why}`);
+      continue;
+    }
+    for (const p of pts) p === "lens" ? (lensNeeded = true) : needed.add(p);
+    taken.push(m);
+  }
+  // The embedding is always fetched: a NaN or Inf is named at the first point, in stream order, where it appears.
+  const checked = [...located.points.keys()].filter((p) => p === "embed" || needed.has(p));
+  const { proto: edited, outputs } = probedGraph(model.proto, located, id, { points: checked, lens: lensNeeded });
   const sha = model.sha256;
   // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
   let session: ort.InferenceSession, execution: ExecutionRecord;
@@ -224,18 +215,21 @@ export async function probeModel(
   say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
   const modelDir = path.dirname(folder.onnxFile);
   // Two vocabulary-sized matrices at most at a time, released before the prompts run.
-  const { unembedding, unembedding_eff, gains, embedding, tiedByValues } = (() => {
+  const { unembedding, unembedding_eff, embedding, tiedByValues } = (() => {
     const WU = readWeight(model.proto, located.W_U, modelDir, id);
     const { gain } = readFinalNorm(model.proto, located, modelDir, id);
     const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
     const eff = foldGain(WU.data, WU.rows, WU.cols, gain);
     const unembedding_eff = matrixStats(eff, WU.rows, WU.cols);
-    const gains = { W_U_eff: softmaxGain(eff, WU.rows, WU.cols), W_U: softmaxGain(WU.data, WU.rows, WU.cols) };
+    for (const m of selected.filter(isWeightMeasure))
+      measures[m.name] = {
+        unit: m.unit,
+        value: m.weights({ W_U: WU.data, W_U_eff: eff, rows: WU.rows, cols: WU.cols }),
+      };
     const WE = readWeight(model.proto, located.W_E, modelDir, id);
     return {
       unembedding,
       unembedding_eff,
-      gains,
       embedding: matrixStats(WE.data, WE.rows, WE.cols),
       tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data),
     };
@@ -248,62 +242,55 @@ export async function probeModel(
 
   const context = contextLength(folder, dir);
   const results: PromptResult[] = [];
+  const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));
   const feeds = feeder(located, folder.config, folder.genaiConfig, id);
   for (const [i, prompt] of prompts.entries()) {
     const ids = tokenize(tok, prompt, vocab, context, id);
     say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
     const out = await session.run(feeds(ids, prompt), outputs);
     const seq = ids.length;
-    const tensor = (p: ProbePoint): Float32Array | undefined => {
+    // Each point decoded (and checked finite) once a prompt, on first read; dropped with the prompt.
+    const seen = new Map<ProbePoint, Float32Array>();
+    const tensor = (p: ProbePoint): Float32Array => {
+      let t = seen.get(p);
+      if (t) return t;
       const src = located.points.get(p);
-      if (!src) return undefined;
+      if (!src) throw new ProbeError(id, `${p} is not located`);
       if ("tensor" in src) {
-        const data = floatData(out[src.tensor]);
-        checkFinite(data, p, (data.length / seq) | 0, id, prompt);
-        return data;
+        t = floatData(out[src.tensor]);
+        checkFinite(t, p, (t.length / seq) | 0, id, prompt);
+      } else {
+        const [a, b] = src.minus.map(tensor);
+        t = a.map((v, k) => v - b[k]);
       }
-      const [a, b] = src.minus.map((q) => tensor(q)!);
-      return a.map((v, k) => v - b[k]);
+      seen.set(p, t);
+      return t;
     };
-    const lens = floatData(out[LENS_OUTPUT]);
-    const norm = (p: ProbePoint) => {
-      const t = tensor(p);
-      return t ? frobenius(t) : NaN;
+    const lensOut = lensNeeded ? floatData(out[LENS_OUTPUT]) : undefined;
+    const view = {
+      layers,
+      d,
+      vocab,
+      seq,
+      tensor: (p: ProbePoint) => {
+        if (!needed.has(p)) throw new ProbeError(id, `a measure read ${p}, which its points() did not name`);
+        return tensor(p);
+      },
+      lens: (L: number) => {
+        if (!lensOut) throw new ProbeError(id, `a measure read the logit lens, which its points() did not name`);
+        return lensOut.subarray(L * vocab, (L + 1) * vocab);
+      },
     };
-    const normEx0 = (p: ProbePoint) => {
-      const t = tensor(p);
-      return t ? frobenius(t.subarray(d)) : NaN;
-    };
-    const r: PromptResult = {
-      prompt,
-      tokens: seq,
-      residPostNorms: [],
-      residPostNormsEx0: [],
-      positionNorms: [],
-      embedNorm: norm("embed"),
-      embedNormEx0: normEx0("embed"),
-      residualGains: [],
-      residualGainsEx0: [],
-      attnGains: [],
-      mlpGains: [],
-      logits: logitStats((tensor("logits") as Float32Array).subarray((seq - 1) * vocab)),
-      lensEntropy: [],
-    };
-    for (let L = 0; L < layers; L++) {
-      const post = tensor(point("resid_post", L))!;
-      r.residPostNorms.push(frobenius(post));
-      r.residPostNormsEx0.push(frobenius(post.subarray(d)));
-      r.positionNorms.push(positionNorms(post, d));
-      r.residualGains.push(r.residPostNorms[L] / norm(point("resid_pre", L)));
-      r.residualGainsEx0.push(r.residPostNormsEx0[L] / normEx0(point("resid_pre", L)));
-      r.attnGains.push(norm(point("attn_out", L)) / norm(point("resid_pre", L)));
-      r.mlpGains.push(norm(point("mlp_out", L)) / norm(point("mlp_in", L)));
-      r.lensEntropy.push(entropy(lens.subarray(L * vocab, (L + 1) * vocab)));
-    }
-    results.push(r);
+    for (const p of checked) tensor(p);
+    for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
+    results.push({ prompt, tokens: seq });
   }
   await session.release();
-  const seedPrompt = results[0];
+  for (const m of taken) {
+    const values = perPrompt.get(m.name)!;
+    measures[m.name] = { unit: m.unit, value: (m.aggregate ?? meanValue)(values), perPrompt: values };
+  }
+  const first = (name: string) => (measures[name] as { perPrompt: Value[] }).perPrompt[0];
   return {
     id,
     family: entry.family,
@@ -319,7 +306,6 @@ export async function probeModel(
     parallel: located.parallel,
     tied,
     execution,
-    softmaxGain: gains,
     provenance: {
       onnxFile: folder.onnxFile,
       sha256: sha,
@@ -329,27 +315,18 @@ export async function probeModel(
       probesSource: PROBES_SOURCE,
       unavailable: located.unavailable,
     },
+    measures,
     seed: {
       unembedding,
       embedding,
       unembedding_eff,
       wu_we_ratio: unembedding.frobenius_norm / embedding.frobenius_norm,
       tied_embeddings: tied.value,
-      residual: residualStreamStats(seedPrompt.residPostNorms),
-      residualEx0: residualStreamStats(seedPrompt.residPostNormsEx0),
-      entropy: seedPrompt.logits,
+      residual: residualStreamStats(first("resid.norm") as number[]),
+      residualEx0: residualStreamStats(first("resid.norm_ex0") as number[]),
+      entropy: first("logits.stats") as unknown as LogitStats,
     },
     prompts: results,
-    promptSet: {
-      entropy: mean(results.map((p) => p.logits.entropy)),
-      entropyNormalized: mean(results.map((p) => p.logits.entropy)) / Math.log(vocab),
-      effective_vocab: mean(results.map((p) => p.logits.effective_vocab)),
-      residualGains: layerMeans(results.map((p) => p.residualGains)),
-      residualGainsEx0: layerMeans(results.map((p) => p.residualGainsEx0)),
-      attnGains: layerMeans(results.map((p) => p.attnGains)),
-      mlpGains: layerMeans(results.map((p) => p.mlpGains)),
-      lensEntropy: layerMeans(results.map((p) => p.lensEntropy)),
-    },
     timings: { load: (tLoad - t0) / 1000, matrices: (tMat - tLoad) / 1000, run: (performance.now() - tMat) / 1000 },
   };
 }

@@ -9,6 +9,8 @@ import type { ProbeResult } from "./probe.js";
 
 const num = z.union([z.number(), z.null().transform(() => NaN)]);
 const nums = z.array(num);
+/** A measure's value (probes/measures/measure.ts Value). */
+const value = z.union([num, nums, z.array(nums), z.record(z.string(), num)]);
 
 const matrixStats = z.strictObject({
   shape: z.tuple([z.number(), z.number()]),
@@ -79,7 +81,13 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
       }),
     ),
   }),
-  softmaxGain: z.strictObject({ W_U_eff: num, W_U: num }),
+  measures: z.record(
+    z.string(),
+    z.union([
+      z.strictObject({ unit: z.string(), value, perPrompt: z.array(value).optional() }),
+      z.strictObject({ unit: z.string(), unavailable: z.string() }),
+    ]),
+  ),
   seed: z.strictObject({
     unembedding: matrixStats,
     embedding: matrixStats,
@@ -90,32 +98,6 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
     residualEx0: residual,
     entropy: logitStats,
   }),
-  prompts: z.array(
-    z.strictObject({
-      prompt: z.string(),
-      tokens: z.number(),
-      residPostNorms: nums,
-      residPostNormsEx0: nums,
-      positionNorms: z.array(nums),
-      embedNorm: num,
-      embedNormEx0: num,
-      residualGains: nums,
-      residualGainsEx0: nums,
-      attnGains: nums,
-      mlpGains: nums,
-      logits: logitStats,
-      lensEntropy: nums,
-    }),
-  ),
-  promptSet: z.strictObject({
-    entropy: num,
-    entropyNormalized: num,
-    effective_vocab: num,
-    residualGains: nums,
-    residualGainsEx0: nums,
-    attnGains: nums,
-    mlpGains: nums,
-    lensEntropy: nums,
-  }),
+  prompts: z.array(z.strictObject({ prompt: z.string(), tokens: z.number() })),
   timings: z.strictObject({ load: z.number(), matrices: z.number(), run: z.number() }),
 });

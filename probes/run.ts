@@ -10,9 +10,21 @@ import { PROBES_SOURCE, cacheKey, modelIdentity, readCached, writeCached } from 
 import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
 import { ProbespecError } from "../onnx/errors.js";
-import { describeSource, probeModel, type ProbeResult } from "./probe.js";
+import { SEED_MEASURES, describeSource, probeModel, type ProbeResult } from "./probe.js";
 import { ortVersion, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig } from "./config.js";
+import { loadMeasures, pick } from "./measures/registry.js";
+import { isWeightMeasure, type Drawing } from "./measures/measure.js";
+
+/** A measure as the report shows it: what it is, and how to draw it. */
+export interface MeasureInfo {
+  name: string;
+  description: string;
+  unit: string;
+  /** Read from the weights, not from prompts. */
+  weights: boolean;
+  figure?: Drawing;
+}
 
 export interface ModelFailure {
   id: string;
@@ -33,6 +45,8 @@ export interface ProbeRun {
   failures: ModelFailure[];
   skipped: Skipped[];
   registryProblems: EntryProblem[];
+  /** The measures taken, in the registry's order. */
+  measures: MeasureInfo[];
   /** Models whose results came from the cache, and how many sessions this run created. */
   cacheHits: string[];
   modelLoads: number;
@@ -51,7 +65,9 @@ export async function runProbes({
 }: RunOptions): Promise<ProbeRun> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
-  const { device, threads, modelsDir, models } = readConfig(env);
+  const { device, threads, modelsDir, models, measures: asked } = readConfig(env);
+  const allMeasures = await loadMeasures();
+  const measures = asked ? pick(allMeasures, asked).map((m) => m.name) : undefined;
   const cacheDir = cacheRoot(env);
   const registry = await loadRegistry(modelsDir);
   checkModelIds(models, registry, modelsDir);
@@ -71,6 +87,15 @@ export async function runProbes({
     failures: [],
     skipped,
     registryProblems: registry.problems,
+    measures: allMeasures
+      .filter((m) => !measures || measures.includes(m.name) || SEED_MEASURES.includes(m.name))
+      .map((m) => ({
+        name: m.name,
+        description: m.description,
+        unit: m.unit,
+        weights: isWeightMeasure(m),
+        figure: m.figure,
+      })),
     cacheHits: [],
     modelLoads: 0,
   };
@@ -101,6 +126,7 @@ export async function runProbes({
           id: entry.id,
         },
         prompts: promptSet.prompts,
+        measures,
         device,
       });
       const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached(cacheDir, key, ProbeResultSchema);
@@ -111,7 +137,13 @@ export async function runProbes({
         continue;
       }
       run.modelLoads++;
-      const result = await probeModel(entry, dir, promptSet.prompts, { device, threads, onProgress, model });
+      const result = await probeModel(entry, dir, promptSet.prompts, {
+        device,
+        threads,
+        onProgress,
+        model,
+        measures,
+      });
       try {
         writeCached(cacheDir, key, result);
       } catch (e) {

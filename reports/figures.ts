@@ -1,11 +1,12 @@
 /**
  * Figures as vega-lite specs, rendered to SVG in Node (vega's SVG renderer,
- * no canvas): the notebook's four panels plus the per-position heatmaps,
- * component against residual gains, and logit-lens entropy.
+ * no canvas): the notebook's panels (its prompt's residual gains and norms, the
+ * matrices' spectral norms), then every measure the run took that declares a figure.
  */
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { ProbeRun } from "../probes/run.js";
+import type { Drawing } from "../probes/measures/measure.js";
+import type { MeasureInfo, ProbeRun } from "../probes/run.js";
 
 export interface Figure {
   id: string;
@@ -92,121 +93,82 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         },
       } as TopLevelSpec,
     },
-    {
-      id: "entropy",
-      title: "Output entropy and effective vocabulary",
-      caption: "Last-token entropy (nats) and exp(entropy), mean over the prompt set.",
-      spec: {
-        data: {
-          values: rs.map((r) => ({
-            model: label(r),
-            entropy: r.promptSet.entropy,
-            effective_vocab: r.promptSet.effective_vocab,
-          })),
-        },
-        hconcat: [
-          {
-            width: W / 2 - 20,
-            height: H,
-            mark: "bar",
-            encoding: {
-              x: { field: "model", type: "nominal", axis: { labelAngle: -30 } },
-              y: { field: "entropy", type: "quantitative", title: "entropy (nats)" },
-              color: { value: "#2a9d8f" },
+  ];
+  for (const f of figs) f.caption += SYNTHETIC_NOTE;
+  for (const m of run.measures) if (m.figure) figs.push(...measureFigures(run, m, m.figure));
+  return figs;
+}
+
+/** The value of a measure for a model, where it has one. */
+function valueOf(r: ProbeRun["results"][number], name: string) {
+  const m = r.measures[name];
+  return m && "value" in m ? m : undefined;
+}
+
+/** A measure drawn as it declares: a line per model over layers, a bar per model, or a heatmap per model. */
+function measureFigures(run: ProbeRun, m: MeasureInfo, f: Drawing): Figure[] {
+  const rs = run.results.filter((r) => valueOf(r, m.name));
+  if (!rs.length || f.kind === "table") return [];
+  const id = `measure-${m.name.replace(/[^a-z0-9]+/gi, "-")}`;
+  const caption = `${f.caption} Measure ${m.name} (${m.unit}).${SYNTHETIC_NOTE}`;
+  const y = { field: "value", type: "quantitative", title: m.unit, ...(f.log ? { scale: { type: "log" } } : {}) };
+  const rule =
+    f.rule === undefined ? [] : [{ mark: { type: "rule", strokeDash: [4, 4] }, encoding: { y: { datum: f.rule } } }];
+  if (f.kind === "positions")
+    return rs.map((r) => {
+      const rows = valueOf(r, m.name)!.value as number[][];
+      return {
+        id: `${id}-${r.id}`,
+        title: `${f.title}: ${label(r)}`,
+        caption,
+        spec: {
+          width: Math.min(W, 40 + 24 * (rows[0]?.length ?? 1)),
+          height: Math.min(H, 20 + 16 * rows.length),
+          data: { values: rows.flatMap((row, L) => row.map((v, p) => ({ layer: L, position: p, value: v }))) },
+          mark: "rect",
+          encoding: {
+            x: { field: "position", type: "ordinal" },
+            y: { field: "layer", type: "ordinal" },
+            color: {
+              field: "value",
+              type: "quantitative",
+              scale: { type: f.log ? "log" : "linear", scheme: "viridis" },
             },
           },
-          {
-            width: W / 2 - 20,
-            height: H,
-            mark: "bar",
-            encoding: {
-              x: { field: "model", type: "nominal", axis: { labelAngle: -30 } },
-              y: { field: "effective_vocab", type: "quantitative", title: "effective vocab" },
-              color: { value: "#e9a23b" },
-            },
-          },
-        ],
-      } as TopLevelSpec,
-    },
+        } as TopLevelSpec,
+      };
+    });
+  const values =
+    f.kind === "layers"
+      ? rs.flatMap((r) =>
+          (valueOf(r, m.name)!.value as number[]).map((v, L) => ({ model: label(r), layer: L, value: v })),
+        )
+      : rs.map((r) => ({ model: label(r), value: valueOf(r, m.name)!.value as number }));
+  const encoding =
+    f.kind === "layers"
+      ? {
+          x: { field: "layer", type: "quantitative", title: "layer", axis: LAYER_AXIS },
+          y,
+          color: { field: "model", type: "nominal" },
+        }
+      : {
+          x: { field: "model", type: "nominal", axis: { labelAngle: -20 } },
+          y,
+          color: { field: "model", type: "nominal" },
+        };
+  return [
     {
-      id: "component-vs-residual",
-      title: "Component gain against residual gain",
-      caption:
-        "Per layer on the notebook's prompt: residual gain ‖resid_post‖/‖resid_pre‖ (solid) and the MLP's component gain ‖mlp_out‖/‖mlp_in‖ (dashed), the kind of the published 0.58x.",
+      id,
+      title: f.title,
+      caption,
       spec: {
         width: W,
         height: H,
-        data: {
-          values: rs.flatMap((r) =>
-            r.prompts[0].residualGains.flatMap((g, L) => [
-              { model: label(r), layer: L, kind: "residual", gain: g },
-              { model: label(r), layer: L, kind: "component (mlp)", gain: r.prompts[0].mlpGains[L] },
-            ]),
-          ),
-        },
-        mark: { type: "line", point: true },
-        encoding: {
-          x: { field: "layer", type: "quantitative", axis: LAYER_AXIS },
-          y: { field: "gain", type: "quantitative", scale: { type: "log" } },
-          color: { field: "model", type: "nominal" },
-          strokeDash: {
-            field: "kind",
-            type: "nominal",
-            scale: {
-              domain: ["residual", "component (mlp)"],
-              range: [
-                [1, 0],
-                [5, 3],
-              ],
-            },
-          },
-        },
-      } as TopLevelSpec,
-    },
-    {
-      id: "logit-lens",
-      title: "Logit-lens entropy per layer",
-      caption:
-        "Entropy of the last token when resid_post.L is read out through the final norm and W_U, mean over the prompt set.",
-      spec: {
-        width: W,
-        height: H,
-        data: {
-          values: rs.flatMap((r) => r.promptSet.lensEntropy.map((h, L) => ({ model: label(r), layer: L, entropy: h }))),
-        },
-        mark: { type: "line", point: true },
-        encoding: {
-          x: { field: "layer", type: "quantitative", axis: LAYER_AXIS },
-          y: { field: "entropy", type: "quantitative", title: "entropy (nats)" },
-          color: { field: "model", type: "nominal" },
-        },
+        data: { values },
+        layer: [{ mark: f.kind === "layers" ? { type: "line", point: true } : "bar", encoding }, ...rule],
       } as TopLevelSpec,
     },
   ];
-  for (const f of figs) f.caption += SYNTHETIC_NOTE;
-  for (const r of rs) {
-    figs.push({
-      id: `heatmap-${r.id}`,
-      title: `Per-position residual norm: ${label(r)}`,
-      caption: "‖resid_post.L[p]‖ on the notebook's prompt; position 0 is the first token.",
-      spec: {
-        width: Math.min(W, 40 + 24 * r.prompts[0].tokens),
-        height: Math.min(H, 20 + 16 * r.layers),
-        data: {
-          values: r.prompts[0].positionNorms.flatMap((row, L) =>
-            row.map((n, p) => ({ layer: L, position: p, norm: n })),
-          ),
-        },
-        mark: "rect",
-        encoding: {
-          x: { field: "position", type: "ordinal" },
-          y: { field: "layer", type: "ordinal" },
-          color: { field: "norm", type: "quantitative", scale: { type: "log", scheme: "viridis" } },
-        },
-      } as TopLevelSpec,
-    });
-  }
-  return figs;
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {

@@ -34,6 +34,7 @@ export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[
       const top = [...m.children].find((c) => c.type === "suite");
       return {
         hypothesis: top?.name ?? path.basename(m.moduleId, ".spec.ts"),
+        claim: top?.type === "suite" ? top.meta().claim : undefined,
         file: m.moduleId,
         tests,
         moduleErrors: m.errors().map((e) => e.message ?? String(e)),

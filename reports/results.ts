@@ -40,11 +40,8 @@ export function resultsJson(
       expansion_layers: r.seed.residual.expansion_layers,
     })),
     entropy_analysis: byId(run, (r) => ({ family: r.family, ...r.seed.entropy })),
-    hypotheses: {
-      silent_exit: "Check W_U spectral norm comparison",
-      residual_explosion: "Check residual stream gains",
-      entropy_efficiency: "Check output entropy comparison",
-    },
+    // The notebook's map of hypotheses to what they check, from each spec's own claim.
+    hypotheses: Object.fromEntries(verdicts.map((v) => [v.hypothesis.replace(/-/g, "_"), v.claim ?? v.hypothesis])),
     verdicts: Object.fromEntries(
       verdicts.map((v) => [
         v.hypothesis,
@@ -77,24 +74,21 @@ export function resultsJson(
       tied: r.tied,
       unembedding_eff: r.seed.unembedding_eff,
       residual_without_position_0: r.seed.residualEx0,
-      prompt_set_means: r.promptSet,
-      notebook_prompt: {
-        residual_gain_per_layer: r.prompts[0].residualGains,
-        residual_gain_per_layer_without_position_0: r.prompts[0].residualGainsEx0,
-        component_gain_attn: r.prompts[0].attnGains,
-        component_gain_mlp: r.prompts[0].mlpGains,
-        position_norms: r.prompts[0].positionNorms,
-        logit_lens_entropy: r.prompts[0].lensEntropy,
-      },
-      prompt_set: r.prompts.map((p) => ({
+      // Every measure over the prompt set, and per prompt; a measure the graph cannot give says why.
+      measures: Object.fromEntries(
+        Object.entries(r.measures).map(([k, m]) => [
+          k,
+          "value" in m ? { unit: m.unit, value: m.value } : { unit: m.unit, unavailable: m.unavailable },
+        ]),
+      ),
+      prompt_set: r.prompts.map((p, i) => ({
         prompt: p.prompt,
         tokens: p.tokens,
-        norms: p.residPostNorms,
-        norms_without_position_0: p.residPostNormsEx0,
-        residual_gains: p.residualGains,
-        component_gain_mlp: p.mlpGains,
-        entropy: p.logits.entropy,
-        logit_lens_entropy: p.lensEntropy,
+        measures: Object.fromEntries(
+          Object.entries(r.measures).flatMap(([k, m]) =>
+            "perPrompt" in m && m.perPrompt ? [[k, m.perPrompt[i]]] : [],
+          ),
+        ),
       })),
     })),
     provenance: {

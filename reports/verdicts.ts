@@ -3,7 +3,7 @@
  * prediction passed, rejected when an assertion failed, inconclusive when a
  * needed model was missing (the spec skipped, saying why), error otherwise.
  */
-import type { Prediction } from "../hypotheses/roles.js";
+import type { Prediction } from "./prediction.js";
 
 export type Verdict = "confirmed" | "rejected" | "inconclusive" | "error";
 
@@ -17,6 +17,8 @@ export interface TestOutcome {
 
 export interface HypothesisOutcome {
   hypothesis: string;
+  /** What the spec says it claims (describe's meta). */
+  claim?: string;
   file: string;
   tests: TestOutcome[];
   /** Errors outside any test (the file failed to load). */
@@ -25,6 +27,7 @@ export interface HypothesisOutcome {
 
 export interface HypothesisVerdict {
   hypothesis: string;
+  claim?: string;
   verdict: Verdict;
   reason: string;
   predictions: TestOutcome[];
@@ -53,7 +56,7 @@ function failureReason(t: TestOutcome): string {
 }
 
 export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
-  const base = { hypothesis: h.hypothesis, predictions: h.tests };
+  const base = { hypothesis: h.hypothesis, claim: h.claim, predictions: h.tests };
   if (h.moduleErrors.length) return { ...base, verdict: "error", reason: h.moduleErrors.map(firstLine).join("; ") };
   const thrown = h.tests.filter((t) => t.state === "failed" && t.error?.name !== "AssertionError");
   if (thrown.length)

@@ -5,6 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { runProbes } from "../probes/run.js";
+import type { ProbeResult } from "../probes/probe.js";
+import { measure } from "../hypotheses/measures.js";
 
 export const CONFORMANCE = path.resolve(PROJECT_ROOT, "../shared/conformance");
 export const HAS_CONFORMANCE = fs.existsSync(CONFORMANCE);
@@ -95,3 +97,7 @@ export function probeEntries(
 
 /** The smallest analog that still has every part (GQA heads, an MLP, a vocabulary), for properties run hundreds of times. */
 export const TINY_ANALOG = { d: 16, heads: 2, hidden: 32, vocab: 64, calibrationIds: [1, 2] };
+
+/** A measure's value on prompt i of a model's result (a per-layer list, unless V says otherwise). */
+export const at = <V = number[]>(r: ProbeResult, name: string, i = 0): V =>
+  measure(r, name).perPrompt![i] as unknown as V;

@@ -27,7 +27,7 @@ import {
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { spectralNorm } from "../probes/spectral.js";
-import { CONFORMANCE, conformance, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir, TINY_ANALOG } from "./helpers.js";
+import { at, CONFORMANCE, conformance, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir, TINY_ANALOG } from "./helpers.js";
 
 /** An exact reference: the largest eigenvalue of WᵀW by cyclic Jacobi rotations, in float64. */
 function exactSpectral(W: Float32Array, rows: number, cols: number): number {
@@ -200,7 +200,7 @@ describe("probes on every analog match the float64 reference", () => {
         expect(r.seed.tied_embeddings).toBe(config.tied);
         // The logit lens at the last layer is the model's own output.
         expect(
-          rel(r.prompts[0].lensEntropy[config.layers - 1], entropy(t.logits.subarray((ids.length - 1) * config.vocab))),
+          rel(at(r, "lens.entropy")[config.layers - 1], entropy(t.logits.subarray((ids.length - 1) * config.vocab))),
         ).toBeLessThan(1e-5);
       });
     }
@@ -268,7 +268,7 @@ describe.skipIf(!HAS_CONFORMANCE)(
       expect(r.layers).toBe(5);
       expect(r.provenance.located.join("\n")).toMatch(/lm_head: MatMul "\/lm_head\/MatMul"/);
       expect(r.seed.residual.norms).toHaveLength(5);
-      expect(r.prompts[0].logits.entropy).toBeGreaterThan(0);
+      expect(at<number>(r, "logits.entropy")).toBeGreaterThan(0);
     });
 
     it("refuses a prompt whose tokens the model's 1000-token vocabulary does not have, naming the token", async () => {
@@ -363,8 +363,8 @@ describe("explicit probe points and doctor", () => {
       device: "cpu",
     });
     const over = await probeModel(entry, dir, ["Hi"], { device: "cpu" });
-    expect(over.prompts[0].residPostNorms[1]).toBe(plain.prompts[0].residPostNorms[1]);
-    expect(over.prompts[0].residPostNorms[2]).not.toBe(plain.prompts[0].residPostNorms[2]);
+    expect(at(over, "resid.norm")[1]).toBe(at(plain, "resid.norm")[1]);
+    expect(at(over, "resid.norm")[2]).not.toBe(at(plain, "resid.norm")[2]);
   });
 
   it("probespec doctor prints what was located, the tying and the provider that would run", () => {
@@ -395,8 +395,10 @@ describe("the logit lens (graph surgery sharing the model's W_U)", () => {
         ["The capital of France is", "Once"],
         { device: "cpu" },
       );
-      for (const p of r.prompts) expect(rel(p.lensEntropy[r.layers - 1], p.logits.entropy)).toBeLessThan(1e-5);
-      expect(new Set(r.prompts[0].lensEntropy).size).toBe(r.layers);
+      r.prompts.forEach((_, i) =>
+        expect(rel(at(r, "lens.entropy", i)[r.layers - 1], at<number>(r, "logits.entropy", i))).toBeLessThan(1e-5),
+      );
+      expect(new Set(at(r, "lens.entropy")).size).toBe(r.layers);
     }
   });
 });
@@ -418,22 +420,26 @@ describe("the metrics beyond the seed match the float64 reference", () => {
         ["The capital of France is"],
         { device: "cpu" },
       );
-      const p = r.prompts[0];
+      const p = Object.fromEntries(
+        Object.entries(r.measures).flatMap(([k, m]) => ("perPrompt" in m ? [[k, at<any>(r, k)]] : [])),
+      );
       const t = referenceForward(c, w, c.calibrationIds);
       const seq = c.calibrationIds.length,
         d = c.d;
       for (let L = 0; L < c.layers; L++) {
         for (let q = 0; q < seq; q++)
-          expect(rel(p.positionNorms[L][q], frobenius(t.residPost[L].subarray(q * d, (q + 1) * d)))).toBeLessThan(1e-5);
-        expect(rel(p.residPostNormsEx0[L], frobenius(t.residPost[L].subarray(d)))).toBeLessThan(1e-5);
+          expect(
+            rel(p["resid.position_norm"][L][q], frobenius(t.residPost[L].subarray(q * d, (q + 1) * d))),
+          ).toBeLessThan(1e-5);
+        expect(rel(p["resid.norm_ex0"][L], frobenius(t.residPost[L].subarray(d)))).toBeLessThan(1e-5);
         expect(
-          rel(p.residualGainsEx0[L], frobenius(t.residPost[L].subarray(d)) / frobenius(t.residPre[L].subarray(d))),
+          rel(p["resid.gain_ex0"][L], frobenius(t.residPost[L].subarray(d)) / frobenius(t.residPre[L].subarray(d))),
         ).toBeLessThan(1e-5);
-        expect(rel(p.attnGains[L], frobenius(t.attnOut[L]) / frobenius(t.residPre[L]))).toBeLessThan(1e-5);
-        expect(rel(p.mlpGains[L], frobenius(t.mlpOut[L]) / frobenius(t.mlpIn[L]))).toBeLessThan(1e-5);
+        expect(rel(p["attn.gain"][L], frobenius(t.attnOut[L]) / frobenius(t.residPre[L]))).toBeLessThan(1e-5);
+        expect(rel(p["mlp.gain"][L], frobenius(t.mlpOut[L]) / frobenius(t.mlpIn[L]))).toBeLessThan(1e-5);
         // The lens, written here from the reference's own norm and linear: final norm, then W_U, then entropy.
         const h = norm(c, t.residPost[L].subarray((seq - 1) * d), d, w.finalNorm, w.finalNormBias);
-        expect(rel(p.lensEntropy[L], entropy(linear(h, w.lmHead, 1, d, c.vocab)))).toBeLessThan(1e-5);
+        expect(rel(p["lens.entropy"][L], entropy(linear(h, w.lmHead, 1, d, c.vocab)))).toBeLessThan(1e-5);
       }
     });
   }

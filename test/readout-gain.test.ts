@@ -12,7 +12,8 @@ import { generateWeights, type AnalogWeights } from "../models/analogs/weights.j
 import { hfConfig, writeModelFolder } from "../models/analogs/write.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { softmaxGain } from "../probes/metrics.js";
-import { probeModel } from "../probes/probe.js";
+import { probeModel, type ProbeResult } from "../probes/probe.js";
+import { measure } from "../hypotheses/measures.js";
 import { runProbes } from "../probes/run.js";
 import { TEST_CACHE, tmpDir } from "./helpers.js";
 
@@ -36,7 +37,7 @@ async function readoutGain(over: Partial<AnalogConfig>, edit: (w: AnalogWeights,
     ["The capital of France is"],
     { device: "cpu" },
   );
-  return { gain: r.softmaxGain.W_U_eff, spectral: r.seed.unembedding_eff.spectral_normalized };
+  return { gain: gain(r, "readout.gain"), spectral: r.seed.unembedding_eff.spectral_normalized };
 }
 
 describe("the readout gain that silent-exit is judged on", () => {
@@ -84,6 +85,8 @@ describe("the readout gain that silent-exit is judged on", () => {
   });
 });
 
+const gain = (r: ProbeResult, name: string) => measure(r, name).value;
+
 describe("the default run's synthetic cohort reads as planted", () => {
   it("mistral-analog against llama-analog (32000 vs 512 tokens): W_U and W_U_eff both 1.5x as planted", async () => {
     const run = await runProbes({
@@ -95,8 +98,8 @@ describe("the default run's synthetic cohort reads as planted", () => {
       promptSet: { name: "one", file: "-", prompts: ["The capital of France is"] },
     });
     const [m, l] = ["mistral-analog", "llama-analog"].map((id) => run.results.find((r) => r.id === id)!);
-    expect(Math.abs(m.softmaxGain.W_U / l.softmaxGain.W_U / 1.5 - 1)).toBeLessThan(0.05);
-    expect(Math.abs(m.softmaxGain.W_U_eff / l.softmaxGain.W_U_eff / 1.5 - 1)).toBeLessThan(0.05);
+    expect(Math.abs(gain(m, "readout.gain_wu") / gain(l, "readout.gain_wu") / 1.5 - 1)).toBeLessThan(0.05);
+    expect(Math.abs(gain(m, "readout.gain") / gain(l, "readout.gain") / 1.5 - 1)).toBeLessThan(0.05);
     // The notebook's σ(W_U_eff)/√d reads the vocabulary too (σ grows about as √V): over four times the planted 1.5.
     expect(m.seed.unembedding_eff.spectral_normalized / l.seed.unembedding_eff.spectral_normalized).toBeGreaterThan(
       4 * 1.5,

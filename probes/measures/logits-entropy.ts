@@ -1,0 +1,16 @@
+/** The softmax entropy of the last position's logits, in nats (the notebook's −Σ p·log(p + 1e-10)). */
+import { entropy } from "../metrics.js";
+import type { PromptMeasure } from "./measure.js";
+
+export default {
+  name: "logits.entropy",
+  description: "softmax entropy of the last position's logits",
+  unit: "nats",
+  points: () => ["logits"],
+  reduce: (x) => entropy(x.tensor("logits").subarray((x.seq - 1) * x.vocab)),
+  figure: {
+    kind: "models",
+    title: "Output entropy",
+    caption: "Last-position softmax entropy (nats), mean over the prompt set.",
+  },
+} satisfies PromptMeasure;
