@@ -6,7 +6,13 @@ import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import mt from "mistral-tokenizer-js";
 import { buildAnalog, buildLlama2c } from "../models/analogs/build.js";
-import { analogConfig, CALIBRATION_PROMPT, type AnalogFamily, type Dialect } from "../models/analogs/config.js";
+import {
+  ANALOG_FAMILIES,
+  analogConfig,
+  CALIBRATION_PROMPT,
+  type AnalogFamily,
+  type Dialect,
+} from "../models/analogs/config.js";
 import { emitAnalog } from "../models/analogs/emit.js";
 import { readLlama2c } from "../models/analogs/llama2c.js";
 import { referenceForward } from "../models/analogs/reference.js";
@@ -19,7 +25,7 @@ import { loadTokenizer } from "../probes/tokenizer.js";
 import { CONFORMANCE, conformance, HAS_CONFORMANCE, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 import prompts from "../hypotheses/prompts.json" with { type: "json" };
 
-const FAMILIES: AnalogFamily[] = ["mistral", "llama", "gemma", "pythia", "apertus"];
+const FAMILIES = ANALOG_FAMILIES;
 const DIALECTS: Dialect[] = ["torchscript", "genai"];
 const frob = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, v) => s + v * v, 0));
 const int64 = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);

@@ -59,6 +59,11 @@ describe(`real exporters' graphs${EXPORTS_MISSING ? ` — skipped: ${EXPORTS_MIS
       ).toBeLessThan(tol.activations);
       // Every point but the attention probabilities of fused attention ops is found.
       for (const u of r.provenance.unavailable) expect(u.reason).toMatch(/^attention is fused into/);
+      // The attention probabilities against eager attention's own (torch references only).
+      if (ref.attention && "value" in r.measures["pattern.entropy"])
+        at(r, "pattern.entropy").forEach((h, L) =>
+          expect(Math.abs(h - ref.attention.entropy[L]), `attention entropy ${L}`).toBeLessThan(tol.activations),
+        );
       expect(
         Math.abs(
           (r.measures["logits.entropy_lnv"] as { value: number }).value - ref.entropy.entropy / Math.log(r.vocab),

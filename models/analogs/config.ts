@@ -7,7 +7,13 @@ import type { Family } from "../registry/schema.js";
 /** The notebook's prompt: planted gains are calibrated on it, as the notebook measured on it. */
 export const CALIBRATION_PROMPT = "The capital of France is";
 
-export type AnalogFamily = Exclude<Family, "other">;
+/**
+ * The families an analog can be built as: their own list, so that a family added to the
+ * registry's entry schema (for real exports) asks nothing of the generator. Each must be an
+ * entry family too, since an analog is probed through an entry.
+ */
+export const ANALOG_FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus"] as const satisfies readonly Family[];
+export type AnalogFamily = (typeof ANALOG_FAMILIES)[number];
 export type Dialect = "torchscript" | "genai";
 
 export interface MassiveActivation {

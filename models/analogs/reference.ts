@@ -16,6 +16,8 @@ export interface Trace {
   mlpIn: Float64Array[];
   mlpOut: Float64Array[];
   residPost: Float64Array[];
+  /** The attention probabilities, [heads, query, key] (zero above the diagonal). */
+  pattern: Float64Array[];
   lnFinal: Float64Array;
   logits: Float64Array;
 }
@@ -126,7 +128,12 @@ function rope(c: AnalogConfig, x: Float64Array, seq: number, nHeads: number): vo
   }
 }
 
-function attention(c: AnalogConfig, w: LayerWeights, xin: Float64Array, seq: number): Float64Array {
+function attention(
+  c: AnalogConfig,
+  w: LayerWeights,
+  xin: Float64Array,
+  seq: number,
+): { out: Float64Array; pattern: Float64Array } {
   const { d, heads, kvHeads } = c;
   const hd = headDim(c);
   const q = linear(xin, w.q, seq, d, heads * hd, w.qBias);
@@ -139,6 +146,7 @@ function attention(c: AnalogConfig, w: LayerWeights, xin: Float64Array, seq: num
   rope(c, q, seq, heads);
   rope(c, k, seq, kvHeads);
   const out = new Float64Array(seq * heads * hd);
+  const pattern = new Float64Array(heads * seq * seq);
   const group = heads / kvHeads;
   const scores = new Float64Array(seq);
   for (let h = 0; h < heads; h++) {
@@ -155,11 +163,12 @@ function attention(c: AnalogConfig, w: LayerWeights, xin: Float64Array, seq: num
       for (let j = 0; j <= i; j++) z += scores[j] = Math.exp(scores[j] - max);
       for (let j = 0; j <= i; j++) {
         const p = scores[j] / z;
+        pattern[(h * seq + i) * seq + j] = p;
         for (let t = 0; t < hd; t++) out[(i * heads + h) * hd + t] += p * v[(j * kvHeads + kh) * hd + t];
       }
     }
   }
-  return linear(out, w.o, seq, heads * hd, d, w.oBias);
+  return { out: linear(out, w.o, seq, heads * hd, d, w.oBias), pattern };
 }
 
 /** The MLP's hidden activations [seq, hidden], before down_proj. */
@@ -197,13 +206,15 @@ export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonl
     mlpIn: [],
     mlpOut: [],
     residPost: [],
+    pattern: [],
     lnFinal: h,
     logits: h,
   };
   for (const w of W.layers) {
     t.residPre.push(h);
-    const attn = attention(c, w, norm(c, h, d, w.norm1, w.norm1Bias), seq);
+    const { out: attn, pattern } = attention(c, w, norm(c, h, d, w.norm1, w.norm1Bias), seq);
     t.attnOut.push(attn);
+    t.pattern.push(pattern);
     // GPT-NeoX's parallel residual: both branches read the same residual stream.
     const mid = c.family === "pythia" ? h : add(h, attn);
     if (c.family !== "pythia") t.residMid.push(mid);
