@@ -13,6 +13,10 @@ import { readWeight } from "../probes/matrices.js";
 import { allClose } from "../probes/metrics.js";
 import { readModel } from "../onnx/io.js";
 import { createSession, deviceFromEnv } from "../probes/session.js";
+import { loadPromptSet } from "../probes/prompts.js";
+import { runProbes } from "../probes/run.js";
+import { ConfigError } from "../onnx/errors.js";
+import { DEFAULT_PROMPTS } from "../hypotheses/setup.js";
 
 /** The located stream as a reader follows it: embed, then each layer's sub-blocks and the tensors between them. */
 function drawStream(located: Located): string[] {
@@ -93,15 +97,44 @@ async function doctor(id: string): Promise<number> {
   return 0;
 }
 
-const [command, id] = process.argv.slice(2);
-if (command !== "doctor" || !id) {
-  console.error("usage: probespec doctor <model id>   (npm run doctor -- <model id>)");
+/**
+ * probespec probe [--shard i/n]: the probe run alone, its results into the store (PROBESPEC_CACHE_DIR);
+ * with a shard, only that shard's share of the models (docs/slurm.md). Exit 1 when a model failed.
+ */
+async function probe(args: string[]): Promise<number> {
+  const env = { ...process.env };
+  const flag = args.findIndex((a) => a === "--shard" || a.startsWith("--shard="));
+  if (flag >= 0) env.PROBESPEC_SHARD = args[flag].includes("=") ? args[flag].split("=")[1] : (args[flag + 1] ?? "");
+  const file = env.PROBESPEC_PROMPTS ? path.resolve(env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
+  let set;
+  try {
+    set = loadPromptSet(file);
+  } catch (e) {
+    throw new ConfigError(`${env.PROBESPEC_PROMPTS ? "PROBESPEC_PROMPTS: " : ""}${(e as Error).message}`);
+  }
+  const run = await runProbes({
+    env,
+    promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) },
+    onProgress: (m) => process.stderr.write(`[probespec] ${m}\n`),
+  });
+  for (const r of run.results)
+    console.log(`${r.id}: ${run.cacheHits.includes(r.id) ? "in the store" : `probed on ${r.execution.provider}`}`);
+  for (const f of run.failures) console.log(`${f.id}: FAILED: ${f.error}`);
+  return run.failures.length ? 1 : 0;
+}
+
+const USAGE = `usage: probespec doctor <model id>     what the locator finds (npm run doctor -- <model id>)
+       probespec probe [--shard i/n]   probe into the results store, only shard i of n where given`;
+const [command, ...args] = process.argv.slice(2);
+const main = command === "doctor" && args[0] ? doctor(args[0]) : command === "probe" ? probe(args) : undefined;
+if (!main) {
+  console.error(USAGE);
   process.exit(2);
 }
-doctor(id).then(
+main.then(
   (code) => process.exit(code),
   (e) => {
-    console.error((e as Error).message);
-    process.exit(1);
+    console.error(e instanceof ConfigError ? `probespec: ${e.message}` : (e as Error).message);
+    process.exit(e instanceof ConfigError ? 2 : 1);
   },
 );

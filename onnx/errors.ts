@@ -2,7 +2,7 @@
  * One error type per failure domain, each carrying the model id, so that a
  * message always says whose model failed, what was wrong and what to do.
  */
-export type FailureDomain = "registry" | "loading" | "locating" | "probing";
+export type FailureDomain = "registry" | "loading" | "locating" | "probing" | "shard";
 
 export class ProbespecError extends Error {
   constructor(
@@ -37,6 +37,13 @@ export class ProbeError extends ProbespecError {
 export class RegistryError extends ProbespecError {
   constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
     super("registry", modelId, detail, options);
+  }
+}
+
+/** A model a judge run found no result for: its shard failed, never ran or never finished. */
+export class ShardError extends ProbespecError {
+  constructor(modelId: string | undefined, detail: string) {
+    super("shard", modelId, detail);
   }
 }
 

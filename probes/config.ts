@@ -9,6 +9,7 @@ import path from "node:path";
 import { MODELS_DIR, type Registry } from "../models/registry/registry.js";
 import { ConfigError } from "../onnx/errors.js";
 import { deviceFromEnv, type DeviceRequest } from "./session.js";
+import { parseShard, type Shard } from "./shard.js";
 
 export interface RunConfig {
   device: DeviceRequest;
@@ -18,6 +19,12 @@ export interface RunConfig {
   models?: string[];
   /** PROBESPEC_MEASURES, when set: the measures to take (the seed's always are); every one by default. */
   measures?: string[];
+  /** PROBESPEC_SHARD=i/n: probe only shard i's share of the models. */
+  shard?: Shard;
+  /** PROBESPEC_SHARDS=n: judge the results n shards left in the store; probe nothing. */
+  judgeShards?: number;
+  /** PROBESPEC_JOB: what the shards' records are filed under (Slurm's array job id); "local" by default. */
+  job: string;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
@@ -45,7 +52,17 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
     .filter(Boolean);
   if (env.PROBESPEC_MEASURES !== undefined && !measures?.length)
     throw new ConfigError(`PROBESPEC_MEASURES="${env.PROBESPEC_MEASURES}" names no measure`);
-  return { device, threads, modelsDir, models, measures };
+  const shard = env.PROBESPEC_SHARD ? parseShard(env.PROBESPEC_SHARD, "PROBESPEC_SHARD") : undefined;
+  let judgeShards: number | undefined;
+  if (env.PROBESPEC_SHARDS !== undefined) {
+    if (!/^\s*\d+\s*$/.test(env.PROBESPEC_SHARDS) || Number(env.PROBESPEC_SHARDS) < 1)
+      throw new ConfigError(`PROBESPEC_SHARDS="${env.PROBESPEC_SHARDS}" is not a number of shards, 1 or more`);
+    judgeShards = Number(env.PROBESPEC_SHARDS);
+    if (shard)
+      throw new ConfigError("PROBESPEC_SHARD (probe a share) and PROBESPEC_SHARDS (judge them all) exclude each other");
+  }
+  const job = env.PROBESPEC_JOB?.trim() || "local";
+  return { device, threads, modelsDir, models, measures, shard, judgeShards, job };
 }
 
 /** Edit distance, for suggesting the id a typo meant. */

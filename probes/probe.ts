@@ -64,6 +64,9 @@ export interface ProbeResult {
     located: string[];
     probesSource: string;
     unavailable: Located["unavailable"];
+    /** The machine that probed, and the shard it ran as (PROBESPEC_SHARD), where it was one. */
+    host?: string;
+    shard?: { job: string; shard: string };
   };
   /** Every selected measure (probes/measures/) by name: its value over the prompt set and per prompt, or why the graph cannot give it. */
   measures: Record<string, MeasureResult>;

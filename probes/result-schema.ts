@@ -74,6 +74,8 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
     externalFiles: z.array(z.string()),
     located: z.array(z.string()),
     probesSource: z.string(),
+    host: z.string().optional(),
+    shard: z.strictObject({ job: z.string(), shard: z.string() }).optional(),
     unavailable: z.array(
       z.strictObject({
         point: z.string() as z.ZodType<ProbeResult["provenance"]["unavailable"][number]["point"]>,

@@ -9,10 +9,12 @@ import { selectModels, type Skipped } from "../models/registry/select.js";
 import { PROBES_SOURCE, cacheKey, modelIdentity, readCached, writeCached } from "./cache.js";
 import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
-import { ProbespecError } from "../onnx/errors.js";
+import { ProbespecError, ShardError } from "../onnx/errors.js";
 import { SEED_MEASURES, describeSource, probeModel, type ProbeResult } from "./probe.js";
 import { ortVersion, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig } from "./config.js";
+import os from "node:os";
+import { missingReason, ownerOf, readShardRecord, shardName, writeShardRecord, type ShardRecord } from "./shard.js";
 import { loadMeasures, pick } from "./measures/registry.js";
 import { isWeightMeasure, type Drawing } from "./measures/measure.js";
 
@@ -65,14 +67,39 @@ export async function runProbes({
 }: RunOptions): Promise<ProbeRun> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
-  const { device, threads, modelsDir, models, measures: asked } = readConfig(env);
+  const { device, threads, modelsDir, models, measures: asked, shard, judgeShards, job } = readConfig(env);
   const allMeasures = await loadMeasures();
   const measures = asked ? pick(allMeasures, asked).map((m) => m.name) : undefined;
   const cacheDir = cacheRoot(env);
   const registry = await loadRegistry(modelsDir);
   checkModelIds(models, registry, modelsDir);
   for (const p of registry.problems) onProgress(`models/: ${p.error}`);
-  const { selected, skipped } = await selectModels(registry, {
+  // Shards deal the models PROBESPEC_MODELS names (else every entry) among themselves by id alone.
+  const candidates = models ?? registry.entries.map((e) => e.id);
+  const mine = shard
+    ? {
+        ...registry,
+        entries: registry.entries.filter(
+          (e) => candidates.includes(e.id) && ownerOf(e.id, candidates, shard.count) === shard.index,
+        ),
+      }
+    : registry;
+  const record: ShardRecord | undefined = shard && {
+    job,
+    shard: shardName(shard),
+    host: os.hostname(),
+    pid: process.pid,
+    log: env.PROBESPEC_SHARD_LOG,
+    startedAt,
+    models: [],
+  };
+  if (shard && record) {
+    writeShardRecord(cacheDir, shard, record);
+    onProgress(
+      `shard ${record.shard} of job ${job} on ${record.host}: ${mine.entries.map((e) => e.id).join(", ") || "no models"}`,
+    );
+  }
+  const { selected, skipped } = await selectModels(mine, {
     env,
     device: device === "auto" ? "cpu" : device,
     onProgress,
@@ -134,16 +161,33 @@ export async function runProbes({
         onProgress(`${entry.id}: results from the cache`);
         run.results.push(cached);
         run.cacheHits.push(entry.id);
+        record?.models.push({ id: entry.id, status: "cached" });
         continue;
       }
+      if (judgeShards) {
+        // A judge probes nothing: a model without a result is its shard's failure, named.
+        const owner = { index: ownerOf(entry.id, candidates, judgeShards), count: judgeShards };
+        throw new ShardError(
+          entry.id,
+          missingReason(entry.id, owner, readShardRecord(cacheDir, job, owner), {
+            store: cacheDir,
+            job,
+            logs: env.PROBESPEC_SHARD_LOGS,
+          }),
+        );
+      }
       run.modelLoads++;
-      const result = await probeModel(entry, dir, promptSet.prompts, {
+      const probed = await probeModel(entry, dir, promptSet.prompts, {
         device,
         threads,
         onProgress,
         model,
         measures,
       });
+      const result = {
+        ...probed,
+        provenance: { ...probed.provenance, host: os.hostname(), shard: record && { job, shard: record.shard } },
+      };
       try {
         writeCached(cacheDir, key, result);
       } catch (e) {
@@ -153,9 +197,11 @@ export async function runProbes({
         );
       }
       run.results.push(result);
+      record?.models.push({ id: entry.id, status: "probed" });
     } catch (e) {
       const err = e as Error;
       onProgress(`${entry.id}: FAILED: ${err.message}`);
+      record?.models.push({ id: entry.id, status: "failed", error: err.message });
       run.failures.push({
         id: entry.id,
         family: entry.family,
@@ -165,6 +211,10 @@ export async function runProbes({
         error: err.message.startsWith(`model "${entry.id}"`) ? err.message : `model "${entry.id}": ${err.message}`,
       });
     }
+  }
+  if (shard && record) {
+    for (const k of skipped) record.models.push({ id: k.id, status: "skipped", error: k.reason });
+    writeShardRecord(cacheDir, shard, { ...record, finishedAt: new Date().toISOString() });
   }
   run.durationS = (performance.now() - t0) / 1000;
   return run;

@@ -80,7 +80,12 @@ describe("the default run", () => {
     expect(
       new Set(Object.values(r.results.unembedding_analysis).map((m) => (m as { family: string }).family)).size,
     ).toBeGreaterThanOrEqual(4);
-    expect(r.output).toMatch(/probespec verdicts\n {2}entropy-efficiency +(CONFIRMED|REJECTED|INCONCLUSIVE)/);
+    // A line a hypothesis, in the specs' order.
+    expect(r.output).toMatch(
+      new RegExp(
+        `probespec verdicts\\n${specs.map((h) => ` {2}${h} +(CONFIRMED|REJECTED|INCONCLUSIVE).*\\n`).join("")}`,
+      ),
+    );
     expect(fs.existsSync(path.join(r.reportDir, "index.html"))).toBe(true);
   });
 });

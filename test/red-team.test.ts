@@ -290,7 +290,7 @@ describe("the main job from anywhere, with whatever the user's files look like",
     for (const e of REAL_PAIR) fs.writeFileSync(path.join(models, `${e.id}.json`), JSON.stringify(e));
     const r = mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_REPORT_DIR: reportDir });
     expect(r.status).toBe(1);
-    expect(r.output).toMatch(/probespec verdicts\n(.*\n){3}report: not written: .*index.html/);
+    expect(r.output).toMatch(/probespec verdicts\n( {2}[a-z-]+ +[A-Z]+ .*\n)+report: not written: .*index.html/);
     expect(fs.readdirSync(reportDir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
@@ -452,7 +452,7 @@ describe("each message names the model, the file and what to do", () => {
 });
 
 describe("the results cache trusts nothing it cannot check", () => {
-  it("keys results by the source of every file under probes/: an edit to any of them probes again", () => {
+  it("keys results by the source of every file under probes/ (measures included): an edit to any of them probes again", () => {
     const root = tmpDir(),
       copy = path.join(root, "probes");
     fs.cpSync(path.join(PROJECT_ROOT, "probes"), copy, { recursive: true });
@@ -470,7 +470,14 @@ describe("the results cache trusts nothing it cannot check", () => {
     const before = hash();
     expect(before).toMatch(/^[0-9a-f]{16}$/);
     fs.appendFileSync(path.join(copy, "locate.ts"), "\n// an edit\n");
-    expect(hash()).not.toBe(before);
+    const edited = hash();
+    expect(edited).not.toBe(before);
+    // A measure edited, and a measure added.
+    fs.appendFileSync(path.join(copy, "measures", "resid-gain.ts"), "\n// an edit\n");
+    const measureEdited = hash();
+    expect(measureEdited).not.toBe(edited);
+    fs.copyFileSync(path.join(copy, "measures", "resid-gain.ts"), path.join(copy, "measures", "resid-gain-2.ts"));
+    expect(hash()).not.toBe(measureEdited);
   });
 
   it("parses a cached result with a schema: an entry of another shape, checksum and all, is removed and recomputed", () => {

@@ -89,6 +89,29 @@ describe("verdicts by cohort", () => {
   });
 });
 
+describe("the report and the probes know no hypothesis", () => {
+  it("no spec's name appears in any file under probes/ or reports/ (adding a hypothesis touches neither)", () => {
+    const root = path.join(import.meta.dirname, "..");
+    const names = fs
+      .readdirSync(path.join(root, "hypotheses"))
+      .filter((f) => f.endsWith(".spec.ts"))
+      .map((f) => f.replace(".spec.ts", ""));
+    expect(names.length).toBeGreaterThanOrEqual(4);
+    const files = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const f = path.join(dir, e.name);
+        if (e.isDirectory()) return ["latest", "runs"].includes(e.name) ? [] : files(f);
+        return /\.(ts|njk)$/.test(e.name) ? [f] : [];
+      });
+    for (const f of [...files(path.join(root, "probes")), ...files(path.join(root, "reports"))]) {
+      const text = fs.readFileSync(f, "utf8").toLowerCase();
+      for (const n of names)
+        for (const form of [n, n.replace(/-/g, "_"), n.replace(/-/g, " ")])
+          expect(text.includes(form), `${path.relative(root, f)} names ${form}`).toBe(false);
+    }
+  });
+});
+
 describe("the HTML report", () => {
   it("escapes HTML and script in model ids, notes, prompts, token strings and error messages", async () => {
     const run = await fixedRun();
