@@ -10,7 +10,7 @@ import { PROBES_SOURCE, cacheKey, modelIdentity, readCached, writeCached } from 
 import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
 import { ProbespecError, ShardError } from "../onnx/errors.js";
-import { SEED_MEASURES, describeSource, probeModel, type ProbeResult } from "./probe.js";
+import { SEED_MEASURES, describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { ortVersion, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig } from "./config.js";
 import os from "node:os";
@@ -56,6 +56,8 @@ export interface ProbeRun {
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
+  /** ONNX Runtime options on top of probespec's, for every model (the bench's memory settings). */
+  ort?: ProbeOptions["ort"];
   promptSet: { name: string; file: string; prompts: string[] };
   onProgress?: (message: string) => void;
 }
@@ -64,6 +66,7 @@ export async function runProbes({
   env = process.env,
   promptSet,
   onProgress = () => {},
+  ort,
 }: RunOptions): Promise<ProbeRun> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
@@ -183,6 +186,7 @@ export async function runProbes({
         onProgress,
         model,
         measures,
+        ort,
       });
       const result = {
         ...probed,

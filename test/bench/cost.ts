@@ -1,0 +1,243 @@
+/**
+ * How cost grows (npm run bench): the plain and the probed forward pass (every
+ * probe point exposed and the logit lens, as probeModel runs it) at several model
+ * sizes and prompt lengths; peak memory of a real probe run, anonymous and
+ * file-backed apart, sampled from /proc while it runs; and the peer a user would
+ * run instead at 1.1B (transformers + torch with hooks on every decoder layer).
+ */
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { folderWeightBytes } from "../../models/registry/layout.js";
+import { PROJECT_ROOT } from "../../models/registry/registry.js";
+import { encodeModel, readModel } from "../../onnx/io.js";
+import { feeder } from "../../probes/feeds.js";
+import { probedGraph } from "../../probes/lens.js";
+import { locate } from "../../probes/locate.js";
+import { loadTokenizer } from "../../probes/tokenizer.js";
+
+export interface Timing {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+export const stats = (ts: number[]): Timing => {
+  const s = [...ts].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length };
+};
+
+/** Two functions timed in alternation after a warm-up of each, so that drift in the machine's speed falls on both alike. */
+export async function timePair(
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+  runs: number,
+): Promise<[Timing, Timing]> {
+  await a();
+  await b();
+  const ta: number[] = [],
+    tb: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const order: [() => Promise<unknown>, number[]][] =
+      i % 2
+        ? [
+            [b, tb],
+            [a, ta],
+          ]
+        : [
+            [a, ta],
+            [b, tb],
+          ];
+    for (const [fn, ts] of order) {
+      const t = performance.now();
+      await fn();
+      ts.push((performance.now() - t) / 1000);
+    }
+  }
+  return [stats(ta), stats(tb)];
+}
+
+/** `length` token ids from the prompts' text, repeated as needed: real tokens of the model's own tokenizer. */
+export function idsOfLength(dir: string, text: string, length: number): number[] {
+  const base = loadTokenizer(dir).encode(text);
+  return Array.from({ length }, (_, i) => base[i % base.length]);
+}
+
+export interface CostPoint {
+  model: string;
+  parameters: number;
+  weightBytes: number;
+  tokens: number;
+  plain_s: Timing;
+  probed_s: Timing;
+  /** The probed pass over the plain one. */
+  overhead: number;
+  probed_per_token_s: number;
+}
+
+/**
+ * One model's row of the curve: its plain session (from its file) and its probed one
+ * (every located point and the lens), the load time of each, then both timed at each length.
+ */
+export async function costRow(
+  name: string,
+  dir: string,
+  lengths: number[],
+  text: string,
+  runs: number,
+  threads: number,
+) {
+  const file = path.join(dir, "model.onnx");
+  const model = readModel(file);
+  const located = locate(model.proto);
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+  const feeds = feeder(located, config, undefined, name);
+  const opts: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: "all",
+  };
+  let t = performance.now();
+  const plain = await ort.InferenceSession.create(file, opts);
+  const loadPlain = (performance.now() - t) / 1000;
+  const g = probedGraph(model.proto, located, name, { lens: true });
+  t = performance.now();
+  const probed = await ort.InferenceSession.create(encodeModel(g.proto), {
+    ...opts,
+    extra: { session: { model_external_initializers_file_folder_path: dir } },
+  });
+  const loadProbed = (performance.now() - t) / 1000;
+  const weightBytes = folderWeightBytes(file);
+  const points: CostPoint[] = [];
+  for (const tokens of lengths) {
+    const ids = idsOfLength(dir, text, tokens);
+    const x = feeds(ids, text);
+    const [p, q] = await timePair(
+      () => plain.run(x),
+      () => probed.run(x, g.outputs),
+      runs,
+    );
+    points.push({
+      model: name,
+      parameters: weightBytes / 4,
+      weightBytes,
+      tokens,
+      plain_s: p,
+      probed_s: q,
+      overhead: q.median / p.median,
+      probed_per_token_s: q.median / tokens,
+    });
+  }
+  await plain.release();
+  await probed.release();
+  return { load_s: { plain: loadPlain, probed: loadProbed }, points, exposed: g.outputs.length };
+}
+
+/** time ≈ a · (parameters × tokens)^b by least squares in log–log: the exponent b. */
+export function fitExponent(points: { x: number; t: number }[]): { exponent: number; r2: number } {
+  const xs = points.map((p) => Math.log(p.x)),
+    ys = points.map((p) => Math.log(p.t));
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n,
+    my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+    syy += (ys[i] - my) ** 2;
+  }
+  return { exponent: sxy / sxx, r2: (sxy * sxy) / (sxx * syy) };
+}
+
+export interface MemoryPeak {
+  /** Peaks of RssAnon and RssFile sampled every 20 ms, and the kernel's own VmHWM (anonymous + file). */
+  anonBytes: number;
+  fileBytes: number;
+  hwmBytes: number;
+  seconds: number;
+  samples: number;
+}
+
+const statusField = (text: string, field: string) =>
+  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) * 1024;
+
+/** A probe run in a child (test/bench/probe-one.ts) with this environment, its memory sampled from /proc while it runs. */
+export function memoryOfRun(env: Record<string, string>): Promise<MemoryPeak & { error?: string }> {
+  return new Promise((resolve) => {
+    const t = performance.now();
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "test/bench/probe-one.ts")], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "",
+      err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const peak = { anonBytes: 0, fileBytes: 0, hwmBytes: 0, samples: 0 };
+    const sample = () => {
+      try {
+        const s = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
+        peak.anonBytes = Math.max(peak.anonBytes, statusField(s, "RssAnon"));
+        peak.fileBytes = Math.max(peak.fileBytes, statusField(s, "RssFile"));
+        peak.samples++;
+      } catch {
+        // exited between two samples
+      }
+    };
+    const timer = setInterval(sample, 20);
+    child.on("exit", (code) => {
+      clearInterval(timer);
+      const last = out.trim().split("\n").pop() ?? "";
+      const seconds = (performance.now() - t) / 1000;
+      try {
+        resolve({ ...peak, hwmBytes: JSON.parse(last).maxRssBytes, seconds });
+      } catch {
+        resolve({ ...peak, seconds, error: `exit ${code}: ${err.trim().split("\n").slice(-3).join(" ")}` });
+      }
+    });
+  });
+}
+
+/** The peer's Python: the project's .venv (transformers 5, torch 2.13) with gguf, installed from the wheel mirror when missing. */
+export function peerPython(): string | { missing: string } {
+  const py = path.join(PROJECT_ROOT, ".venv/bin/python");
+  if (!fs.existsSync(py)) return { missing: "no .venv (bash tools/make_exports.sh builds it from the wheel mirror)" };
+  const has = () => {
+    try {
+      execFileSync(py, ["-c", "import torch, transformers, gguf"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (has()) return py;
+  const indexes = execFileSync("sh", ["-c", "pip3 config list 2>/dev/null || true"], { encoding: "utf8" })
+    .split("\n")
+    .flatMap((l) => /index-url='(.*)'$/.exec(l)?.[1].split(/\s+/) ?? [])
+    .filter((u) => u.startsWith("file://"));
+  if (!indexes.length) return { missing: "gguf is not in .venv and pip names no local wheel mirror" };
+  try {
+    execFileSync(
+      path.join(PROJECT_ROOT, ".venv/bin/pip"),
+      [
+        "install",
+        "-q",
+        "--index-url",
+        indexes[0],
+        ...indexes.slice(1).flatMap((u) => ["--extra-index-url", u]),
+        "-r",
+        path.join(PROJECT_ROOT, "tools/requirements-peer.txt"),
+      ],
+      { stdio: "ignore" },
+    );
+  } catch (e) {
+    return { missing: `gguf could not be installed into .venv: ${(e as Error).message.split("\n")[0]}` };
+  }
+  return has() ? py : { missing: "gguf still cannot be imported in .venv" };
+}
