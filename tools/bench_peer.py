@@ -1,6 +1,6 @@
 """The peer at 1.1B for npm run bench (test/bench/run.ts): what a user would run instead of probespec.
 
-transformers 5 + torch 2.13 (the project's .venv, from the wheel mirror), 2 threads, TinyLlama-1.1B's
+transformers 5 + torch 2.13 (the project's .venv, from the wheel mirror, with gguf and accelerate: tools/requirements-peer.txt), 2 threads, TinyLlama-1.1B's
 GGUF (the npm parts joined) loaded by transformers' own GGUF loader, which dequantises every tensor to
 float32; forward hooks on every decoder layer keeping each layer's output (the notebook's method).
 

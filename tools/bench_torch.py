@@ -4,9 +4,10 @@
   bench_torch.py forward <out_dir> <ids.json> <runs>   export a pythia-160m-shaped GPTNeoX to ONNX in out_dir, then
                                                       time torch forward with hooks on the decoder layers
   bench_torch.py spectral <matrix.f32> <rows> <cols> <runs>   time matrix_norm(ord=2) + svdvals
-Prints one JSON object. Threads: 2, as ONNX Runtime gets.
+Prints one JSON object. Threads: 2, as ONNX Runtime gets. Run by the project's .venv (torch 2.13 from the wheel
+mirror) where it exists, else by Debian's python3-torch.
 """
-import json, os, statistics, sys, time
+import inspect, json, os, statistics, sys, time
 import numpy as np
 import torch
 import onnx
@@ -38,7 +39,9 @@ def forward(out_dir, ids_file, runs):
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "model.onnx")
     x = torch.tensor([prompts[0]])
-    torch.onnx.export(model, (x, torch.ones_like(x), torch.arange(x.shape[1])[None]), path, opset_version=17, do_constant_folding=True,
+    # The TorchScript exporter (torch >= 2.9 defaults to dynamo).
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    torch.onnx.export(model, (x, torch.ones_like(x), torch.arange(x.shape[1])[None]), path, opset_version=17, do_constant_folding=True, **legacy,
                       input_names=["input_ids", "attention_mask", "position_ids"], output_names=["logits"],
                       dynamic_axes={k: {0: "batch_size", 1: "sequence_length"} for k in ["input_ids", "attention_mask", "position_ids", "logits"]})
     onnx.save_model(onnx.load(path), path, save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=1024)

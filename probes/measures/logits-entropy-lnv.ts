@@ -1,11 +1,11 @@
 /** The output entropy ÷ ln V: on one scale across vocabularies (ln V bounds the raw value). */
 import { entropy } from "../metrics.js";
-import type { PromptMeasure } from "./measure.js";
+import { lastLogits, type PromptMeasure } from "./measure.js";
 
 export default {
   name: "logits.entropy_lnv",
   description: "softmax entropy of the last position's logits ÷ ln(vocabulary size), 0 to 1",
   unit: "fraction of ln V",
   points: () => ["logits"],
-  reduce: (x) => entropy(x.tensor("logits").subarray((x.seq - 1) * x.vocab)) / Math.log(x.vocab),
+  reduce: (x) => entropy(lastLogits(x)) / Math.log(x.vocab),
 } satisfies PromptMeasure;

@@ -1,13 +1,13 @@
 /** The softmax entropy of the last position's logits, in nats (the notebook's −Σ p·log(p + 1e-10)). */
 import { entropy } from "../metrics.js";
-import type { PromptMeasure } from "./measure.js";
+import { lastLogits, type PromptMeasure } from "./measure.js";
 
 export default {
   name: "logits.entropy",
   description: "softmax entropy of the last position's logits",
   unit: "nats",
   points: () => ["logits"],
-  reduce: (x) => entropy(x.tensor("logits").subarray((x.seq - 1) * x.vocab)),
+  reduce: (x) => entropy(lastLogits(x)),
   figure: {
     kind: "models",
     title: "Output entropy",

@@ -1,11 +1,11 @@
 /** The spread of the last position's logits across the vocabulary: the readout's gain in use. */
 import { std } from "../metrics.js";
-import type { PromptMeasure } from "./measure.js";
+import { lastLogits, type PromptMeasure } from "./measure.js";
 
 export default {
   name: "logits.spread",
   description: "standard deviation of the last position's logits over the vocabulary",
   unit: "logits",
   points: () => ["logits"],
-  reduce: (x) => std(x.tensor("logits").subarray((x.seq - 1) * x.vocab)),
+  reduce: (x) => std(lastLogits(x)),
 } satisfies PromptMeasure;

@@ -1,6 +1,6 @@
 /** The notebook's 8 statistics of the last position's logits. */
 import { logitStats } from "../metrics.js";
-import type { PromptMeasure } from "./measure.js";
+import { lastLogits, type PromptMeasure } from "./measure.js";
 
 export default {
   name: "logits.stats",
@@ -8,5 +8,5 @@ export default {
     "the notebook's statistics of the last position's logits: mean, std, max, min, range, entropy, exp(entropy), top-10 mass",
   unit: "logits, nats",
   points: () => ["logits"],
-  reduce: (x) => ({ ...logitStats(x.tensor("logits").subarray((x.seq - 1) * x.vocab)) }),
+  reduce: (x) => ({ ...logitStats(lastLogits(x)) }),
 } satisfies PromptMeasure;

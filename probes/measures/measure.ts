@@ -5,6 +5,7 @@
  * says how it is drawn. Weight measures read the readout matrices instead of
  * prompts. One file a measure in this folder; `registry.ts` finds them.
  */
+import { frobenius } from "../metrics.js";
 import type { LayerPointKind, ProbePoint } from "../points.js";
 
 /** A measured value: a number, one per layer, one per layer and position, or named statistics. */
@@ -93,3 +94,14 @@ export function meanValue(values: Value[]): Value {
     Object.keys(first).map((k) => [k, meanValue(values.map((v) => (v as Record<string, number>)[k]))]),
   ) as Value;
 }
+
+/** ‖a.L‖ / ‖b.L‖ at every layer, over the whole tensor, or from position `from` on. */
+export const normRatio = (x: PromptView, a: LayerPointKind, b: LayerPointKind, from = 0): number[] =>
+  Array.from(
+    { length: x.layers },
+    (_, L) =>
+      frobenius(x.tensor(`${a}.${L}`).subarray(from * x.d)) / frobenius(x.tensor(`${b}.${L}`).subarray(from * x.d)),
+  );
+
+/** The last position's logits. */
+export const lastLogits = (x: PromptView) => x.tensor("logits").subarray((x.seq - 1) * x.vocab);

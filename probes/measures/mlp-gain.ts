@@ -1,17 +1,12 @@
 /** The MLP's component gain, ‖mlp_out.L‖ / ‖mlp_in.L‖: the kind of the published 0.58x. */
-import { frobenius } from "../metrics.js";
-import { everyLayer, type PromptMeasure } from "./measure.js";
+import { everyLayer, normRatio, type PromptMeasure } from "./measure.js";
 
 export default {
   name: "mlp.gain",
   description: "component gain of the MLP, ‖mlp_out.L‖ / ‖mlp_in.L‖ (the kind of the published 0.58x)",
   unit: "ratio",
   points: everyLayer("mlp_in", "mlp_out"),
-  reduce: (x) =>
-    Array.from(
-      { length: x.layers },
-      (_, L) => frobenius(x.tensor(`mlp_out.${L}`)) / frobenius(x.tensor(`mlp_in.${L}`)),
-    ),
+  reduce: (x) => normRatio(x, "mlp_out", "mlp_in"),
   figure: {
     kind: "layers",
     title: "MLP component gain per layer",

@@ -1,15 +1,10 @@
 /** The residual gain of each layer, ‖resid_post.L‖ / ‖resid_pre.L‖, whole tensor (the notebook's definition). */
-import { frobenius } from "../metrics.js";
-import { everyLayer, type PromptMeasure } from "./measure.js";
+import { everyLayer, normRatio, type PromptMeasure } from "./measure.js";
 
 export default {
   name: "resid.gain",
   description: "residual gain of each layer, ‖resid_post.L‖ / ‖resid_pre.L‖ over the whole [1, seq, d] tensor",
   unit: "ratio",
   points: everyLayer("resid_pre", "resid_post"),
-  reduce: (x) =>
-    Array.from(
-      { length: x.layers },
-      (_, L) => frobenius(x.tensor(`resid_post.${L}`)) / frobenius(x.tensor(`resid_pre.${L}`)),
-    ),
+  reduce: (x) => normRatio(x, "resid_post", "resid_pre"),
 } satisfies PromptMeasure;

@@ -210,7 +210,7 @@ export function peerPython(): string | { missing: string } {
   if (!fs.existsSync(py)) return { missing: "no .venv (bash tools/make_exports.sh builds it from the wheel mirror)" };
   const has = () => {
     try {
-      execFileSync(py, ["-c", "import torch, transformers, gguf"], { stdio: "ignore" });
+      execFileSync(py, ["-c", "import torch, transformers, gguf, accelerate"], { stdio: "ignore" });
       return true;
     } catch {
       return false;
@@ -221,7 +221,7 @@ export function peerPython(): string | { missing: string } {
     .split("\n")
     .flatMap((l) => /index-url='(.*)'$/.exec(l)?.[1].split(/\s+/) ?? [])
     .filter((u) => u.startsWith("file://"));
-  if (!indexes.length) return { missing: "gguf is not in .venv and pip names no local wheel mirror" };
+  if (!indexes.length) return { missing: "gguf or accelerate is not in .venv and pip names no local wheel mirror" };
   try {
     execFileSync(
       path.join(PROJECT_ROOT, ".venv/bin/pip"),
@@ -237,7 +237,7 @@ export function peerPython(): string | { missing: string } {
       { stdio: "ignore" },
     );
   } catch (e) {
-    return { missing: `gguf could not be installed into .venv: ${(e as Error).message.split("\n")[0]}` };
+    return { missing: `the peer's packages could not be installed into .venv: ${(e as Error).message.split("\n")[0]}` };
   }
-  return has() ? py : { missing: "gguf still cannot be imported in .venv" };
+  return has() ? py : { missing: "gguf or accelerate still cannot be imported in .venv" };
 }

@@ -149,9 +149,19 @@ async function sessions(dir: string) {
   };
 }
 
+/**
+ * The torch baselines' Python: the project's .venv (torch 2.13 from the wheel mirror, tools/make_exports.sh
+ * builds it), else Debian's python3-torch.
+ */
+const TORCH_PYTHON = [path.join(PROJECT_ROOT, ".venv/bin/python"), "/usr/bin/python3"].find(
+  (py) =>
+    fs.existsSync(py) &&
+    spawnSync(py, ["-c", "import torch, onnx, numpy, transformers"], { encoding: "utf8" }).status === 0,
+);
 function torchAvailable(): string | undefined {
-  const r = spawnSync("/usr/bin/python3", ["-c", "import torch, onnx, numpy"], { encoding: "utf8" });
-  return r.status === 0 ? undefined : "torch is not installed (apt-get install python3-torch python3-onnx)";
+  if (!TORCH_PYTHON)
+    return "torch is not installed (bash tools/make_exports.sh, or apt-get install python3-torch python3-onnx)";
+  return TORCH_PYTHON === "/usr/bin/python3" ? ensureOpenBlas() : undefined;
 }
 
 /** The baseline needs a real BLAS: Debian's torch falls back to the reference BLAS (≈ 3 GFLOP/s) without libopenblas0-pthread. */
@@ -171,7 +181,7 @@ function ensureOpenBlas(): string | undefined {
 }
 
 function python(args: string[]): any {
-  const out = execFileSync("/usr/bin/python3", [path.join(PROJECT_ROOT, "tools/bench_torch.py"), ...args], {
+  const out = execFileSync(TORCH_PYTHON!, [path.join(PROJECT_ROOT, "tools/bench_torch.py"), ...args], {
     encoding: "utf8",
     maxBuffer: 1 << 26,
     env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS) },
@@ -405,8 +415,53 @@ async function writeHtml(): Promise<void> {
   );
 }
 
+/** The curve, memory and peer in a few lines for the terminal; bench.json and bench.html hold them whole. */
+function summaryOfCost(): string[] {
+  const lines: string[] = [];
+  const curve = report.curve as
+    | {
+        points: CostPoint[];
+        fit?: Record<string, { exponent: number }>;
+        bandwidth_floor?: { by_model: Record<string, { ratio: number }> };
+      }
+    | undefined;
+  if (curve) {
+    lines.push("cost curve: seconds a pass, plain → every probe point and the lens");
+    for (const m of [...new Set(curve.points.map((p) => p.model))]) {
+      const row = curve.points.filter((p) => p.model === m);
+      const floor = curve.bandwidth_floor?.by_model[m]?.ratio;
+      lines.push(
+        `  ${m.padEnd(18)} ${row.map((p) => `${p.tokens} tokens ${p.plain_s.median.toFixed(3)} → ${p.probed_s.median.toFixed(3)} (${p.overhead.toFixed(2)}×)`).join("; ")}${floor ? `; plain at ${LENGTHS[0]} tokens ÷ copy-bandwidth floor ${floor.toFixed(2)}` : ""}`,
+      );
+    }
+    if (curve.fit)
+      lines.push(
+        `  time ∝ (parameters × tokens)^b: b = ${curve.fit.plain.exponent.toFixed(2)} plain, ${curve.fit.probed.exponent.toFixed(2)} probed`,
+      );
+  }
+  const memory = report.memory as {
+    skipped?: string;
+    settings?: { setting: string; anon_ratio: number; file_ratio: number }[];
+  };
+  if (memory?.skipped) lines.push(`memory at 1.1B: skipped: ${memory.skipped}`);
+  for (const m of memory?.settings ?? [])
+    lines.push(
+      `memory at 1.1B, ${m.setting}: peak RssAnon ${m.anon_ratio.toFixed(2)}× the weights (target ≤ 1.3), RssFile ${m.file_ratio.toFixed(2)}×`,
+    );
+  const peer = report.peer as {
+    skipped?: string;
+    by_length?: { tokens: number; ratio: number | null; target: string }[];
+  };
+  if (peer?.skipped) lines.push(`peer at 1.1B: skipped: ${peer.skipped}`);
+  if (peer?.by_length)
+    lines.push(
+      `peer at 1.1B (probespec with every probe point and the lens ÷ transformers + torch with hooks): ${peer.by_length.map((b) => `${b.tokens} tokens ${b.ratio?.toFixed(2)} (${b.target})`).join("; ")}`,
+    );
+  return lines;
+}
+
 async function main() {
-  const torchMissing = QUICK ? "--quick leaves torch out" : (torchAvailable() ?? ensureOpenBlas());
+  const torchMissing = QUICK ? "--quick leaves torch out" : torchAvailable();
   const cache = path.join(work, "cache");
   save();
 
@@ -601,6 +656,7 @@ async function main() {
   console.log(
     ["figure                         value      target", ...table, `machine: ${JSON.stringify(machine)}`].join("\n"),
   );
+  console.log(summaryOfCost().join("\n"));
   report.complete = true;
   save();
   await writeHtml();
