@@ -120,6 +120,7 @@ async function probe(args: string[]): Promise<number> {
   for (const r of run.results)
     console.log(`${r.id}: ${run.cacheHits.includes(r.id) ? "in the store" : `probed on ${r.execution.provider}`}`);
   for (const f of run.failures) console.log(`${f.id}: FAILED: ${f.error}`);
+  for (const k of run.skipped) if (k.reason !== "not in PROBESPEC_MODELS") console.log(`${k.id}: skipped: ${k.reason}`);
   return run.failures.length ? 1 : 0;
 }
 

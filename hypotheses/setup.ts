@@ -14,6 +14,7 @@ import { ConfigError } from "../onnx/errors.js";
 import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { checkReportDir } from "../reports/write.js";
+import { makeDir } from "../onnx/io.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -36,7 +37,7 @@ function writeRunFile(run: ProbeRun, log: (m: string) => void): string {
   const name = `${run.startedAt.replace(/[:.]/g, "-")}-${process.pid}.json`;
   const runs = path.join(cacheRoot(), "runs");
   try {
-    fs.mkdirSync(runs, { recursive: true });
+    makeDir(runs);
     fs.writeFileSync(path.join(runs, name), JSON.stringify(run));
     const old = fs
       .readdirSync(runs)

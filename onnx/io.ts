@@ -135,3 +135,14 @@ export function relocateExternalData(proto: ModelProto, modelDir: string): { pro
   });
   return { proto: { ...proto, graph: { ...proto.graph!, initializer } }, dir: base };
 }
+
+/** mkdir -p, one level at a time: Node's recursive mkdir spins forever under /proc. */
+export function makeDir(dir: string): void {
+  const missing: string[] = [];
+  let d = path.resolve(dir);
+  while (!fs.existsSync(d) && path.dirname(d) !== d) {
+    missing.push(d);
+    d = path.dirname(d);
+  }
+  for (const m of missing.reverse()) fs.mkdirSync(m);
+}

@@ -8,6 +8,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
+import { makeDir } from "../onnx/io.js";
 
 export const sha = (s: string | Uint8Array) => crypto.createHash("sha256").update(s).digest("hex");
 
@@ -75,7 +76,7 @@ export function readCached<T>(cacheDir: string, key: string, schema: z.ZodType<T
 
 export function writeCached(cacheDir: string, key: string, value: unknown): void {
   const dir = path.join(cacheDir, "results");
-  fs.mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   const payload = JSON.stringify(value);
   const tmp = path.join(dir, `${key}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
   fs.writeFileSync(tmp, JSON.stringify({ checksum: sha(payload), payload }));

@@ -9,7 +9,7 @@ import { selectModels, type Skipped } from "../models/registry/select.js";
 import { PROBES_SOURCE, cacheKey, modelIdentity, readCached, writeCached } from "./cache.js";
 import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
-import { ProbespecError, ShardError } from "../onnx/errors.js";
+import { ConfigError, ProbespecError, ShardError } from "../onnx/errors.js";
 import { SEED_MEASURES, describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { ortVersion, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig } from "./config.js";
@@ -97,7 +97,13 @@ export async function runProbes({
     models: [],
   };
   if (shard && record) {
-    writeShardRecord(cacheDir, shard, record);
+    try {
+      writeShardRecord(cacheDir, shard, record);
+    } catch (e) {
+      throw new ConfigError(
+        `the results store ${cacheDir} (PROBESPEC_CACHE_DIR) cannot be written, and shard ${record.shard} files its results and record there: ${(e as Error).message}`,
+      );
+    }
     onProgress(
       `shard ${record.shard} of job ${job} on ${record.host}: ${mine.entries.map((e) => e.id).join(", ") || "no models"}`,
     );

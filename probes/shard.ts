@@ -11,6 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "../onnx/errors.js";
+import { makeDir } from "../onnx/io.js";
 
 export interface Shard {
   /** 1-based, as Slurm numbers array tasks. */
@@ -61,7 +62,7 @@ const recordFile = (store: string, job: string, s: Shard) =>
 /** Written atomically (a temp file of this host and process, then a rename), as the results are. */
 export function writeShardRecord(store: string, s: Shard, r: ShardRecord): void {
   const file = recordFile(store, r.job, s);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDir(path.dirname(file));
   const tmp = `${file}.${os.hostname()}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(r, null, 1));
   fs.renameSync(tmp, file);

@@ -8,19 +8,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../onnx/errors.js";
+import { makeDir } from "../onnx/io.js";
 
 export const REPORTS_DIR = import.meta.dirname;
-
-/** mkdir -p, one level at a time: Node's recursive mkdir spins forever under /proc. */
-function makeDir(dir: string): void {
-  const missing: string[] = [];
-  let d = path.resolve(dir);
-  while (!fs.existsSync(d) && path.dirname(d) !== d) {
-    missing.push(d);
-    d = path.dirname(d);
-  }
-  for (const m of missing.reverse()) fs.mkdirSync(m);
-}
 
 /** The path with its existing part's symlinks resolved: where a write would really land. */
 function realTarget(p: string): string {

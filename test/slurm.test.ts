@@ -12,6 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { childEnv, runHypotheses, tmpDir } from "./helpers.js";
 import { startCluster, waitFor, type Cluster } from "./slurm.js";
+import { ConfigError } from "../onnx/errors.js";
+import { readConfig } from "../probes/config.js";
+import { runProbes } from "../probes/run.js";
+import { ownerOf } from "../probes/shard.js";
 
 const MODELS = ["mistral-analog", "llama-analog", "gemma-analog", "pythia-analog", "apertus-analog"];
 /** Sorted ids dealt round-robin over 3 shards: apertus, mistral | gemma, pythia | llama. */
@@ -123,5 +127,29 @@ describe("probe shards as a Slurm job array, judged once", () => {
     expect(results.verdicts["silent-exit"].reason).toContain("shard 2/3");
     expect(results.verdicts["residual-explosion"].verdict).not.toBe("error");
     expect(results.models_tested.sort()).toEqual(MODELS.filter((m) => !SHARD_2.includes(m)).sort());
+  });
+});
+
+describe("sharding, without a cluster", () => {
+  it("deals sorted ids round-robin: the same owner whatever the order or the host, shards one model apart at most", () => {
+    const ids = ["e", "a", "d", "c", "b", "f", "g"];
+    const owners = ids.map((id) => ownerOf(id, ids, 3));
+    expect(owners).toEqual(ids.map((id) => ownerOf(id, [...ids].reverse(), 3)));
+    const counts = [1, 2, 3].map((i) => owners.filter((o) => o === i).length);
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+    expect(ownerOf("a", ids, 3)).toBe(1);
+  });
+
+  it("refuses a shard that is not i/n with 1 ≤ i ≤ n, and a store a shard cannot write, in one line each", async () => {
+    for (const bad of ["0/3", "4/3", "2", "a/b", "1/0"])
+      expect(() => readConfig({ PROBESPEC_SHARD: bad })).toThrow(/PROBESPEC_SHARD=.* is not a shard i\/n/);
+    expect(() => readConfig({ PROBESPEC_SHARDS: "many" })).toThrow(ConfigError);
+    expect(() => readConfig({ PROBESPEC_SHARD: "1/2", PROBESPEC_SHARDS: "2" })).toThrow(/exclude each other/);
+    await expect(
+      runProbes({
+        env: { PROBESPEC_SHARD: "1/1", PROBESPEC_CACHE_DIR: "/proc/no-store", PROBESPEC_MODELS: "llama-analog" },
+        promptSet: { name: "t", file: "-", prompts: ["Hi"] },
+      }),
+    ).rejects.toThrow(/results store \/proc\/no-store .* cannot be written/);
   });
 });

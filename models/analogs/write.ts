@@ -10,6 +10,7 @@ import path from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
 import { type AnalogConfig, type Dialect } from "./config.js";
+import { makeDir } from "../../onnx/io.js";
 
 const MODEL_TYPE: Record<AnalogConfig["family"], string> = {
   mistral: "mistral",
@@ -141,7 +142,7 @@ export function generatedIntact(dir: string): boolean {
 export function writeFolder(dir: string, fill: (tmp: string) => void): string {
   const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
+  makeDir(tmp);
   try {
     fill(tmp);
     const manifest: Manifest = {};
@@ -150,7 +151,7 @@ export function writeFolder(dir: string, fill: (tmp: string) => void): string {
       manifest[n] = { sha256: fileSha256(path.join(tmp, n)), size: st.size, ctimeMs: st.ctimeMs };
     }
     fs.writeFileSync(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 1));
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    makeDir(path.dirname(dir));
     fs.renameSync(tmp, dir);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
