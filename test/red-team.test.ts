@@ -456,6 +456,9 @@ describe("the results cache trusts nothing it cannot check", () => {
     const root = tmpDir(),
       copy = path.join(root, "probes");
     fs.cpSync(path.join(PROJECT_ROOT, "probes"), copy, { recursive: true });
+    // What probes/cache.ts imports: the ONNX ground floor, and the packages.
+    fs.cpSync(path.join(PROJECT_ROOT, "onnx"), path.join(root, "onnx"), { recursive: true });
+    fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(root, "node_modules"));
     fs.writeFileSync(path.join(root, "package.json"), JSON.stringify({ type: "module" }));
     fs.writeFileSync(
       path.join(root, "print.ts"),
