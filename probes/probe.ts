@@ -191,7 +191,10 @@ export async function probeModel(
       if (SEED_MEASURES.includes(m.name)) throw new ProbeError(id, `${m.name}: ${missing[0]} is unavailable: ${why}`);
       continue;
     }
-    for (const p of pts) p === "lens" ? (lensNeeded = true) : needed.add(p);
+    for (const p of pts) {
+      if (p === "lens") lensNeeded = true;
+      else needed.add(p);
+    }
     taken.push(m);
   }
   // The embedding is always fetched: a NaN or Inf is named at the first point, in stream order, where it appears.

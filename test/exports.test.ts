@@ -76,6 +76,9 @@ describe(`real exporters' graphs${EXPORTS_MISSING ? ` — skipped: ${EXPORTS_MIS
           tol.activations,
         );
       }
+      // The measures the comparative predictions read, against the same reference (one prompt: value = that prompt's).
+      expect(rel(at<number>(r, "logits.spread"), ref.entropy.logit_std), "logits.spread").toBeLessThan(tol.activations);
+      expect(rel(at<number>(r, "logits.entropy"), ref.entropy.entropy), "logits.entropy").toBeLessThan(tol.activations);
     });
   }
 });

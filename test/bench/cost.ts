@@ -78,9 +78,51 @@ export interface CostPoint {
 }
 
 /**
- * One model's row of the curve: its plain session (from its file) and its probed one
- * (every located point and the lens), the load time of each, then both timed at each length.
+ * A model's sessions as the bench times them: the plain one (from its file), the probed one (every located
+ * point exposed and the logit lens, as probeModel runs it) and, where asked, the probed one without the lens;
+ * each session's load time, and the model's own feeds (probes/feeds.ts).
  */
+export async function openSessions(name: string, dir: string, threads: number, { unlensed = false } = {}) {
+  const file = path.join(dir, "model.onnx");
+  const model = readModel(file);
+  const located = locate(model.proto);
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+  const opts: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: "all",
+  };
+  const load_s: Record<string, number> = {};
+  const open = async (kind: string, lens?: boolean) => {
+    const t = performance.now();
+    const g = lens === undefined ? undefined : probedGraph(model.proto, located, name, { lens });
+    const session = g
+      ? await ort.InferenceSession.create(encodeModel(g.proto), {
+          ...opts,
+          extra: { session: { model_external_initializers_file_folder_path: dir } },
+        })
+      : await ort.InferenceSession.create(file, opts);
+    load_s[kind] = (performance.now() - t) / 1000;
+    return { session, run: (x: ort.InferenceSession.FeedsType) => (g ? session.run(x, g.outputs) : session.run(x)), g };
+  };
+  const plain = await open("plain");
+  const lensed = await open("probed", true);
+  const probed = unlensed ? await open("probed without the lens", false) : undefined;
+  return {
+    plain: plain.run,
+    lensed: lensed.run,
+    probed: probed?.run,
+    /** Tensors the probed session fetches (without the lens, where opened). */
+    exposed: (probed ?? lensed).g!.outputs.length,
+    feeds: feeder(located, config, undefined, name),
+    load_s,
+    weightBytes: folderWeightBytes(file),
+    release: () => Promise.all([plain, lensed, probed].map((s) => s?.session.release())),
+  };
+}
+
+/** One model's row of the curve: the plain and the probed pass timed at each length. */
 export async function costRow(
   name: string,
   dir: string,
@@ -89,41 +131,19 @@ export async function costRow(
   runs: number,
   threads: number,
 ) {
-  const file = path.join(dir, "model.onnx");
-  const model = readModel(file);
-  const located = locate(model.proto);
-  const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
-  const feeds = feeder(located, config, undefined, name);
-  const opts: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionProviders: ["cpu"],
-    graphOptimizationLevel: "all",
-  };
-  let t = performance.now();
-  const plain = await ort.InferenceSession.create(file, opts);
-  const loadPlain = (performance.now() - t) / 1000;
-  const g = probedGraph(model.proto, located, name, { lens: true });
-  t = performance.now();
-  const probed = await ort.InferenceSession.create(encodeModel(g.proto), {
-    ...opts,
-    extra: { session: { model_external_initializers_file_folder_path: dir } },
-  });
-  const loadProbed = (performance.now() - t) / 1000;
-  const weightBytes = folderWeightBytes(file);
+  const s = await openSessions(name, dir, threads);
   const points: CostPoint[] = [];
   for (const tokens of lengths) {
-    const ids = idsOfLength(dir, text, tokens);
-    const x = feeds(ids, text);
+    const x = s.feeds(idsOfLength(dir, text, tokens), text);
     const [p, q] = await timePair(
-      () => plain.run(x),
-      () => probed.run(x, g.outputs),
+      () => s.plain(x),
+      () => s.lensed(x),
       runs,
     );
     points.push({
       model: name,
-      parameters: weightBytes / 4,
-      weightBytes,
+      parameters: s.weightBytes / 4,
+      weightBytes: s.weightBytes,
       tokens,
       plain_s: p,
       probed_s: q,
@@ -131,9 +151,8 @@ export async function costRow(
       probed_per_token_s: q.median / tokens,
     });
   }
-  await plain.release();
-  await probed.release();
-  return { load_s: { plain: loadPlain, probed: loadProbed }, points, exposed: g.outputs.length };
+  await s.release();
+  return { load_s: s.load_s, points, exposed: s.exposed };
 }
 
 /** time ≈ a · (parameters × tokens)^b by least squares in log–log: the exponent b. */

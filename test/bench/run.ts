@@ -16,18 +16,16 @@ import { PRESETS } from "../../models/analogs/presets.js";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { ModelEntrySchema } from "../../models/registry/schema.js";
 import { folderWeightBytes } from "../../models/registry/layout.js";
-import { locate } from "../../probes/locate.js";
 import { matrixStats } from "../../probes/metrics.js";
-import { encodeModel, readModel } from "../../onnx/io.js";
 import { runProbes } from "../../probes/run.js";
 import { spectralNorm } from "../../probes/spectral.js";
-import { probedGraph } from "../../probes/lens.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 import prompts from "../../hypotheses/prompts.json" with { type: "json" };
 import { loadRegistry } from "../../models/registry/registry.js";
 import { resolveSource } from "../../models/registry/select.js";
 import { renderSvg } from "../../reports/figures.js";
 import {
+  openSessions,
   costRow,
   fitExponent,
   idsOfLength,
@@ -104,48 +102,21 @@ PRESETS["bench-mistral-160m"] = {
 };
 
 const PROMPTS = prompts.prompts.slice(0, 8).map((p) => p.text);
-const int64 = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
-const feeds = (ids: number[]) => ({
-  input_ids: int64(ids),
-  attention_mask: int64(ids.map(() => 1)),
-  position_ids: int64(ids.map((_, i) => i)),
-});
-
 /** The plain session, the probed one (every probe point an output) and the probed one with the logit lens, on the same prompts. */
 async function sessions(dir: string) {
-  const file = path.join(dir, "model.onnx");
-  const model = readModel(file);
-  const located = locate(model.proto);
-  const opts: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: THREADS,
-    interOpNumThreads: 1,
-    executionProviders: ["cpu"],
-    graphOptimizationLevel: "all",
-  };
-  const edited = (lens: boolean) => probedGraph(model.proto, located, undefined, { lens });
-  const create = async (g: ReturnType<typeof edited>) => ({
-    session: await ort.InferenceSession.create(encodeModel(g.proto), {
-      ...opts,
-      extra: { session: { model_external_initializers_file_folder_path: dir } },
-    }),
-    outputs: g.outputs,
-  });
-  const plain = { session: await ort.InferenceSession.create(file, opts), outputs: undefined };
-  const [probed, lensed] = [await create(edited(false)), await create(edited(true))];
+  const s = await openSessions(path.basename(dir), dir, THREADS, { unlensed: true });
   const tok = loadTokenizer(dir);
-  const ids = PROMPTS.map((p) => tok.encode(p));
-  const pass =
-    ({ session, outputs }: { session: ort.InferenceSession; outputs?: string[] }) =>
-    async () => {
-      for (const x of ids) await (outputs ? session.run(feeds(x), outputs) : session.run(feeds(x)));
-    };
+  const xs = PROMPTS.map((p) => s.feeds(tok.encode(p), p));
+  const pass = (run: (x: ort.InferenceSession.FeedsType) => Promise<unknown>) => async () => {
+    for (const x of xs) await run(x);
+  };
   return {
-    plain: pass(plain),
-    probed: pass(probed),
-    lensed: pass(lensed),
-    points: probed.outputs.length,
-    weightBytes: folderWeightBytes(file),
-    release: () => Promise.all([plain, probed, lensed].map((s) => s.session.release())),
+    plain: pass(s.plain),
+    probed: pass(s.probed!),
+    lensed: pass(s.lensed),
+    points: s.exposed,
+    weightBytes: s.weightBytes,
+    release: s.release,
   };
 }
 
