@@ -103,8 +103,14 @@ async function doctor(id: string): Promise<number> {
  */
 async function probe(args: string[]): Promise<number> {
   const env = { ...process.env };
-  const flag = args.findIndex((a) => a === "--shard" || a.startsWith("--shard="));
-  if (flag >= 0) env.PROBESPEC_SHARD = args[flag].includes("=") ? args[flag].split("=")[1] : (args[flag + 1] ?? "");
+  // Only --shard i/n (or --shard=i/n) is understood: a typo must not probe every model unsharded.
+  const [flag, inline] = args[0]?.startsWith("--shard=") ? ["--shard", args[0].slice(8)] : [args[0]];
+  const value = inline ?? args[1];
+  if (args.length && (flag !== "--shard" || !value || args.length > (inline === undefined ? 2 : 1)))
+    throw new ConfigError(
+      `probe: ${flag !== "--shard" ? `"${args[0]}" is not an option` : !value ? "--shard needs a value i/n, e.g. --shard 2/8" : `"${args[inline === undefined ? 2 : 1]}" is not understood`}\n${USAGE}`,
+    );
+  if (args.length) env.PROBESPEC_SHARD = value;
   const file = env.PROBESPEC_PROMPTS ? path.resolve(env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
   let set;
   try {

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { cacheRoot, loadRegistry } from "../models/registry/registry.js";
-import { resolvePath } from "../models/registry/select.js";
+import { sourceFolders } from "../models/registry/select.js";
 import { readConfig } from "../probes/config.js";
 import { ConfigError } from "../onnx/errors.js";
 import { loadPromptSet } from "../probes/prompts.js";
@@ -26,10 +26,10 @@ export const DEFAULT_PROMPTS = path.join(import.meta.dirname, "prompts.json");
 /** Run files kept in .probespec-cache/runs: the newest ones; older ones are removed. */
 const RUNS_KEPT = 20;
 
-/** The folders of every entry with a `dir` source: a report is never written into one. */
+/** The folders every entry's source lies in (an export, a GGUF's, a llama2.c checkpoint's, the hub cache's): a report is never written into one. */
 async function entryFolders(modelsDir: string): Promise<{ id: string; dir: string }[]> {
   const { entries } = await loadRegistry(modelsDir);
-  return entries.flatMap((e) => ("dir" in e.source ? [{ id: e.id, dir: resolvePath(e.source.dir) }] : []));
+  return entries.flatMap((e) => sourceFolders(e).map((dir) => ({ id: e.id, dir })));
 }
 
 /** The run as a file for the reporter: in the cache's runs/, or the system's temp folder where the cache cannot be written. */

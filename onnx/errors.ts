@@ -40,6 +40,13 @@ export class RegistryError extends ProbespecError {
   }
 }
 
+/**
+ * A source that is simply not there (an export not made, a checkpoint not downloaded, an optional
+ * package not installed): the entry is skipped, saying how to get it, unless the run asked for it by
+ * name. A source that is there and broken is a RegistryError, and an error verdict.
+ */
+export class AbsentError extends RegistryError {}
+
 /** A model a judge run found no result for: its shard failed, never ran or never finished. */
 export class ShardError extends ProbespecError {
   constructor(modelId: string | undefined, detail: string) {

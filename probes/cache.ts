@@ -53,32 +53,45 @@ export const PROBES_SOURCE = (() => {
   return h.digest("hex").slice(0, 16);
 })();
 
-/** A cached entry, parsed by `schema`: a corrupt, half-written or outdated one is removed and recomputed. */
-export function readCached<T>(cacheDir: string, key: string, schema: z.ZodType<T, unknown>): T | undefined {
-  const file = path.join(cacheDir, "results", `${key}.json`);
+/** What the store holds under a key: nothing, a result, or a file that cannot be trusted and why. */
+export type Cached<T> = { value: T } | { problem: string } | undefined;
+
+/**
+ * A cached entry, parsed by `schema`. It must be whole (its checksum), of this version (the
+ * schema) and filed under its own key (a result copied over another's is not that model's).
+ * Nothing is removed here: a run that cannot trust an entry probes again and writes over it; a
+ * judge names the file.
+ */
+export function readCached<T>(cacheDir: string, key: string, schema: z.ZodType<T, unknown>): Cached<T> {
+  const file = cachedFile(cacheDir, key);
   let raw: string;
   try {
     raw = fs.readFileSync(file, "utf8");
   } catch {
     return undefined;
   }
+  let entry: { checksum?: unknown; key?: unknown; payload?: unknown };
   try {
-    const { checksum, payload } = JSON.parse(raw);
-    if (typeof payload !== "string" || sha(payload) !== checksum) throw new Error("checksum mismatch");
-    const parsed = schema.safeParse(JSON.parse(payload));
-    if (!parsed.success) throw new Error("not a result of this version");
-    return parsed.data;
+    entry = JSON.parse(raw);
   } catch {
-    fs.rmSync(file, { force: true }); // corrupt or half-written: recompute, never trust
-    return undefined;
+    return { problem: `${file} is not whole (not valid JSON): a write was cut short` };
   }
+  if (typeof entry.payload !== "string" || sha(entry.payload) !== entry.checksum)
+    return { problem: `${file} is not whole (its checksum does not match): a write was cut short` };
+  if (entry.key !== key)
+    return { problem: `${file} was filed under another key (${entry.key}): a copy of another result` };
+  const parsed = schema.safeParse(JSON.parse(entry.payload));
+  if (!parsed.success) return { problem: `${file} is not a result of this version of probespec` };
+  return { value: parsed.data };
 }
+
+export const cachedFile = (cacheDir: string, key: string) => path.join(cacheDir, "results", `${key}.json`);
 
 export function writeCached(cacheDir: string, key: string, value: unknown): void {
   const dir = path.join(cacheDir, "results");
   makeDir(dir);
   const payload = JSON.stringify(value);
   const tmp = path.join(dir, `${key}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify({ checksum: sha(payload), payload }));
-  fs.renameSync(tmp, path.join(dir, `${key}.json`));
+  fs.writeFileSync(tmp, JSON.stringify({ checksum: sha(payload), key, payload }));
+  fs.renameSync(tmp, cachedFile(cacheDir, key));
 }

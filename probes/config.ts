@@ -9,7 +9,7 @@ import path from "node:path";
 import { MODELS_DIR, type Registry } from "../models/registry/registry.js";
 import { ConfigError } from "../onnx/errors.js";
 import { deviceFromEnv, type DeviceRequest } from "./session.js";
-import { parseShard, type Shard } from "./shard.js";
+import { checkJob, parseShard, type Shard } from "./shard.js";
 
 export interface RunConfig {
   device: DeviceRequest;
@@ -61,7 +61,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
     if (shard)
       throw new ConfigError("PROBESPEC_SHARD (probe a share) and PROBESPEC_SHARDS (judge them all) exclude each other");
   }
-  const job = env.PROBESPEC_JOB?.trim() || "local";
+  const job = checkJob(env.PROBESPEC_JOB?.trim() || "local");
   return { device, threads, modelsDir, models, measures, shard, judgeShards, job };
 }
 

@@ -6,7 +6,7 @@
 import { loadRegistry, cacheRoot, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
 import { selectModels, type Skipped } from "../models/registry/select.js";
-import { PROBES_SOURCE, cacheKey, modelIdentity, readCached, writeCached } from "./cache.js";
+import { PROBES_SOURCE, cacheKey, cachedFile, modelIdentity, readCached, writeCached } from "./cache.js";
 import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
 import { ConfigError, ProbespecError, ShardError } from "../onnx/errors.js";
@@ -14,7 +14,16 @@ import { SEED_MEASURES, describeSource, probeModel, type ProbeOptions, type Prob
 import { ortVersion, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig } from "./config.js";
 import os from "node:os";
-import { missingReason, ownerOf, readShardRecord, shardName, writeShardRecord, type ShardRecord } from "./shard.js";
+import {
+  missingReason,
+  ownerOf,
+  readShardRecord,
+  shardName,
+  writeShardRecord,
+  type Shard,
+  type ShardRecord,
+} from "./shard.js";
+import type { ModelEntry } from "../models/registry/schema.js";
 import { loadMeasures, pick } from "./measures/registry.js";
 import { isWeightMeasure, type Drawing } from "./measures/measure.js";
 
@@ -30,7 +39,9 @@ export interface MeasureInfo {
 
 export interface ModelFailure {
   id: string;
-  family: string;
+  /** Absent where the entry's own file could not be read. */
+  family?: string;
+  role?: ModelEntry["role"];
   synthetic: boolean;
   source: string;
   domain: string;
@@ -79,6 +90,95 @@ export async function runProbes({
   for (const p of registry.problems) onProgress(`models/: ${p.error}`);
   // Shards deal the models PROBESPEC_MODELS names (else every entry) among themselves by id alone.
   const candidates = models ?? registry.entries.map((e) => e.id);
+  const run: ProbeRun = {
+    startedAt,
+    durationS: 0,
+    device,
+    ortVersion: ortVersion(),
+    promptSet,
+    results: [],
+    failures: [],
+    skipped: [],
+    registryProblems: registry.problems,
+    measures: allMeasures
+      .filter((m) => !measures || measures.includes(m.name) || SEED_MEASURES.includes(m.name))
+      .map((m) => ({
+        name: m.name,
+        description: m.description,
+        unit: m.unit,
+        weights: isWeightMeasure(m),
+        figure: m.figure,
+      })),
+    cacheHits: [],
+    modelLoads: 0,
+  };
+  const fail = (entry: ModelEntry, e: unknown) => {
+    const err = e as Error;
+    onProgress(`${entry.id}: FAILED: ${err.message}`);
+    run.failures.push({
+      id: entry.id,
+      family: entry.family,
+      role: entry.role,
+      synthetic: entry.synthetic,
+      source: describeSource(entry),
+      domain: e instanceof ProbespecError ? e.domain : "probing",
+      error: err.message.startsWith(`model "${entry.id}"`) ? err.message : `model "${entry.id}": ${err.message}`,
+    });
+  };
+  // An entry whose own file is broken is a model the run was to probe: an error verdict for its id (a shard leaves it to the judge).
+  if (!shard)
+    for (const p of registry.problems.filter((p) => !models || models.includes(p.id)))
+      run.failures.push({
+        id: p.id,
+        synthetic: false,
+        source: p.file,
+        domain: "registry",
+        error: `model "${p.id}": ${p.error}`,
+      });
+  /** What a model's results depend on besides its files: probespec's source, the entry, the prompts, measures and device. */
+  const runKeyOf = (entry: ModelEntry) =>
+    cacheKey({
+      probes: PROBES_SOURCE,
+      entry: {
+        family: entry.family,
+        dtype: entry.dtype,
+        probePoints: entry.probePoints,
+        role: entry.role,
+        synthetic: entry.synthetic,
+        notes: entry.notes,
+        id: entry.id,
+      },
+      prompts: promptSet.prompts,
+      measures,
+      device,
+    });
+
+  if (judgeShards) {
+    // A judge probes nothing and resolves no source: each model's result is where its shard's record says.
+    for (const entry of registry.entries.filter((e) => candidates.includes(e.id))) {
+      const owner = { index: ownerOf(entry.id, candidates, judgeShards), count: judgeShards };
+      try {
+        const got = fromStore(entry, owner, runKeyOf(entry), { cacheDir, job, logs: env.PROBESPEC_SHARD_LOGS });
+        if ("skipped" in got)
+          run.skipped.push({
+            id: entry.id,
+            family: entry.family,
+            role: entry.role,
+            synthetic: entry.synthetic,
+            reason: got.skipped,
+          });
+        else {
+          run.results.push(got.result);
+          run.cacheHits.push(entry.id);
+        }
+      } catch (e) {
+        fail(entry, e instanceof ShardError ? e : new ShardError(entry.id, (e as Error).message));
+      }
+    }
+    run.durationS = (performance.now() - t0) / 1000;
+    return run;
+  }
+
   const mine = shard
     ? {
         ...registry,
@@ -108,33 +208,17 @@ export async function runProbes({
       `shard ${record.shard} of job ${job} on ${record.host}: ${mine.entries.map((e) => e.id).join(", ") || "no models"}`,
     );
   }
-  const { selected, skipped } = await selectModels(mine, {
+  const { selected, skipped, unloadable } = await selectModels(mine, {
     env,
     device: device === "auto" ? "cpu" : device,
+    wanted: models,
     onProgress,
   });
-  const run: ProbeRun = {
-    startedAt,
-    durationS: 0,
-    device,
-    ortVersion: ortVersion(),
-    promptSet,
-    results: [],
-    failures: [],
-    skipped,
-    registryProblems: registry.problems,
-    measures: allMeasures
-      .filter((m) => !measures || measures.includes(m.name) || SEED_MEASURES.includes(m.name))
-      .map((m) => ({
-        name: m.name,
-        description: m.description,
-        unit: m.unit,
-        weights: isWeightMeasure(m),
-        figure: m.figure,
-      })),
-    cacheHits: [],
-    modelLoads: 0,
-  };
+  run.skipped = skipped;
+  for (const { entry, error } of unloadable) {
+    fail(entry, error);
+    record?.models.push({ id: entry.id, status: "failed", error: error.message });
+  }
   for (const { entry, dir } of selected) {
     try {
       const folder = readModelFolder(dir, entry);
@@ -146,45 +230,30 @@ export async function runProbes({
         folder.tokenizerFile,
         folder.tokenizerConfigFile,
       ];
+      const runKey = runKeyOf(entry);
       const key = cacheKey({
-        probes: PROBES_SOURCE,
+        runKey,
         model: modelIdentity(
           model.sha256,
           used.filter((f): f is string => !!f),
         ),
-        entry: {
-          family: entry.family,
-          dtype: entry.dtype,
-          probePoints: entry.probePoints,
-          role: entry.role,
-          synthetic: entry.synthetic,
-          notes: entry.notes,
-          id: entry.id,
-        },
-        prompts: promptSet.prompts,
-        measures,
-        device,
       });
       const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached(cacheDir, key, ProbeResultSchema);
-      if (cached) {
+      const problem = !cached
+        ? undefined
+        : "problem" in cached
+          ? cached.problem
+          : cached.value.id !== entry.id
+            ? `${cachedFile(cacheDir, key)} holds the results of model "${cached.value.id}"`
+            : undefined;
+      if (cached && "value" in cached && !problem) {
         onProgress(`${entry.id}: results from the cache`);
-        run.results.push(cached);
+        run.results.push(cached.value);
         run.cacheHits.push(entry.id);
-        record?.models.push({ id: entry.id, status: "cached" });
+        record?.models.push({ id: entry.id, status: "cached", key, runKey });
         continue;
       }
-      if (judgeShards) {
-        // A judge probes nothing: a model without a result is its shard's failure, named.
-        const owner = { index: ownerOf(entry.id, candidates, judgeShards), count: judgeShards };
-        throw new ShardError(
-          entry.id,
-          missingReason(entry.id, owner, readShardRecord(cacheDir, job, owner), {
-            store: cacheDir,
-            job,
-            logs: env.PROBESPEC_SHARD_LOGS,
-          }),
-        );
-      }
+      if (problem) onProgress(`${entry.id}: the cached result cannot be trusted (${problem}); probing again`);
       run.modelLoads++;
       const probed = await probeModel(entry, dir, promptSet.prompts, {
         device,
@@ -201,25 +270,16 @@ export async function runProbes({
       try {
         writeCached(cacheDir, key, result);
       } catch (e) {
-        // A cache that cannot be written costs the next run time, not this run its results.
+        // A cache that cannot be written costs the next run time, not this run its results (a shard's judge, though, will miss them).
         onProgress(
           `${entry.id}: warning: the results cache ${cacheDir} cannot be written (${(e as Error).message}); the run goes on`,
         );
       }
       run.results.push(result);
-      record?.models.push({ id: entry.id, status: "probed" });
+      record?.models.push({ id: entry.id, status: "probed", key, runKey });
     } catch (e) {
-      const err = e as Error;
-      onProgress(`${entry.id}: FAILED: ${err.message}`);
-      record?.models.push({ id: entry.id, status: "failed", error: err.message });
-      run.failures.push({
-        id: entry.id,
-        family: entry.family,
-        synthetic: entry.synthetic,
-        source: describeSource(entry),
-        domain: e instanceof ProbespecError ? e.domain : "probing",
-        error: err.message.startsWith(`model "${entry.id}"`) ? err.message : `model "${entry.id}": ${err.message}`,
-      });
+      fail(entry, e);
+      record?.models.push({ id: entry.id, status: "failed", error: (e as Error).message });
     }
   }
   if (shard && record) {
@@ -228,4 +288,39 @@ export async function runProbes({
   }
   run.durationS = (performance.now() - t0) / 1000;
   return run;
+}
+
+/**
+ * A judged model's result, from the store: where its shard's record files it, probed under this
+ * judge's configuration, whole, and that model's own. Anything else is a ShardError naming the
+ * shard, the file and what is wrong; a model the shard skipped is skipped here for the same reason.
+ */
+function fromStore(
+  entry: ModelEntry,
+  owner: Shard,
+  runKey: string,
+  { cacheDir, job, logs }: { cacheDir: string; job: string; logs?: string },
+): { result: ProbeResult } | { skipped: string } {
+  const id = entry.id;
+  const name = `shard ${shardName(owner)} of job ${job}`;
+  const record = readShardRecord(cacheDir, job, owner);
+  const outcome = record?.models.find((m) => m.id === id);
+  if (outcome?.status === "skipped") return { skipped: `${name} skipped it: ${outcome.error}` };
+  if (!outcome?.key) throw new ShardError(id, missingReason(id, owner, record, { store: cacheDir, job, logs }));
+  if (outcome.runKey !== runKey)
+    throw new ShardError(
+      id,
+      `${name} probed it under another configuration than this judge's (probespec's source, the entry, the prompts, the measures or the device differ); judge with the shards' own, or probe again`,
+    );
+  const file = cachedFile(cacheDir, outcome.key);
+  const cached = readCached(cacheDir, outcome.key, ProbeResultSchema);
+  if (!cached) throw new ShardError(id, `${name} filed its result as ${file}, which is not in the store`);
+  if ("problem" in cached)
+    throw new ShardError(id, `${cached.problem}; ${name}'s result cannot be judged: probe it again`);
+  if (cached.value.id !== id)
+    throw new ShardError(
+      id,
+      `${file}, where ${name} filed its result, holds the results of model "${cached.value.id}"`,
+    );
+  return { result: cached.value };
 }

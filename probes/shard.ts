@@ -10,6 +10,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { z } from "zod";
 import { ConfigError } from "../onnx/errors.js";
 import { makeDir } from "../onnx/io.js";
 
@@ -38,26 +39,44 @@ export function ownerOf(id: string, candidates: readonly string[], count: number
   return (at % count) + 1;
 }
 
-export interface ModelOutcome {
-  id: string;
-  status: "probed" | "cached" | "failed" | "skipped";
-  error?: string;
+/**
+ * A job id names a folder in the store: one path segment of letters, digits, ".", "_" and "-"
+ * (not "." or ".."), so that no two ids share a folder and none escapes shards/.
+ */
+export function checkJob(job: string): string {
+  if (!/^[\w.-]+$/.test(job) || job === "." || job === "..")
+    throw new ConfigError(
+      `PROBESPEC_JOB="${job}" is not a job id: use letters, digits, ".", "_" and "-" (Slurm's array job id is one)`,
+    );
+  return job;
 }
 
-export interface ShardRecord {
-  job: string;
-  shard: string;
-  host: string;
-  pid: number;
-  log?: string;
-  startedAt: string;
+const ModelOutcomeSchema = z.object({
+  id: z.string(),
+  status: z.enum(["probed", "cached", "failed", "skipped"]),
+  error: z.string().optional(),
+  /** Where a probed or cached model's result lies in the store (results/<key>.json). */
+  key: z.string().optional(),
+  /** What the result was probed under (probespec's source, the entry, prompts, measures, device): a judge must match it. */
+  runKey: z.string().optional(),
+});
+export type ModelOutcome = z.infer<typeof ModelOutcomeSchema>;
+
+const ShardRecordSchema = z.object({
+  job: z.string(),
+  shard: z.string(),
+  host: z.string(),
+  pid: z.number(),
+  log: z.string().optional(),
+  startedAt: z.string(),
   /** Absent while the shard runs: a record without it belongs to a shard that never finished. */
-  finishedAt?: string;
-  models: ModelOutcome[];
-}
+  finishedAt: z.string().optional(),
+  models: z.array(ModelOutcomeSchema),
+});
+export type ShardRecord = z.infer<typeof ShardRecordSchema>;
 
-const recordFile = (store: string, job: string, s: Shard) =>
-  path.join(store, "shards", job.replace(/[^\w.-]/g, "_"), `${s.index}-of-${s.count}.json`);
+export const recordFile = (store: string, job: string, s: Shard) =>
+  path.join(store, "shards", job, `${s.index}-of-${s.count}.json`);
 
 /** Written atomically (a temp file of this host and process, then a rename), as the results are. */
 export function writeShardRecord(store: string, s: Shard, r: ShardRecord): void {
@@ -68,12 +87,27 @@ export function writeShardRecord(store: string, s: Shard, r: ShardRecord): void 
   fs.renameSync(tmp, file);
 }
 
+/** The shard's record, absent when the shard never started; one that cannot be read as a record is named. */
 export function readShardRecord(store: string, job: string, s: Shard): ShardRecord | undefined {
+  const file = recordFile(store, job, s);
+  let raw: string;
   try {
-    return JSON.parse(fs.readFileSync(recordFile(store, job, s), "utf8")) as ShardRecord;
+    raw = fs.readFileSync(file, "utf8");
   } catch {
     return undefined;
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`shard ${shardName(s)}'s record ${file} is not valid JSON (${(e as Error).message})`);
+  }
+  const r = ShardRecordSchema.safeParse(value);
+  if (!r.success)
+    throw new Error(
+      `shard ${shardName(s)}'s record ${file} is not a shard record (${r.error.issues.map((i) => `${i.path.join(".") || "(record)"}: ${i.message}`).join("; ")})`,
+    );
+  return r.data;
 }
 
 /**

@@ -113,7 +113,10 @@ export function resultsJson(
     skipped: [
       ...run.skipped.map((s) => ({ id: s.id, reason: s.reason })),
       ...run.failures.map((f) => ({ id: f.id, reason: f.error, error: true })),
-      ...run.registryProblems.map((p) => ({ id: p.id ?? p.file, reason: p.error, error: true })),
+      // A broken entry the run was to probe is among the failures already.
+      ...run.registryProblems
+        .filter((p) => !run.failures.some((f) => f.id === p.id))
+        .map((p) => ({ id: p.id, reason: p.error, error: true })),
     ],
   };
 }

@@ -369,10 +369,10 @@ describe("each message names the model, the file and what to do", () => {
     );
   });
 
-  it("was: ENOTDIR when `dir` points at a file", async () => {
+  it("was: ENOTDIR when `dir` points at a file (now an error, not a skip: the source is there and wrong)", async () => {
     const dir = await external();
     expect(await failure(path.join(dir, "model.onnx"))).toMatch(
-      /^source.dir .*model.onnx is a file, not a folder; point "dir" at the folder that holds the export/,
+      /^model "m": source.dir .*model.onnx is a file, not a folder; point "dir" at the folder that holds the export/,
     );
   });
 
@@ -483,10 +483,11 @@ describe("the results cache trusts nothing it cannot check", () => {
     expect(hash()).not.toBe(measureEdited);
   });
 
-  it("parses a cached result with a schema: an entry of another shape, checksum and all, is removed and recomputed", () => {
+  it("parses a cached result with a schema: an entry of another shape, checksum and all, is not served, and says why", () => {
     const cache = tmpDir();
     writeCached(cache, "k", { id: "m", layers: "three" });
-    expect(readCached(cache, "k", ProbeResultSchema)).toBeUndefined();
-    expect(fs.existsSync(path.join(cache, "results", "k.json"))).toBe(false);
+    expect(readCached(cache, "k", ProbeResultSchema)).toEqual({
+      problem: `${path.join(cache, "results", "k.json")} is not a result of this version of probespec`,
+    });
   });
 });

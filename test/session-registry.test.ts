@@ -153,9 +153,13 @@ describe("model registry", () => {
     expect(all.selected.map((s) => s.entry.id)).toEqual(["a"]);
     expect(all.skipped.find((s) => s.id === "b")?.reason).toMatch(/source.dir \/does\/not\/exist does not exist/);
     expect(all.skipped.find((s) => s.id === "c")?.reason).toMatch(/PROBESPEC_OFFLINE=1 forbids network use/);
-    const some = await selectModels(await loadRegistry(dir), { env: { ...env, PROBESPEC_MODELS: "b" } });
+    const some = await selectModels(await loadRegistry(dir), { env, wanted: ["b"] });
     expect(some.selected).toEqual([]);
     expect(some.skipped.find((s) => s.id === "a")?.reason).toBe("not in PROBESPEC_MODELS");
+    // Asked for by name and absent: not a quiet skip, but a model that could not be loaded.
+    expect(some.unloadable.map((u) => [u.entry.id, u.error.message])).toEqual([
+      ["b", 'model "b": source.dir /does/not/exist does not exist'],
+    ]);
     // An id no entry declares is a configuration error, with the closest ids, before anything is selected.
     const registry = await loadRegistry(dir);
     expect(() => checkModelIds(["b", "zz"], registry, dir)).toThrow(

@@ -2,17 +2,23 @@
  * An analog: a small, seeded, decoder-only model with one family's real
  * structure, and named knobs that plant the properties the hypotheses test.
  */
-import type { Family } from "../registry/schema.js";
+import type { KNOWN_FAMILIES } from "../registry/schema.js";
 
 /** The notebook's prompt: planted gains are calibrated on it, as the notebook measured on it. */
 export const CALIBRATION_PROMPT = "The capital of France is";
 
 /**
  * The families an analog can be built as: their own list, so that a family added to the
- * registry's entry schema (for real exports) asks nothing of the generator. Each must be an
+ * registry's entry schema (for real exports) asks nothing of the generator. Each is a known
  * entry family too, since an analog is probed through an entry.
  */
-export const ANALOG_FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus"] as const satisfies readonly Family[];
+export const ANALOG_FAMILIES = [
+  "mistral",
+  "llama",
+  "gemma",
+  "pythia",
+  "apertus",
+] as const satisfies readonly (typeof KNOWN_FAMILIES)[number][];
 export type AnalogFamily = (typeof ANALOG_FAMILIES)[number];
 export type Dialect = "torchscript" | "genai";
 

@@ -17,7 +17,7 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 
 export interface EntryProblem {
   file: string;
-  id?: string;
+  id: string;
   error: string;
 }
 
@@ -44,6 +44,16 @@ export function parseEntry(value: unknown, file: string): ModelEntry {
   return r.data;
 }
 
+/**
+ * The id a broken entry answers to, so that PROBESPEC_MODELS can name it and its hypotheses get an
+ * error verdict: the id it declares where that is a valid id, else its file's name.
+ */
+function problemId(value: unknown, name: string): string {
+  const declared = value && typeof value === "object" ? (value as { id?: unknown }).id : undefined;
+  const valid = ModelEntrySchema.shape.id.safeParse(declared);
+  return valid.success ? valid.data : name.replace(/\.(json|ts)$/, "");
+}
+
 /** Loads every entry file directly in `dir`; code lives in its subfolders. */
 export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DIR ?? MODELS_DIR): Promise<Registry> {
   const entries: ModelEntry[] = [];
@@ -58,8 +68,10 @@ export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DI
     .sort();
   for (const name of names) {
     const file = path.join(dir, name);
+    let value: unknown;
     try {
-      const entry = parseEntry(await readEntryFile(file), file);
+      value = await readEntryFile(file);
+      const entry = parseEntry(value, file);
       const prior = files.get(entry.id);
       if (prior) {
         problems.push({
@@ -76,6 +88,7 @@ export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DI
       // A .ts entry that throws says only what it threw: the file's name comes first, as for every entry problem.
       problems.push({
         file,
+        id: problemId(value, name),
         error:
           e instanceof SyntaxError && name.endsWith(".json")
             ? `${name}: not valid JSON: ${message}`

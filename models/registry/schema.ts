@@ -5,8 +5,26 @@
 import fs from "node:fs";
 import { z } from "zod";
 
-export const FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus", "other"] as const;
-export type Family = (typeof FAMILIES)[number];
+/**
+ * The families probespec knows something about: a known family adds hints (family mistral is a
+ * subject by default), an unknown one is just a label. DESIGN.md: family is free text, e.g.
+ * config.json's model_type.
+ */
+export const KNOWN_FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus"] as const;
+
+/**
+ * Text that is printed raw in a terminal (an id, a family) must not carry control or format
+ * characters: an escape sequence in an id once retitled the window and forged a verdict line.
+ */
+const label = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(
+      /^[^\p{C}\s](?:[^\p{C}]*[^\p{C}\s])?$/u,
+      `expected a ${what} of printable characters, without control characters or surrounding blanks`,
+    );
 
 /** Probe-point names are one vocabulary (TransformerLens'): see probes/points.ts. */
 const probePointName = z
@@ -89,8 +107,9 @@ export const SourceSchema = z.unknown().transform((v, ctx): Source => {
 export const DTYPES = ["fp32", "fp16", "bf16", "q4", "q4f16", "int8", "uint8", "quantized"] as const;
 
 export const ModelEntrySchema = z.strictObject({
-  id: z.string().min(1).max(200),
-  family: z.enum(FAMILIES),
+  id: label("model id"),
+  /** Free text (config.json's model_type is the natural value); see KNOWN_FAMILIES. */
+  family: label("family name"),
   source: SourceSchema,
   dtype: z.enum(DTYPES).default("fp32"),
   /** Memory the probe run needs, in GB; estimated from the files when absent. */

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { RegistryError } from "../../onnx/errors.js";
+import { AbsentError, RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
 import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
 import { PROJECT_ROOT, cacheRoot, type Registry } from "./registry.js";
@@ -22,14 +22,40 @@ export interface Resolved {
 export interface Skipped {
   id: string;
   family?: string;
+  role?: ModelEntry["role"];
   synthetic?: boolean;
   reason: string;
+}
+
+/** A model the run selected and could not load: an error verdict for every hypothesis that needs it. */
+export interface Unloadable {
+  entry: ModelEntry;
+  error: RegistryError;
 }
 
 /** Relative paths resolve against PROBESPEC_MODELS_ROOT (default: the project root). */
 export function resolvePath(p: string, env: NodeJS.ProcessEnv = process.env): string {
   if (p.startsWith("~/")) return path.join(os.homedir(), p.slice(2));
   return path.resolve(env.PROBESPEC_MODELS_ROOT ?? PROJECT_ROOT, p);
+}
+
+/** A hub repository's folder in the local HuggingFace cache (HF_HUB_CACHE, else HF_HOME/hub). */
+function hubRepo(hub: string, env: NodeJS.ProcessEnv): string {
+  const home = env.HF_HUB_CACHE ?? path.join(env.HF_HOME ?? path.join(os.homedir(), ".cache", "huggingface"), "hub");
+  return path.join(home, `models--${hub.replace("/", "--")}`);
+}
+
+const ggufFiles = (s: { gguf: string | string[] }, env: NodeJS.ProcessEnv) =>
+  (typeof s.gguf === "string" ? [s.gguf] : s.gguf).map((f) => resolvePath(f, env));
+
+/** The folders an entry's source lies in: the user's own, which probespec never writes (a report is refused there). */
+export function sourceFolders(entry: ModelEntry, env: NodeJS.ProcessEnv = process.env): string[] {
+  const s = entry.source;
+  if ("dir" in s) return [resolvePath(s.dir, env)];
+  if ("gguf" in s) return [...new Set(ggufFiles(s, env).map((f) => path.dirname(f)))];
+  if ("llama2c" in s) return [resolvePath(s.llama2c, env)];
+  if ("hub" in s) return [hubRepo(s.hub, env)];
+  return [];
 }
 
 /**
@@ -43,8 +69,7 @@ function hubSnapshot(
   revision: string | undefined,
   env: NodeJS.ProcessEnv,
 ): string | undefined {
-  const home = env.HF_HUB_CACHE ?? path.join(env.HF_HOME ?? path.join(os.homedir(), ".cache", "huggingface"), "hub");
-  const repo = path.join(home, `models--${hub.replace("/", "--")}`);
+  const repo = hubRepo(hub, env);
   const snaps = path.join(repo, "snapshots");
   if (!fs.existsSync(snaps)) return undefined;
   const ref = (name: string) => {
@@ -58,7 +83,7 @@ function hubSnapshot(
   if (revision) {
     const commit = cached.includes(revision) ? revision : ref(revision);
     if (commit && cached.includes(commit)) return path.join(snaps, commit);
-    throw new RegistryError(
+    throw new AbsentError(
       entryId,
       `hub source ${hub} is pinned to revision "${revision}", which is not in the local HuggingFace cache (${repo}); cached: ${cached.join(", ") || "none"}`,
     );
@@ -77,10 +102,10 @@ export async function resolveSource(
   const s = entry.source;
   const cache = cacheRoot(env);
   if ("gguf" in s) {
-    const files = (typeof s.gguf === "string" ? [s.gguf] : s.gguf).map((f) => resolvePath(f, env));
+    const files = ggufFiles(s, env);
     const missing = files.filter((f) => !fs.existsSync(f));
     if (missing.length)
-      throw new RegistryError(
+      throw new AbsentError(
         entry.id,
         `GGUF ${missing.join(", ")} ${missing.length > 1 ? "do" : "does"} not exist${entry.notes ? ` (${entry.notes})` : ""}`,
       );
@@ -99,26 +124,26 @@ export async function resolveSource(
   }
   if ("llama2c" in s) {
     const dir = resolvePath(s.llama2c, env);
-    if (!fs.existsSync(dir)) throw new RegistryError(entry.id, `llama2.c folder ${dir} does not exist`);
+    if (!fs.existsSync(dir)) throw new AbsentError(entry.id, `llama2.c folder ${dir} does not exist`);
     return buildLlama2c(dir, cache, s.checkpoint, s.tokenizer);
   }
   if ("hub" in s) {
     const snap = hubSnapshot(entry.id, s.hub, s.revision, env);
     if (snap) return s.subfolder ? path.join(snap, s.subfolder) : snap;
     if (env.PROBESPEC_OFFLINE === "1") {
-      throw new RegistryError(
+      throw new AbsentError(
         entry.id,
         `hub source ${s.hub} is not in the local HuggingFace cache, and PROBESPEC_OFFLINE=1 forbids network use`,
       );
     }
-    throw new RegistryError(
+    throw new AbsentError(
       entry.id,
       `hub source ${s.hub} is not in the local HuggingFace cache; download it first (huggingface-cli download ${s.hub}${s.revision ? ` --revision ${s.revision}` : ""}) or point a "dir" source at an export`,
     );
   }
   const dir = resolvePath(s.dir, env);
   if (!fs.existsSync(dir))
-    throw new RegistryError(entry.id, `source.dir ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
+    throw new AbsentError(entry.id, `source.dir ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
   if (!fs.statSync(dir).isDirectory())
     throw new RegistryError(
       entry.id,
@@ -147,45 +172,58 @@ export function deviceMemoryGb(device: string, env: NodeJS.ProcessEnv = process.
 export interface Selection {
   selected: Resolved[];
   skipped: Skipped[];
+  /** Selected, and could not be loaded: never quietly skipped. */
+  unloadable: Unloadable[];
 }
 
+/**
+ * Every entry is resolved; one whose source is absent, or that needs more memory than the device
+ * has, is skipped with the reason, unless PROBESPEC_MODELS asks for it by name: a model that was
+ * asked for and cannot be probed is unloadable, as is every source that is there and broken.
+ */
 export async function selectModels(
   registry: Registry,
   {
     env = process.env,
     device = "cpu",
+    wanted,
     onProgress,
-  }: { env?: NodeJS.ProcessEnv; device?: string; onProgress?: (m: string) => void } = {},
+  }: { env?: NodeJS.ProcessEnv; device?: string; wanted?: readonly string[]; onProgress?: (m: string) => void } = {},
 ): Promise<Selection> {
-  const wanted = env.PROBESPEC_MODELS?.split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const skipped: Skipped[] = [];
-  const selected: Resolved[] = [];
+  const selection: Selection = { selected: [], skipped: [], unloadable: [] };
   const available = deviceMemoryGb(device, env);
   for (const entry of registry.entries) {
-    const base = { id: entry.id, family: entry.family, synthetic: entry.synthetic };
+    const base = { id: entry.id, family: entry.family, role: entry.role, synthetic: entry.synthetic };
     if (wanted && !wanted.includes(entry.id)) {
-      skipped.push({ ...base, reason: "not in PROBESPEC_MODELS" });
+      selection.skipped.push({ ...base, reason: "not in PROBESPEC_MODELS" });
       continue;
     }
+    const notProbed = (error: RegistryError) => {
+      if (error instanceof AbsentError && !wanted) selection.skipped.push({ ...base, reason: bare(error) });
+      else selection.unloadable.push({ entry, error });
+    };
     let dir: string;
     try {
       dir = await resolveSource(entry, env, onProgress);
     } catch (e) {
-      skipped.push({ ...base, reason: (e as Error).message.replace(/^model "[^"]*": /, "") });
+      notProbed(e instanceof RegistryError ? e : new RegistryError(entry.id, (e as Error).message, { cause: e }));
       continue;
     }
     const onnx = findOnnxFile(dir, entry.dtype, entryFile(entry));
     const memoryGb = entry.memoryGb ?? (onnx ? (folderWeightBytes(onnx) * 1.5) / 1e9 : 0);
     if (memoryGb > available) {
-      skipped.push({
-        ...base,
-        reason: `needs ${memoryGb.toFixed(1)} GB; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free`,
-      });
+      notProbed(
+        new AbsentError(
+          entry.id,
+          `needs ${memoryGb.toFixed(1)} GB; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free`,
+        ),
+      );
       continue;
     }
-    selected.push({ entry, dir, memoryGb });
+    selection.selected.push({ entry, dir, memoryGb });
   }
-  return { selected, skipped };
+  return selection;
 }
+
+/** An error's message without its model prefix, for a list already keyed by model. */
+export const bare = (e: Error) => e.message.replace(/^model "[^"]*": /, "");

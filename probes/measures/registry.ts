@@ -27,7 +27,15 @@ async function read(dir: string): Promise<Measure[]> {
   const out: Measure[] = [];
   for (const f of files) {
     const file = path.join(dir, f);
-    const m = (await import(pathToFileURL(file).href)).default as Partial<Measure> | undefined;
+    let m: Partial<Measure> | undefined;
+    try {
+      m = (await import(pathToFileURL(file).href)).default;
+    } catch (e) {
+      // Its own error, first line only: a measure file is the user's code, and this is its one line.
+      throw new ConfigError(
+        `measure file ${file} cannot be loaded: ${String((e as Error)?.message ?? e).split("\n")[0]}`,
+      );
+    }
     const bad =
       !m || typeof m !== "object"
         ? "has no default export"
