@@ -185,7 +185,8 @@ describe("killed and concurrent runs", () => {
   const checkCache = (cacheDir: string) => {
     const results = path.join(cacheDir, "results");
     for (const f of fs.existsSync(results) ? fs.readdirSync(results) : []) {
-      if (f.endsWith(".json")) expect(readCached(cacheDir, f.slice(0, -5), ProbeResultSchema), f).toHaveProperty("value");
+      if (f.endsWith(".json"))
+        expect(readCached(cacheDir, f.slice(0, -5), ProbeResultSchema), f).toHaveProperty("value");
     }
   };
 

@@ -23,7 +23,8 @@ import {
   writeModelFolder,
 } from "./write.js";
 import { ggufLlama } from "../gguf/convert.js";
-import { openGguf } from "../gguf/reader.js";
+import { openGguf, openParts } from "../gguf/reader.js";
+import { GgufError } from "../gguf/error.js";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import { readLlama2c, toRotateHalf } from "./llama2c.js";
@@ -187,16 +188,19 @@ export async function buildLlama2c(
   );
 }
 
-/** sha256 of files read as one (a GGUF split into byte parts), streamed. */
-function partsSha256(files: readonly string[]): string {
+/**
+ * sha256 of files read as one (a GGUF split into byte parts), streamed asynchronously: the event
+ * loop turns between chunks, so a multi-GB hash can be interrupted (SIGTERM, a test's timeout).
+ */
+async function partsSha256(files: readonly string[]): Promise<string> {
   const h = crypto.createHash("sha256");
   const buf = Buffer.allocUnsafe(1 << 22);
   for (const f of files) {
-    const fd = fs.openSync(f, "r");
+    const fh = await fs.promises.open(f, "r");
     try {
-      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
+      for (let n; (n = (await fh.read(buf, 0, buf.length, null)).bytesRead) > 0;) h.update(buf.subarray(0, n));
     } finally {
-      fs.closeSync(fd);
+      await fh.close();
     }
   }
   return h.digest("hex");
@@ -213,8 +217,16 @@ export async function buildGguf(
   { sha256, onProgress = () => {} }: { sha256?: string; onProgress?: (m: string) => void } = {},
 ): Promise<string> {
   for (const f of files) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
+  // What is not a GGUF is named before a byte of it is hashed (a FIFO or /dev/zero would never end).
+  const io = openParts(files);
+  try {
+    if (io.total < 4 || Buffer.from(io.read(0, 4)).toString("latin1") !== "GGUF")
+      throw new GgufError(`${files.join(" + ")} is not a GGUF file (it does not begin with "GGUF")`);
+  } finally {
+    io.close();
+  }
   onProgress(`checking ${files.map((f) => path.basename(f)).join(" + ")} (sha256)`);
-  const sha = partsSha256(files);
+  const sha = await partsSha256(files);
   if (sha256 && sha !== sha256)
     throw new Error(
       `${files.join(" + ")} has sha256 ${sha}, not the ${sha256} the entry names; the file is damaged or another one`,

@@ -55,6 +55,8 @@ export interface AnalogConfig {
   vocab: number;
   maxPositions: number;
   ropeTheta: number;
+  /** Linear RoPE scaling (transformers' rope_type "linear", llama.cpp's rope.scaling.factor): positions divided by it. */
+  ropeScale?: number;
   /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
   rotaryPct: number;
   /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */

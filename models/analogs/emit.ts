@@ -82,21 +82,25 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   let h = g.o(`${root}/${neox ? "embed_in" : "embed_tokens"}`, "Gather", [E, "input_ids"]);
   if (c.family === "gemma") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
-  const seqLen = g.o(root, "Unsqueeze", [
-    g.o(root, "Gather", [g.o(root, "Shape", ["input_ids"]), g.init(int64Tensor("const_seq_axis", [], [1]))], {
+  // The causal mask is made from the sequence length at run time: a [context, context] initializer
+  // would make a 32768-token context a 4 GiB model. NEG above the diagonal, 0 elsewhere.
+  const seqLen = g.o(
+    root,
+    "Gather",
+    [g.o(root, "Shape", ["input_ids"]), g.init(int64Tensor("const_seq_axis", [], [1]))],
+    {
       axis: 0,
-    }),
-    g.ints([0]),
+    },
+  );
+  const steps = g.o(root, "Range", [
+    g.init(int64Tensor("const_range_start", [], [0])),
+    seqLen,
+    g.init(int64Tensor("const_range_step", [], [1])),
   ]);
-  const causalData = new Float32Array(c.maxPositions * c.maxPositions);
-  for (let i = 0; i < c.maxPositions; i++)
-    for (let j = i + 1; j < c.maxPositions; j++) causalData[i * c.maxPositions + j] = NEG;
-  const causalFull = g.init(floatTensor(`${root.slice(1)}.causal_mask`, [c.maxPositions, c.maxPositions], causalData));
-  const causal = g.o(root, "Slice", [
-    causalFull,
-    g.ints([0, 0]),
-    g.o(root, "Concat", [seqLen, seqLen], { axis: 0 }),
-    g.ints([0, 1]),
+  const causal = g.o(root, "Where", [
+    g.o(root, "Greater", [g.o(root, "Unsqueeze", [steps, g.ints([0])]), g.o(root, "Unsqueeze", [steps, g.ints([1])])]),
+    g.scalar(NEG),
+    g.scalar(0),
   ]);
   const padMask = g.o(root, "Mul", [
     g.o(root, "Sub", [g.scalar(1), g.o(root, "Cast", ["attention_mask"], { to: DT.FLOAT })]),
@@ -104,7 +108,8 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   ]);
   const mask = g.o(root, "Add", [causal, g.o(root, "Unsqueeze", [padMask, g.ints([1, 2])])]);
 
-  const invFreq = Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot));
+  // Linear rope scaling divides every frequency by the factor (transformers' "linear" rope_type).
+  const invFreq = Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot) / (c.ropeScale ?? 1));
   const table = (fn: (x: number) => number) => {
     const t = new Float32Array(c.maxPositions * rot);
     for (let p = 0; p < c.maxPositions; p++)
@@ -169,17 +174,17 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         }),
       );
     } else {
-      const proj = (name: string, Wt: Float32Array, n: number, qkNorm?: Float32Array) => {
+      const proj = (name: string, Wt: Float32Array, n: number, bias?: Float32Array, qkNorm?: Float32Array) => {
         let y = g.o(s, "Reshape", [
-          linear(`${s}/${name}_proj`, x, Wt, n * hd, d, `${mod}.${name}_proj`),
+          linear(`${s}/${name}_proj`, x, Wt, n * hd, d, `${mod}.${name}_proj`, bias),
           g.ints([0, 0, n, hd]),
         ]);
         if (qkNorm) y = norm(`${s}/${name}_norm`, y, qkNorm, `${mod}.${name}_norm`);
         return g.o(s, "Transpose", [y], { perm: [0, 2, 1, 3] });
       };
-      q = proj("q", w.q, heads, w.qNorm);
-      k = proj("k", w.k, kvHeads, w.kNorm);
-      v = proj("v", w.v, kvHeads);
+      q = proj("q", w.q, heads, w.qBias, w.qNorm);
+      k = proj("k", w.k, kvHeads, w.kBias, w.kNorm);
+      v = proj("v", w.v, kvHeads, w.vBias);
     }
     q = rope(s, q);
     k = rope(s, k);
@@ -247,7 +252,10 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     const up = linear(`${s}/${upName}`, x, w.up, hidden, d, `${mod}.${upName}`, w.upBias);
     const gate = w.gate; // read once: a converter's weights are dequantised on each read
     const a = gate
-      ? g.o(s, "Mul", [act(`${s}/act_fn`, linear(`${s}/gate_proj`, x, gate, hidden, d, `${mod}.gate_proj`), w), up])
+      ? g.o(s, "Mul", [
+          act(`${s}/act_fn`, linear(`${s}/gate_proj`, x, gate, hidden, d, `${mod}.gate_proj`, w.gateBias), w),
+          up,
+        ])
       : act(`${s}/act`, up, w);
     return linear(`${s}/${downName}`, a, w.down, d, hidden, `${mod}.${downName}`, w.downBias);
   };

@@ -25,6 +25,7 @@ export interface LayerWeights {
   gate?: Float32Array;
   up: Float32Array;
   down: Float32Array;
+  gateBias?: Float32Array;
   upBias?: Float32Array;
   downBias?: Float32Array;
   /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */

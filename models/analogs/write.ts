@@ -6,6 +6,7 @@
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
@@ -33,6 +34,7 @@ export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): 
     max_position_embeddings: c.maxPositions,
     [neox ? "layer_norm_eps" : "rms_norm_eps"]: c.eps,
     rope_theta: c.ropeTheta,
+    ...(c.ropeScale ? { rope_scaling: { rope_type: "linear", factor: c.ropeScale } } : {}),
     ...(neox ? { rotary_pct: c.rotaryPct, use_parallel_residual: true } : {}),
     tie_word_embeddings: c.tied,
     bos_token_id: 1,
@@ -135,12 +137,45 @@ export function generatedIntact(dir: string): boolean {
   });
 }
 
+/** This process's mark on a temporary folder: the host (dots made underscores) and the pid, so that a later run can tell whether its writer still lives. */
+const TMP_MARK = `${os.hostname().replace(/[^\w-]/g, "_")}.${process.pid}`;
+
+/**
+ * Temporary folders that a killed writer left beside `dir` (a SIGKILL mid-conversion leaves up to
+ * the model's size behind): on this host, those whose process is gone; from another host (a shared
+ * store), those a day old.
+ */
+function removeStaleTemps(parent: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  const host = TMP_MARK.split(".")[0];
+  for (const n of names) {
+    const m = /^[^.]+\.([\w-]+)\.(\d+)\.(\d+)\.tmp$/.exec(n);
+    if (!m) continue;
+    const alive = () => {
+      try {
+        process.kill(Number(m[2]), 0);
+        return true;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code === "EPERM";
+      }
+    };
+    const stale = m[1] === host ? !alive() : Date.now() - Number(m[3]) > 24 * 3600e3;
+    if (stale) fs.rmSync(path.join(parent, n), { recursive: true, force: true });
+  }
+}
+
 /**
  * Writes a generated folder as one unit: `fill` writes into a temporary folder,
  * a manifest of every file's hash is added, and the folder is renamed into place.
  */
 export function writeFolder(dir: string, fill: (tmp: string) => void): string {
-  const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+  removeStaleTemps(path.dirname(dir));
+  const tmp = `${dir}.${TMP_MARK}.${Date.now()}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   makeDir(tmp);
   try {

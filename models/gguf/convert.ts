@@ -5,15 +5,43 @@
  * asks for it, so the model is never whole in memory. llama.cpp's converter stores
  * q and k with interleaved rotary pairs (Meta's order); they are permuted back to
  * HF's rotate-half order, as transformers' GGUF loader does.
+ *
+ * What llama.cpp applies to a llama model is applied (linear rope scaling, the
+ * optional attention and MLP biases its loader reads); what it would refuse, or what
+ * this converter cannot apply, is refused by name: every tensor of the file is read,
+ * or the file is refused naming the ones that would not be.
  */
 import { analogConfig, type AnalogConfig } from "../analogs/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
 import { sentencepieceFromScores, tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
 import { dequantize, tensorBytes } from "./dequantize.js";
-import { GgufError, type Gguf } from "./reader.js";
+import { GgufError } from "./error.js";
+import type { Gguf } from "./reader.js";
 
 const ARCHITECTURES = ["llama", "mistral"];
+
+/** A layer's tensors, then the biases llama.cpp's loader reads where they are there (llama-model.cpp, LLM_ARCH_LLAMA). */
+const LAYER_TENSORS = [
+  "attn_norm.weight",
+  "ffn_norm.weight",
+  "attn_q.weight",
+  "attn_k.weight",
+  "attn_v.weight",
+  "attn_output.weight",
+  "ffn_gate.weight",
+  "ffn_up.weight",
+  "ffn_down.weight",
+] as const;
+const LAYER_BIASES = [
+  "attn_q.bias",
+  "attn_k.bias",
+  "attn_v.bias",
+  "attn_output.bias",
+  "ffn_gate.bias",
+  "ffn_up.bias",
+  "ffn_down.bias",
+] as const;
 
 export function ggufLlama(g: Gguf): {
   config: AnalogConfig;
@@ -21,38 +49,72 @@ export function ggufLlama(g: Gguf): {
   tokenizer: object;
   tokenizerConfig: object;
 } {
+  const fail = (m: string): never => {
+    throw new GgufError(`${g.file}: ${m}`);
+  };
   const arch = String(g.metadata.get("general.architecture"));
   if (!ARCHITECTURES.includes(arch))
-    throw new GgufError(
-      `${g.file}: architecture "${arch}" is not converted (probespec converts ${ARCHITECTURES.join(", ")})`,
-    );
-  const meta = (key: string, fallback?: number): number => {
+    fail(`architecture "${arch}" is not converted (probespec converts ${ARCHITECTURES.join(", ")})`);
+  /** A metadata number: present (or defaulted), finite, and a positive whole number where it counts something. */
+  const meta = (key: string, { fallback, whole = true }: { fallback?: number; whole?: boolean } = {}): number => {
     const v = g.metadata.get(`${arch}.${key}`) ?? fallback;
-    if (typeof v !== "number") throw new GgufError(`${g.file}: metadata "${arch}.${key}" is missing`);
+    if (v === undefined) return fail(`metadata "${arch}.${key}" is missing`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || (whole && !Number.isInteger(v)))
+      return fail(
+        `metadata "${arch}.${key}" is ${typeof v === "number" ? v : JSON.stringify(v)}, where a positive ${whole ? "whole " : ""}number is needed`,
+      );
     return v;
   };
   const byName = new Map(g.tensors.map((t) => [t.name, t]));
   const read = (name: string, shape: number[]): Float32Array => {
     const t = byName.get(name);
-    if (!t) throw new GgufError(`${g.file} has no tensor "${name}"`);
+    if (!t) return fail(`it has no tensor "${name}"`);
     if (t.dims.join() !== shape.join())
-      throw new GgufError(`${g.file}: tensor "${name}" is [${t.dims}] (ggml order), where [${shape}] is expected`);
+      fail(`tensor "${name}" is [${t.dims}] (ggml order), where [${shape}] is expected`);
     const count = shape.reduce((a, b) => a * b, 1);
     const what = `${g.file}: tensor "${name}"`;
     return dequantize(t.type, g.read(g.dataStart + t.offset, tensorBytes(t.type, count, what)), count, what);
   };
   const d = meta("embedding_length"),
     heads = meta("attention.head_count"),
-    kvHeads = meta("attention.head_count_kv", heads);
+    kvHeads = meta("attention.head_count_kv", { fallback: heads });
   const hidden = meta("feed_forward_length"),
     layers = meta("block_count");
+  if (d % heads) fail(`embedding_length ${d} is not a multiple of attention.head_count ${heads}`);
+  if (heads % kvHeads) fail(`attention.head_count ${heads} is not a multiple of attention.head_count_kv ${kvHeads}`);
   const hd = d / heads;
-  if (meta("rope.dimension_count", hd) !== hd)
-    throw new GgufError(`${g.file}: partial rotary (${meta("rope.dimension_count")} of ${hd} dims) is not converted`);
-  const embedInfo = byName.get("token_embd.weight");
-  if (!embedInfo) throw new GgufError(`${g.file} has no tensor "token_embd.weight"`);
+  const rotary = meta("rope.dimension_count", { fallback: hd });
+  if (rotary !== hd) fail(`partial rotary (rope.dimension_count ${rotary} of ${hd} dims per head) is not converted`);
+  // Nothing is allocated per layer before the tensor list agrees with the layer count.
+  const blocks = new Set(g.tensors.flatMap((t) => /^blk\.(\d+)\./.exec(t.name)?.[1] ?? []).map(Number));
+  const counted = blocks.size ? Math.max(...blocks) + 1 : 0;
+  if (layers !== counted || blocks.size !== counted)
+    fail(
+      `block_count is ${layers}, and its tensors are of ${blocks.size} blocks${blocks.size ? ` numbered up to ${counted - 1}` : ""}; the metadata and the tensors disagree`,
+    );
+  const embedInfo = byName.get("token_embd.weight") ?? fail(`it has no tensor "token_embd.weight"`);
   const vocab = embedInfo.dims[1];
   const tied = !byName.has("output.weight");
+  // Every tensor is read, or named: a weight left out silently would change every number.
+  const wanted = new Set([
+    "token_embd.weight",
+    "output_norm.weight",
+    ...(tied ? [] : ["output.weight"]),
+    ...Array.from({ length: layers }, (_, l) => [
+      ...LAYER_TENSORS.map((t) => `blk.${l}.${t}`),
+      ...LAYER_BIASES.map((t) => `blk.${l}.${t}`).filter((n) => byName.has(n)),
+    ]).flat(),
+  ]);
+  const unread = g.tensors.filter((t) => !wanted.has(t.name)).map((t) => t.name);
+  if (unread.length)
+    fail(
+      `tensor${unread.length > 1 ? "s" : ""} ${unread
+        .slice(0, 5)
+        .map((n) => `"${n}"`)
+        .join(
+          ", ",
+        )}${unread.length > 5 ? ` and ${unread.length - 5} more` : ""} would not be read by the converter (a llama model it does not know; probespec refuses it rather than leave weights out)`,
+    );
   const config = analogConfig("llama", {
     layers,
     d,
@@ -61,12 +123,14 @@ export function ggufLlama(g: Gguf): {
     hidden,
     vocab,
     tied,
-    maxPositions: meta("context_length", 2048),
-    ropeTheta: meta("rope.freq_base", 10000),
-    eps: meta("attention.layer_norm_rms_epsilon"),
+    maxPositions: meta("context_length", { fallback: 2048 }),
+    ropeTheta: meta("rope.freq_base", { fallback: 10000, whole: false }),
+    ropeScale: ropeScaling(g, arch, fail),
+    eps: meta("attention.layer_norm_rms_epsilon", { whole: false }),
     ropeStyle: "half",
     calibrationIds: [1],
   });
+  const bias = (name: string, n: number) => (byName.has(name) ? read(name, [n]) : undefined);
   const layer = (l: number): LayerWeights => {
     const b = `blk.${l}`;
     return {
@@ -88,6 +152,21 @@ export function ggufLlama(g: Gguf): {
       get o() {
         return read(`${b}.attn_output.weight`, [d, d]);
       },
+      // llama.cpp's converter permutes q's and k's biases with their rows.
+      get qBias() {
+        const v = bias(`${b}.attn_q.bias`, d);
+        return v && rotateHalfRows(v, heads, hd, 1);
+      },
+      get kBias() {
+        const v = bias(`${b}.attn_k.bias`, kvHeads * hd);
+        return v && rotateHalfRows(v, kvHeads, hd, 1);
+      },
+      get vBias() {
+        return bias(`${b}.attn_v.bias`, kvHeads * hd);
+      },
+      get oBias() {
+        return bias(`${b}.attn_output.bias`, d);
+      },
       get gate() {
         return read(`${b}.ffn_gate.weight`, [d, hidden]);
       },
@@ -96,6 +175,15 @@ export function ggufLlama(g: Gguf): {
       },
       get down() {
         return read(`${b}.ffn_down.weight`, [hidden, d]);
+      },
+      get gateBias() {
+        return bias(`${b}.ffn_gate.bias`, hidden);
+      },
+      get upBias() {
+        return bias(`${b}.ffn_up.bias`, hidden);
+      },
+      get downBias() {
+        return bias(`${b}.ffn_down.bias`, d);
       },
     };
   };
@@ -114,21 +202,49 @@ export function ggufLlama(g: Gguf): {
   return { config, weights, ...ggufTokenizer(g, vocab), tokenizerConfig: tokenizerConfigJson(config.maxPositions) };
 }
 
+/**
+ * llama.cpp's rope scaling for a llama model: rope.scaling.factor (or the older
+ * rope.scale_linear) with type "linear" (or none given) divides positions by the factor;
+ * "yarn", "longrope" and any other type change the rotary in ways not converted here.
+ */
+function ropeScaling(g: Gguf, arch: string, fail: (m: string) => never): number | undefined {
+  const type = g.metadata.get(`${arch}.rope.scaling.type`);
+  const factor = g.metadata.get(`${arch}.rope.scaling.factor`) ?? g.metadata.get(`${arch}.rope.scale_linear`);
+  if (type !== undefined && typeof type !== "string") fail(`metadata "${arch}.rope.scaling.type" is not a string`);
+  if (factor !== undefined && (typeof factor !== "number" || !Number.isFinite(factor) || factor < 0))
+    fail(`metadata "${arch}.rope.scaling.factor" is ${JSON.stringify(factor)}, not a scaling factor`);
+  // llama.cpp reads a factor of 0 as no scaling.
+  const f = factor === 0 ? undefined : (factor as number | undefined);
+  if (type === undefined || type === "linear") return f === undefined || f === 1 ? undefined : f;
+  if (type === "none") {
+    if (f !== undefined && f !== 1)
+      fail(`rope.scaling.type is "none" with rope.scaling.factor ${f}: which one holds is ambiguous, so it is refused`);
+    return undefined;
+  }
+  return fail(`rope.scaling.type "${type}" is not converted (probespec applies linear rope scaling only)`);
+}
+
 /** tokenizer.ggml.* as a HuggingFace tokenizer.json: sentencepiece BPE with byte fallback, BOS as the metadata says. */
 function ggufTokenizer(g: Gguf, vocab: number): { tokenizer: object } {
   const model = g.metadata.get("tokenizer.ggml.model");
-  const tokens = g.metadata.get("tokenizer.ggml.tokens") as string[] | undefined;
-  const scores = g.metadata.get("tokenizer.ggml.scores") as number[] | undefined;
-  if (model !== "llama" || !tokens || !scores)
+  const tokens = g.metadata.get("tokenizer.ggml.tokens");
+  const scores = g.metadata.get("tokenizer.ggml.scores");
+  if (model !== "llama")
+    throw new GgufError(`${g.file}: tokenizer "${model}" is not a sentencepiece ("llama") tokenizer`);
+  if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string"))
+    throw new GgufError(`${g.file}: tokenizer.ggml.tokens is not a list of strings`);
+  if (!(scores instanceof Float32Array || scores instanceof Float64Array))
+    throw new GgufError(`${g.file}: tokenizer.ggml.scores is not a list of float scores`);
+  if (scores.length !== tokens.length)
     throw new GgufError(
-      `${g.file}: tokenizer "${model}" is not a sentencepiece ("llama") tokenizer with tokens and scores`,
+      `${g.file}: tokenizer.ggml.scores has ${scores.length} entries for ${tokens.length} tokens; each token needs its score`,
     );
   if (tokens.length !== vocab)
     throw new GgufError(`${g.file}: the tokenizer has ${tokens.length} tokens where the embedding has ${vocab} rows`);
   const ids = ["unknown", "bos", "eos"].map((k) => g.metadata.get(`tokenizer.ggml.${k}_token_id`));
   if (ids.join() !== "0,1,2" || tokens[1] !== "<s>")
     throw new GgufError(`${g.file}: special tokens ${ids.join(", ")} are not Llama's <unk>, <s>, </s> at 0, 1, 2`);
-  const tokenizer = sentencepieceFromScores(tokens, scores) as Record<string, unknown>;
+  const tokenizer = sentencepieceFromScores(tokens, Array.from(scores)) as Record<string, unknown>;
   // Without add_bos_token the prompt is encoded as it is.
   if (g.metadata.get("tokenizer.ggml.add_bos_token") === false) tokenizer.post_processor = null;
   return { tokenizer };

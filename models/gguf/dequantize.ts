@@ -6,7 +6,7 @@
  */
 import { halfToFloat } from "../../onnx/tensor.js";
 import { IQ2XXS_GRID, IQ2XXS_LEVELS } from "./iq2xxs-grid.js";
-import { GgufError } from "./reader.js";
+import { GgufError } from "./error.js";
 
 const GGML_TYPE = {
   F32: 0,

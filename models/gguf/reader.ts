@@ -3,9 +3,16 @@
  * metadata, tensor infos, then the tensors' data at `general.alignment`. A file
  * may come as byte-split parts (npm packages cap their size): the parts read as
  * one file, in order. Tensor data is read on demand, one tensor at a time.
+ *
+ * A hostile file is refused as ggml refuses it (ggml/src/gguf.cpp), before anything is
+ * allocated from its counts: a key or tensor named twice, an alignment that is not a power of
+ * two, more than 4 dimensions, and tensor data that is not laid out back to back at the
+ * alignment (each offset must be the previous tensor's end, padded). Every message names the file.
  */
 import fs from "node:fs";
 import path from "node:path";
+import { tensorBytes } from "./dequantize.js";
+import { GgufError } from "./error.js";
 
 export interface GgufTensorInfo {
   name: string;
@@ -27,12 +34,11 @@ export interface Gguf {
   close(): void;
 }
 
-export class GgufError extends Error {
-  override name = "GgufError";
-}
-
-/** Parts read as one file: their fds and where each begins. */
-function openParts(files: readonly string[]) {
+/** Parts read as one file: their fds and where each begins. A device or a FIFO is refused before it is opened (opening a FIFO blocks). */
+export function openParts(files: readonly string[]) {
+  for (const f of files)
+    if (!fs.statSync(f).isFile())
+      throw new GgufError(`${f} is not a regular file (a folder, a device or a pipe), so it is not a GGUF file`);
   const parts = files.map((f) => ({ fd: fs.openSync(f, "r"), size: fs.statSync(f).size }));
   const starts: number[] = [];
   let total = 0;
@@ -155,11 +161,39 @@ export function openGguf(files: string | readonly string[]): Gguf {
           return d.getFloat64(o, true);
       }
     };
-    const value = (type: number): unknown => {
+    /** Bytes left in the file: no count read from it may promise more elements than these could hold. */
+    const left = () => io.total - at;
+    const TYPED: Record<number, [number, (b: ArrayBuffer) => ArrayLike<number>]> = {
+      [VALUE.UINT8]: [1, (b) => new Uint8Array(b)],
+      [VALUE.INT8]: [1, (b) => new Int8Array(b)],
+      [VALUE.UINT16]: [2, (b) => new Uint16Array(b)],
+      [VALUE.INT16]: [2, (b) => new Int16Array(b)],
+      [VALUE.UINT32]: [4, (b) => new Uint32Array(b)],
+      [VALUE.INT32]: [4, (b) => new Int32Array(b)],
+      [VALUE.FLOAT32]: [4, (b) => new Float32Array(b)],
+      [VALUE.FLOAT64]: [8, (b) => new Float64Array(b)],
+    };
+    const value = (key: string, type: number): unknown => {
       if (type !== VALUE.ARRAY) return scalar(type);
       const elem = u32(),
         n = u64();
-      return Array.from({ length: n }, () => scalar(elem));
+      const least = elem === VALUE.STRING ? 8 : (TYPED[elem]?.[0] ?? 1);
+      if (n * least > left())
+        throw new GgufError(
+          `${name}: metadata "${key}" claims ${n} elements, more than the ${left()} bytes left in the file can hold; the file is corrupt`,
+        );
+      // Numbers come as a typed array: a vocabulary's scores are 4 bytes each, not a boxed value.
+      const typed = TYPED[elem];
+      if (typed) {
+        const bytes = n * typed[0];
+        need(bytes);
+        const copy = new Uint8Array(window.subarray(at - base, at - base + bytes));
+        at += bytes;
+        return typed[1](copy.buffer);
+      }
+      const out: unknown[] = [];
+      for (let i = 0; i < n; i++) out.push(scalar(elem));
+      return out;
     };
     need(4);
     if (Buffer.from(window.subarray(0, 4)).toString("latin1") !== "GGUF")
@@ -173,20 +207,57 @@ export function openGguf(files: string | readonly string[]): Gguf {
     }
     const tensorCount = u64(),
       kvCount = u64();
+    // A key takes at least 12 bytes (an empty name and a type), a tensor info 24 (an empty name, no dims, type, offset).
+    if (kvCount * 12 + tensorCount * 24 > left())
+      throw new GgufError(
+        `${name}: the header claims ${kvCount} metadata keys and ${tensorCount} tensors, more than a file of ${io.total} bytes can hold; the file is corrupt`,
+      );
     const metadata = new Map<string, unknown>();
     for (let i = 0; i < kvCount; i++) {
       const key = str();
-      metadata.set(key, value(u32()));
+      if (metadata.has(key))
+        throw new GgufError(`${name}: metadata key "${key}" appears twice (ggml refuses the file)`);
+      metadata.set(key, value(key, u32()));
     }
+    const alignment = metadata.get("general.alignment") ?? 32;
+    if (typeof alignment !== "number" || !Number.isInteger(alignment) || alignment < 1 || alignment & (alignment - 1))
+      throw new GgufError(
+        `${name}: general.alignment ${String(alignment)} is not a power of two (ggml refuses the file)`,
+      );
     const tensors: GgufTensorInfo[] = [];
+    const seen = new Set<string>();
     for (let i = 0; i < tensorCount; i++) {
       const tname = str();
+      if (seen.has(tname)) throw new GgufError(`${name}: tensor "${tname}" appears twice (ggml refuses the file)`);
+      seen.add(tname);
       const nDims = u32();
+      if (nDims > 4) throw new GgufError(`${name}: tensor "${tname}" has ${nDims} dimensions; ggml allows 4 at most`);
       const dims = Array.from({ length: nDims }, () => u64());
+      if (dims.reduce((a, b) => a * b, 1) > Number.MAX_SAFE_INTEGER)
+        throw new GgufError(`${name}: tensor "${tname}" has dimensions [${dims}] too large to address`);
       tensors.push({ name: tname, dims, type: u32(), offset: u64() });
     }
-    const alignment = Number(metadata.get("general.alignment") ?? 32);
     const dataStart = Math.ceil(at / alignment) * alignment;
+    // ggml's layout: each tensor's data where the previous one's ended, padded to the alignment.
+    let expected = 0,
+      end = 0;
+    for (const t of tensors) {
+      if (t.offset !== expected)
+        throw new GgufError(
+          `${name}: tensor "${t.name}" has offset ${t.offset}, where the tensors before it end at ${expected} (aligned to ${alignment}); its data is misplaced or overlaps another's, and ggml refuses the file`,
+        );
+      const bytes = tensorBytes(
+        t.type,
+        t.dims.reduce((a, b) => a * b, 1),
+        `${name}: tensor "${t.name}"`,
+      );
+      end = expected + bytes;
+      expected += Math.ceil(bytes / alignment) * alignment;
+    }
+    if (dataStart + end > io.total)
+      throw new GgufError(
+        `${name}: its tensors need ${dataStart + end} bytes, and the file has ${io.total}; the file is truncated (an interrupted download?)`,
+      );
     return { file: name, version, metadata, tensors, dataStart, read: io.read, close: io.close };
   } catch (e) {
     io.close();

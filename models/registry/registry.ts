@@ -37,8 +37,9 @@ async function readEntryFile(file: string): Promise<unknown> {
 export function parseEntry(value: unknown, file: string): ModelEntry {
   const r = ModelEntrySchema.safeParse(value);
   if (!r.success) {
-    const id =
-      value && typeof value === "object" && typeof (value as any).id === "string" ? ` (id "${(value as any).id}")` : "";
+    // The declared id is shown only where it is a valid one: an id carrying escape sequences is never printed.
+    const declared = ModelEntrySchema.shape.id.safeParse((value as { id?: unknown } | null)?.id);
+    const id = declared.success ? ` (id "${declared.data}")` : "";
     throw new Error(`${path.basename(file)}${id}: ${formatZodError(r.error)}`);
   }
   return r.data;
@@ -49,8 +50,7 @@ export function parseEntry(value: unknown, file: string): ModelEntry {
  * error verdict: the id it declares where that is a valid id, else its file's name.
  */
 function problemId(value: unknown, name: string): string {
-  const declared = value && typeof value === "object" ? (value as { id?: unknown }).id : undefined;
-  const valid = ModelEntrySchema.shape.id.safeParse(declared);
+  const valid = ModelEntrySchema.shape.id.safeParse((value as { id?: unknown } | null)?.id);
   return valid.success ? valid.data : name.replace(/\.(json|ts)$/, "");
 }
 
