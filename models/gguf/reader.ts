@@ -180,7 +180,7 @@ export function openGguf(files: string | readonly string[]): Gguf {
       const least = elem === VALUE.STRING ? 8 : (TYPED[elem]?.[0] ?? 1);
       if (n * least > left())
         throw new GgufError(
-          `${name}: metadata "${key}" claims ${n} elements, more than the ${left()} bytes left in the file can hold; the file is corrupt`,
+          `${name}: metadata "${key}" claims ${n} elements, which run past the end of the file (${left()} bytes are left); the file is truncated or corrupt`,
         );
       // Numbers come as a typed array: a vocabulary's scores are 4 bytes each, not a boxed value.
       const typed = TYPED[elem];
@@ -210,7 +210,7 @@ export function openGguf(files: string | readonly string[]): Gguf {
     // A key takes at least 12 bytes (an empty name and a type), a tensor info 24 (an empty name, no dims, type, offset).
     if (kvCount * 12 + tensorCount * 24 > left())
       throw new GgufError(
-        `${name}: the header claims ${kvCount} metadata keys and ${tensorCount} tensors, more than a file of ${io.total} bytes can hold; the file is corrupt`,
+        `${name}: the header claims ${kvCount} metadata keys and ${tensorCount} tensors, which run past the end of the file (${io.total} bytes); the file is truncated or corrupt`,
       );
     const metadata = new Map<string, unknown>();
     for (let i = 0; i < kvCount; i++) {
