@@ -210,7 +210,7 @@ export function openGguf(files: string | readonly string[]): Gguf {
     // A key takes at least 12 bytes (an empty name and a type), a tensor info 24 (an empty name, no dims, type, offset).
     if (kvCount * 12 + tensorCount * 24 > left())
       throw new GgufError(
-        `${name}: the header claims ${kvCount} metadata keys and ${tensorCount} tensors, which run past the end of the file (${io.total} bytes); the file is truncated or corrupt`,
+        `${name}: the header runs past the end of the file (${io.total} bytes) with ${kvCount} metadata keys and ${tensorCount} tensors still to read; the file is truncated or corrupt`,
       );
     const metadata = new Map<string, unknown>();
     for (let i = 0; i < kvCount; i++) {
