@@ -10,36 +10,9 @@ import type { ModelProto } from "onnx-buf";
 import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
 import type { Located } from "./locate.js";
 import { opsetVersion } from "../onnx/io.js";
-import { point, type ProbePoint } from "./points.js";
-import { exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
+import { point } from "./points.js";
 
 export const LENS_OUTPUT = "probespec::logit_lens";
-
-/**
- * The graph probespec runs: fused norms given their residual outputs, the logit
- * lens added where asked, and the probe points asked for (every located one by
- * default) exposed, as TransformerLens' names_filter would. `outputs` are the
- * tensor names to fetch.
- */
-export function probedGraph(
-  proto: ModelProto,
-  located: Located,
-  modelId?: string,
-  { lens = true, points }: { lens?: boolean; points?: Iterable<ProbePoint> } = {},
-): { proto: ModelProto; outputs: string[] } {
-  let edited = proto;
-  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
-  const tensors = (p: ProbePoint): string[] => {
-    const s = located.points.get(p);
-    return !s ? [] : "tensor" in s ? [s.tensor] : s.minus.flatMap(tensors);
-  };
-  const outputs = [...new Set([...(points ?? located.points.keys())].flatMap(tensors))];
-  if (lens) {
-    edited = addLogitLens(edited, located);
-    outputs.push(LENS_OUTPUT);
-  }
-  return { proto: exposeOutputs(edited, outputs, modelId), outputs };
-}
 
 export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
   const g = new GraphBuilder();

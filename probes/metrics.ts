@@ -14,17 +14,6 @@ export function frobenius(x: Vec): number {
   return Math.sqrt(s);
 }
 
-/** L2 norm of each position's d-vector. */
-export function positionNorms(x: Vec, d: number): number[] {
-  const out: number[] = [];
-  for (let p = 0; p < x.length / d; p++) {
-    let s = 0;
-    for (let i = p * d; i < (p + 1) * d; i++) s += x[i] * x[i];
-    out.push(Math.sqrt(s));
-  }
-  return out;
-}
-
 /** The arithmetic mean. */
 export function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;

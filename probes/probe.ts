@@ -1,7 +1,10 @@
 /**
- * Probing one model: load → locate → expose → run → measure. One edited
- * session per model with every probe point as an output; each probed tensor is
- * reduced to its statistics as it arrives, in float64, and not kept past its prompt.
+ * Probing one model: load → locate → expose → run → measure. One edited session
+ * per model, whose outputs are the selected measures' in-graph reductions (and any
+ * point a measure reads whole); each prompt's outputs are finished in float64 as
+ * they arrive and not kept past the prompt. A reduction that is not finite sends
+ * the prompt through a session exposing every point read, to name the first point,
+ * position and element where the value went wrong.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -20,14 +23,24 @@ import {
   type MatrixStats,
   type ResidualStreamStats,
 } from "./metrics.js";
-import { isWeightMeasure, meanValue, type MeasureResult, type PromptMeasure, type Value } from "./measures/measure.js";
+import {
+  isWeightMeasure,
+  meanValue,
+  type MeasureResult,
+  type PromptMeasure,
+  type PromptView,
+  type Read,
+  type Reduction,
+  type Value,
+} from "./measures/measure.js";
 import { loadMeasures, pick } from "./measures/registry.js";
 import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "../onnx/io.js";
 import { dimsOf } from "../onnx/tensor.js";
 import type { ModelProto } from "onnx-buf";
 import { parsePoint, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord, type SessionOptions } from "./session.js";
-import { LENS_OUTPUT, probedGraph } from "./lens.js";
+import { LENS_OUTPUT } from "./lens.js";
+import { probedGraph, reductionOutput } from "./probed-graph.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import { feeder, floatData } from "./feeds.js";
@@ -85,6 +98,8 @@ export interface ProbeResult {
   prompts: PromptResult[];
   /** Seconds spent loading, on matrices, and running prompts. */
   timings: { load: number; matrices: number; run: number };
+  /** The most bytes one prompt's pass returned from the session (its reductions, the lens, points read whole). */
+  returnedBytes: number;
 }
 
 export interface ProbeOptions {
@@ -174,50 +189,61 @@ export async function probeModel(
   });
   const { layers, d, vocab } = located;
 
-  // The measures asked for, and the points they read: only those are exposed (TransformerLens' names_filter).
+  // The measures asked for, and what they read: only those reductions (and points read whole) leave the session,
+  // as with TransformerLens' names_filter.
   const all = await loadMeasures();
   const selected = pick(all, [...new Set([...SEED_MEASURES, ...(opts.measures ?? all.map((m) => m.name))])]);
   const measures: Record<string, MeasureResult> = {};
   const taken: PromptMeasure[] = [];
-  const needed = new Set<ProbePoint>();
+  const reads = new Map<string, Read>();
   let lensNeeded = false;
   for (const m of selected) {
     if (isWeightMeasure(m)) continue;
-    const pts = m.points(located);
-    const missing = pts.filter((p): p is ProbePoint => p !== "lens" && !located.points.has(p));
+    const rs = m.points(located);
+    const missing = rs.filter((r): r is Read => r !== "lens" && !located.points.has(r.point));
     if (missing.length) {
-      const why = located.unavailable.find((u) => u.point === missing[0])?.reason ?? "not located in the graph";
-      measures[m.name] = { unit: m.unit, unavailable: `${missing[0]} is unavailable: ${why}` };
-      if (SEED_MEASURES.includes(m.name)) throw new ProbeError(id, `${m.name}: ${missing[0]} is unavailable: ${why}`);
+      const p = missing[0].point;
+      const why = located.unavailable.find((u) => u.point === p)?.reason ?? "not located in the graph";
+      measures[m.name] = { unit: m.unit, unavailable: `${p} is unavailable: ${why}` };
+      if (SEED_MEASURES.includes(m.name)) throw new ProbeError(id, `${m.name}: ${p} is unavailable: ${why}`);
       continue;
     }
-    for (const p of pts) {
-      if (p === "lens") lensNeeded = true;
-      else needed.add(p);
+    for (const r of rs) {
+      if (r === "lens") lensNeeded = true;
+      else reads.set(reductionOutput(r), r);
     }
     taken.push(m);
   }
-  // The embedding is always fetched: a NaN or Inf is named at the first point, in stream order, where it appears.
-  const checked = [...located.points.keys()].filter((p) => p === "embed" || needed.has(p));
-  const { proto: edited, outputs } = probedGraph(model.proto, located, id, { points: checked, lens: lensNeeded });
+  const whole = [...reads.values()].filter((r) => r.as === "whole").map((r) => r.point);
+  const reductions = [...reads.values()].filter((r) => r.as !== "whole");
+  const sessionOf = async (
+    graph: ModelProto,
+  ): Promise<{ session: ort.InferenceSession; execution: ExecutionRecord }> => {
+    // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
+    try {
+      const forOrt = relocateExternalData(graph, path.dirname(folder.onnxFile));
+      const { session, record } = await createSession(encodeModel(forOrt.proto), {
+        device: opts.device,
+        modelId: id,
+        threads: opts.threads,
+        externalDataDir: forOrt.dir,
+        ort: opts.ort,
+      });
+      return { session, execution: record };
+    } catch (e) {
+      if (e instanceof ProbespecError) throw e;
+      throw new LoadError(id, `ONNX Runtime could not create a session: ${(e as Error).message.split("\n")[0]}`, {
+        cause: e,
+      });
+    }
+  };
+  const { proto: edited, outputs } = probedGraph(model.proto, located, id, {
+    points: whole,
+    reductions,
+    lens: lensNeeded,
+  });
   const sha = model.sha256;
-  // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
-  let session: ort.InferenceSession, execution: ExecutionRecord;
-  try {
-    const forOrt = relocateExternalData(edited, path.dirname(folder.onnxFile));
-    ({ session, record: execution } = await createSession(encodeModel(forOrt.proto), {
-      device: opts.device,
-      modelId: id,
-      threads: opts.threads,
-      externalDataDir: forOrt.dir,
-      ort: opts.ort,
-    }));
-  } catch (e) {
-    if (e instanceof ProbespecError) throw e;
-    throw new LoadError(id, `ONNX Runtime could not create a session: ${(e as Error).message.split("\n")[0]}`, {
-      cause: e,
-    });
-  }
+  let { session, execution } = await sessionOf(edited);
   const tLoad = performance.now();
 
   // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.
@@ -255,12 +281,8 @@ export async function probeModel(
   const results: PromptResult[] = [];
   const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));
   const feeds = feeder(located, folder.config, folder.genaiConfig, id);
-  for (const [i, prompt] of prompts.entries()) {
-    const ids = tokenize(tok, prompt, vocab, context, id);
-    say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
-    const out = await session.run(feeds(ids, prompt), outputs);
-    const seq = ids.length;
-    // Each point decoded (and checked finite) once a prompt, on first read; dropped with the prompt.
+  /** A point's whole tensor from a session's outputs, decoded and checked finite once; a fused branch is the difference of its two sums. */
+  const wholeTensors = (out: ort.InferenceSession.OnnxValueMapType, seq: number, prompt: string) => {
     const seen = new Map<ProbePoint, Float32Array>();
     const tensor = (p: ProbePoint): Float32Array => {
       let t = seen.get(p);
@@ -277,22 +299,77 @@ export async function probeModel(
       seen.set(p, t);
       return t;
     };
+    return tensor;
+  };
+  /**
+   * A reduction was not finite: the prompt runs again with every point the measures read (and the embedding)
+   * exposed whole, to name the first, in stream order, where a NaN or Inf appears. The probing session is
+   * released first, so that two copies of the model are never held at once.
+   */
+  const diagnose = async (ids: number[], prompt: string, output: string): Promise<never> => {
+    await session.release();
+    const read = new Set(reductions.map((r) => r.point));
+    const points = [...located.points.keys()].filter((p) => p === "embed" || read.has(p) || whole.includes(p));
+    const full = await sessionOf(probedGraph(model.proto, located, id, { points, lens: false }).proto);
+    try {
+      const tensor = wholeTensors(await full.session.run(feeds(ids, prompt), undefined), ids.length, prompt);
+      for (const p of points) tensor(p);
+    } finally {
+      await full.session.release();
+    }
+    throw new ProbeError(
+      id,
+      `${output} is not a finite number on prompt ${JSON.stringify(prompt.slice(0, 60))}, though every tensor it reads is: a float32 overflow of the reduction`,
+    );
+  };
+  let returnedBytes = 0;
+  for (const [i, prompt] of prompts.entries()) {
+    const ids = tokenize(tok, prompt, vocab, context, id);
+    say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
+    const out = await session.run(feeds(ids, prompt), outputs);
+    const seq = ids.length;
+    returnedBytes = Math.max(
+      returnedBytes,
+      outputs.reduce((n, o) => n + ((out[o]?.data as ArrayBufferView | undefined)?.byteLength ?? 0), 0),
+    );
+    // Every reduction is checked finite and finished (sums of squares in float64) before a measure reads it.
+    const reduced = new Map<string, Float32Array | Float64Array>();
+    for (const r of reductions) {
+      const name = reductionOutput(r);
+      const data = floatData(out[name]);
+      if (!data.every(Number.isFinite)) await diagnose(ids, prompt, name);
+      if (r.as !== "sumsq") reduced.set(name, data);
+      else {
+        const parts = data.length / seq;
+        reduced.set(
+          name,
+          Float64Array.from({ length: seq }, (_, q) => {
+            let sum = 0;
+            for (let k = q * parts; k < (q + 1) * parts; k++) sum += data[k];
+            return sum;
+          }),
+        );
+      }
+    }
+    const tensor = wholeTensors(out, seq, prompt);
     const lensOut = lensNeeded ? floatData(out[LENS_OUTPUT]) : undefined;
+    if (lensOut && !lensOut.every(Number.isFinite)) await diagnose(ids, prompt, LENS_OUTPUT);
     const view = {
       layers,
       d,
       vocab,
       seq,
-      tensor: (p: ProbePoint) => {
-        if (!needed.has(p)) throw new ProbeError(id, `a measure read ${p}, which its points() did not name`);
-        return tensor(p);
+      read: (p: ProbePoint, as: Reduction) => {
+        const name = reductionOutput({ point: p, as });
+        if (!reads.has(name)) throw new ProbeError(id, `a measure read ${p} as ${as}, which its points() did not name`);
+        return as === "whole" ? tensor(p) : reduced.get(name)!;
       },
       lens: (L: number) => {
         if (!lensOut) throw new ProbeError(id, `a measure read the logit lens, which its points() did not name`);
         return lensOut.subarray(L * vocab, (L + 1) * vocab);
       },
-    };
-    for (const p of checked) tensor(p);
+    } as PromptView;
+    for (const p of whole) tensor(p);
     for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
     results.push({ prompt, tokens: seq });
   }
@@ -339,5 +416,6 @@ export async function probeModel(
     },
     prompts: results,
     timings: { load: (tLoad - t0) / 1000, matrices: (tMat - tLoad) / 1000, run: (performance.now() - tMat) / 1000 },
+    returnedBytes,
   };
 }

@@ -102,4 +102,5 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
   }),
   prompts: z.array(z.strictObject({ prompt: z.string(), tokens: z.number() })),
   timings: z.strictObject({ load: z.number(), matrices: z.number(), run: z.number() }),
+  returnedBytes: z.number(),
 });

@@ -14,7 +14,7 @@ import { frobenius } from "../probes/metrics.js";
 import { encodeModel, readModel } from "../onnx/io.js";
 import { point } from "../probes/points.js";
 import { createSession, type Provider } from "../probes/session.js";
-import { probedGraph } from "../probes/lens.js";
+import { probedGraph } from "../probes/probed-graph.js";
 
 const root = process.argv[2];
 const out = process.env.OUT ?? root;

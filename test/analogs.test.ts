@@ -20,7 +20,7 @@ import { generateWeights } from "../models/analogs/weights.js";
 import { dequantizeQ4, quantizeQ4 } from "../onnx/int4.js";
 import { locate } from "../probes/locate.js";
 import { encodeModel } from "../onnx/io.js";
-import { probedGraph } from "../probes/lens.js";
+import { probedGraph } from "../probes/probed-graph.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { CONFORMANCE, conformance, HAS_CONFORMANCE, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 import prompts from "../hypotheses/prompts.json" with { type: "json" };

@@ -5,6 +5,6 @@ export default {
   name: "attn.gain",
   description: "component gain of attention, ‖attn_out.L‖ / ‖resid_pre.L‖",
   unit: "ratio",
-  points: everyLayer("resid_pre", "attn_out"),
+  points: everyLayer("sumsq", "resid_pre", "attn_out"),
   reduce: (x) => normRatio(x, "attn_out", "resid_pre"),
 } satisfies PromptMeasure;

@@ -6,6 +6,6 @@ export default {
   name: "logits.entropy_lnv",
   description: "softmax entropy of the last position's logits ÷ ln(vocabulary size), 0 to 1",
   unit: "fraction of ln V",
-  points: () => ["logits"],
+  points: () => [{ point: "logits", as: "last" }],
   reduce: (x) => entropy(lastLogits(x)) / Math.log(x.vocab),
 } satisfies PromptMeasure;

@@ -6,7 +6,7 @@ export default {
   name: "logits.entropy",
   description: "softmax entropy of the last position's logits",
   unit: "nats",
-  points: () => ["logits"],
+  points: () => [{ point: "logits", as: "last" }],
   reduce: (x) => entropy(lastLogits(x)),
   figure: {
     kind: "models",

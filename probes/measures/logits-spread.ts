@@ -6,6 +6,6 @@ export default {
   name: "logits.spread",
   description: "standard deviation of the last position's logits over the vocabulary",
   unit: "logits",
-  points: () => ["logits"],
+  points: () => [{ point: "logits", as: "last" }],
   reduce: (x) => std(lastLogits(x)),
 } satisfies PromptMeasure;

@@ -7,6 +7,6 @@ export default {
   description:
     "the notebook's statistics of the last position's logits: mean, std, max, min, range, entropy, exp(entropy), top-10 mass",
   unit: "logits, nats",
-  points: () => ["logits"],
+  points: () => [{ point: "logits", as: "last" }],
   reduce: (x) => ({ ...logitStats(lastLogits(x)) }),
 } satisfies PromptMeasure;

@@ -1,11 +1,12 @@
 /**
- * What a measure is. A measure names the probe points it reads, reduces each
- * prompt's tensors to a value (in float64, while they are in memory: nothing
- * is kept past its prompt), aggregates those values over the prompt set, and
- * says how it is drawn. Weight measures read the readout matrices instead of
- * prompts. One file a measure in this folder; `registry.ts` finds them.
+ * What a measure is. A measure names the probe points it reads and how each is
+ * reduced inside the graph, where the tensor lives (a sum of squares per position,
+ * the last position's row, an attention row's entropy…): only those small tensors
+ * come back from the device. It finishes each prompt's value in float64, aggregates
+ * the values over the prompt set, and says how it is drawn. Weight measures read the
+ * readout matrices instead of prompts. One file a measure in this folder;
+ * `registry.ts` finds them.
  */
-import { frobenius } from "../metrics.js";
 import type { LayerPointKind, ProbePoint } from "../points.js";
 
 /** A measured value: a number, one per layer, one per layer and position, or named statistics. */
@@ -18,12 +19,33 @@ export interface ModelShape {
   vocab: number;
 }
 
-/** One prompt's tensors, as a measure reads them: float32 views, valid during `reduce` only. */
+/**
+ * How a probe point is read, reduced inside the graph (probes/reductions.ts), so that a pass returns
+ * O(layers × positions) numbers, not O(layers × positions × d) or O(heads × positions²):
+ * - `sumsq`: each position's sum of squares, [seq], in float64 (float32 partial sums over chunks of
+ *   at most 64 elements, finished in float64: within 4e-7 of an exact sum where a plain float32 one
+ *   is off by 3e-6);
+ * - `last`: the last position's row, [width] (the logits' is [vocab]);
+ * - `first_key`: attention probabilities on key 0, [heads, seq] (pattern points only);
+ * - `row_entropy`: each attention row's entropy −Σ p ln p in nats, [heads, seq] (pattern points only);
+ * - `whole`: the whole tensor, [seq, width] ([heads, seq, seq] for a pattern), for a measure that truly needs it.
+ */
+export const REDUCTIONS = ["sumsq", "last", "first_key", "row_entropy", "whole"] as const;
+export type Reduction = (typeof REDUCTIONS)[number];
+
+/** A probe point as a measure reads it. */
+export interface Read {
+  point: ProbePoint;
+  as: Reduction;
+}
+
+/** One prompt's reduced tensors, as a measure reads them: valid during `reduce` only. */
 export interface PromptView extends ModelShape {
   /** Tokens in the prompt. */
   seq: number;
-  /** A probe point's tensor, [1, seq, d] (logits [1, seq, vocab]; pattern.L [1, heads, seq, seq]). */
-  tensor(p: ProbePoint): Float32Array;
+  /** A point's reduction, as its measure's points() declared it. */
+  read(p: ProbePoint, as: "sumsq"): Float64Array;
+  read(p: ProbePoint, as: Exclude<Reduction, "sumsq">): Float32Array;
   /** The logit lens: the last position's logits read from resid_post.L through the final norm and W_U. */
   lens(layer: number): Float32Array;
 }
@@ -59,8 +81,8 @@ interface Common {
 }
 
 export interface PromptMeasure extends Common {
-  /** Every probe point the reduction reads, for a model of this shape; "lens" for the logit lens. */
-  points(m: ModelShape): (ProbePoint | "lens")[];
+  /** Every probe point it reads and how each is reduced in the graph, for a model of this shape; "lens" for the logit lens. */
+  points(m: ModelShape): (Read | "lens")[];
   reduce(x: PromptView): Value;
   /** Over the prompt set; the mean (per layer, per statistic) unless a measure says otherwise. */
   aggregate?(perPrompt: Value[]): Value;
@@ -77,11 +99,11 @@ export const isWeightMeasure = (m: Measure): m is WeightMeasure => "weights" in 
 /** What a model's result holds for a measure: its value over the prompt set and per prompt, or why it has none. */
 export type MeasureResult = { unit: string; value: Value; perPrompt?: Value[] } | { unit: string; unavailable: string };
 
-/** Every layer's point of one kind: the usual `points`. */
+/** Every layer's points of these kinds, read the same way: the usual `points`. */
 export const everyLayer =
-  (...kinds: LayerPointKind[]) =>
-  (m: ModelShape): ProbePoint[] =>
-    Array.from({ length: m.layers }, (_, L) => kinds.map((k) => `${k}.${L}` as ProbePoint)).flat();
+  (as: Reduction, ...kinds: LayerPointKind[]) =>
+  (m: ModelShape): Read[] =>
+    Array.from({ length: m.layers }, (_, L) => kinds.map((k) => ({ point: `${k}.${L}` as ProbePoint, as }))).flat();
 
 /** The mean over prompts, element by element (per layer, per statistic). */
 export function meanValue(values: Value[]): Value {
@@ -95,13 +117,18 @@ export function meanValue(values: Value[]): Value {
   ) as Value;
 }
 
-/** ‖a.L‖ / ‖b.L‖ at every layer, over the whole tensor, or from position `from` on. */
-export const normRatio = (x: PromptView, a: LayerPointKind, b: LayerPointKind, from = 0): number[] =>
-  Array.from(
-    { length: x.layers },
-    (_, L) =>
-      frobenius(x.tensor(`${a}.${L}`).subarray(from * x.d)) / frobenius(x.tensor(`${b}.${L}`).subarray(from * x.d)),
+/** A point's L2 norm over the whole [seq, d] tensor, or from position `from` on, from its sums of squares. */
+export const norm = (x: PromptView, p: ProbePoint, from = 0): number =>
+  Math.sqrt(
+    x
+      .read(p, "sumsq")
+      .subarray(from)
+      .reduce((a, b) => a + b, 0),
   );
 
+/** ‖a.L‖ / ‖b.L‖ at every layer, over the whole tensor, or from position `from` on. */
+export const normRatio = (x: PromptView, a: LayerPointKind, b: LayerPointKind, from = 0): number[] =>
+  Array.from({ length: x.layers }, (_, L) => norm(x, `${a}.${L}`, from) / norm(x, `${b}.${L}`, from));
+
 /** The last position's logits. */
-export const lastLogits = (x: PromptView) => x.tensor("logits").subarray((x.seq - 1) * x.vocab);
+export const lastLogits = (x: PromptView) => x.read("logits", "last");

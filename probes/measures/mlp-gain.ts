@@ -5,7 +5,7 @@ export default {
   name: "mlp.gain",
   description: "component gain of the MLP, ‖mlp_out.L‖ / ‖mlp_in.L‖ (the kind of the published 0.58x)",
   unit: "ratio",
-  points: everyLayer("mlp_in", "mlp_out"),
+  points: everyLayer("sumsq", "mlp_in", "mlp_out"),
   reduce: (x) => normRatio(x, "mlp_out", "mlp_in"),
   figure: {
     kind: "layers",

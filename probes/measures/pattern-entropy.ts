@@ -10,15 +10,11 @@ export default {
   name: "pattern.entropy",
   description: "entropy of each head's attention over the keys, mean over heads and query positions",
   unit: "nats",
-  points: everyLayer("pattern"),
+  points: everyLayer("row_entropy", "pattern"),
   reduce: (x) =>
     Array.from({ length: x.layers }, (_, L) => {
-      const p = x.tensor(`pattern.${L}`); // [1, heads, seq, seq]
-      const rows = p.length / x.seq;
-      let sum = 0;
-      for (let r = 0; r < rows; r++)
-        for (let k = r * x.seq; k < (r + 1) * x.seq; k++) if (p[k] > 0) sum -= p[k] * Math.log(p[k]);
-      return sum / rows;
+      const h = x.read(`pattern.${L}`, "row_entropy"); // [heads, seq]: each query's entropy over the keys
+      return h.reduce((a, b) => a + b, 0) / h.length;
     }),
   figure: {
     kind: "layers",

@@ -9,13 +9,13 @@ export default {
   name: "pattern.first_key_mass",
   description: "attention probability on position 0, mean over heads and query positions after the first",
   unit: "probability",
-  points: everyLayer("pattern"),
+  points: everyLayer("first_key", "pattern"),
   reduce: (x) =>
     Array.from({ length: x.layers }, (_, L) => {
-      const p = x.tensor(`pattern.${L}`); // [1, heads, seq, seq]
-      const heads = p.length / (x.seq * x.seq);
+      const p = x.read(`pattern.${L}`, "first_key"); // [heads, seq]: query q's probability on key 0
+      const heads = p.length / x.seq;
       let sum = 0;
-      for (let h = 0; h < heads; h++) for (let q = 1; q < x.seq; q++) sum += p[(h * x.seq + q) * x.seq];
+      for (let h = 0; h < heads; h++) for (let q = 1; q < x.seq; q++) sum += p[h * x.seq + q];
       return sum / (heads * (x.seq - 1));
     }),
   figure: {

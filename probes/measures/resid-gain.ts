@@ -5,6 +5,6 @@ export default {
   name: "resid.gain",
   description: "residual gain of each layer, ‖resid_post.L‖ / ‖resid_pre.L‖ over the whole [1, seq, d] tensor",
   unit: "ratio",
-  points: everyLayer("resid_pre", "resid_post"),
+  points: everyLayer("sumsq", "resid_pre", "resid_post"),
   reduce: (x) => normRatio(x, "resid_post", "resid_pre"),
 } satisfies PromptMeasure;

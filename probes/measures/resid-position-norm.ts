@@ -1,13 +1,12 @@
 /** ‖resid_post.L[p]‖ per layer and position: where a massive activation sits. */
-import { positionNorms } from "../metrics.js";
 import { everyLayer, type PromptMeasure } from "./measure.js";
 
 export default {
   name: "resid.position_norm",
   description: "norm of each position's residual vector after each layer",
   unit: "L2 norm",
-  points: everyLayer("resid_post"),
-  reduce: (x) => Array.from({ length: x.layers }, (_, L) => positionNorms(x.tensor(`resid_post.${L}`), x.d)),
+  points: everyLayer("sumsq", "resid_post"),
+  reduce: (x) => Array.from({ length: x.layers }, (_, L) => Array.from(x.read(`resid_post.${L}`, "sumsq"), Math.sqrt)),
   // Prompts differ in length: the set is represented by its first prompt (the notebook's).
   aggregate: (perPrompt) => perPrompt[0],
   figure: {

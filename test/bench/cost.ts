@@ -13,7 +13,7 @@ import { folderWeightBytes } from "../../models/registry/layout.js";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { encodeModel, readModel } from "../../onnx/io.js";
 import { feeder } from "../../probes/feeds.js";
-import { probedGraph } from "../../probes/lens.js";
+import { probedGraph } from "../../probes/probed-graph.js";
 import { locate } from "../../probes/locate.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 

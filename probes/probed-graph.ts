@@ -1,0 +1,134 @@
+/**
+ * The graph probespec runs: the model with fused norms given their residual
+ * outputs, the logit lens where asked, each measure's in-graph reductions, and the
+ * probe points a measure reads whole (or that a diagnosis needs) exposed, as
+ * TransformerLens' names_filter would. Reductions run where the tensor lives, on
+ * whatever device runs the model: a pass returns their small outputs, not the
+ * residual stream or the attention probabilities.
+ */
+import type { ModelProto } from "onnx-buf";
+import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
+import { opsetVersion } from "../onnx/io.js";
+import { exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
+import { addLogitLens, LENS_OUTPUT } from "./lens.js";
+import type { Located } from "./locate.js";
+import type { Read } from "./measures/measure.js";
+import { parsePoint, type ProbePoint } from "./points.js";
+
+/** The graph output that holds a read's reduction. */
+export const reductionOutput = (r: Read) => `probespec::${r.as}::${r.point}`;
+
+/**
+ * Sums of squares are taken in float32 over chunks of this many elements at most, and the
+ * partial sums finished in float64: within 4e-7 of an exact sum, where one float32 sum over
+ * d = 2048–4096 is off by up to 3.2e-6 (DESIGN.md), and with no double op a GPU may lack.
+ */
+const SUMSQ_CHUNK = 64;
+
+/** The largest power of two up to SUMSQ_CHUNK that divides `width`: the chunk a row of that width is summed in. */
+const sumsqChunk = (width: number) => {
+  let c = SUMSQ_CHUNK;
+  while (width % c) c /= 2;
+  return c;
+};
+
+export function probedGraph(
+  proto: ModelProto,
+  located: Located,
+  modelId?: string,
+  {
+    lens = true,
+    points,
+    reductions = [],
+  }: { lens?: boolean; points?: Iterable<ProbePoint>; reductions?: readonly Read[] } = {},
+): { proto: ModelProto; outputs: string[] } {
+  let edited = proto;
+  for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
+  const tensors = (p: ProbePoint): string[] => {
+    const s = located.points.get(p);
+    return !s ? [] : "tensor" in s ? [s.tensor] : s.minus.flatMap(tensors);
+  };
+  const outputs = [...new Set([...(points ?? (reductions.length ? [] : located.points.keys()))].flatMap(tensors))];
+  if (reductions.length) {
+    edited = addReductions(edited, located, reductions);
+    outputs.push(...reductions.map(reductionOutput));
+  }
+  if (lens) {
+    edited = addLogitLens(edited, located);
+    outputs.push(LENS_OUTPUT);
+  }
+  return { proto: exposeOutputs(edited, outputs, modelId), outputs };
+}
+
+/** Each read's reduction as nodes on its point's tensor, in float32 (an fp16 export's tensors are cast first). */
+function addReductions(proto: ModelProto, located: Located, reads: readonly Read[]): ModelProto {
+  const g = new GraphBuilder();
+  const opset = opsetVersion(proto);
+  const s = "/probespec/reduce";
+  // Constants named under the scope, once each: a model's own initializers may be called const_f_0.
+  const consts = new Map<string, string>();
+  const ints = (v: number[], scalar = false) => {
+    const key = `${scalar ? "s" : "v"}:${v.join(",")}`;
+    if (!consts.has(key))
+      consts.set(key, g.init(int64Tensor(`${s}/const_${consts.size}`, scalar ? [] : [v.length], v)));
+    return consts.get(key)!;
+  };
+  const zero = g.init(floatTensor(`${s}/zero`, [], [0]));
+  // ReduceSum takes its axes as an input from opset 13, ReduceSumSquare from 18; attributes before.
+  const reduce = (op: "ReduceSum" | "ReduceSumSquare", x: string, outputs?: string[]) =>
+    g.op(s, op, opset >= (op === "ReduceSum" ? 13 : 18) ? [x, ints([-1])] : [x], {
+      attrs: opset >= (op === "ReduceSum" ? 13 : 18) ? { keepdims: 0 } : { axes: [-1], keepdims: 0 },
+      outputs,
+    })[0];
+  const source = new Map<ProbePoint, string>();
+  const tensorOf = (p: ProbePoint): string => {
+    let t = source.get(p);
+    if (t) return t;
+    const src = located.points.get(p);
+    if (!src) throw new Error(`${p} is not located`);
+    // A branch a fused norm never materialises is the difference of the two sums around it.
+    t =
+      "tensor" in src
+        ? g.o(s, "Cast", [src.tensor], { to: DT.FLOAT })
+        : g.o(
+            s,
+            "Sub",
+            src.minus.map((m) => tensorOf(m as ProbePoint)),
+          );
+    source.set(p, t);
+    return t;
+  };
+  for (const r of reads) {
+    const x = tensorOf(r.point);
+    const opts = { outputs: [reductionOutput(r)] };
+    const width = parsePoint(r.point).kind === "logits" ? located.vocab : located.d;
+    switch (r.as) {
+      case "sumsq": {
+        // [seq × width/c, c] rows of c: the rank of the point's tensor does not matter, only its row-major order.
+        reduce("ReduceSumSquare", g.o(s, "Reshape", [x, ints([-1, sumsqChunk(width)])]), opts.outputs);
+        break;
+      }
+      case "last": {
+        const rows = g.o(s, "Reshape", [x, ints([-1, width])]);
+        g.op(s, "Gather", [rows, ints([-1], true)], { ...opts, attrs: { axis: 0 } });
+        break;
+      }
+      case "first_key":
+        g.op(s, "Gather", [x, ints([0], true)], { ...opts, attrs: { axis: -1 } });
+        break;
+      case "row_entropy": {
+        // 0 · ln 0 is 0: the masked keys of a causal row add nothing.
+        const plogp = g.o(s, "Where", [g.o(s, "Greater", [x, zero]), g.o(s, "Mul", [x, g.o(s, "Log", [x])]), zero]);
+        g.op(s, "Neg", [reduce("ReduceSum", plogp)], opts);
+        break;
+      }
+      case "whole":
+        throw new Error(`${r.point} is read whole: expose it as a point, not a reduction`);
+    }
+  }
+  const graph = proto.graph!;
+  return {
+    ...proto,
+    graph: { ...graph, node: [...graph.node, ...g.nodes], initializer: [...graph.initializer, ...g.initializers] },
+  };
+}
