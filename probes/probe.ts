@@ -27,9 +27,7 @@ import {
   isWeightMeasure,
   meanValue,
   type MeasureResult,
-  type PromptMeasure,
   type PromptView,
-  type Read,
   type Reduction,
   type Value,
 } from "./measures/measure.js";
@@ -40,7 +38,7 @@ import type { ModelProto } from "onnx-buf";
 import { parsePoint, type ProbePoint } from "./points.js";
 import { createSession, type DeviceRequest, type ExecutionRecord, type SessionOptions } from "./session.js";
 import { LENS_OUTPUT } from "./lens.js";
-import { probedGraph, reductionOutput } from "./probed-graph.js";
+import { planReads, probedGraph, reductionOutput } from "./probed-graph.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import { feeder, floatData } from "./feeds.js";
@@ -194,28 +192,13 @@ export async function probeModel(
   const all = await loadMeasures();
   const selected = pick(all, [...new Set([...SEED_MEASURES, ...(opts.measures ?? all.map((m) => m.name))])]);
   const measures: Record<string, MeasureResult> = {};
-  const taken: PromptMeasure[] = [];
-  const reads = new Map<string, Read>();
-  let lensNeeded = false;
-  for (const m of selected) {
-    if (isWeightMeasure(m)) continue;
-    const rs = m.points(located);
-    const missing = rs.filter((r): r is Read => r !== "lens" && !located.points.has(r.point));
-    if (missing.length) {
-      const p = missing[0].point;
-      const why = located.unavailable.find((u) => u.point === p)?.reason ?? "not located in the graph";
-      measures[m.name] = { unit: m.unit, unavailable: `${p} is unavailable: ${why}` };
-      if (SEED_MEASURES.includes(m.name)) throw new ProbeError(id, `${m.name}: ${p} is unavailable: ${why}`);
-      continue;
-    }
-    for (const r of rs) {
-      if (r === "lens") lensNeeded = true;
-      else reads.set(reductionOutput(r), r);
-    }
-    taken.push(m);
+  const plan = planReads(selected, located);
+  for (const { measure: m, point: p, reason } of plan.unavailable) {
+    measures[m.name] = { unit: m.unit, unavailable: `${p} is unavailable: ${reason}` };
+    if (SEED_MEASURES.includes(m.name)) throw new ProbeError(id, `${m.name}: ${p} is unavailable: ${reason}`);
   }
-  const whole = [...reads.values()].filter((r) => r.as === "whole").map((r) => r.point);
-  const reductions = [...reads.values()].filter((r) => r.as !== "whole");
+  const { taken, reads } = plan;
+  const { points: whole, reductions, lens: lensNeeded } = plan.graph;
   const sessionOf = async (
     graph: ModelProto,
   ): Promise<{ session: ort.InferenceSession; execution: ExecutionRecord }> => {
@@ -237,11 +220,7 @@ export async function probeModel(
       });
     }
   };
-  const { proto: edited, outputs } = probedGraph(model.proto, located, id, {
-    points: whole,
-    reductions,
-    lens: lensNeeded,
-  });
+  const { proto: edited, outputs } = probedGraph(model.proto, located, id, plan.graph);
   const sha = model.sha256;
   let { session, execution } = await sessionOf(edited);
   const tLoad = performance.now();

@@ -12,7 +12,7 @@ import { opsetVersion } from "../onnx/io.js";
 import { exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
 import { addLogitLens, LENS_OUTPUT } from "./lens.js";
 import type { Located } from "./locate.js";
-import type { Read } from "./measures/measure.js";
+import { isWeightMeasure, type Measure, type PromptMeasure, type Read } from "./measures/measure.js";
 import { parsePoint, type ProbePoint } from "./points.js";
 
 /** The graph output that holds a read's reduction. */
@@ -58,6 +58,46 @@ export function probedGraph(
     outputs.push(LENS_OUTPUT);
   }
   return { proto: exposeOutputs(edited, outputs, modelId), outputs };
+}
+
+/** What a set of measures reads of a model, and the graph options (probedGraph's) that compute just that. */
+export interface ReadPlan {
+  /** The prompt measures the graph can serve. */
+  taken: PromptMeasure[];
+  /** Those it cannot, with the first point it lacks and why. */
+  unavailable: { measure: PromptMeasure; point: ProbePoint; reason: string }[];
+  /** Every read, by its output name. */
+  reads: Map<string, Read>;
+  graph: { points: ProbePoint[]; reductions: Read[]; lens: boolean };
+}
+
+export function planReads(measures: readonly Measure[], located: Located): ReadPlan {
+  const plan: ReadPlan = {
+    taken: [],
+    unavailable: [],
+    reads: new Map(),
+    graph: { points: [], reductions: [], lens: false },
+  };
+  for (const m of measures) {
+    if (isWeightMeasure(m)) continue;
+    const rs = m.points(located);
+    const missing = rs.find((r): r is Read => r !== "lens" && !located.points.has(r.point));
+    if (missing) {
+      const reason = located.unavailable.find((u) => u.point === missing.point)?.reason ?? "not located in the graph";
+      plan.unavailable.push({ measure: m, point: missing.point, reason });
+      continue;
+    }
+    for (const r of rs) {
+      if (r === "lens") plan.graph.lens = true;
+      else plan.reads.set(reductionOutput(r), r);
+    }
+    plan.taken.push(m);
+  }
+  for (const r of plan.reads.values()) {
+    if (r.as === "whole") plan.graph.points.push(r.point);
+    else plan.graph.reductions.push(r);
+  }
+  return plan;
 }
 
 /** Each read's reduction as nodes on its point's tensor, in float32 (an fp16 export's tensors are cast first). */

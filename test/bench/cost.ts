@@ -1,6 +1,6 @@
 /**
  * How cost grows (npm run bench): the plain and the probed forward pass (every
- * probe point exposed and the logit lens, as probeModel runs it) at several model
+ * measure's in-graph reductions and the logit lens, as probeModel runs it) at several model
  * sizes and prompt lengths; peak memory of a real probe run, anonymous and
  * file-backed apart, sampled from /proc while it runs; and the peer a user would
  * run instead at 1.1B (transformers + torch with hooks on every decoder layer).
@@ -13,7 +13,8 @@ import { folderWeightBytes } from "../../models/registry/layout.js";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { encodeModel, readModel } from "../../onnx/io.js";
 import { feeder } from "../../probes/feeds.js";
-import { probedGraph } from "../../probes/probed-graph.js";
+import { planReads, probedGraph } from "../../probes/probed-graph.js";
+import { loadMeasures } from "../../probes/measures/registry.js";
 import { locate } from "../../probes/locate.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 
@@ -74,18 +75,22 @@ export interface CostPoint {
   probed_s: Timing;
   /** The probed pass over the plain one. */
   overhead: number;
+  /** Bytes one pass returns to JavaScript: the plain session's logits, the probed session's reductions and lens. */
+  plain_bytes: number;
+  probed_bytes: number;
   probed_per_token_s: number;
 }
 
 /**
- * A model's sessions as the bench times them: the plain one (from its file), the probed one (every located
- * point exposed and the logit lens, as probeModel runs it) and, where asked, the probed one without the lens;
- * each session's load time, and the model's own feeds (probes/feeds.ts).
+ * A model's sessions as the bench times them: the plain one (from its file), the probed one (every measure's
+ * in-graph reductions and the logit lens, the graph probeModel runs) and, where asked, the probed one without
+ * the lens; each session's load time, and the model's own feeds (probes/feeds.ts).
  */
 export async function openSessions(name: string, dir: string, threads: number, { unlensed = false } = {}) {
   const file = path.join(dir, "model.onnx");
   const model = readModel(file);
   const located = locate(model.proto);
+  const plan = planReads(await loadMeasures(), located);
   const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
   const opts: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: threads,
@@ -96,7 +101,7 @@ export async function openSessions(name: string, dir: string, threads: number, {
   const load_s: Record<string, number> = {};
   const open = async (kind: string, lens?: boolean) => {
     const t = performance.now();
-    const g = lens === undefined ? undefined : probedGraph(model.proto, located, name, { lens });
+    const g = lens === undefined ? undefined : probedGraph(model.proto, located, name, { ...plan.graph, lens });
     const session = g
       ? await ort.InferenceSession.create(encodeModel(g.proto), {
           ...opts,
@@ -135,6 +140,9 @@ export async function costRow(
   const points: CostPoint[] = [];
   for (const tokens of lengths) {
     const x = s.feeds(idsOfLength(dir, text, tokens), text);
+    const bytes = (out: ort.InferenceSession.OnnxValueMapType) =>
+      Object.values(out).reduce((n, t) => n + (t.data as ArrayBufferView).byteLength, 0);
+    const [plain_bytes, probed_bytes] = [bytes(await s.plain(x)), bytes(await s.lensed(x))];
     const [p, q] = await timePair(
       () => s.plain(x),
       () => s.lensed(x),
@@ -148,6 +156,8 @@ export async function costRow(
       plain_s: p,
       probed_s: q,
       overhead: q.median / p.median,
+      plain_bytes,
+      probed_bytes,
       probed_per_token_s: q.median / tokens,
     });
   }

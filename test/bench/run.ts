@@ -18,6 +18,7 @@ import { ModelEntrySchema } from "../../models/registry/schema.js";
 import { folderWeightBytes } from "../../models/registry/layout.js";
 import { matrixStats } from "../../probes/metrics.js";
 import { runProbes } from "../../probes/run.js";
+import { formatBytes } from "../../onnx/errors.js";
 import { spectralNorm } from "../../probes/spectral.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 import prompts from "../../hypotheses/prompts.json" with { type: "json" };
@@ -397,12 +398,14 @@ function summaryOfCost(): string[] {
       }
     | undefined;
   if (curve) {
-    lines.push("cost curve: seconds a pass, plain → every probe point and the lens");
+    lines.push(
+      "cost curve: seconds a pass, plain → probed (every measure's reductions and the lens); bytes a probed pass returns",
+    );
     for (const m of [...new Set(curve.points.map((p) => p.model))]) {
       const row = curve.points.filter((p) => p.model === m);
       const floor = curve.bandwidth_floor?.by_model[m]?.ratio;
       lines.push(
-        `  ${m.padEnd(18)} ${row.map((p) => `${p.tokens} tokens ${p.plain_s.median.toFixed(3)} → ${p.probed_s.median.toFixed(3)} (${p.overhead.toFixed(2)}×)`).join("; ")}${floor ? `; plain at ${LENGTHS[0]} tokens ÷ copy-bandwidth floor ${floor.toFixed(2)}` : ""}`,
+        `  ${m.padEnd(18)} ${row.map((p) => `${p.tokens} tokens ${p.plain_s.median.toFixed(3)} → ${p.probed_s.median.toFixed(3)} (${p.overhead.toFixed(2)}×, ${formatBytes(p.probed_bytes)})`).join("; ")}${floor ? `; plain at ${LENGTHS[0]} tokens ÷ copy-bandwidth floor ${floor.toFixed(2)}` : ""}`,
       );
     }
     if (curve.fit)
@@ -426,7 +429,7 @@ function summaryOfCost(): string[] {
   if (peer?.skipped) lines.push(`peer at 1.1B: skipped: ${peer.skipped}`);
   if (peer?.by_length)
     lines.push(
-      `peer at 1.1B (probespec with every probe point and the lens ÷ transformers + torch with hooks): ${peer.by_length.map((b) => `${b.tokens} tokens ${b.ratio?.toFixed(2)} (${b.target})`).join("; ")}`,
+      `peer at 1.1B (probespec with every measure's reductions and the lens ÷ transformers + torch with hooks): ${peer.by_length.map((b) => `${b.tokens} tokens ${b.ratio?.toFixed(2)} (${b.target})`).join("; ")}`,
     );
   return lines;
 }
