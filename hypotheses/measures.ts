@@ -7,7 +7,7 @@
 import type { Value } from "../probes/measures/measure.js";
 import { bootstrapCI, mean } from "../probes/metrics.js";
 import type { ProbeResult } from "../probes/probe.js";
-import type { PredictionRow } from "../reports/prediction.js";
+import type { PredictionRow } from "../contract/prediction.js";
 import { BOOTSTRAP } from "./criteria.js";
 
 /** A measure this model does not have: its graph cannot provide the points, or the run did not take it. */

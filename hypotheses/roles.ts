@@ -6,7 +6,7 @@
 import { expect, inject, type TestContext } from "vitest";
 import type { ProbeResult } from "../probes/probe.js";
 import type { ProbeRun } from "../probes/run.js";
-import type { Prediction } from "../reports/prediction.js";
+import { cohort, rowLabel, type Prediction } from "../contract/prediction.js";
 
 export function probeRun(): ProbeRun {
   return inject("probeRun");
@@ -26,8 +26,6 @@ export interface Roles {
   /** Why the hypothesis cannot be decided, when it cannot. */
   missing?: string;
 }
-
-export const cohort = (r: { synthetic: boolean }): "real" | "synthetic" => (r.synthetic ? "synthetic" : "real");
 
 /** Subjects and baselines; throws (an error verdict) when a model the hypothesis needs failed to probe. */
 export function roles(needsBaselines: boolean): Roles {
@@ -62,15 +60,12 @@ export function judge({ task, skip }: Pick<TestContext, "task" | "skip">, p: Pre
   const bad = p.rows.filter((r) => !finite(r));
   if (bad.length) {
     return skip(
-      `inconclusive: ${p.criterion} cannot be judged, ${bad.map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} is ${r.value}${r.ci ? ` (CI ${r.ci.join(" to ")})` : ""}${r.detail ? `; ${r.detail}` : ""}`).join("; ")}: not a finite number`,
+      `inconclusive: ${p.criterion} cannot be judged, ${bad.map((r) => `${rowLabel(r)} is ${r.value}${r.ci ? ` (CI ${r.ci.join(" to ")})` : ""}${r.detail ? `; ${r.detail}` : ""}`).join("; ")}: not a finite number`,
     );
   }
   task.meta.prediction = p;
   const failing = p.rows
     .filter((r) => !r.passed)
-    .map(
-      (r) =>
-        `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}: ${r.value.toPrecision(4)}${r.detail ? ` (${r.detail})` : ""}`,
-    );
+    .map((r) => `${rowLabel(r)}: ${r.value.toPrecision(4)}${r.detail ? ` (${r.detail})` : ""}`);
   expect(p.passed, `${p.criterion} fails: ${failing.join("; ")}${p.note ? `. ${p.note}` : ""}`).toBe(true);
 }

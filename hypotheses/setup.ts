@@ -13,7 +13,7 @@ import { readConfig } from "../probes/config.js";
 import { ConfigError } from "../onnx/errors.js";
 import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
-import { checkReportDir } from "../reports/write.js";
+import { checkReportDir } from "../contract/report-dir.js";
 import { makeDir } from "../onnx/io.js";
 
 declare module "vitest" {

@@ -12,9 +12,10 @@ import { figureSpecs, renderSvg } from "./figures.js";
 import { renderReport } from "./render.js";
 import { resultsJson } from "./results.js";
 import { summaryLines } from "./summary.js";
-import { cohort } from "../hypotheses/roles.js";
-import { cohortVerdicts, deriveVerdict, type Cohort, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
-import { checkReportDir, writeReport } from "./write.js";
+import { cohort, type Cohort } from "../contract/prediction.js";
+import { cohortVerdicts, deriveVerdict, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
+import { writeReport } from "./write.js";
+import { checkReportDir } from "../contract/report-dir.js";
 
 export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[] {
   return modules

@@ -1,6 +1,7 @@
 /** The terminal summary: one line per hypothesis with its deciding numbers; readable with colour off. */
 import { Chalk } from "chalk";
 import type { HypothesisVerdict } from "./verdicts.js";
+import { rowLabel } from "../contract/prediction.js";
 
 export function summaryLines(
   verdicts: HypothesisVerdict[],
@@ -16,9 +17,7 @@ export function summaryLines(
     const parts = v.predictions.flatMap((t) => {
       const rows = (t.prediction?.rows ?? []).filter((r) => v.verdict !== "rejected" || !r.passed);
       if (!rows.length) return [];
-      const shown = rows
-        .slice(0, 3)
-        .map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(3)}`);
+      const shown = rows.slice(0, 3).map((r) => `${rowLabel(r)} ${r.value.toPrecision(3)}`);
       return [`${t.prediction!.criterion}: ${shown.join(", ")}${rows.length > 3 ? `, +${rows.length - 3} more` : ""}`];
     });
     lines.push(

@@ -3,7 +3,7 @@
  * prediction passed, rejected when an assertion failed, inconclusive when a
  * needed model was missing (the spec skipped, saying why), error otherwise.
  */
-import type { Prediction } from "./prediction.js";
+import { rowLabel, type Cohort, type Prediction } from "../contract/prediction.js";
 
 export type Verdict = "confirmed" | "rejected" | "inconclusive" | "error";
 
@@ -35,8 +35,6 @@ export interface HypothesisVerdict {
   cohorts?: CohortVerdict[];
 }
 
-export type Cohort = "real" | "synthetic";
-
 export interface CohortVerdict {
   cohort: Cohort;
   verdict: Verdict;
@@ -49,9 +47,7 @@ const firstLine = (s: string) => s.split("\n")[0];
 function failureReason(t: TestOutcome): string {
   const p = t.prediction;
   if (!p) return firstLine(t.error?.message ?? t.name).replace(/: expected .* \/\/ Object\.is equality$/, "");
-  const missed = p.rows
-    .filter((r) => !r.passed)
-    .map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`);
+  const missed = p.rows.filter((r) => !r.passed).map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}`);
   return `${t.name.split(":")[0]}: ${missed.join(", ")} miss “${p.criterion}”${p.explanation ? `; ${p.explanation}` : ""}`;
 }
 
@@ -133,7 +129,7 @@ export function cohortVerdicts(
             ({ t, rows: rs }) =>
               `${t.name.split(":")[0]}: ${rs
                 .filter((r) => !r.passed)
-                .map((r) => `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""} ${r.value.toPrecision(4)}`)
+                .map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}`)
                 .join(", ")} miss “${t.prediction!.criterion}”`,
           )
           .join("; "),

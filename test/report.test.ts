@@ -110,6 +110,28 @@ describe("the report and the probes know no hypothesis", () => {
           expect(text.includes(form), `${path.relative(root, f)} names ${form}`).toBe(false);
     }
   });
+
+  it("imports run one way: probes/ reaches neither hypotheses/ nor reports/, and hypotheses/ and reports/ meet only in contract/", () => {
+    const root = path.join(import.meta.dirname, "..");
+    const forbidden: Record<string, string[]> = {
+      probes: ["hypotheses", "reports", "contract"],
+      contract: ["probes", "hypotheses", "reports", "models"],
+      hypotheses: ["reports"],
+      reports: ["hypotheses"],
+    };
+    const files = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const f = path.join(dir, e.name);
+        return e.isDirectory() ? files(f) : e.name.endsWith(".ts") ? [f] : [];
+      });
+    for (const [layer, banned] of Object.entries(forbidden))
+      for (const f of files(path.join(root, layer))) {
+        const imports = [...fs.readFileSync(f, "utf8").matchAll(/from "(\.[^"]+)"/g)].map(
+          (m) => path.relative(root, path.resolve(path.dirname(f), m[1])).split(path.sep)[0],
+        );
+        for (const b of banned) expect(imports.includes(b), `${path.relative(root, f)} imports from ${b}/`).toBe(false);
+      }
+  });
 });
 
 describe("the HTML report", () => {

@@ -1,7 +1,8 @@
 /**
- * The contract between a spec and the report: what a spec attaches to each
- * prediction (`it`) for the reporter to render. The reporter renders any
- * prediction of this shape; it knows no hypothesis by name.
+ * The contract specs and the report both stand on, below both: what a spec
+ * attaches to each prediction (`it`) for the reporter to render, who is in which
+ * cohort, and how a row is named. The reporter renders any prediction of this
+ * shape; it knows no hypothesis by name.
  */
 export interface PredictionRow {
   subject: string;
@@ -11,6 +12,14 @@ export interface PredictionRow {
   passed: boolean;
   detail?: string;
 }
+
+/** A row's models as every message names them: "subject" or "subject vs baseline". */
+export const rowLabel = (r: Pick<PredictionRow, "subject" | "baseline">) =>
+  `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}`;
+
+/** Real models are compared only with real models; synthetic analogs (a check of the harness) only with analogs. */
+export type Cohort = "real" | "synthetic";
+export const cohort = (r: { synthetic: boolean }): Cohort => (r.synthetic ? "synthetic" : "real");
 
 export interface Prediction {
   hypothesis: string;
@@ -34,6 +43,8 @@ export interface HypothesisMeta {
   claim?: string;
 }
 
+// Augmenting vitest's TaskMeta needs vitest's declarations loaded first, whatever order tsc reads the files in.
+import type {} from "vitest";
 declare module "vitest" {
   interface TaskMeta extends HypothesisMeta {
     prediction?: Prediction;
