@@ -132,3 +132,6 @@ export function upstream(idx: GraphIndex, tensor: string, within: Set<NodeProto>
   }
   return out;
 }
+
+/** Ops that change a value's shape or type, never its numbers: a value is traced through them. */
+export const RESHAPES = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"]);
