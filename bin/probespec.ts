@@ -13,10 +13,8 @@ import { readWeight } from "../probes/matrices.js";
 import { allClose } from "../probes/metrics.js";
 import { readModel } from "../onnx/io.js";
 import { createSession, deviceFromEnv } from "../probes/session.js";
-import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes } from "../probes/run.js";
 import { ConfigError } from "../onnx/errors.js";
-import { DEFAULT_PROMPTS } from "../hypotheses/setup.js";
 
 /** The located stream as a reader follows it: embed, then each layer's sub-blocks and the tensors between them. */
 function drawStream(located: Located): string[] {
@@ -111,18 +109,7 @@ async function probe(args: string[]): Promise<number> {
       `probe: ${flag !== "--shard" ? `"${args[0]}" is not an option` : !value ? "--shard needs a value i/n, e.g. --shard 2/8" : `"${args[inline === undefined ? 2 : 1]}" is not understood`}\n${USAGE}`,
     );
   if (args.length) env.PROBESPEC_SHARD = value;
-  const file = env.PROBESPEC_PROMPTS ? path.resolve(env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
-  let set;
-  try {
-    set = loadPromptSet(file);
-  } catch (e) {
-    throw new ConfigError(`${env.PROBESPEC_PROMPTS ? "PROBESPEC_PROMPTS: " : ""}${(e as Error).message}`);
-  }
-  const run = await runProbes({
-    env,
-    promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) },
-    onProgress: (m) => process.stderr.write(`[probespec] ${m}\n`),
-  });
+  const run = await runProbes({ env, onProgress: (m) => process.stderr.write(`[probespec] ${m}\n`) });
   for (const r of run.results)
     console.log(`${r.id}: ${run.cacheHits.includes(r.id) ? "in the store" : `probed on ${r.execution.provider}`}`);
   for (const f of run.failures) console.log(`${f.id}: FAILED: ${f.error}`);

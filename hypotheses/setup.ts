@@ -11,7 +11,6 @@ import { cacheRoot, loadRegistry } from "../models/registry/registry.js";
 import { sourceFolders } from "../models/registry/select.js";
 import { readConfig } from "../probes/config.js";
 import { ConfigError } from "../onnx/errors.js";
-import { loadPromptSet } from "../probes/prompts.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { checkReportDir } from "../contract/report-dir.js";
 import { makeDir } from "../onnx/io.js";
@@ -22,7 +21,6 @@ declare module "vitest" {
   }
 }
 
-export const DEFAULT_PROMPTS = path.join(import.meta.dirname, "prompts.json");
 /** Run files kept in .probespec-cache/runs: the newest ones; older ones are removed. */
 const RUNS_KEPT = 20;
 
@@ -79,19 +77,8 @@ export default async function setup(project: TestProject): Promise<void> {
   let run: ProbeRun;
   try {
     const config = readConfig();
-    const file = process.env.PROBESPEC_PROMPTS ? path.resolve(process.env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
-    let set;
-    try {
-      set = loadPromptSet(file);
-    } catch (e) {
-      throw new ConfigError(`${process.env.PROBESPEC_PROMPTS ? "PROBESPEC_PROMPTS: " : ""}${(e as Error).message}`);
-    }
-    if (process.env.PROBESPEC_REPORT_DIR)
-      checkReportDir(process.env.PROBESPEC_REPORT_DIR, await entryFolders(config.modelsDir));
-    run = await runProbes({
-      promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) },
-      onProgress: log,
-    });
+    if (config.reportDir) checkReportDir(config.reportDir, await entryFolders(config.modelsDir));
+    run = await runProbes({ config, onProgress: log });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     process.stderr.write(`probespec: ${e.message}\n`);

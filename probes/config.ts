@@ -6,12 +6,22 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { MODELS_DIR, type Registry } from "../models/registry/registry.js";
+import { MODELS_DIR, PROJECT_ROOT, type Registry } from "../models/registry/registry.js";
+import { loadPromptSet } from "./prompts.js";
 import { ConfigError } from "../onnx/errors.js";
 import { deviceFromEnv, type DeviceRequest } from "./session.js";
 import { checkJob, parseShard, type Shard } from "./shard.js";
 
+/** The prompt set a run uses unless PROBESPEC_PROMPTS names another: the notebook's prompt first. */
+const DEFAULT_PROMPTS = path.join(PROJECT_ROOT, "hypotheses", "prompts.json");
+
 export interface RunConfig {
+  /** PROBESPEC_PROMPTS, else the default set: read and checked here, once. */
+  promptSet: { name: string; file: string; prompts: string[] };
+  /** PROBESPEC_REPORT_DIR, when set. */
+  reportDir?: string;
+  /** PROBESPEC_NO_CACHE=1: probe again even where the cache holds a result. */
+  noCache: boolean;
   device: DeviceRequest;
   threads: number;
   modelsDir: string;
@@ -62,7 +72,26 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
       throw new ConfigError("PROBESPEC_SHARD (probe a share) and PROBESPEC_SHARDS (judge them all) exclude each other");
   }
   const job = checkJob(env.PROBESPEC_JOB?.trim() || "local");
-  return { device, threads, modelsDir, models, measures, shard, judgeShards, job };
+  const file = env.PROBESPEC_PROMPTS ? path.resolve(env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
+  let set;
+  try {
+    set = loadPromptSet(file);
+  } catch (e) {
+    throw new ConfigError(`${env.PROBESPEC_PROMPTS ? "PROBESPEC_PROMPTS: " : ""}${(e as Error).message}`);
+  }
+  return {
+    promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) },
+    reportDir: env.PROBESPEC_REPORT_DIR || undefined,
+    noCache: env.PROBESPEC_NO_CACHE === "1",
+    device,
+    threads,
+    modelsDir,
+    models,
+    measures,
+    shard,
+    judgeShards,
+    job,
+  };
 }
 
 /** Edit distance, for suggesting the id a typo meant. */

@@ -12,7 +12,7 @@ import { readModel } from "../onnx/io.js";
 import { ConfigError, ProbespecError, ShardError } from "../onnx/errors.js";
 import { SEED_MEASURES, describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { ortVersion, type DeviceRequest } from "./session.js";
-import { checkModelIds, readConfig } from "./config.js";
+import { checkModelIds, readConfig, type RunConfig } from "./config.js";
 import os from "node:os";
 import {
   missingReason,
@@ -67,21 +67,25 @@ export interface ProbeRun {
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
+  /** The run's configuration, where the caller has read it from `env` already (it is read once a run). */
+  config?: RunConfig;
   /** ONNX Runtime options on top of probespec's, for every model (the bench's memory settings). */
   ort?: ProbeOptions["ort"];
-  promptSet: { name: string; file: string; prompts: string[] };
+  /** The prompts; the configuration's (PROBESPEC_PROMPTS, else the default set) where not given. */
+  promptSet?: { name: string; file: string; prompts: string[] };
   onProgress?: (message: string) => void;
 }
 
 export async function runProbes({
   env = process.env,
-  promptSet,
+  config = readConfig(env),
+  promptSet = config.promptSet,
   onProgress = () => {},
   ort,
 }: RunOptions): Promise<ProbeRun> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
-  const { device, threads, modelsDir, models, measures: asked, shard, judgeShards, job } = readConfig(env);
+  const { device, threads, modelsDir, models, measures: asked, shard, judgeShards, job, noCache } = config;
   const allMeasures = await loadMeasures();
   const measures = asked ? pick(allMeasures, asked).map((m) => m.name) : undefined;
   const cacheDir = cacheRoot(env);
@@ -238,7 +242,7 @@ export async function runProbes({
           used.filter((f): f is string => !!f),
         ),
       });
-      const cached = env.PROBESPEC_NO_CACHE === "1" ? undefined : readCached(cacheDir, key, ProbeResultSchema);
+      const cached = noCache ? undefined : readCached(cacheDir, key, ProbeResultSchema);
       const problem = !cached
         ? undefined
         : "problem" in cached
