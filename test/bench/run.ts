@@ -103,7 +103,7 @@ PRESETS["bench-mistral-160m"] = {
 };
 
 const PROMPTS = prompts.prompts.slice(0, 8).map((p) => p.text);
-/** The plain session, the probed one (every probe point an output) and the probed one with the logit lens, on the same prompts. */
+/** The plain session, the probed one (every measure's in-graph reductions) and the probed one with the logit lens, on the same prompts. */
 async function sessions(dir: string) {
   const s = await openSessions(path.basename(dir), dir, THREADS, { unlensed: true });
   const tok = loadTokenizer(dir);
@@ -381,7 +381,7 @@ async function writeHtml(): Promise<void> {
     path.join(PROJECT_ROOT, "reports/bench.html"),
     `<!doctype html><meta charset="utf-8"><title>probespec bench</title>
 <h1>How cost grows</h1><p>${esc(JSON.stringify(machine))}</p>
-<figure>${svg}<figcaption>Seconds a forward pass against parameters × tokens, log–log; solid: plain, dashed: every probe point and the logit lens. Fitted exponent: ${esc(JSON.stringify((report.curve as { fit?: unknown })?.fit ?? null))}</figcaption></figure>
+<figure>${svg}<figcaption>Seconds a forward pass against parameters × tokens, log–log; solid: plain, dashed: every measure's in-graph reductions and the logit lens. Fitted exponent: ${esc(JSON.stringify((report.curve as { fit?: unknown })?.fit ?? null))}</figcaption></figure>
 <table border="1" cellpadding="4"><tr><th>figure</th><th>value</th><th>target</th><th>note</th></tr>${rows}</table>
 <pre>${esc(JSON.stringify({ memory: report.memory, peer: report.peer }, null, 1))}</pre>`,
   );
@@ -459,7 +459,7 @@ async function main() {
       baseline_s: plain,
       ours_s: probed,
       runs: RUNS,
-      note: `${s.points} probe points exposed; ${PROMPTS.length} prompts a run`,
+      note: `${s.points} reductions returned; ${PROMPTS.length} prompts a run`,
     };
     const [plain2, lensed] = await timePair(s.plain, s.lensed, RUNS);
     figures[`lens_overhead.${name}`] = {
@@ -510,7 +510,7 @@ async function main() {
       baseline_s: stats(torchRes.seconds),
       ours_s: ours,
       runs: RUNS,
-      note: `torch ${(torchRes.params / 1e6) | 0}M params, BLAS ${torchRes.blas}, hooks on 12 decoder layers; ours: every probe point exposed and the logit lens`,
+      note: `torch ${(torchRes.params / 1e6) | 0}M params, BLAS ${torchRes.blas}, hooks on 12 decoder layers; ours: every measure's reductions and the logit lens`,
     };
   }
 
