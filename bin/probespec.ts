@@ -12,9 +12,10 @@ import { point, type ProbePoint } from "../probes/points.js";
 import { readWeight } from "../probes/matrices.js";
 import { allClose } from "../probes/metrics.js";
 import { readModel } from "../onnx/io.js";
-import { createSession, deviceFromEnv } from "../probes/session.js";
+import { createSession } from "../probes/session.js";
 import { runProbes } from "../probes/run.js";
 import { ConfigError } from "../onnx/errors.js";
+import { readConfig } from "../probes/config.js";
 
 /** The located stream as a reader follows it: embed, then each layer's sub-blocks and the tensors between them. */
 function drawStream(located: Located): string[] {
@@ -40,7 +41,8 @@ function drawStream(located: Located): string[] {
 }
 
 async function doctor(id: string): Promise<number> {
-  const registry = await loadRegistry(process.env.PROBESPEC_MODELS_DIR);
+  const config = readConfig();
+  const registry = await loadRegistry(config.modelsDir);
   const entry = registry.entries.find((e) => e.id === id);
   if (!entry) {
     const problem = registry.problems.find((p) => p.id === id || p.file.includes(id));
@@ -49,7 +51,7 @@ async function doctor(id: string): Promise<number> {
     );
     return 1;
   }
-  const dir = await resolveSource(entry);
+  const dir = await resolveSource(entry, config);
   const folder = readModelFolder(dir, entry);
   const model = readModel(folder.onnxFile, id);
   const located = locate(model.proto, {
@@ -67,7 +69,7 @@ async function doctor(id: string): Promise<number> {
       ? "W_U equals W_E within 1e-3"
       : "not tied");
   const { session, record } = await createSession(folder.onnxFile, {
-    device: deviceFromEnv(),
+    device: config.device,
     modelId: id,
     externalDataDir: modelDir,
   });

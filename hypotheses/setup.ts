@@ -7,9 +7,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { cacheRoot, loadRegistry } from "../models/registry/registry.js";
+import { loadRegistry } from "../models/registry/registry.js";
 import { sourceFolders } from "../models/registry/select.js";
-import { readConfig } from "../probes/config.js";
+import { readConfig, setRunFile, type RunConfig } from "../probes/config.js";
 import { ConfigError } from "../onnx/errors.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { checkReportDir } from "../contract/report-dir.js";
@@ -25,15 +25,15 @@ declare module "vitest" {
 const RUNS_KEPT = 20;
 
 /** The folders every entry's source lies in (an export, a GGUF's, a llama2.c checkpoint's, the hub cache's): a report is never written into one. */
-async function entryFolders(modelsDir: string): Promise<{ id: string; dir: string }[]> {
-  const { entries } = await loadRegistry(modelsDir);
-  return entries.flatMap((e) => sourceFolders(e).map((dir) => ({ id: e.id, dir })));
+async function entryFolders(config: RunConfig): Promise<{ id: string; dir: string }[]> {
+  const { entries } = await loadRegistry(config.modelsDir);
+  return entries.flatMap((e) => sourceFolders(e, config).map((dir) => ({ id: e.id, dir })));
 }
 
 /** The run as a file for the reporter: in the cache's runs/, or the system's temp folder where the cache cannot be written. */
-function writeRunFile(run: ProbeRun, log: (m: string) => void): string {
+function writeRunFile(run: ProbeRun, cacheDir: string, log: (m: string) => void): string {
   const name = `${run.startedAt.replace(/[:.]/g, "-")}-${process.pid}.json`;
-  const runs = path.join(cacheRoot(), "runs");
+  const runs = path.join(cacheDir, "runs");
   try {
     makeDir(runs);
     fs.writeFileSync(path.join(runs, name), JSON.stringify(run));
@@ -74,10 +74,10 @@ function progressLog(): (m: string) => void {
 
 export default async function setup(project: TestProject): Promise<void> {
   const log = progressLog();
-  let run: ProbeRun;
+  let run: ProbeRun, config: RunConfig;
   try {
-    const config = readConfig();
-    if (config.reportDir) checkReportDir(config.reportDir, await entryFolders(config.modelsDir));
+    config = readConfig();
+    if (config.reportDir) checkReportDir(config.reportDir, await entryFolders(config));
     run = await runProbes({ config, onProgress: log });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
@@ -90,6 +90,6 @@ export default async function setup(project: TestProject): Promise<void> {
       ? `probed ${run.results.length} models (${real.length} real)`
       : `probed ${run.results.length} models: no real export is available, so this run is on synthetic analogs only`,
   );
-  process.env.PROBESPEC_RUN_FILE = writeRunFile(run, log);
+  setRunFile(writeRunFile(run, config.cacheDir, log));
   project.provide("probeRun", run);
 }

@@ -2,20 +2,25 @@
  * The run's configuration, read from the environment and checked once, before
  * anything is probed: a bad value stops the run with one line naming the
  * variable and what is wrong (ConfigError), never a stack trace after the fact.
+ * This file is the only one outside bin/ that reads process.env: every other
+ * layer is handed the typed value.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { MODELS_DIR, PROJECT_ROOT, type Registry } from "../models/registry/registry.js";
+import { DEFAULT_CACHE, MODELS_DIR, PROJECT_ROOT, type Registry } from "../models/registry/registry.js";
+import type { SourceSettings } from "../models/registry/select.js";
 import { loadPromptSet } from "./prompts.js";
 import { ConfigError } from "../onnx/errors.js";
-import { deviceFromEnv, type DeviceRequest } from "./session.js";
 import { checkJob, parseShard, type Shard } from "./shard.js";
+
+export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;
+export type DeviceRequest = (typeof DEVICES)[number];
 
 /** The prompt set a run uses unless PROBESPEC_PROMPTS names another: the notebook's prompt first. */
 const DEFAULT_PROMPTS = path.join(PROJECT_ROOT, "hypotheses", "prompts.json");
 
-export interface RunConfig {
+export interface RunConfig extends SourceSettings {
   /** PROBESPEC_PROMPTS, else the default set: read and checked here, once. */
   promptSet: { name: string; file: string; prompts: string[] };
   /** PROBESPEC_REPORT_DIR, when set. */
@@ -35,6 +40,37 @@ export interface RunConfig {
   judgeShards?: number;
   /** PROBESPEC_JOB: what the shards' records are filed under (Slurm's array job id); "local" by default. */
   job: string;
+  /** PROBESPEC_SHARD_LOG: this shard's log, for its record; PROBESPEC_SHARD_LOGS: every shard's, with {i}, for a judge. */
+  shardLog?: string;
+  shardLogs?: string;
+}
+
+function deviceFromEnv(env: NodeJS.ProcessEnv): DeviceRequest {
+  const v = (env.PROBESPEC_DEVICE ?? "auto").toLowerCase();
+  if (!(DEVICES as readonly string[]).includes(v)) {
+    throw new ConfigError(`PROBESPEC_DEVICE="${env.PROBESPEC_DEVICE}" is not one of ${DEVICES.join(", ")}`);
+  }
+  return v as DeviceRequest;
+}
+
+/** The device a command asks for (PROBESPEC_DEVICE), where nothing else of the configuration is needed (doctor). */
+export const deviceRequested = (env: NodeJS.ProcessEnv = process.env) => deviceFromEnv(env);
+
+/** The dynamic loader's search path (LD_LIBRARY_PATH), where WebGPU's Vulkan loader is looked for. */
+export const libraryPath = (env: NodeJS.ProcessEnv = process.env) => env.LD_LIBRARY_PATH ?? "";
+
+/** ONNX Runtime's native log level (PROBESPEC_ORT_LOG_LEVEL), read when the session module loads. */
+export const ortLogLevel = (env: NodeJS.ProcessEnv = process.env) => env.PROBESPEC_ORT_LOG_LEVEL;
+
+/** What the reporter needs of the environment: the run file the setup left, and whether to colour the terminal. */
+export const reporterEnv = (env: NodeJS.ProcessEnv = process.env) => ({
+  runFile: env.PROBESPEC_RUN_FILE,
+  noColor: !!env.NO_COLOR,
+});
+
+/** The setup hands the run to the reporter, which runs in the same process, through a file named here. */
+export function setRunFile(file: string): void {
+  process.env.PROBESPEC_RUN_FILE = file;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
@@ -72,6 +108,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
       throw new ConfigError("PROBESPEC_SHARD (probe a share) and PROBESPEC_SHARDS (judge them all) exclude each other");
   }
   const job = checkJob(env.PROBESPEC_JOB?.trim() || "local");
+  let deviceMemoryGb: number | undefined;
+  if (env.PROBESPEC_DEVICE_MEMORY_GB !== undefined) {
+    deviceMemoryGb = Number(env.PROBESPEC_DEVICE_MEMORY_GB);
+    if (!(deviceMemoryGb >= 0))
+      throw new ConfigError(`PROBESPEC_DEVICE_MEMORY_GB="${env.PROBESPEC_DEVICE_MEMORY_GB}" is not a number of GB`);
+  }
   const file = env.PROBESPEC_PROMPTS ? path.resolve(env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
   let set;
   try {
@@ -83,6 +125,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
     promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) },
     reportDir: env.PROBESPEC_REPORT_DIR || undefined,
     noCache: env.PROBESPEC_NO_CACHE === "1",
+    cacheDir: path.resolve(env.PROBESPEC_CACHE_DIR || DEFAULT_CACHE),
+    modelsRoot: env.PROBESPEC_MODELS_ROOT ? path.resolve(env.PROBESPEC_MODELS_ROOT) : PROJECT_ROOT,
+    hubCache: env.HF_HUB_CACHE ?? path.join(env.HF_HOME ?? path.join(os.homedir(), ".cache", "huggingface"), "hub"),
+    offline: env.PROBESPEC_OFFLINE === "1",
+    deviceMemoryGb,
+    shardLog: env.PROBESPEC_SHARD_LOG,
+    shardLogs: env.PROBESPEC_SHARD_LOGS,
     device,
     threads,
     modelsDir,

@@ -3,7 +3,7 @@
  * once (or read from the cache). A model that fails becomes a failure record
  * naming it and what went wrong; the others still run.
  */
-import { loadRegistry, cacheRoot, type EntryProblem } from "../models/registry/registry.js";
+import { loadRegistry, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
 import { selectModels, type Skipped } from "../models/registry/select.js";
 import { PROBES_SOURCE, cacheKey, cachedFile, modelIdentity, readCached, writeCached } from "./cache.js";
@@ -49,6 +49,8 @@ export interface ModelFailure {
 }
 
 export interface ProbeRun {
+  /** Where the report goes (PROBESPEC_REPORT_DIR), when not reports/runs/<time>/. */
+  reportDir?: string;
   startedAt: string;
   durationS: number;
   device: DeviceRequest;
@@ -66,8 +68,9 @@ export interface ProbeRun {
 }
 
 export interface RunOptions {
+  /** The environment the configuration is read from (the process's by default), unless `config` is given. */
   env?: NodeJS.ProcessEnv;
-  /** The run's configuration, where the caller has read it from `env` already (it is read once a run). */
+  /** The run's configuration, where the caller has read it already (it is read once a run). */
   config?: RunConfig;
   /** ONNX Runtime options on top of probespec's, for every model (the bench's memory settings). */
   ort?: ProbeOptions["ort"];
@@ -77,7 +80,7 @@ export interface RunOptions {
 }
 
 export async function runProbes({
-  env = process.env,
+  env,
   config = readConfig(env),
   promptSet = config.promptSet,
   onProgress = () => {},
@@ -88,13 +91,14 @@ export async function runProbes({
   const { device, threads, modelsDir, models, measures: asked, shard, judgeShards, job, noCache } = config;
   const allMeasures = await loadMeasures();
   const measures = asked ? pick(allMeasures, asked).map((m) => m.name) : undefined;
-  const cacheDir = cacheRoot(env);
+  const { cacheDir } = config;
   const registry = await loadRegistry(modelsDir);
   checkModelIds(models, registry, modelsDir);
   for (const p of registry.problems) onProgress(`models/: ${p.error}`);
   // Shards deal the models PROBESPEC_MODELS names (else every entry) among themselves by id alone.
   const candidates = models ?? registry.entries.map((e) => e.id);
   const run: ProbeRun = {
+    reportDir: config.reportDir,
     startedAt,
     durationS: 0,
     device,
@@ -162,7 +166,7 @@ export async function runProbes({
     for (const entry of registry.entries.filter((e) => candidates.includes(e.id))) {
       const owner = { index: ownerOf(entry.id, candidates, judgeShards), count: judgeShards };
       try {
-        const got = fromStore(entry, owner, runKeyOf(entry), { cacheDir, job, logs: env.PROBESPEC_SHARD_LOGS });
+        const got = fromStore(entry, owner, runKeyOf(entry), { cacheDir, job, logs: config.shardLogs });
         if ("skipped" in got)
           run.skipped.push({
             id: entry.id,
@@ -196,7 +200,7 @@ export async function runProbes({
     shard: shardName(shard),
     host: os.hostname(),
     pid: process.pid,
-    log: env.PROBESPEC_SHARD_LOG,
+    log: config.shardLog,
     startedAt,
     models: [],
   };
@@ -212,8 +216,7 @@ export async function runProbes({
       `shard ${record.shard} of job ${job} on ${record.host}: ${mine.entries.map((e) => e.id).join(", ") || "no models"}`,
     );
   }
-  const { selected, skipped, unloadable } = await selectModels(mine, {
-    env,
+  const { selected, skipped, unloadable } = await selectModels(mine, config, {
     device: device === "auto" ? "cpu" : device,
     wanted: models,
     onProgress,

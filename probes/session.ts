@@ -5,14 +5,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { ConfigError, LoadError } from "../onnx/errors.js";
+import { LoadError } from "../onnx/errors.js";
+import { libraryPath, ortLogLevel, type DeviceRequest } from "./config.js";
 
 // ONNX Runtime logs a missing GPU provider at error level before it throws; probespec catches that
 // error and records it (ExecutionRecord.fallbacks), so the native log stays at fatal unless asked for.
-ort.env.logLevel = (process.env.PROBESPEC_ORT_LOG_LEVEL as typeof ort.env.logLevel) ?? "fatal";
+ort.env.logLevel = (ortLogLevel() as typeof ort.env.logLevel) ?? "fatal";
 
-export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;
-export type DeviceRequest = (typeof DEVICES)[number];
+export { DEVICES, type DeviceRequest } from "./config.js";
 export type Provider = Exclude<DeviceRequest, "auto">;
 
 export interface ExecutionRecord {
@@ -28,22 +28,14 @@ export function ortVersion(): string {
   return ort.env.versions?.node ?? ort.env.versions?.common ?? "unknown";
 }
 
-export function deviceFromEnv(env: NodeJS.ProcessEnv = process.env): DeviceRequest {
-  const v = (env.PROBESPEC_DEVICE ?? "auto").toLowerCase();
-  if (!(DEVICES as readonly string[]).includes(v)) {
-    throw new ConfigError(`PROBESPEC_DEVICE="${env.PROBESPEC_DEVICE}" is not one of ${DEVICES.join(", ")}`);
-  }
-  return v as DeviceRequest;
-}
-
 export function providerOrder(device: DeviceRequest): Provider[] {
   return device === "auto" ? ["cuda", "webgpu", "cpu"] : [device];
 }
 
 /** WebGPU (Dawn) drives the GPU through Vulkan: without the loader it cannot start, and says so noisily. */
-export function hasVulkanLoader(env: NodeJS.ProcessEnv = process.env): boolean {
+export function hasVulkanLoader(searchPath = libraryPath()): boolean {
   const dirs = [
-    ...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
+    ...searchPath.split(":").filter(Boolean),
     "/usr/lib/x86_64-linux-gnu",
     "/usr/lib/aarch64-linux-gnu",
     "/usr/lib64",

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Reporter, TestModule } from "vitest/node";
 import type { ProbeRun } from "../probes/run.js";
+import { reporterEnv } from "../probes/config.js";
 import { figureSpecs, renderSvg } from "./figures.js";
 import { renderReport } from "./render.js";
 import { resultsJson } from "./results.js";
@@ -63,7 +64,7 @@ function probedFolders(run: ProbeRun): { id: string; dir: string }[] {
 export default class ProbespecReporter implements Reporter {
   async onTestRunEnd(modules: ReadonlyArray<TestModule>): Promise<void> {
     const hypotheses = outcomes(modules);
-    const runFile = process.env.PROBESPEC_RUN_FILE;
+    const { runFile, noColor } = reporterEnv();
     if (!hypotheses.length || !runFile || !fs.existsSync(runFile)) return;
     const run: ProbeRun = JSON.parse(fs.readFileSync(runFile, "utf8"));
     const cohortOf = (id: string): Cohort | undefined => {
@@ -81,18 +82,16 @@ export default class ProbespecReporter implements Reporter {
     const commit = gitCommit();
     const html = renderReport({ run, verdicts, figures, gitCommit: commit, durationS });
     const json = JSON.stringify(resultsJson(run, verdicts, { gitCommit: commit, durationS }), null, 1);
-    const color = !process.env.NO_COLOR && process.stdout.isTTY === true;
+    const color = !noColor && process.stdout.isTTY === true;
     // The verdicts are printed whatever happens to the files; a report that cannot be written says why in one line.
     let shown: string | undefined, failed: string | undefined;
     try {
-      if (process.env.PROBESPEC_REPORT_DIR) checkReportDir(process.env.PROBESPEC_REPORT_DIR, probedFolders(run));
+      if (run.reportDir) checkReportDir(run.reportDir, probedFolders(run));
       const dir = writeReport(
         { "index.html": html, "results.json": json },
-        { stamp: run.startedAt.replace(/[:.]/g, "-") },
+        { reportDir: run.reportDir, stamp: run.startedAt.replace(/[:.]/g, "-") },
       );
-      shown = process.env.PROBESPEC_REPORT_DIR
-        ? path.join(dir, "index.html")
-        : path.join(path.dirname(dir), "..", "latest", "index.html");
+      shown = run.reportDir ? path.join(dir, "index.html") : path.join(path.dirname(dir), "..", "latest", "index.html");
     } catch (e) {
       failed = `report: not written: ${(e as Error).message.split("\n")[0]}`;
       process.exitCode = 1;

@@ -13,10 +13,10 @@ export const REPORTS_DIR = import.meta.dirname;
 
 export function writeReport(
   files: Record<string, string>,
-  { env = process.env, stamp, root = REPORTS_DIR }: { env?: NodeJS.ProcessEnv; stamp: string; root?: string },
+  { reportDir, stamp, root = REPORTS_DIR }: { reportDir?: string; stamp: string; root?: string },
 ): string {
-  if (env.PROBESPEC_REPORT_DIR) {
-    const dir = path.resolve(env.PROBESPEC_REPORT_DIR);
+  if (reportDir) {
+    const dir = path.resolve(reportDir);
     makeDir(dir);
     for (const [name, content] of Object.entries(files)) {
       const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);

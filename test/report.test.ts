@@ -168,8 +168,8 @@ describe("the HTML report", () => {
 
   it("swaps reports/latest only once the new run is complete", () => {
     const root = tmpDir();
-    const first = writeReport({ "index.html": "<p>one</p>", "results.json": "{}" }, { env: {}, stamp: "t", root });
-    const second = writeReport({ "index.html": "<p>two</p>", "results.json": "{}" }, { env: {}, stamp: "t", root });
+    const first = writeReport({ "index.html": "<p>one</p>", "results.json": "{}" }, { stamp: "t", root });
+    const second = writeReport({ "index.html": "<p>two</p>", "results.json": "{}" }, { stamp: "t", root });
     const latest = path.join(root, "latest");
     expect(fs.readlinkSync(latest)).toBe(path.join("runs", path.basename(second)));
     expect(fs.readFileSync(path.join(latest, "index.html"), "utf8")).toBe("<p>two</p>");

@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
-import { checkModelIds } from "../probes/config.js";
+import { checkModelIds, readConfig } from "../probes/config.js";
 import { createRequire } from "node:module";
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
 import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { selectModels } from "../models/registry/select.js";
-import { createSession, deviceFromEnv, hasVulkanLoader } from "../probes/session.js";
+import { createSession, hasVulkanLoader } from "../probes/session.js";
 import { exposeOutputs } from "../onnx/surgery.js";
 import { encodeModel } from "../onnx/io.js";
 import * as ort from "onnxruntime-node";
@@ -70,7 +70,7 @@ describe("execution providers", () => {
   });
 
   it("refuses an unknown PROBESPEC_DEVICE", () => {
-    expect(() => deviceFromEnv({ PROBESPEC_DEVICE: "tpu" })).toThrow(/not one of auto, cuda, webgpu, cpu/);
+    expect(() => readConfig({ PROBESPEC_DEVICE: "tpu" })).toThrow(/not one of auto, cuda, webgpu, cpu/);
   });
 
   it("installs offline: .npmrc skips onnxruntime-node's download, and the documented CUDA command reaches its installer", () => {
@@ -149,11 +149,12 @@ describe("model registry", () => {
     write(dir, "b.json", { id: "b", family: "llama", source: { dir: "/does/not/exist" } });
     write(dir, "c.json", { id: "c", family: "llama", source: { hub: "org/model" } });
     const env = { PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_OFFLINE: "1", HF_HUB_CACHE: tmpDir() };
-    const all = await selectModels(await loadRegistry(dir), { env });
+    const config = readConfig(env);
+    const all = await selectModels(await loadRegistry(dir), config);
     expect(all.selected.map((s) => s.entry.id)).toEqual(["a"]);
     expect(all.skipped.find((s) => s.id === "b")?.reason).toMatch(/source.dir \/does\/not\/exist does not exist/);
     expect(all.skipped.find((s) => s.id === "c")?.reason).toMatch(/PROBESPEC_OFFLINE=1 forbids network use/);
-    const some = await selectModels(await loadRegistry(dir), { env, wanted: ["b"] });
+    const some = await selectModels(await loadRegistry(dir), config, { wanted: ["b"] });
     expect(some.selected).toEqual([]);
     expect(some.skipped.find((s) => s.id === "a")?.reason).toBe("not in PROBESPEC_MODELS");
     // Asked for by name and absent: not a quiet skip, but a model that could not be loaded.
@@ -170,9 +171,10 @@ describe("model registry", () => {
   it("leaves out a model that needs more memory than the device has", async () => {
     const dir = tmpDir();
     write(dir, "big.json", { id: "big", family: "llama", source: { analog: "llama" }, memoryGb: 64 });
-    const { selected, skipped } = await selectModels(await loadRegistry(dir), {
-      env: { PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE_MEMORY_GB: "24" },
-    });
+    const { selected, skipped } = await selectModels(
+      await loadRegistry(dir),
+      readConfig({ PROBESPEC_CACHE_DIR: TEST_CACHE, PROBESPEC_DEVICE_MEMORY_GB: "24" }),
+    );
     expect(selected).toEqual([]);
     expect(skipped[0].reason).toBe("needs 64.0 GB; the machine has 24.0 GB free");
   });

@@ -10,10 +10,8 @@ import { ModelEntrySchema, formatZodError, readJsonFile, type ModelEntry } from 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MODELS_DIR = path.join(PROJECT_ROOT, "models");
 
-/** Where generated models, edited graphs and probe results live; never inside a user's model folder. */
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.PROBESPEC_CACHE_DIR ?? path.join(PROJECT_ROOT, ".probespec-cache"));
-}
+/** Where generated models, edited graphs and probe results live unless PROBESPEC_CACHE_DIR says; never inside a user's model folder. */
+export const DEFAULT_CACHE = path.join(PROJECT_ROOT, ".probespec-cache");
 
 export interface EntryProblem {
   file: string;
@@ -55,7 +53,7 @@ function problemId(value: unknown, name: string): string {
 }
 
 /** Loads every entry file directly in `dir`; code lives in its subfolders. */
-export async function loadRegistry(dir: string = process.env.PROBESPEC_MODELS_DIR ?? MODELS_DIR): Promise<Registry> {
+export async function loadRegistry(dir: string = MODELS_DIR): Promise<Registry> {
   const entries: ModelEntry[] = [];
   const files = new Map<string, string>();
   const problems: EntryProblem[] = [];

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { AbsentError, RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
 import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
-import { PROJECT_ROOT, cacheRoot, type Registry } from "./registry.js";
+import { type Registry } from "./registry.js";
 import type { ModelEntry } from "./schema.js";
 
 export interface Resolved {
@@ -33,28 +33,42 @@ export interface Unloadable {
   error: RegistryError;
 }
 
-/** Relative paths resolve against PROBESPEC_MODELS_ROOT (default: the project root). */
-export function resolvePath(p: string, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * Where sources are found and built, as the run's configuration (probes/config.ts) read them
+ * from the environment: selection itself reads no variable.
+ */
+export interface SourceSettings {
+  /** What relative paths resolve against (PROBESPEC_MODELS_ROOT, else the project root). */
+  modelsRoot: string;
+  /** The HuggingFace hub cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub). */
+  hubCache: string;
+  /** PROBESPEC_OFFLINE=1: hub sources not in the local cache are refused. */
+  offline: boolean;
+  /** Where generated and converted models go (PROBESPEC_CACHE_DIR). */
+  cacheDir: string;
+  /** PROBESPEC_DEVICE_MEMORY_GB: the device's free memory, where it is given rather than measured. */
+  deviceMemoryGb?: number;
+}
+
+/** A path as an entry gives it: ~/ is the home folder, a relative path lies under modelsRoot. */
+export function resolvePath(p: string, modelsRoot: string): string {
   if (p.startsWith("~/")) return path.join(os.homedir(), p.slice(2));
-  return path.resolve(env.PROBESPEC_MODELS_ROOT ?? PROJECT_ROOT, p);
+  return path.resolve(modelsRoot, p);
 }
 
-/** A hub repository's folder in the local HuggingFace cache (HF_HUB_CACHE, else HF_HOME/hub). */
-function hubRepo(hub: string, env: NodeJS.ProcessEnv): string {
-  const home = env.HF_HUB_CACHE ?? path.join(env.HF_HOME ?? path.join(os.homedir(), ".cache", "huggingface"), "hub");
-  return path.join(home, `models--${hub.replace("/", "--")}`);
-}
+/** A hub repository's folder in the local HuggingFace cache. */
+const hubRepo = (hub: string, hubCache: string) => path.join(hubCache, `models--${hub.replace("/", "--")}`);
 
-const ggufFiles = (s: { gguf: string | string[] }, env: NodeJS.ProcessEnv) =>
-  (typeof s.gguf === "string" ? [s.gguf] : s.gguf).map((f) => resolvePath(f, env));
+const ggufFiles = (s: { gguf: string | string[] }, modelsRoot: string) =>
+  (typeof s.gguf === "string" ? [s.gguf] : s.gguf).map((f) => resolvePath(f, modelsRoot));
 
 /** The folders an entry's source lies in: the user's own, which probespec never writes (a report is refused there). */
-export function sourceFolders(entry: ModelEntry, env: NodeJS.ProcessEnv = process.env): string[] {
+export function sourceFolders(entry: ModelEntry, { modelsRoot, hubCache }: SourceSettings): string[] {
   const s = entry.source;
-  if ("dir" in s) return [resolvePath(s.dir, env)];
-  if ("gguf" in s) return [...new Set(ggufFiles(s, env).map((f) => path.dirname(f)))];
-  if ("llama2c" in s) return [resolvePath(s.llama2c, env)];
-  if ("hub" in s) return [hubRepo(s.hub, env)];
+  if ("dir" in s) return [resolvePath(s.dir, modelsRoot)];
+  if ("gguf" in s) return [...new Set(ggufFiles(s, modelsRoot).map((f) => path.dirname(f)))];
+  if ("llama2c" in s) return [resolvePath(s.llama2c, modelsRoot)];
+  if ("hub" in s) return [hubRepo(s.hub, hubCache)];
   return [];
 }
 
@@ -63,13 +77,8 @@ export function sourceFolders(entry: ModelEntry, env: NodeJS.ProcessEnv = proces
  * revision (a commit or a branch in refs/) must be there: another snapshot is never used in
  * its place. Without one, refs/main, else the newest snapshot.
  */
-function hubSnapshot(
-  entryId: string,
-  hub: string,
-  revision: string | undefined,
-  env: NodeJS.ProcessEnv,
-): string | undefined {
-  const repo = hubRepo(hub, env);
+function hubSnapshot(entryId: string, hub: string, revision: string | undefined, hubCache: string): string | undefined {
+  const repo = hubRepo(hub, hubCache);
   const snaps = path.join(repo, "snapshots");
   if (!fs.existsSync(snaps)) return undefined;
   const ref = (name: string) => {
@@ -96,13 +105,13 @@ function hubSnapshot(
 /** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
 export async function resolveSource(
   entry: ModelEntry,
-  env: NodeJS.ProcessEnv = process.env,
+  settings: SourceSettings,
   onProgress: (m: string) => void = () => {},
 ): Promise<string> {
   const s = entry.source;
-  const cache = cacheRoot(env);
+  const { cacheDir: cache, modelsRoot } = settings;
   if ("gguf" in s) {
-    const files = ggufFiles(s, env);
+    const files = ggufFiles(s, modelsRoot);
     const missing = files.filter((f) => !fs.existsSync(f));
     if (missing.length)
       throw new AbsentError(
@@ -123,14 +132,14 @@ export async function resolveSource(
     }
   }
   if ("llama2c" in s) {
-    const dir = resolvePath(s.llama2c, env);
+    const dir = resolvePath(s.llama2c, modelsRoot);
     if (!fs.existsSync(dir)) throw new AbsentError(entry.id, `llama2.c folder ${dir} does not exist`);
     return buildLlama2c(dir, cache, s.checkpoint, s.tokenizer);
   }
   if ("hub" in s) {
-    const snap = hubSnapshot(entry.id, s.hub, s.revision, env);
+    const snap = hubSnapshot(entry.id, s.hub, s.revision, settings.hubCache);
     if (snap) return s.subfolder ? path.join(snap, s.subfolder) : snap;
-    if (env.PROBESPEC_OFFLINE === "1") {
+    if (settings.offline) {
       throw new AbsentError(
         entry.id,
         `hub source ${s.hub} is not in the local HuggingFace cache, and PROBESPEC_OFFLINE=1 forbids network use`,
@@ -141,7 +150,7 @@ export async function resolveSource(
       `hub source ${s.hub} is not in the local HuggingFace cache; download it first (huggingface-cli download ${s.hub}${s.revision ? ` --revision ${s.revision}` : ""}) or point a "dir" source at an export`,
     );
   }
-  const dir = resolvePath(s.dir, env);
+  const dir = resolvePath(s.dir, modelsRoot);
   if (!fs.existsSync(dir))
     throw new AbsentError(entry.id, `source.dir ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
   if (!fs.statSync(dir).isDirectory())
@@ -152,9 +161,9 @@ export async function resolveSource(
   return dir;
 }
 
-/** Free memory of the device that would run: GPU memory under CUDA (nvidia-smi), free RAM otherwise. */
-export function deviceMemoryGb(device: string, env: NodeJS.ProcessEnv = process.env): number {
-  if (env.PROBESPEC_DEVICE_MEMORY_GB) return Number(env.PROBESPEC_DEVICE_MEMORY_GB);
+/** Free memory of the device that would run: as given, else GPU memory under CUDA (nvidia-smi), free RAM otherwise. */
+export function deviceMemoryGb(device: string, given?: number): number {
+  if (given !== undefined) return given;
   if (device === "cuda") {
     try {
       const out = execFileSync("nvidia-smi", ["--query-gpu=memory.free", "--format=csv,noheader,nounits"], {
@@ -183,15 +192,15 @@ export interface Selection {
  */
 export async function selectModels(
   registry: Registry,
+  settings: SourceSettings,
   {
-    env = process.env,
     device = "cpu",
     wanted,
     onProgress,
-  }: { env?: NodeJS.ProcessEnv; device?: string; wanted?: readonly string[]; onProgress?: (m: string) => void } = {},
+  }: { device?: string; wanted?: readonly string[]; onProgress?: (m: string) => void } = {},
 ): Promise<Selection> {
   const selection: Selection = { selected: [], skipped: [], unloadable: [] };
-  const available = deviceMemoryGb(device, env);
+  const available = deviceMemoryGb(device, settings.deviceMemoryGb);
   for (const entry of registry.entries) {
     const base = { id: entry.id, family: entry.family, role: entry.role, synthetic: entry.synthetic };
     if (wanted && !wanted.includes(entry.id)) {
@@ -204,7 +213,7 @@ export async function selectModels(
     };
     let dir: string;
     try {
-      dir = await resolveSource(entry, env, onProgress);
+      dir = await resolveSource(entry, settings, onProgress);
     } catch (e) {
       notProbed(e instanceof RegistryError ? e : new RegistryError(entry.id, (e as Error).message, { cause: e }));
       continue;

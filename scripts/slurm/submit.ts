@@ -6,7 +6,9 @@
  */
 import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { PROJECT_ROOT, cacheRoot } from "../../models/registry/registry.js";
+import { PROJECT_ROOT } from "../../models/registry/registry.js";
+import { readConfig } from "../../probes/config.js";
+import { ConfigError } from "../../onnx/errors.js";
 import { makeDir } from "../../onnx/io.js";
 
 function usage(why: string): never {
@@ -74,7 +76,12 @@ if (version.error)
   usage(
     `sbatch cannot be run (${(version.error as NodeJS.ErrnoException).code ?? version.error.message}): submit from a Slurm login node, or see docs/slurm.md to probe shards by hand`,
   );
-const store = cacheRoot();
+let store: string;
+try {
+  store = readConfig().cacheDir;
+} catch (e) {
+  usage(e instanceof ConfigError ? e.message : String(e));
+}
 const logs = path.resolve(opts["--logs"] ?? path.join(store, "slurm-logs"));
 try {
   makeDir(logs);

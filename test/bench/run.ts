@@ -24,6 +24,7 @@ import { loadTokenizer } from "../../probes/tokenizer.js";
 import prompts from "../../hypotheses/prompts.json" with { type: "json" };
 import { loadRegistry } from "../../models/registry/registry.js";
 import { resolveSource } from "../../models/registry/select.js";
+import { readConfig } from "../../probes/config.js";
 import { renderSvg } from "../../reports/figures.js";
 import {
   openSessions,
@@ -221,7 +222,7 @@ async function tinyllamaDir(): Promise<string | { missing: string }> {
   const entry = (await loadRegistry()).entries.find((e) => e.id === "tinyllama-1.1b");
   if (!entry) return { missing: "no tinyllama-1.1b entry" };
   try {
-    return await resolveSource(entry, process.env, say);
+    return await resolveSource(entry, readConfig(), say);
   } catch (e) {
     return { missing: (e as Error).message };
   }
