@@ -13,16 +13,9 @@ import type { ModelEntry } from "../models/registry/schema.js";
 import { declaredLayers, declaredParallel, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
 import { readJsonFile } from "../models/registry/schema.js";
 import { LoadError, ProbeError, ProbespecError } from "../onnx/errors.js";
-import { locate, type Located } from "./locate.js";
+import { locate } from "./locate.js";
 import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
-import {
-  allClose,
-  matrixStats,
-  residualStreamStats,
-  type LogitStats,
-  type MatrixStats,
-  type ResidualStreamStats,
-} from "./metrics.js";
+import { allClose, matrixStats, residualStreamStats } from "./metrics.js";
 import {
   isWeightMeasure,
   meanValue,
@@ -41,6 +34,7 @@ import { LENS_OUTPUT } from "./lens.js";
 import { planReads, probedGraph, reductionOutput } from "./probed-graph.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
+import { LogitStatsSchema, type ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
 
 export interface PromptResult {
@@ -51,54 +45,8 @@ export interface PromptResult {
 /** The measures the notebook's own numbers (ProbeResult.seed) are read from: always measured. */
 export const SEED_MEASURES = ["resid.norm", "resid.norm_ex0", "logits.stats"];
 
-export interface ProbeResult {
-  id: string;
-  family: ModelEntry["family"];
-  dtype: string;
-  synthetic: boolean;
-  role?: ModelEntry["role"];
-  notes?: string;
-  source: string;
-  layers: number;
-  d: number;
-  vocab: number;
-  /** Weights in the graph's initializers (int4 blocks counted two to a byte): the model's size, roughly. */
-  parameters: number;
-  parallel: boolean;
-  tied: { value: boolean; via: string };
-  execution: ExecutionRecord;
-  provenance: {
-    onnxFile: string;
-    sha256: string;
-    bytes: number;
-    externalFiles: string[];
-    located: string[];
-    probesSource: string;
-    unavailable: Located["unavailable"];
-    /** The machine that probed, and the shard it ran as (PROBESPEC_SHARD), where it was one. */
-    host?: string;
-    shard?: { job: string; shard: string };
-  };
-  /** Every selected measure (probes/measures/) by name: its value over the prompt set and per prompt, or why the graph cannot give it. */
-  measures: Record<string, MeasureResult>;
-  /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
-  seed: {
-    unembedding: MatrixStats;
-    embedding: MatrixStats;
-    unembedding_eff: MatrixStats;
-    wu_we_ratio: number;
-    tied_embeddings: boolean;
-    residual: ResidualStreamStats;
-    residualEx0: ResidualStreamStats;
-    entropy: LogitStats;
-  };
-  /** The prompts, in the order of each measure's perPrompt values. */
-  prompts: PromptResult[];
-  /** Seconds spent loading, on matrices, and running prompts. */
-  timings: { load: number; matrices: number; run: number };
-  /** The most bytes one prompt's pass returned from the session (its reductions, the lens, points read whole). */
-  returnedBytes: number;
-}
+/** A model's result: its type is its schema's (result-schema.ts), the one every cached result is parsed by. */
+export type { ProbeResult };
 
 export interface ProbeOptions {
   device?: DeviceRequest;
@@ -391,7 +339,7 @@ export async function probeModel(
       tied_embeddings: tied.value,
       residual: residualStreamStats(first("resid.norm") as number[]),
       residualEx0: residualStreamStats(first("resid.norm_ex0") as number[]),
-      entropy: first("logits.stats") as unknown as LogitStats,
+      entropy: LogitStatsSchema.parse(first("logits.stats")),
     },
     prompts: results,
     timings: { load: (tLoad - t0) / 1000, matrices: (tMat - tLoad) / 1000, run: (performance.now() - tMat) / 1000 },

@@ -1,11 +1,12 @@
 /**
- * Probe results read back from the cache enter through a parse, never a cast:
- * this schema is checked against the ProbeResult type at compile time, and a
- * cached file that does not match it is recomputed. JSON writes NaN (a gain
- * without position 0 on a one-token prompt) as null; it is read back as NaN.
+ * A model's probe result, as a schema: the ProbeResult type is derived from it,
+ * and results read back from the cache or a shard store enter through it, never a
+ * cast; a file that does not match is not trusted. JSON writes NaN (a gain without
+ * position 0 on a one-token prompt) as null; it is read back as NaN.
  */
 import { z } from "zod";
-import type { ProbeResult } from "./probe.js";
+import { DEVICES } from "./config.js";
+import type { ProbePoint } from "./points.js";
 
 const num = z.union([z.number(), z.null().transform(() => NaN)]);
 const nums = z.array(num);
@@ -26,7 +27,7 @@ const matrixStats = z.strictObject({
   frobenius_normalized: num,
   spectral_normalized: num,
 });
-const logitStats = z.strictObject({
+export const LogitStatsSchema = z.strictObject({
   logit_mean: num,
   logit_std: num,
   logit_max: num,
@@ -47,9 +48,9 @@ const residual = z.strictObject({
 });
 const provider = z.enum(["cuda", "webgpu", "cpu"]);
 
-export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject({
+export const ProbeResultSchema = z.strictObject({
   id: z.string(),
-  family: z.string() as z.ZodType<ProbeResult["family"]>,
+  family: z.string(),
   dtype: z.string(),
   synthetic: z.boolean(),
   role: z.enum(["subject", "baseline"]).optional(),
@@ -62,7 +63,7 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
   parallel: z.boolean(),
   tied: z.strictObject({ value: z.boolean(), via: z.string() }),
   execution: z.strictObject({
-    requested: z.enum(["auto", "cuda", "webgpu", "cpu"]),
+    requested: z.enum(DEVICES),
     provider,
     ortVersion: z.string(),
     fallbacks: z.array(z.strictObject({ provider, error: z.string() })),
@@ -78,7 +79,7 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
     shard: z.strictObject({ job: z.string(), shard: z.string() }).optional(),
     unavailable: z.array(
       z.strictObject({
-        point: z.string() as z.ZodType<ProbeResult["provenance"]["unavailable"][number]["point"]>,
+        point: z.string() as z.ZodType<ProbePoint>,
         reason: z.string(),
       }),
     ),
@@ -98,9 +99,11 @@ export const ProbeResultSchema: z.ZodType<ProbeResult, unknown> = z.strictObject
     tied_embeddings: z.boolean(),
     residual,
     residualEx0: residual,
-    entropy: logitStats,
+    entropy: LogitStatsSchema,
   }),
   prompts: z.array(z.strictObject({ prompt: z.string(), tokens: z.number() })),
   timings: z.strictObject({ load: z.number(), matrices: z.number(), run: z.number() }),
   returnedBytes: z.number(),
 });
+
+export type ProbeResult = z.output<typeof ProbeResultSchema>;
