@@ -170,7 +170,7 @@ export async function probeModel(
   };
   const { proto: edited, outputs } = probedGraph(model.proto, located, id, plan.graph);
   const sha = model.sha256;
-  let { session, execution } = await sessionOf(edited);
+  const { session, execution } = await sessionOf(edited);
   const tLoad = performance.now();
 
   // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.

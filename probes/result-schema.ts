@@ -59,6 +59,7 @@ export const ProbeResultSchema = z.strictObject({
   layers: z.number(),
   d: z.number(),
   vocab: z.number(),
+  /** Weights in the graph's initializers (int4 blocks counted two to a byte): the model's size, roughly. */
   parameters: z.number(),
   parallel: z.boolean(),
   tied: z.strictObject({ value: z.boolean(), via: z.string() }),
@@ -75,6 +76,7 @@ export const ProbeResultSchema = z.strictObject({
     externalFiles: z.array(z.string()),
     located: z.array(z.string()),
     probesSource: z.string(),
+    /** The machine that probed, and the shard it ran as (PROBESPEC_SHARD), where it was one. */
     host: z.string().optional(),
     shard: z.strictObject({ job: z.string(), shard: z.string() }).optional(),
     unavailable: z.array(
@@ -84,6 +86,7 @@ export const ProbeResultSchema = z.strictObject({
       }),
     ),
   }),
+  /** Every selected measure (probes/measures/) by name: its value over the prompt set and per prompt, or why the graph cannot give it. */
   measures: z.record(
     z.string(),
     z.union([
@@ -91,6 +94,7 @@ export const ProbeResultSchema = z.strictObject({
       z.strictObject({ unit: z.string(), unavailable: z.string() }),
     ]),
   ),
+  /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
   seed: z.strictObject({
     unembedding: matrixStats,
     embedding: matrixStats,
@@ -101,8 +105,11 @@ export const ProbeResultSchema = z.strictObject({
     residualEx0: residual,
     entropy: LogitStatsSchema,
   }),
+  /** The prompts, in the order of each measure's perPrompt values. */
   prompts: z.array(z.strictObject({ prompt: z.string(), tokens: z.number() })),
+  /** Seconds spent loading, on matrices, and running prompts. */
   timings: z.strictObject({ load: z.number(), matrices: z.number(), run: z.number() }),
+  /** The most bytes one prompt's pass returned from the session (its reductions, the lens, points read whole). */
   returnedBytes: z.number(),
 });
 
