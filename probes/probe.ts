@@ -60,13 +60,21 @@ export interface ProbeOptions {
   measures?: readonly string[];
 }
 
-function checkFinite(data: Float32Array, name: ProbePoint, width: number, modelId: string, prompt: string): void {
+/** Names the first non-finite element of a point's tensor; in a float16 graph, overflow is the usual cause and is said. */
+function checkFinite(
+  data: Float32Array,
+  name: ProbePoint,
+  width: number,
+  modelId: string,
+  prompt: string,
+  fp16: boolean,
+): void {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
       const { kind, layer } = parsePoint(name);
       throw new ProbeError(
         modelId,
-        `${Number.isNaN(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf"} in ${name} (${kind}${layer === undefined ? "" : `, layer ${layer}`}) at position ${Math.floor(i / width)}, element ${i % width}, on prompt ${JSON.stringify(prompt.slice(0, 60))}; fp16 overflow is the usual cause`,
+        `${Number.isNaN(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf"} in ${name} (${kind}${layer === undefined ? "" : `, layer ${layer}`}) at position ${Math.floor(i / width)}, element ${i % width}, on prompt ${JSON.stringify(prompt.slice(0, 60))}${fp16 ? "; fp16 overflow is the usual cause" : ""}`,
       );
     }
   }
@@ -205,6 +213,7 @@ export async function probeModel(
   const tMat = performance.now();
 
   const context = contextLength(folder, dir);
+  const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16);
   const results: PromptResult[] = [];
   const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));
   const feeds = feeder(located, folder.config, folder.genaiConfig, id);
@@ -218,7 +227,7 @@ export async function probeModel(
       if (!src) throw new ProbeError(id, `${p} is not located`);
       if ("tensor" in src) {
         t = floatData(out[src.tensor]);
-        checkFinite(t, p, (t.length / seq) | 0, id, prompt);
+        checkFinite(t, p, (t.length / seq) | 0, id, prompt, fp16);
       } else {
         const [a, b] = src.minus.map(tensor);
         t = a.map((v, k) => v - b[k]);
