@@ -14,7 +14,7 @@ import { allClose } from "../probes/metrics.js";
 import { readModel } from "../onnx/io.js";
 import { createSession } from "../probes/session.js";
 import { runProbes } from "../probes/run.js";
-import { ConfigError } from "../onnx/errors.js";
+import { ConfigError, printable } from "../onnx/errors.js";
 import { readConfig } from "../probes/config.js";
 
 /** The located stream as a reader follows it: embed, then each layer's sub-blocks and the tensors between them. */
@@ -47,7 +47,9 @@ async function doctor(id: string): Promise<number> {
   if (!entry) {
     const problem = registry.problems.find((p) => p.id === id || p.file.includes(id));
     console.error(
-      problem ? problem.error : `no entry "${id}" in models/; known: ${registry.entries.map((e) => e.id).join(", ")}`,
+      printable(
+        problem ? problem.error : `no entry "${id}" in models/; known: ${registry.entries.map((e) => e.id).join(", ")}`,
+      ),
     );
     return 1;
   }
@@ -93,7 +95,7 @@ async function doctor(id: string): Promise<number> {
     ...located.edits.map((e) => `  surgery: ${e.node} gets output ${e.index} "${e.name}"`),
     ...located.unavailable.map((u) => `  ${u.point.padEnd(14)} unavailable: ${u.reason}`),
   ];
-  console.log(out.join("\n"));
+  console.log(out.map(printable).join("\n"));
   return 0;
 }
 
@@ -111,11 +113,12 @@ async function probe(args: string[]): Promise<number> {
       `probe: ${flag !== "--shard" ? `"${args[0]}" is not an option` : !value ? "--shard needs a value i/n, e.g. --shard 2/8" : `"${args[inline === undefined ? 2 : 1]}" is not understood`}\n${USAGE}`,
     );
   if (args.length) env.PROBESPEC_SHARD = value;
-  const run = await runProbes({ env, onProgress: (m) => process.stderr.write(`[probespec] ${m}\n`) });
+  const run = await runProbes({ env, onProgress: (m) => process.stderr.write(`[probespec] ${printable(m)}\n`) });
   for (const r of run.results)
     console.log(`${r.id}: ${run.cacheHits.includes(r.id) ? "in the store" : `probed on ${r.execution.provider}`}`);
-  for (const f of run.failures) console.log(`${f.id}: FAILED: ${f.error}`);
-  for (const k of run.skipped) if (k.reason !== "not in PROBESPEC_MODELS") console.log(`${k.id}: skipped: ${k.reason}`);
+  for (const f of run.failures) console.log(printable(`${f.id}: FAILED: ${f.error}`));
+  for (const k of run.skipped)
+    if (k.reason !== "not in PROBESPEC_MODELS") console.log(printable(`${k.id}: skipped: ${k.reason}`));
   return run.failures.length ? 1 : 0;
 }
 
@@ -130,7 +133,7 @@ if (!main) {
 main.then(
   (code) => process.exit(code),
   (e) => {
-    console.error(e instanceof ConfigError ? `probespec: ${e.message}` : (e as Error).message);
+    console.error(printable(e instanceof ConfigError ? `probespec: ${e.message}` : (e as Error).message));
     process.exit(e instanceof ConfigError ? 2 : 1);
   },
 );

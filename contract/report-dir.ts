@@ -23,7 +23,7 @@ export function checkReportDir(dir: string, models: readonly { id: string; dir: 
   for (const m of models) {
     if (!fs.existsSync(m.dir)) continue;
     const rel = path.relative(fs.realpathSync(m.dir), target);
-    if (!rel.startsWith("..") && !path.isAbsolute(rel)) {
+    if (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel)) {
       throw new ConfigError(
         `PROBESPEC_REPORT_DIR=${dir} lies inside the folder of model "${m.id}" (${m.dir}); probespec never writes into a model's folder, so choose another`,
       );

@@ -7,13 +7,14 @@ import { expect, inject, type TestContext } from "vitest";
 import type { ProbeResult } from "../probes/probe.js";
 import type { ProbeRun } from "../probes/run.js";
 import { cohort, rowLabel, type Prediction } from "../contract/prediction.js";
+import { printable } from "../onnx/errors.js";
 
 export function probeRun(): ProbeRun {
   return inject("probeRun");
 }
 
 export const isSubject = (r: { family?: string; role?: string }) =>
-  r.role === "subject" || (r.family === "mistral" && r.role !== "baseline");
+  r.role === "subject" || (r.family?.toLowerCase() === "mistral" && r.role !== "baseline");
 
 export interface Roles {
   subjects: ProbeResult[];
@@ -30,9 +31,13 @@ export interface Roles {
 /** Subjects and baselines; throws (an error verdict) when a model the hypothesis needs failed to probe. */
 export function roles(needsBaselines: boolean): Roles {
   const run = probeRun();
-  const failed = run.failures.filter((f) => needsBaselines || isSubject(f));
+  // A model whose entry could not be read (no family, no role) may be a subject: every hypothesis needs it.
+  const failed = run.failures.filter((f) => needsBaselines || isSubject(f) || f.family === undefined);
   if (failed.length)
-    throw new Error(`a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`);
+    // vitest prints this message on the terminal: a file's own text in it is made printable.
+    throw new Error(
+      printable(`a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`),
+    );
   const subjects = run.results.filter(isSubject);
   const baselines = run.results.filter((r) => !isSubject(r));
   const pairs = subjects.flatMap((s) =>
@@ -41,7 +46,7 @@ export function roles(needsBaselines: boolean): Roles {
   const missing = !subjects.length
     ? `no subject model (family mistral or role "subject") is available${run.skipped
         .filter(isSubject)
-        .map((s) => `; ${s.id}: ${s.reason}`)
+        .map((s) => `; ${s.id}: ${printable(s.reason)}`)
         .join("")}`
     : needsBaselines && !pairs.length
       ? `no baseline model of the subject's cohort (${[...new Set(subjects.map(cohort))].join(", ")}) is available to compare ${subjects.map((s) => s.id).join(", ")} with; the notebook's own run had the same gap and could never decide`

@@ -10,7 +10,7 @@ import type { TestProject } from "vitest/node";
 import { loadRegistry } from "../models/registry/registry.js";
 import { sourceFolders } from "../models/registry/select.js";
 import { readConfig, setRunFile, type RunConfig } from "../probes/config.js";
-import { ConfigError } from "../onnx/errors.js";
+import { ConfigError, printable } from "../onnx/errors.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { checkReportDir } from "../contract/report-dir.js";
 import { makeDir } from "../onnx/io.js";
@@ -59,7 +59,8 @@ function writeRunFile(run: ProbeRun, cacheDir: string, log: (m: string) => void)
 function progressLog(): (m: string) => void {
   const tty = process.stderr.isTTY === true;
   let open = false;
-  return (m: string) => {
+  return (text: string) => {
+    const m = printable(text);
     const step = /: (?:prompt (\d+)\/(\d+)|converting: (\d+) large tensors)/.exec(m);
     if (step && tty) {
       process.stderr.write(`\r\x1b[K[probespec] ${m}`);
@@ -81,7 +82,7 @@ export default async function setup(project: TestProject): Promise<void> {
     run = await runProbes({ config, onProgress: log });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    process.stderr.write(`probespec: ${e.message}\n`);
+    process.stderr.write(`probespec: ${printable(e.message)}\n`);
     process.exit(2);
   }
   const real = run.results.filter((r) => !r.synthetic);

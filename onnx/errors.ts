@@ -62,6 +62,12 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/**
+ * Text from a file or a user (a GGUF's architecture, a file name, a shard record) as it may be printed on a
+ * terminal: control and format characters written as \u escapes, so no escape sequence reaches the terminal.
+ */
+export const printable = (s: string) => s.replace(/\p{C}/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+
 export function formatBytes(n: number): string {
   const units = ["bytes", "KB", "MB", "GB", "TB"];
   let i = 0;

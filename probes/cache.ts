@@ -70,17 +70,23 @@ export function readCached<T>(cacheDir: string, key: string, schema: z.ZodType<T
   } catch {
     return undefined;
   }
-  let entry: { checksum?: unknown; key?: unknown; payload?: unknown };
+  let entry: { checksum?: unknown; key?: unknown; payload?: unknown } | null;
   try {
     entry = JSON.parse(raw);
   } catch {
     return { problem: `${file} is not whole (not valid JSON): a write was cut short` };
   }
-  if (typeof entry.payload !== "string" || sha(entry.payload) !== entry.checksum)
+  if (typeof entry?.payload !== "string" || sha(entry.payload) !== entry.checksum)
     return { problem: `${file} is not whole (its checksum does not match): a write was cut short` };
   if (entry.key !== key)
     return { problem: `${file} was filed under another key (${entry.key}): a copy of another result` };
-  const parsed = schema.safeParse(JSON.parse(entry.payload));
+  let payload: unknown;
+  try {
+    payload = JSON.parse(entry.payload);
+  } catch {
+    return { problem: `${file} holds a payload that is not JSON` };
+  }
+  const parsed = schema.safeParse(payload);
   if (!parsed.success) return { problem: `${file} is not a result of this version of probespec` };
   return { value: parsed.data };
 }

@@ -109,7 +109,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
   }
   const job = checkJob(env.PROBESPEC_JOB?.trim() || "local");
   let deviceMemoryGb: number | undefined;
-  if (env.PROBESPEC_DEVICE_MEMORY_GB !== undefined) {
+  if (env.PROBESPEC_DEVICE_MEMORY_GB?.trim()) {
     deviceMemoryGb = Number(env.PROBESPEC_DEVICE_MEMORY_GB);
     if (!(deviceMemoryGb >= 0))
       throw new ConfigError(`PROBESPEC_DEVICE_MEMORY_GB="${env.PROBESPEC_DEVICE_MEMORY_GB}" is not a number of GB`);

@@ -181,135 +181,161 @@ export async function probeModel(
   const { session, execution } = await sessionOf(edited);
   const tLoad = performance.now();
 
-  // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.
-  say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
-  const modelDir = path.dirname(folder.onnxFile);
-  // Two vocabulary-sized matrices at most at a time, released before the prompts run. (Read before the session
-  // instead, they are still held when ONNX Runtime loads the weights: V8 frees them later. Measured at 1.1B:
-  // peak anonymous memory 1.24x the weights that way, 1.16x this way.)
-  const { unembedding, unembedding_eff, embedding, tiedByValues } = (() => {
-    const WU = readWeight(model.proto, located.W_U, modelDir, id);
-    const { gain } = readFinalNorm(model.proto, located, modelDir, id);
-    const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
-    const eff = foldGain(WU.data, WU.rows, WU.cols, gain);
-    const unembedding_eff = matrixStats(eff, WU.rows, WU.cols);
-    for (const m of selected.filter(isWeightMeasure))
-      measures[m.name] = {
-        unit: m.unit,
-        value: m.weights({ W_U: WU.data, W_U_eff: eff, rows: WU.rows, cols: WU.cols }),
-      };
-    const WE = readWeight(model.proto, located.W_E, modelDir, id);
-    return {
-      unembedding,
-      unembedding_eff,
-      embedding: matrixStats(WE.data, WE.rows, WE.cols),
-      tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data),
-    };
-  })();
-  const tied = {
-    value: located.tiedInGraph !== undefined || tiedByValues,
-    via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied"),
+  let released = false;
+  const release = async () => {
+    if (!released) {
+      released = true;
+      await session.release();
+    }
   };
-  const tMat = performance.now();
-
-  const context = contextLength(folder, dir);
-  const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16);
-  const results: PromptResult[] = [];
-  const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));
-  const feeds = feeder(located, folder.config, folder.genaiConfig, id);
-  /** A point's whole tensor from a session's outputs, decoded and checked finite once; a fused branch is the difference of its two sums. */
-  const wholeTensors = (out: ort.InferenceSession.OnnxValueMapType, seq: number, prompt: string) => {
-    const seen = new Map<ProbePoint, Float32Array>();
-    const tensor = (p: ProbePoint): Float32Array => {
-      let t = seen.get(p);
-      if (t) return t;
-      const src = located.points.get(p);
-      if (!src) throw new ProbeError(id, `${p} is not located`);
-      if ("tensor" in src) {
-        t = floatData(out[src.tensor]);
-        checkFinite(t, p, (t.length / seq) | 0, id, prompt, fp16);
-      } else {
-        const [a, b] = src.minus.map(tensor);
-        t = a.map((v, k) => v - b[k]);
-      }
-      seen.set(p, t);
-      return t;
-    };
-    return tensor;
-  };
-  /**
-   * A reduction was not finite: the prompt runs again with every point the measures read (and the embedding)
-   * exposed whole, to name the first, in stream order, where a NaN or Inf appears. The probing session is
-   * released first, so that two copies of the model are never held at once.
-   */
-  const diagnose = async (ids: number[], prompt: string, output: string): Promise<never> => {
-    await session.release();
-    const read = new Set(reductions.map((r) => r.point));
-    const points = [...located.points.keys()].filter((p) => p === "embed" || read.has(p) || whole.includes(p));
-    const full = await sessionOf(probedGraph(model.proto, located, id, { points, lens: false }).proto);
+  const body = await (async () => {
     try {
-      const tensor = wholeTensors(await full.session.run(feeds(ids, prompt), undefined), ids.length, prompt);
-      for (const p of points) tensor(p);
-    } finally {
-      await full.session.release();
-    }
-    throw new ProbeError(
-      id,
-      `${output} is not a finite number on prompt ${JSON.stringify(prompt.slice(0, 60))}, though every tensor it reads is: a float32 overflow of the reduction`,
-    );
-  };
-  let returnedBytes = 0;
-  for (const [i, prompt] of prompts.entries()) {
-    const ids = tokenize(tok, prompt, vocab, context, id);
-    say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
-    const out = await session.run(feeds(ids, prompt), outputs);
-    const seq = ids.length;
-    returnedBytes = Math.max(
-      returnedBytes,
-      outputs.reduce((n, o) => n + ((out[o]?.data as ArrayBufferView | undefined)?.byteLength ?? 0), 0),
-    );
-    // Every reduction is checked finite and finished (sums of squares in float64) before a measure reads it.
-    const reduced = new Map<string, Float32Array | Float64Array>();
-    for (const r of reductions) {
-      const name = reductionOutput(r);
-      const data = floatData(out[name]);
-      if (!data.every(Number.isFinite)) await diagnose(ids, prompt, name);
-      if (r.as !== "sumsq") reduced.set(name, data);
-      else {
-        const parts = data.length / seq;
-        reduced.set(
-          name,
-          Float64Array.from({ length: seq }, (_, q) => {
-            let sum = 0;
-            for (let k = q * parts; k < (q + 1) * parts; k++) sum += data[k];
-            return sum;
-          }),
+      // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.
+      say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
+      const modelDir = path.dirname(folder.onnxFile);
+      // Two vocabulary-sized matrices at most at a time, released before the prompts run. (Read before the session
+      // instead, they are still held when ONNX Runtime loads the weights: V8 frees them later. Measured at 1.1B:
+      // peak anonymous memory 1.24x the weights that way, 1.16x this way.)
+      const { unembedding, unembedding_eff, embedding, tiedByValues } = (() => {
+        const WU = readWeight(model.proto, located.W_U, modelDir, id);
+        const { gain } = readFinalNorm(model.proto, located, modelDir, id);
+        const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
+        const eff = foldGain(WU.data, WU.rows, WU.cols, gain);
+        const unembedding_eff = matrixStats(eff, WU.rows, WU.cols);
+        for (const m of selected.filter(isWeightMeasure))
+          measures[m.name] = {
+            unit: m.unit,
+            value: m.weights({ W_U: WU.data, W_U_eff: eff, rows: WU.rows, cols: WU.cols }),
+          };
+        const WE = readWeight(model.proto, located.W_E, modelDir, id);
+        return {
+          unembedding,
+          unembedding_eff,
+          embedding: matrixStats(WE.data, WE.rows, WE.cols),
+          tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data),
+        };
+      })();
+      const tied = {
+        value: located.tiedInGraph !== undefined || tiedByValues,
+        via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied"),
+      };
+      const tMat = performance.now();
+
+      const context = contextLength(folder, dir);
+      const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16);
+      const results: PromptResult[] = [];
+      const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));
+      const feeds = feeder(located, folder.config, folder.genaiConfig, id);
+      /** A point's whole tensor from a session's outputs, decoded and checked finite once; a fused branch is the difference of its two sums. */
+      const wholeTensors = (out: ort.InferenceSession.OnnxValueMapType, seq: number, prompt: string) => {
+        const seen = new Map<ProbePoint, Float32Array>();
+        const tensor = (p: ProbePoint): Float32Array => {
+          let t = seen.get(p);
+          if (t) return t;
+          const src = located.points.get(p);
+          if (!src) throw new ProbeError(id, `${p} is not located`);
+          if ("tensor" in src) {
+            t = floatData(out[src.tensor]);
+            checkFinite(t, p, (t.length / seq) | 0, id, prompt, fp16);
+          } else {
+            const [a, b] = src.minus.map(tensor);
+            t = a.map((v, k) => v - b[k]);
+          }
+          seen.set(p, t);
+          return t;
+        };
+        return tensor;
+      };
+      /**
+       * A reduction was not finite: the prompt runs again with every point the measures read (and the embedding)
+       * exposed whole, to name the first, in stream order, where a NaN or Inf appears. The probing session is
+       * released first, so that two copies of the model are never held at once.
+       */
+      const diagnose = async (ids: number[], prompt: string, output: string): Promise<never> => {
+        await release();
+        const read = new Set(reductions.map((r) => r.point));
+        const points = [...located.points.keys()].filter((p) => p === "embed" || read.has(p) || whole.includes(p));
+        const what = output === LENS_OUTPUT ? "the logit lens" : `${output.replace(/^probespec::(\w+)::/, "$1 of ")}`;
+        const where = `on prompt ${JSON.stringify(prompt.slice(0, 60))}`;
+        let full;
+        try {
+          full = await sessionOf(probedGraph(model.proto, located, id, { points, lens: false }).proto);
+        } catch (e) {
+          throw new ProbeError(
+            id,
+            `${what} is not a finite number ${where}; the session that would name the point could not be created: ${(e as Error).message}`,
+          );
+        }
+        try {
+          const tensor = wholeTensors(await full.session.run(feeds(ids, prompt), undefined), ids.length, prompt);
+          for (const p of points) tensor(p);
+        } finally {
+          await full.session.release();
+        }
+        throw new ProbeError(
+          id,
+          `${what} is not a finite number ${where}, though every tensor it reads is: ${output === LENS_OUTPUT ? "the lens overflowed float32" : "a float32 overflow of the reduction"}`,
         );
+      };
+      let returnedBytes = 0;
+      for (const [i, prompt] of prompts.entries()) {
+        const ids = tokenize(tok, prompt, vocab, context, id);
+        say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
+        const out = await session.run(feeds(ids, prompt), outputs);
+        const seq = ids.length;
+        returnedBytes = Math.max(
+          returnedBytes,
+          outputs.reduce((n, o) => n + ((out[o]?.data as ArrayBufferView | undefined)?.byteLength ?? 0), 0),
+        );
+        // Every reduction is checked finite and finished (sums of squares in float64) before a measure reads it.
+        const reduced = new Map<string, Float32Array | Float64Array>();
+        for (const r of reductions) {
+          const name = reductionOutput(r);
+          const data = floatData(out[name]);
+          if (!data.every(Number.isFinite)) await diagnose(ids, prompt, name);
+          if (r.as !== "sumsq") reduced.set(name, data);
+          else {
+            const parts = data.length / seq;
+            reduced.set(
+              name,
+              Float64Array.from({ length: seq }, (_, q) => {
+                let sum = 0;
+                for (let k = q * parts; k < (q + 1) * parts; k++) sum += data[k];
+                return sum;
+              }),
+            );
+          }
+        }
+        const tensor = wholeTensors(out, seq, prompt);
+        const lensOut = lensNeeded ? floatData(out[LENS_OUTPUT]) : undefined;
+        if (lensOut && !lensOut.every(Number.isFinite)) await diagnose(ids, prompt, LENS_OUTPUT);
+        const view = {
+          layers,
+          d,
+          vocab,
+          seq,
+          read: (p: ProbePoint, as: Reduction) => {
+            const name = reductionOutput({ point: p, as });
+            if (!reads.has(name))
+              throw new ProbeError(id, `a measure read ${p} as ${as}, which its points() did not name`);
+            return as === "whole" ? tensor(p) : reduced.get(name)!;
+          },
+          lens: (L: number) => {
+            if (!lensOut) throw new ProbeError(id, `a measure read the logit lens, which its points() did not name`);
+            return lensOut.subarray(L * vocab, (L + 1) * vocab);
+          },
+        } as PromptView;
+        for (const p of whole) tensor(p);
+        for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
+        results.push({ prompt, tokens: seq });
       }
+      return { unembedding, unembedding_eff, embedding, tied, tMat, results, perPrompt, returnedBytes };
+    } finally {
+      // Whatever failed, the session (on a GPU, the model's device memory) is released before the next model.
+      await release();
     }
-    const tensor = wholeTensors(out, seq, prompt);
-    const lensOut = lensNeeded ? floatData(out[LENS_OUTPUT]) : undefined;
-    if (lensOut && !lensOut.every(Number.isFinite)) await diagnose(ids, prompt, LENS_OUTPUT);
-    const view = {
-      layers,
-      d,
-      vocab,
-      seq,
-      read: (p: ProbePoint, as: Reduction) => {
-        const name = reductionOutput({ point: p, as });
-        if (!reads.has(name)) throw new ProbeError(id, `a measure read ${p} as ${as}, which its points() did not name`);
-        return as === "whole" ? tensor(p) : reduced.get(name)!;
-      },
-      lens: (L: number) => {
-        if (!lensOut) throw new ProbeError(id, `a measure read the logit lens, which its points() did not name`);
-        return lensOut.subarray(L * vocab, (L + 1) * vocab);
-      },
-    } as PromptView;
-    for (const p of whole) tensor(p);
-    for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
-    results.push({ prompt, tokens: seq });
-  }
-  await session.release();
+  })();
+  const { unembedding, unembedding_eff, embedding, tied, tMat, results, perPrompt, returnedBytes } = body;
   for (const m of taken) {
     const values = perPrompt.get(m.name)!;
     measures[m.name] = { unit: m.unit, value: (m.aggregate ?? meanValue)(values), perPrompt: values };

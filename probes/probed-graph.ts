@@ -157,8 +157,12 @@ function addReductions(proto: ModelProto, located: Located, reads: readonly Read
         g.op(s, "Gather", [x, ints([0], true)], { ...opts, attrs: { axis: -1 } });
         break;
       case "row_entropy": {
-        // 0 · ln 0 is 0: the masked keys of a causal row add nothing.
-        const plogp = g.o(s, "Where", [g.o(s, "Greater", [x, zero]), g.o(s, "Mul", [x, g.o(s, "Log", [x])]), zero]);
+        // 0 · ln 0 is 0: the masked keys of a causal row add nothing; a NaN stays NaN (x · 0), to be found.
+        const plogp = g.o(s, "Where", [
+          g.o(s, "Greater", [x, zero]),
+          g.o(s, "Mul", [x, g.o(s, "Log", [x])]),
+          g.o(s, "Mul", [x, zero]),
+        ]);
         g.op(s, "Neg", [reduce("ReduceSum", plogp)], opts);
         break;
       }

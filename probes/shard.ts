@@ -56,7 +56,10 @@ const ModelOutcomeSchema = z.object({
   status: z.enum(["probed", "cached", "failed", "skipped"]),
   error: z.string().optional(),
   /** Where a probed or cached model's result lies in the store (results/<key>.json). */
-  key: z.string().optional(),
+  key: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, "expected a results key")
+    .optional(),
   /** What the result was probed under (probespec's source, the entry, prompts, measures, device): a judge must match it. */
   runKey: z.string().optional(),
 });

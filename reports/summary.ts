@@ -2,6 +2,7 @@
 import { Chalk } from "chalk";
 import type { HypothesisVerdict } from "./verdicts.js";
 import { rowLabel } from "../contract/prediction.js";
+import { printable } from "../onnx/errors.js";
 
 export function summaryLines(
   verdicts: HypothesisVerdict[],
@@ -21,7 +22,8 @@ export function summaryLines(
       return [`${t.prediction!.criterion}: ${shown.join(", ")}${rows.length > 3 ? `, +${rows.length - 3} more` : ""}`];
     });
     lines.push(
-      `  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${parts.length ? parts.join("; ") : v.reason}`,
+      // Ids are checked where entries are read; a reason may still quote a file's own text.
+      `  ${v.hypothesis.padEnd(width)}  ${paint[v.verdict](v.verdict.toUpperCase().padEnd(12))} ${printable(parts.length ? parts.join("; ") : v.reason)}`,
     );
   }
   if (reportPath) lines.push(`  report: ${reportPath}`);

@@ -5,12 +5,13 @@
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
+import { tempMark } from "../models/analogs/write.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { loadMeasures } from "../probes/measures/registry.js";
+import { readConfig } from "../probes/config.js";
 import { runProbes } from "../probes/run.js";
 import { childEnv, probeEntries, rel, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 import { readSpec, withKey, writeGguf, type GgufSpec } from "./gguf-writer.js";
@@ -97,6 +98,10 @@ describe("GGUF content is applied as llama.cpp applies it, or refused by name", 
       align0: [
         hostile("align0", (s) => withKey(s, "general.alignment", 0), dir),
         /align0.gguf: general.alignment 0 is not a power of two/,
+      ],
+      alignHalf: [
+        hostile("align-half", (s) => withKey(s, "general.alignment", 0.5), dir),
+        /align-half.gguf: general.alignment 0.5 is not a power of two/,
       ],
       alignNeg: [
         hostile("align-neg", (s) => withKey(s, "general.alignment", -32), dir),
@@ -189,6 +194,16 @@ describe("GGUF content is applied as llama.cpp applies it, or refused by name", 
     const size = fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
     // The rotary tables ([65536, 16] twice) are 8 MB; a mask would be 16 GiB.
     expect(size).toBeLessThan(30e6);
+    // A context a file may claim but no table should hold (16 million) converts with 65536 positions, and says so.
+    const huge = hostile("huge-context", (s) => withKey(s, "llama.context_length", 16_777_216));
+    const h = await probeEntries([{ id: "huge", family: "llama", source: { gguf: huge } }], {
+      PROBESPEC_CACHE_DIR: tmpDir(),
+    });
+    expect(h.failures).toEqual([]);
+    const config = JSON.parse(
+      fs.readFileSync(path.join(path.dirname(h.results[0].provenance.onnxFile), "config.json"), "utf8"),
+    );
+    expect(config.max_position_embeddings).toBe(65536);
     // And the numbers are the fixture's own.
     const plain = await probeEntries([{ id: "plain", family: "llama", source: { gguf: FIXTURE } }]);
     expect(rel(r.results[0].seed.entropy.entropy, plain.results[0].seed.entropy.entropy)).toBeLessThan(1e-6);
@@ -220,12 +235,11 @@ describe("GGUF content is applied as llama.cpp applies it, or refused by name", 
     const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
       encoding: "utf8",
     }).stdout;
-    const host = os.hostname().replace(/[^\w-]/g, "_");
-    const stale = path.join(cache, "gguf", `abc123-0000.${host}.${dead}.${Date.now()}.tmp`);
+    const stale = path.join(cache, "gguf", `abc123-0000.${tempMark(Number(dead))}.${Date.now()}.tmp`);
     fs.mkdirSync(stale, { recursive: true });
     fs.writeFileSync(path.join(stale, "model.onnx_data"), Buffer.alloc(1024));
     // A live one (this process) is left alone.
-    const live = path.join(cache, "gguf", `def456-0000.${host}.${process.pid}.${Date.now()}.tmp`);
+    const live = path.join(cache, "gguf", `def456-0000.${tempMark(process.pid)}.${Date.now()}.tmp`);
     fs.mkdirSync(live);
     const r = await probeEntries([{ id: "g", family: "llama", source: { gguf: FIXTURE } }], {
       PROBESPEC_CACHE_DIR: cache,
@@ -302,6 +316,13 @@ describe("the shard store: no verdict from a foreign, corrupt or missing file wi
     expect(r.failures[0].error).toMatch(new RegExp(`shard 2/2's record ${record} is not a shard record \\(.*models`));
   });
 
+  it("was: an empty PROBESPEC_DEVICE_MEMORY_GB read as 0 GB and skipped every model; empty is unset", () => {
+    expect(readConfig({ PROBESPEC_DEVICE_MEMORY_GB: "" }).deviceMemoryGb).toBeUndefined();
+    expect(() => readConfig({ PROBESPEC_DEVICE_MEMORY_GB: "lots" })).toThrow(
+      /PROBESPEC_DEVICE_MEMORY_GB="lots" is not a number of GB/,
+    );
+  });
+
   it("was: PROBESPEC_JOB=.. filed records at the store's root, and a/b and a_b shared a folder; now both are refused", async () => {
     for (const job of ["..", "a/b", "a b"])
       await expect(
@@ -327,9 +348,12 @@ describe("a model that was asked for and cannot be probed is an error, never a q
     write("qwen.json", { id: "qwen", family: "qwen3", source: { dir: qwenDir } });
     write("evil.json", { id: "x\u001b]0;pwned\u0007\nCONFIRMED", family: "llama", source: { analog: "llama" } });
     write("base.json", { id: "base", family: "llama", source: { analog: "llama" }, synthetic: true });
+    // A GGUF's own text (its architecture) carrying an escape sequence, quoted in its error.
+    const arch = hostile("arch", (s) => withKey(s, "general.architecture", "x\u001b]0;pwned\u0007"));
+    write("arch.json", { id: "arch", family: "llama", source: { gguf: arch } });
     const r = runHypotheses(undefined, {
       PROBESPEC_MODELS_DIR: models,
-      PROBESPEC_MODELS: "cut,typo,qwen,base,evil",
+      PROBESPEC_MODELS: "cut,typo,qwen,base,evil,arch",
     });
     expect(r.status).toBe(1);
     expect(r.results.models_tested.sort()).toEqual(["base", "qwen"]);
@@ -341,12 +365,14 @@ describe("a model that was asked for and cannot be probed is an error, never a q
     expect(errors.cut).toMatch(/model "cut": GGUF could not be converted: .*model.gguf: .*truncated/);
     expect(errors.typo).toMatch(/typo.json \(id "typo"\): .*unknown field "famly"/);
     expect(errors.evil).toMatch(/evil.json: id: expected a model id of printable characters/);
+    expect(errors.arch).toMatch(/architecture "x\u001b\]0;pwned\u0007" is not converted/);
     for (const v of Object.values(r.results.verdicts) as { verdict: string; reason: string }[]) {
       expect(v.verdict).toBe("error");
       expect(v.reason).toContain('model "cut"');
     }
     // The terminal never receives the id's escape sequence.
     expect(r.output).not.toContain("\u001b]0;");
+    expect(r.output).toContain("\\u{1b}]0;pwned");
   });
 
   it("was: a cache folder that is a file gave 'probed 0 models' and exit 0; now every model is an error, exit 1", () => {

@@ -137,8 +137,23 @@ export function generatedIntact(dir: string): boolean {
   });
 }
 
-/** This process's mark on a temporary folder: the host (dots made underscores) and the pid, so that a later run can tell whether its writer still lives. */
-const TMP_MARK = `${os.hostname().replace(/[^\w-]/g, "_")}.${process.pid}`;
+/**
+ * Where a pid means this process: the host (anything but letters, digits, _ and - made _) and the PID
+ * namespace (two containers may share a host name and a cache), so that a later run can tell whether
+ * the writer of a temporary folder still lives.
+ */
+const PID_SPACE = (() => {
+  let ns = "";
+  try {
+    ns = /\d+/.exec(fs.readlinkSync("/proc/self/ns/pid"))?.[0] ?? "";
+  } catch {
+    // no /proc: the host alone
+  }
+  return `${os.hostname().replace(/[^\w-]/g, "_")}${ns ? `-ns${ns}` : ""}`;
+})();
+
+/** A temporary folder's mark for process `pid` of this host and PID namespace. */
+export const tempMark = (pid: number) => `${PID_SPACE}.${pid}`;
 
 /**
  * Temporary folders that a killed writer left beside `dir` (a SIGKILL mid-conversion leaves up to
@@ -152,7 +167,7 @@ function removeStaleTemps(parent: string): void {
   } catch {
     return;
   }
-  const host = TMP_MARK.split(".")[0];
+  const host = PID_SPACE;
   for (const n of names) {
     const m = /^[^.]+\.([\w-]+)\.(\d+)\.(\d+)\.tmp$/.exec(n);
     if (!m) continue;
@@ -175,7 +190,7 @@ function removeStaleTemps(parent: string): void {
  */
 export function writeFolder(dir: string, fill: (tmp: string) => void): string {
   removeStaleTemps(path.dirname(dir));
-  const tmp = `${dir}.${TMP_MARK}.${Date.now()}.tmp`;
+  const tmp = `${dir}.${tempMark(process.pid)}.${Date.now()}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   makeDir(tmp);
   try {

@@ -21,6 +21,13 @@ import type { Gguf } from "./reader.js";
 
 const ARCHITECTURES = ["llama", "mistral"];
 
+/**
+ * The rotary tables are [positions, head dim] initializers: a context_length a file may claim (16 million)
+ * would make gigabytes of them. Longer contexts are probed up to this many positions (32 MB a table at head
+ * dim 128); config.json says so, and a longer prompt is refused as longer than the model's context.
+ */
+const MAX_POSITIONS = 65536;
+
 /** A layer's tensors, then the biases llama.cpp's loader reads where they are there (llama-model.cpp, LLM_ARCH_LLAMA). */
 const LAYER_TENSORS = [
   "attn_norm.weight",
@@ -87,7 +94,7 @@ export function ggufLlama(g: Gguf): {
   if (rotary !== hd) fail(`partial rotary (rope.dimension_count ${rotary} of ${hd} dims per head) is not converted`);
   // Nothing is allocated per layer before the tensor list agrees with the layer count.
   const blocks = new Set(g.tensors.flatMap((t) => /^blk\.(\d+)\./.exec(t.name)?.[1] ?? []).map(Number));
-  const counted = blocks.size ? Math.max(...blocks) + 1 : 0;
+  const counted = blocks.size ? [...blocks].reduce((a, b) => Math.max(a, b), 0) + 1 : 0;
   if (layers !== counted || blocks.size !== counted)
     fail(
       `block_count is ${layers}, and its tensors are of ${blocks.size} blocks${blocks.size ? ` numbered up to ${counted - 1}` : ""}; the metadata and the tensors disagree`,
@@ -123,7 +130,7 @@ export function ggufLlama(g: Gguf): {
     hidden,
     vocab,
     tied,
-    maxPositions: meta("context_length", { fallback: 2048 }),
+    maxPositions: Math.min(meta("context_length", { fallback: 2048 }), MAX_POSITIONS),
     ropeTheta: meta("rope.freq_base", { fallback: 10000, whole: false }),
     ropeScale: ropeScaling(g, arch, fail),
     eps: meta("attention.layer_norm_rms_epsilon", { whole: false }),

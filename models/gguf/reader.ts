@@ -39,7 +39,16 @@ export function openParts(files: readonly string[]) {
   for (const f of files)
     if (!fs.statSync(f).isFile())
       throw new GgufError(`${f} is not a regular file (a folder, a device or a pipe), so it is not a GGUF file`);
-  const parts = files.map((f) => ({ fd: fs.openSync(f, "r"), size: fs.statSync(f).size }));
+  const parts: { fd: number; size: number }[] = [];
+  try {
+    for (const f of files) {
+      const fd = fs.openSync(f, "r");
+      parts.push({ fd, size: fs.fstatSync(fd).size });
+    }
+  } catch (e) {
+    for (const p of parts) fs.closeSync(p.fd);
+    throw e;
+  }
   const starts: number[] = [];
   let total = 0;
   for (const p of parts) {
@@ -220,7 +229,12 @@ export function openGguf(files: string | readonly string[]): Gguf {
       metadata.set(key, value(key, u32()));
     }
     const alignment = metadata.get("general.alignment") ?? 32;
-    if (typeof alignment !== "number" || !Number.isInteger(alignment) || alignment < 1 || alignment & (alignment - 1))
+    if (
+      typeof alignment !== "number" ||
+      alignment < 1 ||
+      alignment > 0xffffffff ||
+      !Number.isInteger(Math.log2(alignment))
+    )
       throw new GgufError(
         `${name}: general.alignment ${String(alignment)} is not a power of two (ggml refuses the file)`,
       );
@@ -246,6 +260,8 @@ export function openGguf(files: string | readonly string[]): Gguf {
         throw new GgufError(
           `${name}: tensor "${t.name}" has offset ${t.offset}, where the tensors before it end at ${expected} (aligned to ${alignment}); its data is misplaced or overlaps another's, and ggml refuses the file`,
         );
+      // ggml quantises rows: a row (dims[0]) must be whole blocks, not only the tensor.
+      tensorBytes(t.type, t.dims[0] ?? 1, `${name}: tensor "${t.name}"'s rows`);
       const bytes = tensorBytes(
         t.type,
         t.dims.reduce((a, b) => a * b, 1),

@@ -20,7 +20,7 @@ export interface ModelShape {
 }
 
 /**
- * How a probe point is read, reduced inside the graph (probes/reductions.ts), so that a pass returns
+ * How a probe point is read, reduced inside the graph (probes/probed-graph.ts), so that a pass returns
  * O(layers × positions) numbers, not O(layers × positions × d) or O(heads × positions²):
  * - `sumsq`: each position's sum of squares, [seq], in float64 (float32 partial sums over chunks of
  *   at most 64 elements, finished in float64: within 4e-7 of an exact sum where a plain float32 one
