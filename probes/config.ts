@@ -53,9 +53,6 @@ function deviceFromEnv(env: NodeJS.ProcessEnv): DeviceRequest {
   return v as DeviceRequest;
 }
 
-/** The device a command asks for (PROBESPEC_DEVICE), where nothing else of the configuration is needed (doctor). */
-export const deviceRequested = (env: NodeJS.ProcessEnv = process.env) => deviceFromEnv(env);
-
 /** The dynamic loader's search path (LD_LIBRARY_PATH), where WebGPU's Vulkan loader is looked for. */
 export const libraryPath = (env: NodeJS.ProcessEnv = process.env) => env.LD_LIBRARY_PATH ?? "";
 

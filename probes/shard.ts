@@ -78,7 +78,7 @@ const ShardRecordSchema = z.object({
 });
 export type ShardRecord = z.infer<typeof ShardRecordSchema>;
 
-export const recordFile = (store: string, job: string, s: Shard) =>
+const recordFile = (store: string, job: string, s: Shard) =>
   path.join(store, "shards", job, `${s.index}-of-${s.count}.json`);
 
 /** Written atomically (a temp file of this host and process, then a rename), as the results are. */
