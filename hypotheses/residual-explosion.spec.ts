@@ -28,7 +28,7 @@ describe("residual-explosion", { meta: { claim: "where the residual stream's nor
         value: ci.estimate,
         ci: [ci.lo, ci.hi],
         passed: ci.hi < PARADOX_MAX_GAIN,
-        detail: `seed-compatible (notebook prompt only) last_gain ${s.seed.residual.last_gain.toFixed(4)}; ${componentNote(s)}`,
+        detail: componentNote(s),
       };
     });
     judge(

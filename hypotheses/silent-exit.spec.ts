@@ -25,7 +25,9 @@ describe("silent-exit", { meta: { claim: "the expansion hides in a statically la
       pass: (c) => c.ratio >= SILENT_EXIT_MIN_RATIO,
       detail: ({ subject: s, baseline: b, ...c }) => {
         const alone = measure(s, "readout.gain_wu").value / measure(b, "readout.gain_wu").value;
-        const spectral = s.seed.unembedding_eff.spectral_normalized / b.seed.unembedding_eff.spectral_normalized;
+        const σ = (r: typeof s) =>
+          measure<{ spectral_normalized: number }>(r, "matrix.w_u_eff").value.spectral_normalized;
+        const spectral = σ(s) / σ(b);
         return `readout gain ${c.s.toFixed(4)} vs ${c.b.toFixed(4)}; W_U alone (without the final norm's gain) ${alone.toFixed(3)}×; seed-compatible σ(W_U_eff)/√d ratio ${spectral.toFixed(3)} (vocabularies ${s.vocab} vs ${b.vocab})`;
       },
     });

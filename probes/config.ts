@@ -10,15 +10,12 @@ import os from "node:os";
 import path from "node:path";
 import { DEFAULT_CACHE, MODELS_DIR, PROJECT_ROOT, type Registry } from "../models/registry/registry.js";
 import type { SourceSettings } from "../models/registry/select.js";
-import { loadPromptSet } from "./prompts.js";
+import { DEFAULT_PROMPTS, loadPromptSet } from "./prompts.js";
 import { ConfigError } from "../onnx/errors.js";
 import { checkJob, parseShard, type Shard } from "./shard.js";
 
 export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;
 export type DeviceRequest = (typeof DEVICES)[number];
-
-/** The prompt set a run uses unless PROBESPEC_PROMPTS names another: the notebook's prompt first. */
-const DEFAULT_PROMPTS = path.join(PROJECT_ROOT, "hypotheses", "prompts.json");
 
 export interface RunConfig extends SourceSettings {
   /** PROBESPEC_PROMPTS, else the default set: read and checked here, once. */
@@ -32,7 +29,7 @@ export interface RunConfig extends SourceSettings {
   modelsDir: string;
   /** PROBESPEC_MODELS, when set. */
   models?: string[];
-  /** PROBESPEC_MEASURES, when set: the measures to take (the seed's always are); every one by default. */
+  /** PROBESPEC_MEASURES, when set: the measures to take; every one by default. */
   measures?: string[];
   /** PROBESPEC_SHARD=i/n: probe only shard i's share of the models. */
   shard?: Shard;
@@ -64,6 +61,15 @@ export const reporterEnv = (env: NodeJS.ProcessEnv = process.env) => ({
   runFile: env.PROBESPEC_RUN_FILE,
   noColor: !!env.NO_COLOR,
 });
+
+/**
+ * The environment a Slurm job inherits: the user's own (their PROBESPEC_* settings reach every shard), without
+ * the variables that say which shard or judge a process is, with `set` on top.
+ */
+export function jobEnvironment(set: Record<string, string>, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { PROBESPEC_SHARD: _s, PROBESPEC_SHARDS: _n, PROBESPEC_JOB: _j, ...user } = env;
+  return { ...user, ...set };
+}
 
 /** The setup hands the run to the reporter, which runs in the same process, through a file named here. */
 export function setRunFile(file: string): void {

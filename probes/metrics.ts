@@ -42,15 +42,14 @@ export interface ResidualStreamStats {
 }
 
 /**
- * The notebook's residual statistics over the norms after each layer:
- * gains[i] = norms[i+1] / norms[i] (so gains[i] is the step into layer i+1).
+ * The notebook's residual statistics from the norms after each layer and the gains
+ * between them: gains[i] is the step into layer i+1, ‖resid_post.(i+1)‖ / ‖resid_post.i‖.
  */
-export function residualStreamStats(norms: readonly number[]): ResidualStreamStats {
-  const gains = norms.slice(1).map((n, i) => (norms[i] > 1e-8 ? n / norms[i] : 0));
+export function residualStreamStats(norms: readonly number[], gains: readonly number[]): ResidualStreamStats {
   const maxGain = gains.length ? Math.max(...gains) : 0;
   return {
     norms: [...norms],
-    gains,
+    gains: [...gains],
     contracting_pct: gains.length ? (100 * gains.filter((g) => g < 1).length) / gains.length : 0,
     last_gain: gains.length ? gains[gains.length - 1] : 0,
     max_gain: maxGain,
@@ -74,39 +73,38 @@ export interface MatrixStats {
   spectral_normalized: number;
 }
 
-/** The notebook's 12 matrix statistics; the spectral norm by Lanczos to SPECTRAL_RTOL. */
-export function matrixStats(
-  W: Float32Array,
-  rows: number,
-  cols: number,
-  spectral = spectralNorm(W, rows, cols).value,
-): MatrixStats {
-  const rowNorms = new Float64Array(rows);
+/**
+ * What the notebook's 12 matrix statistics are made of, each a sum over the matrix
+ * (or its Gram operator's top eigenvalue): here in float64, or by ONNX Runtime
+ * (probes/matrix-graphs.ts); either way `matrixStatsOf` finishes them.
+ */
+export interface MatrixSums {
+  rows: number;
+  cols: number;
+  /** Σ_c w_rc² for each row. */
+  rowSumsq: ArrayLike<number>;
+  /** Σ |w|. */
+  sumAbs: number;
+  /** Σ (|w| − mean |w|)². */
+  absDeviationSq: number;
+  /** σ₁, by Lanczos to SPECTRAL_RTOL. */
+  spectral: number;
+}
+
+export function matrixStatsOf({ rows, cols, rowSumsq, sumAbs, absDeviationSq, spectral }: MatrixSums): MatrixStats {
+  const rowNorms = Float64Array.from(rowSumsq, Math.sqrt);
   let sumSq = 0,
-    sumAbs = 0;
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let c = r * cols; c < (r + 1) * cols; c++) {
-      const v = W[c];
-      s += v * v;
-      sumAbs += Math.abs(v);
-    }
-    rowNorms[r] = Math.sqrt(s);
-    sumSq += s;
-  }
-  const n = rows * cols;
-  const meanAbs = sumAbs / n;
-  let varAbs = 0;
-  for (let i = 0; i < n; i++) varAbs += (Math.abs(W[i]) - meanAbs) ** 2;
-  let rowMean = 0,
+    rowMean = 0,
     rowMax = -Infinity,
     rowMin = Infinity;
-  for (const x of rowNorms) {
-    rowMean += x;
-    rowMax = Math.max(rowMax, x);
-    rowMin = Math.min(rowMin, x);
+  for (let r = 0; r < rows; r++) {
+    sumSq += rowSumsq[r];
+    rowMean += rowNorms[r];
+    rowMax = Math.max(rowMax, rowNorms[r]);
+    rowMin = Math.min(rowMin, rowNorms[r]);
   }
   rowMean /= rows;
+  const n = rows * cols;
   const frob = Math.sqrt(sumSq);
   return {
     shape: [rows, cols],
@@ -117,11 +115,34 @@ export function matrixStats(
     std_row_norm: std(rowNorms),
     max_row_norm: rowMax,
     min_row_norm: rowMin,
-    mean_abs: meanAbs,
-    std_abs: Math.sqrt(varAbs / (n - 1)),
+    mean_abs: sumAbs / n,
+    std_abs: Math.sqrt(absDeviationSq / (n - 1)),
     frobenius_normalized: frob / Math.sqrt(n),
     spectral_normalized: spectral / Math.sqrt(cols),
   };
+}
+
+/** The notebook's 12 matrix statistics in float64 here: the reference the ONNX Runtime reductions are checked against. */
+export function matrixStats(
+  W: Float32Array,
+  rows: number,
+  cols: number,
+  spectral = spectralNorm(W, rows, cols).value,
+): MatrixStats {
+  const rowSumsq = new Float64Array(rows);
+  let sumAbs = 0;
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = r * cols; c < (r + 1) * cols; c++) {
+      s += W[c] * W[c];
+      sumAbs += Math.abs(W[c]);
+    }
+    rowSumsq[r] = s;
+  }
+  const meanAbs = sumAbs / (rows * cols);
+  let absDeviationSq = 0;
+  for (let i = 0; i < W.length; i++) absDeviationSq += (Math.abs(W[i]) - meanAbs) ** 2;
+  return matrixStatsOf({ rows, cols, rowSumsq, sumAbs, absDeviationSq, spectral });
 }
 
 export interface LogitStats {

@@ -14,8 +14,7 @@ import { declaredLayers, declaredParallel, readModelFolder, type ModelFolder } f
 import { readJsonFile } from "../models/registry/schema.js";
 import { LoadError, ProbeError, ProbespecError } from "../onnx/errors.js";
 import { locate } from "./locate.js";
-import { foldGain, readFinalNorm, readWeight } from "./matrices.js";
-import { allClose, matrixStats, residualStreamStats } from "./metrics.js";
+import { weightView } from "./matrix-graphs.js";
 import {
   isWeightMeasure,
   meanValue,
@@ -34,16 +33,13 @@ import { LENS_OUTPUT } from "./lens.js";
 import { planReads, probedGraph, reductionOutput } from "./probed-graph.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
-import { LogitStatsSchema, type ProbeResult } from "./result-schema.js";
+import type { ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
 
 export interface PromptResult {
   prompt: string;
   tokens: number;
 }
-
-/** The measures the notebook's own numbers (ProbeResult.seed) are read from: always measured. */
-export const SEED_MEASURES = ["resid.norm", "resid.norm_ex0", "logits.stats"];
 
 /** A model's result: its type is its schema's (result-schema.ts), the one every cached result is parsed by. */
 export type { ProbeResult };
@@ -56,7 +52,7 @@ export interface ProbeOptions {
   onProgress?: (message: string) => void;
   /** ONNX Runtime options on top of probespec's (SessionOptions.ort). */
   ort?: SessionOptions["ort"];
-  /** The measures to take, by name (the seed's are always taken); every measure in probes/measures/ by default. */
+  /** The measures to take, by name; every measure in probes/measures/ by default. */
   measures?: readonly string[];
 }
 
@@ -146,12 +142,11 @@ export async function probeModel(
   // The measures asked for, and what they read: only those reductions (and points read whole) leave the session,
   // as with TransformerLens' names_filter.
   const all = await loadMeasures();
-  const selected = pick(all, [...new Set([...SEED_MEASURES, ...(opts.measures ?? all.map((m) => m.name))])]);
+  const selected = pick(all, opts.measures ?? all.map((m) => m.name));
   const measures: Record<string, MeasureResult> = {};
   const plan = planReads(selected, located);
   for (const { measure: m, point: p, reason } of plan.unavailable) {
     measures[m.name] = { unit: m.unit, unavailable: `${p} is unavailable: ${reason}` };
-    if (SEED_MEASURES.includes(m.name)) throw new ProbeError(id, `${m.name}: ${p} is unavailable: ${reason}`);
   }
   const { taken, reads } = plan;
   const { points: whole, reductions, lens: lensNeeded } = plan.graph;
@@ -190,31 +185,21 @@ export async function probeModel(
   };
   const body = await (async () => {
     try {
-      // Matrices: W_E, W_U as [vocab, d], W_U_eff with the final norm's gain folded in.
-      say(`${id}: matrix statistics (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
-      const modelDir = path.dirname(folder.onnxFile);
-      // Two vocabulary-sized matrices at most at a time, released before the prompts run. (Read before the session
-      // instead, they are still held when ONNX Runtime loads the weights: V8 frees them later. Measured at 1.1B:
-      // peak anonymous memory 1.24x the weights that way, 1.16x this way.)
-      const { unembedding, unembedding_eff, embedding, tiedByValues } = (() => {
-        const WU = readWeight(model.proto, located.W_U, modelDir, id);
-        const { gain } = readFinalNorm(model.proto, located, modelDir, id);
-        const unembedding = matrixStats(WU.data, WU.rows, WU.cols);
-        const eff = foldGain(WU.data, WU.rows, WU.cols, gain);
-        const unembedding_eff = matrixStats(eff, WU.rows, WU.cols);
+      // The weight measures, reduced by ONNX Runtime over W_E and W_U as [vocab, d] (W_U_eff: the final norm's
+      // gain folded in). The matrices are released before the prompts run.
+      say(`${id}: weight measures (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
+      const weights = weightView(model.proto, located, path.dirname(folder.onnxFile), {
+        threads: opts.threads,
+        modelId: id,
+      });
+      let tiedByValues: boolean;
+      try {
         for (const m of selected.filter(isWeightMeasure))
-          measures[m.name] = {
-            unit: m.unit,
-            value: m.weights({ W_U: WU.data, W_U_eff: eff, rows: WU.rows, cols: WU.cols }),
-          };
-        const WE = readWeight(model.proto, located.W_E, modelDir, id);
-        return {
-          unembedding,
-          unembedding_eff,
-          embedding: matrixStats(WE.data, WE.rows, WE.cols),
-          tiedByValues: WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data),
-        };
-      })();
+          measures[m.name] = { unit: m.unit, value: await m.weights(weights.view) };
+        tiedByValues = located.tiedInGraph === undefined && weights.tiedByValues();
+      } finally {
+        await weights.release();
+      }
       const tied = {
         value: located.tiedInGraph !== undefined || tiedByValues,
         via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied"),
@@ -329,18 +314,17 @@ export async function probeModel(
         for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
         results.push({ prompt, tokens: seq });
       }
-      return { unembedding, unembedding_eff, embedding, tied, tMat, results, perPrompt, returnedBytes };
+      return { tied, tMat, results, perPrompt, returnedBytes };
     } finally {
       // Whatever failed, the session (on a GPU, the model's device memory) is released before the next model.
       await release();
     }
   })();
-  const { unembedding, unembedding_eff, embedding, tied, tMat, results, perPrompt, returnedBytes } = body;
+  const { tied, tMat, results, perPrompt, returnedBytes } = body;
   for (const m of taken) {
     const values = perPrompt.get(m.name)!;
     measures[m.name] = { unit: m.unit, value: (m.aggregate ?? meanValue)(values), perPrompt: values };
   }
-  const first = (name: string) => (measures[name] as { perPrompt: Value[] }).perPrompt[0];
   return {
     id,
     family: entry.family,
@@ -366,16 +350,6 @@ export async function probeModel(
       unavailable: located.unavailable,
     },
     measures,
-    seed: {
-      unembedding,
-      embedding,
-      unembedding_eff,
-      wu_we_ratio: unembedding.frobenius_norm / embedding.frobenius_norm,
-      tied_embeddings: tied.value,
-      residual: residualStreamStats(first("resid.norm") as number[]),
-      residualEx0: residualStreamStats(first("resid.norm_ex0") as number[]),
-      entropy: LogitStatsSchema.parse(first("logits.stats")),
-    },
     prompts: results,
     timings: { load: (tLoad - t0) / 1000, matrices: (tMat - tLoad) / 1000, run: (performance.now() - tMat) / 1000 },
     returnedBytes,

@@ -26,7 +26,7 @@ export const reductionOutput = (r: Read) => `probespec::${r.as}::${r.point}`;
 const SUMSQ_CHUNK = 64;
 
 /** The largest power of two up to SUMSQ_CHUNK that divides `width`: the chunk a row of that width is summed in. */
-const sumsqChunk = (width: number) => {
+export const sumsqChunk = (width: number) => {
   let c = SUMSQ_CHUNK;
   while (width % c) c /= 2;
   return c;

@@ -1,6 +1,11 @@
 /** Prompt sets enter through a parse: a JSON file of { "prompts": [{ "text", "kind" }] }. */
+import path from "node:path";
 import { z } from "zod";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { formatZodError, readJsonFile } from "../models/registry/schema.js";
+
+/** The prompt set a run uses unless PROBESPEC_PROMPTS names another: the notebook's prompt first. */
+export const DEFAULT_PROMPTS = path.join(PROJECT_ROOT, "hypotheses", "prompts.json");
 
 export const PromptSetSchema = z.strictObject({
   name: z.string().min(1),
@@ -24,3 +29,6 @@ export function loadPromptSet(file: string): PromptSet {
   if (!r.success) throw new Error(`prompt set ${file}: ${formatZodError(r.error)}`);
   return r.data;
 }
+
+/** The prompts' texts of a set (the default one unless named), in order. */
+export const promptTexts = (file = DEFAULT_PROMPTS): string[] => loadPromptSet(file).prompts.map((p) => p.text);

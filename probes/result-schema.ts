@@ -6,14 +6,16 @@
  */
 import { z } from "zod";
 import { DEVICES } from "./config.js";
+import type { Value } from "./measures/measure.js";
 import type { ProbePoint } from "./points.js";
 
 const num = z.union([z.number(), z.null().transform(() => NaN)]);
 const nums = z.array(num);
-/** A measure's value (probes/measures/measure.ts Value). */
-const value = z.union([num, nums, z.array(nums), z.record(z.string(), num)]);
+/** A measure's value (probes/measures/measure.ts Value): named values nest. */
+const value: z.ZodType<Value, unknown> = z.lazy(() => z.union([num, nums, z.array(nums), z.record(z.string(), value)]));
 
-const matrixStats = z.strictObject({
+/** The notebook's statistics, as measures hold them (matrix.*, resid.stream*, logits.stats): results.json reads them through these. */
+export const MatrixStatsSchema = z.strictObject({
   shape: z.tuple([z.number(), z.number()]),
   frobenius_norm: num,
   spectral_norm: num,
@@ -37,7 +39,7 @@ export const LogitStatsSchema = z.strictObject({
   effective_vocab: num,
   top10_prob_mass: num,
 });
-const residual = z.strictObject({
+export const ResidualStatsSchema = z.strictObject({
   norms: nums,
   gains: nums,
   contracting_pct: num,
@@ -94,17 +96,6 @@ export const ProbeResultSchema = z.strictObject({
       z.strictObject({ unit: z.string(), unavailable: z.string() }),
     ]),
   ),
-  /** The notebook's numbers: matrices, and the residual and logit statistics on the notebook's prompt. */
-  seed: z.strictObject({
-    unembedding: matrixStats,
-    embedding: matrixStats,
-    unembedding_eff: matrixStats,
-    wu_we_ratio: num,
-    tied_embeddings: z.boolean(),
-    residual,
-    residualEx0: residual,
-    entropy: LogitStatsSchema,
-  }),
   /** The prompts, in the order of each measure's perPrompt values. */
   prompts: z.array(z.strictObject({ prompt: z.string(), tokens: z.number() })),
   /** Seconds spent loading, on matrices, and running prompts. */

@@ -10,7 +10,7 @@ import { PROBES_SOURCE, cacheKey, cachedFile, modelIdentity, readCached, writeCa
 import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
 import { ConfigError, ProbespecError, ShardError } from "../onnx/errors.js";
-import { SEED_MEASURES, describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
+import { describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { ortVersion, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig, type RunConfig } from "./config.js";
 import os from "node:os";
@@ -109,7 +109,7 @@ export async function runProbes({
     skipped: [],
     registryProblems: registry.problems,
     measures: allMeasures
-      .filter((m) => !measures || measures.includes(m.name) || SEED_MEASURES.includes(m.name))
+      .filter((m) => !measures || measures.includes(m.name))
       .map((m) => ({
         name: m.name,
         description: m.description,

@@ -112,14 +112,15 @@ function tridiagTop(alpha: number[], beta: number[]): { value: number; lastCompo
   return { value, lastComponent: v[n - 1] / Math.sqrt(norm) };
 }
 
-export function spectralNorm(
-  W: Float32Array,
-  rows: number,
-  cols: number,
+/**
+ * Lanczos on an implicit symmetric operator of size n: yields each vector q for the caller to
+ * apply (WᵀW q, however it is computed) and takes the product back, until the top Ritz value
+ * meets `rtol`. The product array may be reused between steps; it is read before the next yield.
+ */
+export function* lanczos(
+  n: number,
   { rtol = SPECTRAL_RTOL, maxIter = 300, seed = 12345 } = {},
-): SpectralResult {
-  const n = cols;
-  if (rows === 0 || cols === 0) return { value: 0, iterations: 0, relResidual: 0, relError: 0, converged: true };
+): Generator<Float64Array, SpectralResult, Float64Array> {
   const k = Math.min(maxIter, n);
   const V: Float64Array[] = [];
   const alpha: number[] = [],
@@ -134,13 +135,11 @@ export function spectralNorm(
   for (const x of q) qn += x * x;
   qn = Math.sqrt(qn);
   for (let i = 0; i < n; i++) q[i] /= qn;
-  const tmp = new Float64Array(rows),
-    w = new Float64Array(n);
   let result: SpectralResult = { value: 0, iterations: 0, relResidual: Infinity, relError: Infinity, converged: false };
   const sigmas: number[] = [];
   for (let j = 0; j < k; j++) {
     V.push(q);
-    gramApply(W, rows, cols, q, tmp, w);
+    const w = Float64Array.from(yield q);
     let a = 0;
     for (let i = 0; i < n; i++) a += w[i] * q[i];
     alpha.push(a);
@@ -187,4 +186,35 @@ export function spectralNorm(
     for (let i = 0; i < n; i++) q[i] = w[i] / b;
   }
   return result;
+}
+
+/** σ₁ of a [rows, cols] float32 matrix, its Gram products taken here in float64. */
+export function spectralNorm(
+  W: Float32Array,
+  rows: number,
+  cols: number,
+  opts?: Parameters<typeof lanczos>[1],
+): SpectralResult {
+  if (rows === 0 || cols === 0) return { value: 0, iterations: 0, relResidual: 0, relError: 0, converged: true };
+  const tmp = new Float64Array(rows),
+    y = new Float64Array(cols);
+  const steps = lanczos(cols, opts);
+  for (let step = steps.next(); ; step = steps.next(y)) {
+    if (step.done) return step.value;
+    gramApply(W, rows, cols, step.value, tmp, y);
+  }
+}
+
+/** σ₁ of a matrix whose Gram products WᵀW q another engine takes (ONNX Runtime: probes/matrix-graphs.ts). */
+export async function spectralNormOf(
+  gram: (q: Float64Array) => Promise<Float64Array>,
+  cols: number,
+  opts?: Parameters<typeof lanczos>[1],
+): Promise<SpectralResult> {
+  if (cols === 0) return { value: 0, iterations: 0, relResidual: 0, relError: 0, converged: true };
+  const steps = lanczos(cols, opts);
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    step = steps.next(await gram(step.value));
+  }
 }

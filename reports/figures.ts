@@ -7,6 +7,7 @@ import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { Drawing } from "../probes/measures/measure.js";
 import type { MeasureInfo, ProbeRun } from "../probes/run.js";
+import { notebookNumbers } from "./results.js";
 
 export interface Figure {
   id: string;
@@ -35,7 +36,9 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         width: W,
         height: H,
         data: {
-          values: rs.flatMap((r) => r.seed.residual.gains.map((g, i) => ({ model: label(r), layer: i + 1, gain: g }))),
+          values: rs.flatMap((r) =>
+            (notebookNumbers(r).residual?.gains ?? []).map((g, i) => ({ model: label(r), layer: i + 1, gain: g })),
+          ),
         },
         layer: [
           {
@@ -58,7 +61,9 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         width: W,
         height: H,
         data: {
-          values: rs.flatMap((r) => r.seed.residual.norms.map((n, i) => ({ model: label(r), layer: i, norm: n }))),
+          values: rs.flatMap((r) =>
+            (notebookNumbers(r).residual?.norms ?? []).map((n, i) => ({ model: label(r), layer: i, norm: n })),
+          ),
         },
         mark: { type: "line", point: true },
         encoding: {
@@ -76,13 +81,16 @@ export function figureSpecs(run: ProbeRun): Figure[] {
         width: W,
         height: H,
         data: {
-          values: rs.flatMap((r) =>
-            [
-              ["W_U", r.seed.unembedding],
-              ["W_U_eff", r.seed.unembedding_eff],
-              ["W_E", r.seed.embedding],
-            ].map(([m, s]) => ({ model: label(r), matrix: m, spectral: (s as any).spectral_norm })),
-          ),
+          values: rs.flatMap((r) => {
+            const n = notebookNumbers(r);
+            return (
+              [
+                ["W_U", n.unembedding],
+                ["W_U_eff", n.unembedding_eff],
+                ["W_E", n.embedding],
+              ] as const
+            ).flatMap(([m, s]) => (s ? [{ model: label(r), matrix: m, spectral: s.spectral_norm }] : []));
+          }),
         },
         mark: "bar",
         encoding: {

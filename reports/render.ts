@@ -19,18 +19,19 @@ env.addFilter("fmt", (v: unknown) =>
 );
 
 const fmt = env.getFilter("fmt") as (v: unknown) => string;
-/** A measure's value in a cell: a number, a per-layer list as its last value and range, named statistics one by one. */
-env.addFilter("brief", (v: unknown): string => {
+/** A measure's value in a cell: a number, a per-layer list as its last value and range, named values one by one. */
+const brief = (v: unknown): string => {
   if (typeof v === "number" || v === null) return fmt(v ?? NaN);
   if (Array.isArray(v) && v.every((x) => typeof x === "number" || x === null)) {
     const xs = v.map((x) => x ?? NaN);
-    return `last ${fmt(xs[xs.length - 1])} (${fmt(Math.min(...xs))} to ${fmt(Math.max(...xs))})`;
+    return xs.length ? `last ${fmt(xs[xs.length - 1])} (${fmt(Math.min(...xs))} to ${fmt(Math.max(...xs))})` : "none";
   }
   if (Array.isArray(v)) return `${v.length} × ${(v[0] as unknown[])?.length ?? 0} values`;
-  return Object.entries(v as Record<string, number>)
-    .map(([k, x]) => `${k} ${fmt(x)}`)
+  return Object.entries(v as Record<string, unknown>)
+    .map(([k, x]) => `${k} ${brief(x)}`)
     .join(", ");
-});
+};
+env.addFilter("brief", brief);
 
 export interface ReportModel {
   run: ProbeRun;

@@ -5,8 +5,33 @@
  * names inside, plus verdicts, extended metrics, provenance and skipped models.
  * Everything is copied from the probe run and the specs; nothing is recomputed.
  */
+import type { z } from "zod";
+import type { ProbeResult } from "../probes/probe.js";
+import { LogitStatsSchema, MatrixStatsSchema, ResidualStatsSchema } from "../probes/result-schema.js";
 import type { ProbeRun } from "../probes/run.js";
 import type { HypothesisVerdict } from "./verdicts.js";
+
+/**
+ * The notebook's numbers of one model, each read from the measure that holds it and parsed by its
+ * schema; null where the run did not take that measure or the graph could not give it. Its residual
+ * and logit statistics are of the notebook's one prompt, the prompt set's first.
+ */
+export function notebookNumbers(r: ProbeResult) {
+  const read = <S extends z.ZodType>(name: string, schema: S, first = false): z.output<S> | null => {
+    const m = r.measures[name];
+    if (!m || !("value" in m)) return null;
+    return schema.parse(first ? m.perPrompt?.[0] : m.value);
+  };
+  return {
+    unembedding: read("matrix.w_u", MatrixStatsSchema),
+    unembedding_eff: read("matrix.w_u_eff", MatrixStatsSchema),
+    embedding: read("matrix.w_e", MatrixStatsSchema),
+    wu_we_ratio: (r.measures["matrix.wu_we_ratio"] as { value?: number } | undefined)?.value ?? null,
+    residual: read("resid.stream", ResidualStatsSchema, true),
+    residualEx0: read("resid.stream_ex0", ResidualStatsSchema, true),
+    entropy: read("logits.stats", LogitStatsSchema, true),
+  };
+}
 
 const byId = <T>(run: ProbeRun, f: (r: ProbeRun["results"][number]) => T) =>
   Object.fromEntries(run.results.map((r) => [r.id, f(r)]));
@@ -20,26 +45,26 @@ export function resultsJson(
     experiment: "Mistral Paradox Investigation",
     date: run.startedAt.replace("T", " ").slice(0, 19),
     models_tested: run.results.map((r) => r.id),
-    unembedding_analysis: byId(run, (r) => ({
-      family: r.family,
-      unembedding: r.seed.unembedding,
-      embedding: r.seed.embedding,
-      wu_we_ratio: r.seed.wu_we_ratio,
-      tied_embeddings: r.seed.tied_embeddings,
-    })),
-    residual_stream_analysis: byId(run, (r) => ({
-      family: r.family,
-      // The notebook's n_layers was len(gains), one less than the layer count: kept as it was.
-      n_layers: r.seed.residual.gains.length,
-      gains: r.seed.residual.gains,
-      norms: r.seed.residual.norms,
-      contracting_pct: r.seed.residual.contracting_pct,
-      last_gain: r.seed.residual.last_gain,
-      max_gain: r.seed.residual.max_gain,
-      max_gain_layer: r.seed.residual.max_gain_layer,
-      expansion_layers: r.seed.residual.expansion_layers,
-    })),
-    entropy_analysis: byId(run, (r) => ({ family: r.family, ...r.seed.entropy })),
+    unembedding_analysis: byId(run, (r) => {
+      const n = notebookNumbers(r);
+      return {
+        family: r.family,
+        unembedding: n.unembedding,
+        embedding: n.embedding,
+        wu_we_ratio: n.wu_we_ratio,
+        tied_embeddings: r.tied.value,
+      };
+    }),
+    residual_stream_analysis: byId(run, (r) => {
+      const { residual } = notebookNumbers(r);
+      return {
+        family: r.family,
+        // The notebook's n_layers was len(gains), one less than the layer count: kept as it was.
+        n_layers: residual?.gains.length ?? null,
+        ...residual,
+      };
+    }),
+    entropy_analysis: byId(run, (r) => ({ family: r.family, ...notebookNumbers(r).entropy })),
     // The notebook's map of hypotheses to what they check, from each spec's own claim.
     hypotheses: Object.fromEntries(verdicts.map((v) => [v.hypothesis.replace(/-/g, "_"), v.claim ?? v.hypothesis])),
     verdicts: Object.fromEntries(
@@ -72,8 +97,8 @@ export function resultsJson(
       vocab: r.vocab,
       parallel_residual: r.parallel,
       tied: r.tied,
-      unembedding_eff: r.seed.unembedding_eff,
-      residual_without_position_0: r.seed.residualEx0,
+      unembedding_eff: notebookNumbers(r).unembedding_eff,
+      residual_without_position_0: notebookNumbers(r).residualEx0,
       // Every measure over the prompt set, and per prompt; a measure the graph cannot give says why.
       measures: Object.fromEntries(
         Object.entries(r.measures).map(([k, m]) => [

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { buildAnalog } from "../models/analogs/build.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
-import prompts from "../hypotheses/prompts.json" with { type: "json" };
+import { promptTexts } from "../probes/prompts.js";
 
 const bundle = process.argv[2];
 const models = [];
@@ -15,7 +15,13 @@ for (const [id, req] of [
   const src = await buildAnalog(req, path.join(bundle, ".cache"));
   fs.cpSync(src, path.join(bundle, "analogs", id), { recursive: true });
   const tok = loadTokenizer(src);
-  models.push({ id, dir: `analogs/${id}`, prompts: prompts.prompts.slice(0, 8).map((p) => tok.encode(p.text)) });
+  models.push({
+    id,
+    dir: `analogs/${id}`,
+    prompts: promptTexts()
+      .slice(0, 8)
+      .map((p) => tok.encode(p)),
+  });
 }
 fs.rmSync(path.join(bundle, ".cache"), { recursive: true, force: true });
 fs.writeFileSync(path.join(bundle, "manifest.json"), JSON.stringify({ models }));

@@ -15,4 +15,4 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' || echo "gpu: nvidia-smi not found"
 cp "$B/check.mjs" "$W/" && cp -r "$B/analogs" "$B/manifest.json" "$W/"
-cd "$W" && PROBESPEC_ORT_LOG_LEVEL=error ./node check.mjs "$W"
+cd "$W" && PROBESPEC_ORT_LOG_LEVEL=error ./node check.mjs "$W" "${OUT:-$W}"

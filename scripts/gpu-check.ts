@@ -16,8 +16,8 @@ import { point } from "../probes/points.js";
 import { createSession, type Provider } from "../probes/session.js";
 import { probedGraph } from "../probes/probed-graph.js";
 
-const root = process.argv[2];
-const out = process.env.OUT ?? root;
+// The bundle's folder, and where gpu.json goes (the device tool's $OUT; the bundle's folder by default).
+const [root, out = root] = process.argv.slice(2);
 const manifest: { models: { id: string; dir: string; prompts: number[][] }[] } = JSON.parse(
   fs.readFileSync(path.join(root, "manifest.json"), "utf8"),
 );

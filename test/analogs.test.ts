@@ -23,7 +23,7 @@ import { encodeModel } from "../onnx/io.js";
 import { probedGraph } from "../probes/probed-graph.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { CONFORMANCE, conformance, HAS_CONFORMANCE, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
-import prompts from "../hypotheses/prompts.json" with { type: "json" };
+import { promptTexts } from "../probes/prompts.js";
 
 const FAMILIES = ANALOG_FAMILIES;
 const DIALECTS: Dialect[] = ["torchscript", "genai"];
@@ -199,7 +199,7 @@ describe("synthetic analogs", () => {
     const dir = await buildAnalog({ analog: "mistral" }, TEST_CACHE);
     const tok = loadTokenizer(dir);
     expect(tok.encode(CALIBRATION_PROMPT)).toEqual([1, 415, 5565, 302, 4843, 349]);
-    for (const { text } of prompts.prompts) expect(tok.encode(text)).toEqual(mt.encode(text));
+    for (const text of promptTexts()) expect(tok.encode(text)).toEqual(mt.encode(text));
   });
 
   it("each analog folder is in the HF layout and labelled synthetic", async () => {

@@ -23,11 +23,17 @@ import {
   meanCI,
   meanDifferenceCI,
   residualStreamStats,
+  softmaxGain,
 } from "../probes/metrics.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { spectralNorm } from "../probes/spectral.js";
+import { MatrixReductions } from "../probes/matrix-graphs.js";
 import { at, CONFORMANCE, conformance, HAS_CONFORMANCE, rel, TEST_CACHE, tmpDir, TINY_ANALOG } from "./helpers.js";
+import { notebookNumbers } from "../reports/results.js";
+
+/** The notebook's gains, each norm over the one before (the residual gain of layers 1 on). */
+const gainsOf = (norms: number[]) => norms.slice(1).map((n, i) => n / norms[i]);
 
 /** An exact reference: the largest eigenvalue of WᵀW by cyclic Jacobi rotations, in float64. */
 function exactSpectral(W: Float32Array, rows: number, cols: number): number {
@@ -90,6 +96,31 @@ describe("metric definitions against independent computations", () => {
     ] as const) {
       const W = matrix(rows, cols, rows + cols, spike);
       expect(rel(spectralNorm(W, rows, cols).value, exactSpectral(W, rows, cols))).toBeLessThan(1e-9);
+    }
+  });
+
+  it("the weight reductions ONNX Runtime runs give the float64 reference's 12 statistics and readout gain within 1e-6", async () => {
+    // A plain matrix takes one pass; one offset far from zero (|w| and the mean row dominate their
+    // deviations) takes the second, centred pass; a gain folded in; a width no power of two divides.
+    for (const [rows, cols, offset, withGain] of [
+      [3000, 160, 0, false],
+      [3000, 160, 0, true],
+      [700, 96, 2, false],
+      [700, 96, 2, true],
+      [501, 37, 0, true],
+    ] as const) {
+      const W = matrix(rows, cols, rows + cols, 3).map((v) => v + offset);
+      const gain = withGain ? Float32Array.from({ length: cols }, (_, c) => 0.5 + (c % 7) / 5) : undefined;
+      const X = gain ? W.map((v, i) => v * gain[i % cols]) : W;
+      const reduced = new MatrixReductions(W, rows, cols, gain, {});
+      try {
+        const [got, want] = [await reduced.stats(), matrixStats(X, rows, cols)];
+        for (const [k, v] of Object.entries(want))
+          if (typeof v === "number") expect(rel((got as never)[k], v), `${rows}×${cols} ${k}`).toBeLessThan(1e-6);
+        expect(rel(await reduced.softmaxGain(), softmaxGain(X, rows, cols))).toBeLessThan(1e-6);
+      } finally {
+        await reduced.release();
+      }
     }
   });
 
@@ -158,7 +189,8 @@ describe("metric definitions against independent computations", () => {
   });
 
   it("residual statistics follow the notebook: gains, contracting_pct, last and max gain", () => {
-    const s = residualStreamStats([6.05, 265.5, 265.2, 251.46, 344.01]);
+    const norms = [6.05, 265.5, 265.2, 251.46, 344.01];
+    const s = residualStreamStats(norms, gainsOf(norms));
     expect(s.gains.map((g) => +g.toFixed(4))).toEqual([43.8843, 0.9989, 0.9482, 1.3681]);
     expect(s).toMatchObject({ contracting_pct: 50, max_gain_layer: 0, last_gain: 344.01 / 251.46 });
     expect(s.expansion_layers.map(([i]) => i)).toEqual([0, 3]);
@@ -178,11 +210,11 @@ describe("probes on every analog match the float64 reference", () => {
         const ids = config.calibrationIds;
         const t = referenceForward(config, weights, ids);
         const norms = t.residPost.map(frobenius);
-        const ref = residualStreamStats(norms);
+        const ref = residualStreamStats(norms, gainsOf(norms));
         expect(r.layers).toBe(config.layers);
-        r.seed.residual.norms.forEach((n, L) => expect(rel(n, ref.norms[L])).toBeLessThan(1e-5));
-        r.seed.residual.gains.forEach((g, L) => expect(rel(g, ref.gains[L])).toBeLessThan(1e-5));
-        expect(r.seed.residual.contracting_pct).toBe(ref.contracting_pct);
+        notebookNumbers(r).residual!.norms.forEach((n, L) => expect(rel(n, ref.norms[L])).toBeLessThan(1e-5));
+        notebookNumbers(r).residual!.gains.forEach((g, L) => expect(rel(g, ref.gains[L])).toBeLessThan(1e-5));
+        expect(notebookNumbers(r).residual!.contracting_pct).toBe(ref.contracting_pct);
         const check = (got: Record<string, unknown>, want: Record<string, unknown>) => {
           for (const [k, v] of Object.entries(want)) {
             if (typeof v !== "number") continue;
@@ -191,13 +223,16 @@ describe("probes on every analog match the float64 reference", () => {
             );
           }
         };
-        check(r.seed.unembedding as never, matrixStats(weights.lmHead, config.vocab, config.d) as never);
-        check(r.seed.embedding as never, matrixStats(weights.embed, config.vocab, config.d) as never);
+        check(notebookNumbers(r).unembedding! as never, matrixStats(weights.lmHead, config.vocab, config.d) as never);
+        check(notebookNumbers(r).embedding! as never, matrixStats(weights.embed, config.vocab, config.d) as never);
         const gain = config.family === "gemma" ? weights.finalNorm.map((w) => 1 + w) : weights.finalNorm;
         const eff = weights.lmHead.map((v, i) => v * gain[i % config.d]);
-        check(r.seed.unembedding_eff as never, matrixStats(eff, config.vocab, config.d) as never);
-        check(r.seed.entropy as never, logitStats(t.logits.subarray((ids.length - 1) * config.vocab)) as never);
-        expect(r.seed.tied_embeddings).toBe(config.tied);
+        check(notebookNumbers(r).unembedding_eff! as never, matrixStats(eff, config.vocab, config.d) as never);
+        check(
+          notebookNumbers(r).entropy! as never,
+          logitStats(t.logits.subarray((ids.length - 1) * config.vocab)) as never,
+        );
+        expect(r.tied.value).toBe(config.tied);
         // The logit lens at the last layer is the model's own output.
         expect(
           rel(at(r, "lens.entropy")[config.layers - 1], entropy(t.logits.subarray((ids.length - 1) * config.vocab))),
@@ -267,7 +302,7 @@ describe.skipIf(!HAS_CONFORMANCE)(
       const r = await probeModel(entry, dir, ["The man is in the", "and the"], { device: "cpu" });
       expect(r.layers).toBe(5);
       expect(r.provenance.located.join("\n")).toMatch(/lm_head: MatMul "\/lm_head\/MatMul"/);
-      expect(r.seed.residual.norms).toHaveLength(5);
+      expect(notebookNumbers(r).residual!.norms).toHaveLength(5);
       expect(at<number>(r, "logits.entropy")).toBeGreaterThan(0);
     });
 
@@ -301,7 +336,7 @@ describe("the product path", () => {
     expect(first.modelLoads).toBe(1);
     const second = await runProbes({ env, promptSet });
     expect(second).toMatchObject({ modelLoads: 0, cacheHits: ["x"] });
-    expect(second.results[0].seed).toEqual(first.results[0].seed);
+    expect(second.results[0].measures).toEqual(first.results[0].measures);
     // A tampered or half-written cache entry is detected by its checksum and recomputed, never trusted.
     const file = path.join(cacheDir, "results", fs.readdirSync(path.join(cacheDir, "results"))[0]);
     const good = fs.readFileSync(file, "utf8");
@@ -311,7 +346,9 @@ describe("the product path", () => {
       fs.writeFileSync(file, bad);
       const again = await runProbes({ env, promptSet });
       expect(again.modelLoads).toBe(1);
-      expect(again.results[0].seed.residual.last_gain).toBe(first.results[0].seed.residual.last_gain);
+      expect(notebookNumbers(again.results[0]).residual!.last_gain).toBe(
+        notebookNumbers(first.results[0]).residual!.last_gain,
+      );
     }
   });
 

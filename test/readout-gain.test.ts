@@ -16,6 +16,7 @@ import { probeModel, type ProbeResult } from "../probes/probe.js";
 import { measure } from "../hypotheses/measures.js";
 import { runProbes } from "../probes/run.js";
 import { TEST_CACHE, tmpDir } from "./helpers.js";
+import { notebookNumbers } from "../reports/results.js";
 
 /** Probes a llama analog of this config (its weights edited by `edit`) and returns its readout gains. */
 async function readoutGain(over: Partial<AnalogConfig>, edit: (w: AnalogWeights, c: AnalogConfig) => void = () => {}) {
@@ -37,7 +38,7 @@ async function readoutGain(over: Partial<AnalogConfig>, edit: (w: AnalogWeights,
     ["The capital of France is"],
     { device: "cpu" },
   );
-  return { gain: gain(r, "readout.gain"), spectral: r.seed.unembedding_eff.spectral_normalized };
+  return { gain: gain(r, "readout.gain"), spectral: notebookNumbers(r).unembedding_eff!.spectral_normalized };
 }
 
 describe("the readout gain that silent-exit is judged on", () => {
@@ -101,8 +102,8 @@ describe("the default run's synthetic cohort reads as planted", () => {
     expect(Math.abs(gain(m, "readout.gain_wu") / gain(l, "readout.gain_wu") / 1.5 - 1)).toBeLessThan(0.05);
     expect(Math.abs(gain(m, "readout.gain") / gain(l, "readout.gain") / 1.5 - 1)).toBeLessThan(0.05);
     // The notebook's σ(W_U_eff)/√d reads the vocabulary too (σ grows about as √V): over four times the planted 1.5.
-    expect(m.seed.unembedding_eff.spectral_normalized / l.seed.unembedding_eff.spectral_normalized).toBeGreaterThan(
-      4 * 1.5,
-    );
+    expect(
+      notebookNumbers(m).unembedding_eff!.spectral_normalized / notebookNumbers(l).unembedding_eff!.spectral_normalized,
+    ).toBeGreaterThan(4 * 1.5);
   });
 });

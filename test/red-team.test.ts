@@ -14,6 +14,7 @@ import { readCached, writeCached } from "../probes/cache.js";
 import { ProbeResultSchema } from "../probes/result-schema.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { childEnv, probeEntries, runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
+import { notebookNumbers } from "../reports/results.js";
 
 const PROMPTS = { name: "t", file: "-", prompts: ["The capital of France is"] };
 const GOOD = { id: "good", family: "llama", source: { analog: "llama" }, synthetic: true };
@@ -61,8 +62,8 @@ describe("the results cache never serves numbers from other weights", () => {
     fs.writeFileSync(data, new Uint8Array(f.map((x) => 2 * x).buffer));
     const second = await run([entry], { PROBESPEC_CACHE_DIR: cache, PROBESPEC_NO_CACHE: "0" });
     expect(second.cacheHits).toEqual([]);
-    expect(second.results[0].seed.unembedding.frobenius_norm).toBeCloseTo(
-      2 * first.results[0].seed.unembedding.frobenius_norm,
+    expect(notebookNumbers(second.results[0]).unembedding!.frobenius_norm).toBeCloseTo(
+      2 * notebookNumbers(first.results[0]).unembedding!.frobenius_norm,
       4,
     );
     const third = await run([entry], { PROBESPEC_CACHE_DIR: cache, PROBESPEC_NO_CACHE: "0" });
@@ -318,8 +319,12 @@ describe("generated models are verified before they are trusted", () => {
     fs.writeFileSync(file, bytes);
     const after = await run([entry], { PROBESPEC_CACHE_DIR: cache });
     expect(after.failures).toEqual([]);
-    expect(after.results[0].seed.unembedding.frobenius_norm).toBe(before.results[0].seed.unembedding.frobenius_norm);
-    expect(after.results[0].seed.entropy.entropy).toBe(before.results[0].seed.entropy.entropy);
+    expect(notebookNumbers(after.results[0]).unembedding!.frobenius_norm).toBe(
+      notebookNumbers(before.results[0]).unembedding!.frobenius_norm,
+    );
+    expect(notebookNumbers(after.results[0]).entropy!.entropy).toBe(
+      notebookNumbers(before.results[0]).entropy!.entropy,
+    );
   });
 });
 

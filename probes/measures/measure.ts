@@ -4,13 +4,14 @@
  * the last position's row, an attention row's entropy…): only those small tensors
  * come back from the device. It finishes each prompt's value in float64, aggregates
  * the values over the prompt set, and says how it is drawn. Weight measures read the
- * readout matrices instead of prompts. One file a measure in this folder;
+ * readout matrices (reduced by ONNX Runtime too) instead of prompts. One file a measure in this folder;
  * `registry.ts` finds them.
  */
+import { residualStreamStats, type MatrixStats } from "../metrics.js";
 import type { LayerPointKind, ProbePoint } from "../points.js";
 
-/** A measured value: a number, one per layer, one per layer and position, or named statistics. */
-export type Value = number | number[] | number[][] | Record<string, number>;
+/** A measured value: a number, one per layer, one per layer and position, or named values (statistics). */
+export type Value = number | number[] | number[][] | { [name: string]: Value };
 
 /** The shape of the model being probed. */
 export interface ModelShape {
@@ -50,12 +51,18 @@ export interface PromptView extends ModelShape {
   lens(layer: number): Float32Array;
 }
 
-/** The readout, for weight measures: W_U and W_U_eff (the final norm's gain folded in), [vocab, d] row-major. */
-export interface Readout {
-  W_U: Float32Array;
-  W_U_eff: Float32Array;
-  rows: number;
-  cols: number;
+/** The readout matrices, as [vocab, d]: W_E, W_U, and W_U_eff (W_U with the final norm's gain folded in). */
+export type Matrix = "W_E" | "W_U" | "W_U_eff";
+
+/**
+ * What a weight measure reads of the matrices: reductions ONNX Runtime runs over them
+ * (probes/matrix-graphs.ts), each computed once per model whichever measures ask.
+ */
+export interface WeightView extends ModelShape {
+  /** The notebook's 12 statistics: row norms, |w| moments, the spectral norm by Lanczos. */
+  stats(m: Matrix): Promise<MatrixStats>;
+  /** The softmax-relevant gain (metrics.softmaxGain): mean row removed, RMS over rows. */
+  softmaxGain(m: Matrix): Promise<number>;
 }
 
 /**
@@ -89,7 +96,7 @@ export interface PromptMeasure extends Common {
 }
 
 export interface WeightMeasure extends Common {
-  weights(w: Readout): number;
+  weights(w: WeightView): Promise<Value>;
 }
 
 export type Measure = PromptMeasure | WeightMeasure;
@@ -113,7 +120,7 @@ export function meanValue(values: Value[]): Value {
   if (Array.isArray(first))
     return first.map((_, i) => meanValue(values.map((v) => (v as Value[])[i] as Value))) as Value;
   return Object.fromEntries(
-    Object.keys(first).map((k) => [k, meanValue(values.map((v) => (v as Record<string, number>)[k]))]),
+    Object.keys(first).map((k) => [k, meanValue(values.map((v) => (v as Record<string, Value>)[k]))]),
   ) as Value;
 }
 
@@ -132,3 +139,15 @@ export const normRatio = (x: PromptView, a: LayerPointKind, b: LayerPointKind, f
 
 /** The last position's logits. */
 export const lastLogits = (x: PromptView) => x.read("logits", "last");
+
+/**
+ * The notebook's residual statistics of one prompt (metrics.residualStreamStats), whole tensor or from
+ * position `from` on: its gains are the residual gains of layers 1 on, ‖resid_post.L‖ / ‖resid_pre.L‖,
+ * since resid_pre.L is resid_post.(L−1).
+ */
+export const residualStats = (x: PromptView, from = 0) => ({
+  ...residualStreamStats(
+    Array.from({ length: x.layers }, (_, L) => norm(x, `resid_post.${L}`, from)),
+    normRatio(x, "resid_post", "resid_pre", from).slice(1),
+  ),
+});

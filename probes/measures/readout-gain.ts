@@ -2,14 +2,13 @@
  * The readout's softmax-relevant gain (metrics.softmaxGain) of W_U_eff, W_U with the final
  * norm's gain folded in: the RMS spread of the logits a unit-RMS direction produces.
  */
-import { softmaxGain } from "../metrics.js";
 import type { WeightMeasure } from "./measure.js";
 
 export default {
   name: "readout.gain",
   description: "W_U_eff (W_U with the final norm's gain) with its mean row removed, RMS over rows",
   unit: "logits per unit RMS",
-  weights: (w) => softmaxGain(w.W_U_eff, w.rows, w.cols),
+  weights: (w) => w.softmaxGain("W_U_eff"),
   figure: {
     kind: "models",
     title: "Readout gain",

@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
-import { readConfig } from "../../probes/config.js";
+import { jobEnvironment, readConfig } from "../../probes/config.js";
 import { ConfigError } from "../../onnx/errors.js";
 import { makeDir } from "../../onnx/io.js";
 
@@ -93,14 +93,12 @@ try {
  * probespec's variables reach the jobs through sbatch's own environment and --export=ALL, never
  * spelt into --export's list, where a comma in a path would split it.
  */
-const { PROBESPEC_SHARD: _s, PROBESPEC_SHARDS: _n, PROBESPEC_JOB: _j, ...userEnv } = process.env;
-const jobEnv = {
-  ...userEnv,
+const jobEnv = jobEnvironment({
   PROBESPEC_ROOT: PROJECT_ROOT,
   PROBESPEC_CACHE_DIR: store,
   PROBESPEC_LOGS: logs,
   ...(opts.gpu ? { PROBESPEC_DEVICE: "cuda" } : {}),
-};
+});
 /** sbatch --parsable prints "id" or "id;cluster". */
 function sbatch(args: string[], script: string, env: NodeJS.ProcessEnv): string {
   const out = spawnSync(

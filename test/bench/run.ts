@@ -19,9 +19,9 @@ import { folderWeightBytes } from "../../models/registry/layout.js";
 import { matrixStats } from "../../probes/metrics.js";
 import { runProbes } from "../../probes/run.js";
 import { formatBytes } from "../../onnx/errors.js";
-import { spectralNorm } from "../../probes/spectral.js";
+import { MatrixReductions } from "../../probes/matrix-graphs.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
-import prompts from "../../hypotheses/prompts.json" with { type: "json" };
+import { promptTexts } from "../../probes/prompts.js";
 import { loadRegistry } from "../../models/registry/registry.js";
 import { resolveSource } from "../../models/registry/select.js";
 import { readConfig } from "../../probes/config.js";
@@ -103,7 +103,7 @@ PRESETS["bench-mistral-160m"] = {
   description: "mistral-shaped analog of similar size (bench)",
 };
 
-const PROMPTS = prompts.prompts.slice(0, 8).map((p) => p.text);
+const PROMPTS = promptTexts().slice(0, 8);
 /** The plain session, the probed one (every measure's in-graph reductions) and the probed one with the logit lens, on the same prompts. */
 async function sessions(dir: string) {
   const s = await openSessions(path.basename(dir), dir, THREADS, { unlensed: true });
@@ -215,7 +215,7 @@ for (const [name, c] of CURVE_SIZES)
     description: "llama-shaped analog (bench cost curve)",
   };
 const LENGTHS = QUICK ? [16, 128] : [16, 128, 512];
-const CURVE_TEXT = prompts.prompts.map((p) => p.text).join(" ");
+const CURVE_TEXT = promptTexts().join(" ");
 
 /** TinyLlama-1.1B's converted folder (the GGUF parts from npm, converted once into the project's cache), or why not. */
 async function tinyllamaDir(): Promise<string | { missing: string }> {
@@ -535,14 +535,20 @@ async function main() {
     }
     say(`spectral norm of a ${rows}×${cols} ${name} matrix`);
     const W = plantedMatrix(rows, cols, [...spikes]);
-    let result = spectralNorm(W, rows, cols, { rtol: 2e-7 });
+    // probespec's path: Lanczos over ONNX Runtime's Gram products (probes/matrix-graphs.ts); the float64 loop
+    // here in JavaScript (metrics.matrixStats, the reference) is timed beside it.
+    const reduced = new MatrixReductions(W, rows, cols, undefined, {});
+    let result = await reduced.spectral({ rtol: 2e-7 });
     const ours = await timeIt(
-      () => {
-        result = spectralNorm(W, rows, cols, { rtol: 2e-7 });
+      async () => {
+        result = await reduced.spectral({ rtol: 2e-7 });
       },
       name === "gaussian" ? Math.min(RUNS, 5) : RUNS,
     );
-    const all12 = await timeIt(() => matrixStats(W, rows, cols), 1);
+    const all12 = await timeIt(() => reduced.stats(), 1);
+    const all12Js = await timeIt(() => matrixStats(W, rows, cols), 1);
+    await reduced.release();
+    const engines = `all 12 matrix stats ${all12.median.toFixed(2)} s by ONNX Runtime, ${all12Js.median.toFixed(2)} s by the float64 loop in JavaScript (${(all12Js.median / all12.median).toFixed(1)}× faster)`;
     let fig: Figure;
     if (torchMissing) {
       fig = {
@@ -551,7 +557,7 @@ async function main() {
         baseline_s: null,
         ours_s: ours,
         runs: RUNS,
-        note: `torch baseline skipped: ${torchMissing}; ${result.iterations} Lanczos iterations`,
+        note: `torch baseline skipped: ${torchMissing}; ${result.iterations} Lanczos iterations; ${engines}`,
       };
     } else {
       const file = path.join(work, `${name}.f32`);
@@ -566,7 +572,7 @@ async function main() {
         baseline_s: base,
         ours_s: ours,
         runs: RUNS,
-        note: `relative error vs torch svdvals ${err.toExponential(2)}; ${result.iterations} Lanczos iterations; all 12 matrix stats ${all12.median.toFixed(2)} s; BLAS ${t.blas}${name === "gaussian" ? "; torch baseline timed once (a dense SVD's cost does not depend on the spectrum)" : ""}`,
+        note: `relative error vs torch svdvals ${err.toExponential(2)}; ${result.iterations} Lanczos iterations; ${engines}; BLAS ${t.blas}${name === "gaussian" ? "; torch baseline timed once (a dense SVD's cost does not depend on the spectrum)" : ""}`,
       };
     }
     figures[`spectral_speedup.${name}`] = fig;
