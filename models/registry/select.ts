@@ -9,6 +9,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { AbsentError, RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
+import { buildCheckpoint, isCheckpoint } from "../safetensors/build.js";
 import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
 import { type Registry } from "./registry.js";
 import type { ModelEntry } from "./schema.js";
@@ -138,7 +139,7 @@ export async function resolveSource(
   }
   if ("hub" in s) {
     const snap = hubSnapshot(entry.id, s.hub, s.revision, settings.hubCache);
-    if (snap) return s.subfolder ? path.join(snap, s.subfolder) : snap;
+    if (snap) return checkpointOr(entry, s.subfolder ? path.join(snap, s.subfolder) : snap, settings, onProgress);
     if (settings.offline) {
       throw new AbsentError(
         entry.id,
@@ -158,7 +159,25 @@ export async function resolveSource(
       entry.id,
       `source.dir ${dir} is a file, not a folder; point "dir" at the folder that holds the export (model.onnx or onnx/model.onnx)`,
     );
-  return dir;
+  return checkpointOr(entry, dir, settings, onProgress);
+}
+
+/**
+ * A folder with no ONNX file of the entry's and with config.json and safetensors is a HuggingFace
+ * checkpoint: converted into the cache, the user's folder only read. Any other folder is as given.
+ */
+async function checkpointOr(
+  entry: ModelEntry,
+  dir: string,
+  settings: SourceSettings,
+  onProgress: (m: string) => void,
+): Promise<string> {
+  if (findOnnxFile(dir, entry.dtype, entryFile(entry)) || !isCheckpoint(dir)) return dir;
+  try {
+    return await buildCheckpoint(dir, settings.cacheDir, (m) => onProgress(`${entry.id}: ${m}`));
+  } catch (e) {
+    throw new RegistryError(entry.id, `checkpoint could not be converted: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** Free memory of the device that would run: as given, else GPU memory under CUDA (nvidia-smi), free RAM otherwise. */

@@ -21,7 +21,7 @@ export class SafetensorsError extends Error {
 
 /** The dtypes read, with their bytes per element: as the hub ships weights. */
 const READ = { F32: 4, F16: 2, BF16: 2 } as const;
-export type Dtype = keyof typeof READ;
+type Dtype = keyof typeof READ;
 /** The others safetensors defines (safetensors/src/tensor.rs, Dtype): named when refused. */
 const KNOWN = [
   "BOOL",
@@ -45,7 +45,8 @@ const KNOWN = [
 
 export interface TensorInfo {
   name: string;
-  dtype: Dtype;
+  /** As the header names it: F32, BF16, F8_E4M3, … */
+  dtype: string;
   shape: number[];
   file: string;
   /** Absolute byte offset in the file, and byte length. */
@@ -104,17 +105,14 @@ export function readHeader(file: string): TensorInfo[] {
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(whole))
       fail(`${what} has data_offsets ${JSON.stringify(offs)}, not [begin, end]`);
     const dtype = String(t.dtype);
-    if (!(dtype in READ))
-      fail(
-        `${what} is ${KNOWN.includes(dtype) ? dtype : `of unknown dtype ${JSON.stringify(t.dtype)}`}, which probespec does not read (it reads ${Object.keys(READ).join(", ")}); save the checkpoint in one of those`,
-      );
+    if (!(dtype in READ) && !KNOWN.includes(dtype))
+      fail(`${what} is of dtype ${JSON.stringify(t.dtype)}, which safetensors does not define`);
     const [begin, end] = offs as number[];
-    const count = (t.shape as number[]).reduce((a, b) => a * b, 1);
     if (end < begin) fail(`${what} has data_offsets [${begin}, ${end}], which end before they begin`);
-    if (end - begin !== count * READ[dtype as Dtype])
-      fail(
-        `${what} is ${dtype} [${t.shape}], ${count * READ[dtype as Dtype]} bytes, but its data_offsets span ${end - begin}`,
-      );
+    // A dtype that is not read is refused when its tensor is read: a checkpoint may carry buffers nobody reads.
+    const bytes = dtype in READ ? (t.shape as number[]).reduce((a, b) => a * b, 1) * READ[dtype as Dtype] : end - begin;
+    if (end - begin !== bytes)
+      fail(`${what} is ${dtype} [${t.shape}], ${bytes} bytes, but its data_offsets span ${end - begin}`);
     tensors.push({
       name: tname,
       dtype: dtype as Dtype,
@@ -149,7 +147,11 @@ export function readHeader(file: string): TensorInfo[] {
 
 /** A tensor as float32, read at its offset alone: float16 and bfloat16 widened exactly. */
 export function readTensor(t: TensorInfo): Float32Array {
-  const count = t.length / READ[t.dtype];
+  if (!(t.dtype in READ))
+    throw new SafetensorsError(
+      `${t.file}: tensor "${t.name}" is ${t.dtype}, which probespec does not read (it reads ${Object.keys(READ).join(", ")}); save the checkpoint in one of those`,
+    );
+  const count = t.length / READ[t.dtype as Dtype];
   const out = new Float32Array(t.dtype === "F32" ? count : 0);
   const bytes = t.dtype === "F32" ? new Uint8Array(out.buffer) : new Uint8Array(t.length);
   const fd = fs.openSync(t.file, "r");
