@@ -13,7 +13,7 @@ import { analogConfig, MAX_POSITIONS, type AnalogConfig, type AnalogFamily } fro
 import { tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
 import { readJsonFile } from "../registry/schema.js";
-import { type Checkpoint, readTensor, SafetensorsError } from "./reader.js";
+import { assertReadable, type Checkpoint, readTensor, SafetensorsError } from "./reader.js";
 
 interface ModelType {
   /** The writer's family: its norm, activation, embedding scale and residual. */
@@ -175,9 +175,12 @@ function tensors(ck: Checkpoint, fail: (m: string, file?: string) => never) {
     return readTensor(t);
   };
   const optional = (name: string, shape: number[]) => (has(name) ? read(name, shape) : undefined);
-  /** Every tensor is one the weights name (asked for once all getters are listed), or ignored as transformers ignores it. */
+  /** Every tensor is one the weights name, or one transformers ignores too; every one named is there. */
   const checkAllRead = (names: string[]) => {
     const wanted = new Set(names);
+    // What will be read is there and readable, before anything is hashed or written.
+    for (const n of wanted)
+      assertReadable(ck.tensors.get(n) ?? fail(`the checkpoint has no tensor "${n}"`, ck.files.join(", ")));
     const unread = [...ck.tensors.keys()].filter((n) => !wanted.has(n) && !IGNORED.some((r) => r.test(n)));
     if (unread.length)
       fail(

@@ -145,12 +145,17 @@ export function readHeader(file: string): TensorInfo[] {
   return tensors;
 }
 
-/** A tensor as float32, read at its offset alone: float16 and bfloat16 widened exactly. */
-export function readTensor(t: TensorInfo): Float32Array {
+/** A tensor of a dtype probespec reads, or the error that names it. */
+export function assertReadable(t: TensorInfo): void {
   if (!(t.dtype in READ))
     throw new SafetensorsError(
       `${t.file}: tensor "${t.name}" is ${t.dtype}, which probespec does not read (it reads ${Object.keys(READ).join(", ")}); save the checkpoint in one of those`,
     );
+}
+
+/** A tensor as float32, read at its offset alone: float16 and bfloat16 widened exactly. */
+export function readTensor(t: TensorInfo): Float32Array {
+  assertReadable(t);
   const count = t.length / READ[t.dtype as Dtype];
   const out = new Float32Array(t.dtype === "F32" ? count : 0);
   const bytes = t.dtype === "F32" ? new Uint8Array(out.buffer) : new Uint8Array(t.length);
