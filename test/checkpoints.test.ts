@@ -83,6 +83,13 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         measured[`${name} logits`] = Math.max(measured[`${name} logits`] ?? 0, err);
         expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
       }
+      // A sliding window shorter than the context caps the context: within it the window masks nothing.
+      if (ref.model_type === "mistral") {
+        const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
+          JSON.parse(fs.readFileSync(f, "utf8")),
+        );
+        expect(ours.max_position_embeddings).toBe(Math.min(theirs.sliding_window, theirs.max_position_embeddings));
+      }
       expect(listing(user)).toEqual(before);
       // Converted once: the same content is the same cached folder.
       expect(await resolveSource(e, s)).toBe(dir);

@@ -53,7 +53,7 @@ HUB_REPO = "probespec-tiny/gemma"
 
 def build(model_type):
     cfg = TYPES[model_type]()
-    torch.manual_seed(SEED)
+    torch.manual_seed(SEED + list(TYPES).index(model_type))  # a seed per type: no two types share weights
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
     with torch.no_grad():  # norms away from their init, so that a misread gain or bias shows in the numbers
         for name, p in model.named_parameters():
