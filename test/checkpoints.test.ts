@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { resolveSource, type SourceSettings } from "../models/registry/select.js";
 import { probeModel } from "../probes/probe.js";
+import { runProbes } from "../probes/run.js";
 import { rel, tmpDir } from "./helpers.js";
 
 const ROOT = process.env.PROBESPEC_CHECKPOINTS ?? path.join(PROJECT_ROOT, ".probespec-cache", "checkpoints");
@@ -102,6 +103,46 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
     for (const l of ["sharded", "hub"]) expect(refs.map((r) => r.layout)).toContain(l);
     if (process.env.PROBESPEC_VERBOSE) console.log(JSON.stringify(measured, null, 1));
+  });
+});
+
+describe.skipIf(!!MISSING)("a checkpoint added as one config entry", () => {
+  it("probes a qwen2 folder (dir) and the gemma hub snapshot (hub, read from HF_HUB_CACHE) through the registry, with no code change and no export step", async () => {
+    const models = tmpDir("probespec-ck-entries-");
+    const entries = { "qwen2-dir": { dir: path.join(ROOT, "qwen2") }, "gemma-hub": { hub: "probespec-tiny/gemma" } };
+    for (const [id, source] of Object.entries(entries))
+      fs.writeFileSync(path.join(models, `${id}.json`), JSON.stringify({ id, family: "other", source }));
+    const run = await runProbes({
+      env: {
+        ...process.env,
+        PROBESPEC_MODELS_DIR: models,
+        PROBESPEC_MODELS: Object.keys(entries).join(","),
+        PROBESPEC_CACHE_DIR: tmpDir(),
+        PROBESPEC_DEVICE: "cpu",
+        PROBESPEC_OFFLINE: "1",
+        HF_HUB_CACHE: path.join(ROOT, "hub"),
+      },
+      promptSet: { name: "one", file: "-", prompts: ["The capital of France is"] },
+    });
+    expect(run.failures).toEqual([]);
+    for (const [id, name] of [
+      ["qwen2-dir", "qwen2"],
+      ["gemma-hub", "gemma-hub"],
+    ]) {
+      const ref = REFS.find(([n]) => n === name)![1];
+      const r = run.results.find((x) => x.id === id)!;
+      const norms = (r.measures["resid.norm"] as { perPrompt: number[][] }).perPrompt[0];
+      norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `${id} norm ${L}`).toBeLessThan(1e-5));
+    }
+  });
+});
+
+describe.skipIf(!!MISSING)("an entry's dtype on a checkpoint", () => {
+  it("refuses a dtype naming an ONNX variant the float32 conversion will not have", async () => {
+    const e = ModelEntrySchema.parse({ id: "bf16", family: "llama", dtype: "bf16", source: { dir: "llama-bf16" } });
+    await expect(resolveSource(e, settings())).rejects.toThrow(
+      /^model "bf16": .*llama-bf16 is a HuggingFace checkpoint, converted to float32 whatever it stores, and "dtype": "bf16" names an ONNX variant it will not have; leave "dtype" out$/,
+    );
   });
 });
 

@@ -173,6 +173,11 @@ async function checkpointOr(
   onProgress: (m: string) => void,
 ): Promise<string> {
   if (findOnnxFile(dir, entry.dtype, entryFile(entry)) || !isCheckpoint(dir)) return dir;
+  if (entry.dtype !== "fp32")
+    throw new RegistryError(
+      entry.id,
+      `${dir} is a HuggingFace checkpoint, converted to float32 whatever it stores, and "dtype": "${entry.dtype}" names an ONNX variant it will not have; leave "dtype" out`,
+    );
   try {
     return await buildCheckpoint(dir, settings.cacheDir, (m) => onProgress(`${entry.id}: ${m}`));
   } catch (e) {

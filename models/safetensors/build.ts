@@ -3,6 +3,7 @@
  * are: the files are hashed (read only, never written, nothing placed beside them), then the
  * project's ONNX writer reads the weights tensor by tensor into float32 external data.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { GENERATOR_SOURCE, key, partsSha256, reuse, sourceHash, writeConverted } from "../analogs/build.js";
@@ -11,6 +12,21 @@ import { hfCheckpoint } from "./convert.js";
 import { openCheckpoint } from "./reader.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
+
+/** huggingface_hub names a large (LFS) file's blob by its sha256: such a file is not read again to key it. */
+const LFS_BLOB = /^[0-9a-f]{64}$/;
+
+/** sha256 over the files' own sha256s, in order: each hashed, or taken from its hub blob's name. */
+async function contentSha256(files: string[], onProgress: (m: string) => void): Promise<string> {
+  const h = crypto.createHash("sha256");
+  for (const f of files) {
+    const real = fs.realpathSync(f);
+    const named = path.basename(path.dirname(real)) === "blobs" && LFS_BLOB.test(path.basename(real));
+    if (!named && fs.statSync(real).size > 1 << 24) onProgress(`checking ${path.basename(f)} (sha256)`);
+    h.update(`${path.basename(f)} ${named ? path.basename(real) : await partsSha256([real])}\n`);
+  }
+  return h.digest("hex");
+}
 
 /** Whether a folder is a checkpoint to convert: config.json and safetensors weights. */
 export function isCheckpoint(dir: string): boolean {
@@ -31,8 +47,7 @@ export async function buildCheckpoint(
   const inputs = ["config.json", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json"]
     .map((f) => path.join(dir, f))
     .filter((f) => fs.existsSync(f));
-  onProgress(`checking ${ck.files.map((f) => path.basename(f)).join(" + ")} (sha256)`);
-  const sha = await partsSha256([...inputs, ...ck.files]);
+  const sha = await contentSha256([...inputs, ...ck.files], onProgress);
   const out = path.join(
     cacheDir,
     "checkpoints",
