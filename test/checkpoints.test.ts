@@ -262,6 +262,12 @@ describe.skipIf(!!MISSING)(
         (d) => editJson(path.join(d, "config.json"), (c) => (c.attention_bias = true)),
         /the checkpoint has no tensor "model\.layers\.0\.self_attn\.q_proj\.bias"/,
       ],
+      [
+        "a tensor its config does not promise (transformers would drop it)",
+        "qwen2",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "llama")),
+        /tensors "model\.layers\.0\.self_attn\.k_proj\.bias", .* and 1 more would not be read by the converter/,
+      ],
     ];
     for (const [what, from, breakIt, message] of cases) {
       it(`refuses ${what}`, async () => {
