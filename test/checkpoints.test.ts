@@ -9,7 +9,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
-import { resolveSource, type SourceSettings } from "../models/registry/select.js";
+import { resolveSource, selectModels, type SourceSettings } from "../models/registry/select.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { rel, tmpDir } from "./helpers.js";
@@ -134,6 +134,22 @@ describe.skipIf(!!MISSING)("a checkpoint added as one config entry", () => {
       const norms = (r.measures["resid.norm"] as { perPrompt: number[][] }).perPrompt[0];
       norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `${id} norm ${L}`).toBeLessThan(1e-5));
     }
+  });
+});
+
+describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
+  it("is skipped before it is converted, saying how much its float32 weights need", async () => {
+    const e = entry("big", { dir: "llama" });
+    const s = { ...settings(), deviceMemoryGb: 1e-6 };
+    const sel = await selectModels({ entries: [e], files: new Map(), problems: [] }, s, { device: "cpu" });
+    expect(sel.selected).toEqual([]);
+    expect(sel.skipped.map((x) => x.reason)).toEqual([
+      expect.stringMatching(/^needs 0\.0 GB \(its weights as float32\); the machine has 0\.0 GB free$/),
+    ]);
+    expect(fs.readdirSync(s.cacheDir)).toEqual([]);
+    // Asked for by name, it is unloadable, not skipped.
+    const wanted = await selectModels({ entries: [e], files: new Map(), problems: [] }, s, { wanted: ["big"] });
+    expect(wanted.unloadable.map((u) => u.error.message)).toEqual([expect.stringMatching(/^model "big": needs /)]);
   });
 });
 

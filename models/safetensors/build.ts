@@ -36,6 +36,13 @@ export function isCheckpoint(dir: string): boolean {
   );
 }
 
+/** The bytes its weights take as float32, from the headers alone. */
+export function checkpointFloat32Bytes(dir: string): number {
+  let n = 0;
+  for (const t of openCheckpoint(dir).tensors.values()) n += 4 * t.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
 export async function buildCheckpoint(
   dir: string,
   cacheDir: string,
