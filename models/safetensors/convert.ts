@@ -31,7 +31,7 @@ interface ModelType {
 const TYPES: Record<string, ModelType> = {
   llama: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
   mistral: { family: "mistral", act: "silu", tied: false, eps: "rms_norm_eps" },
-  // Qwen2: q/k/v always carry biases (nn.Linear(..., bias=True)), read where the tensors are.
+  // Qwen2: q/k/v always carry biases (nn.Linear(..., bias=True)), o_proj none.
   qwen2: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
   // Qwen3: q_norm and k_norm, RMSNorm over each head before RoPE.
   qwen3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
@@ -116,7 +116,9 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
 
 /** What changes the forward pass and is not applied: refused by name, never ignored. */
 function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: ModelType, fail: (m: string) => never) {
-  const act = modelType === "gemma" && cfg.hidden_act === "gelu" ? "gelu_pytorch_tanh" : cfg.hidden_act;
+  // Absent, it is the config class's default, the one the type is converted with.
+  const given = cfg.hidden_act ?? type.act;
+  const act = modelType === "gemma" && given === "gelu" ? "gelu_pytorch_tanh" : given;
   if (act !== type.act)
     fail(`hidden_act ${JSON.stringify(cfg.hidden_act)} is not applied (${modelType} is converted with "${type.act}")`);
   for (const key of ["attn_logit_softcapping", "final_logit_softcapping"])
