@@ -115,7 +115,7 @@ export function readHeader(file: string): TensorInfo[] {
       fail(`${what} is ${dtype} [${t.shape}], ${bytes} bytes, but its data_offsets span ${end - begin}`);
     tensors.push({
       name: tname,
-      dtype: dtype as Dtype,
+      dtype,
       shape: t.shape as number[],
       file,
       offset: dataStart + begin,
@@ -123,7 +123,8 @@ export function readHeader(file: string): TensorInfo[] {
     });
   }
   // Back to back from 0, as safetensors writes and validates them: anything else overlaps, leaves a hole, or is cut short.
-  const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
+  // Empty tensors first at an offset they share: they overlap nothing.
+  const sorted = [...tensors].sort((a, b) => a.offset - b.offset || a.length - b.length);
   let at = dataStart;
   for (const t of sorted) {
     if (t.offset < at)
