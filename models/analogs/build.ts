@@ -54,7 +54,7 @@ export function sourceHash(...dirs: string[]): string {
 /**
  * The generator's own source and the ONNX layer it writes through (graph building, the int4 codec),
  * hashed into every cache key: an edit to how analogs are made can never be answered with a folder the
- * old code wrote. The GGUF converter's source keys converted folders the same way.
+ * old code wrote. The GGUF and checkpoint converters' sources key their folders the same way.
  */
 export const GENERATOR_SOURCE = sourceHash(import.meta.dirname, path.join(import.meta.dirname, "..", "..", "onnx"));
 const GGUF_SOURCE = sourceHash(path.join(import.meta.dirname, "..", "gguf"));
