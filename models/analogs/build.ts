@@ -39,7 +39,7 @@ export interface AnalogRequest {
 }
 
 /** The .ts sources of these folders (where they exist: a bundle has none), hashed. */
-function sourceHash(...dirs: string[]): string {
+export function sourceHash(...dirs: string[]): string {
   const h = crypto.createHash("sha256");
   for (const dir of dirs.filter((d) => fs.existsSync(d))) {
     for (const f of fs
@@ -54,12 +54,12 @@ function sourceHash(...dirs: string[]): string {
 /**
  * The generator's own source and the ONNX layer it writes through (graph building, the int4 codec),
  * hashed into every cache key: an edit to how analogs are made can never be answered with a folder the
- * old code wrote. The GGUF converter's source keys converted folders the same way.
+ * old code wrote. The GGUF and checkpoint converters' sources key their folders the same way.
  */
-const GENERATOR_SOURCE = sourceHash(import.meta.dirname, path.join(import.meta.dirname, "..", "..", "onnx"));
+export const GENERATOR_SOURCE = sourceHash(import.meta.dirname, path.join(import.meta.dirname, "..", "..", "onnx"));
 const GGUF_SOURCE = sourceHash(path.join(import.meta.dirname, "..", "gguf"));
 
-function key(value: unknown): string {
+export function key(value: unknown): string {
   return crypto.createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
 }
 
@@ -119,7 +119,7 @@ export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise
 }
 
 /** A cached generated folder is reused only while it matches its manifest; otherwise it is removed and made again. */
-function reuse(dir: string): boolean {
+export function reuse(dir: string): boolean {
   if (!fs.existsSync(dir)) return false;
   if (generatedIntact(dir)) return true;
   fs.rmSync(dir, { recursive: true, force: true });
@@ -192,7 +192,7 @@ export async function buildLlama2c(
  * sha256 of files read as one (a GGUF split into byte parts), streamed asynchronously: the event
  * loop turns between chunks, so a multi-GB hash can be interrupted (SIGTERM, a test's timeout).
  */
-async function partsSha256(files: readonly string[]): Promise<string> {
+export async function partsSha256(files: readonly string[]): Promise<string> {
   const h = crypto.createHash("sha256");
   const buf = Buffer.allocUnsafe(1 << 22);
   for (const f of files) {
@@ -236,34 +236,53 @@ export async function buildGguf(
   const g = openGguf(files);
   try {
     const { config, weights, tokenizer, tokenizerConfig } = ggufLlama(g);
-    return writeFolder(dir, (tmp) => {
-      const fd = fs.openSync(path.join(tmp, "model.onnx_data"), "w");
-      let placed = 0;
-      const ext = new ExternalData("model.onnx_data", (b) => fs.writeSync(fd, b));
-      try {
-        const proto = emitAnalog(config, weights, {
-          dialect: "torchscript",
-          place: (t) => {
-            if (t.rawData.length > 1 << 20) onProgress(`converting: ${++placed} large tensors written`);
-            return ext.place(t);
-          },
-        });
-        fs.writeFileSync(path.join(tmp, "model.onnx"), toBinary(ModelProtoSchema, proto));
-      } finally {
-        fs.closeSync(fd);
-      }
-      writeFolderFiles(tmp, {
-        config: hfConfig(config, {
-          probespec: {
-            synthetic: false,
-            converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})`,
-          },
-        }),
-        tokenizer,
-        tokenizerConfig,
-      });
+    return writeConverted(dir, config, weights, {
+      tokenizer,
+      tokenizerConfig,
+      config: hfConfig(config, {
+        probespec: {
+          synthetic: false,
+          converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})`,
+        },
+      }),
+      onProgress,
     });
   } finally {
     g.close();
   }
+}
+
+/**
+ * Writes a converted model into the cache as one folder: TorchScript dialect, float32 weights streamed
+ * tensor by tensor into model.onnx_data as the lazy weights are read, so the model is never whole in memory.
+ */
+export function writeConverted(
+  dir: string,
+  config: AnalogConfig,
+  weights: AnalogWeights,
+  files: {
+    config: Record<string, unknown>;
+    tokenizer: object;
+    tokenizerConfig: object;
+    onProgress: (m: string) => void;
+  },
+): string {
+  return writeFolder(dir, (tmp) => {
+    const fd = fs.openSync(path.join(tmp, "model.onnx_data"), "w");
+    let placed = 0;
+    const ext = new ExternalData("model.onnx_data", (b) => fs.writeSync(fd, b));
+    try {
+      const proto = emitAnalog(config, weights, {
+        dialect: "torchscript",
+        place: (t) => {
+          if (t.rawData.length > 1 << 20) files.onProgress(`converting: ${++placed} large tensors written`);
+          return ext.place(t);
+        },
+      });
+      fs.writeFileSync(path.join(tmp, "model.onnx"), toBinary(ModelProtoSchema, proto));
+    } finally {
+      fs.closeSync(fd);
+    }
+    writeFolderFiles(tmp, { config: files.config, tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig });
+  });
 }

@@ -49,6 +49,8 @@ export interface AnalogConfig {
   layers: number;
   d: number;
   heads: number;
+  /** Width of one head where it is not d / heads (Gemma-7B's 256, Qwen3's 128): config.json's head_dim. */
+  headDim?: number;
   /** Key/value heads: fewer than heads means grouped-query attention. */
   kvHeads: number;
   hidden: number;
@@ -69,6 +71,13 @@ export interface AnalogConfig {
   /** "mistral" uses Mistral's real 32000-token vocabulary; "bytes" a 512-token byte-level one. */
   tokenizer: "mistral" | "bytes" | "llama2c";
 }
+
+/**
+ * The rotary tables are [positions, head dim] initializers: a context_length a file may claim (16 million)
+ * would make gigabytes of them. Longer contexts are probed up to this many positions (32 MB a table at head
+ * dim 128); config.json says so, and a longer prompt is refused as longer than the model's context.
+ */
+export const MAX_POSITIONS = 65536;
 
 export const NO_KNOBS: Knobs = { wUScale: 1, sharpness: 1 };
 
@@ -110,7 +119,7 @@ export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> =
 }
 
 export function headDim(c: AnalogConfig): number {
-  return c.d / c.heads;
+  return c.headDim ?? c.d / c.heads;
 }
 
 export function rotaryDim(c: AnalogConfig): number {
@@ -121,7 +130,13 @@ function validate(c: AnalogConfig): void {
   const fail = (m: string) => {
     throw new Error(`analog ${c.family}: ${m}`);
   };
-  if (c.d % c.heads) fail(`d=${c.d} is not divisible by heads=${c.heads}`);
+  if (c.headDim === undefined ? c.d % c.heads : !Number.isInteger(c.headDim) || c.headDim < 1)
+    fail(
+      c.headDim === undefined
+        ? `d=${c.d} is not divisible by heads=${c.heads}`
+        : `head dim ${c.headDim} is not a whole number`,
+    );
+  if (c.family === "pythia" && headDim(c) * c.heads !== c.d) fail("GPT-NeoX's fused qkv needs heads × head dim = d");
   if (c.heads % c.kvHeads) fail(`heads=${c.heads} is not a multiple of kvHeads=${c.kvHeads}`);
   if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
   if (c.layers < 1) fail("needs at least one layer");

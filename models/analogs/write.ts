@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
-import { type AnalogConfig, type Dialect } from "./config.js";
+import { type AnalogConfig, type Dialect, headDim } from "./config.js";
 import { makeDir } from "../../onnx/io.js";
 
 const MODEL_TYPE: Record<AnalogConfig["family"], string> = {
@@ -29,6 +29,7 @@ export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): 
     num_hidden_layers: c.layers,
     num_attention_heads: c.heads,
     num_key_value_heads: c.kvHeads,
+    ...(c.headDim !== undefined ? { head_dim: c.headDim } : {}),
     intermediate_size: c.hidden,
     vocab_size: c.vocab,
     max_position_embeddings: c.maxPositions,
@@ -247,7 +248,7 @@ export function genaiConfig(c: AnalogConfig): object {
         num_attention_heads: c.heads,
         num_key_value_heads: c.kvHeads,
         hidden_size: c.d,
-        head_size: c.d / c.heads,
+        head_size: headDim(c),
       },
     },
   };

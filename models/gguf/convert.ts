@@ -11,7 +11,7 @@
  * this converter cannot apply, is refused by name: every tensor of the file is read,
  * or the file is refused naming the ones that would not be.
  */
-import { analogConfig, type AnalogConfig } from "../analogs/config.js";
+import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
 import { sentencepieceFromScores, tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
@@ -20,13 +20,6 @@ import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
 
 const ARCHITECTURES = ["llama", "mistral"];
-
-/**
- * The rotary tables are [positions, head dim] initializers: a context_length a file may claim (16 million)
- * would make gigabytes of them. Longer contexts are probed up to this many positions (32 MB a table at head
- * dim 128); config.json says so, and a longer prompt is refused as longer than the model's context.
- */
-const MAX_POSITIONS = 65536;
 
 /** A layer's tensors, then the biases llama.cpp's loader reads where they are there (llama-model.cpp, LLM_ARCH_LLAMA). */
 const LAYER_TENSORS = [

@@ -9,6 +9,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { AbsentError, RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
+import { buildCheckpoint, checkpointFloat32Bytes, isCheckpoint } from "../safetensors/build.js";
 import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
 import { type Registry } from "./registry.js";
 import type { ModelEntry } from "./schema.js";
@@ -102,11 +103,19 @@ function hubSnapshot(entryId: string, hub: string, revision: string | undefined,
   return cached.map((s) => path.join(snaps, s)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
 }
 
+/** The memory a selection has: a source that would not fit is skipped before it is converted. */
+export interface Budget {
+  availableGb: number;
+  /** "GPU" or "machine", for the message. */
+  where: string;
+}
+
 /** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
 export async function resolveSource(
   entry: ModelEntry,
   settings: SourceSettings,
   onProgress: (m: string) => void = () => {},
+  budget?: Budget,
 ): Promise<string> {
   const s = entry.source;
   const { cacheDir: cache, modelsRoot } = settings;
@@ -138,7 +147,8 @@ export async function resolveSource(
   }
   if ("hub" in s) {
     const snap = hubSnapshot(entry.id, s.hub, s.revision, settings.hubCache);
-    if (snap) return s.subfolder ? path.join(snap, s.subfolder) : snap;
+    if (snap)
+      return checkpointOr(entry, s.subfolder ? path.join(snap, s.subfolder) : snap, settings, onProgress, budget);
     if (settings.offline) {
       throw new AbsentError(
         entry.id,
@@ -158,7 +168,39 @@ export async function resolveSource(
       entry.id,
       `source.dir ${dir} is a file, not a folder; point "dir" at the folder that holds the export (model.onnx or onnx/model.onnx)`,
     );
-  return dir;
+  return checkpointOr(entry, dir, settings, onProgress, budget);
+}
+
+/**
+ * A folder with no ONNX file of the entry's and with config.json and safetensors is a HuggingFace
+ * checkpoint: converted into the cache, the user's folder only read. Any other folder is as given.
+ */
+async function checkpointOr(
+  entry: ModelEntry,
+  dir: string,
+  settings: SourceSettings,
+  onProgress: (m: string) => void,
+  budget: Budget | undefined,
+): Promise<string> {
+  if (findOnnxFile(dir, entry.dtype, entryFile(entry)) || !isCheckpoint(dir)) return dir;
+  if (entry.dtype !== "fp32")
+    throw new RegistryError(
+      entry.id,
+      `${dir} is a HuggingFace checkpoint, converted to float32 whatever it stores, and "dtype": "${entry.dtype}" names an ONNX variant it will not have; leave "dtype" out`,
+    );
+  try {
+    // What the session will hold: the weights as float32, with selection's margin for activations.
+    const needGb = entry.memoryGb ?? (checkpointFloat32Bytes(dir) * 1.5) / 1e9;
+    if (budget && needGb > budget.availableGb)
+      throw new AbsentError(
+        entry.id,
+        `needs ${needGb.toFixed(1)} GB (its weights as float32); the ${budget.where} has ${budget.availableGb.toFixed(1)} GB free`,
+      );
+    return await buildCheckpoint(dir, settings.cacheDir, (m) => onProgress(`${entry.id}: ${m}`));
+  } catch (e) {
+    if (e instanceof RegistryError) throw e;
+    throw new RegistryError(entry.id, `checkpoint could not be converted: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** Free memory of the device that would run: as given, else GPU memory under CUDA (nvidia-smi), free RAM otherwise. */
@@ -213,7 +255,10 @@ export async function selectModels(
     };
     let dir: string;
     try {
-      dir = await resolveSource(entry, settings, onProgress);
+      dir = await resolveSource(entry, settings, onProgress, {
+        availableGb: available,
+        where: device === "cuda" ? "GPU" : "machine",
+      });
     } catch (e) {
       notProbed(e instanceof RegistryError ? e : new RegistryError(entry.id, (e as Error).message, { cause: e }));
       continue;

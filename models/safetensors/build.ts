@@ -1,0 +1,74 @@
+/**
+ * A HuggingFace checkpoint folder converted on demand into the cache, keyed by its content as GGUFs
+ * are: the files are hashed (read only, never written, nothing placed beside them), then the
+ * project's ONNX writer reads the weights tensor by tensor into float32 external data.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { GENERATOR_SOURCE, key, partsSha256, reuse, sourceHash, writeConverted } from "../analogs/build.js";
+import { hfConfig } from "../analogs/write.js";
+import { hfCheckpoint } from "./convert.js";
+import { openCheckpoint } from "./reader.js";
+
+const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
+
+/** huggingface_hub names a large (LFS) file's blob by its sha256: such a file is not read again to key it. */
+const LFS_BLOB = /^[0-9a-f]{64}$/;
+
+/** sha256 over the files' own sha256s, in order: each hashed, or taken from its hub blob's name. */
+async function contentSha256(files: string[], onProgress: (m: string) => void): Promise<string> {
+  const h = crypto.createHash("sha256");
+  for (const f of files) {
+    const real = fs.realpathSync(f);
+    const named = path.basename(path.dirname(real)) === "blobs" && LFS_BLOB.test(path.basename(real));
+    if (!named && fs.statSync(real).size > 1 << 24) onProgress(`checking ${path.basename(f)} (sha256)`);
+    h.update(`${path.basename(f)} ${named ? path.basename(real) : await partsSha256([real])}\n`);
+  }
+  return h.digest("hex");
+}
+
+/** Whether a folder is a checkpoint to convert: config.json and safetensors weights. */
+export function isCheckpoint(dir: string): boolean {
+  return (
+    fs.existsSync(path.join(dir, "config.json")) &&
+    ["model.safetensors", "model.safetensors.index.json"].some((f) => fs.existsSync(path.join(dir, f)))
+  );
+}
+
+/** The bytes its weights take as float32, from the headers alone. */
+export function checkpointFloat32Bytes(dir: string): number {
+  let n = 0;
+  for (const t of openCheckpoint(dir).tensors.values()) n += 4 * t.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+export async function buildCheckpoint(
+  dir: string,
+  cacheDir: string,
+  onProgress: (m: string) => void = () => {},
+): Promise<string> {
+  // Everything that can be refused from the headers and config.json is refused before a byte is hashed.
+  const ck = openCheckpoint(dir);
+  const converted = hfCheckpoint(ck);
+  const inputs = ["config.json", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json"]
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.existsSync(f));
+  const sha = await contentSha256([...inputs, ...ck.files], onProgress);
+  const out = path.join(
+    cacheDir,
+    "checkpoints",
+    `${converted.modelType}-${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, CHECKPOINT_SOURCE })}`,
+  );
+  if (reuse(out)) return out;
+  const { config, weights, tokenizer, tokenizerConfig, modelType } = converted;
+  return writeConverted(out, config, weights, {
+    config: hfConfig(config, {
+      model_type: modelType,
+      probespec: { synthetic: false, converted_from: `HF checkpoint ${dir} (sha256 ${sha}), weights as float32` },
+    }),
+    tokenizer,
+    tokenizerConfig,
+    onProgress,
+  });
+}

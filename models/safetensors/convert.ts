@@ -1,0 +1,189 @@
+/**
+ * A HuggingFace checkpoint (config.json + safetensors) as the analogs' config and weights, for the
+ * project's own ONNX writer. The graph is chosen by config.json's model_type; each type's quirks are
+ * read from transformers' modeling_<type>.py (5.18): which tensors exist, what the norms and the MLP
+ * compute, where the biases are. Weights are lazy: each is read when the writer asks for it.
+ *
+ * A config key that changes the forward pass and is not applied here is refused by name, and every
+ * tensor of the checkpoint is read or named (a weight left out silently would change every number).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { analogConfig, MAX_POSITIONS, type AnalogConfig, type AnalogFamily } from "../analogs/config.js";
+import { tokenizerConfigJson } from "../analogs/tokenizers.js";
+import type { AnalogWeights } from "../analogs/weights.js";
+import { readJsonFile } from "../registry/schema.js";
+import { type Checkpoint, SafetensorsError } from "./reader.js";
+import { llamaWeights, neoxWeights } from "./weights.js";
+
+interface ModelType {
+  /** The writer's family: its norm, activation, embedding scale and residual. */
+  family: AnalogFamily;
+  /** The activation that family computes, as config.json's hidden_act names it. */
+  act: string;
+  /** transformers' default for tie_word_embeddings, where config.json leaves it out. */
+  tied: boolean;
+  /** The key of the norms' epsilon. */
+  eps: "rms_norm_eps" | "layer_norm_eps";
+}
+
+/** Per type, from modeling_<type>.py: llama-named tensors unless gpt_neox. */
+const TYPES: Record<string, ModelType> = {
+  llama: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
+  mistral: { family: "mistral", act: "silu", tied: false, eps: "rms_norm_eps" },
+  // Qwen2: q/k/v always carry biases (nn.Linear(..., bias=True)), o_proj none.
+  qwen2: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
+  // Qwen3: q_norm and k_norm, RMSNorm over each head before RoPE.
+  qwen3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
+  // Gemma: embedding × √d, RMSNorm gain 1 + w, tied, GeGLU (GemmaConfig reads a legacy "gelu" as the tanh one).
+  gemma: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
+  // GPT-NeoX (Pythia): LayerNorm with biases, parallel residual, partial rotary, fused per-head [q|k|v].
+  gpt_neox: { family: "pythia", act: "gelu", tied: false, eps: "layer_norm_eps" },
+};
+export const MODEL_TYPES = Object.keys(TYPES);
+
+export interface Converted {
+  config: AnalogConfig;
+  modelType: string;
+  weights: AnalogWeights;
+  tokenizer: object;
+  tokenizerConfig: object;
+}
+
+export function hfCheckpoint(ck: Checkpoint): Converted {
+  const configFile = path.join(ck.dir, "config.json");
+  const fail = (m: string, file = configFile): never => {
+    throw new SafetensorsError(`${file}: ${m}`);
+  };
+  let cfg: Record<string, any>;
+  try {
+    cfg = readJsonFile(configFile) as Record<string, any>;
+  } catch (e) {
+    return fail(`not readable as JSON (${(e as Error).message})`);
+  }
+  const modelType = String(cfg.model_type);
+  const type =
+    TYPES[modelType] ??
+    fail(
+      `model_type "${modelType}" is not converted (probespec converts ${MODEL_TYPES.join(", ")}); export the model to ONNX (optimum-cli export onnx) and point a "dir" entry at the export`,
+    );
+  const num = (key: string, fallback?: number, whole = true): number => {
+    const v = cfg[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || (whole && !Number.isInteger(v)))
+      return fail(`"${key}" is ${JSON.stringify(v)}, where a positive ${whole ? "whole " : ""}number is needed`);
+    return v;
+  };
+  const d = num("hidden_size"),
+    heads = num("num_attention_heads"),
+    kvHeads = num("num_key_value_heads", heads),
+    layers = num("num_hidden_layers"),
+    hidden = num("intermediate_size"),
+    vocab = num("vocab_size");
+  const neox = type.family === "pythia";
+  // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
+  const hd = neox ? d / heads : num("head_dim", modelType === "gemma" ? undefined : d / heads);
+  refuseUnapplied(cfg, modelType, type, fail);
+  const rope = ropeOf(cfg, neox, fail);
+  const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : type.tied;
+  const config = analogConfig(type.family, {
+    layers,
+    d,
+    heads,
+    kvHeads,
+    ...(hd !== d / heads ? { headDim: hd } : {}),
+    hidden,
+    vocab,
+    tied,
+    maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, modelType) ?? Infinity, MAX_POSITIONS),
+    ropeTheta: rope.theta,
+    ropeScale: rope.scale,
+    rotaryPct: rope.fraction,
+    eps: num(type.eps, undefined, false),
+    ropeStyle: "half",
+    calibrationIds: [0],
+  });
+  // Biases and QK-norms as each modeling file builds them: Qwen2's q/k/v always, the others by attention_bias.
+  const bias = modelType === "qwen2" || cfg.attention_bias === true || (neox && cfg.attention_bias !== false);
+  const need = {
+    attnBias: bias,
+    oBias: bias && modelType !== "qwen2",
+    mlpBias: cfg.mlp_bias === true,
+    qkNorm: modelType === "qwen3",
+  };
+  const weights = (neox ? neoxWeights : llamaWeights)(ck, config, fail, need);
+  return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
+}
+
+/** What changes the forward pass and is not applied: refused by name, never ignored. */
+function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: ModelType, fail: (m: string) => never) {
+  // Absent, it is the config class's default, the one the type is converted with.
+  const given = cfg.hidden_act ?? type.act;
+  const act = modelType === "gemma" && given === "gelu" ? "gelu_pytorch_tanh" : given;
+  if (act !== type.act)
+    fail(`hidden_act ${JSON.stringify(cfg.hidden_act)} is not applied (${modelType} is converted with "${type.act}")`);
+  for (const key of ["attn_logit_softcapping", "final_logit_softcapping"])
+    if (cfg[key] !== undefined && cfg[key] !== null)
+      fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written)`);
+  if (cfg.use_bidirectional_attention) fail(`"use_bidirectional_attention" is not applied (the graph is causal)`);
+  if (modelType === "gpt_neox" && cfg.use_parallel_residual === false)
+    fail(`"use_parallel_residual": false is not applied (the GPT-NeoX graph is parallel, as Pythia is)`);
+}
+
+/**
+ * A sliding window is exact as a cap on the context: within the window every earlier key is seen
+ * (transformers' sliding_window_causal_mask), so prompts no longer than it need no window at all.
+ */
+function slidingWindow(cfg: Record<string, any>, modelType: string): number | undefined {
+  const w = cfg.sliding_window;
+  if (typeof w !== "number") return undefined;
+  // Qwen2/3 slide only on the layers layer_types marks (use_sliding_window in older configs).
+  if (modelType === "qwen2" || modelType === "qwen3") {
+    const marked = Array.isArray(cfg.layer_types)
+      ? cfg.layer_types.includes("sliding_attention")
+      : cfg.use_sliding_window === true;
+    return marked ? w : undefined;
+  }
+  return modelType === "mistral" ? w : undefined;
+}
+
+/**
+ * RoPE as config.json gives it: transformers 5's rope_parameters, or the older rope_theta and
+ * rope_scaling (GPT-NeoX: rotary_emb_base, rotary_pct). Types other than default and linear are refused.
+ */
+function ropeOf(cfg: Record<string, any>, neox: boolean, fail: (m: string) => never) {
+  const p: Record<string, any> = cfg.rope_parameters ?? { ...cfg.rope_scaling };
+  const theta = p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? 10000;
+  // Only GPT-NeoX's modeling file reads partial_rotary_factor; llama's and the others' rotate the whole head.
+  const fraction = neox ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? cfg.rotary_pct ?? 1) : 1;
+  const kind = p.rope_type ?? p.type ?? "default";
+  if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);
+  if (typeof fraction !== "number" || !(fraction > 0 && fraction <= 1))
+    fail(`partial rotary factor ${JSON.stringify(fraction)} is not in (0, 1]`);
+  if (kind === "default") return { theta, fraction, scale: undefined };
+  if (kind === "linear" && typeof p.factor === "number" && p.factor > 0)
+    return { theta, fraction, scale: p.factor === 1 ? undefined : p.factor };
+  return fail(
+    `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default and linear RoPE)`,
+  );
+}
+
+/** The fast tokenizer's files as the checkpoint ships them: the probe encodes with tokenizer.json. */
+function tokenizerFiles(dir: string, maxPositions: number): { tokenizer: object; tokenizerConfig: object } {
+  const file = path.join(dir, "tokenizer.json");
+  if (!fs.existsSync(file))
+    throw new SafetensorsError(
+      `${dir}: it has no tokenizer.json (probespec encodes with the fast tokenizer's file); save it beside the weights with tokenizer.save_pretrained`,
+    );
+  const read = (f: string) => {
+    try {
+      return readJsonFile(f) as object;
+    } catch (e) {
+      throw new SafetensorsError(`${f}: not valid JSON (${(e as Error).message})`);
+    }
+  };
+  const cfgFile = path.join(dir, "tokenizer_config.json");
+  return {
+    tokenizer: read(file),
+    tokenizerConfig: fs.existsSync(cfgFile) ? read(cfgFile) : tokenizerConfigJson(maxPositions),
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * A checkpoint's tensors as the writer's weights, by transformers' own names ([out, in] matrices, as
+ * nn.Linear stores them and the writer takes them). Lazy: each is read when the writer asks for it,
+ * so a model is never whole in memory.
+ */
+import type { AnalogConfig } from "../analogs/config.js";
+import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
+import { assertReadable, type Checkpoint, readTensor } from "./reader.js";
+
+/** The tensors a type's config says its model has: transformers would fill a missing one at random, so it is refused. */
+export interface Needs {
+  attnBias: boolean;
+  /** o_proj's bias too (llama's attention_bias; Qwen2 has q/k/v biases only). */
+  oBias: boolean;
+  mlpBias: boolean;
+  qkNorm: boolean;
+}
+
+type Fail = (m: string, file?: string) => never;
+
+/** Buffers older checkpoints carry that transformers skips on load (_keys_to_ignore_on_load_unexpected). */
+const IGNORED = [/\.attention\.(bias|masked_bias)$/, /\.rotary_emb\.inv_freq$/];
+
+/** An object whose fields are read when asked for. */
+function lazy<T>(fields: { [K in keyof T]: () => T[K] }): T {
+  const o = {} as T;
+  for (const [k, get] of Object.entries(fields))
+    Object.defineProperty(o, k, { get: get as () => unknown, enumerable: true });
+  return o;
+}
+
+/**
+ * Reads by name and shape, after checking that every name the weights will read is there and of a
+ * readable dtype, and that every tensor of the checkpoint is one of them (or one transformers ignores
+ * too): a weight left out silently would change every number.
+ */
+function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] }) {
+  const files = ck.files.join(", ");
+  for (const n of Object.keys(names))
+    assertReadable(ck.tensors.get(n) ?? fail(`the checkpoint has no tensor "${n}"`, files));
+  const unread = [...ck.tensors.keys()].filter((n) => !(n in names) && !IGNORED.some((r) => r.test(n)));
+  if (unread.length)
+    fail(
+      `${unread.length > 1 ? "tensors" : "tensor"} ${unread
+        .slice(0, 5)
+        .map((n) => `"${n}"`)
+        .join(", ")}${unread.length > 5 ? ` and ${unread.length - 5} more` : ""} would not be read by the converter; ` +
+        "probespec refuses the checkpoint rather than leave weights out",
+      files,
+    );
+  return (name: string): Float32Array => {
+    const t = ck.tensors.get(name)!;
+    if (t.shape.join() !== names[name].join())
+      fail(`tensor "${name}" is [${t.shape}], where [${names[name]}] is expected`, t.file);
+    return readTensor(t);
+  };
+}
+
+/** llama, mistral, qwen2, qwen3, gemma: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
+export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
+  const { d, heads, kvHeads, hidden, vocab } = c;
+  const hd = c.headDim ?? d / heads;
+  const has = (n: string) => ck.tensors.has(n);
+  const names: { [name: string]: number[] } = { "model.embed_tokens.weight": [vocab, d], "model.norm.weight": [d] };
+  // A tied checkpoint may still hold lm_head.weight: transformers ties it to the embedding, so it is not read.
+  if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}`;
+    const add = (on: boolean, shapes: Record<string, number[]>) => {
+      // Only what the config promises: transformers drops any other tensor on load, and so the unread check refuses it.
+      if (on) for (const [n, s] of Object.entries(shapes)) names[`${p}.${n}`] = s;
+    };
+    add(true, {
+      "input_layernorm.weight": [d],
+      "post_attention_layernorm.weight": [d],
+      "self_attn.q_proj.weight": [heads * hd, d],
+      "self_attn.k_proj.weight": [kvHeads * hd, d],
+      "self_attn.v_proj.weight": [kvHeads * hd, d],
+      "self_attn.o_proj.weight": [d, heads * hd],
+      "mlp.gate_proj.weight": [hidden, d],
+      "mlp.up_proj.weight": [hidden, d],
+      "mlp.down_proj.weight": [d, hidden],
+    });
+    add(need.attnBias, {
+      "self_attn.q_proj.bias": [heads * hd],
+      "self_attn.k_proj.bias": [kvHeads * hd],
+      "self_attn.v_proj.bias": [kvHeads * hd],
+    });
+    add(need.oBias, { "self_attn.o_proj.bias": [d] });
+    add(need.mlpBias, { "mlp.gate_proj.bias": [hidden], "mlp.up_proj.bias": [hidden], "mlp.down_proj.bias": [d] });
+    add(need.qkNorm, { "self_attn.q_norm.weight": [hd], "self_attn.k_norm.weight": [hd] });
+  }
+  const read = reader(ck, fail, names);
+  const layer = (l: number): LayerWeights => {
+    const p = `model.layers.${l}`;
+    const must = (n: string) => () => read(`${p}.${n}`);
+    const may = (n: string) => () => (`${p}.${n}` in names ? read(`${p}.${n}`) : undefined);
+    return lazy<LayerWeights>({
+      norm1: must("input_layernorm.weight"),
+      norm2: must("post_attention_layernorm.weight"),
+      q: must("self_attn.q_proj.weight"),
+      k: must("self_attn.k_proj.weight"),
+      v: must("self_attn.v_proj.weight"),
+      o: must("self_attn.o_proj.weight"),
+      qBias: may("self_attn.q_proj.bias"),
+      kBias: may("self_attn.k_proj.bias"),
+      vBias: may("self_attn.v_proj.bias"),
+      oBias: may("self_attn.o_proj.bias"),
+      qNorm: may("self_attn.q_norm.weight"),
+      kNorm: may("self_attn.k_norm.weight"),
+      gate: must("mlp.gate_proj.weight"),
+      up: must("mlp.up_proj.weight"),
+      down: must("mlp.down_proj.weight"),
+      gateBias: may("mlp.gate_proj.bias"),
+      upBias: may("mlp.up_proj.bias"),
+      downBias: may("mlp.down_proj.bias"),
+    });
+  };
+  const embed = () => read("model.embed_tokens.weight");
+  const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
+  return lazy<AnalogWeights>({
+    embed,
+    layers: () => layers,
+    finalNorm: () => read("model.norm.weight"),
+    lmHead: () => (c.tied ? embed() : read("lm_head.weight")),
+  });
+}
+
+/**
+ * gpt_neox: gpt_neox.layers.N.{attention,mlp}.*, final_layer_norm, embed_out (lm_head, as transformers
+ * 5 renames it on load). query_key_value is viewed as [heads, 3 × head] (GPTNeoXAttention:
+ * view(..., -1, 3 * head_size), then chunk(3)): its rows are per head, q then k then v.
+ */
+export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
+  const { d, heads, hidden, vocab } = c;
+  const hd = d / heads;
+  const has = (n: string) => ck.tensors.has(n);
+  const head = has("embed_out.weight") ? "embed_out.weight" : "lm_head.weight";
+  const names: { [name: string]: number[] } = {
+    "gpt_neox.embed_in.weight": [vocab, d],
+    "gpt_neox.final_layer_norm.weight": [d],
+    "gpt_neox.final_layer_norm.bias": [d],
+  };
+  if (!c.tied || has(head)) names[head] = [vocab, d];
+  for (let l = 0; l < c.layers; l++) {
+    const p = `gpt_neox.layers.${l}`;
+    Object.assign(names, {
+      [`${p}.input_layernorm.weight`]: [d],
+      [`${p}.input_layernorm.bias`]: [d],
+      [`${p}.post_attention_layernorm.weight`]: [d],
+      [`${p}.post_attention_layernorm.bias`]: [d],
+      [`${p}.attention.query_key_value.weight`]: [3 * d, d],
+      [`${p}.attention.dense.weight`]: [d, d],
+      [`${p}.mlp.dense_h_to_4h.weight`]: [hidden, d],
+      [`${p}.mlp.dense_h_to_4h.bias`]: [hidden],
+      [`${p}.mlp.dense_4h_to_h.weight`]: [d, hidden],
+      [`${p}.mlp.dense_4h_to_h.bias`]: [d],
+    });
+    // attention_bias (default true) puts biases on query_key_value and dense.
+    if (need.attnBias) {
+      names[`${p}.attention.query_key_value.bias`] = [3 * d];
+      names[`${p}.attention.dense.bias`] = [d];
+    }
+  }
+  const read = reader(ck, fail, names);
+  // The writer asks for q, k, v and their biases in turn: one layer's split is kept, not read six times.
+  let split: { l: number; parts: { w: Float32Array; b: Float32Array }[] } | undefined;
+  const layer = (l: number): LayerWeights => {
+    const p = `gpt_neox.layers.${l}`;
+    /** One of q, k, v (part 0, 1, 2): its rows out of every head's block of 3 × hd; no bias is a zero bias. */
+    const cut = (qkv: Float32Array, bias: Float32Array | undefined, k: number) => {
+      const w = new Float32Array(d * d),
+        b = new Float32Array(d);
+      for (let h = 0; h < heads; h++) {
+        const from = (h * 3 + k) * hd;
+        w.set(qkv.subarray(from * d, (from + hd) * d), h * hd * d);
+        if (bias) b.set(bias.subarray(from, from + hd), h * hd);
+      }
+      return { w, b };
+    };
+    const part = (k: number) => () => {
+      if (split?.l !== l) {
+        const qkv = read(`${p}.attention.query_key_value.weight`);
+        const bias = names[`${p}.attention.query_key_value.bias`] && read(`${p}.attention.query_key_value.bias`);
+        split = { l, parts: [0, 1, 2].map((k) => cut(qkv, bias, k)) };
+      }
+      return split.parts[k];
+    };
+    const at = (n: string) => () => read(`${p}.${n}`);
+    return lazy<LayerWeights>({
+      norm1: at("input_layernorm.weight"),
+      norm1Bias: at("input_layernorm.bias"),
+      norm2: at("post_attention_layernorm.weight"),
+      norm2Bias: at("post_attention_layernorm.bias"),
+      q: () => part(0)().w,
+      k: () => part(1)().w,
+      v: () => part(2)().w,
+      qBias: () => part(0)().b,
+      kBias: () => part(1)().b,
+      vBias: () => part(2)().b,
+      o: at("attention.dense.weight"),
+      oBias: () => (`${p}.attention.dense.bias` in names ? read(`${p}.attention.dense.bias`) : undefined),
+      up: at("mlp.dense_h_to_4h.weight"),
+      upBias: at("mlp.dense_h_to_4h.bias"),
+      down: at("mlp.dense_4h_to_h.weight"),
+      downBias: at("mlp.dense_4h_to_h.bias"),
+    });
+  };
+  const embed = () => read("gpt_neox.embed_in.weight");
+  const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
+  return lazy<AnalogWeights>({
+    embed,
+    layers: () => layers,
+    finalNorm: () => read("gpt_neox.final_layer_norm.weight"),
+    finalNormBias: () => read("gpt_neox.final_layer_norm.bias"),
+    lmHead: () => (c.tied ? embed() : read(head)),
+  });
+}

@@ -1,0 +1,304 @@
+/**
+ * HuggingFace checkpoints as researchers keep them (tools/make_checkpoints.py): transformers' own
+ * classes saved by save_pretrained, probed from their safetensors with no export step, and held to
+ * transformers' own forward on the same files. Broken checkpoints are refused in one line that names
+ * the model, the file and what is wrong; the user's folder is never written.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { ModelEntrySchema } from "../models/registry/schema.js";
+import { resolveSource, selectModels, type SourceSettings } from "../models/registry/select.js";
+import { probeModel } from "../probes/probe.js";
+import { runProbes } from "../probes/run.js";
+import { rel, tmpDir } from "./helpers.js";
+
+const ROOT = process.env.PROBESPEC_CHECKPOINTS ?? path.join(PROJECT_ROOT, ".probespec-cache", "checkpoints");
+const MISSING = fs.existsSync(path.join(ROOT, "COMPLETE"))
+  ? undefined
+  : `skipped: the checkpoints are generated into ${ROOT} by tools/make_checkpoints.sh, which needs the venv tools/make_exports.sh builds from pip's local wheel mirror`;
+
+interface Reference {
+  model_type: string;
+  dtype: string;
+  layout: string;
+  prompt: string;
+  hub?: string;
+  norms: number[];
+  entropy: Record<string, number>;
+}
+const REFS: [string, Reference][] = MISSING
+  ? []
+  : fs
+      .readdirSync(ROOT)
+      .filter((f) => f.endsWith(".reference.json"))
+      .map((f) => [f.replace(/\.reference\.json$/, ""), JSON.parse(fs.readFileSync(path.join(ROOT, f), "utf8"))]);
+
+const settings = (cacheDir = tmpDir("probespec-ck-cache-")): SourceSettings => ({
+  modelsRoot: ROOT,
+  hubCache: path.join(ROOT, "hub"),
+  offline: true,
+  cacheDir,
+});
+
+const entry = (id: string, source: object, family = "llama") => ModelEntrySchema.parse({ id, family, source });
+
+/** Every file under a folder, as lstat sees it (links not followed): what a write would change. */
+function listing(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .sort()
+    .map((f) => {
+      const st = fs.lstatSync(path.join(dir, f));
+      return `${f} ${st.size} ${st.mtimeMs} ${st.mode}`;
+    });
+}
+
+/** The largest relative error each reference quantity showed, reported at the end of the run. */
+const measured: Record<string, number> = {};
+
+describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MISSING}` : ""}`, () => {
+  for (const [name, ref] of REFS) {
+    it(`${name}: a ${ref.dtype} ${ref.model_type} checkpoint (${ref.layout}) matches transformers' forward within 1e-5, its folder untouched`, async () => {
+      const source = ref.hub ? { hub: ref.hub } : { dir: name };
+      const e = entry(name, source, ref.model_type === "gpt_neox" ? "pythia" : ref.model_type);
+      const user = ref.hub ? path.join(ROOT, "hub") : path.join(ROOT, name);
+      const before = listing(user);
+      const s = settings();
+      const dir = await resolveSource(e, s);
+      expect(dir.startsWith(s.cacheDir)).toBe(true);
+      const r = await probeModel(e, dir, [ref.prompt], { device: "cpu" });
+      const norms = (r.measures["resid.norm"] as { perPrompt: number[][] }).perPrompt[0];
+      expect(norms.length).toBe(ref.norms.length);
+      norms.forEach((n, L) => {
+        const err = rel(n, ref.norms[L]);
+        measured[`${name} norm`] = Math.max(measured[`${name} norm`] ?? 0, err);
+        expect(err, `resid_post.${L} norm`).toBeLessThan(1e-5);
+      });
+      const stats = (r.measures["logits.stats"] as { perPrompt: Record<string, number>[] }).perPrompt[0];
+      for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
+        // The mean of centred logits is near 0: it is held relative to their spread.
+        const scale = k === "logit_mean" ? ref.entropy.logit_std : ref.entropy[k];
+        const err = Math.abs(stats[k] - ref.entropy[k]) / Math.abs(scale);
+        measured[`${name} logits`] = Math.max(measured[`${name} logits`] ?? 0, err);
+        expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
+      }
+      // A sliding window shorter than the context caps the context: within it the window masks nothing.
+      if (ref.model_type === "mistral") {
+        const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
+          JSON.parse(fs.readFileSync(f, "utf8")),
+        );
+        expect(ours.max_position_embeddings).toBe(Math.min(theirs.sliding_window, theirs.max_position_embeddings));
+      }
+      expect(listing(user)).toEqual(before);
+      // Converted once: the same content is the same cached folder.
+      expect(await resolveSource(e, s)).toBe(dir);
+    });
+  }
+  it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
+    const refs = REFS.map(([, r]) => r);
+    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "qwen2", "qwen3"])
+      expect(refs.map((r) => r.model_type)).toContain(t);
+    for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
+    for (const l of ["sharded", "hub"]) expect(refs.map((r) => r.layout)).toContain(l);
+    if (process.env.PROBESPEC_VERBOSE) console.log(JSON.stringify(measured, null, 1));
+  });
+});
+
+describe.skipIf(!!MISSING)("a checkpoint added as one config entry", () => {
+  it("probes a qwen2 folder (dir) and the gemma hub snapshot (hub, read from HF_HUB_CACHE) through the registry, with no code change and no export step", async () => {
+    const models = tmpDir("probespec-ck-entries-");
+    const entries = { "qwen2-dir": { dir: path.join(ROOT, "qwen2") }, "gemma-hub": { hub: "probespec-tiny/gemma" } };
+    for (const [id, source] of Object.entries(entries))
+      fs.writeFileSync(path.join(models, `${id}.json`), JSON.stringify({ id, family: "other", source }));
+    const run = await runProbes({
+      env: {
+        ...process.env,
+        PROBESPEC_MODELS_DIR: models,
+        PROBESPEC_MODELS: Object.keys(entries).join(","),
+        PROBESPEC_CACHE_DIR: tmpDir(),
+        PROBESPEC_DEVICE: "cpu",
+        PROBESPEC_OFFLINE: "1",
+        HF_HUB_CACHE: path.join(ROOT, "hub"),
+      },
+      promptSet: { name: "one", file: "-", prompts: ["The capital of France is"] },
+    });
+    expect(run.failures).toEqual([]);
+    for (const [id, name] of [
+      ["qwen2-dir", "qwen2"],
+      ["gemma-hub", "gemma-hub"],
+    ]) {
+      const ref = REFS.find(([n]) => n === name)![1];
+      const r = run.results.find((x) => x.id === id)!;
+      const norms = (r.measures["resid.norm"] as { perPrompt: number[][] }).perPrompt[0];
+      norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `${id} norm ${L}`).toBeLessThan(1e-5));
+    }
+  });
+});
+
+describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
+  it("is skipped before it is converted, saying how much its float32 weights need", async () => {
+    const e = entry("big", { dir: "llama" });
+    const s = { ...settings(), deviceMemoryGb: 1e-6 };
+    const sel = await selectModels({ entries: [e], files: new Map(), problems: [] }, s, { device: "cpu" });
+    expect(sel.selected).toEqual([]);
+    expect(sel.skipped.map((x) => x.reason)).toEqual([
+      expect.stringMatching(/^needs 0\.0 GB \(its weights as float32\); the machine has 0\.0 GB free$/),
+    ]);
+    expect(fs.readdirSync(s.cacheDir)).toEqual([]);
+    // Asked for by name, it is unloadable, not skipped.
+    const wanted = await selectModels({ entries: [e], files: new Map(), problems: [] }, s, { wanted: ["big"] });
+    expect(wanted.unloadable.map((u) => u.error.message)).toEqual([expect.stringMatching(/^model "big": needs /)]);
+  });
+});
+
+describe.skipIf(!!MISSING)("an entry's dtype on a checkpoint", () => {
+  it("refuses a dtype naming an ONNX variant the float32 conversion will not have", async () => {
+    const e = ModelEntrySchema.parse({ id: "bf16", family: "llama", dtype: "bf16", source: { dir: "llama-bf16" } });
+    await expect(resolveSource(e, settings())).rejects.toThrow(
+      /^model "bf16": .*llama-bf16 is a HuggingFace checkpoint, converted to float32 whatever it stores, and "dtype": "bf16" names an ONNX variant it will not have; leave "dtype" out$/,
+    );
+  });
+});
+
+/** A copy of a fixture checkpoint to break. */
+function copy(name: string): string {
+  const dir = path.join(tmpDir("probespec-ck-bad-"), name);
+  fs.cpSync(path.join(ROOT, name), dir, { recursive: true });
+  return dir;
+}
+
+/** A safetensors file's header rewritten by `edit`, its data kept as it was. */
+function editHeader(file: string, edit: (h: Record<string, any>) => void): void {
+  const buf = fs.readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8"));
+  edit(header);
+  const text = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(text.length));
+  fs.writeFileSync(file, Buffer.concat([len, text, buf.subarray(8 + n)]));
+}
+
+const editJson = (file: string, edit: (j: Record<string, any>) => void) => {
+  const j = JSON.parse(fs.readFileSync(file, "utf8"));
+  edit(j);
+  fs.writeFileSync(file, JSON.stringify(j));
+};
+
+describe.skipIf(!!MISSING)(
+  "a broken checkpoint is refused in one line naming the model, the file and the problem",
+  () => {
+    const cases: [string, string, (dir: string) => void, RegExp][] = [
+      [
+        "a missing shard",
+        "mistral-sharded",
+        (d) => fs.rmSync(path.join(d, "model-00002-of-00006.safetensors")),
+        /model\.safetensors\.index\.json: names shard model-00002-of-00006\.safetensors, which is not in .*; the download is incomplete/,
+      ],
+      [
+        "an index naming a tensor its shard does not hold",
+        "mistral-sharded",
+        (d) =>
+          editJson(path.join(d, "model.safetensors.index.json"), (j) => {
+            j.weight_map["model.layers.0.mlp.up_proj.weight"] = "model-00001-of-00006.safetensors";
+          }),
+        /model\.safetensors\.index\.json: puts tensor "model\.layers\.0\.mlp\.up_proj\.weight" in model-00001-of-00006\.safetensors, which does not hold it \(model-0000\d-of-00006\.safetensors does\)/,
+      ],
+      [
+        "a truncated header",
+        "llama",
+        (d) => fs.writeFileSync(path.join(d, "model.safetensors"), Buffer.from([1, 2, 3, 4, 5])),
+        /model\.safetensors: is 5 bytes, shorter than the 8-byte header length; the file is truncated/,
+      ],
+      [
+        "truncated data",
+        "llama",
+        (d) => {
+          const f = path.join(d, "model.safetensors");
+          fs.truncateSync(f, fs.statSync(f).size - 100);
+        },
+        /model\.safetensors: its tensors need \d+ bytes of data and the file holds \d+; the file is truncated/,
+      ],
+      [
+        "a header longer than the file",
+        "llama",
+        (d) => {
+          const f = path.join(d, "model.safetensors");
+          const b = fs.readFileSync(f);
+          b.writeBigUInt64LE(BigInt(b.length));
+          fs.writeFileSync(f, b);
+        },
+        /model\.safetensors: header length \d+ runs past the end of the file \(\d+ bytes\)/,
+      ],
+      [
+        "overlapping offsets",
+        "llama",
+        (d) =>
+          editHeader(path.join(d, "model.safetensors"), (h) => {
+            const [a, b] = Object.keys(h).filter((k) => k.endsWith("layernorm.weight"));
+            h[b].data_offsets = h[a].data_offsets;
+          }),
+        /model\.safetensors: tensor ".*" overlaps the tensor before it/,
+      ],
+      [
+        "a dtype it cannot read (F8)",
+        "llama",
+        (d) =>
+          editHeader(path.join(d, "model.safetensors"), (h) => {
+            h["model.layers.0.self_attn.q_proj.weight"].dtype = "F8_E4M3";
+          }),
+        /model\.safetensors: tensor "model\.layers\.0\.self_attn\.q_proj\.weight" is F8_E4M3, which probespec does not read \(it reads F32, F16, BF16\)/,
+      ],
+      [
+        "a model_type it does not know",
+        "llama",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "mamba")),
+        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox\); export the model to ONNX/,
+      ],
+      [
+        "a rope scaling it does not apply",
+        "llama",
+        (d) =>
+          editJson(path.join(d, "config.json"), (c) => {
+            c.rope_parameters = { rope_type: "llama3", rope_theta: 10000, factor: 8 };
+          }),
+        /config\.json: rope_scaling of type "llama3" is not applied/,
+      ],
+      [
+        "soft-capping it does not apply",
+        "gemma",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.final_logit_softcapping = 30)),
+        /config\.json: "final_logit_softcapping" 30 is not applied/,
+      ],
+      [
+        "a bias the config promises and the file lacks",
+        "llama",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.attention_bias = true)),
+        /the checkpoint has no tensor "model\.layers\.0\.self_attn\.q_proj\.bias"/,
+      ],
+      [
+        "a tensor its config does not promise (transformers would drop it)",
+        "qwen2",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "llama")),
+        /tensors "model\.layers\.0\.self_attn\.k_proj\.bias", .* and 1 more would not be read by the converter/,
+      ],
+    ];
+    for (const [what, from, breakIt, message] of cases) {
+      it(`refuses ${what}`, async () => {
+        const dir = copy(from);
+        breakIt(dir);
+        const before = listing(dir);
+        const err = await resolveSource(entry("broken", { dir }), settings()).catch((e: Error) => e);
+        expect(err).toBeInstanceOf(Error);
+        const m = (err as Error).message;
+        expect(m).toMatch(/^model "broken": checkpoint could not be converted: /);
+        expect(m).toContain(dir);
+        expect(m).toMatch(message);
+        expect(m).not.toContain("\n");
+        expect(listing(dir)).toEqual(before);
+      });
+    }
+  },
+);

@@ -1,0 +1,124 @@
+"""HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
+
+For each model type probespec converts (llama, mistral, gpt_neox, gemma, qwen2, qwen3), HF's real
+*ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
+safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
+qwen3), sharded with model.safetensors.index.json (mistral, max_shard_size), and a hub cache
+(hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}).
+
+reference.json is transformers' forward on the checkpoint as written, read back by from_pretrained
+in float32 (so the float16/bfloat16 rounding is part of it): forward hooks on the decoder layers
+give each layer's output (the residual stream before the final norm) as a whole-tensor L2 norm,
+and the last position's logit statistics in the notebook's definitions (tools/make_fixtures.py).
+
+  python tools/make_checkpoints.py OUT
+"""
+import hashlib, json, os, shutil, sys, warnings
+import torch
+import transformers
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import PROMPT, byte_vocab, notebook_numbers, tokenize, tokenizer_json  # noqa: E402
+
+warnings.filterwarnings("ignore")
+transformers.logging.set_verbosity_error()
+VOCAB, D, LAYERS, HEADS, KV, HIDDEN, MAXPOS, SEED = 512, 64, 2, 4, 2, 128, 128, 1234
+COMMON = dict(vocab_size=VOCAB, hidden_size=D, intermediate_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+              max_position_embeddings=MAXPOS, bos_token_id=1, eos_token_id=2)
+TYPES = {
+    "llama": lambda: transformers.LlamaConfig(**COMMON, num_key_value_heads=KV),
+    # A window shorter than the context: the converter caps the context at it.
+    "mistral": lambda: transformers.MistralConfig(**COMMON, num_key_value_heads=KV, sliding_window=64),
+    "gpt_neox": lambda: transformers.GPTNeoXConfig(**COMMON, rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False),
+    # head_dim 32 with d 64 and 4 heads: q_proj is wider than d, as in Gemma-7B (16 × 256 over 3072).
+    "gemma": lambda: transformers.GemmaConfig(**COMMON, num_key_value_heads=1, head_dim=32, hidden_act="gelu_pytorch_tanh"),
+    "qwen2": lambda: transformers.Qwen2Config(**COMMON, num_key_value_heads=KV, tie_word_embeddings=False),
+    "qwen3": lambda: transformers.Qwen3Config(**COMMON, num_key_value_heads=KV, head_dim=32, tie_word_embeddings=False),
+}
+# name -> (model type, dtype, how it is laid out)
+CHECKPOINTS = {
+    "llama": ("llama", torch.float32, "dir"),
+    "llama-fp16": ("llama", torch.float16, "dir"),
+    "llama-bf16": ("llama", torch.bfloat16, "dir"),
+    "mistral-sharded": ("mistral", torch.float32, "sharded"),
+    "gpt_neox": ("gpt_neox", torch.float32, "dir"),
+    "gemma": ("gemma", torch.float32, "dir"),
+    "gemma-hub": ("gemma", torch.bfloat16, "hub"),
+    "qwen2": ("qwen2", torch.float32, "dir"),
+    "qwen3": ("qwen3", torch.float32, "dir"),
+    "qwen3-bf16": ("qwen3", torch.bfloat16, "dir"),
+}
+HUB_REPO = "probespec-tiny/gemma"
+
+
+def build(model_type):
+    cfg = TYPES[model_type]()
+    torch.manual_seed(SEED + list(TYPES).index(model_type))  # a seed per type: no two types share weights
+    model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
+    with torch.no_grad():  # norms away from their init, so that a misread gain or bias shows in the numbers
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+            elif name.endswith(".bias"):
+                p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def reference(folder, ids):
+    """transformers' forward on the files as written, read back in float32, with hooks on the decoder layers."""
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
+    base = getattr(model, model.base_model_prefix)
+    outs = []
+    hooks = [layer.register_forward_hook(lambda m, i, o: outs.append((o[0] if isinstance(o, tuple) else o).detach()))
+             for layer in base.layers]
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        logits = model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False).logits
+    for h in hooks:
+        h.remove()
+    norms = [torch.linalg.norm(o.double()).item() for o in outs]
+    ref = notebook_numbers(norms, logits)
+    return {"norms": ref["norms"], "entropy": ref["entropy"]}
+
+
+def write_hub(out, src):
+    """huggingface_hub's cache layout: files in blobs/ named by their sha256, a snapshot of symlinks, refs/main."""
+    repo = os.path.join(out, "hub", "models--" + HUB_REPO.replace("/", "--"))
+    commit = hashlib.sha1(HUB_REPO.encode()).hexdigest()
+    snap = os.path.join(repo, "snapshots", commit)
+    os.makedirs(os.path.join(repo, "blobs")), os.makedirs(os.path.join(repo, "refs")), os.makedirs(snap)
+    for f in sorted(os.listdir(src)):
+        data = open(os.path.join(src, f), "rb").read()
+        blob = hashlib.sha256(data).hexdigest()
+        open(os.path.join(repo, "blobs", blob), "wb").write(data)
+        os.symlink(os.path.join("..", "..", "blobs", blob), os.path.join(snap, f))
+    open(os.path.join(repo, "refs", "main"), "w").write(commit)
+    return snap
+
+
+def main():
+    out = sys.argv[1]
+    vocab, merges = byte_vocab()
+    ids = tokenize(PROMPT, vocab)
+    tok = {"tokenizer.json": tokenizer_json(vocab, merges),
+           "tokenizer_config.json": {"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                                     "model_max_length": MAXPOS, "tokenizer_class": "LlamaTokenizerFast"}}
+    for name, (model_type, dtype, layout) in CHECKPOINTS.items():
+        folder = os.path.join(out, "hub-src" if layout == "hub" else name)
+        shutil.rmtree(folder, ignore_errors=True)
+        model = build(model_type).to(dtype)
+        model.save_pretrained(folder, max_shard_size="100KB" if layout == "sharded" else "50GB")
+        for f, v in tok.items():
+            json.dump(v, open(os.path.join(folder, f), "w"))
+        ref = {"model_type": model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,
+               "ids": ids, **reference(folder, ids)}
+        if layout == "hub":
+            write_hub(out, folder)
+            shutil.rmtree(folder)
+            ref["hub"] = HUB_REPO
+        json.dump(ref, open(os.path.join(out, f"{name}.reference.json"), "w"), indent=1)
+        print(f"{name}: {model_type} {ref['dtype']} {layout} ok")
+
+
+if __name__ == "__main__":
+    main()
