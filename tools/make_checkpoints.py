@@ -1,10 +1,11 @@
 """HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
 
-For each model type probespec converts (llama, mistral, gpt_neox, gemma, qwen2, qwen3), HF's real
+For each model type probespec converts (llama, mistral, gpt_neox, gemma, qwen2, qwen3, apertus), HF's real
 *ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
 safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
 qwen3), sharded with model.safetensors.index.json (mistral, max_shard_size), and a hub cache
-(hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}).
+(hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}), and a second hub cache,
+seed-hub/, holding one under each of the seed's four repository ids (references in seed-hub/references.json).
 
 reference.json is transformers' forward on the checkpoint as written, read back by from_pretrained
 in float32 (so the float16/bfloat16 rounding is part of it): forward hooks on the decoder layers
@@ -34,6 +35,9 @@ TYPES = {
     "gemma": lambda: transformers.GemmaConfig(**COMMON, num_key_value_heads=1, head_dim=32, hidden_act="gelu_pytorch_tanh"),
     "qwen2": lambda: transformers.Qwen2Config(**COMMON, num_key_value_heads=KV, tie_word_embeddings=False),
     "qwen3": lambda: transformers.Qwen3Config(**COMMON, num_key_value_heads=KV, head_dim=32, tie_word_embeddings=False),
+    # ApertusConfig's own defaults for what it leaves out: xIELU, QK-norm, llama3 RoPE (theta 12e6, factor 8, original
+    # context 8192), whose three frequency bands all fall within a head of 16.
+    "apertus": lambda: transformers.ApertusConfig(**COMMON, num_key_value_heads=KV),
 }
 # name -> (model type, dtype, how it is laid out)
 CHECKPOINTS = {
@@ -47,8 +51,18 @@ CHECKPOINTS = {
     "qwen2": ("qwen2", torch.float32, "dir"),
     "qwen3": ("qwen3", torch.float32, "dir"),
     "qwen3-bf16": ("qwen3", torch.bfloat16, "dir"),
+    "apertus": ("apertus", torch.float32, "dir"),
+    "apertus-bf16": ("apertus", torch.bfloat16, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"
+# The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own
+# (seed-hub/): the seed's entries in models/ probe them with no export step. dtype as each repository ships.
+SEED_HUB = {
+    "mistralai/Mistral-7B-v0.1": ("mistral", torch.bfloat16),
+    "EleutherAI/pythia-6.9b": ("gpt_neox", torch.float16),
+    "google/gemma-7b": ("gemma", torch.float32),
+    "swiss-ai/Apertus-8B-2509": ("apertus", torch.bfloat16),
+}
 
 
 def build(model_type):
@@ -61,6 +75,8 @@ def build(model_type):
                 p.add_(0.1 * torch.randn_like(p))
             elif name.endswith(".bias"):
                 p.add_(0.05 * torch.randn_like(p))
+            elif ".act_fn." in name:  # xIELU's alpha_p and alpha_n, stored before their softplus
+                p.add_(0.3 * torch.randn_like(p))
     return model
 
 
@@ -78,13 +94,14 @@ def reference(folder, ids):
         h.remove()
     norms = [torch.linalg.norm(o.double()).item() for o in outs]
     ref = notebook_numbers(norms, logits)
-    return {"norms": ref["norms"], "entropy": ref["entropy"]}
+    # The rotary frequencies transformers computed from config.json (rope scaling applied), to hold the converter's to.
+    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": base.rotary_emb.inv_freq.double().tolist()}
 
 
-def write_hub(out, src):
+def write_hub(hub, src, name=HUB_REPO):
     """huggingface_hub's cache layout: files in blobs/ named by their sha256, a snapshot of symlinks, refs/main."""
-    repo = os.path.join(out, "hub", "models--" + HUB_REPO.replace("/", "--"))
-    commit = hashlib.sha1(HUB_REPO.encode()).hexdigest()
+    repo = os.path.join(hub, "models--" + name.replace("/", "--"))
+    commit = hashlib.sha1(name.encode()).hexdigest()
     snap = os.path.join(repo, "snapshots", commit)
     os.makedirs(os.path.join(repo, "blobs")), os.makedirs(os.path.join(repo, "refs")), os.makedirs(snap)
     for f in sorted(os.listdir(src)):
@@ -103,21 +120,33 @@ def main():
     tok = {"tokenizer.json": tokenizer_json(vocab, merges),
            "tokenizer_config.json": {"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
                                      "model_max_length": MAXPOS, "tokenizer_class": "LlamaTokenizerFast"}}
-    for name, (model_type, dtype, layout) in CHECKPOINTS.items():
-        folder = os.path.join(out, "hub-src" if layout == "hub" else name)
+
+    def save(folder, model_type, dtype, layout):
         shutil.rmtree(folder, ignore_errors=True)
         model = build(model_type).to(dtype)
         model.save_pretrained(folder, max_shard_size="100KB" if layout == "sharded" else "50GB")
         for f, v in tok.items():
             json.dump(v, open(os.path.join(folder, f), "w"))
-        ref = {"model_type": model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,
-               "ids": ids, **reference(folder, ids)}
+        return {"model_type": model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,
+                "ids": ids, **reference(folder, ids)}
+
+    for name, (model_type, dtype, layout) in CHECKPOINTS.items():
+        folder = os.path.join(out, "hub-src" if layout == "hub" else name)
+        ref = save(folder, model_type, dtype, layout)
         if layout == "hub":
-            write_hub(out, folder)
+            write_hub(os.path.join(out, "hub"), folder)
             shutil.rmtree(folder)
             ref["hub"] = HUB_REPO
         json.dump(ref, open(os.path.join(out, f"{name}.reference.json"), "w"), indent=1)
         print(f"{name}: {model_type} {ref['dtype']} {layout} ok")
+    seed = {}
+    for repo, (model_type, dtype) in SEED_HUB.items():
+        folder = os.path.join(out, "seed-src")
+        seed[repo] = {**save(folder, model_type, dtype, "hub"), "hub": repo}
+        write_hub(os.path.join(out, "seed-hub"), folder, repo)
+        shutil.rmtree(folder)
+        print(f"seed-hub {repo}: {model_type} {seed[repo]['dtype']} hub ok")
+    json.dump(seed, open(os.path.join(out, "seed-hub", "references.json"), "w"), indent=1)
 
 
 if __name__ == "__main__":
