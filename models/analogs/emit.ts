@@ -109,7 +109,8 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   const mask = g.o(root, "Add", [causal, g.o(root, "Unsqueeze", [padMask, g.ints([1, 2])])]);
 
   // Linear rope scaling divides every frequency by the factor (transformers' "linear" rope_type).
-  const invFreq = Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot) / (c.ropeScale ?? 1));
+  const invFreq =
+    c.ropeInvFreq ?? Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot) / (c.ropeScale ?? 1));
   const table = (fn: (x: number) => number) => {
     const t = new Float32Array(c.maxPositions * rot);
     for (let p = 0; p < c.maxPositions; p++)

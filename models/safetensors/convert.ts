@@ -14,6 +14,7 @@ import { tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights } from "../analogs/weights.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
+import { ropeOf } from "./rope.js";
 import { llamaWeights, neoxWeights } from "./weights.js";
 
 interface ModelType {
@@ -39,6 +40,9 @@ const TYPES: Record<string, ModelType> = {
   gemma: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
   // GPT-NeoX (Pythia): LayerNorm with biases, parallel residual, partial rotary, fused per-head [q|k|v].
   gpt_neox: { family: "pythia", act: "gelu", tied: false, eps: "layer_norm_eps" },
+  // Apertus: attention_layernorm and feedforward_layernorm, QK-norm, an up/down MLP with no gate whose xIELU
+  // keeps its alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE by default.
+  apertus: { family: "apertus", act: "xielu", tied: false, eps: "rms_norm_eps" },
 };
 export const MODEL_TYPES = Object.keys(TYPES);
 
@@ -83,7 +87,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
   // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
   const hd = neox ? d / heads : num("head_dim", modelType === "gemma" ? undefined : d / heads);
   refuseUnapplied(cfg, modelType, type, fail);
-  const rope = ropeOf(cfg, neox, fail);
+  const rope = ropeOf(cfg, modelType, hd, fail);
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : type.tied;
   const config = analogConfig(type.family, {
     layers,
@@ -97,6 +101,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, modelType) ?? Infinity, MAX_POSITIONS),
     ropeTheta: rope.theta,
     ropeScale: rope.scale,
+    ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
     rotaryPct: rope.fraction,
     eps: num(type.eps, undefined, false),
     ropeStyle: "half",
@@ -108,7 +113,8 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     attnBias: bias,
     oBias: bias && modelType !== "qwen2",
     mlpBias: cfg.mlp_bias === true,
-    qkNorm: modelType === "qwen3",
+    qkNorm: modelType === "qwen3" || modelType === "apertus",
+    apertus: modelType === "apertus",
   };
   const weights = (neox ? neoxWeights : llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
@@ -144,27 +150,6 @@ function slidingWindow(cfg: Record<string, any>, modelType: string): number | un
     return marked ? w : undefined;
   }
   return modelType === "mistral" ? w : undefined;
-}
-
-/**
- * RoPE as config.json gives it: transformers 5's rope_parameters, or the older rope_theta and
- * rope_scaling (GPT-NeoX: rotary_emb_base, rotary_pct). Types other than default and linear are refused.
- */
-function ropeOf(cfg: Record<string, any>, neox: boolean, fail: (m: string) => never) {
-  const p: Record<string, any> = cfg.rope_parameters ?? { ...cfg.rope_scaling };
-  const theta = p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? 10000;
-  // Only GPT-NeoX's modeling file reads partial_rotary_factor; llama's and the others' rotate the whole head.
-  const fraction = neox ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? cfg.rotary_pct ?? 1) : 1;
-  const kind = p.rope_type ?? p.type ?? "default";
-  if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);
-  if (typeof fraction !== "number" || !(fraction > 0 && fraction <= 1))
-    fail(`partial rotary factor ${JSON.stringify(fraction)} is not in (0, 1]`);
-  if (kind === "default") return { theta, fraction, scale: undefined };
-  if (kind === "linear" && typeof p.factor === "number" && p.factor > 0)
-    return { theta, fraction, scale: p.factor === 1 ? undefined : p.factor };
-  return fail(
-    `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default and linear RoPE)`,
-  );
 }
 
 /** The fast tokenizer's files as the checkpoint ships them: the probe encodes with tokenizer.json. */
