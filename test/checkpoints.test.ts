@@ -98,7 +98,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
       }
       // A sliding window shorter than the context caps the context: within it the window masks nothing.
-      if (ref.model_type === "mistral") {
+      if (ref.model_type === "mistral" || ref.model_type === "phi3") {
         const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
           JSON.parse(fs.readFileSync(f, "utf8")),
         );
@@ -111,7 +111,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "qwen2", "qwen3", "apertus"])
+    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "qwen2", "qwen3", "apertus", "phi3"])
       expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
     for (const l of ["sharded", "hub"]) expect(refs.map((r) => r.layout)).toContain(l);
@@ -268,7 +268,7 @@ describe.skipIf(!!MISSING)(
         "a model_type it does not know",
         "llama",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "mamba")),
-        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus\); export the model to ONNX/,
+        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, phi3\); export the model to ONNX/,
       ],
       [
         "a rope scaling it does not apply",
@@ -290,6 +290,15 @@ describe.skipIf(!!MISSING)(
         "apertus",
         (d) => editJson(path.join(d, "config.json"), (c) => delete c.rope_parameters.low_freq_factor),
         /config\.json: llama3 rope "low_freq_factor" is undefined, not a positive number/,
+      ],
+      [
+        "Phi-3's longrope",
+        "phi3",
+        (d) =>
+          editJson(path.join(d, "config.json"), (c) => {
+            c.rope_parameters = { ...c.rope_parameters, rope_type: "longrope", short_factor: [1], long_factor: [1] };
+          }),
+        /config\.json: rope_scaling of type "longrope" is not applied/,
       ],
       [
         "soft-capping it does not apply",

@@ -38,6 +38,18 @@ TYPES = {
     # ApertusConfig's own defaults for what it leaves out: xIELU, QK-norm, llama3 RoPE (theta 12e6, factor 8, original
     # context 8192), whose three frequency bands all fall within a head of 16.
     "apertus": lambda: transformers.ApertusConfig(**COMMON, num_key_value_heads=KV),
+    # Fused qkv_proj (with grouped kv) and gate_up_proj; half of each head rotated; a window shorter than the context.
+    "phi3": lambda: transformers.Phi3Config(**COMMON, num_key_value_heads=KV, pad_token_id=3, sliding_window=64,
+                                            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                             "partial_rotary_factor": 0.5}),
+}
+# Variants of a type's config, built as that type: llama with llama3 RoPE over an original context of 64, so that a
+# head of 16 has frequencies in all three of its bands (kept, blended, slowed).
+VARIANTS = {
+    "llama-rope-llama3": ("llama", lambda: transformers.LlamaConfig(
+        **COMMON, num_key_value_heads=KV, rope_parameters={
+            "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64})),
 }
 # name -> (model type, dtype, how it is laid out)
 CHECKPOINTS = {
@@ -53,6 +65,8 @@ CHECKPOINTS = {
     "qwen3-bf16": ("qwen3", torch.bfloat16, "dir"),
     "apertus": ("apertus", torch.float32, "dir"),
     "apertus-bf16": ("apertus", torch.bfloat16, "dir"),
+    "phi3": ("phi3", torch.float32, "dir"),
+    "llama-rope-llama3": ("llama-rope-llama3", torch.float32, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"
 # The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own
@@ -66,8 +80,9 @@ SEED_HUB = {
 
 
 def build(model_type):
-    cfg = TYPES[model_type]()
-    torch.manual_seed(SEED + list(TYPES).index(model_type))  # a seed per type: no two types share weights
+    cfg = VARIANTS[model_type][1]() if model_type in VARIANTS else TYPES[model_type]()
+    # A seed per type, a variant its type's: no two types share weights.
+    torch.manual_seed(SEED + list(TYPES).index(VARIANTS[model_type][0] if model_type in VARIANTS else model_type))
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
     with torch.no_grad():  # norms away from their init, so that a misread gain or bias shows in the numbers
         for name, p in model.named_parameters():
@@ -127,7 +142,7 @@ def main():
         model.save_pretrained(folder, max_shard_size="100KB" if layout == "sharded" else "50GB")
         for f, v in tok.items():
             json.dump(v, open(os.path.join(folder, f), "w"))
-        return {"model_type": model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,
+        return {"model_type": VARIANTS[model_type][0] if model_type in VARIANTS else model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,
                 "ids": ids, **reference(folder, ids)}
 
     for name, (model_type, dtype, layout) in CHECKPOINTS.items():

@@ -43,6 +43,8 @@ const TYPES: Record<string, ModelType> = {
   // Apertus: attention_layernorm and feedforward_layernorm, QK-norm, an up/down MLP with no gate whose xIELU
   // keeps its alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE by default.
   apertus: { family: "apertus", act: "xielu", tied: false, eps: "rms_norm_eps" },
+  // Phi-3: fused qkv_proj and gate_up_proj (split here), no biases, partial_rotary_factor, a sliding window on every layer.
+  phi3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
 };
 export const MODEL_TYPES = Object.keys(TYPES);
 
@@ -108,13 +110,17 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     calibrationIds: [0],
   });
   // Biases and QK-norms as each modeling file builds them: Qwen2's q/k/v always, the others by attention_bias.
-  const bias = modelType === "qwen2" || cfg.attention_bias === true || (neox && cfg.attention_bias !== false);
+  // Phi-3's projections never have biases (nn.Linear(..., bias=False)), whatever the config says.
+  const bias =
+    modelType !== "phi3" &&
+    (modelType === "qwen2" || cfg.attention_bias === true || (neox && cfg.attention_bias !== false));
   const need = {
     attnBias: bias,
     oBias: bias && modelType !== "qwen2",
-    mlpBias: cfg.mlp_bias === true,
+    mlpBias: modelType !== "phi3" && cfg.mlp_bias === true,
     qkNorm: modelType === "qwen3" || modelType === "apertus",
     apertus: modelType === "apertus",
+    fused: modelType === "phi3",
   };
   const weights = (neox ? neoxWeights : llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
@@ -149,7 +155,8 @@ function slidingWindow(cfg: Record<string, any>, modelType: string): number | un
       : cfg.use_sliding_window === true;
     return marked ? w : undefined;
   }
-  return modelType === "mistral" ? w : undefined;
+  // Mistral and Phi-3 pass config.sliding_window to every layer's attention.
+  return modelType === "mistral" || modelType === "phi3" ? w : undefined;
 }
 
 /** The fast tokenizer's files as the checkpoint ships them: the probe encodes with tokenizer.json. */

@@ -40,17 +40,25 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
   const p: Record<string, any> = given ?? (cfg.rope_theta === undefined ? (CLASS_DEFAULTS[modelType] ?? {}) : {});
   const theta =
     p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? DEFAULT_THETA[modelType] ?? 10000;
-  // Only GPT-NeoX's modeling file reads partial_rotary_factor; llama's and the others' rotate the whole head.
-  const fraction = neox ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? cfg.rotary_pct ?? 1) : 1;
+  // Only GPT-NeoX's and Phi-3's modeling files read partial_rotary_factor; llama's and the others' rotate the whole head.
+  const partial = neox || modelType === "phi3";
+  const fraction = partial ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? cfg.rotary_pct ?? 1) : 1;
   const kind = p.rope_type ?? p.type ?? "default";
   if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);
   if (typeof fraction !== "number" || !(fraction > 0 && fraction <= 1))
     fail(`partial rotary factor ${JSON.stringify(fraction)} is not in (0, 1]`);
+  // transformers rotates int(head_dim × factor) dims, in pairs.
+  const dims = headDim * fraction;
+  if (!Number.isInteger(dims) || dims % 2)
+    fail(`partial rotary factor ${fraction} rotates ${dims} of the head's ${headDim} dims, not an even whole number`);
   if (kind === "default") return { theta, fraction };
+  if (kind !== "linear" && kind !== "llama3")
+    fail(
+      `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default, linear and llama3 RoPE)`,
+    );
   const factor = p.factor;
   if (typeof factor !== "number" || !(factor > 0))
     fail(`rope_scaling of type ${JSON.stringify(kind)} has factor ${JSON.stringify(factor)}, not a positive number`);
-  if (kind === "linear") return { theta, fraction, scale: factor === 1 ? undefined : factor };
   if (kind === "llama3") {
     // standardize_rope_params: a top-level original_max_position_embeddings wins, else the rope's own, else the context.
     const original =
@@ -67,9 +75,7 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
     const dim = Math.trunc(headDim * fraction);
     return { theta, fraction, invFreq: llama3(theta, dim, factor, low, high, original) };
   }
-  return fail(
-    `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default, linear and llama3 RoPE)`,
-  );
+  return { theta, fraction, scale: factor === 1 ? undefined : factor };
 }
 
 /**

@@ -16,6 +16,8 @@ export interface Needs {
   qkNorm: boolean;
   /** Apertus' layer: attention_layernorm and feedforward_layernorm, no gate_proj, xIELU's parameters in mlp.act_fn. */
   apertus?: boolean;
+  /** Phi-3's fused projections: qkv_proj as q, k, v rows one after another, gate_up_proj as gate then up. */
+  fused?: boolean;
 }
 
 type Fail = (m: string, file?: string) => never;
@@ -70,7 +72,7 @@ const xielu = (alphaP: number, alphaN: number, beta: number, eps: number) => ({
   eps,
 });
 
-/** llama, mistral, qwen2, qwen3, gemma, apertus: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
+/** llama, mistral, qwen2, qwen3, gemma, apertus, phi3: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
 export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, heads, kvHeads, hidden, vocab } = c;
   const hd = c.headDim ?? d / heads;
@@ -90,14 +92,20 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
     add(true, {
       [`${n1}.weight`]: [d],
       [`${n2}.weight`]: [d],
+      "self_attn.o_proj.weight": [d, heads * hd],
+      "mlp.down_proj.weight": [d, hidden],
+    });
+    add(!need.fused, {
       "self_attn.q_proj.weight": [heads * hd, d],
       "self_attn.k_proj.weight": [kvHeads * hd, d],
       "self_attn.v_proj.weight": [kvHeads * hd, d],
-      "self_attn.o_proj.weight": [d, heads * hd],
       "mlp.up_proj.weight": [hidden, d],
-      "mlp.down_proj.weight": [d, hidden],
     });
-    add(!need.apertus, { "mlp.gate_proj.weight": [hidden, d] });
+    add(!need.fused && !need.apertus, { "mlp.gate_proj.weight": [hidden, d] });
+    add(!!need.fused, {
+      "self_attn.qkv_proj.weight": [(heads + 2 * kvHeads) * hd, d],
+      "mlp.gate_up_proj.weight": [2 * hidden, d],
+    });
     add(!!need.apertus, {
       "mlp.act_fn.alpha_p": [1],
       "mlp.act_fn.alpha_n": [1],
@@ -119,12 +127,22 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
     const must = (n: string) => () => read(`${p}.${n}`);
     const may = (n: string) => () => (`${p}.${n}` in names ? read(`${p}.${n}`) : undefined);
     const scalar = (n: string) => read(`${p}.mlp.act_fn.${n}`)[0];
+    /** Rows [from, to) of a fused [rows, d] matrix (Phi3Attention slices qkv at heads × hd and kv × hd; Phi3MLP chunks gate_up in two). */
+    const rows = (n: string, from: number, to: number) => () => read(`${p}.${n}`).subarray(from * d, to * d);
+    const [q, k] = [heads * hd, (heads + kvHeads) * hd];
+    const fused = need.fused && {
+      q: rows("self_attn.qkv_proj.weight", 0, q),
+      k: rows("self_attn.qkv_proj.weight", q, k),
+      v: rows("self_attn.qkv_proj.weight", k, k + kvHeads * hd),
+      gate: rows("mlp.gate_up_proj.weight", 0, hidden),
+      up: rows("mlp.gate_up_proj.weight", hidden, 2 * hidden),
+    };
     return lazy<LayerWeights>({
       norm1: must(`${n1}.weight`),
       norm2: must(`${n2}.weight`),
-      q: must("self_attn.q_proj.weight"),
-      k: must("self_attn.k_proj.weight"),
-      v: must("self_attn.v_proj.weight"),
+      q: fused ? fused.q : must("self_attn.q_proj.weight"),
+      k: fused ? fused.k : must("self_attn.k_proj.weight"),
+      v: fused ? fused.v : must("self_attn.v_proj.weight"),
       o: must("self_attn.o_proj.weight"),
       qBias: may("self_attn.q_proj.bias"),
       kBias: may("self_attn.k_proj.bias"),
@@ -132,8 +150,8 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       oBias: may("self_attn.o_proj.bias"),
       qNorm: may("self_attn.q_norm.weight"),
       kNorm: may("self_attn.k_norm.weight"),
-      gate: may("mlp.gate_proj.weight"),
-      up: must("mlp.up_proj.weight"),
+      gate: fused ? fused.gate : may("mlp.gate_proj.weight"),
+      up: fused ? fused.up : must("mlp.up_proj.weight"),
       down: must("mlp.down_proj.weight"),
       gateBias: may("mlp.gate_proj.bias"),
       upBias: may("mlp.up_proj.bias"),
