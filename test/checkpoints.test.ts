@@ -98,7 +98,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
       }
       // A sliding window shorter than the context caps the context: within it the window masks nothing.
-      if (ref.model_type === "mistral" || ref.model_type === "phi3") {
+      if (["mistral", "phi3", "gemma2"].includes(ref.model_type)) {
         const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
           JSON.parse(fs.readFileSync(f, "utf8")),
         );
@@ -111,7 +111,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "qwen2", "qwen3", "apertus", "phi3"])
+    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "gemma2", "qwen2", "qwen3", "apertus", "phi3"])
       expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
     for (const l of ["sharded", "hub"]) expect(refs.map((r) => r.layout)).toContain(l);
@@ -268,7 +268,7 @@ describe.skipIf(!!MISSING)(
         "a model_type it does not know",
         "llama",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "mamba")),
-        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, phi3\); export the model to ONNX/,
+        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, gemma2, phi3\); export the model to ONNX/,
       ],
       [
         "a rope scaling it does not apply",
@@ -290,6 +290,12 @@ describe.skipIf(!!MISSING)(
         "apertus",
         (d) => editJson(path.join(d, "config.json"), (c) => delete c.rope_parameters.low_freq_factor),
         /config\.json: llama3 rope "low_freq_factor" is undefined, not a positive number/,
+      ],
+      [
+        "a Gemma 2 activation other than GELU's tanh form (read from hidden_activation)",
+        "gemma2",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.hidden_activation = "gelu")),
+        /config\.json: hidden_activation "gelu" is not applied \(gemma2 is converted with "gelu_pytorch_tanh"\)/,
       ],
       [
         "Phi-3's longrope",

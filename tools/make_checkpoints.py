@@ -1,6 +1,6 @@
 """HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
 
-For each model type probespec converts (llama, mistral, gpt_neox, gemma, qwen2, qwen3, apertus), HF's real
+For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3), HF's real
 *ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
 safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
 qwen3), sharded with model.safetensors.index.json (mistral, max_shard_size), and a hub cache
@@ -38,6 +38,10 @@ TYPES = {
     # ApertusConfig's own defaults for what it leaves out: xIELU, QK-norm, llama3 RoPE (theta 12e6, factor 8, original
     # context 8192), whose three frequency bands all fall within a head of 16.
     "apertus": lambda: transformers.ApertusConfig(**COMMON, num_key_value_heads=KV),
+    # Soft-capping of scores and logits at caps small enough to bite (random weights give logits near 1), a
+    # query_pre_attn_scalar that is not the head dim, and a window shorter than the context on every other layer.
+    "gemma2": lambda: transformers.Gemma2Config(**COMMON, num_key_value_heads=KV, head_dim=32, query_pre_attn_scalar=24,
+                                                attn_logit_softcapping=0.5, final_logit_softcapping=2.0, sliding_window=64),
     # Fused qkv_proj (with grouped kv) and gate_up_proj; half of each head rotated; a window shorter than the context.
     "phi3": lambda: transformers.Phi3Config(**COMMON, num_key_value_heads=KV, pad_token_id=3, sliding_window=64,
                                             rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
@@ -66,6 +70,8 @@ CHECKPOINTS = {
     "apertus": ("apertus", torch.float32, "dir"),
     "apertus-bf16": ("apertus", torch.bfloat16, "dir"),
     "phi3": ("phi3", torch.float32, "dir"),
+    "gemma2": ("gemma2", torch.float32, "dir"),
+    "gemma2-bf16": ("gemma2", torch.bfloat16, "dir"),
     "llama-rope-llama3": ("llama-rope-llama3", torch.float32, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"

@@ -61,6 +61,11 @@ export interface AnalogConfig {
   ropeScale?: number;
   /** Each rotary pair's frequency where a rope scaling sets them one by one (transformers' "llama3"): used in place of ropeTheta and ropeScale. */
   ropeInvFreq?: number[];
+  /** What attention scores are multiplied by where it is not 1 / √head dim (Gemma 2's query_pre_attn_scalar^-½). */
+  attnScale?: number;
+  /** Gemma 2's soft-capping, cap × tanh(x / cap): of the scaled attention scores, and of the logits. */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
   /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
   rotaryPct: number;
   /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */

@@ -43,6 +43,10 @@ const TYPES: Record<string, ModelType> = {
   // Apertus: attention_layernorm and feedforward_layernorm, QK-norm, an up/down MLP with no gate whose xIELU
   // keeps its alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE by default.
   apertus: { family: "apertus", act: "xielu", tied: false, eps: "rms_norm_eps" },
+  // Gemma 2: Gemma's, with norms on the attention and MLP outputs (post_attention_layernorm, pre_ and
+  // post_feedforward_layernorm), scores scaled by query_pre_attn_scalar^-½ and soft-capped, logits soft-capped, and a
+  // sliding window on the layers layer_types marks (every other one by default). Its activation is hidden_activation.
+  gemma2: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
   // Phi-3: fused qkv_proj and gate_up_proj (split here), no biases, partial_rotary_factor, a sliding window on every layer.
   phi3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
 };
@@ -87,7 +91,20 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     vocab = num("vocab_size");
   const neox = type.family === "pythia";
   // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
-  const hd = neox ? d / heads : num("head_dim", modelType === "gemma" ? undefined : d / heads);
+  const gemma2 = modelType === "gemma2";
+  const hd = neox ? d / heads : num("head_dim", modelType === "gemma" || gemma2 ? undefined : d / heads);
+  // Gemma2Config's defaults where config.json leaves a key out; null turns soft-capping off.
+  const orDefault = (key: string, fallback: number) => (cfg[key] === undefined ? fallback : cfg[key]);
+  const softcap = (key: string, fallback: number) => {
+    const v = orDefault(key, fallback);
+    if (v === null) return undefined;
+    return typeof v === "number" && v > 0 ? v : fail(`"${key}" is ${JSON.stringify(v)}, not a positive number or null`);
+  };
+  const gemma2Attn = gemma2 && {
+    attnScale: Math.pow(num("query_pre_attn_scalar", 256, false), -0.5),
+    ...(softcap("attn_logit_softcapping", 50) ? { attnSoftcap: softcap("attn_logit_softcapping", 50) } : {}),
+    ...(softcap("final_logit_softcapping", 30) ? { finalSoftcap: softcap("final_logit_softcapping", 30) } : {}),
+  };
   refuseUnapplied(cfg, modelType, type, fail);
   const rope = ropeOf(cfg, modelType, hd, fail);
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : type.tied;
@@ -104,6 +121,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     ropeTheta: rope.theta,
     ropeScale: rope.scale,
     ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
+    ...gemma2Attn,
     rotaryPct: rope.fraction,
     eps: num(type.eps, undefined, false),
     ropeStyle: "half",
@@ -121,6 +139,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     qkNorm: modelType === "qwen3" || modelType === "apertus",
     apertus: modelType === "apertus",
     fused: modelType === "phi3",
+    sandwich: gemma2,
   };
   const weights = (neox ? neoxWeights : llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
@@ -129,13 +148,16 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
 /** What changes the forward pass and is not applied: refused by name, never ignored. */
 function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: ModelType, fail: (m: string) => never) {
   // Absent, it is the config class's default, the one the type is converted with.
-  const given = cfg.hidden_act ?? type.act;
+  // Gemma2MLP reads hidden_activation, and hidden_act not at all.
+  const actKey = modelType === "gemma2" ? "hidden_activation" : "hidden_act";
+  const given = cfg[actKey] ?? type.act;
   const act = modelType === "gemma" && given === "gelu" ? "gelu_pytorch_tanh" : given;
   if (act !== type.act)
-    fail(`hidden_act ${JSON.stringify(cfg.hidden_act)} is not applied (${modelType} is converted with "${type.act}")`);
+    fail(`${actKey} ${JSON.stringify(cfg[actKey])} is not applied (${modelType} is converted with "${type.act}")`);
+  // Gemma 2's are applied (hfCheckpoint); no other type's modeling file reads them.
   for (const key of ["attn_logit_softcapping", "final_logit_softcapping"])
-    if (cfg[key] !== undefined && cfg[key] !== null)
-      fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written)`);
+    if (modelType !== "gemma2" && cfg[key] !== undefined && cfg[key] !== null)
+      fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written for ${modelType})`);
   if (cfg.use_bidirectional_attention) fail(`"use_bidirectional_attention" is not applied (the graph is causal)`);
   if (modelType === "gpt_neox" && cfg.use_parallel_residual === false)
     fail(`"use_parallel_residual": false is not applied (the GPT-NeoX graph is parallel, as Pythia is)`);
@@ -146,8 +168,11 @@ function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: Mode
  * (transformers' sliding_window_causal_mask), so prompts no longer than it need no window at all.
  */
 function slidingWindow(cfg: Record<string, any>, modelType: string): number | undefined {
-  const w = cfg.sliding_window;
+  // Gemma2Config's default window is 4096, on every other layer when layer_types is left out.
+  const w = modelType === "gemma2" && cfg.sliding_window === undefined ? 4096 : cfg.sliding_window;
   if (typeof w !== "number") return undefined;
+  if (modelType === "gemma2")
+    return !Array.isArray(cfg.layer_types) || cfg.layer_types.includes("sliding_attention") ? w : undefined;
   // Qwen2/3 slide only on the layers layer_types marks (use_sliding_window in older configs).
   if (modelType === "qwen2" || modelType === "qwen3") {
     const marked = Array.isArray(cfg.layer_types)

@@ -18,6 +18,8 @@ export interface Needs {
   apertus?: boolean;
   /** Phi-3's fused projections: qkv_proj as q, k, v rows one after another, gate_up_proj as gate then up. */
   fused?: boolean;
+  /** Gemma 2's norms around both branches: input, post_attention, pre_feedforward and post_feedforward_layernorm. */
+  sandwich?: boolean;
 }
 
 type Fail = (m: string, file?: string) => never;
@@ -78,9 +80,12 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
   const hd = c.headDim ?? d / heads;
   const has = (n: string) => ck.tensors.has(n);
   const names: { [name: string]: number[] } = { "model.embed_tokens.weight": [vocab, d], "model.norm.weight": [d] };
+  // n1 and n2 are the norms before attention and before the MLP; Gemma 2's post_attention_layernorm is on the attention's output.
   const [n1, n2] = need.apertus
     ? ["attention_layernorm", "feedforward_layernorm"]
-    : ["input_layernorm", "post_attention_layernorm"];
+    : need.sandwich
+      ? ["input_layernorm", "pre_feedforward_layernorm"]
+      : ["input_layernorm", "post_attention_layernorm"];
   // A tied checkpoint may still hold lm_head.weight: transformers ties it to the embedding, so it is not read.
   if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
   for (let l = 0; l < c.layers; l++) {
@@ -102,6 +107,7 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       "mlp.up_proj.weight": [hidden, d],
     });
     add(!need.fused && !need.apertus, { "mlp.gate_proj.weight": [hidden, d] });
+    add(!!need.sandwich, { "post_attention_layernorm.weight": [d], "post_feedforward_layernorm.weight": [d] });
     add(!!need.fused, {
       "self_attn.qkv_proj.weight": [(heads + 2 * kvHeads) * hd, d],
       "mlp.gate_up_proj.weight": [2 * hidden, d],
@@ -156,6 +162,9 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       gateBias: may("mlp.gate_proj.bias"),
       upBias: may("mlp.up_proj.bias"),
       downBias: may("mlp.down_proj.bias"),
+      // Only Gemma 2's: llama's post_attention_layernorm is the MLP's input norm (n2).
+      attnOutNorm: need.sandwich ? must("post_attention_layernorm.weight") : () => undefined,
+      mlpOutNorm: need.sandwich ? must("post_feedforward_layernorm.weight") : () => undefined,
       xielu: () =>
         need.apertus ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined,
     });
