@@ -277,7 +277,7 @@ describe.skipIf(!!MISSING)(
           editJson(path.join(d, "config.json"), (c) => {
             c.rope_parameters = { rope_type: "yarn", rope_theta: 10000, factor: 8 };
           }),
-        /config\.json: rope_scaling of type "yarn" is not applied \(probespec applies default, linear and llama3 RoPE\)/,
+        /config\.json: rope_scaling of type "yarn" is not applied \(probespec applies default, linear, dynamic and llama3 RoPE\)/,
       ],
       [
         "an Apertus activation other than xIELU",

@@ -54,6 +54,9 @@ VARIANTS = {
         **COMMON, num_key_value_heads=KV, rope_parameters={
             "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
             "original_max_position_embeddings": 64})),
+    # Dynamic NTK: the default RoPE within max_position_embeddings, which the converter caps the context at.
+    "llama-rope-dynamic": ("llama", lambda: transformers.LlamaConfig(
+        **COMMON, num_key_value_heads=KV, rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0})),
 }
 # name -> (model type, dtype, how it is laid out)
 CHECKPOINTS = {
@@ -73,6 +76,7 @@ CHECKPOINTS = {
     "gemma2": ("gemma2", torch.float32, "dir"),
     "gemma2-bf16": ("gemma2", torch.bfloat16, "dir"),
     "llama-rope-llama3": ("llama-rope-llama3", torch.float32, "dir"),
+    "llama-rope-dynamic": ("llama-rope-dynamic", torch.float32, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"
 # The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own

@@ -52,13 +52,16 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
   if (!Number.isInteger(dims) || dims % 2)
     fail(`partial rotary factor ${fraction} rotates ${dims} of the head's ${headDim} dims, not an even whole number`);
   if (kind === "default") return { theta, fraction };
-  if (kind !== "linear" && kind !== "llama3")
+  if (kind !== "linear" && kind !== "llama3" && kind !== "dynamic")
     fail(
-      `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default, linear and llama3 RoPE)`,
+      `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default, linear, dynamic and llama3 RoPE)`,
     );
   const factor = p.factor;
   if (typeof factor !== "number" || !(factor > 0))
     fail(`rope_scaling of type ${JSON.stringify(kind)} has factor ${JSON.stringify(factor)}, not a positive number`);
+  // Dynamic NTK rescales only past max_position_embeddings (dynamic_rope_update; at or below it
+  // _compute_dynamic_ntk_parameters gives theta × 1): within the context the converter caps at that, it is the default.
+  if (kind === "dynamic") return { theta, fraction };
   if (kind === "llama3") {
     // standardize_rope_params: a top-level original_max_position_embeddings wins, else the rope's own, else the context.
     const original =
