@@ -52,6 +52,9 @@ const TYPES: Record<string, ModelType> = {
 };
 export const MODEL_TYPES = Object.keys(TYPES);
 
+/** The types whose modeling file builds q/k/v/o with bias=config.attention_bias. */
+const READS_ATTENTION_BIAS = ["llama", "qwen3", "gemma", "gemma2", "apertus"];
+
 export interface Converted {
   config: AnalogConfig;
   modelType: string;
@@ -127,15 +130,17 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     ropeStyle: "half",
     calibrationIds: [0],
   });
-  // Biases and QK-norms as each modeling file builds them: Qwen2's q/k/v always, the others by attention_bias.
-  // Phi-3's projections never have biases (nn.Linear(..., bias=False)), whatever the config says.
+  // Biases and QK-norms as each modeling file builds them: Qwen2's q/k/v always, GPT-NeoX's unless attention_bias is
+  // false, and attention_bias only where the modeling file reads it (Mistral's and Phi-3's never have biases, whatever
+  // the config says; only Llama's MLP reads mlp_bias): a key the model ignores asks for no tensor.
   const bias =
-    modelType !== "phi3" &&
-    (modelType === "qwen2" || cfg.attention_bias === true || (neox && cfg.attention_bias !== false));
+    modelType === "qwen2" ||
+    (neox && cfg.attention_bias !== false) ||
+    (READS_ATTENTION_BIAS.includes(modelType) && cfg.attention_bias === true);
   const need = {
     attnBias: bias,
     oBias: bias && modelType !== "qwen2",
-    mlpBias: modelType !== "phi3" && cfg.mlp_bias === true,
+    mlpBias: modelType === "llama" && cfg.mlp_bias === true,
     qkNorm: modelType === "qwen3" || modelType === "apertus",
     apertus: modelType === "apertus",
     fused: modelType === "phi3",
