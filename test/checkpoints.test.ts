@@ -150,6 +150,20 @@ describe.skipIf(!!MISSING)("a checkpoint added as one config entry", () => {
   });
 });
 
+describe.skipIf(!!MISSING)("an Apertus config.json without rope parameters", () => {
+  it("gets ApertusConfig's llama3 defaults, a lone rope_theta ignored as transformers ignores it", () => {
+    const dir = copy("apertus");
+    editJson(path.join(dir, "config.json"), (c) => {
+      delete c.rope_parameters;
+      c.rope_theta = 500000;
+    });
+    const ref = REFS.find(([n]) => n === "apertus")![1];
+    const ours = hfCheckpoint(openCheckpoint(dir)).config.ropeInvFreq!;
+    expect(ours.length).toBe(ref.inv_freq.length);
+    ours.forEach((f, i) => expect(rel(f, ref.inv_freq[i]), `inv_freq[${i}]`).toBeLessThan(1e-6));
+  });
+});
+
 describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
   it("is skipped before it is converted, saying how much its float32 weights need", async () => {
     const e = entry("big", { dir: "llama" });

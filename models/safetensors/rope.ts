@@ -17,8 +17,8 @@ export interface Rope {
 }
 
 /**
- * What a config.json with no rope parameters at all means, where the config class's __post_init__ fills
- * them in (ApertusConfig: llama3, theta 12e6, factor 8 over an original 8192).
+ * What a config.json with no rope_parameters (or rope_scaling) means, where the config class's __post_init__
+ * fills them in (ApertusConfig: llama3, theta 12e6, factor 8 over an original 8192).
  */
 const CLASS_DEFAULTS: Record<string, Record<string, unknown>> = {
   apertus: {
@@ -36,8 +36,9 @@ const DEFAULT_THETA: Record<string, number> = { apertus: 12000000 };
 
 export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: number, fail: Fail): Rope {
   const neox = modelType === "gpt_neox";
-  const given = cfg.rope_parameters ?? cfg.rope_scaling;
-  const p: Record<string, any> = given ?? (cfg.rope_theta === undefined ? (CLASS_DEFAULTS[modelType] ?? {}) : {});
+  // Without rope parameters the class's defaults hold whole: transformers 5 then ignores a lone top-level rope_theta
+  // (ApertusConfig.from_dict({"rope_theta": 5e5, …}).rope_parameters has theta 12e6).
+  const p: Record<string, any> = cfg.rope_parameters ?? cfg.rope_scaling ?? CLASS_DEFAULTS[modelType] ?? {};
   const theta =
     p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? DEFAULT_THETA[modelType] ?? 10000;
   // Only GPT-NeoX's and Phi-3's modeling files read partial_rotary_factor; llama's and the others' rotate the whole head.
