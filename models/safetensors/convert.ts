@@ -95,7 +95,8 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
   const neox = type.family === "pythia";
   // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
   const gemma2 = modelType === "gemma2";
-  const hd = neox ? d / heads : num("head_dim", modelType === "gemma" || gemma2 ? undefined : d / heads);
+  // Gemma2Config.head_dim defaults to 256, as its query_pre_attn_scalar does.
+  const hd = neox ? d / heads : num("head_dim", gemma2 ? 256 : modelType === "gemma" ? undefined : d / heads);
   // Gemma2Config's defaults where config.json leaves a key out; null turns soft-capping off.
   const orDefault = (key: string, fallback: number) => (cfg[key] === undefined ? fallback : cfg[key]);
   const softcap = (key: string, fallback: number) => {
