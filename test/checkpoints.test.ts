@@ -7,9 +7,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { resolveSource, selectModels, type SourceSettings } from "../models/registry/select.js";
+import { hfCheckpoint } from "../models/safetensors/convert.js";
+import { openCheckpoint } from "../models/safetensors/reader.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { rel, tmpDir } from "./helpers.js";
@@ -27,6 +29,7 @@ interface Reference {
   hub?: string;
   norms: number[];
   entropy: Record<string, number>;
+  inv_freq: number[];
 }
 const REFS: [string, Reference][] = MISSING
   ? []
@@ -63,6 +66,16 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
     it(`${name}: a ${ref.dtype} ${ref.model_type} checkpoint (${ref.layout}) matches transformers' forward within 1e-5, its folder untouched`, async () => {
       const source = ref.hub ? { hub: ref.hub } : { dir: name };
       const e = entry(name, source, ref.model_type === "gpt_neox" ? "pythia" : ref.model_type);
+      if (!ref.hub) {
+        // The rotary frequencies are transformers' own, rope scaling (Apertus' llama3) included.
+        const ours = hfCheckpoint(openCheckpoint(path.join(ROOT, name))).config;
+        const invFreq =
+          ours.ropeInvFreq ??
+          ref.inv_freq.map(
+            (_, i) => Math.pow(ours.ropeTheta, (-2 * i) / (2 * ref.inv_freq.length)) / (ours.ropeScale ?? 1),
+          );
+        invFreq.forEach((f, i) => expect(rel(f, ref.inv_freq[i]), `inv_freq[${i}]`).toBeLessThan(1e-6));
+      }
       const user = ref.hub ? path.join(ROOT, "hub") : path.join(ROOT, name);
       const before = listing(user);
       const s = settings();
@@ -85,7 +98,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
       }
       // A sliding window shorter than the context caps the context: within it the window masks nothing.
-      if (ref.model_type === "mistral") {
+      if (["mistral", "phi3", "gemma2"].includes(ref.model_type)) {
         const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
           JSON.parse(fs.readFileSync(f, "utf8")),
         );
@@ -98,7 +111,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "qwen2", "qwen3"])
+    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "gemma2", "qwen2", "qwen3", "apertus", "phi3"])
       expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
     for (const l of ["sharded", "hub"]) expect(refs.map((r) => r.layout)).toContain(l);
@@ -134,6 +147,20 @@ describe.skipIf(!!MISSING)("a checkpoint added as one config entry", () => {
       const norms = (r.measures["resid.norm"] as { perPrompt: number[][] }).perPrompt[0];
       norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `${id} norm ${L}`).toBeLessThan(1e-5));
     }
+  });
+});
+
+describe.skipIf(!!MISSING)("an Apertus config.json without rope parameters", () => {
+  it("gets ApertusConfig's llama3 defaults, a lone rope_theta ignored as transformers ignores it", () => {
+    const dir = copy("apertus");
+    editJson(path.join(dir, "config.json"), (c) => {
+      delete c.rope_parameters;
+      c.rope_theta = 500000;
+    });
+    const ref = REFS.find(([n]) => n === "apertus")![1];
+    const ours = hfCheckpoint(openCheckpoint(dir)).config.ropeInvFreq!;
+    expect(ours.length).toBe(ref.inv_freq.length);
+    ours.forEach((f, i) => expect(rel(f, ref.inv_freq[i]), `inv_freq[${i}]`).toBeLessThan(1e-6));
   });
 });
 
@@ -255,16 +282,43 @@ describe.skipIf(!!MISSING)(
         "a model_type it does not know",
         "llama",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "mamba")),
-        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox\); export the model to ONNX/,
+        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, gemma2, phi3\); export the model to ONNX/,
       ],
       [
         "a rope scaling it does not apply",
         "llama",
         (d) =>
           editJson(path.join(d, "config.json"), (c) => {
-            c.rope_parameters = { rope_type: "llama3", rope_theta: 10000, factor: 8 };
+            c.rope_parameters = { rope_type: "yarn", rope_theta: 10000, factor: 8 };
           }),
-        /config\.json: rope_scaling of type "llama3" is not applied/,
+        /config\.json: rope_scaling of type "yarn" is not applied \(probespec applies default, linear, dynamic and llama3 RoPE\)/,
+      ],
+      [
+        "an Apertus activation other than xIELU",
+        "apertus",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.hidden_act = "silu")),
+        /config\.json: hidden_act "silu" is not applied \(apertus is converted with "xielu"\)/,
+      ],
+      [
+        "a llama3 rope scaling without its frequency factors",
+        "apertus",
+        (d) => editJson(path.join(d, "config.json"), (c) => delete c.rope_parameters.low_freq_factor),
+        /config\.json: llama3 rope "low_freq_factor" is undefined, not a positive number/,
+      ],
+      [
+        "a Gemma 2 activation other than GELU's tanh form (read from hidden_activation)",
+        "gemma2",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.hidden_activation = "gelu")),
+        /config\.json: hidden_activation "gelu" is not applied \(gemma2 is converted with "gelu_pytorch_tanh"\)/,
+      ],
+      [
+        "Phi-3's longrope",
+        "phi3",
+        (d) =>
+          editJson(path.join(d, "config.json"), (c) => {
+            c.rope_parameters = { ...c.rope_parameters, rope_type: "longrope", short_factor: [1], long_factor: [1] };
+          }),
+        /config\.json: rope_scaling of type "longrope" is not applied/,
       ],
       [
         "soft-capping it does not apply",
@@ -302,3 +356,80 @@ describe.skipIf(!!MISSING)(
     }
   },
 );
+
+describe.skipIf(!!MISSING)("the seed's four entries read the HuggingFace cache", () => {
+  const SEED_HUB = path.join(ROOT, "seed-hub");
+  const SEED = ["mistral-7b", "pythia-6.9b", "gemma-7b", "apertus-8b"];
+  const hubOf = async (id: string) => {
+    const e = (await loadRegistry()).entries.find((x) => x.id === id)!;
+    return { e, hub: (e.source as { hub: string }).hub };
+  };
+
+  it("probe tiny checkpoints a hub cache holds under the seed's four repository ids, with no export step, to transformers' numbers within 1e-5", async () => {
+    const refs: Record<string, Reference> = JSON.parse(fs.readFileSync(path.join(SEED_HUB, "references.json"), "utf8"));
+    const run = await runProbes({
+      env: {
+        ...process.env,
+        PROBESPEC_MODELS: SEED.join(","),
+        PROBESPEC_MODELS_ROOT: tmpDir(), // no exports/ there
+        PROBESPEC_CACHE_DIR: tmpDir(),
+        PROBESPEC_DEVICE: "cpu",
+        PROBESPEC_OFFLINE: "1",
+        HF_HUB_CACHE: SEED_HUB,
+      },
+      promptSet: { name: "one", file: "-", prompts: [Object.values(refs)[0].prompt] },
+    });
+    expect(run.failures).toEqual([]);
+    for (const id of SEED) {
+      const ref = refs[(await hubOf(id)).hub];
+      expect(ref, `a checkpoint under ${id}'s repository`).toBeDefined();
+      const r = run.results.find((x) => x.id === id)!;
+      const norms = (r.measures["resid.norm"] as { perPrompt: number[][] }).perPrompt[0];
+      expect(norms.length).toBe(ref.norms.length);
+      norms.forEach((n, L) => {
+        const err = rel(n, ref.norms[L]);
+        measured[`seed ${id} norm`] = Math.max(measured[`seed ${id} norm`] ?? 0, err);
+        expect(err, `${id} norm ${L}`).toBeLessThan(1e-5);
+      });
+      const stats = (r.measures["logits.stats"] as { perPrompt: Record<string, number>[] }).perPrompt[0];
+      for (const k of ["logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
+        const err = rel(stats[k], ref.entropy[k]);
+        measured[`seed ${id} logits`] = Math.max(measured[`seed ${id} logits`] ?? 0, err);
+        expect(err, `${id} logits.stats ${k}`).toBeLessThan(1e-5);
+      }
+    }
+    if (process.env.PROBESPEC_VERBOSE) console.log(JSON.stringify(measured, null, 1));
+  });
+
+  it("are skipped with an empty cache, each in one line saying how to get it", async () => {
+    const registry = await loadRegistry();
+    const root = tmpDir();
+    const s = { ...settings(), modelsRoot: root, hubCache: tmpDir("probespec-empty-hub-"), offline: false };
+    const sel = await selectModels({ ...registry, entries: registry.entries.filter((e) => SEED.includes(e.id)) }, s);
+    expect(sel.selected).toEqual([]);
+    expect(sel.unloadable).toEqual([]);
+    expect(sel.skipped.map((x) => x.id).sort()).toEqual([...SEED].sort());
+    for (const x of sel.skipped) {
+      const { hub } = await hubOf(x.id);
+      expect(x.reason).toBe(
+        `hub source ${hub} is not in the local HuggingFace cache (${s.hubCache}); download it first (huggingface-cli download ${hub}), or put an ONNX export in ${path.join(root, "exports", x.id)}`,
+      );
+    }
+    expect(registry.problems).toEqual([]);
+    // The official base release: the notebook's jphme/Apertus-8b is not it.
+    expect((await hubOf("apertus-8b")).hub).toBe("swiss-ai/Apertus-8B-2509");
+  });
+
+  it("use an ONNX export in exports/<id> where there is one, in place of the hub cache", async () => {
+    const { e } = await hubOf("mistral-7b");
+    const cache = settings();
+    // A converted checkpoint is an ONNX export folder (model.onnx, config.json, tokenizer.json).
+    const converted = await resolveSource(e, { ...cache, hubCache: SEED_HUB });
+    const root = tmpDir();
+    fs.cpSync(converted, path.join(root, "exports", "mistral-7b"), { recursive: true });
+    const s = { ...cache, modelsRoot: root, hubCache: tmpDir("probespec-empty-hub-") };
+    expect(await resolveSource(e, s)).toBe(path.join(root, "exports", "mistral-7b"));
+    // Preferred even where the hub cache holds the model too.
+    expect(await resolveSource(e, { ...s, hubCache: SEED_HUB })).toBe(path.join(root, "exports", "mistral-7b"));
+  });
+});

@@ -1,10 +1,11 @@
 """HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
 
-For each model type probespec converts (llama, mistral, gpt_neox, gemma, qwen2, qwen3), HF's real
+For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3), HF's real
 *ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
 safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
 qwen3), sharded with model.safetensors.index.json (mistral, max_shard_size), and a hub cache
-(hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}).
+(hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}), and a second hub cache,
+seed-hub/, holding one under each of the seed's four repository ids (references in seed-hub/references.json).
 
 reference.json is transformers' forward on the checkpoint as written, read back by from_pretrained
 in float32 (so the float16/bfloat16 rounding is part of it): forward hooks on the decoder layers
@@ -34,6 +35,28 @@ TYPES = {
     "gemma": lambda: transformers.GemmaConfig(**COMMON, num_key_value_heads=1, head_dim=32, hidden_act="gelu_pytorch_tanh"),
     "qwen2": lambda: transformers.Qwen2Config(**COMMON, num_key_value_heads=KV, tie_word_embeddings=False),
     "qwen3": lambda: transformers.Qwen3Config(**COMMON, num_key_value_heads=KV, head_dim=32, tie_word_embeddings=False),
+    # ApertusConfig's own defaults for what it leaves out: xIELU, QK-norm, llama3 RoPE (theta 12e6, factor 8, original
+    # context 8192), whose three frequency bands all fall within a head of 16.
+    "apertus": lambda: transformers.ApertusConfig(**COMMON, num_key_value_heads=KV),
+    # Soft-capping of scores and logits at caps small enough to bite (random weights give logits near 1), a
+    # query_pre_attn_scalar that is not the head dim, and a window shorter than the context on every other layer.
+    "gemma2": lambda: transformers.Gemma2Config(**COMMON, num_key_value_heads=KV, head_dim=32, query_pre_attn_scalar=24,
+                                                attn_logit_softcapping=0.5, final_logit_softcapping=2.0, sliding_window=64),
+    # Fused qkv_proj (with grouped kv) and gate_up_proj; half of each head rotated; a window shorter than the context.
+    "phi3": lambda: transformers.Phi3Config(**COMMON, num_key_value_heads=KV, pad_token_id=3, sliding_window=64,
+                                            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                             "partial_rotary_factor": 0.5}),
+}
+# Variants of a type's config, built as that type: llama with llama3 RoPE over an original context of 64, so that a
+# head of 16 has frequencies in all three of its bands (kept, blended, slowed).
+VARIANTS = {
+    "llama-rope-llama3": ("llama", lambda: transformers.LlamaConfig(
+        **COMMON, num_key_value_heads=KV, rope_parameters={
+            "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64})),
+    # Dynamic NTK: the default RoPE within max_position_embeddings, which the converter caps the context at.
+    "llama-rope-dynamic": ("llama", lambda: transformers.LlamaConfig(
+        **COMMON, num_key_value_heads=KV, rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0})),
 }
 # name -> (model type, dtype, how it is laid out)
 CHECKPOINTS = {
@@ -47,13 +70,29 @@ CHECKPOINTS = {
     "qwen2": ("qwen2", torch.float32, "dir"),
     "qwen3": ("qwen3", torch.float32, "dir"),
     "qwen3-bf16": ("qwen3", torch.bfloat16, "dir"),
+    "apertus": ("apertus", torch.float32, "dir"),
+    "apertus-bf16": ("apertus", torch.bfloat16, "dir"),
+    "phi3": ("phi3", torch.float32, "dir"),
+    "gemma2": ("gemma2", torch.float32, "dir"),
+    "gemma2-bf16": ("gemma2", torch.bfloat16, "dir"),
+    "llama-rope-llama3": ("llama-rope-llama3", torch.float32, "dir"),
+    "llama-rope-dynamic": ("llama-rope-dynamic", torch.float32, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"
+# The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own
+# (seed-hub/): the seed's entries in models/ probe them with no export step. dtype as each repository ships.
+SEED_HUB = {
+    "mistralai/Mistral-7B-v0.1": ("mistral", torch.bfloat16),
+    "EleutherAI/pythia-6.9b": ("gpt_neox", torch.float16),
+    "google/gemma-7b": ("gemma", torch.float32),
+    "swiss-ai/Apertus-8B-2509": ("apertus", torch.bfloat16),
+}
 
 
 def build(model_type):
-    cfg = TYPES[model_type]()
-    torch.manual_seed(SEED + list(TYPES).index(model_type))  # a seed per type: no two types share weights
+    cfg = VARIANTS[model_type][1]() if model_type in VARIANTS else TYPES[model_type]()
+    # A seed per type, a variant its type's: no two types share weights.
+    torch.manual_seed(SEED + list(TYPES).index(VARIANTS[model_type][0] if model_type in VARIANTS else model_type))
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
     with torch.no_grad():  # norms away from their init, so that a misread gain or bias shows in the numbers
         for name, p in model.named_parameters():
@@ -61,6 +100,8 @@ def build(model_type):
                 p.add_(0.1 * torch.randn_like(p))
             elif name.endswith(".bias"):
                 p.add_(0.05 * torch.randn_like(p))
+            elif ".act_fn." in name:  # xIELU's alpha_p and alpha_n, stored before their softplus
+                p.add_(0.3 * torch.randn_like(p))
     return model
 
 
@@ -78,13 +119,14 @@ def reference(folder, ids):
         h.remove()
     norms = [torch.linalg.norm(o.double()).item() for o in outs]
     ref = notebook_numbers(norms, logits)
-    return {"norms": ref["norms"], "entropy": ref["entropy"]}
+    # The rotary frequencies transformers computed from config.json (rope scaling applied), to hold the converter's to.
+    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": base.rotary_emb.inv_freq.double().tolist()}
 
 
-def write_hub(out, src):
+def write_hub(hub, src, name=HUB_REPO):
     """huggingface_hub's cache layout: files in blobs/ named by their sha256, a snapshot of symlinks, refs/main."""
-    repo = os.path.join(out, "hub", "models--" + HUB_REPO.replace("/", "--"))
-    commit = hashlib.sha1(HUB_REPO.encode()).hexdigest()
+    repo = os.path.join(hub, "models--" + name.replace("/", "--"))
+    commit = hashlib.sha1(name.encode()).hexdigest()
     snap = os.path.join(repo, "snapshots", commit)
     os.makedirs(os.path.join(repo, "blobs")), os.makedirs(os.path.join(repo, "refs")), os.makedirs(snap)
     for f in sorted(os.listdir(src)):
@@ -103,21 +145,33 @@ def main():
     tok = {"tokenizer.json": tokenizer_json(vocab, merges),
            "tokenizer_config.json": {"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
                                      "model_max_length": MAXPOS, "tokenizer_class": "LlamaTokenizerFast"}}
-    for name, (model_type, dtype, layout) in CHECKPOINTS.items():
-        folder = os.path.join(out, "hub-src" if layout == "hub" else name)
+
+    def save(folder, model_type, dtype, layout):
         shutil.rmtree(folder, ignore_errors=True)
         model = build(model_type).to(dtype)
         model.save_pretrained(folder, max_shard_size="100KB" if layout == "sharded" else "50GB")
         for f, v in tok.items():
             json.dump(v, open(os.path.join(folder, f), "w"))
-        ref = {"model_type": model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,
-               "ids": ids, **reference(folder, ids)}
+        return {"model_type": VARIANTS[model_type][0] if model_type in VARIANTS else model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,
+                "ids": ids, **reference(folder, ids)}
+
+    for name, (model_type, dtype, layout) in CHECKPOINTS.items():
+        folder = os.path.join(out, "hub-src" if layout == "hub" else name)
+        ref = save(folder, model_type, dtype, layout)
         if layout == "hub":
-            write_hub(out, folder)
+            write_hub(os.path.join(out, "hub"), folder)
             shutil.rmtree(folder)
             ref["hub"] = HUB_REPO
         json.dump(ref, open(os.path.join(out, f"{name}.reference.json"), "w"), indent=1)
         print(f"{name}: {model_type} {ref['dtype']} {layout} ok")
+    seed = {}
+    for repo, (model_type, dtype) in SEED_HUB.items():
+        folder = os.path.join(out, "seed-src")
+        seed[repo] = {**save(folder, model_type, dtype, "hub"), "hub": repo}
+        write_hub(os.path.join(out, "seed-hub"), folder, repo)
+        shutil.rmtree(folder)
+        print(f"seed-hub {repo}: {model_type} {seed[repo]['dtype']} hub ok")
+    json.dump(seed, open(os.path.join(out, "seed-hub", "references.json"), "w"), indent=1)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,13 @@ export interface AnalogConfig {
   ropeTheta: number;
   /** Linear RoPE scaling (transformers' rope_type "linear", llama.cpp's rope.scaling.factor): positions divided by it. */
   ropeScale?: number;
+  /** Each rotary pair's frequency where a rope scaling sets them one by one (transformers' "llama3"): used in place of ropeTheta and ropeScale. */
+  ropeInvFreq?: number[];
+  /** What attention scores are multiplied by where it is not 1 / √head dim (Gemma 2's query_pre_attn_scalar^-½). */
+  attnScale?: number;
+  /** Gemma 2's soft-capping, cap × tanh(x / cap): of the scaled attention scores, and of the logits. */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
   /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
   rotaryPct: number;
   /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */
@@ -139,6 +146,8 @@ function validate(c: AnalogConfig): void {
   if (c.family === "pythia" && headDim(c) * c.heads !== c.d) fail("GPT-NeoX's fused qkv needs heads × head dim = d");
   if (c.heads % c.kvHeads) fail(`heads=${c.heads} is not a multiple of kvHeads=${c.kvHeads}`);
   if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
+  if (c.ropeInvFreq && c.ropeInvFreq.length !== rotaryDim(c) / 2)
+    fail(`${c.ropeInvFreq.length} rotary frequencies for ${rotaryDim(c) / 2} pairs`);
   if (c.layers < 1) fail("needs at least one layer");
   const m = c.knobs.massive;
   if (m) {

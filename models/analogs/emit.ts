@@ -109,7 +109,9 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   const mask = g.o(root, "Add", [causal, g.o(root, "Unsqueeze", [padMask, g.ints([1, 2])])]);
 
   // Linear rope scaling divides every frequency by the factor (transformers' "linear" rope_type).
-  const invFreq = Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot) / (c.ropeScale ?? 1));
+  const invFreq =
+    c.ropeInvFreq ??
+    Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot) / (c.ropeScale ?? 1));
   const table = (fn: (x: number) => number) => {
     const t = new Float32Array(c.maxPositions * rot);
     for (let p = 0; p < c.maxPositions; p++)
@@ -200,13 +202,12 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       k = rep(k);
       v = rep(v);
     }
-    const scores = g.o(s, "Add", [
-      g.o(s, "Mul", [
-        g.o(s, "MatMul", [q, g.o(s, "Transpose", [k], { perm: [0, 1, 3, 2] })]),
-        g.scalar(Math.fround(1 / Math.sqrt(hd))),
-      ]),
-      mask,
+    let scaled = g.o(s, "Mul", [
+      g.o(s, "MatMul", [q, g.o(s, "Transpose", [k], { perm: [0, 1, 3, 2] })]),
+      g.scalar(Math.fround(c.attnScale ?? 1 / Math.sqrt(hd))),
     ]);
+    if (c.attnSoftcap) scaled = softcap(s, scaled, c.attnSoftcap);
+    const scores = g.o(s, "Add", [scaled, mask]);
     const ctx = g.o(s, "MatMul", [g.o(s, "Softmax", [scores], { axis: -1 }), v]);
     const merged = g.o(s, "Reshape", [g.o(s, "Transpose", [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, 0, heads * hd])]);
     return linear(
@@ -219,6 +220,10 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       w.oBias,
     );
   };
+
+  /** Gemma 2's cap × tanh(x / cap), as its modeling file writes it. */
+  const softcap = (s: string, x: string, cap: number) =>
+    g.o(s, "Mul", [g.o(s, "Tanh", [g.o(s, "Div", [x, g.scalar(cap)])]), g.scalar(cap)]);
 
   const act = (s: string, x: string, w: LayerWeights) => {
     switch (c.family) {
@@ -263,7 +268,12 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   const normNames = (l: number) =>
     c.family === "apertus"
       ? ["attention_layernorm", "feedforward_layernorm"]
-      : ["input_layernorm", "post_attention_layernorm"];
+      : W.layers[l].mlpOutNorm
+        ? ["input_layernorm", "pre_feedforward_layernorm"]
+        : ["input_layernorm", "post_attention_layernorm"];
+  /** A branch's output through Gemma 2's norm on it, where the layer has one. */
+  const outNorm = (l: number, name: string, x: string, w: Float32Array | undefined) =>
+    w ? norm(`${root}/layers.${l}/${name}`, x, w, `${hf}.layers.${l}.${name}`) : x;
 
   if (!genai) {
     for (let l = 0; l < c.layers; l++) {
@@ -275,8 +285,9 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         const m = mlp(l, w, norm(`${P}/${n2}`, h, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias));
         h = g.o(P, "Add", [g.o(P, "Add", [m, attn]), h]);
       } else {
-        const mid = g.o(P, "Add", [h, attn]);
-        h = g.o(P, "Add", [mid, mlp(l, w, norm(`${P}/${n2}`, mid, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias))]);
+        const mid = g.o(P, "Add", [h, outNorm(l, "post_attention_layernorm", attn, w.attnOutNorm)]);
+        const m = mlp(l, w, norm(`${P}/${n2}`, mid, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias));
+        h = g.o(P, "Add", [mid, outNorm(l, "post_feedforward_layernorm", m, w.mlpOutNorm)]);
       }
     }
     h = norm(
@@ -379,8 +390,9 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     ).normed;
   }
 
-  // --- lm_head
+  // --- lm_head, then Gemma 2's final soft-capping where there is one
   const head = neox ? "/embed_out" : "/lm_head";
+  const logits = c.finalSoftcap ? `${head}/MatMul_output_0` : "logits";
   if (genai && opts.int4) {
     const q = quantizeQ4(W.lmHead, vocab, d);
     g.op(
@@ -400,12 +412,18 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     );
   } else if (c.tied && !genai) {
     // Tied: the graph reads W_U as a Transpose of the embedding itself.
-    g.op(head, "MatMul", [h, g.o(head, "Transpose", [E], { perm: [1, 0] })], { outputs: ["logits"] });
+    g.op(head, "MatMul", [h, g.o(head, "Transpose", [E], { perm: [1, 0] })], { outputs: [logits] });
   } else {
     const wu = genai
       ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d)))
       : g.folded_("MatMul", [d, vocab], transpose(W.lmHead, vocab, d));
-    g.op(head, "MatMul", [h, wu], { outputs: ["logits"] });
+    g.op(head, "MatMul", [h, wu], { outputs: [logits] });
+  }
+  if (c.finalSoftcap) {
+    const s = "/softcap";
+    g.op(s, "Mul", [g.o(s, "Tanh", [g.o(s, "Div", [logits, g.scalar(c.finalSoftcap)])]), g.scalar(c.finalSoftcap)], {
+      outputs: ["logits"],
+    });
   }
   return g.model(genai ? { "": 17, "com.microsoft": 1 } : { "": 17 }, genai ? "onnxruntime-genai" : "pytorch");
 }

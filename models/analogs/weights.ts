@@ -28,6 +28,9 @@ export interface LayerWeights {
   gateBias?: Float32Array;
   upBias?: Float32Array;
   downBias?: Float32Array;
+  /** Gemma 2's norms on the attention and MLP outputs, before each is added to the residual. */
+  attnOutNorm?: Float32Array;
+  mlpOutNorm?: Float32Array;
   /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
   xielu?: { alphaP: number; alphaN: number; beta: number; eps: number };
 }

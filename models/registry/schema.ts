@@ -41,6 +41,8 @@ const SOURCE_KINDS = {
     revision: z.string().optional(),
     subfolder: z.string().optional(),
     file: z.string().optional(),
+    /** A folder that may hold an ONNX export (or a checkpoint) of the same model: used in place of the hub cache when it does. */
+    export: z.string().min(1).optional(),
   }),
   /** A synthetic analog generated on demand: a preset from models/analogs/presets.ts, optionally re-knobbed. */
   analog: z.strictObject({

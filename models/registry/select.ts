@@ -69,7 +69,7 @@ export function sourceFolders(entry: ModelEntry, { modelsRoot, hubCache }: Sourc
   if ("dir" in s) return [resolvePath(s.dir, modelsRoot)];
   if ("gguf" in s) return [...new Set(ggufFiles(s, modelsRoot).map((f) => path.dirname(f)))];
   if ("llama2c" in s) return [resolvePath(s.llama2c, modelsRoot)];
-  if ("hub" in s) return [hubRepo(s.hub, hubCache)];
+  if ("hub" in s) return [hubRepo(s.hub, hubCache), ...(s.export ? [resolvePath(s.export, modelsRoot)] : [])];
   return [];
 }
 
@@ -146,18 +146,25 @@ export async function resolveSource(
     return buildLlama2c(dir, cache, s.checkpoint, s.tokenizer);
   }
   if ("hub" in s) {
+    // An export the user made of the same model is theirs to prefer: it is what the entry read before the hub.
+    const exported = s.export && resolvePath(s.export, modelsRoot);
+    if (exported && fs.statSync(exported, { throwIfNoEntry: false })?.isDirectory())
+      if (findOnnxFile(exported, entry.dtype, entryFile(entry)) || isCheckpoint(exported))
+        return checkpointOr(entry, exported, settings, onProgress, budget);
     const snap = hubSnapshot(entry.id, s.hub, s.revision, settings.hubCache);
     if (snap)
       return checkpointOr(entry, s.subfolder ? path.join(snap, s.subfolder) : snap, settings, onProgress, budget);
+    const download = `huggingface-cli download ${s.hub}${s.revision ? ` --revision ${s.revision}` : ""}`;
+    const orExport = exported ? `, or put an ONNX export in ${exported}` : ` or point a "dir" source at an export`;
     if (settings.offline) {
       throw new AbsentError(
         entry.id,
-        `hub source ${s.hub} is not in the local HuggingFace cache, and PROBESPEC_OFFLINE=1 forbids network use`,
+        `hub source ${s.hub} is not in the local HuggingFace cache (${settings.hubCache}), and PROBESPEC_OFFLINE=1 forbids network use; get it with ${download}${orExport}`,
       );
     }
     throw new AbsentError(
       entry.id,
-      `hub source ${s.hub} is not in the local HuggingFace cache; download it first (huggingface-cli download ${s.hub}${s.revision ? ` --revision ${s.revision}` : ""}) or point a "dir" source at an export`,
+      `hub source ${s.hub} is not in the local HuggingFace cache (${settings.hubCache}); download it first (${download})${orExport}`,
     );
   }
   const dir = resolvePath(s.dir, modelsRoot);

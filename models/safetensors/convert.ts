@@ -14,6 +14,7 @@ import { tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights } from "../analogs/weights.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
+import { ropeOf } from "./rope.js";
 import { llamaWeights, neoxWeights } from "./weights.js";
 
 interface ModelType {
@@ -39,8 +40,20 @@ const TYPES: Record<string, ModelType> = {
   gemma: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
   // GPT-NeoX (Pythia): LayerNorm with biases, parallel residual, partial rotary, fused per-head [q|k|v].
   gpt_neox: { family: "pythia", act: "gelu", tied: false, eps: "layer_norm_eps" },
+  // Apertus: attention_layernorm and feedforward_layernorm, QK-norm, an up/down MLP with no gate whose xIELU
+  // keeps its alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE by default.
+  apertus: { family: "apertus", act: "xielu", tied: false, eps: "rms_norm_eps" },
+  // Gemma 2: Gemma's, with norms on the attention and MLP outputs (post_attention_layernorm, pre_ and
+  // post_feedforward_layernorm), scores scaled by query_pre_attn_scalar^-½ and soft-capped, logits soft-capped, and a
+  // sliding window on the layers layer_types marks (every other one by default). Its activation is hidden_activation.
+  gemma2: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
+  // Phi-3: fused qkv_proj and gate_up_proj (split here), no biases, partial_rotary_factor, a sliding window on every layer.
+  phi3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
 };
 export const MODEL_TYPES = Object.keys(TYPES);
+
+/** The types whose modeling file builds q/k/v/o with bias=config.attention_bias. */
+const READS_ATTENTION_BIAS = ["llama", "qwen3", "gemma", "gemma2", "apertus"];
 
 export interface Converted {
   config: AnalogConfig;
@@ -81,9 +94,23 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     vocab = num("vocab_size");
   const neox = type.family === "pythia";
   // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
-  const hd = neox ? d / heads : num("head_dim", modelType === "gemma" ? undefined : d / heads);
+  const gemma2 = modelType === "gemma2";
+  // Gemma2Config.head_dim defaults to 256, as its query_pre_attn_scalar does.
+  const hd = neox ? d / heads : num("head_dim", gemma2 ? 256 : modelType === "gemma" ? undefined : d / heads);
+  // Gemma2Config's defaults where config.json leaves a key out; null turns soft-capping off.
+  const orDefault = (key: string, fallback: number) => (cfg[key] === undefined ? fallback : cfg[key]);
+  const softcap = (key: string, fallback: number) => {
+    const v = orDefault(key, fallback);
+    if (v === null) return undefined;
+    return typeof v === "number" && v > 0 ? v : fail(`"${key}" is ${JSON.stringify(v)}, not a positive number or null`);
+  };
+  const gemma2Attn = gemma2 && {
+    attnScale: Math.pow(num("query_pre_attn_scalar", 256, false), -0.5),
+    ...(softcap("attn_logit_softcapping", 50) ? { attnSoftcap: softcap("attn_logit_softcapping", 50) } : {}),
+    ...(softcap("final_logit_softcapping", 30) ? { finalSoftcap: softcap("final_logit_softcapping", 30) } : {}),
+  };
   refuseUnapplied(cfg, modelType, type, fail);
-  const rope = ropeOf(cfg, neox, fail);
+  const rope = ropeOf(cfg, modelType, hd, fail);
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : type.tied;
   const config = analogConfig(type.family, {
     layers,
@@ -97,18 +124,28 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, modelType) ?? Infinity, MAX_POSITIONS),
     ropeTheta: rope.theta,
     ropeScale: rope.scale,
+    ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
+    ...gemma2Attn,
     rotaryPct: rope.fraction,
     eps: num(type.eps, undefined, false),
     ropeStyle: "half",
     calibrationIds: [0],
   });
-  // Biases and QK-norms as each modeling file builds them: Qwen2's q/k/v always, the others by attention_bias.
-  const bias = modelType === "qwen2" || cfg.attention_bias === true || (neox && cfg.attention_bias !== false);
+  // Biases and QK-norms as each modeling file builds them: Qwen2's q/k/v always, GPT-NeoX's unless attention_bias is
+  // false, and attention_bias only where the modeling file reads it (Mistral's and Phi-3's never have biases, whatever
+  // the config says; only Llama's MLP reads mlp_bias): a key the model ignores asks for no tensor.
+  const bias =
+    modelType === "qwen2" ||
+    (neox && cfg.attention_bias !== false) ||
+    (READS_ATTENTION_BIAS.includes(modelType) && cfg.attention_bias === true);
   const need = {
     attnBias: bias,
     oBias: bias && modelType !== "qwen2",
-    mlpBias: cfg.mlp_bias === true,
-    qkNorm: modelType === "qwen3",
+    mlpBias: modelType === "llama" && cfg.mlp_bias === true,
+    qkNorm: modelType === "qwen3" || modelType === "apertus",
+    apertus: modelType === "apertus",
+    fused: modelType === "phi3",
+    sandwich: gemma2,
   };
   const weights = (neox ? neoxWeights : llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
@@ -117,13 +154,16 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
 /** What changes the forward pass and is not applied: refused by name, never ignored. */
 function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: ModelType, fail: (m: string) => never) {
   // Absent, it is the config class's default, the one the type is converted with.
-  const given = cfg.hidden_act ?? type.act;
+  // Gemma2MLP reads hidden_activation, and hidden_act not at all.
+  const actKey = modelType === "gemma2" ? "hidden_activation" : "hidden_act";
+  const given = cfg[actKey] ?? type.act;
   const act = modelType === "gemma" && given === "gelu" ? "gelu_pytorch_tanh" : given;
   if (act !== type.act)
-    fail(`hidden_act ${JSON.stringify(cfg.hidden_act)} is not applied (${modelType} is converted with "${type.act}")`);
+    fail(`${actKey} ${JSON.stringify(cfg[actKey])} is not applied (${modelType} is converted with "${type.act}")`);
+  // Gemma 2's are applied (hfCheckpoint); no other type's modeling file reads them.
   for (const key of ["attn_logit_softcapping", "final_logit_softcapping"])
-    if (cfg[key] !== undefined && cfg[key] !== null)
-      fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written)`);
+    if (modelType !== "gemma2" && cfg[key] !== undefined && cfg[key] !== null)
+      fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written for ${modelType})`);
   if (cfg.use_bidirectional_attention) fail(`"use_bidirectional_attention" is not applied (the graph is causal)`);
   if (modelType === "gpt_neox" && cfg.use_parallel_residual === false)
     fail(`"use_parallel_residual": false is not applied (the GPT-NeoX graph is parallel, as Pythia is)`);
@@ -134,8 +174,11 @@ function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: Mode
  * (transformers' sliding_window_causal_mask), so prompts no longer than it need no window at all.
  */
 function slidingWindow(cfg: Record<string, any>, modelType: string): number | undefined {
-  const w = cfg.sliding_window;
+  // Gemma2Config's default window is 4096, on every other layer when layer_types is left out.
+  const w = modelType === "gemma2" && cfg.sliding_window === undefined ? 4096 : cfg.sliding_window;
   if (typeof w !== "number") return undefined;
+  if (modelType === "gemma2")
+    return !Array.isArray(cfg.layer_types) || cfg.layer_types.includes("sliding_attention") ? w : undefined;
   // Qwen2/3 slide only on the layers layer_types marks (use_sliding_window in older configs).
   if (modelType === "qwen2" || modelType === "qwen3") {
     const marked = Array.isArray(cfg.layer_types)
@@ -143,28 +186,8 @@ function slidingWindow(cfg: Record<string, any>, modelType: string): number | un
       : cfg.use_sliding_window === true;
     return marked ? w : undefined;
   }
-  return modelType === "mistral" ? w : undefined;
-}
-
-/**
- * RoPE as config.json gives it: transformers 5's rope_parameters, or the older rope_theta and
- * rope_scaling (GPT-NeoX: rotary_emb_base, rotary_pct). Types other than default and linear are refused.
- */
-function ropeOf(cfg: Record<string, any>, neox: boolean, fail: (m: string) => never) {
-  const p: Record<string, any> = cfg.rope_parameters ?? { ...cfg.rope_scaling };
-  const theta = p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? 10000;
-  // Only GPT-NeoX's modeling file reads partial_rotary_factor; llama's and the others' rotate the whole head.
-  const fraction = neox ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? cfg.rotary_pct ?? 1) : 1;
-  const kind = p.rope_type ?? p.type ?? "default";
-  if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);
-  if (typeof fraction !== "number" || !(fraction > 0 && fraction <= 1))
-    fail(`partial rotary factor ${JSON.stringify(fraction)} is not in (0, 1]`);
-  if (kind === "default") return { theta, fraction, scale: undefined };
-  if (kind === "linear" && typeof p.factor === "number" && p.factor > 0)
-    return { theta, fraction, scale: p.factor === 1 ? undefined : p.factor };
-  return fail(
-    `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default and linear RoPE)`,
-  );
+  // Mistral and Phi-3 pass config.sliding_window to every layer's attention.
+  return modelType === "mistral" || modelType === "phi3" ? w : undefined;
 }
 
 /** The fast tokenizer's files as the checkpoint ships them: the probe encodes with tokenizer.json. */

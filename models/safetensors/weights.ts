@@ -14,6 +14,12 @@ export interface Needs {
   oBias: boolean;
   mlpBias: boolean;
   qkNorm: boolean;
+  /** Apertus' layer: attention_layernorm and feedforward_layernorm, no gate_proj, xIELU's parameters in mlp.act_fn. */
+  apertus?: boolean;
+  /** Phi-3's fused projections: qkv_proj as q, k, v rows one after another, gate_up_proj as gate then up. */
+  fused?: boolean;
+  /** Gemma 2's norms around both branches: input, post_attention, pre_feedforward and post_feedforward_layernorm. */
+  sandwich?: boolean;
 }
 
 type Fail = (m: string, file?: string) => never;
@@ -56,12 +62,30 @@ function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] })
   };
 }
 
-/** llama, mistral, qwen2, qwen3, gemma: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
+/**
+ * xIELU's per-layer parameters as activations.py's XIELUActivation computes with them: alpha_p and alpha_n
+ * are stored before their softplus, and alpha_n's effective value is beta + softplus(alpha_n).
+ */
+const softplus = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
+const xielu = (alphaP: number, alphaN: number, beta: number, eps: number) => ({
+  alphaP: softplus(alphaP),
+  alphaN: beta + softplus(alphaN),
+  beta,
+  eps,
+});
+
+/** llama, mistral, qwen2, qwen3, gemma, apertus, phi3: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
 export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, heads, kvHeads, hidden, vocab } = c;
   const hd = c.headDim ?? d / heads;
   const has = (n: string) => ck.tensors.has(n);
   const names: { [name: string]: number[] } = { "model.embed_tokens.weight": [vocab, d], "model.norm.weight": [d] };
+  // n1 and n2 are the norms before attention and before the MLP; Gemma 2's post_attention_layernorm is on the attention's output.
+  const [n1, n2] = need.apertus
+    ? ["attention_layernorm", "feedforward_layernorm"]
+    : need.sandwich
+      ? ["input_layernorm", "pre_feedforward_layernorm"]
+      : ["input_layernorm", "post_attention_layernorm"];
   // A tied checkpoint may still hold lm_head.weight: transformers ties it to the embedding, so it is not read.
   if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
   for (let l = 0; l < c.layers; l++) {
@@ -71,15 +95,28 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       if (on) for (const [n, s] of Object.entries(shapes)) names[`${p}.${n}`] = s;
     };
     add(true, {
-      "input_layernorm.weight": [d],
-      "post_attention_layernorm.weight": [d],
+      [`${n1}.weight`]: [d],
+      [`${n2}.weight`]: [d],
+      "self_attn.o_proj.weight": [d, heads * hd],
+      "mlp.down_proj.weight": [d, hidden],
+    });
+    add(!need.fused, {
       "self_attn.q_proj.weight": [heads * hd, d],
       "self_attn.k_proj.weight": [kvHeads * hd, d],
       "self_attn.v_proj.weight": [kvHeads * hd, d],
-      "self_attn.o_proj.weight": [d, heads * hd],
-      "mlp.gate_proj.weight": [hidden, d],
       "mlp.up_proj.weight": [hidden, d],
-      "mlp.down_proj.weight": [d, hidden],
+    });
+    add(!need.fused && !need.apertus, { "mlp.gate_proj.weight": [hidden, d] });
+    add(!!need.sandwich, { "post_attention_layernorm.weight": [d], "post_feedforward_layernorm.weight": [d] });
+    add(!!need.fused, {
+      "self_attn.qkv_proj.weight": [(heads + 2 * kvHeads) * hd, d],
+      "mlp.gate_up_proj.weight": [2 * hidden, d],
+    });
+    add(!!need.apertus, {
+      "mlp.act_fn.alpha_p": [1],
+      "mlp.act_fn.alpha_n": [1],
+      "mlp.act_fn.beta": [],
+      "mlp.act_fn.eps": [],
     });
     add(need.attnBias, {
       "self_attn.q_proj.bias": [heads * hd],
@@ -95,12 +132,23 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
     const p = `model.layers.${l}`;
     const must = (n: string) => () => read(`${p}.${n}`);
     const may = (n: string) => () => (`${p}.${n}` in names ? read(`${p}.${n}`) : undefined);
+    const scalar = (n: string) => read(`${p}.mlp.act_fn.${n}`)[0];
+    /** Rows [from, to) of a fused [rows, d] matrix (Phi3Attention slices qkv at heads × hd and kv × hd; Phi3MLP chunks gate_up in two). */
+    const rows = (n: string, from: number, to: number) => () => read(`${p}.${n}`).subarray(from * d, to * d);
+    const [q, k] = [heads * hd, (heads + kvHeads) * hd];
+    const fused = need.fused && {
+      q: rows("self_attn.qkv_proj.weight", 0, q),
+      k: rows("self_attn.qkv_proj.weight", q, k),
+      v: rows("self_attn.qkv_proj.weight", k, k + kvHeads * hd),
+      gate: rows("mlp.gate_up_proj.weight", 0, hidden),
+      up: rows("mlp.gate_up_proj.weight", hidden, 2 * hidden),
+    };
     return lazy<LayerWeights>({
-      norm1: must("input_layernorm.weight"),
-      norm2: must("post_attention_layernorm.weight"),
-      q: must("self_attn.q_proj.weight"),
-      k: must("self_attn.k_proj.weight"),
-      v: must("self_attn.v_proj.weight"),
+      norm1: must(`${n1}.weight`),
+      norm2: must(`${n2}.weight`),
+      q: fused ? fused.q : must("self_attn.q_proj.weight"),
+      k: fused ? fused.k : must("self_attn.k_proj.weight"),
+      v: fused ? fused.v : must("self_attn.v_proj.weight"),
       o: must("self_attn.o_proj.weight"),
       qBias: may("self_attn.q_proj.bias"),
       kBias: may("self_attn.k_proj.bias"),
@@ -108,12 +156,17 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       oBias: may("self_attn.o_proj.bias"),
       qNorm: may("self_attn.q_norm.weight"),
       kNorm: may("self_attn.k_norm.weight"),
-      gate: must("mlp.gate_proj.weight"),
-      up: must("mlp.up_proj.weight"),
+      gate: fused ? fused.gate : may("mlp.gate_proj.weight"),
+      up: fused ? fused.up : must("mlp.up_proj.weight"),
       down: must("mlp.down_proj.weight"),
       gateBias: may("mlp.gate_proj.bias"),
       upBias: may("mlp.up_proj.bias"),
       downBias: may("mlp.down_proj.bias"),
+      // Only Gemma 2's: llama's post_attention_layernorm is the MLP's input norm (n2).
+      attnOutNorm: need.sandwich ? must("post_attention_layernorm.weight") : () => undefined,
+      mlpOutNorm: need.sandwich ? must("post_feedforward_layernorm.weight") : () => undefined,
+      xielu: () =>
+        need.apertus ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined,
     });
   };
   const embed = () => read("model.embed_tokens.weight");

@@ -1,0 +1,104 @@
+/**
+ * RoPE as a checkpoint's config.json gives it (transformers 5's rope_parameters, or the older rope_theta
+ * and rope_scaling; GPT-NeoX's rotary_emb_base and rotary_pct), computed as transformers'
+ * modeling_rope_utils.py computes it. A rope type that is not applied is refused by name.
+ */
+
+type Fail = (m: string) => never;
+
+export interface Rope {
+  theta: number;
+  /** The fraction of each head that is rotated. */
+  fraction: number;
+  /** Linear scaling: every frequency divided by it. */
+  scale?: number;
+  /** Each pair's frequency, where the rope type sets them one by one (llama3). */
+  invFreq?: number[];
+}
+
+/**
+ * What a config.json with no rope_parameters (or rope_scaling) means, where the config class's __post_init__
+ * fills them in (ApertusConfig: llama3, theta 12e6, factor 8 over an original 8192).
+ */
+const CLASS_DEFAULTS: Record<string, Record<string, unknown>> = {
+  apertus: {
+    rope_type: "llama3",
+    rope_theta: 12000000,
+    factor: 8,
+    original_max_position_embeddings: 8192,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+  },
+};
+
+/** Each config class's default_theta, where its config.json leaves rope_theta out. */
+const DEFAULT_THETA: Record<string, number> = { apertus: 12000000 };
+
+export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: number, fail: Fail): Rope {
+  const neox = modelType === "gpt_neox";
+  // Without rope parameters the class's defaults hold whole: transformers 5 then ignores a lone top-level rope_theta
+  // (ApertusConfig.from_dict({"rope_theta": 5e5, …}).rope_parameters has theta 12e6).
+  const p: Record<string, any> = cfg.rope_parameters ?? cfg.rope_scaling ?? CLASS_DEFAULTS[modelType] ?? {};
+  const theta =
+    p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? DEFAULT_THETA[modelType] ?? 10000;
+  // Only GPT-NeoX's and Phi-3's modeling files read partial_rotary_factor; llama's and the others' rotate the whole head.
+  const partial = neox || modelType === "phi3";
+  // GPT-NeoX's older configs call it rotary_pct; Phi-3 reads no such key.
+  const fraction = partial
+    ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? (neox ? cfg.rotary_pct : undefined) ?? 1)
+    : 1;
+  const kind = p.rope_type ?? p.type ?? "default";
+  if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);
+  if (typeof fraction !== "number" || !(fraction > 0 && fraction <= 1))
+    fail(`partial rotary factor ${JSON.stringify(fraction)} is not in (0, 1]`);
+  // transformers rotates int(head_dim × factor) dims, in pairs.
+  const dims = headDim * fraction;
+  if (!Number.isInteger(dims) || dims % 2)
+    fail(`partial rotary factor ${fraction} rotates ${dims} of the head's ${headDim} dims, not an even whole number`);
+  if (kind === "default") return { theta, fraction };
+  if (kind !== "linear" && kind !== "llama3" && kind !== "dynamic")
+    fail(
+      `rope_scaling of type ${JSON.stringify(kind)} is not applied (probespec applies default, linear, dynamic and llama3 RoPE)`,
+    );
+  const factor = p.factor;
+  if (typeof factor !== "number" || !(factor > 0))
+    fail(`rope_scaling of type ${JSON.stringify(kind)} has factor ${JSON.stringify(factor)}, not a positive number`);
+  // Dynamic NTK rescales only past max_position_embeddings (dynamic_rope_update; at or below it
+  // _compute_dynamic_ntk_parameters gives theta × 1): within the context the converter caps at that, it is the default.
+  if (kind === "dynamic") return { theta, fraction };
+  if (kind === "llama3") {
+    // standardize_rope_params: a top-level original_max_position_embeddings wins, else the rope's own, else the context.
+    const original =
+      cfg.original_max_position_embeddings ?? p.original_max_position_embeddings ?? cfg.max_position_embeddings;
+    const low = p.low_freq_factor,
+      high = p.high_freq_factor;
+    for (const [k, v] of Object.entries({
+      low_freq_factor: low,
+      high_freq_factor: high,
+      original_max_position_embeddings: original,
+    }))
+      if (typeof v !== "number" || !(v > 0)) fail(`llama3 rope "${k}" is ${JSON.stringify(v)}, not a positive number`);
+    if (!(high > low)) fail(`llama3 rope "high_freq_factor" ${high} is not above "low_freq_factor" ${low}`);
+    const dim = Math.trunc(headDim * fraction);
+    return { theta, fraction, invFreq: llama3(theta, dim, factor, low, high, original) };
+  }
+  return { theta, fraction, scale: factor === 1 ? undefined : factor };
+}
+
+/**
+ * transformers' _compute_llama3_parameters, in float32 as torch computes it: wavelengths longer than
+ * original / low_freq_factor are slowed by the factor, shorter than original / high_freq_factor kept,
+ * and those between blended by the smooth factor.
+ */
+export function llama3(theta: number, dim: number, factor: number, low: number, high: number, original: number) {
+  const f = Math.fround;
+  const [lowWavelen, highWavelen] = [original / low, original / high];
+  return Array.from({ length: dim / 2 }, (_, i) => {
+    const inv = f(1 / f(Math.pow(f(theta), f((2 * i) / dim))));
+    const wavelen = f((2 * Math.PI) / inv);
+    const scaled = wavelen > lowWavelen ? f(inv / factor) : inv;
+    if (wavelen < highWavelen || wavelen > lowWavelen) return scaled;
+    const smooth = f((f(original / wavelen) - low) / (high - low));
+    return f(f(f((1 - smooth) * scaled) / factor) + f(smooth * scaled));
+  });
+}
