@@ -28,7 +28,13 @@ import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from
 import { dimsOf } from "../onnx/tensor.js";
 import type { ModelProto } from "onnx-buf";
 import { parsePoint, type ProbePoint } from "./points.js";
-import { createSession, type DeviceRequest, type ExecutionRecord, type SessionOptions } from "./session.js";
+import {
+  cpuComputeNodes,
+  createSession,
+  type DeviceRequest,
+  type ExecutionRecord,
+  type SessionOptions,
+} from "./session.js";
 import { LENS_OUTPUT } from "./lens.js";
 import { planReads, probedGraph, reductionOutput } from "./probed-graph.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
@@ -152,18 +158,20 @@ export async function probeModel(
   const { points: whole, reductions, lens: lensNeeded } = plan.graph;
   const sessionOf = async (
     graph: ModelProto,
-  ): Promise<{ session: ort.InferenceSession; execution: ExecutionRecord }> => {
+    placement = false,
+  ): Promise<{ session: ort.InferenceSession; execution: ExecutionRecord; profileFilePrefix?: string }> => {
     // The edited graph goes to ORT as bytes; its external data still resolves against the user's folder, untouched.
     try {
       const forOrt = relocateExternalData(graph, path.dirname(folder.onnxFile));
-      const { session, record } = await createSession(encodeModel(forOrt.proto), {
+      const { session, record, profileFilePrefix } = await createSession(encodeModel(forOrt.proto), {
         device: opts.device,
         modelId: id,
         threads: opts.threads,
         externalDataDir: forOrt.dir,
         ort: opts.ort,
+        placement,
       });
-      return { session, execution: record };
+      return { session, execution: record, profileFilePrefix };
     } catch (e) {
       if (e instanceof ProbespecError) throw e;
       throw new LoadError(id, `ONNX Runtime could not create a session: ${(e as Error).message.split("\n")[0]}`, {
@@ -173,7 +181,7 @@ export async function probeModel(
   };
   const { proto: edited, outputs } = probedGraph(model.proto, located, id, plan.graph);
   const sha = model.sha256;
-  const { session, execution } = await sessionOf(edited);
+  const { session, execution, profileFilePrefix } = await sessionOf(edited, true);
   const tLoad = performance.now();
 
   let released = false;
@@ -267,6 +275,17 @@ export async function probeModel(
         const ids = tokenize(tok, prompt, vocab, context, id);
         say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
         const out = await session.run(feeds(ids, prompt), outputs);
+        if (i === 0 && profileFilePrefix) {
+          // Nothing falls back to the CPU silently: an explicit device refuses it, auto records it.
+          const onCpu = await cpuComputeNodes(session, profileFilePrefix, d);
+          const what = `${onCpu.length} node${onCpu.length > 1 ? "s" : ""} of the model's compute ran on the CPU, not on ${execution.provider}: ${onCpu.slice(0, 8).join(", ")}${onCpu.length > 8 ? ", …" : ""}`;
+          if (onCpu.length && execution.requested !== "auto")
+            throw new LoadError(
+              id,
+              `${what}; an explicit device never falls back silently (PROBESPEC_DEVICE=auto lets them run there and records it)`,
+            );
+          if (onCpu.length) execution.cpuFallback = what;
+        }
         const seq = ids.length;
         returnedBytes = Math.max(
           returnedBytes,

@@ -70,6 +70,10 @@ export const ProbeResultSchema = z.strictObject({
     provider,
     ortVersion: z.string(),
     fallbacks: z.array(z.strictObject({ provider, error: z.string() })),
+    /** WebGPU's adapter: vendor, device, type, driver. */
+    adapter: z.string().optional(),
+    /** Under auto on a device: what ONNX Runtime said when the nodes the device cannot run went to the CPU. */
+    cpuFallback: z.string().optional(),
   }),
   provenance: z.strictObject({
     onnxFile: z.string(),

@@ -11,7 +11,7 @@ import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
 import { ConfigError, ProbespecError, ShardError } from "../onnx/errors.js";
 import { describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
-import { ortVersion, type DeviceRequest } from "./session.js";
+import { ortVersion, resolveProvider, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig, type RunConfig } from "./config.js";
 import os from "node:os";
 import {
@@ -143,7 +143,10 @@ export async function runProbes({
         domain: "registry",
         error: `model "${p.id}": ${p.error}`,
       });
-  /** What a model's results depend on besides its files: probespec's source, the entry, the prompts, measures and device. */
+  /**
+   * What a model's results depend on besides its files: probespec's source, the entry, the prompts and measures.
+   * Not the device asked for: the cache key adds the provider that runs, and each result names its own.
+   */
   const runKeyOf = (entry: ModelEntry) =>
     cacheKey({
       probes: PROBES_SOURCE,
@@ -158,7 +161,6 @@ export async function runProbes({
       },
       prompts: promptSet.prompts,
       measures,
-      device,
     });
 
   if (judgeShards) {
@@ -226,6 +228,8 @@ export async function runProbes({
     fail(entry, error);
     record?.models.push({ id: entry.id, status: "failed", error: error.message });
   }
+  // The provider that will run, in every cache key: a result probed on WebGPU is never served to a CPU run.
+  const provider = selected.length ? await resolveProvider(device) : undefined;
   for (const { entry, dir } of selected) {
     try {
       const folder = readModelFolder(dir, entry);
@@ -240,6 +244,7 @@ export async function runProbes({
       const runKey = runKeyOf(entry);
       const key = cacheKey({
         runKey,
+        provider,
         model: modelIdentity(
           model.sha256,
           used.filter((f): f is string => !!f),
@@ -252,7 +257,9 @@ export async function runProbes({
           ? cached.problem
           : cached.value.id !== entry.id
             ? `${cachedFile(cacheDir, key)} holds the results of model "${cached.value.id}"`
-            : undefined;
+            : cached.value.execution.provider !== provider
+              ? `${cachedFile(cacheDir, key)} was probed on ${cached.value.execution.provider}, not ${provider}`
+              : undefined;
       if (cached && "value" in cached && !problem) {
         onProgress(`${entry.id}: results from the cache`);
         run.results.push(cached.value);
@@ -275,7 +282,8 @@ export async function runProbes({
         provenance: { ...probed.provenance, host: os.hostname(), shard: record && { job, shard: record.shard } },
       };
       try {
-        writeCached(cacheDir, key, result);
+        // A model auto sent elsewhere than the run's provider (its session failed there) is not filed under it.
+        if (result.execution.provider === provider) writeCached(cacheDir, key, result);
       } catch (e) {
         // A cache that cannot be written costs the next run time, not this run its results (a shard's judge, though, will miss them).
         onProgress(
@@ -317,7 +325,7 @@ function fromStore(
   if (outcome.runKey !== runKey)
     throw new ShardError(
       id,
-      `${name} probed it under another configuration than this judge's (probespec's source, the entry, the prompts, the measures or the device differ); judge with the shards' own, or probe again`,
+      `${name} probed it under another configuration than this judge's (probespec's source, the entry, the prompts or the measures differ); judge with the shards' own, or probe again`,
     );
   const file = cachedFile(cacheDir, outcome.key);
   const cached = readCached(cacheDir, outcome.key, ProbeResultSchema);

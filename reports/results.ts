@@ -121,6 +121,8 @@ export function resultsJson(
       device_requested: run.device,
       ort_version: run.ortVersion,
       fallbacks: byId(run, (r) => r.execution.fallbacks),
+      adapters: byId(run, (r) => r.execution.adapter ?? null),
+      cpu_fallback: byId(run, (r) => r.execution.cpuFallback ?? null),
       git_commit: meta.gitCommit,
       duration_s: meta.durationS,
       models: byId(run, (r) => ({

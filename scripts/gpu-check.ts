@@ -1,7 +1,7 @@
 /**
  * The GPU check: probes analogs on the GPU (WebGPU through Vulkan, and CUDA where
  * its provider is installed) and on the CPU of the same machine, compares logits
- * and residual norms (relative error ≤ 1e-3 in fp32), times the probed forward
+ * and residual norms (relative error ≤ 1e-4 in fp32), times the probed forward
  * pass, prints a table and writes gpu.json. Bundled with esbuild by
  * scripts/gpu-bundle.sh; run by scripts/gpu-check.sh on a bare machine.
  */
@@ -29,6 +29,8 @@ interface Row {
   ok: boolean;
   error?: string;
   ms?: number;
+  /** WebGPU's adapter, as the report names it. */
+  adapter?: string;
   logitsRelErr?: number;
   normsRelErr?: number;
 }
@@ -44,7 +46,7 @@ for (const m of manifest.models) {
     { length: located.layers },
     (_, L) => (located.points.get(point("resid_post", L)) as { tensor: string }).tensor,
   );
-  const results: Record<string, { logits: Float32Array[]; norms: number[][]; ms: number }> = {};
+  const results: Record<string, { logits: Float32Array[]; norms: number[][]; ms: number; adapter?: string }> = {};
   for (const provider of ["cpu", "webgpu", "cuda"] as Provider[]) {
     try {
       const { session, record } = await createSession(bytes, { device: provider, modelId: m.id, externalDataDir: dir });
@@ -74,9 +76,8 @@ for (const m of manifest.models) {
         ts.push(performance.now() - t);
       }
       ts.sort((a, b) => a - b);
-      results[provider] = { ...last, ms: ts[2] / m.prompts.length };
+      results[provider] = { ...last, ms: ts[2] / m.prompts.length, adapter: record.adapter };
       await session.release();
-      void record;
     } catch (e) {
       rows.push({
         model: m.id,
@@ -104,15 +105,24 @@ for (const m of manifest.models) {
         ne = Math.max(ne, Math.abs(n - cpu.norms[i][L]) / cpu.norms[i][L]);
       });
     });
-    rows.push({ model: m.id, provider, ok: le <= 1e-3 && ne <= 1e-3, ms: r.ms, logitsRelErr: le, normsRelErr: ne });
+    // The bar test/webgpu.test.ts holds WebGPU to on lavapipe: float32 within 1e-4 of the CPU provider.
+    rows.push({
+      model: m.id,
+      provider,
+      ok: le <= 1e-4 && ne <= 1e-4,
+      ms: r.ms,
+      adapter: r.adapter,
+      logitsRelErr: le,
+      normsRelErr: ne,
+    });
   }
 }
 
 const table = rows.map(
   (r) =>
-    `${r.model.padEnd(16)} ${String(r.provider).padEnd(7)} ${r.error ? `FAILED: ${r.error}` : `${r.ms!.toFixed(2).padStart(9)} ms/prompt  logits rel.err ${r.logitsRelErr!.toExponential(2)}  norms rel.err ${r.normsRelErr!.toExponential(2)}  ${r.ok ? "parity" : "MISMATCH"}`}`,
+    `${r.model.padEnd(16)} ${String(r.provider).padEnd(7)} ${r.error ? `FAILED: ${r.error}` : `${r.ms!.toFixed(2).padStart(9)} ms/prompt  logits rel.err ${r.logitsRelErr!.toExponential(2)}  norms rel.err ${r.normsRelErr!.toExponential(2)}  ${r.ok ? "parity" : "MISMATCH"}${r.adapter ? `  on ${r.adapter}` : ""}`}`,
 );
-console.log(["model            provider  probed forward   parity against the CPU (≤ 1e-3)", ...table].join("\n"));
+console.log(["model            provider  probed forward   parity against the CPU (≤ 1e-4)", ...table].join("\n"));
 fs.writeFileSync(
   path.join(out, "gpu.json"),
   JSON.stringify({ date: new Date().toISOString(), host: os.hostname(), ort: ort.env.versions?.node, rows }, null, 2),

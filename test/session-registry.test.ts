@@ -60,9 +60,42 @@ describe("execution providers", () => {
       fs.writeFileSync(path.join(vulkan, "libvulkan.so.1"), "");
       process.env.LD_LIBRARY_PATH = vulkan;
       tried.length = 0;
-      const { record } = await createSession("x.onnx", { device: "auto" }, fake);
+      const gpu = {
+        vendor: "nvidia",
+        architecture: "hopper",
+        device: "H200",
+        description: "NVIDIA H200",
+        software: false,
+      };
+      const { record } = await createSession("x.onnx", { device: "auto" }, fake, () => ({ adapter: gpu }));
       expect(tried).toEqual(["cuda", "webgpu"]);
-      expect(record).toMatchObject({ provider: "webgpu", fallbacks: [{ provider: "cuda", error: "cuda missing" }] });
+      expect(record).toMatchObject({
+        provider: "webgpu",
+        adapter: "NVIDIA H200 (vendor nvidia, device H200, hardware, hopper)",
+        fallbacks: [{ provider: "cuda", error: "cuda missing" }],
+      });
+      // A software adapter (lavapipe) is passed over under auto, saying so; asked for by name, it is used.
+      const lavapipe = {
+        ...gpu,
+        vendor: "mesa",
+        architecture: "software",
+        device: "llvmpipe",
+        description: "llvmpipe: Mesa 25.0.7",
+        software: true,
+      };
+      const withCpu = async (f: unknown, o: ort.InferenceSession.SessionOptions) =>
+        String(o.executionProviders![0]) === "cpu" ? ({} as ort.InferenceSession) : fake(f, o);
+      const auto = await createSession("x.onnx", { device: "auto" }, withCpu, () => ({ adapter: lavapipe }));
+      expect(auto.record.provider).toBe("cpu");
+      expect(auto.record.fallbacks[1]).toMatchObject({
+        provider: "webgpu",
+        error: expect.stringMatching(/software one, llvmpipe: Mesa 25.0.7 .*PROBESPEC_DEVICE=webgpu still uses it/),
+      });
+      const named = await createSession("x.onnx", { device: "webgpu" }, fake, () => ({ adapter: lavapipe }));
+      expect(named.record).toMatchObject({
+        provider: "webgpu",
+        adapter: expect.stringContaining("software, on the CPU"),
+      });
     } finally {
       if (saved === undefined) delete process.env.LD_LIBRARY_PATH;
       else process.env.LD_LIBRARY_PATH = saved;
