@@ -122,6 +122,80 @@ describe("the GGUF reader", () => {
   });
 });
 
+describe("a GGUF over 4 GB", () => {
+  it("reads a tensor placed beyond 2^32 bytes, in one sparse file and across byte-split parts, with no buffer larger than the tensor", () => {
+    const dir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-big-"));
+    try {
+      // Tensor "pad" (F32, 2^30 + 8 values: 4 GiB + 32 bytes) is never read: the file is sparse there.
+      // Tensor "w" (Q8_0, 64 values) lies after it, beyond 4 GiB, and is read and dequantised.
+      const parts: Buffer[] = [];
+      const u32 = (v: number) => parts.push(Buffer.from(Uint32Array.of(v).buffer));
+      const u64 = (v: number) => parts.push(Buffer.from(BigUint64Array.of(BigInt(v)).buffer));
+      const str = (s: string) => (u64(Buffer.byteLength(s)), parts.push(Buffer.from(s)));
+      const PAD = 2 ** 30 + 8;
+      parts.push(Buffer.from("GGUF"));
+      u32(3);
+      u64(2);
+      u64(0);
+      for (const [name, dims, type, offset] of [
+        ["pad", [PAD], 0, 0],
+        ["w", [32, 2], 8, PAD * 4],
+      ] as const) {
+        str(name);
+        u32(dims.length);
+        dims.forEach(u64);
+        u32(type);
+        u64(offset);
+      }
+      const header = Buffer.concat(parts);
+      const dataStart = Math.ceil(header.length / 32) * 32;
+      // Two Q8_0 blocks: scale 0.5 (f16 0x3800) and codes -16..15; scale -2 (0xc000) and codes 127, -127, 0, ...
+      const w = Buffer.alloc(68);
+      w.writeUInt16LE(0x3800, 0);
+      for (let j = 0; j < 32; j++) w.writeInt8(j - 16, 2 + j);
+      w.writeUInt16LE(0xc000, 34);
+      w.writeInt8(127, 36);
+      w.writeInt8(-127, 37);
+      const expected = [...Array.from({ length: 32 }, (_, j) => (j - 16) * 0.5), -254, 254, ...Array(30).fill(0)];
+      const at = dataStart + PAD * 4;
+      expect(at).toBeGreaterThan(2 ** 32);
+      const file = path.join(dir, "big.gguf");
+      let fd = fs.openSync(file, "w");
+      fs.writeSync(fd, header, 0, header.length, 0);
+      fs.writeSync(fd, w, 0, w.length, at);
+      fs.closeSync(fd);
+      // The same bytes as two parts, split inside "w" (beyond 4 GiB): a sparse first part, and the rest.
+      const a = path.join(dir, "a.part"),
+        b = path.join(dir, "b.part");
+      fd = fs.openSync(a, "w");
+      fs.writeSync(fd, header, 0, header.length, 0);
+      fs.writeSync(fd, w, 0, 40, at);
+      fs.closeSync(fd);
+      fs.writeFileSync(b, w.subarray(40));
+      expect(fs.statSync(a).size).toBe(at + 40);
+      for (const g of [openGguf(file), openGguf([a, b])]) {
+        try {
+          expect(g.dataStart).toBe(dataStart);
+          const t = g.tensors.find((x) => x.name === "w")!;
+          expect(t.offset).toBe(PAD * 4);
+          const bytes = g.read(g.dataStart + t.offset, tensorBytes(t.type, 64, "w"));
+          expect(bytes.byteLength).toBe(68);
+          expect(Array.from(dequantize(t.type, bytes, 64), (v) => v + 0)).toEqual(expected); // -0 read as 0
+        } finally {
+          g.close();
+        }
+      }
+      // One byte short, beyond 4 GiB: named as truncated.
+      fs.truncateSync(file, at + 67);
+      expect(() => openGguf(file)).toThrow(
+        /big.gguf: its tensors need \d+ bytes, and the file has \d+; the file is truncated/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("a GGUF added as one entry", () => {
   it("probes a tied GQA Llama written by the gguf package's GGUFWriter in Q8_0, Q4_0, Q5_1, F16 and F32, within 1e-4 of transformers' GGUF loader", async () => {
     const dir = path.join(import.meta.dirname, "fixtures", "gguf-llama");
