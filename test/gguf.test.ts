@@ -7,8 +7,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dequantize, tensorBytes, typeName } from "../models/gguf/dequantize.js";
+import { codedTypes, quantizedLinear } from "../models/gguf/codes.js";
+import { dequantizeLinear } from "../models/analogs/quantized.js";
 import { openGguf } from "../models/gguf/reader.js";
 import { runProbes } from "../probes/run.js";
+import { buildGguf } from "../models/analogs/build.js";
+import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { rel, TEST_CACHE } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
@@ -58,6 +62,29 @@ describe("ggml block formats, dequantised bit for bit as the gguf package does",
     );
     expect(typeName(99)).toBe("type 99");
   });
+});
+
+describe("ggml block formats as MatMulNBits codes", () => {
+  // Without a per-block offset, Σ_j 16^j·s·(n_j − 8) is the dequantised value exactly; with one, o' = o + 8·s·…
+  // is rounded to float32 once, where the dequantiser rounds s·c + o: a few float32 ulps of the block's values.
+  const OFFSET = new Set(["Q4_1", "Q5_1", "Q2_K", "Q4_K", "Q5_K", "Q8_0"]);
+  for (const c of cases.filter((c) => codedTypes().includes(c.id))) {
+    it(`${c.type} (${c.source}): ${c.count} values`, () => {
+      const raw = new Uint8Array(Buffer.from(c.raw, "base64"));
+      const want = dequantize(c.id, raw, c.count, c.type);
+      const rows = c.count % 512 ? 1 : 2;
+      const q = quantizedLinear(c.id, raw, rows, c.count / rows, c.type);
+      expect(q.planes.every((p) => p.length === c.count / 2)).toBe(true);
+      expect(q.planes.length).toBe(["Q4_0", "Q4_1", "Q2_K", "Q3_K", "Q4_K"].includes(c.type) ? 1 : 2);
+      expect(!!q.offsets).toBe(OFFSET.has(c.type));
+      const got = dequantizeLinear(q);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      let worst = 0;
+      got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[i]))));
+      if (OFFSET.has(c.type)) expect(worst).toBeLessThanOrEqual(scale * 2 ** -22);
+      else expect(worst).toBe(0);
+    });
+  }
 });
 
 describe("the GGUF reader", () => {
@@ -193,6 +220,58 @@ describe("a GGUF over 4 GB", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Every number of two results' measures, by path: the worst relative difference, and where. */
+function worstMeasure(a: unknown, b: unknown, at = ""): { rel: number; at: string } {
+  if (typeof a === "number" && typeof b === "number") {
+    const scale = Math.max(Math.abs(a), Math.abs(b));
+    return { rel: scale === 0 || a === b ? 0 : Math.abs(a - b) / scale, at };
+  }
+  let worst = { rel: 0, at: "" };
+  if (a && b && typeof a === "object" && typeof b === "object")
+    for (const k of Object.keys(a))
+      if (k !== "provenance" && k !== "execution") {
+        const w = worstMeasure((a as never)[k], (b as never)[k], `${at}.${k}`);
+        if (w.rel > worst.rel) worst = w;
+      }
+  return worst;
+}
+
+describe("a GGUF's block formats kept as MatMulNBits codes", () => {
+  it("gives every measure within 1e-5 of the float32-dequantised conversion, with its linears as MatMulNBits", async () => {
+    const file = path.join(import.meta.dirname, "fixtures", "gguf-llama", "model.gguf");
+    const coded = await buildGguf([file], TEST_CACHE);
+    const float = await buildGguf([file], TEST_CACHE, { float32: true });
+    expect(coded).not.toBe(float);
+    const ops = (dir: string) => readModel(path.join(dir, "model.onnx")).proto.graph!.node.map((n) => n.opType);
+    // Q8_0, Q4_0 and Q5_1 linears (14 of them) as MatMulNBits; F16/F32 ones, the lm_head and attention as MatMul.
+    expect(ops(coded).filter((o) => o === "MatMulNBits").length).toBeGreaterThan(0);
+    expect(ops(float)).not.toContain("MatMulNBits");
+    const size = (dir: string) => fs.statSync(path.join(dir, "model.onnx_data")).size;
+    expect(size(coded)).toBeLessThan(size(float));
+    const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-coded-"));
+    for (const [id, dir] of [
+      ["coded", coded],
+      ["float", float],
+    ])
+      fs.writeFileSync(path.join(modelsDir, `${id}.json`), JSON.stringify({ id, family: "llama", source: { dir } }));
+    const ref = JSON.parse(fs.readFileSync(path.join(path.dirname(file), "reference.json"), "utf8"));
+    const run = await runProbes({
+      env: {
+        PROBESPEC_MODELS_DIR: modelsDir,
+        PROBESPEC_CACHE_DIR: TEST_CACHE,
+        PROBESPEC_DEVICE: "cpu",
+        PROBESPEC_NO_CACHE: "1",
+      },
+      promptSet: { name: "two", file: "-", prompts: [ref.prompt, "The quick brown fox jumps over the lazy dog."] },
+    });
+    expect(run.failures).toEqual([]);
+    const [a, b] = ["coded", "float"].map((id) => run.results.find((r) => r.id === id)!);
+    expect(Object.keys(a.measures).sort()).toEqual(Object.keys(b.measures).sort());
+    const worst = worstMeasure(a.measures, b.measures);
+    expect(worst.rel, `worst at ${worst.at}`).toBeLessThan(1e-5);
   });
 });
 

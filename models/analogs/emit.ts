@@ -12,6 +12,7 @@ import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js
 import type { AnalogWeights, LayerWeights } from "./weights.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
+import { emitQuantizedLinear, quantizedOf } from "./quantized.js";
 
 export interface EmitOptions {
   dialect: Dialect;
@@ -38,6 +39,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   g.inputs.push(valueInfo("position_ids", DT.INT64, ["batch_size", "sequence_length"]));
   g.outputs.push(valueInfo("logits", DT.FLOAT, ["batch_size", "sequence_length", vocab]));
 
+  let nbits = false; // a quantised linear was emitted: the model imports com.microsoft
   /** A Linear: MatMul on the transposed weight, as the exporter folds it (GenAI names it by module). */
   const linear = (
     scope: string,
@@ -48,10 +50,15 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     module: string,
     bias?: Float32Array,
   ) => {
-    const w = genai
-      ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
-      : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
-    let y = g.o(scope, "MatMul", [x, w]);
+    // A converter's block-format weight, kept as its codes (quantized.ts).
+    const q = quantizedOf(Wt);
+    if (q) nbits = true;
+    const w = q
+      ? ""
+      : genai
+        ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
+        : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
+    let y = q ? emitQuantizedLinear(g, scope, x, q, module) : g.o(scope, "MatMul", [x, w]);
     if (bias) y = g.o(scope, "Add", [g.init(floatTensor(`${module}.bias`, [outDim], bias)), y]);
     return y;
   };
@@ -407,5 +414,5 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       : g.folded_("MatMul", [d, vocab], transpose(W.lmHead, vocab, d));
     g.op(head, "MatMul", [h, wu], { outputs: ["logits"] });
   }
-  return g.model(genai ? { "": 17, "com.microsoft": 1 } : { "": 17 }, genai ? "onnxruntime-genai" : "pytorch");
+  return g.model(genai || nbits ? { "": 17, "com.microsoft": 1 } : { "": 17 }, genai ? "onnxruntime-genai" : "pytorch");
 }
