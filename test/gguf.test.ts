@@ -240,39 +240,51 @@ function worstMeasure(a: unknown, b: unknown, at = ""): { rel: number; at: strin
 }
 
 describe("a GGUF's block formats kept as MatMulNBits codes", () => {
-  it("gives every measure within 1e-5 of the float32-dequantised conversion, with its linears as MatMulNBits", async () => {
-    const file = path.join(import.meta.dirname, "fixtures", "gguf-llama", "model.gguf");
-    const coded = await buildGguf([file], TEST_CACHE);
-    const float = await buildGguf([file], TEST_CACHE, { float32: true });
-    expect(coded).not.toBe(float);
-    const ops = (dir: string) => readModel(path.join(dir, "model.onnx")).proto.graph!.node.map((n) => n.opType);
-    // Q8_0, Q4_0 and Q5_1 linears (14 of them) as MatMulNBits; F16/F32 ones, the lm_head and attention as MatMul.
-    expect(ops(coded).filter((o) => o === "MatMulNBits").length).toBeGreaterThan(0);
-    expect(ops(float)).not.toContain("MatMulNBits");
-    const size = (dir: string) => fs.statSync(path.join(dir, "model.onnx_data")).size;
-    expect(size(coded)).toBeLessThan(size(float));
-    const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-coded-"));
-    for (const [id, dir] of [
-      ["coded", coded],
-      ["float", float],
-    ])
-      fs.writeFileSync(path.join(modelsDir, `${id}.json`), JSON.stringify({ id, family: "llama", source: { dir } }));
-    const ref = JSON.parse(fs.readFileSync(path.join(path.dirname(file), "reference.json"), "utf8"));
-    const run = await runProbes({
-      env: {
-        PROBESPEC_MODELS_DIR: modelsDir,
-        PROBESPEC_CACHE_DIR: TEST_CACHE,
-        PROBESPEC_DEVICE: "cpu",
-        PROBESPEC_NO_CACHE: "1",
-      },
-      promptSet: { name: "two", file: "-", prompts: [ref.prompt, "The quick brown fox jumps over the lazy dog."] },
+  const fixtures = path.join(import.meta.dirname, "fixtures");
+  for (const [file, what, compact] of [
+    ["gguf-llama/model.gguf", "Q8_0, Q4_0 and Q5_1 linears; a Q8_0 embedding, tied", []],
+    ["gguf-llama-q4/tied.gguf", "a Q4_0 embedding, tied", ["GatherBlockQuantized", "lm_head"]],
+    ["gguf-llama-q4/untied.gguf", "a Q4_0 embedding and Q4_0 lm_head", ["GatherBlockQuantized", "lm_head"]],
+  ] as const) {
+    it(`${what}: every measure within 1e-5 of the float32-dequantised conversion`, async () => {
+      const gguf = path.join(fixtures, file);
+      const coded = await buildGguf([gguf], TEST_CACHE);
+      const float = await buildGguf([gguf], TEST_CACHE, { float32: true });
+      expect(coded).not.toBe(float);
+      const nodes = (dir: string) => readModel(path.join(dir, "model.onnx")).proto.graph!.node;
+      expect(nodes(coded).filter((n) => n.opType === "MatMulNBits").length).toBeGreaterThan(0);
+      expect(nodes(float).map((n) => n.opType)).not.toContain("MatMulNBits");
+      const gathers = nodes(coded).some((n) => n.opType === "GatherBlockQuantized");
+      const head = nodes(coded).find((n) => n.output.includes("logits"))!.opType;
+      expect([gathers, head === "MatMulNBits"]).toEqual([compact.length > 0, compact.length > 0]);
+      const size = (dir: string) => fs.statSync(path.join(dir, "model.onnx_data")).size;
+      expect(size(coded)).toBeLessThan(size(float));
+      const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-coded-"));
+      for (const [id, dir] of [
+        ["coded", coded],
+        ["float", float],
+      ])
+        fs.writeFileSync(path.join(modelsDir, `${id}.json`), JSON.stringify({ id, family: "llama", source: { dir } }));
+      const ref = JSON.parse(fs.readFileSync(path.join(fixtures, "gguf-llama", "reference.json"), "utf8"));
+      const run = await runProbes({
+        env: {
+          PROBESPEC_MODELS_DIR: modelsDir,
+          PROBESPEC_CACHE_DIR: TEST_CACHE,
+          PROBESPEC_DEVICE: "cpu",
+          PROBESPEC_NO_CACHE: "1",
+        },
+        promptSet: { name: "two", file: "-", prompts: [ref.prompt, "The quick brown fox jumps over the lazy dog."] },
+      });
+      expect(run.failures).toEqual([]);
+      const [a, b] = ["coded", "float"].map((id) => run.results.find((r) => r.id === id)!);
+      expect(a.tied.value).toBe(b.tied.value);
+      expect(Object.keys(a.measures).sort()).toEqual(Object.keys(b.measures).sort());
+      const worst = worstMeasure(a.measures, b.measures);
+      expect(worst.rel, `worst at ${worst.at}`).toBeLessThan(1e-5);
+      // W_U and W_E read from the blocks are the float32 ones, bit for bit.
+      for (const m of ["matrix.w_u", "matrix.w_e"]) expect(a.measures[m], m).toEqual(b.measures[m]);
     });
-    expect(run.failures).toEqual([]);
-    const [a, b] = ["coded", "float"].map((id) => run.results.find((r) => r.id === id)!);
-    expect(Object.keys(a.measures).sort()).toEqual(Object.keys(b.measures).sort());
-    const worst = worstMeasure(a.measures, b.measures);
-    expect(worst.rel, `worst at ${worst.at}`).toBeLessThan(1e-5);
-  });
+  }
 });
 
 describe("a GGUF added as one entry", () => {

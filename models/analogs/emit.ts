@@ -12,7 +12,7 @@ import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js
 import type { AnalogWeights, LayerWeights } from "./weights.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
-import { emitQuantizedLinear, quantizedOf } from "./quantized.js";
+import { emitQuantizedEmbedding, emitQuantizedLinear, onePlane, quantizedOf } from "./quantized.js";
 
 export interface EmitOptions {
   dialect: Dialect;
@@ -85,8 +85,15 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   };
 
   // --- embedding, mask, rotary tables
-  const E = g.init(floatTensor(neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight", [vocab, d], W.embed));
-  let h = g.o(`${root}/${neox ? "embed_in" : "embed_tokens"}`, "Gather", [E, "input_ids"]);
+  const embedName = neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
+  const embedScope = `${root}/${neox ? "embed_in" : "embed_tokens"}`;
+  // A converter's one-plane block embedding stays as its codes (quantized.ts); a tied lm_head reads the same blocks.
+  const qE = quantizedOf(W.embed);
+  if (qE && !onePlane(qE)) throw new Error("an embedding's codes must be one 4-bit plane with no offsets");
+  const embedQ = qE && emitQuantizedEmbedding(g, embedScope, "input_ids", qE, embedName);
+  if (embedQ) nbits = true;
+  const E = embedQ ? embedQ.weight : g.init(floatTensor(embedName, [vocab, d], W.embed));
+  let h = embedQ ? embedQ.out : g.o(embedScope, "Gather", [E, "input_ids"]);
   if (c.family === "gemma") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
   // The causal mask is made from the sequence length at run time: a [context, context] initializer
@@ -388,7 +395,29 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
 
   // --- lm_head
   const head = neox ? "/embed_out" : "/lm_head";
-  if (genai && opts.int4) {
+  // A converter's one-plane block lm_head (or the embedding's blocks, tied) as one MatMulNBits producing the logits.
+  const qU = c.tied ? qE : genai ? undefined : quantizedOf(W.lmHead);
+  if (qU && !onePlane(qU)) throw new Error("an lm_head's codes must be one 4-bit plane with no offsets");
+  if (qU && !genai) {
+    nbits = true;
+    const blocks = qU.cols / qU.blockSize;
+    g.op(
+      head,
+      "MatMulNBits",
+      [
+        h,
+        embedQ && c.tied
+          ? embedQ.weight
+          : g.init(uint8Tensor("lm_head.weight_Q4", [vocab, blocks, qU.blockSize / 2], qU.planes[0])),
+        embedQ && c.tied ? embedQ.scales : g.init(floatTensor("lm_head.weight_scales", [vocab * blocks], qU.scales[0])),
+      ],
+      {
+        domain: "com.microsoft",
+        outputs: ["logits"],
+        attrs: { K: d, N: vocab, bits: 4, block_size: qU.blockSize, accuracy_level: 0 },
+      },
+    );
+  } else if (genai && opts.int4) {
     const q = quantizeQ4(W.lmHead, vocab, d);
     g.op(
       head,

@@ -121,3 +121,32 @@ export function emitQuantizedLinear(
   const sum = terms.reduce((a, b) => g.o(scope, "Add", [a, b]));
   return terms.length > 1 ? g.o(scope, "Identity", [sum]) : sum;
 }
+
+/** One 4-bit plane and no offsets: the form GatherBlockQuantized and a lone MatMulNBits read as they are. */
+export const onePlane = (q: QuantizedLinear) => q.planes.length === 1 && !q.offsets;
+
+/**
+ * An embedding [vocab, d] of one plane as MatMulNBits blocks, gathered by GatherBlockQuantized (4-bit, no zero
+ * points: (n − 8)·scale, bit-exact) through a Reshape of the same blocks, as onnxruntime-genai's builder
+ * does for a tied int4 embedding: a tied lm_head reads them with MatMulNBits.
+ */
+export function emitQuantizedEmbedding(
+  g: GraphBuilder,
+  scope: string,
+  ids: string,
+  q: QuantizedLinear,
+  name: string,
+): { out: string; weight: string; scales: string } {
+  const blocks = q.cols / q.blockSize;
+  const weight = g.init(uint8Tensor(`${name}_Q4`, [q.rows, blocks, q.blockSize / 2], q.planes[0]));
+  // [vocab, blocks]: GatherBlockQuantized takes them so, MatMulNBits too.
+  const scales = g.init(floatTensor(`${name}_scales`, [q.rows, blocks], q.scales[0]));
+  const out = g.o(
+    scope,
+    "GatherBlockQuantized",
+    [g.o(scope, "Reshape", [weight, g.ints([q.rows, q.cols / 2])]), ids, scales],
+    { bits: 4, block_size: q.blockSize, gather_axis: 0, quantize_axis: 1 },
+    "com.microsoft",
+  );
+  return { out, weight, scales };
+}

@@ -30,6 +30,9 @@ const FORMS: Record<number, { block: number; min: number; max: number }> = {
 
 export const codedTypes = () => Object.keys(FORMS).map(Number);
 
+/** Formats whose codes are one 4-bit plane with no offsets (Q4_0, Q3_K): GatherBlockQuantized reads them too. */
+export const ONE_PLANE = new Set([2, 11]);
+
 /** Does this format become MatMulNBits codes (rather than float32)? */
 export const isCoded = (type: number) => type in FORMS;
 
