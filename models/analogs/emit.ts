@@ -88,11 +88,12 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   const embedName = neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
   const embedScope = `${root}/${neox ? "embed_in" : "embed_tokens"}`;
   // A converter's one-plane block embedding stays as its codes (quantized.ts); a tied lm_head reads the same blocks.
-  const qE = quantizedOf(W.embed);
+  const embed = W.embed; // read once
+  const qE = quantizedOf(embed);
   if (qE && !onePlane(qE)) throw new Error("an embedding's codes must be one 4-bit plane with no offsets");
   const embedQ = qE && emitQuantizedEmbedding(g, embedScope, "input_ids", qE, embedName);
   if (embedQ) nbits = true;
-  const E = embedQ ? embedQ.weight : g.init(floatTensor(embedName, [vocab, d], W.embed));
+  const E = embedQ ? embedQ.weight : g.init(floatTensor(embedName, [vocab, d], embed));
   let h = embedQ ? embedQ.out : g.o(embedScope, "Gather", [E, "input_ids"]);
   if (c.family === "gemma") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
@@ -396,7 +397,9 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   // --- lm_head
   const head = neox ? "/embed_out" : "/lm_head";
   // A converter's one-plane block lm_head (or the embedding's blocks, tied) as one MatMulNBits producing the logits.
-  const qU = c.tied ? qE : genai ? undefined : quantizedOf(W.lmHead);
+  // Read once: a converter's lazy weights are read (and converted) on each access.
+  const lmHead = c.tied || genai ? undefined : W.lmHead;
+  const qU = c.tied ? qE : quantizedOf(lmHead);
   if (qU && !onePlane(qU)) throw new Error("an lm_head's codes must be one 4-bit plane with no offsets");
   if (qU && !genai) {
     nbits = true;
@@ -440,7 +443,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   } else {
     const wu = genai
       ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d)))
-      : g.folded_("MatMul", [d, vocab], transpose(W.lmHead, vocab, d));
+      : g.folded_("MatMul", [d, vocab], transpose(lmHead ?? W.lmHead, vocab, d));
     g.op(head, "MatMul", [h, wu], { outputs: ["logits"] });
   }
   return g.model(genai || nbits ? { "": 17, "com.microsoft": 1 } : { "": 17 }, genai ? "onnxruntime-genai" : "pytorch");
