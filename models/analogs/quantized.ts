@@ -61,7 +61,7 @@ export function permuteRows(q: QuantizedLinear, from: ArrayLike<number>): Quanti
   };
 }
 
-/** The [rows, cols] float64 matrix q stands for (tests; W_U statistics read it through the graph's own nodes). */
+/** The [rows, cols] float64 matrix q stands for: what the tests check the codes against. */
 export function dequantizeLinear(q: QuantizedLinear): Float64Array {
   const blocks = q.cols / q.blockSize,
     out = new Float64Array(q.rows * q.cols);
