@@ -3,6 +3,7 @@ import path from "node:path";
 import nunjucks from "nunjucks";
 import type { ProbeRun } from "../probes/run.js";
 import type { HypothesisVerdict } from "./verdicts.js";
+import { percent } from "../contract/prediction.js";
 
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(import.meta.dirname, "templates")), {
   autoescape: true,
@@ -32,6 +33,7 @@ const brief = (v: unknown): string => {
     .join(", ");
 };
 env.addFilter("brief", brief);
+env.addFilter("percent", percent);
 
 export interface ReportModel {
   run: ProbeRun;
