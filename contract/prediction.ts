@@ -44,6 +44,10 @@ export const percent = (level: number) => `${+(100 * level).toFixed(4)}%`;
 export type Cohort = "real" | "synthetic";
 export const cohort = (r: { synthetic: boolean }): Cohort => (r.synthetic ? "synthetic" : "real");
 
+/** A hypothesis' subjects: role "subject", or family mistral unless its role says baseline. */
+export const isSubject = (r: { family?: string; role?: string }) =>
+  r.role === "subject" || (r.family?.toLowerCase() === "mistral" && r.role !== "baseline");
+
 export interface Prediction {
   hypothesis: string;
   criterion: string;

@@ -6,15 +6,13 @@
 import { expect, inject, type TestContext } from "vitest";
 import type { ProbeResult } from "../probes/probe.js";
 import type { ProbeRun } from "../probes/run.js";
-import { cohort, rowInterval, rowLabel, type Prediction } from "../contract/prediction.js";
+import { cohort, isSubject, rowInterval, rowLabel, type Prediction } from "../contract/prediction.js";
+
 import { printable } from "../onnx/errors.js";
 
 export function probeRun(): ProbeRun {
   return inject("probeRun");
 }
-
-export const isSubject = (r: { family?: string; role?: string }) =>
-  r.role === "subject" || (r.family?.toLowerCase() === "mistral" && r.role !== "baseline");
 
 export interface Roles {
   subjects: ProbeResult[];

@@ -137,3 +137,21 @@ export function holm(ps: readonly number[], alpha: number): Holm {
   });
   return { adjusted, levels, rejected };
 }
+
+/**
+ * The weakest of several claims that must all hold (every middle layer near 1):
+ * the index with the largest p, ties to the median farthest from the claim's
+ * centre. An intersection–union test: the whole holds at α exactly when its
+ * weakest part does, with no adjustment for the number of parts.
+ */
+export function weakest(sortedDistributions: readonly (readonly number[])[], claim: Claim): number {
+  const centre =
+    "atLeast" in claim ? claim.atLeast : "below" in claim ? claim.below : (claim.within[0] + claim.within[1]) / 2;
+  const away = (d: readonly number[]) => Math.abs(d[Math.floor(d.length / 2)] - centre);
+  const ps = sortedDistributions.map((d) => bootstrapP(d, claim));
+  return ps.reduce(
+    (best, p, i) =>
+      p > ps[best] || (p === ps[best] && away(sortedDistributions[i]) > away(sortedDistributions[best])) ? i : best,
+    0,
+  );
+}

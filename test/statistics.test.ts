@@ -8,6 +8,7 @@ import {
   judgeClaim,
   judgeInterval,
   percentileInterval,
+  weakest,
 } from "../probes/statistics.js";
 
 /** 32 prompts' values around `centre`, spread ±`spread` by a fixed pattern: a planted truth with known mean. */
@@ -90,5 +91,14 @@ describe("Holm–Bonferroni step-down", () => {
 
   it("is the unadjusted test for a family of one", () => {
     expect(holm([0.04], 0.05)).toEqual({ adjusted: [0.04], levels: [0.05], rejected: [true] });
+  });
+});
+
+describe("an intersection–union claim (every part must hold)", () => {
+  it("is judged on its weakest part", () => {
+    const parts = [planted(1.0), planted(1.09), planted(1.02)].map(meanDistribution);
+    expect(weakest(parts, { within: MARGIN })).toBe(1);
+    const far = [planted(1.3), planted(1.5), planted(1.0)].map(meanDistribution);
+    expect(weakest(far, { within: MARGIN })).toBe(1);
   });
 });
