@@ -14,6 +14,7 @@ import { compareResults } from "../reports/compare.js";
 import { preregistration } from "../hypotheses/preregistration.js";
 import { PRESETS } from "../models/analogs/presets.js";
 import type { PlantedSubject } from "../contract/run-file.js";
+import { readConfig } from "../probes/config.js";
 
 const EVIL = `<script>alert("x")</script>`;
 
@@ -212,6 +213,12 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
         await page.goto(`file://${path.join(r.reportDir, "index.html")}`);
         expect(errors).toEqual([]);
         expect(await page.locator(".badge[data-verdict]").count()).toBe(Object.keys(r.results.verdicts).length);
+        // The measures table fits the page with every default model (seven where the conformance models are there).
+        const fits = await page
+          .locator("table.measures")
+          .evaluate((t) => t.scrollWidth <= t.parentElement!.clientWidth);
+        expect(fits).toBe(true);
+        expect(await page.locator(".harness").getAttribute("data-harness")).toBe("pass");
         const figures = page.locator("figure.figure svg");
         expect(await figures.count()).toBeGreaterThanOrEqual(6);
         for (let i = 0; i < (await figures.count()); i++) {
@@ -300,6 +307,12 @@ describe("the preregistration stamp", () => {
     expect(compareResults({ preregistration: before }, { preregistration: after })).toEqual([
       "stamp: criteria.ts edited: a threshold or its reason changed",
     ]);
+  });
+
+  it("refuses a PROBESPEC_COMPARE that names no file, before anything is probed", () => {
+    expect(() => readConfig({ PROBESPEC_COMPARE: path.join(tmpDir(), "nothing.json") })).toThrow(
+      /PROBESPEC_COMPARE=.*nothing.json is not a file: it should name an earlier run's results.json/,
+    );
   });
 
   it("compares verdicts by cohort, measures and model keys", () => {
