@@ -11,15 +11,42 @@ export interface PredictionRow {
   ci?: [number, number];
   passed: boolean;
   detail?: string;
+  /** The CI's level, Holm-adjusted across the tests of the hypothesis' cohort: 1 − α / (m − rank). */
+  level?: number;
+  /** The bootstrap p-value of the row's claim; Holm-adjusted; and the number of tests in its family (m). */
+  p?: number;
+  pAdjusted?: number;
+  tests?: number;
+  /** Neither confirmed nor rejected at its level: the CI straddles the claim's bound. */
+  inconclusive?: boolean;
+  /** Power: the CI's half-width at its level, the smallest effect the prompt set could detect. */
+  detectable?: number;
 }
 
 /** A row's models as every message names them: "subject" or "subject vs baseline". */
 export const rowLabel = (r: Pick<PredictionRow, "subject" | "baseline">) =>
   `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}`;
 
+/** A row's interval as every message prints it, with its level and, where it decided nothing, the prompt set's power. */
+export const rowInterval = (r: Pick<PredictionRow, "ci" | "level" | "inconclusive" | "detectable">) =>
+  r.ci
+    ? `CI [${r.ci.map((x) => x.toPrecision(4)).join(", ")}]${r.level !== undefined ? ` at ${percent(r.level)}` : ""}${
+        r.inconclusive && r.detectable !== undefined
+          ? `, straddles its bound; resolves ±${r.detectable.toPrecision(2)}`
+          : ""
+      }`
+    : "";
+
+/** A level as a percentage with no more digits than it needs: 95%, 98.75%, 99.1667%. */
+export const percent = (level: number) => `${+(100 * level).toFixed(4)}%`;
+
 /** Real models are compared only with real models; synthetic analogs (a check of the harness) only with analogs. */
 export type Cohort = "real" | "synthetic";
 export const cohort = (r: { synthetic: boolean }): Cohort => (r.synthetic ? "synthetic" : "real");
+
+/** A hypothesis' subjects: role "subject", or family mistral unless its role says baseline. */
+export const isSubject = (r: { family?: string; role?: string }) =>
+  r.role === "subject" || (r.family?.toLowerCase() === "mistral" && r.role !== "baseline");
 
 export interface Prediction {
   hypothesis: string;

@@ -8,10 +8,10 @@
  * is inconclusive for that model, and says so.
  */
 import { describe, it } from "vitest";
-import { mean, meanCI } from "../probes/metrics.js";
-import { BOOTSTRAP } from "./criteria.js";
-import { perPrompt, rowsOf } from "./measures.js";
-import { judge, roles } from "./roles.js";
+import { mean } from "../probes/metrics.js";
+import { family } from "./family.js";
+import { meanTest, perPrompt, rowsOf } from "./measures.js";
+import { roles } from "./roles.js";
 
 /** "At least half of their attention mass": position 0 draws more than every other key together. */
 const SINK_MIN_MASS = 0.5;
@@ -22,38 +22,32 @@ describe(
   "attention-sink",
   { meta: { claim: "the first-token massive activation goes with an attention sink in the last half of the layers" } },
   () => {
-    it("in the last half of the layers, the subject's heads put at least half of their attention on position 0", ({
-      task,
-      skip,
-    }) => {
+    const predictions = family();
+    const sink = predictions.plan(() => {
       const { subjects, missing } = roles(false);
-      if (missing) return skip(missing);
+      if (missing) return { skip: missing };
       const rows = rowsOf(
         subjects,
         (s) => ({ subject: s.id }),
         (s) => {
           const from = lastHalf(s.layers);
           const mass = perPrompt<number[]>(s, "pattern.first_key_mass", (v) => mean(v.slice(from)));
-          const ci = meanCI(mass, BOOTSTRAP);
           return {
-            value: ci.estimate,
-            ci: [ci.lo, ci.hi],
-            passed: ci.lo >= SINK_MIN_MASS,
+            ...meanTest(mass, { atLeast: SINK_MIN_MASS }),
             detail: `layers ${from}–${s.layers - 1}, mean over heads, query positions after the first and ${mass.length} prompts`,
           };
         },
       );
-      judge(
-        { task, skip },
-        {
-          hypothesis: "attention-sink",
-          criterion: `attention on position 0 over the last half of the layers, 95% CI at or above ${SINK_MIN_MASS}`,
-          threshold: SINK_MIN_MASS,
-          why: "a sink draws more attention than every other key together",
-          rows,
-          passed: rows.every((r) => r.passed),
-        },
-      );
+      return {
+        hypothesis: "attention-sink",
+        criterion: `attention on position 0 over the last half of the layers, CI at or above ${SINK_MIN_MASS}`,
+        threshold: SINK_MIN_MASS,
+        why: "a sink draws more attention than every other key together",
+        rows,
+      };
     });
+
+    it("in the last half of the layers, the subject's heads put at least half of their attention on position 0", (ctx) =>
+      predictions.judge(ctx, sink));
   },
 );

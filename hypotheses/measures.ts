@@ -5,10 +5,11 @@
  * with the reason, and judge() makes the prediction inconclusive for it.
  */
 import type { Value } from "../probes/measures/measure.js";
-import { bootstrapCI, mean } from "../probes/metrics.js";
+import { mean } from "../probes/metrics.js";
+import { bootstrapDistribution, judgeInterval, type Claim } from "../probes/statistics.js";
 import type { ProbeResult } from "../probes/probe.js";
-import type { PredictionRow } from "../contract/prediction.js";
 import { BOOTSTRAP } from "./criteria.js";
+import type { PlannedRow, RowBody, RowTest } from "./family.js";
 
 /** A measure this model does not have: its graph cannot provide the points, or the run did not take it. */
 export class Unavailable extends Error {
@@ -49,8 +50,8 @@ export function perPrompt<V extends Value = number>(
 export function rowsOf<T>(
   items: readonly T[],
   who: (item: T) => { subject: string; baseline?: string },
-  row: (item: T) => Omit<PredictionRow, "subject" | "baseline">,
-): PredictionRow[] {
+  row: (item: T) => RowBody,
+): PlannedRow[] {
   return items.map((item) => {
     try {
       return { ...who(item), ...row(item) };
@@ -69,50 +70,49 @@ export interface Comparison {
   b: number;
   ratio: number;
   difference: number;
-  /** Bootstrap CI (prompts resampled jointly: both ran the same prompts) of the statistic `ci` names; none for weights. */
-  ci?: { lo: number; hi: number };
   prompts: number;
+}
+
+/** A mean over prompts, to be judged on `claim` by its bootstrap over the prompt set (hypotheses/family.ts). */
+export function meanTest(xs: readonly number[], claim: Claim): { value: number; test: RowTest } {
+  return { value: mean(xs), test: { claim, distribution: bootstrapDistribution([xs], ([x]) => mean(x), BOOTSTRAP) } };
 }
 
 /**
  * Subject × baseline comparisons of one measure, one row each: the row's value is
- * the ratio or the difference of the two values (`by`), with a seeded bootstrap CI
- * of `ci` (by default the same statistic) over the prompt set; `pass` decides the row.
+ * the ratio or the difference of the two values (`by`), judged on `claim` by a
+ * seeded bootstrap of the same statistic over the prompt set (prompts resampled
+ * jointly: both ran the same prompts); a weight measure's value decides alone.
  */
 export function compare<V extends Value = number>(
   pairs: readonly [ProbeResult, ProbeResult][],
   name: string,
   opts: {
     by: "ratio" | "difference";
-    ci?: "ratio" | "difference";
+    claim: Claim;
     pick?: (v: V) => number;
-    pass: (c: Comparison) => boolean;
     detail?: (c: Comparison) => string;
   },
-): PredictionRow[] {
-  const stat = (x: number, y: number, kind: "ratio" | "difference") => (kind === "ratio" ? x / y : x - y);
+): PlannedRow[] {
+  const stat = (x: number, y: number) => (opts.by === "ratio" ? x / y : x - y);
   return rowsOf(
     pairs,
     ([s, b]) => ({ subject: s.id, baseline: b.id }),
-    ([subject, baseline]) => {
+    ([subject, baseline]): RowBody => {
       const [ms, mb] = [measure<V>(subject, name), measure<V>(baseline, name)];
       const pick = opts.pick ?? ((v: V) => v as number);
-      let c: Comparison;
-      if (ms.perPrompt && mb.perPrompt) {
-        const [xs, ys] = [ms.perPrompt.map(pick), mb.perPrompt.map(pick)];
-        const [s, b] = [mean(xs), mean(ys)];
-        const ci = bootstrapCI([xs, ys], ([x, y]) => stat(mean(x), mean(y), opts.ci ?? opts.by), BOOTSTRAP);
-        c = { subject, baseline, s, b, ratio: s / b, difference: s - b, ci, prompts: xs.length };
-      } else {
-        const [s, b] = [pick(ms.value), pick(mb.value)];
-        c = { subject, baseline, s, b, ratio: s / b, difference: s - b, prompts: 0 };
-      }
-      return {
-        value: c[opts.by],
-        ci: c.ci && [c.ci.lo, c.ci.hi],
-        passed: opts.pass(c),
-        detail: opts.detail?.(c),
-      };
+      const perPrompt = ms.perPrompt && mb.perPrompt && [ms.perPrompt.map(pick), mb.perPrompt.map(pick)];
+      const [s, b] = perPrompt ? perPrompt.map(mean) : [pick(ms.value), pick(mb.value)];
+      const c = { subject, baseline, s, b, ratio: s / b, difference: s - b, prompts: perPrompt?.[0].length ?? 0 };
+      const detail = opts.detail?.(c);
+      if (!perPrompt)
+        return {
+          value: c[opts.by],
+          passed: judgeInterval([c[opts.by], c[opts.by]], opts.claim) === "confirmed",
+          detail,
+        };
+      const distribution = bootstrapDistribution(perPrompt, ([x, y]) => stat(mean(x), mean(y)), BOOTSTRAP);
+      return { value: c[opts.by], test: { claim: opts.claim, distribution }, detail };
     },
   );
 }

@@ -14,6 +14,8 @@ import { ConfigError, printable } from "../onnx/errors.js";
 import { runProbes, type ProbeRun } from "../probes/run.js";
 import { checkReportDir } from "../contract/report-dir.js";
 import { makeDir } from "../onnx/io.js";
+import type { SetupExtras } from "../contract/run-file.js";
+import { plantedSubjects, preregistration } from "./preregistration.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -31,7 +33,7 @@ async function entryFolders(config: RunConfig): Promise<{ id: string; dir: strin
 }
 
 /** The run as a file for the reporter: in the cache's runs/, or the system's temp folder where the cache cannot be written. */
-function writeRunFile(run: ProbeRun, cacheDir: string, log: (m: string) => void): string {
+function writeRunFile(run: ProbeRun & SetupExtras, cacheDir: string, log: (m: string) => void): string {
   const name = `${run.startedAt.replace(/[:.]/g, "-")}-${process.pid}.json`;
   const runs = path.join(cacheDir, "runs");
   try {
@@ -91,6 +93,15 @@ export default async function setup(project: TestProject): Promise<void> {
       ? `probed ${run.results.length} models (${real.length} real)`
       : `probed ${run.results.length} models: no real export is available, so this run is on synthetic analogs only`,
   );
-  setRunFile(writeRunFile(run, config.cacheDir, log));
+  const { entries } = await loadRegistry(config.modelsDir);
+  const extras: SetupExtras = {
+    planted: plantedSubjects(
+      entries,
+      run.results.map((r) => r.id),
+    ),
+    preregistration: preregistration(import.meta.dirname, run.promptSet),
+    compare: config.compare,
+  };
+  setRunFile(writeRunFile({ ...run, ...extras }, config.cacheDir, log));
   project.provide("probeRun", run);
 }

@@ -10,19 +10,18 @@
  */
 import { describe, it } from "vitest";
 import { SILENT_EXIT_MIN_RATIO } from "./criteria.js";
+import { family } from "./family.js";
 import { compare, measure } from "./measures.js";
-import { judge, roles } from "./roles.js";
+import { roles } from "./roles.js";
 
 describe("silent-exit", { meta: { claim: "the expansion hides in a statically large W_U" } }, () => {
-  it("the subject's readout gain (W_U_eff, mean row removed, RMS over rows) is at least 1.72x every baseline's", ({
-    task,
-    skip,
-  }) => {
+  const predictions = family();
+  const readout = predictions.plan(() => {
     const { pairs, missing } = roles(true);
-    if (missing) return skip(missing);
+    if (missing) return { skip: missing };
     const rows = compare(pairs, "readout.gain", {
       by: "ratio",
-      pass: (c) => c.ratio >= SILENT_EXIT_MIN_RATIO,
+      claim: { atLeast: SILENT_EXIT_MIN_RATIO },
       detail: ({ subject: s, baseline: b, ...c }) => {
         const alone = measure(s, "readout.gain_wu").value / measure(b, "readout.gain_wu").value;
         const σ = (r: typeof s) =>
@@ -31,43 +30,36 @@ describe("silent-exit", { meta: { claim: "the expansion hides in a statically la
         return `readout gain ${c.s.toFixed(4)} vs ${c.b.toFixed(4)}; W_U alone (without the final norm's gain) ${alone.toFixed(3)}×; seed-compatible σ(W_U_eff)/√d ratio ${spectral.toFixed(3)} (vocabularies ${s.vocab} vs ${b.vocab})`;
       },
     });
-    judge(
-      { task, skip },
-      {
-        hypothesis: "silent-exit",
-        criterion: `readout gain of subject ÷ baseline ≥ ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,
-        threshold: SILENT_EXIT_MIN_RATIO,
-        why: "to stand in for the missing 1/0.58 expansion, the readout must spread the logits by at least that much more than the baselines' do",
-        rows,
-        passed: rows.every((r) => r.passed),
-        note: "A property of the weights: no prompt enters this criterion.",
-      },
-    );
+    return {
+      hypothesis: "silent-exit",
+      criterion: `readout gain of subject ÷ baseline ≥ ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,
+      threshold: SILENT_EXIT_MIN_RATIO,
+      why: "to stand in for the missing 1/0.58 expansion, the readout must spread the logits by at least that much more than the baselines' do",
+      rows,
+      note: "A property of the weights: no prompt enters this criterion.",
+    };
   });
 
-  it("dynamic: the spread of the subject's last-position logits is at least 1.72x every baseline's, bootstrap CI over the prompt set", ({
-    task,
-    skip,
-  }) => {
+  const dynamic = predictions.plan(() => {
     const { pairs, missing } = roles(true);
-    if (missing) return skip(missing);
+    if (missing) return { skip: missing };
     const rows = compare(pairs, "logits.spread", {
       by: "ratio",
-      pass: (c) => c.ratio >= SILENT_EXIT_MIN_RATIO,
+      claim: { atLeast: SILENT_EXIT_MIN_RATIO },
       detail: (c) =>
         `mean std of the last position's logits ${c.s.toFixed(3)} vs ${c.b.toFixed(3)} over ${c.prompts} prompts`,
     });
-    judge(
-      { task, skip },
-      {
-        hypothesis: "silent-exit",
-        criterion: `mean logit spread of subject ÷ baseline ≥ ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,
-        threshold: SILENT_EXIT_MIN_RATIO,
-        why: "the readout gain in use: how widely the logits actually spread on real prompts",
-        ciOf: "the ratio of mean logit spreads",
-        rows,
-        passed: rows.every((r) => r.passed),
-      },
-    );
+    return {
+      hypothesis: "silent-exit",
+      criterion: `mean logit spread of subject ÷ baseline, CI at or above ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,
+      threshold: SILENT_EXIT_MIN_RATIO,
+      why: "the readout gain in use: how widely the logits actually spread on real prompts",
+      rows,
+    };
   });
+
+  it("the subject's readout gain (W_U_eff, mean row removed, RMS over rows) is at least 1.72x every baseline's", (ctx) =>
+    predictions.judge(ctx, readout));
+  it("dynamic: the spread of the subject's last-position logits is at least 1.72x every baseline's, bootstrap CI over the prompt set", (ctx) =>
+    predictions.judge(ctx, dynamic));
 });

@@ -24,12 +24,14 @@ import {
   type ValueInfoProto,
 } from "onnx-buf";
 
-export type AttrValue = number | number[] | { float: number } | TensorProto;
+export type AttrValue = number | number[] | { float: number } | { string: string } | TensorProto;
 
 function attribute(name: string, v: AttrValue): AttributeProto {
   if (typeof v === "number") return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(v) });
   if (Array.isArray(v)) return create(AttributeProtoSchema, { name, type: AT.INTS, ints: v.map(BigInt) });
   if ("float" in v) return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: v.float });
+  if ("string" in v)
+    return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(v.string) });
   return create(AttributeProtoSchema, { name, type: AT.TENSOR, t: v });
 }
 

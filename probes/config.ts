@@ -40,6 +40,8 @@ export interface RunConfig extends SourceSettings {
   /** PROBESPEC_SHARD_LOG: this shard's log, for its record; PROBESPEC_SHARD_LOGS: every shard's, with {i}, for a judge. */
   shardLog?: string;
   shardLogs?: string;
+  /** PROBESPEC_COMPARE: an earlier results.json, to say which verdicts, measures and stamps changed since. */
+  compare?: string;
 }
 
 function deviceFromEnv(env: NodeJS.ProcessEnv): DeviceRequest {
@@ -117,6 +119,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
     if (!(deviceMemoryGb >= 0))
       throw new ConfigError(`PROBESPEC_DEVICE_MEMORY_GB="${env.PROBESPEC_DEVICE_MEMORY_GB}" is not a number of GB`);
   }
+  const compare = env.PROBESPEC_COMPARE ? path.resolve(env.PROBESPEC_COMPARE) : undefined;
+  if (compare && !fs.statSync(compare, { throwIfNoEntry: false })?.isFile())
+    throw new ConfigError(
+      `PROBESPEC_COMPARE=${compare} is not a file: it should name an earlier run's results.json (reports/runs/<time>/results.json)`,
+    );
   const file = env.PROBESPEC_PROMPTS ? path.resolve(env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS;
   let set;
   try {
@@ -135,6 +142,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
     deviceMemoryGb,
     shardLog: env.PROBESPEC_SHARD_LOG,
     shardLogs: env.PROBESPEC_SHARD_LOGS,
+    compare,
     device,
     threads,
     modelsDir,

@@ -4,6 +4,7 @@
  * (shared/reference/mistral-paradox-notebook.txt) wherever the notebook had them.
  */
 import { spectralNorm } from "./spectral.js";
+import { bootstrapDistribution, percentileInterval } from "./statistics.js";
 
 type Vec = ArrayLike<number>;
 
@@ -210,28 +211,14 @@ export function allClose(a: Float32Array, b: Float32Array, atol = 1e-3): boolean
   return true;
 }
 
-/** Percentile bootstrap CI of a statistic over resamples, seeded. */
+/** Percentile bootstrap CI of a statistic over resamples, seeded (probes/statistics.ts draws them). */
 export function bootstrapCI(
   samples: readonly number[][],
   statistic: (resampled: number[][]) => number,
   { resamples = 2000, level = 0.95, seed = 20240501 } = {},
 ): { estimate: number; lo: number; hi: number; resamples: number } {
-  const n = samples[0].length;
-  let s = seed >>> 0;
-  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  const stats: number[] = [];
-  for (let r = 0; r < resamples; r++) {
-    const idx = Array.from({ length: n }, () => Math.floor(rand() * n));
-    stats.push(statistic(samples.map((xs) => idx.map((i) => xs[i]))));
-  }
-  stats.sort((a, b) => a - b);
-  const q = (f: number) => stats[Math.min(resamples - 1, Math.max(0, Math.floor(f * resamples)))];
-  return {
-    estimate: statistic(samples.map((xs) => [...xs])),
-    lo: q((1 - level) / 2),
-    hi: q(1 - (1 - level) / 2),
-    resamples,
-  };
+  const [lo, hi] = percentileInterval(bootstrapDistribution(samples, statistic, { resamples, seed }), level);
+  return { estimate: statistic(samples.map((xs) => [...xs])), lo, hi, resamples };
 }
 
 /** Bootstrap CI of mean(a) / mean(b), prompts resampled jointly (the same prompts were run on both). */

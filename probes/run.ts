@@ -65,6 +65,8 @@ export interface ProbeRun {
   /** Models whose results came from the cache, and how many sessions this run created. */
   cacheHits: string[];
   modelLoads: number;
+  /** Each model's results cache key (its content, the prompts, the measures, probespec's source): the preregistration stamp names it. */
+  keys: Record<string, string>;
 }
 
 export interface RunOptions {
@@ -119,6 +121,7 @@ export async function runProbes({
       })),
     cacheHits: [],
     modelLoads: 0,
+    keys: {},
   };
   const fail = (entry: ModelEntry, e: unknown) => {
     const err = e as Error;
@@ -180,6 +183,7 @@ export async function runProbes({
         else {
           run.results.push(got.result);
           run.cacheHits.push(entry.id);
+          run.keys[entry.id] = got.key;
         }
       } catch (e) {
         fail(entry, e instanceof ShardError ? e : new ShardError(entry.id, (e as Error).message));
@@ -264,6 +268,7 @@ export async function runProbes({
         onProgress(`${entry.id}: results from the cache`);
         run.results.push(cached.value);
         run.cacheHits.push(entry.id);
+        run.keys[entry.id] = key;
         record?.models.push({ id: entry.id, status: "cached", key, runKey });
         continue;
       }
@@ -291,6 +296,7 @@ export async function runProbes({
         );
       }
       run.results.push(result);
+      run.keys[entry.id] = key;
       record?.models.push({ id: entry.id, status: "probed", key, runKey });
     } catch (e) {
       fail(entry, e);
@@ -315,7 +321,7 @@ function fromStore(
   owner: Shard,
   runKey: string,
   { cacheDir, job, logs }: { cacheDir: string; job: string; logs?: string },
-): { result: ProbeResult } | { skipped: string } {
+): { result: ProbeResult; key: string } | { skipped: string } {
   const id = entry.id;
   const name = `shard ${shardName(owner)} of job ${job}`;
   const record = readShardRecord(cacheDir, job, owner);
@@ -337,5 +343,5 @@ function fromStore(
       id,
       `${file}, where ${name} filed its result, holds the results of model "${cached.value.id}"`,
     );
-  return { result: cached.value };
+  return { result: cached.value, key: outcome.key };
 }

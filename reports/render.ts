@@ -3,6 +3,9 @@ import path from "node:path";
 import nunjucks from "nunjucks";
 import type { ProbeRun } from "../probes/run.js";
 import type { HypothesisVerdict } from "./verdicts.js";
+import { percent } from "../contract/prediction.js";
+import type { Preregistration } from "../contract/run-file.js";
+import { harnessLine, type HarnessCheck } from "./harness.js";
 
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(import.meta.dirname, "templates")), {
   autoescape: true,
@@ -32,6 +35,7 @@ const brief = (v: unknown): string => {
     .join(", ");
 };
 env.addFilter("brief", brief);
+env.addFilter("percent", percent);
 
 export interface ReportModel {
   run: ProbeRun;
@@ -39,11 +43,14 @@ export interface ReportModel {
   figures: { id: string; title: string; caption: string; svg: string }[];
   gitCommit?: string;
   durationS: number;
+  harness?: HarnessCheck;
+  stamp?: Preregistration;
 }
 
 export function renderReport(m: ReportModel): string {
   return env.render("index.njk", {
     ...m,
+    harnessLine: m.harness && m.harness.total ? harnessLine(m.harness) : undefined,
     providers: m.run.results.length ? [...new Set(m.run.results.map((r) => r.execution.provider))] : [m.run.device],
     allSynthetic: m.run.results.length > 0 && m.run.results.every((r) => r.synthetic),
     // The providers auto tried before the one that ran: the same for every model, so said once.

@@ -16,7 +16,11 @@ import { summaryLines } from "./summary.js";
 import { cohort, type Cohort } from "../contract/prediction.js";
 import { cohortVerdicts, deriveVerdict, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
 import { writeReport } from "./write.js";
+import { harnessCheck } from "./harness.js";
+import { compareResults } from "./compare.js";
+import type { Preregistration, SetupExtras } from "../contract/run-file.js";
 import { checkReportDir } from "../contract/report-dir.js";
+import { printable } from "../onnx/errors.js";
 
 export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[] {
   return modules
@@ -61,27 +65,50 @@ function probedFolders(run: ProbeRun): { id: string; dir: string }[] {
   return run.results.map((r) => ({ id: r.id, dir: path.dirname(r.provenance.onnxFile) }));
 }
 
+/** What changed since the earlier results.json PROBESPEC_COMPARE names. */
+function compareLines(file: string, now: Record<string, unknown>): string[] {
+  let before;
+  try {
+    before = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    return [`compare: ${file} cannot be read as results.json: ${(e as Error).message.split("\n")[0]}`];
+  }
+  const changes = compareResults(before, now);
+  return changes.length
+    ? [`changed since ${file}:`, ...changes.map((c) => `  ${printable(c)}`)]
+    : [`nothing changed since ${file}: verdicts, measures and stamps are the same`];
+}
+
 export default class ProbespecReporter implements Reporter {
   async onTestRunEnd(modules: ReadonlyArray<TestModule>): Promise<void> {
     const hypotheses = outcomes(modules);
     const { runFile, noColor } = reporterEnv();
     if (!hypotheses.length || !runFile || !fs.existsSync(runFile)) return;
-    const run: ProbeRun = JSON.parse(fs.readFileSync(runFile, "utf8"));
+    const run: ProbeRun & Partial<SetupExtras> = JSON.parse(fs.readFileSync(runFile, "utf8"));
     const cohortOf = (id: string): Cohort | undefined => {
       const r = run.results.find((x) => x.id === id);
       return r ? cohort(r) : undefined;
     };
-    const verdicts = hypotheses.map(deriveVerdict).map((v) => ({
-      ...v,
-      cohorts: cohortVerdicts(v, cohortOf, (id) => run.results.find((x) => x.id === id)?.parameters),
-    }));
+    // The real cohort's verdict is the hypothesis' verdict; the synthetic cohort is the harness check.
+    const verdicts = hypotheses.map(deriveVerdict).map((v) => {
+      const cohorts = cohortVerdicts(v, cohortOf, (id) => run.results.find((x) => x.id === id)?.parameters);
+      const real = cohorts.find((c) => c.cohort === "real");
+      return { ...v, cohorts, ...(real && { verdict: real.verdict, reason: real.reason }) };
+    });
+    const harness = harnessCheck(verdicts, run.planted ?? []);
+    const commit = gitCommit();
+    const stamp: Preregistration | undefined = run.preregistration && {
+      ...run.preregistration,
+      models: run.keys ?? {},
+      commit,
+    };
     const figures = [];
     for (const f of figureSpecs(run))
       figures.push({ id: f.id, title: f.title, caption: f.caption, svg: await renderSvg(f.spec) });
     const durationS = (Date.now() - Date.parse(run.startedAt)) / 1000;
-    const commit = gitCommit();
-    const html = renderReport({ run, verdicts, figures, gitCommit: commit, durationS });
-    const json = JSON.stringify(resultsJson(run, verdicts, { gitCommit: commit, durationS }), null, 1);
+    const html = renderReport({ run, verdicts, figures, gitCommit: commit, durationS, harness, stamp });
+    const results = resultsJson(run, verdicts, { gitCommit: commit, durationS, harness, stamp });
+    const json = JSON.stringify(results, null, 1);
     const color = !noColor && process.stdout.isTTY === true;
     // The verdicts are printed whatever happens to the files; a report that cannot be written says why in one line.
     let shown: string | undefined, failed: string | undefined;
@@ -97,6 +124,14 @@ export default class ProbespecReporter implements Reporter {
       process.exitCode = 1;
     }
     const where = shown ? path.relative(process.cwd(), shown) || shown : undefined;
-    process.stdout.write(`\n${summaryLines(verdicts, where, { color }).join("\n")}\n${failed ? `${failed}\n` : ""}`);
+    const lines = summaryLines(verdicts, where, { color, harness, cohortOf });
+    if (run.compare) lines.push(...compareLines(run.compare, results));
+    process.stdout.write(`\n${lines.join("\n")}\n${failed ? `${failed}\n` : ""}`);
+    // The exit status follows the verdicts, not vitest's count of failed tests: a rejection in the
+    // real cohort, any error, or a harness check that failed; a synthetic rejection that was planted is a pass.
+    const bad = verdicts.some(
+      (v) => v.verdict === "error" || (v.verdict === "rejected" && v.cohorts.some((c) => c.cohort === "real")),
+    );
+    process.exitCode = failed || bad || harness.differences.length ? 1 : 0;
   }
 }

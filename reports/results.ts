@@ -10,6 +10,8 @@ import type { ProbeResult } from "../probes/probe.js";
 import { LogitStatsSchema, MatrixStatsSchema, ResidualStatsSchema } from "../probes/result-schema.js";
 import type { ProbeRun } from "../probes/run.js";
 import type { HypothesisVerdict } from "./verdicts.js";
+import type { HarnessCheck } from "./harness.js";
+import type { Preregistration } from "../contract/run-file.js";
 
 /**
  * The notebook's numbers of one model, each read from the measure that holds it and parsed by its
@@ -39,7 +41,7 @@ const byId = <T>(run: ProbeRun, f: (r: ProbeRun["results"][number]) => T) =>
 export function resultsJson(
   run: ProbeRun,
   verdicts: HypothesisVerdict[],
-  meta: { gitCommit?: string; durationS: number },
+  meta: { gitCommit?: string; durationS: number; harness?: HarnessCheck; stamp?: Preregistration },
 ): Record<string, unknown> {
   return {
     experiment: "Mistral Paradox Investigation",
@@ -67,6 +69,17 @@ export function resultsJson(
     entropy_analysis: byId(run, (r) => ({ family: r.family, ...notebookNumbers(r).entropy })),
     // The notebook's map of hypotheses to what they check, from each spec's own claim.
     hypotheses: Object.fromEntries(verdicts.map((v) => [v.hypothesis.replace(/-/g, "_"), v.claim ?? v.hypothesis])),
+    // What was fixed before the data was seen: compare two runs' stamps with PROBESPEC_COMPARE.
+    preregistration: meta.stamp ?? null,
+    // The synthetic cohort, checked against what its presets planted.
+    harness_check: meta.harness && {
+      passed: meta.harness.differences.length === 0,
+      as_planted: meta.harness.asPlanted,
+      total: meta.harness.total,
+      differences: meta.harness.differences,
+      subjects: meta.harness.subjects,
+    },
+    // Each hypothesis' verdict is its real cohort's where the run has real models.
     verdicts: Object.fromEntries(
       verdicts.map((v) => [
         v.hypothesis,

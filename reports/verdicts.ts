@@ -3,7 +3,7 @@
  * prediction passed, rejected when an assertion failed, inconclusive when a
  * needed model was missing (the spec skipped, saying why), error otherwise.
  */
-import { rowLabel, type Cohort, type Prediction } from "../contract/prediction.js";
+import { rowInterval, rowLabel, type Cohort, type Prediction } from "../contract/prediction.js";
 
 export type Verdict = "confirmed" | "rejected" | "inconclusive" | "error";
 
@@ -47,7 +47,9 @@ const firstLine = (s: string) => s.split("\n")[0];
 function failureReason(t: TestOutcome): string {
   const p = t.prediction;
   if (!p) return firstLine(t.error?.message ?? t.name).replace(/: expected .* \/\/ Object\.is equality$/, "");
-  const missed = p.rows.filter((r) => !r.passed).map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}`);
+  const missed = p.rows
+    .filter((r) => !r.passed && !r.inconclusive)
+    .map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}`);
   return `${t.name.split(":")[0]}: ${missed.join(", ")} miss “${p.criterion}”${p.explanation ? `; ${p.explanation}` : ""}`;
 }
 
@@ -81,8 +83,9 @@ export function deriveVerdict(h: HypothesisOutcome): HypothesisVerdict {
 /**
  * A verdict per cohort, read from the predictions' rows: each row is about one
  * subject (and a baseline of the same cohort), so a cohort is confirmed when
- * every row of its subjects passed, rejected when one failed. What holds for the
- * whole hypothesis (a skip, an error) holds for every cohort.
+ * every row of its subjects passed, rejected when one was rejected, inconclusive
+ * when one straddles its bound (with the power that would have been needed). An
+ * error, or a skip with no rows, holds for every cohort.
  */
 export function cohortVerdicts(
   v: HypothesisVerdict,
@@ -114,33 +117,33 @@ export function cohortVerdicts(
       return { ...r, reason: r.reason + scaleNote(c) };
     });
   function verdictOf(cohort: Cohort): CohortVerdict {
-    if (v.verdict === "error" || v.verdict === "inconclusive") return { cohort, verdict: v.verdict, reason: v.reason };
-    const rows = v.predictions.map((t) => ({
-      t,
-      rows: t.prediction?.rows.filter((r) => cohortOf(r.subject) === cohort) ?? [],
-    }));
-    const missed = rows.filter(({ rows: rs }) => rs.some((r) => !r.passed));
-    if (missed.length)
-      return {
-        cohort,
-        verdict: "rejected",
-        reason: missed
-          .map(
-            ({ t, rows: rs }) =>
-              `${t.name.split(":")[0]}: ${rs
-                .filter((r) => !r.passed)
-                .map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}`)
-                .join(", ")} miss “${t.prediction!.criterion}”`,
-          )
-          .join("; "),
-      };
-    const empty = rows.filter(({ t, rows: rs }) => t.prediction && !rs.length);
-    if (empty.length)
-      return {
-        cohort,
-        verdict: "inconclusive",
-        reason: `no ${cohort} model to compare with for ${empty.map(({ t }) => t.name.split(":")[0]).join(", ")}`,
-      };
+    if (v.verdict === "error") return { cohort, verdict: v.verdict, reason: v.reason };
+    const parts = v.predictions.map((t): { verdict: Verdict; reason?: string } => {
+      const name = t.name.split(":")[0];
+      if (!t.prediction)
+        return t.state === "passed"
+          ? { verdict: "confirmed" }
+          : { verdict: "inconclusive", reason: t.skipNote ?? "skipped" };
+      const rows = t.prediction.rows.filter((r) => cohortOf(r.subject) === cohort);
+      const missed = rows.filter((r) => !r.passed && !r.inconclusive);
+      if (missed.length)
+        return {
+          verdict: "rejected",
+          reason: `${name}: ${missed.map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}`).join(", ")} miss “${t.prediction.criterion}”${t.prediction.explanation ? `; ${t.prediction.explanation}` : ""}`,
+        };
+      const open = rows.filter((r) => r.inconclusive);
+      if (open.length)
+        return {
+          verdict: "inconclusive",
+          reason: `${name}: ${open.map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}, ${rowInterval(r)}`).join("; ")} (“${t.prediction.criterion}”)`,
+        };
+      if (!rows.length) return { verdict: "inconclusive", reason: `no ${cohort} model to compare with for ${name}` };
+      return { verdict: "confirmed" };
+    });
+    for (const verdict of ["rejected", "inconclusive"] as const) {
+      const reasons = [...new Set(parts.filter((p) => p.verdict === verdict).map((p) => p.reason!))];
+      if (reasons.length) return { cohort, verdict, reason: reasons.join("; ") };
+    }
     return { cohort, verdict: "confirmed", reason: `every prediction passed for the ${cohort} subjects` };
   }
 }

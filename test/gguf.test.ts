@@ -7,8 +7,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dequantize, tensorBytes, typeName } from "../models/gguf/dequantize.js";
+import { codedTypes, quantizedLinear } from "../models/gguf/codes.js";
+import { dequantizeLinear } from "../models/analogs/quantized.js";
 import { openGguf } from "../models/gguf/reader.js";
 import { runProbes } from "../probes/run.js";
+import { buildGguf } from "../models/analogs/build.js";
+import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { rel, TEST_CACHE } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
@@ -58,6 +62,29 @@ describe("ggml block formats, dequantised bit for bit as the gguf package does",
     );
     expect(typeName(99)).toBe("type 99");
   });
+});
+
+describe("ggml block formats as MatMulNBits codes", () => {
+  // Without a per-block offset, Σ_j 16^j·s·(n_j − 8) is the dequantised value exactly; with one, o' = o + 8·s·…
+  // is rounded to float32 once, where the dequantiser rounds s·c + o: a few float32 ulps of the block's values.
+  const OFFSET = new Set(["Q4_1", "Q5_1", "Q2_K", "Q4_K", "Q5_K", "Q8_0"]);
+  for (const c of cases.filter((c) => codedTypes().includes(c.id))) {
+    it(`${c.type} (${c.source}): ${c.count} values`, () => {
+      const raw = new Uint8Array(Buffer.from(c.raw, "base64"));
+      const want = dequantize(c.id, raw, c.count, c.type);
+      const rows = c.count % 512 ? 1 : 2;
+      const q = quantizedLinear(c.id, raw, rows, c.count / rows, c.type);
+      expect(q.planes.every((p) => p.length === c.count / 2)).toBe(true);
+      expect(q.planes.length).toBe(["Q4_0", "Q4_1", "Q2_K", "Q3_K", "Q4_K"].includes(c.type) ? 1 : 2);
+      expect(!!q.offsets).toBe(OFFSET.has(c.type));
+      const got = dequantizeLinear(q);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      let worst = 0;
+      got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[i]))));
+      if (OFFSET.has(c.type)) expect(worst).toBeLessThanOrEqual(scale * 2 ** -22);
+      else expect(worst).toBe(0);
+    });
+  }
 });
 
 describe("the GGUF reader", () => {
@@ -120,6 +147,144 @@ describe("the GGUF reader", () => {
     fs.writeFileSync(path.join(dir, "cut.gguf"), whole.subarray(0, 30));
     expect(() => openGguf(path.join(dir, "cut.gguf"))).toThrow(/runs past the end of the file .*truncated/);
   });
+});
+
+describe("a GGUF over 4 GB", () => {
+  it("reads a tensor placed beyond 2^32 bytes, in one sparse file and across byte-split parts, with no buffer larger than the tensor", () => {
+    const dir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-big-"));
+    try {
+      // Tensor "pad" (F32, 2^30 + 8 values: 4 GiB + 32 bytes) is never read: the file is sparse there.
+      // Tensor "w" (Q8_0, 64 values) lies after it, beyond 4 GiB, and is read and dequantised.
+      const parts: Buffer[] = [];
+      const u32 = (v: number) => parts.push(Buffer.from(Uint32Array.of(v).buffer));
+      const u64 = (v: number) => parts.push(Buffer.from(BigUint64Array.of(BigInt(v)).buffer));
+      const str = (s: string) => (u64(Buffer.byteLength(s)), parts.push(Buffer.from(s)));
+      const PAD = 2 ** 30 + 8;
+      parts.push(Buffer.from("GGUF"));
+      u32(3);
+      u64(2);
+      u64(0);
+      for (const [name, dims, type, offset] of [
+        ["pad", [PAD], 0, 0],
+        ["w", [32, 2], 8, PAD * 4],
+      ] as const) {
+        str(name);
+        u32(dims.length);
+        dims.forEach(u64);
+        u32(type);
+        u64(offset);
+      }
+      const header = Buffer.concat(parts);
+      const dataStart = Math.ceil(header.length / 32) * 32;
+      // Two Q8_0 blocks: scale 0.5 (f16 0x3800) and codes -16..15; scale -2 (0xc000) and codes 127, -127, 0, ...
+      const w = Buffer.alloc(68);
+      w.writeUInt16LE(0x3800, 0);
+      for (let j = 0; j < 32; j++) w.writeInt8(j - 16, 2 + j);
+      w.writeUInt16LE(0xc000, 34);
+      w.writeInt8(127, 36);
+      w.writeInt8(-127, 37);
+      const expected = [...Array.from({ length: 32 }, (_, j) => (j - 16) * 0.5), -254, 254, ...Array(30).fill(0)];
+      const at = dataStart + PAD * 4;
+      expect(at).toBeGreaterThan(2 ** 32);
+      const file = path.join(dir, "big.gguf");
+      let fd = fs.openSync(file, "w");
+      fs.writeSync(fd, header, 0, header.length, 0);
+      fs.writeSync(fd, w, 0, w.length, at);
+      fs.closeSync(fd);
+      // The same bytes as two parts, split inside "w" (beyond 4 GiB): a sparse first part, and the rest.
+      const a = path.join(dir, "a.part"),
+        b = path.join(dir, "b.part");
+      fd = fs.openSync(a, "w");
+      fs.writeSync(fd, header, 0, header.length, 0);
+      fs.writeSync(fd, w, 0, 40, at);
+      fs.closeSync(fd);
+      fs.writeFileSync(b, w.subarray(40));
+      expect(fs.statSync(a).size).toBe(at + 40);
+      for (const g of [openGguf(file), openGguf([a, b])]) {
+        try {
+          expect(g.dataStart).toBe(dataStart);
+          const t = g.tensors.find((x) => x.name === "w")!;
+          expect(t.offset).toBe(PAD * 4);
+          const bytes = g.read(g.dataStart + t.offset, tensorBytes(t.type, 64, "w"));
+          expect(bytes.byteLength).toBe(68);
+          expect(Array.from(dequantize(t.type, bytes, 64), (v) => v + 0)).toEqual(expected); // -0 read as 0
+        } finally {
+          g.close();
+        }
+      }
+      // One byte short, beyond 4 GiB: named as truncated.
+      fs.truncateSync(file, at + 67);
+      expect(() => openGguf(file)).toThrow(
+        /big.gguf: its tensors need \d+ bytes, and the file has \d+; the file is truncated/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Every number of two results' measures, by path: the worst relative difference, and where. */
+function worstMeasure(a: unknown, b: unknown, at = ""): { rel: number; at: string } {
+  if (typeof a === "number" && typeof b === "number") {
+    const scale = Math.max(Math.abs(a), Math.abs(b));
+    return { rel: scale === 0 || a === b ? 0 : Math.abs(a - b) / scale, at };
+  }
+  let worst = { rel: 0, at: "" };
+  if (a && b && typeof a === "object" && typeof b === "object")
+    for (const k of Object.keys(a))
+      if (k !== "provenance" && k !== "execution") {
+        const w = worstMeasure((a as never)[k], (b as never)[k], `${at}.${k}`);
+        if (w.rel > worst.rel) worst = w;
+      }
+  return worst;
+}
+
+describe("a GGUF's block formats kept as MatMulNBits codes", () => {
+  const fixtures = path.join(import.meta.dirname, "fixtures");
+  for (const [file, what, compact] of [
+    ["gguf-llama/model.gguf", "Q8_0, Q4_0 and Q5_1 linears; a Q8_0 embedding, tied", []],
+    ["gguf-llama-q4/tied.gguf", "a Q4_0 embedding, tied", ["GatherBlockQuantized", "lm_head"]],
+    ["gguf-llama-q4/untied.gguf", "a Q4_0 embedding and Q4_0 lm_head", ["GatherBlockQuantized", "lm_head"]],
+  ] as const) {
+    it(`${what}: every measure within 1e-5 of the float32-dequantised conversion`, async () => {
+      const gguf = path.join(fixtures, file);
+      const coded = await buildGguf([gguf], TEST_CACHE);
+      const float = await buildGguf([gguf], TEST_CACHE, { float32: true });
+      expect(coded).not.toBe(float);
+      const nodes = (dir: string) => readModel(path.join(dir, "model.onnx")).proto.graph!.node;
+      expect(nodes(coded).filter((n) => n.opType === "MatMulNBits").length).toBeGreaterThan(0);
+      expect(nodes(float).map((n) => n.opType)).not.toContain("MatMulNBits");
+      const gathers = nodes(coded).some((n) => n.opType === "GatherBlockQuantized");
+      const head = nodes(coded).find((n) => n.output.includes("logits"))!.opType;
+      expect([gathers, head === "MatMulNBits"]).toEqual([compact.length > 0, compact.length > 0]);
+      const size = (dir: string) => fs.statSync(path.join(dir, "model.onnx_data")).size;
+      expect(size(coded)).toBeLessThan(size(float));
+      const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-coded-"));
+      for (const [id, dir] of [
+        ["coded", coded],
+        ["float", float],
+      ])
+        fs.writeFileSync(path.join(modelsDir, `${id}.json`), JSON.stringify({ id, family: "llama", source: { dir } }));
+      const ref = JSON.parse(fs.readFileSync(path.join(fixtures, "gguf-llama", "reference.json"), "utf8"));
+      const run = await runProbes({
+        env: {
+          PROBESPEC_MODELS_DIR: modelsDir,
+          PROBESPEC_CACHE_DIR: TEST_CACHE,
+          PROBESPEC_DEVICE: "cpu",
+          PROBESPEC_NO_CACHE: "1",
+        },
+        promptSet: { name: "two", file: "-", prompts: [ref.prompt, "The quick brown fox jumps over the lazy dog."] },
+      });
+      expect(run.failures).toEqual([]);
+      const [a, b] = ["coded", "float"].map((id) => run.results.find((r) => r.id === id)!);
+      expect(a.tied.value).toBe(b.tied.value);
+      expect(Object.keys(a.measures).sort()).toEqual(Object.keys(b.measures).sort());
+      const worst = worstMeasure(a.measures, b.measures);
+      expect(worst.rel, `worst at ${worst.at}`).toBeLessThan(1e-5);
+      // W_U and W_E read from the blocks are the float32 ones, bit for bit.
+      for (const m of ["matrix.w_u", "matrix.w_e"]) expect(a.measures[m], m).toEqual(b.measures[m]);
+    });
+  }
 });
 
 describe("a GGUF added as one entry", () => {

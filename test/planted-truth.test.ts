@@ -83,7 +83,7 @@ describe("the default run", () => {
     // A line a hypothesis, in the specs' order.
     expect(r.output).toMatch(
       new RegExp(
-        `probespec verdicts\\n${specs.map((h) => ` {2}${h} +(CONFIRMED|REJECTED|INCONCLUSIVE).*\\n`).join("")}`,
+        `probespec verdicts[^\\n]*\\n${specs.map((h) => ` {2}${h} +(CONFIRMED|REJECTED|INCONCLUSIVE).*\\n`).join("")}`,
       ),
     );
     expect(fs.existsSync(path.join(r.reportDir, "index.html"))).toBe(true);

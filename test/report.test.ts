@@ -9,6 +9,12 @@ import { summaryLines } from "../reports/summary.js";
 import { cohortVerdicts, deriveVerdict, type HypothesisOutcome } from "../reports/verdicts.js";
 import { writeReport } from "../reports/write.js";
 import { runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
+import { harnessCheck, harnessLine } from "../reports/harness.js";
+import { compareResults } from "../reports/compare.js";
+import { preregistration } from "../hypotheses/preregistration.js";
+import { PRESETS } from "../models/analogs/presets.js";
+import type { PlantedSubject } from "../contract/run-file.js";
+import { readConfig } from "../probes/config.js";
 
 const EVIL = `<script>alert("x")</script>`;
 
@@ -207,6 +213,12 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
         await page.goto(`file://${path.join(r.reportDir, "index.html")}`);
         expect(errors).toEqual([]);
         expect(await page.locator(".badge[data-verdict]").count()).toBe(Object.keys(r.results.verdicts).length);
+        // The measures table fits the page with every default model (seven where the conformance models are there).
+        const fits = await page
+          .locator("table.measures")
+          .evaluate((t) => t.scrollWidth <= t.parentElement!.clientWidth);
+        expect(fits).toBe(true);
+        expect(await page.locator(".harness").getAttribute("data-harness")).toBe("pass");
         const figures = page.locator("figure.figure svg");
         expect(await figures.count()).toBeGreaterThanOrEqual(6);
         for (let i = 0; i < (await figures.count()); i++) {
@@ -222,3 +234,140 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
     });
   },
 );
+
+describe("the synthetic cohort as a check of the harness", () => {
+  const planted: PlantedSubject[] = [
+    { id: "analog", preset: "mistral", planted: "W_U ×1.5", expects: { h: "rejected", other: "rejected" } },
+  ];
+  const row = (subject: string, passed: boolean) => ({ subject, baseline: "b", value: passed ? 2 : 0.5, passed });
+  const verdictOf = (name: string, rows: ReturnType<typeof row>[]) => {
+    const prediction = { hypothesis: name, criterion: "ratio ≥ 1.72", threshold: 1.72, why: "", passed: false, rows };
+    const v = deriveVerdict(
+      outcome(name, [{ name: "p", state: "failed", error: { name: "AssertionError", message: "" }, prediction }]),
+    );
+    return { ...v, cohorts: cohortVerdicts(v, (id) => (id === "real" ? "real" : "synthetic")) };
+  };
+
+  it("passes when every planted verdict came out, and names what differed when one did not", () => {
+    const asPlanted = harnessCheck(
+      [verdictOf("h", [row("analog", false)]), verdictOf("other", [row("analog", false)])],
+      planted,
+    );
+    expect(harnessLine(asPlanted)).toBe("harness check: 2 of 2 as planted");
+    const differed = harnessCheck(
+      [verdictOf("h", [row("analog", true)]), verdictOf("other", [row("analog", false)])],
+      planted,
+    );
+    expect(harnessLine(differed)).toBe("harness check FAILED: 1 of 2 as planted");
+    expect(differed.differences).toEqual([
+      "analog (preset mistral): h planted rejected, got confirmed: every prediction passed for the synthetic subjects",
+    ]);
+  });
+
+  it("prints the real cohort's verdict for the hypothesis, then the harness check", () => {
+    const v = verdictOf("h", [row("real", true), row("analog", false)]);
+    const lines = summaryLines([{ ...v, verdict: "confirmed" }], undefined, {
+      color: false,
+      harness: harnessCheck([v], planted),
+      cohortOf: (id) => (id === "real" ? "real" : "synthetic"),
+    });
+    expect(lines[0]).toBe("probespec verdicts (real models)");
+    expect(lines[1]).toMatch(/^ {2}h +CONFIRMED +ratio ≥ 1.72: real vs b 2.00$/);
+    expect(lines[2]).toBe("  harness check: 1 of 1 as planted (analog: W_U ×1.5)");
+  });
+
+  it("every analog entry's notes say exactly what its preset plants", () => {
+    const dir = path.join(PROJECT_ROOT, "models");
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith("-analog.json"))) {
+      const entry = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+      const preset = PRESETS[entry.source.analog];
+      if (Object.keys(preset.expects ?? {}).length) expect(entry.notes, f).toContain(`Planted: ${preset.planted}.`);
+      else expect(entry.notes, f).toMatch(/nothing planted/);
+    }
+    expect(PRESETS.mistral.planted).not.toMatch(/sharpness/);
+  });
+});
+
+describe("the preregistration stamp", () => {
+  const PROMPTS = { name: "t", prompts: ["The capital of France is"] };
+
+  it("changes with a threshold in criteria.ts, and with nothing else", () => {
+    const copy = tmpDir();
+    const here = path.join(PROJECT_ROOT, "hypotheses");
+    for (const f of fs.readdirSync(here)) fs.copyFileSync(path.join(here, f), path.join(copy, f));
+    expect(preregistration(copy, PROMPTS)).toEqual(preregistration(here, PROMPTS));
+    const criteria = path.join(copy, "criteria.ts");
+    fs.writeFileSync(
+      criteria,
+      fs.readFileSync(criteria, "utf8").replace("MIDDLE_GAIN_TOLERANCE = 0.1;", "MIDDLE_GAIN_TOLERANCE = 0.2;"),
+    );
+    const [before, after] = [preregistration(here, PROMPTS), preregistration(copy, PROMPTS)];
+    expect(after.criteria).not.toBe(before.criteria);
+    expect({ ...after, criteria: "" }).toEqual({ ...before, criteria: "" });
+    expect(compareResults({ preregistration: before }, { preregistration: after })).toEqual([
+      "stamp: criteria.ts edited: a threshold or its reason changed",
+    ]);
+  });
+
+  it("refuses a PROBESPEC_COMPARE that names no file, before anything is probed", () => {
+    expect(() => readConfig({ PROBESPEC_COMPARE: path.join(tmpDir(), "nothing.json") })).toThrow(
+      /PROBESPEC_COMPARE=.*nothing.json is not a file: it should name an earlier run's results.json/,
+    );
+  });
+
+  it("compares verdicts by cohort, measures and model keys", () => {
+    const run = (verdict: string, value: number, key: string) => ({
+      verdicts: { h: { verdict, by_cohort: { real: { verdict } } } },
+      extended: { m: { measures: { "resid.gain": { unit: "x", value } } } },
+      preregistration: { specs: { "h.spec.ts": "a" }, criteria: "c", prompts: "p", models: { m: key }, commit: "1" },
+    });
+    expect(compareResults(run("confirmed", 1, "k"), run("confirmed", 1, "k"))).toEqual([]);
+    expect(compareResults(run("confirmed", 1, "k"), run("rejected", 1.5, "k2"))).toEqual([
+      "verdict h: confirmed → rejected",
+      "verdict h (real): confirmed → rejected",
+      "measure resid.gain of m: 1.00000 → 1.50000",
+      'stamp: model m\'s content key "k" → "k2"',
+    ]);
+  });
+});
+
+describe("a run's verdicts by cohort, its exit status, and PROBESPEC_COMPARE", () => {
+  it("judges the real cohort for the hypothesis, checks the planted analog, exits 1 on a real rejection, and names an edited threshold", () => {
+    const entries = [
+      { id: "mistral-analog", family: "mistral", source: { analog: "mistral" }, role: "subject" },
+      { id: "llama-analog", family: "llama", source: { analog: "llama" } },
+      { id: "real-subject", family: "mistral", source: { analog: "mistral-small" }, synthetic: false },
+      { id: "real-base", family: "llama", source: { analog: "llama", seed: 5 }, synthetic: false },
+    ];
+    const r = runHypotheses(entries);
+    expect(r.output).toMatch(/probespec verdicts \(real models\)/);
+    expect(r.output).toMatch(/harness check: 4 of 4 as planted \(mistral-analog: W_U ×1\.5/);
+    expect(r.results.harness_check).toMatchObject({ passed: true, as_planted: 4, total: 4 });
+    for (const v of Object.values(r.results.verdicts) as {
+      verdict: string;
+      by_cohort: Record<string, { verdict: string }>;
+    }[])
+      expect(v.verdict).toBe(v.by_cohort.real.verdict);
+    // The real analogs plant nothing: the attention sink is rejected for them, so the run fails.
+    expect(r.results.verdicts["attention-sink"].by_cohort.real.verdict).toBe("rejected");
+    expect(r.status).toBe(1);
+    // Every CI carries its Holm-adjusted level; the middle gains are judged as equivalence.
+    const middle = r.results.verdicts["residual-explosion"].predictions[1].rows[0];
+    expect(middle.level).toBeGreaterThan(0.95);
+    expect(middle.tests).toBe(3);
+    const stamp = r.results.preregistration;
+    expect(Object.keys(stamp.specs)).toContain("attention-sink.spec.ts");
+    expect(Object.keys(stamp.models).sort()).toEqual(["llama-analog", "mistral-analog", "real-base", "real-subject"]);
+
+    // The earlier run, as if its criteria.ts had another threshold.
+    const earlier = path.join(tmpDir(), "results.json");
+    fs.writeFileSync(
+      earlier,
+      JSON.stringify({ ...r.results, preregistration: { ...stamp, criteria: "0".repeat(64) } }),
+    );
+    const again = runHypotheses(entries, { PROBESPEC_COMPARE: earlier });
+    expect(again.output).toContain(`changed since ${earlier}:`);
+    expect(again.output).toContain("stamp: criteria.ts edited: a threshold or its reason changed");
+    expect(again.output).not.toMatch(/verdict [a-z-]+:/);
+  });
+});

@@ -208,13 +208,19 @@ export async function partsSha256(files: readonly string[]): Promise<string> {
 
 /**
  * Converts a Llama-architecture GGUF (one file, or byte-split parts) into an
- * HF-layout ONNX folder, cached by content: TorchScript dialect, float32 weights
- * streamed tensor by tensor into model.onnx_data. `sha256`, where given, must match.
+ * HF-layout ONNX folder, cached by content: TorchScript dialect, weights streamed tensor by
+ * tensor into model.onnx_data: a block-format linear as MatMulNBits codes (models/gguf/codes.ts),
+ * the embedding, lm_head, norms and float tensors as float32 (`float32`: every weight, as before #25).
+ * `sha256`, where given, must match.
  */
 export async function buildGguf(
   files: readonly string[],
   cacheDir: string,
-  { sha256, onProgress = () => {} }: { sha256?: string; onProgress?: (m: string) => void } = {},
+  {
+    sha256,
+    onProgress = () => {},
+    float32 = false,
+  }: { sha256?: string; onProgress?: (m: string) => void; float32?: boolean } = {},
 ): Promise<string> {
   for (const f of files) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
   // What is not a GGUF is named before a byte of it is hashed (a FIFO or /dev/zero would never end).
@@ -231,11 +237,16 @@ export async function buildGguf(
     throw new Error(
       `${files.join(" + ")} has sha256 ${sha}, not the ${sha256} the entry names; the file is damaged or another one`,
     );
-  const dir = path.join(cacheDir, "gguf", `${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, GGUF_SOURCE })}`);
+  // The weights' form is in the key too (block formats as MatMulNBits codes since #25), besides the sources.
+  const dir = path.join(
+    cacheDir,
+    "gguf",
+    `${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, GGUF_SOURCE, weights: float32 ? "float32" : "matmulnbits-codes" })}`,
+  );
   if (reuse(dir)) return dir;
   const g = openGguf(files);
   try {
-    const { config, weights, tokenizer, tokenizerConfig } = ggufLlama(g);
+    const { config, weights, tokenizer, tokenizerConfig } = ggufLlama(g, { float32 });
     return writeConverted(dir, config, weights, {
       tokenizer,
       tokenizerConfig,

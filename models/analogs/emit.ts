@@ -12,6 +12,7 @@ import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js
 import type { AnalogWeights, LayerWeights } from "./weights.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
+import { emitQuantizedEmbedding, emitQuantizedLinear, onePlane, quantizedOf } from "./quantized.js";
 
 export interface EmitOptions {
   dialect: Dialect;
@@ -38,6 +39,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   g.inputs.push(valueInfo("position_ids", DT.INT64, ["batch_size", "sequence_length"]));
   g.outputs.push(valueInfo("logits", DT.FLOAT, ["batch_size", "sequence_length", vocab]));
 
+  let nbits = false; // a quantised linear was emitted: the model imports com.microsoft
   /** A Linear: MatMul on the transposed weight, as the exporter folds it (GenAI names it by module). */
   const linear = (
     scope: string,
@@ -48,10 +50,15 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     module: string,
     bias?: Float32Array,
   ) => {
-    const w = genai
-      ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
-      : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
-    let y = g.o(scope, "MatMul", [x, w]);
+    // A converter's block-format weight, kept as its codes (quantized.ts).
+    const q = quantizedOf(Wt);
+    if (q) nbits = true;
+    const w = q
+      ? ""
+      : genai
+        ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
+        : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
+    let y = q ? emitQuantizedLinear(g, scope, x, q, module) : g.o(scope, "MatMul", [x, w]);
     if (bias) y = g.o(scope, "Add", [g.init(floatTensor(`${module}.bias`, [outDim], bias)), y]);
     return y;
   };
@@ -78,8 +85,16 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   };
 
   // --- embedding, mask, rotary tables
-  const E = g.init(floatTensor(neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight", [vocab, d], W.embed));
-  let h = g.o(`${root}/${neox ? "embed_in" : "embed_tokens"}`, "Gather", [E, "input_ids"]);
+  const embedName = neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
+  const embedScope = `${root}/${neox ? "embed_in" : "embed_tokens"}`;
+  // A converter's one-plane block embedding stays as its codes (quantized.ts); a tied lm_head reads the same blocks.
+  const embed = W.embed; // read once
+  const qE = quantizedOf(embed);
+  if (qE && !onePlane(qE)) throw new Error("an embedding's codes must be one 4-bit plane with no offsets");
+  const embedQ = qE && emitQuantizedEmbedding(g, embedScope, "input_ids", qE, embedName);
+  if (embedQ) nbits = true;
+  const E = embedQ ? embedQ.weight : g.init(floatTensor(embedName, [vocab, d], embed));
+  let h = embedQ ? embedQ.out : g.o(embedScope, "Gather", [E, "input_ids"]);
   if (c.family === "gemma") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
   // The causal mask is made from the sequence length at run time: a [context, context] initializer
@@ -393,7 +408,31 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   // --- lm_head, then Gemma 2's final soft-capping where there is one
   const head = neox ? "/embed_out" : "/lm_head";
   const logits = c.finalSoftcap ? `${head}/MatMul_output_0` : "logits";
-  if (genai && opts.int4) {
+  // A converter's one-plane block lm_head (or the embedding's blocks, tied) as one MatMulNBits producing the logits.
+  // Read once: a converter's lazy weights are read (and converted) on each access.
+  const lmHead = c.tied || genai ? undefined : W.lmHead;
+  const qU = c.tied ? qE : quantizedOf(lmHead);
+  if (qU && !onePlane(qU)) throw new Error("an lm_head's codes must be one 4-bit plane with no offsets");
+  if (qU && !genai) {
+    nbits = true;
+    const blocks = qU.cols / qU.blockSize;
+    g.op(
+      head,
+      "MatMulNBits",
+      [
+        h,
+        embedQ && c.tied
+          ? embedQ.weight
+          : g.init(uint8Tensor("lm_head.weight_Q4", [vocab, blocks, qU.blockSize / 2], qU.planes[0])),
+        embedQ && c.tied ? embedQ.scales : g.init(floatTensor("lm_head.weight_scales", [vocab * blocks], qU.scales[0])),
+      ],
+      {
+        domain: "com.microsoft",
+        outputs: [logits],
+        attrs: { K: d, N: vocab, bits: 4, block_size: qU.blockSize, accuracy_level: 0 },
+      },
+    );
+  } else if (genai && opts.int4) {
     const q = quantizeQ4(W.lmHead, vocab, d);
     g.op(
       head,
@@ -416,7 +455,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   } else {
     const wu = genai
       ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d)))
-      : g.folded_("MatMul", [d, vocab], transpose(W.lmHead, vocab, d));
+      : g.folded_("MatMul", [d, vocab], transpose(lmHead ?? W.lmHead, vocab, d));
     g.op(head, "MatMul", [h, wu], { outputs: [logits] });
   }
   if (c.finalSoftcap) {
@@ -425,5 +464,5 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       outputs: ["logits"],
     });
   }
-  return g.model(genai ? { "": 17, "com.microsoft": 1 } : { "": 17 }, genai ? "onnxruntime-genai" : "pytorch");
+  return g.model(genai || nbits ? { "": 17, "com.microsoft": 1 } : { "": 17 }, genai ? "onnxruntime-genai" : "pytorch");
 }

@@ -14,7 +14,19 @@ export interface Preset {
   config: Partial<Omit<AnalogConfig, "family" | "knobs" | "calibrationIds">>;
   knobs: Partial<Knobs>;
   description: string;
+  /** What the preset plants, exactly (its knobs in words): an analog entry's notes say the same. */
+  planted?: string;
+  /**
+   * The verdict each hypothesis must reach when this preset, unchanged, is the synthetic cohort's
+   * subject: the harness check. A run that reaches another has a broken harness, not a finding.
+   */
+  expects?: Record<string, PlantedVerdict>;
 }
+
+export type PlantedVerdict = "confirmed" | "rejected" | "inconclusive";
+
+/** Baselines plant nothing: no verdict is theirs to check. */
+const NOTHING = "nothing: seeded random weights";
 
 const SMALL = { layers: 8, d: 64, heads: 4, hidden: 128, vocab: 512, maxPositions: 256, tokenizer: "bytes" as const };
 
@@ -33,12 +45,26 @@ export const PRESETS: Record<string, Preset> = {
     },
     description:
       "Mistral-shaped: GQA, SwiGLU, RMSNorm, untied; a first-token massive activation from layer 1, half removed by the last layer",
+    planted:
+      "W_U ×1.5 (the final norm's gain untouched); a first-token massive activation (dim 5, magnitude 400) from layer 1 that the last layer halves; a whole-tensor last-layer gain of 0.58 on the calibration prompt",
+    expects: {
+      // No head is made to attend to position 0.
+      "attention-sink": "rejected",
+      // Nothing sharpens its output, and its 32000-token vocabulary raises its entropy above the 512-token baselines'.
+      "entropy-efficiency": "rejected",
+      // The paradox is planted (a), but by position 0 alone: without it the last layer expands (d).
+      "residual-explosion": "rejected",
+      // ×1.5 is short of the 1/0.58 ≈ 1.72 the claim needs.
+      "silent-exit": "rejected",
+    },
   },
   "mistral-small": {
     family: "mistral",
     dialect: "torchscript",
     config: { ...SMALL, heads: 8, kvHeads: 2, seed: 23 },
     knobs: {},
+    planted: NOTHING,
+    expects: {},
     description: "Mistral-shaped with a 512-token byte-level vocabulary: the subject of the planted-truth sets",
   },
   llama: {
@@ -46,6 +72,8 @@ export const PRESETS: Record<string, Preset> = {
     dialect: "torchscript",
     config: { ...SMALL, seed: 11 },
     knobs: {},
+    planted: NOTHING,
+    expects: {},
     description: "Llama-shaped: multi-head attention, SwiGLU, RMSNorm, untied",
   },
   gemma: {
@@ -53,6 +81,8 @@ export const PRESETS: Record<string, Preset> = {
     dialect: "torchscript",
     config: { ...SMALL, seed: 13 },
     knobs: {},
+    planted: NOTHING,
+    expects: {},
     description: "Gemma-shaped: tied embeddings scaled by √d, RMSNorm as (1 + w), GeGLU with tanh-GELU",
   },
   pythia: {
@@ -60,6 +90,8 @@ export const PRESETS: Record<string, Preset> = {
     dialect: "torchscript",
     config: { ...SMALL, seed: 17 },
     knobs: {},
+    planted: NOTHING,
+    expects: {},
     description:
       "GPT-NeoX-shaped: parallel residual, LayerNorm with bias, rotary on 25% of each head, untied embed_out",
   },
@@ -68,6 +100,8 @@ export const PRESETS: Record<string, Preset> = {
     dialect: "torchscript",
     config: { ...SMALL, seed: 19 },
     knobs: {},
+    planted: NOTHING,
+    expects: {},
     description: "Apertus-shaped: non-gated xIELU MLP, QK-norm, RMSNorm",
   },
 };

@@ -15,6 +15,8 @@ import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/confi
 import { rotateHalfRows } from "../analogs/llama2c.js";
 import { sentencepieceFromScores, tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
+import { permuteRows, standIn } from "../analogs/quantized.js";
+import { isCoded, ONE_PLANE, quantizedLinear } from "./codes.js";
 import { dequantize, tensorBytes } from "./dequantize.js";
 import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
@@ -43,7 +45,11 @@ const LAYER_BIASES = [
   "ffn_down.bias",
 ] as const;
 
-export function ggufLlama(g: Gguf): {
+/** `float32`: every weight dequantised to float32 (the form before #25, kept to check the codes against). */
+export function ggufLlama(
+  g: Gguf,
+  { float32 = false }: { float32?: boolean } = {},
+): {
   config: AnalogConfig;
   weights: AnalogWeights;
   tokenizer: object;
@@ -74,6 +80,21 @@ export function ggufLlama(g: Gguf): {
     const count = shape.reduce((a, b) => a * b, 1);
     const what = `${g.file}: tensor "${name}"`;
     return dequantize(t.type, g.read(g.dataStart + t.offset, tensorBytes(t.type, count, what)), count, what);
+  };
+  /**
+   * A linear weight: a block format stays as its codes (a stand-in the writer emits as MatMulNBits,
+   * rows reordered by `rows` where given); a float one is read as float32.
+   */
+  const linear = (name: string, shape: number[], rows?: (w: Float32Array) => Float32Array): Float32Array => {
+    const t = byName.get(name);
+    if (!t || !isCoded(t.type) || float32) return rows ? rows(read(name, shape)) : read(name, shape);
+    if (t.dims.join() !== shape.join())
+      fail(`tensor "${name}" is [${t.dims}] (ggml order), where [${shape}] is expected`);
+    const [cols, n] = shape,
+      what = `${g.file}: tensor "${name}"`;
+    let q = quantizedLinear(t.type, g.read(g.dataStart + t.offset, tensorBytes(t.type, n * cols, what)), n, cols, what);
+    if (rows) q = permuteRows(q, rows(Float32Array.from({ length: n }, (_, i) => i)));
+    return standIn(q);
   };
   const d = meta("embedding_length"),
     heads = meta("attention.head_count"),
@@ -141,16 +162,18 @@ export function ggufLlama(g: Gguf): {
         return read(`${b}.ffn_norm.weight`, [d]);
       },
       get q() {
-        return rotateHalfRows(read(`${b}.attn_q.weight`, [d, d]), heads, hd, d);
+        return linear(`${b}.attn_q.weight`, [d, d], (w) => rotateHalfRows(w, heads, hd, w.length / d));
       },
       get k() {
-        return rotateHalfRows(read(`${b}.attn_k.weight`, [d, kvHeads * hd]), kvHeads, hd, d);
+        return linear(`${b}.attn_k.weight`, [d, kvHeads * hd], (w) =>
+          rotateHalfRows(w, kvHeads, hd, w.length / (kvHeads * hd)),
+        );
       },
       get v() {
-        return read(`${b}.attn_v.weight`, [d, kvHeads * hd]);
+        return linear(`${b}.attn_v.weight`, [d, kvHeads * hd]);
       },
       get o() {
-        return read(`${b}.attn_output.weight`, [d, d]);
+        return linear(`${b}.attn_output.weight`, [d, d]);
       },
       // llama.cpp's converter permutes q's and k's biases with their rows.
       get qBias() {
@@ -168,13 +191,13 @@ export function ggufLlama(g: Gguf): {
         return bias(`${b}.attn_output.bias`, d);
       },
       get gate() {
-        return read(`${b}.ffn_gate.weight`, [d, hidden]);
+        return linear(`${b}.ffn_gate.weight`, [d, hidden]);
       },
       get up() {
-        return read(`${b}.ffn_up.weight`, [d, hidden]);
+        return linear(`${b}.ffn_up.weight`, [d, hidden]);
       },
       get down() {
-        return read(`${b}.ffn_down.weight`, [hidden, d]);
+        return linear(`${b}.ffn_down.weight`, [hidden, d]);
       },
       get gateBias() {
         return bias(`${b}.ffn_gate.bias`, hidden);
@@ -187,16 +210,21 @@ export function ggufLlama(g: Gguf): {
       },
     };
   };
+  /** The embedding and lm_head stay as codes where they are one 4-bit plane (Q4_0, Q3_K): the probes read those blocks. */
+  const table = (name: string) => {
+    const t = byName.get(name);
+    return t && ONE_PLANE.has(t.type) && !float32 ? linear(name, [d, vocab]) : read(name, [d, vocab]);
+  };
   const weights: AnalogWeights = {
     get embed() {
-      return read("token_embd.weight", [d, vocab]);
+      return table("token_embd.weight");
     },
     layers: Array.from({ length: layers }, (_, l) => layer(l)),
     get finalNorm() {
       return read("output_norm.weight", [d]);
     },
     get lmHead() {
-      return tied ? this.embed : read("output.weight", [d, vocab]);
+      return tied ? this.embed : table("output.weight");
     },
   };
   return { config, weights, ...ggufTokenizer(g, vocab), tokenizerConfig: tokenizerConfigJson(config.maxPositions) };
