@@ -24,7 +24,7 @@ export interface Preregistration {
   criteria: string;
   /** The prompt set's sha256 (its name and prompts, as run). */
   prompts: string;
-  /** Each model's content key: the results cache key (probes/run.ts). */
+  /** Each model's results cache key (probes/run.ts): its files' identity, probespec's probes, prompts, measures, provider. */
   models: Record<string, string>;
   /** probespec's commit, where git can say. */
   commit?: string;

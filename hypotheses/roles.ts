@@ -63,16 +63,21 @@ export function roles(needsBaselines: boolean): Roles {
  */
 export function judge({ task, skip }: Pick<TestContext, "task" | "skip">, p: Prediction): void {
   const finite = (r: Prediction["rows"][number]) => Number.isFinite(r.value) && (r.ci ?? []).every(Number.isFinite);
-  const bad = p.rows.filter((r) => !finite(r));
+  const results = probeRun().results;
+  const isReal = (r: Prediction["rows"][number]) => results.some((m) => m.id === r.subject && cohort(m) === "real");
+  const deciding = p.rows.some(isReal) ? p.rows.filter(isReal) : p.rows;
+  // Only the deciding cohort's values can leave the whole prediction unjudged; another cohort's row that is not
+  // a number is that row's own inconclusive (an analog's NaN never makes the real verdict inconclusive).
+  const bad = deciding.filter((r) => !finite(r));
   if (bad.length) {
     return skip(
       `inconclusive: ${p.criterion} cannot be judged, ${bad.map((r) => `${rowLabel(r)} is ${r.value}${r.ci ? ` (CI ${r.ci.join(" to ")})` : ""}${r.detail ? `; ${r.detail}` : ""}`).join("; ")}: not a finite number`,
     );
   }
-  task.meta.prediction = p;
-  const results = probeRun().results;
-  const real = p.rows.filter((r) => results.some((m) => m.id === r.subject && cohort(m) === "real"));
-  const deciding = real.length ? real : p.rows;
+  task.meta.prediction = {
+    ...p,
+    rows: p.rows.map((r) => (finite(r) ? r : { ...r, passed: false, inconclusive: true })),
+  };
   const failing = deciding
     .filter((r) => !r.passed && !r.inconclusive)
     .map(

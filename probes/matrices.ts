@@ -83,10 +83,3 @@ export function readFinalNorm(
   };
   return { gain: get(located.finalNorm.gain), bias: located.finalNorm.bias ? get(located.finalNorm.bias) : undefined };
 }
-
-/** W_U_eff = W_U · diag(gain): the final norm's gain folded into the unembedding. */
-export function foldGain(W: Float32Array, rows: number, cols: number, gain: Float32Array): Float32Array {
-  const out = new Float32Array(W.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = W[r * cols + c] * gain[c];
-  return out;
-}

@@ -3,8 +3,9 @@
  * ([vocab, d], as probes/matrices.ts reads it) is fed to small graphs that sum
  * what the notebook's statistics need (row sums of squares, |w| moments, column
  * means) and take the Gram products of its Lanczos steps, multithreaded. The
- * final norm's gain is folded in inside the graph (W_U_eff = W_U · diag(g)), so
- * no second matrix is held. On the CPU, ONNX Runtime reads the fed buffer in place.
+ * final norm's gain is folded in inside the graph (W_U_eff = W_U · diag(g)): no
+ * second matrix is kept in JavaScript, though ONNX Runtime makes W · diag(g) for
+ * the length of a pass. On the CPU, ONNX Runtime reads the fed buffer in place.
  *
  * Precision: sums are float32 over chunks of at most 64 elements, cast to
  * float64 and finished there (within 4e-7 of exact, as the prompt reductions).
@@ -35,6 +36,9 @@ type Kind = "moments" | "absDeviation" | "centred" | "gram";
  */
 const CANCELLATION = 0.9;
 
+/** The largest share of Σx² the mean row may hold for softmaxGain's one-pass form: its error stays ≲ 1e-7 there. */
+const MEAN_ROW_SHARE = 0.01;
+
 /** One reduction's graph over W [rows, cols] (times `gain` where given), with the extra input it takes. */
 function reductionGraph(kind: Kind, cols: number, gain: boolean): ModelProto {
   const g = new GraphBuilder();
@@ -62,7 +66,7 @@ function reductionGraph(kind: Kind, cols: number, gain: boolean): ModelProto {
         g.o(s, "ReduceSum", [chunked("ReduceSumSquare", X, [0, -1, c]), g.ints([-1])], { keepdims: 0 }),
       );
       out("sumAbs", DT.DOUBLE, [], total(chunked("ReduceL1", X)));
-      // In float32: a column mean only moves a centred sum at second order.
+      // In float32: softmaxGain uses them at first order only where the mean row is small (MEAN_ROW_SHARE).
       out("columnSums", DT.FLOAT, [cols], g.o(s, "ReduceSum", [X, g.ints([0])], { keepdims: 0 }));
       break;
     case "absDeviation":
@@ -160,7 +164,9 @@ export class MatrixReductions {
     const { sumSq, columnSums } = await this.moments();
     const centre = Float64Array.from(columnSums, (x) => x / this.rows);
     const meanSq = this.rows * centre.reduce((a, m) => a + m * m, 0);
-    if (meanSq <= CANCELLATION * sumSq) return Math.sqrt((sumSq - meanSq) / this.rows);
+    // The column sums are float32 (relative error ~eps·√rows), and enter Σx² − rows·‖w̄‖² at first order:
+    // the one pass only where the mean row is a sliver of the energy, else the centred pass (second order).
+    if (meanSq <= MEAN_ROW_SHARE * sumSq) return Math.sqrt((sumSq - meanSq) / this.rows);
     const out = await this.run("centred", {
       centre: new ort.Tensor("float32", Float32Array.from(centre), [this.cols]),
     });

@@ -31,6 +31,7 @@ import { parsePoint, type ProbePoint } from "./points.js";
 import {
   cpuComputeNodes,
   createSession,
+  removeProfiles,
   type DeviceRequest,
   type ExecutionRecord,
   type SessionOptions,
@@ -189,6 +190,7 @@ export async function probeModel(
     if (!released) {
       released = true;
       await session.release();
+      if (profileFilePrefix) removeProfiles(profileFilePrefix);
     }
   };
   const body = await (async () => {

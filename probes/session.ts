@@ -115,7 +115,7 @@ export async function createSession(
         });
         continue;
       }
-      adapter = found.adapter ? describeAdapter(found.adapter) : found.reason;
+      adapter = found.adapter ? describeAdapter(found.adapter) : `unknown (${found.reason})`;
     }
     // On a device, the first pass may be profiled: where each node ran (cpuComputeNodes).
     const profileFilePrefix =
@@ -224,6 +224,13 @@ const PLUMBING = new Set([
   "MemcpyFromHost",
   "MemcpyToHost",
 ]);
+
+/** The profile files a session with `placement` left, removed (a first pass that threw never read them). */
+export function removeProfiles(prefix: string): void {
+  const dir = path.dirname(prefix);
+  for (const f of fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(prefix))))
+    fs.rmSync(path.join(dir, f), { force: true });
+}
 
 export async function cpuComputeNodes(session: ort.InferenceSession, prefix: string, width: number): Promise<string[]> {
   await session.endProfiling();

@@ -13,7 +13,11 @@ export interface SpectralResult {
   converged: boolean;
 }
 
-/** The tolerance every spectral norm in probespec meets: relative, on σ. */
+/**
+ * The tolerance Lanczos stops at: relative, on σ. With float64 Gram products (spectralNorm) σ meets it;
+ * with ONNX Runtime's float32 ones (probes/matrix-graphs.ts) the Ritz value stops climbing within about
+ * 1e-8 first, and the climb test ends it there.
+ */
 export const SPECTRAL_RTOL = 1e-9;
 
 /**

@@ -25,8 +25,10 @@ export function bootstrapDistribution(
 
 /** The two-sided percentile interval at `level` of a sorted bootstrap distribution. */
 export function percentileInterval(sorted: readonly number[], level: number): [number, number] {
-  const q = (f: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(f * sorted.length)))];
-  return [q((1 - level) / 2), q(1 - (1 - level) / 2)];
+  // As many resamples left out above as below: floor(αB/2) on each side.
+  const tail = Math.floor(((1 - level) / 2) * sorted.length);
+  const at = (i: number) => sorted[Math.min(sorted.length - 1, Math.max(0, i))];
+  return [at(tail), at(sorted.length - 1 - tail)];
 }
 
 /**

@@ -2,7 +2,7 @@
  * PROBESPEC_COMPARE: what changed since an earlier results.json: verdicts (the
  * hypothesis' and each cohort's), measures (each model's value over the prompt
  * set) and the preregistration stamp (spec files, criteria, prompts, model
- * content keys, commit). Claims kept as regression tests across models,
+ * cache keys, commit). Claims kept as regression tests across models,
  * runtime versions and edits. Both files are read as results.json writes them.
  */
 
@@ -51,7 +51,9 @@ export function compareResults(before: Json, after: Json): string[] {
   if (sb.prompts !== sa.prompts) lines.push("stamp: the prompt set changed");
   for (const id of keys(sb.models, sa.models))
     if (sb.models?.[id] !== sa.models?.[id])
-      lines.push(`stamp: model ${id}'s content key ${short(sb.models?.[id])} → ${short(sa.models?.[id])}`);
+      lines.push(
+        `stamp: model ${id}'s cache key (its files, probespec's probes, prompts, measures, provider) ${short(sb.models?.[id])} → ${short(sa.models?.[id])}`,
+      );
   if (sb.commit !== sa.commit)
     lines.push(`stamp: probespec's commit ${sb.commit ?? "unknown"} → ${sa.commit ?? "unknown"}`);
   return lines;

@@ -25,8 +25,13 @@ export function harnessCheck(verdicts: readonly HypothesisVerdict[], planted: re
       const v = verdicts.find((x) => x.hypothesis === hypothesis);
       // A hypothesis this run did not judge (a filtered run) is no check.
       if (!v) continue;
-      // This subject's own rows, as a cohort of one; a hypothesis with none (an error, a skip) holds for it whole.
-      const own = cohortVerdicts(v, (id) => (id === s.id ? "synthetic" : undefined))[0] ?? v;
+      // This subject's own rows, as a cohort of one; without any, an error (the spec's, before any cohort verdict
+      // replaced it) holds for it too, and anything else is no evidence of the plant.
+      const own =
+        cohortVerdicts(v, (id) => (id === s.id ? "synthetic" : undefined))[0] ??
+        (v.verdict === "error"
+          ? { verdict: v.verdict, reason: v.reason }
+          : { verdict: "inconclusive" as Verdict, reason: "it has no rows of its own in this run" });
       got[hypothesis] = { verdict: own.verdict, reason: own.reason };
       total++;
       if (own.verdict === expected) asPlanted++;

@@ -90,12 +90,13 @@ export default class ProbespecReporter implements Reporter {
       return r ? cohort(r) : undefined;
     };
     // The real cohort's verdict is the hypothesis' verdict; the synthetic cohort is the harness check.
-    const verdicts = hypotheses.map(deriveVerdict).map((v) => {
+    const derived = hypotheses.map(deriveVerdict);
+    const verdicts = derived.map((v) => {
       const cohorts = cohortVerdicts(v, cohortOf, (id) => run.results.find((x) => x.id === id)?.parameters);
       const real = cohorts.find((c) => c.cohort === "real");
       return { ...v, cohorts, ...(real && { verdict: real.verdict, reason: real.reason }) };
     });
-    const harness = harnessCheck(verdicts, run.planted ?? []);
+    const harness = harnessCheck(derived, run.planted ?? []);
     const commit = gitCommit();
     const stamp: Preregistration | undefined = run.preregistration && {
       ...run.preregistration,

@@ -326,7 +326,7 @@ describe("the preregistration stamp", () => {
       "verdict h: confirmed → rejected",
       "verdict h (real): confirmed → rejected",
       "measure resid.gain of m: 1.00000 → 1.50000",
-      'stamp: model m\'s content key "k" → "k2"',
+      'stamp: model m\'s cache key (its files, probespec\'s probes, prompts, measures, provider) "k" → "k2"',
     ]);
   });
 });

@@ -53,6 +53,13 @@ describe("equivalence by two one-sided tests, bootstrap over prompts", () => {
       }
   });
 
+  it("leaves as many resamples out above the interval as below it", () => {
+    const sorted = Array.from({ length: 2000 }, (_, i) => i);
+    // α = 0.05: 50 below and 50 above (the first 50 and the last 50), not 50 and 49.
+    expect(percentileInterval(sorted, 0.95)).toEqual([50, 1949]);
+    expect(percentileInterval(sorted, 0.975)).toEqual([25, 1974]);
+  });
+
   it("never passes or fails an interval that is not finite", () => {
     expect(judgeInterval([NaN, 1], { within: MARGIN })).toBe("inconclusive");
     expect(judgeInterval([0.95, Infinity], { atLeast: 0.5 })).toBe("inconclusive");

@@ -210,7 +210,8 @@ export async function partsSha256(files: readonly string[]): Promise<string> {
  * Converts a Llama-architecture GGUF (one file, or byte-split parts) into an
  * HF-layout ONNX folder, cached by content: TorchScript dialect, weights streamed tensor by
  * tensor into model.onnx_data: a block-format linear as MatMulNBits codes (models/gguf/codes.ts),
- * the embedding, lm_head, norms and float tensors as float32 (`float32`: every weight, as before #25).
+ * a Q4_0/Q3_K embedding and lm_head as their blocks, the other embeddings and lm_heads, norms and float
+ * tensors as float32 (`float32`: every weight, as before #25).
  * `sha256`, where given, must match.
  */
 export async function buildGguf(
@@ -264,7 +265,8 @@ export async function buildGguf(
 }
 
 /**
- * Writes a converted model into the cache as one folder: TorchScript dialect, float32 weights streamed
+ * Writes a converted model into the cache as one folder: TorchScript dialect, weights (float32, or a
+ * converter's block codes) streamed
  * tensor by tensor into model.onnx_data as the lazy weights are read, so the model is never whole in memory.
  */
 export function writeConverted(

@@ -143,11 +143,13 @@ export const lastLogits = (x: PromptView) => x.read("logits", "last");
 /**
  * The notebook's residual statistics of one prompt (metrics.residualStreamStats), whole tensor or from
  * position `from` on: its gains are the residual gains of layers 1 on, ‖resid_post.L‖ / ‖resid_pre.L‖,
- * since resid_pre.L is resid_post.(L−1).
+ * since resid_pre.L is resid_post.(L−1); 0 out of a stream whose norm is 0, as the notebook had it.
  */
-export const residualStats = (x: PromptView, from = 0) => ({
-  ...residualStreamStats(
-    Array.from({ length: x.layers }, (_, L) => norm(x, `resid_post.${L}`, from)),
-    normRatio(x, "resid_post", "resid_pre", from).slice(1),
-  ),
-});
+export const residualStats = (x: PromptView, from = 0) => {
+  const norms = Array.from({ length: x.layers }, (_, L) => norm(x, `resid_post.${L}`, from));
+  // The notebook's guard: a step out of a zero stream (no positions left past `from`) is 0, not 0/0.
+  const gains = normRatio(x, "resid_post", "resid_pre", from)
+    .slice(1)
+    .map((g, L) => (norms[L] > 1e-8 ? g : 0));
+  return { ...residualStreamStats(norms, gains) };
+};
