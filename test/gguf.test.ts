@@ -14,7 +14,7 @@ import { runProbes } from "../probes/run.js";
 import { buildGguf } from "../models/analogs/build.js";
 import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
-import { rel, TEST_CACHE } from "./helpers.js";
+import { rel, TEST_CACHE, tmpDir } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
 
 const cases: { type: string; id: number; source: string; count: number; raw: string; expected: string }[] = JSON.parse(
@@ -89,7 +89,7 @@ describe("ggml block formats as MatMulNBits codes", () => {
 
 describe("the GGUF reader", () => {
   it("reads a v3 header, its metadata and tensor infos, and refuses what is not GGUF", () => {
-    const dir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-"));
+    const dir = tmpDir("gguf-");
     // A small file written by hand: version 3, one u32 and one string-array key, one F32 tensor [2, 3].
     const parts: Buffer[] = [];
     const u32 = (v: number) => {
@@ -151,7 +151,7 @@ describe("the GGUF reader", () => {
 
 describe("a GGUF over 4 GB", () => {
   it("reads a tensor placed beyond 2^32 bytes, in one sparse file and across byte-split parts, with no buffer larger than the tensor", () => {
-    const dir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-big-"));
+    const dir = tmpDir("gguf-big-");
     try {
       // Tensor "pad" (F32, 2^30 + 8 values: 4 GiB + 32 bytes) is never read: the file is sparse there.
       // Tensor "w" (Q8_0, 64 values) lies after it, beyond 4 GiB, and is read and dequantised.
@@ -259,7 +259,7 @@ describe("a GGUF's block formats kept as MatMulNBits codes", () => {
       expect([gathers, head === "MatMulNBits"]).toEqual([compact.length > 0, compact.length > 0]);
       const size = (dir: string) => fs.statSync(path.join(dir, "model.onnx_data")).size;
       expect(size(coded)).toBeLessThan(size(float));
-      const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-coded-"));
+      const modelsDir = tmpDir("gguf-coded-");
       for (const [id, dir] of [
         ["coded", coded],
         ["float", float],
@@ -291,7 +291,7 @@ describe("a GGUF added as one entry", () => {
   it("probes a tied GQA Llama written by the gguf package's GGUFWriter in Q8_0, Q4_0, Q5_1, F16 and F32, within 1e-4 of transformers' GGUF loader", async () => {
     const dir = path.join(import.meta.dirname, "fixtures", "gguf-llama");
     const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
-    const modelsDir = fs.mkdtempSync(path.join(process.env.PROBESPEC_TEST_TMP ?? "/tmp", "gguf-entry-"));
+    const modelsDir = tmpDir("gguf-entry-");
     fs.writeFileSync(
       path.join(modelsDir, "tiny.json"),
       JSON.stringify({ id: "tiny-gguf", family: "llama", source: { gguf: path.join(dir, "model.gguf") } }),
