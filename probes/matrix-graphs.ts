@@ -4,8 +4,9 @@
  * what the notebook's statistics need (row sums of squares, |w| moments, column
  * means) and take the Gram products of its Lanczos steps, multithreaded. The
  * final norm's gain is folded in inside the graph (W_U_eff = W_U · diag(g)): no
- * second matrix is kept in JavaScript, though ONNX Runtime makes W · diag(g) for
- * the length of a pass. On the CPU, ONNX Runtime reads the fed buffer in place.
+ * second matrix is kept in JavaScript, and ONNX Runtime makes W · diag(g) a block
+ * of rows at a time. On the CPU, ONNX Runtime reads the fed buffer in place. One
+ * float32 matrix is held at a time: W_E is read after W_U is let go.
  *
  * Precision: sums are float32 over chunks of at most 64 elements, cast to
  * float64 and finished there (within 4e-7 of exact, as the prompt reductions).
@@ -39,6 +40,9 @@ const CANCELLATION = 0.9;
 /** The largest share of Σx² the mean row may hold for softmaxGain's one-pass form: its error stays ≲ 1e-7 there. */
 const MEAN_ROW_SHARE = 0.01;
 
+/** A reduction's block of rows (64 MB of float32): the most any elementwise step over W allocates. */
+const BLOCK_ELEMENTS = 1 << 24;
+
 /** One reduction's graph over W [rows, cols] (times `gain` where given), with the extra input it takes. */
 function reductionGraph(kind: Kind, cols: number, gain: boolean): ModelProto {
   const g = new GraphBuilder();
@@ -46,7 +50,7 @@ function reductionGraph(kind: Kind, cols: number, gain: boolean): ModelProto {
   const c = sumsqChunk(cols);
   g.inputs.push(valueInfo("W", DT.FLOAT, ["rows", cols]));
   if (gain) g.inputs.push(valueInfo("gain", DT.FLOAT, [cols]));
-  // W · diag(g) is the one W-sized tensor a graph makes (elementwise ops over W cost ten times a reduction).
+  // W · diag(g) is the one block-sized tensor moments makes (elementwise ops over W cost ten times a reduction).
   const X = gain && kind !== "gram" ? g.o(s, "Mul", ["W", "gain"]) : "W";
   const double = (x: string) => g.o(s, "Cast", [x], { to: DT.DOUBLE });
   /** x in rows of c elements (or [rows, cols / c, c] per matrix row), reduced over them in float32, then widened. */
@@ -95,7 +99,7 @@ function reductionGraph(kind: Kind, cols: number, gain: boolean): ModelProto {
 export class MatrixReductions {
   private sessions = new Map<Kind, Promise<ort.InferenceSession>>();
   private readonly feeds: Record<string, ort.Tensor>;
-  private momentsRun?: Promise<{ rowSumsq: Float64Array; sumSq: number; sumAbs: number; columnSums: Float32Array }>;
+  private momentsRun?: Promise<{ rowSumsq: Float64Array; sumSq: number; sumAbs: number; columnSums: Float64Array }>;
   constructor(
     readonly W: Float32Array,
     readonly rows: number,
@@ -109,11 +113,11 @@ export class MatrixReductions {
     };
   }
 
-  private async run(kind: Kind, extra: Record<string, ort.Tensor> = {}) {
+  private session(kind: Kind) {
     let session = this.sessions.get(kind);
     if (!session) {
       const bytes = encodeModel(reductionGraph(kind, this.cols, !!this.gain));
-      // No arena: the transient W-sized tensor (W · diag(g)) goes back to the system after the run.
+      // No arena: a block's transient tensors (|W|, W − c, W · diag(g)) go back to the system after the run.
       session = createSession(bytes, {
         device: "cpu",
         modelId: this.opts.modelId,
@@ -122,20 +126,51 @@ export class MatrixReductions {
       }).then((r) => r.session);
       this.sessions.set(kind, session);
     }
-    return (await session).run({ ...this.feeds, ...extra });
+    return session;
+  }
+
+  /** The Gram product's graph over the whole W: its intermediates are vectors. */
+  private async run(kind: Kind, extra: Record<string, ort.Tensor>) {
+    return (await this.session(kind)).run({ ...this.feeds, ...extra });
+  }
+
+  /**
+   * A reduction over W in blocks of rows, each fed as a view of W (no copy): the elementwise tensors a
+   * graph makes are a block's size, never W's. Blocks are whole rows, so every float32 chunk is the same.
+   */
+  private async *blocks(kind: Kind, extra: Record<string, ort.Tensor> = {}) {
+    const session = await this.session(kind);
+    const step = Math.max(1, Math.floor(BLOCK_ELEMENTS / this.cols));
+    for (let r = 0; r < this.rows; r += step) {
+      const n = Math.min(step, this.rows - r);
+      const W = new ort.Tensor("float32", this.W.subarray(r * this.cols, (r + n) * this.cols), [n, this.cols]);
+      yield await session.run({ ...this.feeds, W, ...extra });
+    }
+  }
+
+  /** A scalar output summed over the blocks (in float64). */
+  private async total(kind: Kind, extra: Record<string, ort.Tensor>) {
+    let sum = 0;
+    for await (const o of this.blocks(kind, extra)) sum += (o.sum.data as Float64Array)[0];
+    return sum;
   }
 
   /** One pass: each row's Σx², Σ|x| and each column's Σx. */
   private moments() {
-    return (this.momentsRun ??= this.run("moments").then((o) => {
-      const rowSumsq = o.rowSumsq.data as Float64Array;
-      return {
-        rowSumsq,
-        sumSq: rowSumsq.reduce((a, b) => a + b, 0),
-        sumAbs: (o.sumAbs.data as Float64Array)[0],
-        columnSums: o.columnSums.data as Float32Array,
-      };
-    }));
+    return (this.momentsRun ??= (async () => {
+      const rowSumsq = new Float64Array(this.rows);
+      const columnSums = new Float64Array(this.cols);
+      let sumAbs = 0,
+        at = 0;
+      for await (const o of this.blocks("moments")) {
+        const rs = o.rowSumsq.data as Float64Array;
+        rowSumsq.set(rs, at);
+        at += rs.length;
+        sumAbs += (o.sumAbs.data as Float64Array)[0];
+        (o.columnSums.data as Float32Array).forEach((x, j) => (columnSums[j] += x));
+      }
+      return { rowSumsq, sumSq: rowSumsq.reduce((a, b) => a + b, 0), sumAbs, columnSums };
+    })());
   }
 
   async stats(): Promise<MatrixStats> {
@@ -147,8 +182,8 @@ export class MatrixReductions {
     if (n * mean * mean > CANCELLATION * sumSq) {
       // Σ(|x| − c)² = Σ(|x| − m)² + n(m − c)², c the float32 centre the graph takes.
       const centre = Math.fround(mean);
-      const dev = await this.run("absDeviation", { centre: new ort.Tensor("float32", [centre], []) });
-      absDeviationSq = (dev.sum.data as Float64Array)[0] - n * (mean - centre) ** 2;
+      const dev = await this.total("absDeviation", { centre: new ort.Tensor("float32", [centre], []) });
+      absDeviationSq = dev - n * (mean - centre) ** 2;
     }
     const spectral = rows === 0 ? 0 : (await this.spectral()).value;
     return matrixStatsOf({ rows, cols, rowSumsq, sumAbs, absDeviationSq, spectral });
@@ -167,10 +202,10 @@ export class MatrixReductions {
     // The column sums are float32 (relative error ~eps·√rows), and enter Σx² − rows·‖w̄‖² at first order:
     // the one pass only where the mean row is a sliver of the energy, else the centred pass (second order).
     if (meanSq <= MEAN_ROW_SHARE * sumSq) return Math.sqrt((sumSq - meanSq) / this.rows);
-    const out = await this.run("centred", {
+    const sum = await this.total("centred", {
       centre: new ort.Tensor("float32", Float32Array.from(centre), [this.cols]),
     });
-    return Math.sqrt((out.sum.data as Float64Array)[0] / this.rows);
+    return Math.sqrt(sum / this.rows);
   }
 
   async gram(q: Float64Array): Promise<Float64Array> {
@@ -185,26 +220,40 @@ export class MatrixReductions {
 }
 
 /**
- * The readout matrices of a model as weight measures see them: W_U and W_E read once when first asked
- * for, W_U_eff as W_U with the final norm's gain; every statistic computed once, whoever asks.
+ * The readout matrices of a model as weight measures see them: W_U and W_E read when first asked for, one at
+ * a time (reading one lets the other go), W_U_eff as W_U with the final norm's gain; every statistic computed
+ * once, whoever asks.
  */
 export function weightView(
   proto: ModelProto,
   located: Located,
   modelDir: string,
   opts: { threads?: number; modelId?: string },
-): { view: WeightView; tiedByValues(): boolean; release(): Promise<void> } {
+): { view: WeightView; tiedByValues(): Promise<boolean>; release(): Promise<void> } {
   const id = opts.modelId;
-  const read = new Map<"W_U" | "W_E", ReturnType<typeof readWeight>>();
-  const matrix = (m: "W_U" | "W_E") => {
-    if (!read.has(m)) read.set(m, readWeight(proto, located[m], modelDir, id));
-    return read.get(m)!;
-  };
+  type Readout = "W_U" | "W_E";
+  let held: { m: Readout; w: ReturnType<typeof readWeight> } | undefined;
+  /** Each row's largest and smallest element, kept for the tie check after the matrix is let go. */
+  const extremes = new Map<Readout, { rows: number; cols: number; max: Float32Array; min: Float32Array }>();
   const reducers = new Map<Matrix, MatrixReductions>();
-  const reducer = (m: Matrix) => {
+  const releaseReducers = async () => {
+    for (const r of reducers.values()) await r.release();
+    reducers.clear();
+  };
+  const matrix = async (m: Readout) => {
+    if (held?.m !== m) {
+      await releaseReducers();
+      held = undefined; // let go before the next is read: at most one float32 matrix at a time
+      const w = readWeight(proto, located[m], modelDir, id);
+      held = { m, w };
+      extremes.set(m, { rows: w.rows, cols: w.cols, ...rowExtremes(w.data, w.rows, w.cols) });
+    }
+    return held.w;
+  };
+  const reducer = async (m: Matrix) => {
     let r = reducers.get(m);
     if (!r) {
-      const { data, rows, cols } = matrix(m === "W_E" ? "W_E" : "W_U");
+      const { data, rows, cols } = await matrix(m === "W_E" ? "W_E" : "W_U");
       const gain = m === "W_U_eff" ? readFinalNorm(proto, located, modelDir, id).gain : undefined;
       if (gain && gain.length !== cols)
         throw new ProbeError(id, `the final norm's gain has ${gain.length} elements, W_U ${cols} columns`);
@@ -223,17 +272,33 @@ export function weightView(
       layers: located.layers,
       d: located.d,
       vocab: located.vocab,
-      stats: (m) => once(`stats:${m}`, () => reducer(m).stats()),
-      softmaxGain: (m) => once(`gain:${m}`, () => reducer(m).softmaxGain()),
+      stats: (m) => once(`stats:${m}`, async () => (await reducer(m)).stats()),
+      softmaxGain: (m) => once(`gain:${m}`, async () => (await reducer(m)).softmaxGain()),
     },
-    tiedByValues: () => {
-      const [U, E] = [matrix("W_U"), matrix("W_E")];
-      return U.rows === E.rows && U.cols === E.cols && allClose(U.data, E.data);
+    tiedByValues: async () => {
+      for (const m of ["W_U", "W_E"] as const) if (!extremes.has(m)) await matrix(m);
+      const [U, E] = [extremes.get("W_U")!, extremes.get("W_E")!];
+      // Elements within 1e-3 have row extremes within 1e-3: where those differ, W_U and W_E do.
+      if (U.rows !== E.rows || U.cols !== E.cols || !allClose(U.max, E.max) || !allClose(U.min, E.min)) return false;
+      // Only matrices that agree that far are compared whole, the one case that reads the second beside the first.
+      const other = held!.m === "W_U" ? "W_E" : "W_U";
+      return allClose(held!.w.data, readWeight(proto, located[other], modelDir, id).data);
     },
     release: async () => {
-      for (const r of reducers.values()) await r.release();
-      reducers.clear();
-      read.clear();
+      await releaseReducers();
+      held = undefined;
+      extremes.clear();
     },
   };
+}
+
+function rowExtremes(data: Float32Array, rows: number, cols: number) {
+  const max = new Float32Array(rows).fill(-Infinity),
+    min = new Float32Array(rows).fill(Infinity);
+  for (let i = 0; i < rows; i++)
+    for (let j = i * cols, end = j + cols; j < end; j++) {
+      if (data[j] > max[i]) max[i] = data[j];
+      if (data[j] < min[i]) min[i] = data[j];
+    }
+  return { max, min };
 }

@@ -180,6 +180,27 @@ export async function probeModel(
       });
     }
   };
+  // The weight measures, reduced by ONNX Runtime over W_E and W_U as [vocab, d] (W_U_eff: the final norm's
+  // gain folded in), before the model's session is made: the matrices and the model are never held together.
+  say(`${id}: weight measures (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
+  const weights = weightView(model.proto, located, path.dirname(folder.onnxFile), {
+    threads: opts.threads,
+    modelId: id,
+  });
+  let tiedByValues: boolean;
+  try {
+    for (const m of selected.filter(isWeightMeasure))
+      measures[m.name] = { unit: m.unit, value: await m.weights(weights.view) };
+    tiedByValues = located.tiedInGraph === undefined && (await weights.tiedByValues());
+  } finally {
+    await weights.release();
+  }
+  const tied = {
+    value: located.tiedInGraph !== undefined || tiedByValues,
+    via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied"),
+  };
+  const tMat = performance.now();
+
   const { proto: edited, outputs } = probedGraph(model.proto, located, id, plan.graph);
   const sha = model.sha256;
   const { session, execution, profileFilePrefix } = await sessionOf(edited, true);
@@ -195,27 +216,6 @@ export async function probeModel(
   };
   const body = await (async () => {
     try {
-      // The weight measures, reduced by ONNX Runtime over W_E and W_U as [vocab, d] (W_U_eff: the final norm's
-      // gain folded in). The matrices are released before the prompts run.
-      say(`${id}: weight measures (W_E, W_U, W_U_eff; Lanczos spectral norms)`);
-      const weights = weightView(model.proto, located, path.dirname(folder.onnxFile), {
-        threads: opts.threads,
-        modelId: id,
-      });
-      let tiedByValues: boolean;
-      try {
-        for (const m of selected.filter(isWeightMeasure))
-          measures[m.name] = { unit: m.unit, value: await m.weights(weights.view) };
-        tiedByValues = located.tiedInGraph === undefined && weights.tiedByValues();
-      } finally {
-        await weights.release();
-      }
-      const tied = {
-        value: located.tiedInGraph !== undefined || tiedByValues,
-        via: located.tiedInGraph ?? (tiedByValues ? "W_U equals W_E within 1e-3" : "not tied"),
-      };
-      const tMat = performance.now();
-
       const context = contextLength(folder, dir);
       const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16);
       const results: PromptResult[] = [];
@@ -335,13 +335,13 @@ export async function probeModel(
         for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
         results.push({ prompt, tokens: seq });
       }
-      return { tied, tMat, results, perPrompt, returnedBytes };
+      return { results, perPrompt, returnedBytes };
     } finally {
       // Whatever failed, the session (on a GPU, the model's device memory) is released before the next model.
       await release();
     }
   })();
-  const { tied, tMat, results, perPrompt, returnedBytes } = body;
+  const { results, perPrompt, returnedBytes } = body;
   for (const m of taken) {
     const values = perPrompt.get(m.name)!;
     measures[m.name] = { unit: m.unit, value: (m.aggregate ?? meanValue)(values), perPrompt: values };
@@ -372,7 +372,7 @@ export async function probeModel(
     },
     measures,
     prompts: results,
-    timings: { load: (tLoad - t0) / 1000, matrices: (tMat - tLoad) / 1000, run: (performance.now() - tMat) / 1000 },
+    timings: { matrices: (tMat - t0) / 1000, load: (tLoad - tMat) / 1000, run: (performance.now() - tLoad) / 1000 },
     returnedBytes,
   };
 }

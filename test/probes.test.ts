@@ -101,8 +101,10 @@ describe("metric definitions against independent computations", () => {
 
   it("the weight reductions ONNX Runtime runs give the float64 reference's 12 statistics and readout gain within 1e-6", async () => {
     // A plain matrix takes one pass; one offset far from zero (|w| and the mean row dominate their
-    // deviations) takes the second, centred pass; a gain folded in; a width no power of two divides.
+    // deviations) takes the second, centred pass; a gain folded in; a width no power of two divides; and
+    // a matrix of three blocks of rows (2^24 elements each but the last), offset and gained.
     for (const [rows, cols, offset, withGain] of [
+      [220000, 160, 2, true],
       [3000, 160, 0, false],
       [3000, 160, 0, true],
       [700, 96, 2, false],
