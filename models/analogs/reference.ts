@@ -4,7 +4,7 @@
  * ONNX Runtime, so that ORT's tensors can be checked against it.
  */
 import { type AnalogConfig, headDim, rotaryDim } from "./config.js";
-import type { AnalogWeights, LayerWeights } from "./weights.js";
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 
 /** Every probe point, each [seq, d] (logits [seq, vocab]), row-major, float64. */
 export interface Trace {

@@ -4,45 +4,7 @@
  */
 import { type AnalogConfig, headDim } from "./config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
-
-export interface LayerWeights {
-  norm1: Float32Array;
-  norm1Bias?: Float32Array;
-  norm2: Float32Array;
-  norm2Bias?: Float32Array;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  o: Float32Array;
-  qBias?: Float32Array;
-  kBias?: Float32Array;
-  vBias?: Float32Array;
-  oBias?: Float32Array;
-  /** Apertus' QK-norm gains, over one head. */
-  qNorm?: Float32Array;
-  kNorm?: Float32Array;
-  /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
-  gate?: Float32Array;
-  up: Float32Array;
-  down: Float32Array;
-  gateBias?: Float32Array;
-  upBias?: Float32Array;
-  downBias?: Float32Array;
-  /** Gemma 2's norms on the attention and MLP outputs, before each is added to the residual. */
-  attnOutNorm?: Float32Array;
-  mlpOutNorm?: Float32Array;
-  /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
-  xielu?: { alphaP: number; alphaN: number; beta: number; eps: number };
-}
-
-export interface AnalogWeights {
-  embed: Float32Array; // [vocab, d]
-  layers: LayerWeights[];
-  finalNorm: Float32Array;
-  finalNormBias?: Float32Array;
-  /** [vocab, d]; the same array as embed when tied. */
-  lmHead: Float32Array;
-}
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 
 /** mulberry32: small, fast, and the same on every platform. */
 export function rng(seed: number): () => number {

@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { analogConfig, MAX_POSITIONS, type AnalogConfig, type AnalogFamily } from "../analogs/config.js";
 import { tokenizerConfigJson } from "../analogs/tokenizers.js";
-import type { AnalogWeights } from "../analogs/weights.js";
+import type { AnalogWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
 import { ropeOf } from "./rope.js";

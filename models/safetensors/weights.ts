@@ -4,7 +4,7 @@
  * so a model is never whole in memory.
  */
 import type { AnalogConfig } from "../analogs/config.js";
-import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { assertReadable, type Checkpoint, readTensor } from "./reader.js";
 
 /** The tensors a type's config says its model has: transformers would fill a missing one at random, so it is refused. */

@@ -8,8 +8,8 @@
  *   left unproduced on the final norm; optionally lm_head as MatMulNBits int4).
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
-import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js";
-import type { AnalogWeights, LayerWeights } from "./weights.js";
+import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "../analogs/config.js";
+import type { AnalogWeights, LayerWeights } from "./types.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
 import { emitQuantizedEmbedding, emitQuantizedLinear, onePlane, quantizedOf } from "./quantized.js";
