@@ -5,6 +5,7 @@
 import { type AnalogConfig, headDim } from "./config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import { traitsOf } from "../writer/traits.js";
 
 /** mulberry32: small, fast, and the same on every platform. */
 export function rng(seed: number): () => number {
@@ -29,6 +30,7 @@ export function gaussian(rand: () => number): () => number {
 export const BOS = 1;
 
 export function generateWeights(c: AnalogConfig): AnalogWeights {
+  const traits = traitsOf(c);
   const normal = gaussian(rng(c.seed));
   const mat = (rows: number, cols: number, std: number) => {
     const a = new Float32Array(rows * cols);
@@ -38,14 +40,12 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
   const gain = (n: number, jitter = 0.1) => {
     const a = new Float32Array(n);
     // Gemma stores w and applies 1 + w: its gains are centred on 0.
-    for (let i = 0; i < n; i++) a[i] = (c.family === "gemma" ? 0 : 1) + normal() * jitter;
+    for (let i = 0; i < n; i++) a[i] = (traits.gainPlusOne ? 0 : 1) + normal() * jitter;
     return a;
   };
   const vec = (n: number, std: number) => mat(1, n, std);
   const { d, hidden, vocab } = c;
   const hd = headDim(c);
-  const neox = c.family === "pythia";
-  const gated = c.family !== "pythia" && c.family !== "apertus";
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.layers; l++) {
     const w: LayerWeights = {
@@ -58,8 +58,8 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
       up: mat(hidden, d, 1 / Math.sqrt(d)),
       down: mat(d, hidden, 0.25 / Math.sqrt(hidden)),
     };
-    if (gated) w.gate = mat(hidden, d, 1 / Math.sqrt(d));
-    if (neox) {
+    if (traits.gated) w.gate = mat(hidden, d, 1 / Math.sqrt(d));
+    if (traits.analog.biases) {
       w.norm1Bias = vec(d, 0.05);
       w.norm2Bias = vec(d, 0.05);
       w.qBias = vec(c.heads * hd, 0.02);
@@ -69,11 +69,12 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
       w.upBias = vec(hidden, 0.02);
       w.downBias = vec(d, 0.02);
     }
-    if (c.family === "apertus") {
+    if (traits.analog.qkNorm) {
       w.qNorm = gain(hd);
       w.kNorm = gain(hd);
-      w.xielu = { alphaP: 0.8 + 0.1 * normal(), alphaN: 0.8 + 0.1 * normal(), beta: 0.5, eps: -1e-6 };
     }
+    if (traits.activation === "xielu")
+      w.xielu = { alphaP: 0.8 + 0.1 * normal(), alphaN: 0.8 + 0.1 * normal(), beta: 0.5, eps: -1e-6 };
     layers.push(w);
   }
   // Tied W_U reads logits off the embedding: Gemma's must be small, as it is in Gemma.
@@ -82,7 +83,7 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
     embed,
     layers,
     finalNorm: gain(d),
-    finalNormBias: neox ? vec(d, 0.05) : undefined,
+    finalNormBias: traits.analog.biases ? vec(d, 0.05) : undefined,
     lmHead: c.tied ? embed : mat(vocab, d, 1.5 / Math.sqrt(d)),
   };
   plant(c, weights);
@@ -113,7 +114,8 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
   const { d, hidden, knobs } = c;
   if (knobs.wUScale !== 1) scale(w.lmHead, knobs.wUScale);
   if (knobs.sharpness !== 1) {
-    if (c.family === "gemma") for (let i = 0; i < d; i++) w.finalNorm[i] = (1 + w.finalNorm[i]) * knobs.sharpness - 1;
+    if (traitsOf(c).gainPlusOne)
+      for (let i = 0; i < d; i++) w.finalNorm[i] = (1 + w.finalNorm[i]) * knobs.sharpness - 1;
     else scale(w.finalNorm, knobs.sharpness);
     if (w.finalNormBias) scale(w.finalNormBias, knobs.sharpness);
   }

@@ -16,39 +16,31 @@ import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
 import { ropeOf } from "./rope.js";
 import { llamaWeights, neoxWeights } from "./weights.js";
+import { type FamilyTraits, traitsOf } from "../writer/traits.js";
 
-interface ModelType {
-  /** The writer's family: its norm, activation, embedding scale and residual. */
-  family: AnalogFamily;
-  /** The activation that family computes, as config.json's hidden_act names it. */
-  act: string;
-  /** transformers' default for tie_word_embeddings, where config.json leaves it out. */
-  tied: boolean;
-  /** The key of the norms' epsilon. */
-  eps: "rms_norm_eps" | "layer_norm_eps";
-}
-
-/** Per type, from modeling_<type>.py: llama-named tensors unless gpt_neox. */
-const TYPES: Record<string, ModelType> = {
-  llama: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
-  mistral: { family: "mistral", act: "silu", tied: false, eps: "rms_norm_eps" },
+/**
+ * Per type, from modeling_<type>.py: the writer's family it is written as, whose traits (norm, activation,
+ * embedding scale, residual, tensor names; models/writer/traits.ts) it has. What a type adds to its family
+ * is read below, by type.
+ */
+const TYPES: Record<string, AnalogFamily> = {
+  llama: "llama",
+  mistral: "mistral",
   // Qwen2: q/k/v always carry biases (nn.Linear(..., bias=True)), o_proj none.
-  qwen2: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
+  qwen2: "llama",
   // Qwen3: q_norm and k_norm, RMSNorm over each head before RoPE.
-  qwen3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
-  // Gemma: embedding × √d, RMSNorm gain 1 + w, tied, GeGLU (GemmaConfig reads a legacy "gelu" as the tanh one).
-  gemma: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
-  // GPT-NeoX (Pythia): LayerNorm with biases, parallel residual, partial rotary, fused per-head [q|k|v].
-  gpt_neox: { family: "pythia", act: "gelu", tied: false, eps: "layer_norm_eps" },
-  // Apertus: attention_layernorm and feedforward_layernorm, QK-norm, an up/down MLP with no gate whose xIELU
-  // keeps its alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE by default.
-  apertus: { family: "apertus", act: "xielu", tied: false, eps: "rms_norm_eps" },
+  qwen3: "llama",
+  gemma: "gemma",
+  gpt_neox: "pythia",
+  // Apertus: its xIELU keeps alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE
+  // by default.
+  apertus: "apertus",
   // Gemma 2: Gemma's, with norms on the attention and MLP outputs (post_attention_layernorm, pre_ and
   // post_feedforward_layernorm), scores scaled by query_pre_attn_scalar^-½ and soft-capped, logits soft-capped, and a
   // sliding window on the layers layer_types marks (every other one by default). Its activation is hidden_activation.
-  gemma2: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
+  gemma2: "gemma",
   // Phi-3: fused qkv_proj and gate_up_proj (split here), no biases, partial_rotary_factor, a sliding window on every layer.
-  phi3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
+  phi3: "llama",
 };
 export const MODEL_TYPES = Object.keys(TYPES);
 
@@ -75,7 +67,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     return fail(`not readable as JSON (${(e as Error).message})`);
   }
   const modelType = String(cfg.model_type);
-  const type =
+  const family =
     TYPES[modelType] ??
     fail(
       `model_type "${modelType}" is not converted (probespec converts ${MODEL_TYPES.join(", ")}); export the model to ONNX (optimum-cli export onnx) and point a "dir" entry at the export`,
@@ -92,7 +84,9 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     layers = num("num_hidden_layers"),
     hidden = num("intermediate_size"),
     vocab = num("vocab_size");
-  const neox = type.family === "pythia";
+  const traits = traitsOf({ family });
+  // GPT-NeoX's layout: gpt_neox.* tensors, q, k and v fused per head.
+  const neox = traits.fusedQkv;
   // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
   const gemma2 = modelType === "gemma2";
   // Gemma2Config.head_dim defaults to 256, as its query_pre_attn_scalar does.
@@ -109,10 +103,10 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     ...(softcap("attn_logit_softcapping", 50) ? { attnSoftcap: softcap("attn_logit_softcapping", 50) } : {}),
     ...(softcap("final_logit_softcapping", 30) ? { finalSoftcap: softcap("final_logit_softcapping", 30) } : {}),
   };
-  refuseUnapplied(cfg, modelType, type, fail);
+  refuseUnapplied(cfg, modelType, traits, fail);
   const rope = ropeOf(cfg, modelType, hd, fail);
-  const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : type.tied;
-  const config = analogConfig(type.family, {
+  const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : traits.tied;
+  const config = analogConfig(family, {
     layers,
     d,
     heads,
@@ -127,7 +121,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
     ...gemma2Attn,
     rotaryPct: rope.fraction,
-    eps: num(type.eps, undefined, false),
+    eps: num(traits.names.eps, undefined, false),
     ropeStyle: "half",
     calibrationIds: [0],
   });
@@ -143,7 +137,6 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     oBias: bias && modelType !== "qwen2",
     mlpBias: modelType === "llama" && cfg.mlp_bias === true,
     qkNorm: modelType === "qwen3" || modelType === "apertus",
-    apertus: modelType === "apertus",
     fused: modelType === "phi3",
     sandwich: gemma2,
   };
@@ -152,20 +145,28 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
 }
 
 /** What changes the forward pass and is not applied: refused by name, never ignored. */
-function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: ModelType, fail: (m: string) => never) {
+function refuseUnapplied(
+  cfg: Record<string, any>,
+  modelType: string,
+  traits: FamilyTraits,
+  fail: (m: string) => never,
+) {
   // Absent, it is the config class's default, the one the type is converted with.
   // Gemma2MLP reads hidden_activation, and hidden_act not at all.
   const actKey = modelType === "gemma2" ? "hidden_activation" : "hidden_act";
-  const given = cfg[actKey] ?? type.act;
+  const given = cfg[actKey] ?? traits.activation;
+  // GemmaConfig reads a legacy "gelu" as the tanh one.
   const act = modelType === "gemma" && given === "gelu" ? "gelu_pytorch_tanh" : given;
-  if (act !== type.act)
-    fail(`${actKey} ${JSON.stringify(cfg[actKey])} is not applied (${modelType} is converted with "${type.act}")`);
+  if (act !== traits.activation)
+    fail(
+      `${actKey} ${JSON.stringify(cfg[actKey])} is not applied (${modelType} is converted with "${traits.activation}")`,
+    );
   // Gemma 2's are applied (hfCheckpoint); no other type's modeling file reads them.
   for (const key of ["attn_logit_softcapping", "final_logit_softcapping"])
     if (modelType !== "gemma2" && cfg[key] !== undefined && cfg[key] !== null)
       fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written for ${modelType})`);
   if (cfg.use_bidirectional_attention) fail(`"use_bidirectional_attention" is not applied (the graph is causal)`);
-  if (modelType === "gpt_neox" && cfg.use_parallel_residual === false)
+  if (traits.parallel && cfg.use_parallel_residual === false)
     fail(`"use_parallel_residual": false is not applied (the GPT-NeoX graph is parallel, as Pythia is)`);
 }
 
