@@ -3,7 +3,8 @@
  * modeling_<type>.py: the writer, the float64 reference, the analog generator and the checkpoint
  * converter all branch on these fields, never on a family's name. A converted type maps to one of
  * these families; what varies within a family (Gemma 2's soft-capping and sandwich norms, Qwen's
- * biases, QK-norms) is the checkpoint's own data, carried by the config and the weights.
+ * biases, QK-norms) is read from the type's own record (models/safetensors/convert.ts) and carried
+ * by the config and the weights.
  */
 
 /** The MLP's nonlinearity, as config.json's hidden_act names it: SiLU, erf GELU, tanh GELU, Apertus' xIELU. */
@@ -90,7 +91,7 @@ export const FAMILY = {
   llama: LLAMA,
   // The analog's Mistral uses grouped-query attention, as Mistral-7B does.
   mistral: { ...LLAMA, analog: { ...LLAMA.analog, kvGroup: 2 }, names: { ...LLAMA_NAMES, modelType: "mistral" } },
-  // GeGLU (GemmaConfig reads a legacy "gelu" as the tanh one), RMSNorm gain 1 + w, embedding × √d, tied.
+  // GeGLU with GELU's tanh form, RMSNorm gain 1 + w, embedding × √d, tied.
   gemma: {
     ...LLAMA,
     gainPlusOne: true,
