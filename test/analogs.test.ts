@@ -13,7 +13,7 @@ import {
   type AnalogFamily,
   type Dialect,
 } from "../models/analogs/config.js";
-import { emitAnalog } from "../models/analogs/emit.js";
+import { emitAnalog } from "../models/writer/emit.js";
 import { readLlama2c } from "../models/analogs/llama2c.js";
 import { referenceForward } from "../models/analogs/reference.js";
 import { generateWeights } from "../models/analogs/weights.js";

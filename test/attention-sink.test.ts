@@ -10,7 +10,7 @@ import path from "node:path";
 import type { ModelProto } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { analogConfig } from "../models/analogs/config.js";
-import { emitAnalog } from "../models/analogs/emit.js";
+import { emitAnalog } from "../models/writer/emit.js";
 import { referenceForward } from "../models/analogs/reference.js";
 import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
 import { generateWeights } from "../models/analogs/weights.js";

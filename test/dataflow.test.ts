@@ -8,7 +8,7 @@ import * as ort from "onnxruntime-node";
 import type { ModelProto, NodeProto } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { analogConfig, type AnalogFamily, type Dialect } from "../models/analogs/config.js";
-import { emitAnalog } from "../models/analogs/emit.js";
+import { emitAnalog } from "../models/writer/emit.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import { SKIP_NORMS } from "../probes/dataflow.js";
 import { floatData } from "../probes/feeds.js";

@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dequantize, tensorBytes, typeName } from "../models/gguf/dequantize.js";
 import { codedTypes, quantizedLinear } from "../models/gguf/codes.js";
-import { dequantizeLinear } from "../models/analogs/quantized.js";
+import { dequantizeLinear } from "../models/writer/quantized.js";
 import { openGguf } from "../models/gguf/reader.js";
 import { runProbes } from "../probes/run.js";
 import { buildGguf } from "../models/analogs/build.js";

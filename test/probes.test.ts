@@ -7,7 +7,7 @@ import { StringStringEntryProtoSchema } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { buildAnalog, generateAnalog } from "../models/analogs/build.js";
 import { analogConfig, type AnalogFamily, type Dialect } from "../models/analogs/config.js";
-import { emitAnalog } from "../models/analogs/emit.js";
+import { emitAnalog } from "../models/writer/emit.js";
 import { linear, norm, referenceForward } from "../models/analogs/reference.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import { writeModelFolder, hfConfig } from "../models/analogs/write.js";

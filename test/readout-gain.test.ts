@@ -6,9 +6,10 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { analogConfig, type AnalogConfig } from "../models/analogs/config.js";
-import { emitAnalog } from "../models/analogs/emit.js";
+import { emitAnalog } from "../models/writer/emit.js";
 import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
-import { generateWeights, type AnalogWeights } from "../models/analogs/weights.js";
+import { generateWeights } from "../models/analogs/weights.js";
+import type { AnalogWeights } from "../models/writer/types.js";
 import { hfConfig, writeModelFolder } from "../models/analogs/write.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { softmaxGain } from "../probes/metrics.js";

@@ -14,7 +14,7 @@ import * as ort from "onnxruntime-node";
 import { analogConfig } from "../models/analogs/config.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import { referenceForward } from "../models/analogs/reference.js";
-import { emitAnalog } from "../models/analogs/emit.js";
+import { emitAnalog } from "../models/writer/emit.js";
 import { relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 
 describe("execution providers", () => {

@@ -8,11 +8,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Dialect, type Knobs } from "./config.js";
-import { emitAnalog } from "./emit.js";
+import { emitAnalog } from "../writer/emit.js";
 import { PRESETS, type Preset } from "./presets.js";
 import { dequantizeQ4, quantizeQ4 } from "../../onnx/int4.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
-import { generateWeights, type AnalogWeights } from "./weights.js";
+import { generateWeights } from "./weights.js";
+import type { AnalogWeights } from "../writer/types.js";
 import {
   ExternalData,
   genaiConfig,
@@ -52,11 +53,15 @@ export function sourceHash(...dirs: string[]): string {
 }
 
 /**
- * The generator's own source and the ONNX layer it writes through (graph building, the int4 codec),
- * hashed into every cache key: an edit to how analogs are made can never be answered with a folder the
- * old code wrote. The GGUF and checkpoint converters' sources key their folders the same way.
+ * The generator's own source, the writer's and the ONNX layer it writes through (graph building, the int4
+ * codec), hashed into every cache key: an edit to how analogs are made can never be answered with a folder
+ * the old code wrote. The GGUF and checkpoint converters' sources key their folders the same way.
  */
-export const GENERATOR_SOURCE = sourceHash(import.meta.dirname, path.join(import.meta.dirname, "..", "..", "onnx"));
+export const GENERATOR_SOURCE = sourceHash(
+  import.meta.dirname,
+  path.join(import.meta.dirname, "..", "writer"),
+  path.join(import.meta.dirname, "..", "..", "onnx"),
+);
 const GGUF_SOURCE = sourceHash(path.join(import.meta.dirname, "..", "gguf"));
 
 export function key(value: unknown): string {

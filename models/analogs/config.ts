@@ -3,6 +3,7 @@
  * structure, and named knobs that plant the properties the hypotheses test.
  */
 import type { KNOWN_FAMILIES } from "../registry/schema.js";
+import { type Family, traitsOf } from "../writer/traits.js";
 
 /** The notebook's prompt: planted gains are calibrated on it, as the notebook measured on it. */
 export const CALIBRATION_PROMPT = "The capital of France is";
@@ -10,7 +11,7 @@ export const CALIBRATION_PROMPT = "The capital of France is";
 /**
  * The families an analog can be built as: their own list, so that a family added to the
  * registry's entry schema (for real exports) asks nothing of the generator. Each is a known
- * entry family too, since an analog is probed through an entry.
+ * entry family too, since an analog is probed through an entry, and one the writer has traits for.
  */
 export const ANALOG_FAMILIES = [
   "mistral",
@@ -18,7 +19,7 @@ export const ANALOG_FAMILIES = [
   "gemma",
   "pythia",
   "apertus",
-] as const satisfies readonly (typeof KNOWN_FAMILIES)[number][];
+] as const satisfies readonly ((typeof KNOWN_FAMILIES)[number] & Family)[];
 export type AnalogFamily = (typeof ANALOG_FAMILIES)[number];
 export type Dialect = "torchscript" | "genai";
 
@@ -88,16 +89,9 @@ export const MAX_POSITIONS = 65536;
 
 export const NO_KNOBS: Knobs = { wUScale: 1, sharpness: 1 };
 
-const FAMILY_DEFAULTS: Record<AnalogFamily, Partial<AnalogConfig>> = {
-  mistral: { kvHeads: 2, tied: false, rotaryPct: 1, ropeTheta: 10000, eps: 1e-5 },
-  llama: { tied: false, rotaryPct: 1, ropeTheta: 10000, eps: 1e-5 },
-  gemma: { tied: true, rotaryPct: 1, ropeTheta: 10000, eps: 1e-6 },
-  pythia: { tied: false, rotaryPct: 0.25, ropeTheta: 10000, eps: 1e-5 },
-  apertus: { tied: false, rotaryPct: 1, ropeTheta: 10000, eps: 1e-5 },
-};
-
 export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> = {}): AnalogConfig {
   const heads = over.heads ?? 4;
+  const traits = traitsOf({ family });
   const base: AnalogConfig = {
     family,
     seed: 1,
@@ -109,18 +103,17 @@ export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> =
     vocab: 512,
     maxPositions: 128,
     ropeTheta: 10000,
-    rotaryPct: 1,
+    rotaryPct: traits.rotaryFraction,
     ropeStyle: "half",
-    eps: 1e-5,
-    tied: false,
+    eps: traits.analog.eps,
+    tied: traits.tied,
     knobs: NO_KNOBS,
     calibrationIds: [1, 2, 3, 4, 5, 6],
     tokenizer: "bytes",
-    ...FAMILY_DEFAULTS[family],
   };
   const cfg = { ...base, ...over, knobs: { ...NO_KNOBS, ...over.knobs } };
-  if (over.kvHeads === undefined && family !== "mistral") cfg.kvHeads = cfg.heads;
-  if (over.kvHeads === undefined && family === "mistral") cfg.kvHeads = Math.max(1, cfg.heads / 2);
+  const group = traits.analog.kvGroup;
+  if (over.kvHeads === undefined) cfg.kvHeads = group > 1 ? Math.max(1, cfg.heads / group) : cfg.heads;
   validate(cfg);
   return cfg;
 }
@@ -143,7 +136,7 @@ function validate(c: AnalogConfig): void {
         ? `d=${c.d} is not divisible by heads=${c.heads}`
         : `head dim ${c.headDim} is not a whole number`,
     );
-  if (c.family === "pythia" && headDim(c) * c.heads !== c.d) fail("GPT-NeoX's fused qkv needs heads × head dim = d");
+  if (traitsOf(c).fusedQkv && headDim(c) * c.heads !== c.d) fail("GPT-NeoX's fused qkv needs heads × head dim = d");
   if (c.heads % c.kvHeads) fail(`heads=${c.heads} is not a multiple of kvHeads=${c.kvHeads}`);
   if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
   if (c.ropeInvFreq && c.ropeInvFreq.length !== rotaryDim(c) / 2)
@@ -151,7 +144,7 @@ function validate(c: AnalogConfig): void {
   if (c.layers < 1) fail("needs at least one layer");
   const m = c.knobs.massive;
   if (m) {
-    if (c.family === "pythia")
+    if (traitsOf(c).norm === "layer")
       fail("the massive-activation knob needs an RMSNorm family; LayerNorm's centring leaks it to every position");
     if (m.dim < 0 || m.dim >= c.d) fail(`massive.dim ${m.dim} is outside 0..${c.d - 1}`);
     if (m.layer < 0 || m.layer >= c.layers - (m.removedAtLast > 0 ? 1 : 0))

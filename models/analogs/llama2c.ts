@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import { analogConfig, type AnalogConfig } from "./config.js";
-import type { AnalogWeights, LayerWeights } from "./weights.js";
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 
 export function readLlama2c(file: string): { config: AnalogConfig; weights: AnalogWeights } {
   const buf = fs.readFileSync(file);

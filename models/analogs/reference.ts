@@ -4,7 +4,8 @@
  * ONNX Runtime, so that ORT's tensors can be checked against it.
  */
 import { type AnalogConfig, headDim, rotaryDim } from "./config.js";
-import type { AnalogWeights, LayerWeights } from "./weights.js";
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import { traitsOf } from "../writer/traits.js";
 
 /** Every probe point, each [seq, d] (logits [seq, vocab]), row-major, float64. */
 export interface Trace {
@@ -49,15 +50,14 @@ const geluErf = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 
 /** The MLP nonlinearity of a family (the gate's, in gated MLPs). */
 export function activation(c: AnalogConfig, w: LayerWeights, x: number): number {
-  switch (c.family) {
-    case "mistral":
-    case "llama":
+  switch (traitsOf(c).activation) {
+    case "silu":
       return silu(x);
-    case "gemma":
+    case "gelu_pytorch_tanh":
       return geluTanh(x);
-    case "pythia":
+    case "gelu":
       return geluErf(x);
-    case "apertus": {
+    case "xielu": {
       // xIELU (Apertus): alpha_p x² + βx above 0, alpha_n (expm1(min(x, eps)) − x) + βx below.
       const { alphaP, alphaN, beta, eps } = w.xielu!;
       return x > 0 ? alphaP * x * x + beta * x : alphaN * (Math.expm1(Math.min(x, eps)) - x) + beta * x;
@@ -89,11 +89,12 @@ export function linear(
 
 /** The family's norm over rows of width n: RMSNorm, Gemma's RMSNorm with 1 + w, or LayerNorm with bias. */
 export function norm(c: AnalogConfig, x: Float64Array, n: number, w: Float32Array, b?: Float32Array): Float64Array {
+  const traits = traitsOf(c);
   const y = new Float64Array(x.length);
   for (let r = 0; r < x.length / n; r++) {
     const off = r * n;
     let mean = 0;
-    if (c.family === "pythia") {
+    if (traits.norm === "layer") {
       for (let i = 0; i < n; i++) mean += x[off + i];
       mean /= n;
     }
@@ -101,7 +102,7 @@ export function norm(c: AnalogConfig, x: Float64Array, n: number, w: Float32Arra
     for (let i = 0; i < n; i++) sq += (x[off + i] - mean) ** 2;
     const inv = 1 / Math.sqrt(sq / n + c.eps);
     for (let i = 0; i < n; i++) {
-      const g = c.family === "gemma" ? 1 + w[i] : w[i];
+      const g = traits.gainPlusOne ? 1 + w[i] : w[i];
       y[off + i] = (x[off + i] - mean) * inv * g + (b ? b[i] : 0);
     }
   }
@@ -191,10 +192,11 @@ const add = (a: Float64Array, b: Float64Array) => a.map((v, i) => v + b[i]);
 
 export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonly number[]): Trace {
   const { d } = c;
+  const { embedScale, parallel } = traitsOf(c);
   const seq = ids.length;
   let h = new Float64Array(seq * d);
   // Gemma scales the embedding by √d (HF: the normalizer, in the model's dtype).
-  const embScale = c.family === "gemma" ? Math.fround(Math.sqrt(d)) : 1;
+  const embScale = embedScale === "sqrt-d" ? Math.fround(Math.sqrt(d)) : 1;
   ids.forEach((id, s) => {
     for (let i = 0; i < d; i++) h[s * d + i] = W.embed[id * d + i] * embScale;
   });
@@ -216,13 +218,13 @@ export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonl
     t.attnOut.push(attn);
     t.pattern.push(pattern);
     // GPT-NeoX's parallel residual: both branches read the same residual stream.
-    const mid = c.family === "pythia" ? h : add(h, attn);
-    if (c.family !== "pythia") t.residMid.push(mid);
+    const mid = parallel ? h : add(h, attn);
+    if (!parallel) t.residMid.push(mid);
     const mIn = norm(c, mid, d, w.norm2, w.norm2Bias);
     t.mlpIn.push(mIn);
     const m = mlp(c, w, mIn, seq);
     t.mlpOut.push(m);
-    h = c.family === "pythia" ? add(add(h, attn), m) : add(mid, m);
+    h = parallel ? add(add(h, attn), m) : add(mid, m);
     t.residPost.push(h);
   }
   t.lnFinal = norm(c, h, d, W.finalNorm, W.finalNormBias);

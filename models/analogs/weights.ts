@@ -4,45 +4,8 @@
  */
 import { type AnalogConfig, headDim } from "./config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
-
-export interface LayerWeights {
-  norm1: Float32Array;
-  norm1Bias?: Float32Array;
-  norm2: Float32Array;
-  norm2Bias?: Float32Array;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  o: Float32Array;
-  qBias?: Float32Array;
-  kBias?: Float32Array;
-  vBias?: Float32Array;
-  oBias?: Float32Array;
-  /** Apertus' QK-norm gains, over one head. */
-  qNorm?: Float32Array;
-  kNorm?: Float32Array;
-  /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
-  gate?: Float32Array;
-  up: Float32Array;
-  down: Float32Array;
-  gateBias?: Float32Array;
-  upBias?: Float32Array;
-  downBias?: Float32Array;
-  /** Gemma 2's norms on the attention and MLP outputs, before each is added to the residual. */
-  attnOutNorm?: Float32Array;
-  mlpOutNorm?: Float32Array;
-  /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
-  xielu?: { alphaP: number; alphaN: number; beta: number; eps: number };
-}
-
-export interface AnalogWeights {
-  embed: Float32Array; // [vocab, d]
-  layers: LayerWeights[];
-  finalNorm: Float32Array;
-  finalNormBias?: Float32Array;
-  /** [vocab, d]; the same array as embed when tied. */
-  lmHead: Float32Array;
-}
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import { traitsOf } from "../writer/traits.js";
 
 /** mulberry32: small, fast, and the same on every platform. */
 export function rng(seed: number): () => number {
@@ -67,6 +30,7 @@ export function gaussian(rand: () => number): () => number {
 export const BOS = 1;
 
 export function generateWeights(c: AnalogConfig): AnalogWeights {
+  const traits = traitsOf(c);
   const normal = gaussian(rng(c.seed));
   const mat = (rows: number, cols: number, std: number) => {
     const a = new Float32Array(rows * cols);
@@ -76,14 +40,12 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
   const gain = (n: number, jitter = 0.1) => {
     const a = new Float32Array(n);
     // Gemma stores w and applies 1 + w: its gains are centred on 0.
-    for (let i = 0; i < n; i++) a[i] = (c.family === "gemma" ? 0 : 1) + normal() * jitter;
+    for (let i = 0; i < n; i++) a[i] = (traits.gainPlusOne ? 0 : 1) + normal() * jitter;
     return a;
   };
   const vec = (n: number, std: number) => mat(1, n, std);
   const { d, hidden, vocab } = c;
   const hd = headDim(c);
-  const neox = c.family === "pythia";
-  const gated = c.family !== "pythia" && c.family !== "apertus";
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.layers; l++) {
     const w: LayerWeights = {
@@ -96,8 +58,8 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
       up: mat(hidden, d, 1 / Math.sqrt(d)),
       down: mat(d, hidden, 0.25 / Math.sqrt(hidden)),
     };
-    if (gated) w.gate = mat(hidden, d, 1 / Math.sqrt(d));
-    if (neox) {
+    if (traits.gated) w.gate = mat(hidden, d, 1 / Math.sqrt(d));
+    if (traits.analog.biases) {
       w.norm1Bias = vec(d, 0.05);
       w.norm2Bias = vec(d, 0.05);
       w.qBias = vec(c.heads * hd, 0.02);
@@ -107,11 +69,12 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
       w.upBias = vec(hidden, 0.02);
       w.downBias = vec(d, 0.02);
     }
-    if (c.family === "apertus") {
+    if (traits.analog.qkNorm) {
       w.qNorm = gain(hd);
       w.kNorm = gain(hd);
-      w.xielu = { alphaP: 0.8 + 0.1 * normal(), alphaN: 0.8 + 0.1 * normal(), beta: 0.5, eps: -1e-6 };
     }
+    if (traits.activation === "xielu")
+      w.xielu = { alphaP: 0.8 + 0.1 * normal(), alphaN: 0.8 + 0.1 * normal(), beta: 0.5, eps: -1e-6 };
     layers.push(w);
   }
   // Tied W_U reads logits off the embedding: Gemma's must be small, as it is in Gemma.
@@ -120,7 +83,7 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
     embed,
     layers,
     finalNorm: gain(d),
-    finalNormBias: neox ? vec(d, 0.05) : undefined,
+    finalNormBias: traits.analog.biases ? vec(d, 0.05) : undefined,
     lmHead: c.tied ? embed : mat(vocab, d, 1.5 / Math.sqrt(d)),
   };
   plant(c, weights);
@@ -151,7 +114,8 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
   const { d, hidden, knobs } = c;
   if (knobs.wUScale !== 1) scale(w.lmHead, knobs.wUScale);
   if (knobs.sharpness !== 1) {
-    if (c.family === "gemma") for (let i = 0; i < d; i++) w.finalNorm[i] = (1 + w.finalNorm[i]) * knobs.sharpness - 1;
+    if (traitsOf(c).gainPlusOne)
+      for (let i = 0; i < d; i++) w.finalNorm[i] = (1 + w.finalNorm[i]) * knobs.sharpness - 1;
     else scale(w.finalNorm, knobs.sharpness);
     if (w.finalNormBias) scale(w.finalNormBias, knobs.sharpness);
   }

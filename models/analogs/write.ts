@@ -12,19 +12,12 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
 import { type AnalogConfig, type Dialect, headDim } from "./config.js";
 import { makeDir } from "../../onnx/io.js";
-
-const MODEL_TYPE: Record<AnalogConfig["family"], string> = {
-  mistral: "mistral",
-  llama: "llama",
-  gemma: "gemma",
-  pythia: "gpt_neox",
-  apertus: "apertus",
-};
+import { traitsOf } from "../writer/traits.js";
 
 export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const neox = c.family === "pythia";
+  const { names, parallel } = traitsOf(c);
   return {
-    model_type: MODEL_TYPE[c.family],
+    model_type: names.modelType,
     hidden_size: c.d,
     num_hidden_layers: c.layers,
     num_attention_heads: c.heads,
@@ -33,10 +26,11 @@ export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): 
     intermediate_size: c.hidden,
     vocab_size: c.vocab,
     max_position_embeddings: c.maxPositions,
-    [neox ? "layer_norm_eps" : "rms_norm_eps"]: c.eps,
+    [names.eps]: c.eps,
     rope_theta: c.ropeTheta,
     ...(c.ropeScale ? { rope_scaling: { rope_type: "linear", factor: c.ropeScale } } : {}),
-    ...(neox ? { rotary_pct: c.rotaryPct, use_parallel_residual: true } : {}),
+    // GPT-NeoX's config: the parallel residual is a key of it, as is its rotary_pct.
+    ...(parallel ? { rotary_pct: c.rotaryPct, use_parallel_residual: true } : {}),
     tie_word_embeddings: c.tied,
     bos_token_id: 1,
     eos_token_id: 2,
@@ -237,7 +231,7 @@ export function writeModelFolder(dir: string, f: FolderContents): string {
 export function genaiConfig(c: AnalogConfig): object {
   return {
     model: {
-      type: MODEL_TYPE[c.family],
+      type: traitsOf(c).names.modelType,
       vocab_size: c.vocab,
       context_length: c.maxPositions,
       bos_token_id: 1,

@@ -1,5 +1,5 @@
 /**
- * ggml's block formats as integer codes for MatMulNBits (models/analogs/quantized.ts): each weight
+ * ggml's block formats as integer codes for MatMulNBits (models/writer/quantized.ts): each weight
  * w = s·c + o, c a whole number in the format's range, s (and o) per block of 16 or 32 along a row,
  * read from the same bytes and in the same float32 steps as dequantize.ts, so that s·c is the very
  * product it rounds (exact: a half times a small integer). Formats with no offset (Q4_0, Q5_0, Q8_0,
@@ -7,7 +7,7 @@
  * Q2_K, Q4_K, Q5_K) round w = s·c + o once more in the dequantiser, which this form does not.
  */
 import { halfToFloat } from "../../onnx/tensor.js";
-import type { QuantizedLinear } from "../analogs/quantized.js";
+import type { QuantizedLinear } from "../writer/quantized.js";
 import { IQ2XXS_GRID, IQ2XXS_LEVELS } from "./iq2xxs-grid.js";
 import { tensorBytes } from "./dequantize.js";
 

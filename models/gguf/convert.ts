@@ -14,8 +14,8 @@
 import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
 import { sentencepieceFromScores, tokenizerConfigJson } from "../analogs/tokenizers.js";
-import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
-import { permuteRows, standIn } from "../analogs/quantized.js";
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import { permuteRows, standIn } from "../writer/quantized.js";
 import { isCoded, ONE_PLANE, quantizedLinear } from "./codes.js";
 import { dequantize, tensorBytes } from "./dequantize.js";
 import { GgufError } from "./error.js";

@@ -11,49 +11,72 @@ import fs from "node:fs";
 import path from "node:path";
 import { analogConfig, MAX_POSITIONS, type AnalogConfig, type AnalogFamily } from "../analogs/config.js";
 import { tokenizerConfigJson } from "../analogs/tokenizers.js";
-import type { AnalogWeights } from "../analogs/weights.js";
+import type { AnalogWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
 import { ropeOf } from "./rope.js";
 import { llamaWeights, neoxWeights } from "./weights.js";
+import { type FamilyTraits, traitsOf } from "../writer/traits.js";
 
+/** What a type adds to its family, each from its modeling_<type>.py and config class. */
 interface ModelType {
-  /** The writer's family: its norm, activation, embedding scale and residual. */
+  /** The writer's family, whose traits it has (models/writer/traits.ts). */
   family: AnalogFamily;
-  /** The activation that family computes, as config.json's hidden_act names it. */
-  act: string;
-  /** transformers' default for tie_word_embeddings, where config.json leaves it out. */
-  tied: boolean;
-  /** The key of the norms' epsilon. */
-  eps: "rms_norm_eps" | "layer_norm_eps";
+  /**
+   * The attention biases its modeling file builds: q/k/v always and o_proj none (Qwen2's nn.Linear(..., bias=True)),
+   * q/k/v and the output unless attention_bias is false (GPT-NeoX), q/k/v/o where attention_bias is true, or none
+   * whatever the config says.
+   */
+  attnBias: "qkv" | "unless-false" | "if-true" | "never";
+  /** Its MLP reads mlp_bias (only Llama's). */
+  mlpBias?: true;
+  /** q_norm and k_norm, RMSNorm over each head before RoPE. */
+  qkNorm?: true;
+  /** Fused qkv_proj (q, k, v rows one after another) and gate_up_proj (gate then up), split here. */
+  fused?: true;
+  /** head_dim where config.json leaves it out: the config class's default (hidden_size / heads if none), or required. */
+  headDim?: number | "required";
+  /** Norms on the attention and MLP outputs: post_attention_layernorm, pre_ and post_feedforward_layernorm. */
+  sandwich?: true;
+  /** Scores scaled by query_pre_attn_scalar^-½ and soft-capped, logits soft-capped: the config class's defaults. */
+  softcap?: { queryPreAttnScalar: number; attn: number; final: number };
+  /** The key its MLP reads the activation from, where it is not hidden_act. */
+  actKey?: string;
+  /** Activation names its config class reads as another. */
+  actAliases?: Record<string, string>;
+  /**
+   * Where its sliding window applies: every layer; the layers layer_types marks (use_sliding_window in older
+   * configs); or every other layer unless layer_types says which (with the config class's default window).
+   */
+  window?: "every" | "marked" | { alternating: number };
 }
 
-/** Per type, from modeling_<type>.py: llama-named tensors unless gpt_neox. */
 const TYPES: Record<string, ModelType> = {
-  llama: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
-  mistral: { family: "mistral", act: "silu", tied: false, eps: "rms_norm_eps" },
-  // Qwen2: q/k/v always carry biases (nn.Linear(..., bias=True)), o_proj none.
-  qwen2: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
-  // Qwen3: q_norm and k_norm, RMSNorm over each head before RoPE.
-  qwen3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
-  // Gemma: embedding × √d, RMSNorm gain 1 + w, tied, GeGLU (GemmaConfig reads a legacy "gelu" as the tanh one).
-  gemma: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
-  // GPT-NeoX (Pythia): LayerNorm with biases, parallel residual, partial rotary, fused per-head [q|k|v].
-  gpt_neox: { family: "pythia", act: "gelu", tied: false, eps: "layer_norm_eps" },
-  // Apertus: attention_layernorm and feedforward_layernorm, QK-norm, an up/down MLP with no gate whose xIELU
-  // keeps its alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE by default.
-  apertus: { family: "apertus", act: "xielu", tied: false, eps: "rms_norm_eps" },
-  // Gemma 2: Gemma's, with norms on the attention and MLP outputs (post_attention_layernorm, pre_ and
-  // post_feedforward_layernorm), scores scaled by query_pre_attn_scalar^-½ and soft-capped, logits soft-capped, and a
-  // sliding window on the layers layer_types marks (every other one by default). Its activation is hidden_activation.
-  gemma2: { family: "gemma", act: "gelu_pytorch_tanh", tied: true, eps: "rms_norm_eps" },
-  // Phi-3: fused qkv_proj and gate_up_proj (split here), no biases, partial_rotary_factor, a sliding window on every layer.
-  phi3: { family: "llama", act: "silu", tied: false, eps: "rms_norm_eps" },
+  llama: { family: "llama", attnBias: "if-true", mlpBias: true },
+  mistral: { family: "mistral", attnBias: "never", window: "every" },
+  qwen2: { family: "llama", attnBias: "qkv", window: "marked" },
+  qwen3: { family: "llama", attnBias: "if-true", qkNorm: true, window: "marked" },
+  // GemmaConfig reads a legacy "gelu" as the tanh one.
+  gemma: { family: "gemma", attnBias: "if-true", headDim: "required", actAliases: { gelu: "gelu_pytorch_tanh" } },
+  gpt_neox: { family: "pythia", attnBias: "unless-false" },
+  // Apertus: its xIELU keeps alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE
+  // by default.
+  apertus: { family: "apertus", attnBias: "if-true", qkNorm: true },
+  // Gemma 2: Gemma's, with Gemma2Config's defaults where config.json leaves a key out (head_dim and
+  // query_pre_attn_scalar 256, soft-capping 50 and 30, a window of 4096); Gemma2MLP reads hidden_activation.
+  gemma2: {
+    family: "gemma",
+    attnBias: "if-true",
+    headDim: 256,
+    sandwich: true,
+    softcap: { queryPreAttnScalar: 256, attn: 50, final: 30 },
+    actKey: "hidden_activation",
+    window: { alternating: 4096 },
+  },
+  // Phi-3: no biases, partial_rotary_factor.
+  phi3: { family: "llama", attnBias: "never", fused: true, window: "every" },
 };
 export const MODEL_TYPES = Object.keys(TYPES);
-
-/** The types whose modeling file builds q/k/v/o with bias=config.attention_bias. */
-const READS_ATTENTION_BIAS = ["llama", "qwen3", "gemma", "gemma2", "apertus"];
 
 export interface Converted {
   config: AnalogConfig;
@@ -92,26 +115,29 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     layers = num("num_hidden_layers"),
     hidden = num("intermediate_size"),
     vocab = num("vocab_size");
-  const neox = type.family === "pythia";
+  const traits = traitsOf(type);
+  // GPT-NeoX's layout: gpt_neox.* tensors, q, k and v fused per head.
+  const neox = traits.fusedQkv;
   // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
-  const gemma2 = modelType === "gemma2";
-  // Gemma2Config.head_dim defaults to 256, as its query_pre_attn_scalar does.
-  const hd = neox ? d / heads : num("head_dim", gemma2 ? 256 : modelType === "gemma" ? undefined : d / heads);
-  // Gemma2Config's defaults where config.json leaves a key out; null turns soft-capping off.
+  const hd = neox ? d / heads : num("head_dim", type.headDim === "required" ? undefined : (type.headDim ?? d / heads));
+  // The config class's defaults where config.json leaves a key out; null turns soft-capping off.
   const orDefault = (key: string, fallback: number) => (cfg[key] === undefined ? fallback : cfg[key]);
   const softcap = (key: string, fallback: number) => {
     const v = orDefault(key, fallback);
     if (v === null) return undefined;
     return typeof v === "number" && v > 0 ? v : fail(`"${key}" is ${JSON.stringify(v)}, not a positive number or null`);
   };
-  const gemma2Attn = gemma2 && {
-    attnScale: Math.pow(num("query_pre_attn_scalar", 256, false), -0.5),
-    ...(softcap("attn_logit_softcapping", 50) ? { attnSoftcap: softcap("attn_logit_softcapping", 50) } : {}),
-    ...(softcap("final_logit_softcapping", 30) ? { finalSoftcap: softcap("final_logit_softcapping", 30) } : {}),
+  const sc = type.softcap;
+  const capped = sc && {
+    attnScale: Math.pow(num("query_pre_attn_scalar", sc.queryPreAttnScalar, false), -0.5),
+    ...(softcap("attn_logit_softcapping", sc.attn) ? { attnSoftcap: softcap("attn_logit_softcapping", sc.attn) } : {}),
+    ...(softcap("final_logit_softcapping", sc.final)
+      ? { finalSoftcap: softcap("final_logit_softcapping", sc.final) }
+      : {}),
   };
-  refuseUnapplied(cfg, modelType, type, fail);
+  refuseUnapplied(cfg, modelType, type, traits, fail);
   const rope = ropeOf(cfg, modelType, hd, fail);
-  const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : type.tied;
+  const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : traits.tied;
   const config = analogConfig(type.family, {
     layers,
     d,
@@ -121,51 +147,56 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     hidden,
     vocab,
     tied,
-    maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, modelType) ?? Infinity, MAX_POSITIONS),
+    maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, type) ?? Infinity, MAX_POSITIONS),
     ropeTheta: rope.theta,
     ropeScale: rope.scale,
     ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
-    ...gemma2Attn,
+    ...capped,
     rotaryPct: rope.fraction,
-    eps: num(type.eps, undefined, false),
+    eps: num(traits.names.eps, undefined, false),
     ropeStyle: "half",
     calibrationIds: [0],
   });
-  // Biases and QK-norms as each modeling file builds them: Qwen2's q/k/v always, GPT-NeoX's unless attention_bias is
-  // false, and attention_bias only where the modeling file reads it (Mistral's and Phi-3's never have biases, whatever
-  // the config says; only Llama's MLP reads mlp_bias): a key the model ignores asks for no tensor.
+  // Biases and QK-norms as each modeling file builds them: attention_bias and mlp_bias only where the modeling file
+  // reads them, so that a key the model ignores asks for no tensor.
   const bias =
-    modelType === "qwen2" ||
-    (neox && cfg.attention_bias !== false) ||
-    (READS_ATTENTION_BIAS.includes(modelType) && cfg.attention_bias === true);
+    type.attnBias === "qkv" ||
+    (type.attnBias === "unless-false" && cfg.attention_bias !== false) ||
+    (type.attnBias === "if-true" && cfg.attention_bias === true);
   const need = {
     attnBias: bias,
-    oBias: bias && modelType !== "qwen2",
-    mlpBias: modelType === "llama" && cfg.mlp_bias === true,
-    qkNorm: modelType === "qwen3" || modelType === "apertus",
-    apertus: modelType === "apertus",
-    fused: modelType === "phi3",
-    sandwich: gemma2,
+    oBias: bias && type.attnBias !== "qkv",
+    mlpBias: !!type.mlpBias && cfg.mlp_bias === true,
+    qkNorm: !!type.qkNorm,
+    fused: !!type.fused,
+    sandwich: !!type.sandwich,
   };
   const weights = (neox ? neoxWeights : llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
 }
 
 /** What changes the forward pass and is not applied: refused by name, never ignored. */
-function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: ModelType, fail: (m: string) => never) {
+function refuseUnapplied(
+  cfg: Record<string, any>,
+  modelType: string,
+  type: ModelType,
+  traits: FamilyTraits,
+  fail: (m: string) => never,
+) {
   // Absent, it is the config class's default, the one the type is converted with.
-  // Gemma2MLP reads hidden_activation, and hidden_act not at all.
-  const actKey = modelType === "gemma2" ? "hidden_activation" : "hidden_act";
-  const given = cfg[actKey] ?? type.act;
-  const act = modelType === "gemma" && given === "gelu" ? "gelu_pytorch_tanh" : given;
-  if (act !== type.act)
-    fail(`${actKey} ${JSON.stringify(cfg[actKey])} is not applied (${modelType} is converted with "${type.act}")`);
-  // Gemma 2's are applied (hfCheckpoint); no other type's modeling file reads them.
+  const actKey = type.actKey ?? "hidden_act";
+  const given = cfg[actKey] ?? traits.activation;
+  const act = type.actAliases && Object.hasOwn(type.actAliases, given) ? type.actAliases[given] : given;
+  if (act !== traits.activation)
+    fail(
+      `${actKey} ${JSON.stringify(cfg[actKey])} is not applied (${modelType} is converted with "${traits.activation}")`,
+    );
+  // Applied where the type soft-caps (hfCheckpoint); no other type's modeling file reads them.
   for (const key of ["attn_logit_softcapping", "final_logit_softcapping"])
-    if (modelType !== "gemma2" && cfg[key] !== undefined && cfg[key] !== null)
+    if (!type.softcap && cfg[key] !== undefined && cfg[key] !== null)
       fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written for ${modelType})`);
   if (cfg.use_bidirectional_attention) fail(`"use_bidirectional_attention" is not applied (the graph is causal)`);
-  if (modelType === "gpt_neox" && cfg.use_parallel_residual === false)
+  if (traits.parallel && cfg.use_parallel_residual === false)
     fail(`"use_parallel_residual": false is not applied (the GPT-NeoX graph is parallel, as Pythia is)`);
 }
 
@@ -173,21 +204,22 @@ function refuseUnapplied(cfg: Record<string, any>, modelType: string, type: Mode
  * A sliding window is exact as a cap on the context: within the window every earlier key is seen
  * (transformers' sliding_window_causal_mask), so prompts no longer than it need no window at all.
  */
-function slidingWindow(cfg: Record<string, any>, modelType: string): number | undefined {
-  // Gemma2Config's default window is 4096, on every other layer when layer_types is left out.
-  const w = modelType === "gemma2" && cfg.sliding_window === undefined ? 4096 : cfg.sliding_window;
+function slidingWindow(cfg: Record<string, any>, type: ModelType): number | undefined {
+  const on = type.window;
+  // Gemma 2's default window, on every other layer when layer_types is left out.
+  const w = typeof on === "object" && cfg.sliding_window === undefined ? on.alternating : cfg.sliding_window;
   if (typeof w !== "number") return undefined;
-  if (modelType === "gemma2")
+  if (typeof on === "object")
     return !Array.isArray(cfg.layer_types) || cfg.layer_types.includes("sliding_attention") ? w : undefined;
   // Qwen2/3 slide only on the layers layer_types marks (use_sliding_window in older configs).
-  if (modelType === "qwen2" || modelType === "qwen3") {
+  if (on === "marked") {
     const marked = Array.isArray(cfg.layer_types)
       ? cfg.layer_types.includes("sliding_attention")
       : cfg.use_sliding_window === true;
     return marked ? w : undefined;
   }
   // Mistral and Phi-3 pass config.sliding_window to every layer's attention.
-  return modelType === "mistral" || modelType === "phi3" ? w : undefined;
+  return on === "every" ? w : undefined;
 }
 
 /** The fast tokenizer's files as the checkpoint ships them: the probe encodes with tokenizer.json. */

@@ -4,7 +4,8 @@
  * so a model is never whole in memory.
  */
 import type { AnalogConfig } from "../analogs/config.js";
-import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
+import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import { traitsOf } from "../writer/traits.js";
 import { assertReadable, type Checkpoint, readTensor } from "./reader.js";
 
 /** The tensors a type's config says its model has: transformers would fill a missing one at random, so it is refused. */
@@ -14,8 +15,6 @@ export interface Needs {
   oBias: boolean;
   mlpBias: boolean;
   qkNorm: boolean;
-  /** Apertus' layer: attention_layernorm and feedforward_layernorm, no gate_proj, xIELU's parameters in mlp.act_fn. */
-  apertus?: boolean;
   /** Phi-3's fused projections: qkv_proj as q, k, v rows one after another, gate_up_proj as gate then up. */
   fused?: boolean;
   /** Gemma 2's norms around both branches: input, post_attention, pre_feedforward and post_feedforward_layernorm. */
@@ -80,12 +79,11 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
   const hd = c.headDim ?? d / heads;
   const has = (n: string) => ck.tensors.has(n);
   const names: { [name: string]: number[] } = { "model.embed_tokens.weight": [vocab, d], "model.norm.weight": [d] };
+  // The family's traits: its norms' names, whether its MLP has a gate, and xIELU's parameters in mlp.act_fn (Apertus).
+  const traits = traitsOf(c);
+  const hasXielu = traits.activation === "xielu";
   // n1 and n2 are the norms before attention and before the MLP; Gemma 2's post_attention_layernorm is on the attention's output.
-  const [n1, n2] = need.apertus
-    ? ["attention_layernorm", "feedforward_layernorm"]
-    : need.sandwich
-      ? ["input_layernorm", "pre_feedforward_layernorm"]
-      : ["input_layernorm", "post_attention_layernorm"];
+  const [n1, n2] = need.sandwich ? ["input_layernorm", "pre_feedforward_layernorm"] : traits.names.norms;
   // A tied checkpoint may still hold lm_head.weight: transformers ties it to the embedding, so it is not read.
   if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
   for (let l = 0; l < c.layers; l++) {
@@ -106,13 +104,13 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       "self_attn.v_proj.weight": [kvHeads * hd, d],
       "mlp.up_proj.weight": [hidden, d],
     });
-    add(!need.fused && !need.apertus, { "mlp.gate_proj.weight": [hidden, d] });
+    add(!need.fused && traits.gated, { "mlp.gate_proj.weight": [hidden, d] });
     add(!!need.sandwich, { "post_attention_layernorm.weight": [d], "post_feedforward_layernorm.weight": [d] });
     add(!!need.fused, {
       "self_attn.qkv_proj.weight": [(heads + 2 * kvHeads) * hd, d],
       "mlp.gate_up_proj.weight": [2 * hidden, d],
     });
-    add(!!need.apertus, {
+    add(hasXielu, {
       "mlp.act_fn.alpha_p": [1],
       "mlp.act_fn.alpha_n": [1],
       "mlp.act_fn.beta": [],
@@ -165,8 +163,7 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       // Only Gemma 2's: llama's post_attention_layernorm is the MLP's input norm (n2).
       attnOutNorm: need.sandwich ? must("post_attention_layernorm.weight") : () => undefined,
       mlpOutNorm: need.sandwich ? must("post_feedforward_layernorm.weight") : () => undefined,
-      xielu: () =>
-        need.apertus ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined,
+      xielu: () => (hasXielu ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined),
     });
   };
   const embed = () => read("model.embed_tokens.weight");

@@ -8,8 +8,9 @@
  *   left unproduced on the final norm; optionally lm_head as MatMulNBits int4).
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
-import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "./config.js";
-import type { AnalogWeights, LayerWeights } from "./weights.js";
+import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "../analogs/config.js";
+import type { AnalogWeights, LayerWeights } from "./types.js";
+import { traitsOf } from "./traits.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
 import { emitQuantizedEmbedding, emitQuantizedLinear, onePlane, quantizedOf } from "./quantized.js";
@@ -27,9 +28,11 @@ const NEG = -1e9;
 export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions): ModelProto {
   const g = new GraphBuilder(opts.place);
   const genai = opts.dialect === "genai";
-  const neox = c.family === "pythia";
-  const root = neox ? "/gpt_neox" : "/model";
-  const hf = neox ? "gpt_neox" : "model";
+  const traits = traitsOf(c),
+    names = traits.names;
+  const layerNorm = traits.norm === "layer";
+  const root = `/${names.root}`;
+  const hf = names.root;
   const { d, heads, kvHeads, hidden, vocab } = c;
   const hd = headDim(c),
     rot = rotaryDim(c);
@@ -64,15 +67,14 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   };
 
   /** The gain a norm multiplies by: Gemma's stored w is applied as 1 + w, which export folds. */
-  const gainOf = (w: Float32Array) => (c.family === "gemma" ? w.map((v) => 1 + v) : w);
+  const gainOf = (w: Float32Array) => (traits.gainPlusOne ? w.map((v) => 1 + v) : w);
 
   /** Decomposed RMSNorm (Pow, ReduceMean, Add, Sqrt, Div, Mul), or LayerNormalization (opset 17). */
   const norm = (scope: string, x: string, w: Float32Array, name: string, b?: Float32Array) => {
-    const gain =
-      c.family === "gemma"
-        ? g.folded_("Mul", [w.length], gainOf(w))
-        : g.init(floatTensor(`${name}.weight`, [w.length], w));
-    if (neox) {
+    const gain = traits.gainPlusOne
+      ? g.folded_("Mul", [w.length], gainOf(w))
+      : g.init(floatTensor(`${name}.weight`, [w.length], w));
+    if (layerNorm) {
       return g.op(scope, "LayerNormalization", [x, gain, g.init(floatTensor(`${name}.bias`, [b!.length], b!))], {
         attrs: { axis: -1, epsilon: { float: c.eps } },
       })[0];
@@ -85,8 +87,8 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   };
 
   // --- embedding, mask, rotary tables
-  const embedName = neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
-  const embedScope = `${root}/${neox ? "embed_in" : "embed_tokens"}`;
+  const embedName = `${hf}.${names.embed}.weight`;
+  const embedScope = `${root}/${names.embed}`;
   // A converter's one-plane block embedding stays as its codes (quantized.ts); a tied lm_head reads the same blocks.
   const embed = W.embed; // read once
   const qE = quantizedOf(embed);
@@ -95,7 +97,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   if (embedQ) nbits = true;
   const E = embedQ ? embedQ.weight : g.init(floatTensor(embedName, [vocab, d], embed));
   let h = embedQ ? embedQ.out : g.o(embedScope, "Gather", [E, "input_ids"]);
-  if (c.family === "gemma") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
+  if (traits.embedScale === "sqrt-d") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
   // The causal mask is made from the sequence length at run time: a [context, context] initializer
   // would make a 32768-token context a 4 GiB model. NEG above the diagonal, 0 elsewhere.
@@ -162,10 +164,10 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   };
 
   const attention = (l: number, w: LayerWeights, x: string) => {
-    const s = `${root}/layers.${l}/${neox ? "attention" : "self_attn"}`;
-    const mod = `${hf}.layers.${l}.${neox ? "attention" : "self_attn"}`;
+    const s = `${root}/layers.${l}/${names.attn}`;
+    const mod = `${hf}.layers.${l}.${names.attn}`;
     let q: string, k: string, v: string;
-    if (neox) {
+    if (traits.fusedQkv) {
       // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd].
       const qkv = new Float32Array(3 * d * d),
         bias = new Float32Array(3 * d);
@@ -225,15 +227,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     const scores = g.o(s, "Add", [scaled, mask]);
     const ctx = g.o(s, "MatMul", [g.o(s, "Softmax", [scores], { axis: -1 }), v]);
     const merged = g.o(s, "Reshape", [g.o(s, "Transpose", [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, 0, heads * hd])]);
-    return linear(
-      `${s}/${neox ? "dense" : "o_proj"}`,
-      merged,
-      w.o,
-      d,
-      heads * hd,
-      `${mod}.${neox ? "dense" : "o_proj"}`,
-      w.oBias,
-    );
+    return linear(`${s}/${names.o}`, merged, w.o, d, heads * hd, `${mod}.${names.o}`, w.oBias);
   };
 
   /** Gemma 2's cap × tanh(x / cap), as its modeling file writes it. */
@@ -241,20 +235,19 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     g.o(s, "Mul", [g.o(s, "Tanh", [g.o(s, "Div", [x, g.scalar(cap)])]), g.scalar(cap)]);
 
   const act = (s: string, x: string, w: LayerWeights) => {
-    switch (c.family) {
-      case "mistral":
-      case "llama":
+    switch (traits.activation) {
+      case "silu":
         return g.o(s, "Mul", [x, g.o(s, "Sigmoid", [x])]);
-      case "pythia": {
+      case "gelu": {
         const e = g.o(s, "Erf", [g.o(s, "Div", [x, g.scalar(Math.SQRT2)])]);
         return g.o(s, "Mul", [g.o(s, "Mul", [x, g.o(s, "Add", [e, g.scalar(1)])]), g.scalar(0.5)]);
       }
-      case "gemma": {
+      case "gelu_pytorch_tanh": {
         const cube = g.o(s, "Mul", [g.o(s, "Pow", [x, g.scalar(3)]), g.scalar(0.044715)]);
         const t = g.o(s, "Tanh", [g.o(s, "Mul", [g.o(s, "Add", [x, cube]), g.scalar(Math.sqrt(2 / Math.PI))])]);
         return g.o(s, "Mul", [g.o(s, "Mul", [x, g.scalar(0.5)]), g.o(s, "Add", [t, g.scalar(1)])]);
       }
-      case "apertus": {
+      case "xielu": {
         const { alphaP, alphaN, beta, eps } = w.xielu!;
         const bx = g.o(s, "Mul", [x, g.scalar(beta)]);
         const pos = g.o(s, "Add", [g.o(s, "Mul", [g.o(s, "Mul", [x, x]), g.scalar(alphaP)]), bx]);
@@ -268,8 +261,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   const mlp = (l: number, w: LayerWeights, x: string) => {
     const s = `${root}/layers.${l}/mlp`;
     const mod = `${hf}.layers.${l}.mlp`;
-    const [upName, downName] = neox ? ["dense_h_to_4h", "dense_4h_to_h"] : ["up_proj", "down_proj"];
-    const up = linear(`${s}/${upName}`, x, w.up, hidden, d, `${mod}.${upName}`, w.upBias);
+    const up = linear(`${s}/${names.up}`, x, w.up, hidden, d, `${mod}.${names.up}`, w.upBias);
     const gate = w.gate; // read once: a converter's weights are dequantised on each read
     const a = gate
       ? g.o(s, "Mul", [
@@ -277,15 +269,12 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
           up,
         ])
       : act(`${s}/act`, up, w);
-    return linear(`${s}/${downName}`, a, w.down, d, hidden, `${mod}.${downName}`, w.downBias);
+    return linear(`${s}/${names.down}`, a, w.down, d, hidden, `${mod}.${names.down}`, w.downBias);
   };
 
+  // Gemma 2's post_attention_layernorm is on the attention's output; its MLP's input norm is pre_feedforward_layernorm.
   const normNames = (l: number) =>
-    c.family === "apertus"
-      ? ["attention_layernorm", "feedforward_layernorm"]
-      : W.layers[l].mlpOutNorm
-        ? ["input_layernorm", "pre_feedforward_layernorm"]
-        : ["input_layernorm", "post_attention_layernorm"];
+    W.layers[l].mlpOutNorm ? ["input_layernorm", "pre_feedforward_layernorm"] : names.norms;
   /** A branch's output through Gemma 2's norm on it, where the layer has one. */
   const outNorm = (l: number, name: string, x: string, w: Float32Array | undefined) =>
     w ? norm(`${root}/layers.${l}/${name}`, x, w, `${hf}.layers.${l}.${name}`) : x;
@@ -296,7 +285,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         P = `${root}/layers.${l}`,
         [n1, n2] = normNames(l);
       const attn = attention(l, w, norm(`${P}/${n1}`, h, w.norm1, `${hf}.layers.${l}.${n1}`, w.norm1Bias));
-      if (neox) {
+      if (traits.parallel) {
         const m = mlp(l, w, norm(`${P}/${n2}`, h, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias));
         h = g.o(P, "Add", [g.o(P, "Add", [m, attn]), h]);
       } else {
@@ -305,13 +294,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         h = g.o(P, "Add", [mid, outNorm(l, "post_feedforward_layernorm", m, w.mlpOutNorm)]);
       }
     }
-    h = norm(
-      `${root}/${neox ? "final_layer_norm" : "norm"}`,
-      h,
-      W.finalNorm,
-      neox ? "gpt_neox.final_layer_norm" : "model.norm",
-      W.finalNormBias,
-    );
+    h = norm(`${root}/${names.finalNorm}`, h, W.finalNorm, `${hf}.${names.finalNorm}`, W.finalNormBias);
   } else {
     // GenAI builder: each norm after the first fuses the residual add; output 3 is the sum.
     const ms = "com.microsoft";
@@ -332,7 +315,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         ...(b ? [g.init(floatTensor(`${name}.bias`, [d], b))] : []),
       ];
       const outs = [`${scope}/output_0`, "", "", ...(withSum ? [`${scope}/output_3`] : [])];
-      g.op(scope, neox ? "SkipLayerNormalization" : "SkipSimplifiedLayerNormalization", inputs, {
+      g.op(scope, layerNorm ? "SkipLayerNormalization" : "SkipSimplifiedLayerNormalization", inputs, {
         name: `${scope}/SkipLayerNorm`,
         domain: ms,
         outputs: outs,
@@ -342,7 +325,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     };
     const plain = (scope: string, x: string, w: Float32Array, name: string, b?: Float32Array) => {
       const inputs = [x, gain(`${name}.weight`, w), ...(b ? [g.init(floatTensor(`${name}.bias`, [d], b))] : [])];
-      return g.op(scope, neox ? "LayerNormalization" : "SimplifiedLayerNormalization", inputs, {
+      return g.op(scope, layerNorm ? "LayerNormalization" : "SimplifiedLayerNormalization", inputs, {
         name: `${scope}/LayerNorm`,
         outputs: [`${scope}/output_0`],
         attrs: { axis: -1, epsilon: { float: c.eps } },
@@ -360,7 +343,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       const w = W.layers[l],
         P = `${root}/layers.${l}`;
       const attn = attention(l, w, normed);
-      if (neox) {
+      if (traits.parallel) {
         const m = mlp(
           l,
           w,
@@ -406,7 +389,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   }
 
   // --- lm_head, then Gemma 2's final soft-capping where there is one
-  const head = neox ? "/embed_out" : "/lm_head";
+  const head = `/${names.lmHead}`;
   const logits = c.finalSoftcap ? `${head}/MatMul_output_0` : "logits";
   // A converter's one-plane block lm_head (or the embedding's blocks, tied) as one MatMulNBits producing the logits.
   // Read once: a converter's lazy weights are read (and converted) on each access.

@@ -1,0 +1,45 @@
+/**
+ * The weights the writer takes, in HuggingFace's layout ([out, in] matrices, as nn.Linear stores
+ * them): what a generated analog, llama2.c, GGUF and safetensors checkpoints all become. Their own
+ * file, so that the generator, the float64 reference and the converters share them without
+ * importing one another.
+ */
+
+export interface LayerWeights {
+  norm1: Float32Array;
+  norm1Bias?: Float32Array;
+  norm2: Float32Array;
+  norm2Bias?: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  o: Float32Array;
+  qBias?: Float32Array;
+  kBias?: Float32Array;
+  vBias?: Float32Array;
+  oBias?: Float32Array;
+  /** Apertus' QK-norm gains, over one head. */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+  /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
+  gate?: Float32Array;
+  up: Float32Array;
+  down: Float32Array;
+  gateBias?: Float32Array;
+  upBias?: Float32Array;
+  downBias?: Float32Array;
+  /** Gemma 2's norms on the attention and MLP outputs, before each is added to the residual. */
+  attnOutNorm?: Float32Array;
+  mlpOutNorm?: Float32Array;
+  /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
+  xielu?: { alphaP: number; alphaN: number; beta: number; eps: number };
+}
+
+export interface AnalogWeights {
+  embed: Float32Array; // [vocab, d]
+  layers: LayerWeights[];
+  finalNorm: Float32Array;
+  finalNormBias?: Float32Array;
+  /** [vocab, d]; the same array as embed when tied. */
+  lmHead: Float32Array;
+}
