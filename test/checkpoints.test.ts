@@ -11,6 +11,7 @@ import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { resolveSource, selectModels, type SourceSettings } from "../models/registry/select.js";
 import { hfCheckpoint } from "../models/safetensors/convert.js";
+import { rotaryDim } from "../models/analogs/config.js";
 import { openCheckpoint } from "../models/safetensors/reader.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
@@ -161,6 +162,20 @@ describe.skipIf(!!MISSING)("an Apertus config.json without rope parameters", () 
     const ours = hfCheckpoint(openCheckpoint(dir)).config.ropeInvFreq!;
     expect(ours.length).toBe(ref.inv_freq.length);
     ours.forEach((f, i) => expect(rel(f, ref.inv_freq[i]), `inv_freq[${i}]`).toBeLessThan(1e-6));
+  });
+});
+
+describe.skipIf(!!MISSING)("a GPT-NeoX config.json without rope parameters or rotary_pct", () => {
+  it("rotates GPTNeoXConfig's default quarter of the head, as transformers does", () => {
+    const dir = copy("gpt_neox");
+    editJson(path.join(dir, "config.json"), (c) => {
+      delete c.rope_parameters;
+      delete c.rotary_pct;
+    });
+    // transformers' inv_freq has one entry per rotated pair: the reference was made with factor 0.25 spelled out.
+    const ref = REFS.find(([n]) => n === "gpt_neox")![1];
+    const { config } = hfCheckpoint(openCheckpoint(dir));
+    expect(rotaryDim(config)).toBe(2 * ref.inv_freq.length);
   });
 });
 

@@ -43,9 +43,9 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
     p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? DEFAULT_THETA[modelType] ?? 10000;
   // Only GPT-NeoX's and Phi-3's modeling files read partial_rotary_factor; llama's and the others' rotate the whole head.
   const partial = neox || modelType === "phi3";
-  // GPT-NeoX's older configs call it rotary_pct; Phi-3 reads no such key.
+  // GPT-NeoX's older configs call it rotary_pct, and GPTNeoXConfig defaults it to 0.25; Phi-3 reads no such key.
   const fraction = partial
-    ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? (neox ? cfg.rotary_pct : undefined) ?? 1)
+    ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? (neox ? (cfg.rotary_pct ?? 0.25) : undefined) ?? 1)
     : 1;
   const kind = p.rope_type ?? p.type ?? "default";
   if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);
