@@ -15,6 +15,8 @@
  * exactly (Σ(x − c)² = Σ(x − m)² + n(m − c)²). A Gram product is float32, which
  * moves σ₁ by about 1e-8 relative (Lanczos reads it through Rayleigh quotients).
  */
+import v8 from "node:v8";
+import vm from "node:vm";
 import * as ort from "onnxruntime-node";
 import type { ModelProto } from "onnx-buf";
 import { DT, GraphBuilder, valueInfo } from "../onnx/graph.js";
@@ -288,8 +290,20 @@ export function weightView(
       await releaseReducers();
       held = undefined;
       extremes.clear();
+      collectGarbage();
     },
   };
+}
+
+/**
+ * V8 frees a let-go matrix's buffer at its next major collection, which can come after the model's session
+ * is made: a 7B model then peaked at 1.42x its file, 1.17x with the collection forced here.
+ */
+function collectGarbage(): void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed) return exposed();
+  v8.setFlagsFromString("--expose-gc");
+  (vm.runInNewContext("gc") as () => void)();
 }
 
 function rowExtremes(data: Float32Array, rows: number, cols: number) {
