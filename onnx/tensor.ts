@@ -240,9 +240,12 @@ export function toFloat32(t: TensorProto, modelDir: string, modelId?: string): F
 }
 
 /** Integer initializers (shapes, indices, packed int4) as plain numbers. */
-export function toInts(t: TensorProto, modelDir: string, modelId?: string): number[] {
+export function toInts(t: TensorProto, modelDir: string, modelId?: string): ArrayLike<number> {
   const n = numel(dimsOf(t));
   const bytes = rawBytes(t, modelDir, modelId);
+  // 8-bit codes as a typed view: a number[] of a 7B lm_head's MatMulNBits codes would be 65 M boxed elements.
+  if (bytes && bytes.length >= n && t.dataType === DT.UINT8) return bytes.subarray(0, n);
+  if (bytes && bytes.length >= n && t.dataType === DT.INT8) return new Int8Array(bytes.buffer, bytes.byteOffset, n);
   if (!bytes) {
     const src = t.dataType === DT.INT64 || t.dataType === DT.UINT64 ? t.int64Data : t.int32Data;
     return Array.from(src as ArrayLike<number | bigint>, (v, i) =>
