@@ -1,7 +1,8 @@
 /**
  * A HuggingFace checkpoint folder converted on demand into the cache, keyed by its content as GGUFs
  * are: the files are hashed (read only, never written, nothing placed beside them), then the
- * project's ONNX writer reads the weights tensor by tensor into float32 external data.
+ * project's ONNX writer reads the weights tensor by tensor into external data: float32 as float32, and
+ * float16 or bfloat16 matrices at their 16 bits, cast to float32 per operation (models/analogs/half.ts).
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -10,6 +11,7 @@ import { GENERATOR_SOURCE, key, partsSha256, reuse, sourceHash, writeConverted }
 import { hfConfig } from "../analogs/write.js";
 import { hfCheckpoint } from "./convert.js";
 import { openCheckpoint } from "./reader.js";
+import { halfForms } from "./weights.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
 
@@ -55,20 +57,30 @@ export async function buildCheckpoint(
     .map((f) => path.join(dir, f))
     .filter((f) => fs.existsSync(f));
   const sha = await contentSha256([...inputs, ...ck.files], onProgress);
+  // The weights' form is in the folder's name: a 16-bit conversion is never mistaken for a float32 one.
+  const forms = halfForms(ck);
+  const form = forms.length ? forms.join("+") : "f32";
   const out = path.join(
     cacheDir,
     "checkpoints",
-    `${converted.modelType}-${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, CHECKPOINT_SOURCE })}`,
+    `${converted.modelType}-${sha.slice(0, 12)}-${form}-${key({ sha, form, GENERATOR_SOURCE, CHECKPOINT_SOURCE })}`,
   );
   if (reuse(out)) return out;
   const { config, weights, tokenizer, tokenizerConfig, modelType } = converted;
   return writeConverted(out, config, weights, {
     config: hfConfig(config, {
       model_type: modelType,
-      probespec: { synthetic: false, converted_from: `HF checkpoint ${dir} (sha256 ${sha}), weights as float32` },
+      probespec: { synthetic: false, converted_from: `HF checkpoint ${dir} (sha256 ${sha}), ${weightsNote(forms)}` },
     }),
     tokenizer,
     tokenizerConfig,
     onProgress,
   });
+}
+
+/** What the conversion did with the weights, in the converted folder's config.json. */
+export function weightsNote(forms: string[]): string {
+  return forms.length
+    ? `${forms.join(" and ")} weight matrices kept at 16 bits, cast to float32 per operation (norm gains and biases as float32)`
+    : "weights as float32";
 }
