@@ -104,6 +104,21 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         );
         expect(ours.max_position_embeddings).toBe(Math.min(theirs.sliding_window, theirs.max_position_embeddings));
       }
+      // A 16-bit checkpoint's matrices stay 16-bit, and its logits are held to the float32 forward of the same weights.
+      const w = r.provenance.weights;
+      if (ref.dtype === "float32") expect(w).toBeUndefined();
+      else {
+        const form = ref.dtype === "bfloat16" ? "bf16" : "fp16";
+        expect(w?.form).toMatch(
+          new RegExp(
+            `^${form} weights kept at 16 bits \\(\\d+ matrices, [\\d.]+ GB\\), cast to float32 per operation$`,
+          ),
+        );
+        const err = w!.logitError;
+        expect("relative" in err && err.tokens).toBeGreaterThan(0);
+        measured[`${name} logits vs float32`] = "relative" in err ? err.relative : NaN;
+        expect("relative" in err ? err.relative : NaN, "max |logit − float32's| / max |logit|").toBeLessThan(1e-5);
+      }
       expect(listing(user)).toEqual(before);
       // Converted once: the same content is the same cached folder.
       expect(await resolveSource(e, s)).toBe(dir);
