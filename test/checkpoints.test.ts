@@ -180,13 +180,15 @@ describe.skipIf(!!MISSING)("an Apertus config.json without rope parameters", () 
 });
 
 describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
-  it("is skipped before it is converted, saying how much its float32 weights need", async () => {
+  it("is skipped before it is converted, saying what its session would hold", async () => {
     const e = entry("big", { dir: "llama" });
     const s = { ...settings(), deviceMemoryGb: 1e-6 };
     const sel = await selectModels({ entries: [e], files: new Map(), problems: [] }, s, { device: "cpu" });
     expect(sel.selected).toEqual([]);
     expect(sel.skipped.map((x) => x.reason)).toEqual([
-      expect.stringMatching(/^needs 0\.0 GB \(its weights as float32\); the machine has 0\.0 GB free$/),
+      expect.stringMatching(
+        /^needs 0\.0 GB \(0\.0 GB of weights as stored, 0\.0 GB of ONNX Runtime's prepacked copies, 0\.0 GB of per-run float32 casts and 0\.0 GB of activations\); the machine has 0\.0 GB free$/,
+      ),
     ]);
     expect(fs.readdirSync(s.cacheDir)).toEqual([]);
     // Asked for by name, it is unloadable, not skipped.
@@ -196,10 +198,10 @@ describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
 });
 
 describe.skipIf(!!MISSING)("an entry's dtype on a checkpoint", () => {
-  it("refuses a dtype naming an ONNX variant the float32 conversion will not have", async () => {
+  it("refuses a dtype naming an ONNX variant the conversion will not have", async () => {
     const e = ModelEntrySchema.parse({ id: "bf16", family: "llama", dtype: "bf16", source: { dir: "llama-bf16" } });
     await expect(resolveSource(e, settings())).rejects.toThrow(
-      /^model "bf16": .*llama-bf16 is a HuggingFace checkpoint, converted to float32 whatever it stores, and "dtype": "bf16" names an ONNX variant it will not have; leave "dtype" out$/,
+      /^model "bf16": .*llama-bf16 is a HuggingFace checkpoint, converted to one graph that computes in float32 \(float16 and bfloat16 matrices kept at 16 bits\), and "dtype": "bf16" names an ONNX variant it will not have; leave "dtype" out$/,
     );
   });
 });

@@ -12,6 +12,7 @@ import { hfConfig } from "../analogs/write.js";
 import { hfCheckpoint } from "./convert.js";
 import { openCheckpoint } from "./reader.js";
 import { halfForms } from "./weights.js";
+import type { ModelShape, WeightUse } from "../registry/memory.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
 
@@ -38,11 +39,25 @@ export function isCheckpoint(dir: string): boolean {
   );
 }
 
-/** The bytes its weights take as float32, from the headers alone. */
-export function checkpointFloat32Bytes(dir: string): number {
-  let n = 0;
-  for (const t of openCheckpoint(dir).tensors.values()) n += 4 * t.shape.reduce((a, b) => a * b, 1);
-  return n;
+/**
+ * How the converted graph will hold its weights, from the headers and config.json alone: a 16-bit matrix
+ * stays 16-bit and is widened per run, a float32 one is a MatMul's prepacked B, the embedding is gathered
+ * as stored (and, tied, read by the lm_head too: through a Transpose, or widened per run at 16 bits).
+ */
+export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: ModelShape } {
+  const ck = openCheckpoint(dir);
+  const { config } = hfCheckpoint(ck);
+  const embed = ["model.embed_tokens.weight", "gpt_neox.embed_in.weight"];
+  const weights = [...ck.tensors.values()].map((t): WeightUse => {
+    const elements = t.shape.reduce((a, b) => a * b, 1);
+    // Matrices keep their 16 bits; vectors (norm gains, biases) are written as float32.
+    const half = t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16");
+    const bytes = elements * (half ? 2 : 4);
+    if (t.shape.length !== 2) return { bytes, elements, use: "other" };
+    if (embed.includes(t.name) && !config.tied) return { bytes, elements, use: "other" };
+    return { bytes, elements, use: half ? "perRun" : embed.includes(t.name) ? "transposed" : "matmul" };
+  });
+  return { weights, shape: { layers: config.layers, d: config.d, heads: config.heads, vocab: config.vocab } };
 }
 
 export async function buildCheckpoint(
