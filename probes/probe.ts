@@ -42,7 +42,7 @@ import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import type { ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
-import { perRunWeights, weightForm } from "./weight-form.js";
+import { weightForm, widenedWeights } from "./weight-form.js";
 
 export interface PromptResult {
   prompt: string;
@@ -219,7 +219,7 @@ export async function probeModel(
 
       const context = contextLength(folder, dir);
       // A float16 graph computes in float16; float16 weights widened on each run (weight-form.ts) compute in float32.
-      const widened = perRunWeights(model.proto);
+      const widened = widenedWeights(model.proto);
       const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16 && !widened.has(t.name));
       const results: PromptResult[] = [];
       const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));

@@ -36,8 +36,21 @@ function perRun(proto: ModelProto): { weights: TensorProto[]; reshapes: Map<stri
   return { weights, reshapes };
 }
 
-/** The initializers a graph keeps at 16 bits and widens on each run, by name. */
-export const perRunWeights = (proto: ModelProto): Set<string> => new Set(perRun(proto).weights.map((t) => t.name));
+/**
+ * The 16-bit initializers a float32 graph widens: those cast per run, and tables whose gathered rows are cast
+ * (a 16-bit checkpoint's embedding), by name.
+ */
+export function widenedWeights(proto: ModelProto): Map<string, TensorProto> {
+  const idx = indexGraph(proto.graph!);
+  const out = new Map(perRun(proto).weights.map((t) => [t.name, t]));
+  for (const n of proto.graph!.node) {
+    const t = n.opType === "Gather" ? idx.initializer.get(n.input[0]) : undefined;
+    if (!t || (t.dataType !== DT.BFLOAT16 && t.dataType !== DT.FLOAT16)) continue;
+    const readers = idx.consumers.get(n.output[0]) ?? [];
+    if (readers.length && readers.every((r) => r.opType === "Cast")) out.set(t.name, t);
+  }
+  return out;
+}
 
 /** The same graph with its per-run casts constant: ONNX Runtime folds them at load, to float32 initializers. */
 export function foldCasts(proto: ModelProto): ModelProto {
@@ -63,12 +76,15 @@ export async function weightForm(
 ): Promise<WeightForm | undefined> {
   const { weights } = perRun(proto);
   if (!weights.length) return undefined;
-  const types = [...new Set(weights.map((t) => (t.dataType === DT.BFLOAT16 ? "bf16" : "fp16")))].join(" and ");
+  const kept = [...widenedWeights(proto).values()];
+  const types = [...new Set(kept.map((t) => (t.dataType === DT.BFLOAT16 ? "bf16" : "fp16")))].join(" and ");
+  const bytes = 2 * kept.reduce((n, t) => n + numel(dimsOf(t)), 0);
+  const form = `${types} weights kept at 16 bits (${kept.length} matrices, ${(bytes / GB).toFixed(2)} GB), cast to float32 per operation`;
+  // What the float32 form folds: the per-run matrices (a gathered table stays as it is).
   const elements = weights.reduce((n, t) => n + numel(dimsOf(t)), 0);
-  const form = `${types} weights kept at 16 bits (${weights.length} matrices, ${((2 * elements) / GB).toFixed(2)} GB), cast to float32 per operation`;
   // Folded and prepacked, the float32 form holds its weights twice at load (measured: a 256 MB float32 weight took
   // 520 MB at the peak), beside the 16-bit file's mapped pages.
-  const need = 2 * 4 * elements + 2 * elements;
+  const need = 2 * 4 * elements + bytes;
   if (need > 0.9 * freeBytes)
     return {
       form,

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { DT, GraphBuilder, castPerRun, halfTensor, valueInfo } from "../onnx/graph.js";
 import { decodeModel, encodeModel } from "../onnx/io.js";
 import { bf16ToFloat } from "../onnx/tensor.js";
-import { foldCasts, perRunWeights, weightForm } from "../probes/weight-form.js";
+import { foldCasts, weightForm, widenedWeights } from "../probes/weight-form.js";
 import { tmpDir } from "./helpers.js";
 
 const [K, N] = [256, 384];
@@ -45,7 +45,7 @@ describe("16-bit weights widened on each run", () => {
   const proto = graph(bits);
 
   it("are kept at 16 bits in the graph ONNX Runtime runs, the Cast with them; foldCasts makes them float32 at load", async () => {
-    expect([...perRunWeights(proto)]).toEqual(["W"]);
+    expect([...widenedWeights(proto).keys()]).toEqual(["W"]);
     const kept = await optimised(proto, x, seq);
     expect(kept.ran.graph!.node.map((n) => n.opType)).toContain("Cast");
     expect(kept.ran.graph!.initializer.find((t) => t.name === "W")?.dataType).toBe(DT.BFLOAT16);
