@@ -7,7 +7,10 @@ that no more than one shard is ever in memory. The tokenizer is the checkpoint f
 (512 ids, all under the vocabulary). Idempotent: a COMPLETE stamp of this file and the seed; not data to
 commit (14.5 GB).
 
-  python tools/make_big_checkpoint.py [OUT] [TOKENIZER_DIR]
+  python tools/make_big_checkpoint.py [OUT] [TOKENIZER_DIR] [LAYERS]
+
+LAYERS (32 by default) makes a shallower model of the same widths: one whose float32 form fits in memory,
+so that its logits can be held to the float32 forward of the same weights.
 """
 import hashlib, json, os, shutil, sys
 import torch
@@ -25,16 +28,17 @@ def main():
     root = os.path.join(here, "..")
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, ".probespec-cache", "big", "mistral-7b-bf16")
     tok = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, ".probespec-cache", "checkpoints", "mistral-sharded")
-    stamp = hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:16]
+    layers = int(sys.argv[3]) if len(sys.argv) > 3 else CONFIG["num_hidden_layers"]
+    stamp = hashlib.sha256(open(__file__, "rb").read() + str(layers).encode()).hexdigest()[:16]
     if open(os.path.join(out, "COMPLETE")).read().strip() == stamp if os.path.exists(os.path.join(out, "COMPLETE")) else False:
         print(f"big checkpoint: up to date in {out}")
         return
     free = shutil.disk_usage(os.path.dirname(os.path.abspath(out)) if os.path.exists(os.path.dirname(os.path.abspath(out))) else root).free
-    if free < 26 * 10**9:
+    if free < 26 * 10**9 * layers / 32 + 2 * 10**9:
         sys.exit(f"big checkpoint: {free / 1e9:.1f} GB free; 14.5 GB of checkpoint and 14.5 GB of its conversion need more")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    config = transformers.MistralConfig(**CONFIG)
+    config = transformers.MistralConfig(**{**CONFIG, "num_hidden_layers": layers})
     with torch.device("meta"):
         model = transformers.MistralForCausalLM(config)
     shapes = [(n, tuple(p.shape)) for n, p in model.state_dict().items()]

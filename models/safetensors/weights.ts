@@ -6,7 +6,7 @@
 import type { AnalogConfig } from "../analogs/config.js";
 import type { AnalogWeights, LayerWeights } from "../analogs/weights.js";
 import { DT } from "../../onnx/graph.js";
-import { halfRows, halfStandIn, halfOf, type HalfMatrix } from "../analogs/half.js";
+import { halfRows, halfStandIn, halfOf } from "../analogs/half.js";
 import { assertReadable, type Checkpoint, readHalf, readTensor } from "./reader.js";
 
 /** The tensors a type's config says its model has: transformers would fill a missing one at random, so it is refused. */
@@ -90,7 +90,6 @@ export function halfForms(ck: Checkpoint): string[] {
   return [...forms].sort();
 }
 
-export type { HalfMatrix };
 
 /**
  * xIELU's per-layer parameters as activations.py's XIELUActivation computes with them: alpha_p and alpha_n
