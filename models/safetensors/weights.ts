@@ -90,7 +90,6 @@ export function halfForms(ck: Checkpoint): string[] {
   return [...forms].sort();
 }
 
-
 /**
  * xIELU's per-layer parameters as activations.py's XIELUActivation computes with them: alpha_p and alpha_n
  * are stored before their softplus, and alpha_n's effective value is beta + softplus(alpha_n).
