@@ -64,6 +64,48 @@ export function uint8Tensor(name: string, dims: number[], data: Uint8Array): Ten
   });
 }
 
+/** A float16 or bfloat16 tensor from its 16-bit patterns, little-endian as ONNX's raw_data holds them. */
+export function halfTensor(
+  name: string,
+  dims: number[],
+  bits: Uint16Array,
+  type: DT.FLOAT16 | DT.BFLOAT16,
+): TensorProto {
+  return create(TensorProtoSchema, {
+    name,
+    dims: dims.map(BigInt),
+    dataType: type,
+    rawData: new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength) as Uint8Array<ArrayBuffer>,
+  });
+}
+
+/** The shape input of a weight's Reshape that castPerRun derives from an activation; its surgery (foldCasts) finds it by this name. */
+export const PER_RUN = "probespec::per_run_zeros";
+
+/**
+ * A weight initializer widened to float32 where it is used, on every run. ONNX Runtime 1.30 folds a Cast of an
+ * initializer at load (a bf16 8192² weight, 128 MB on disk, became 256 MB of float32 in memory), and a Cast that is
+ * not folded but depends on nothing runs before every other node, all of them live at once (eight 64 MB casts held
+ * 576 MB). A Reshape of the weight to its own shape (zeros with allowzero 0 keep every dimension) by a shape computed
+ * from the activation `after` defers both: it is not constant, so never folded, and it runs once `after` exists, so
+ * each float32 copy lives for its one consumer (measured: 166 MB at the peak for the eight). `after` must have a
+ * dimension not known before the run (the batch): a static shape would be folded, and the Cast with it.
+ */
+export function castPerRun(
+  g: GraphBuilder,
+  scope: string,
+  weight: string,
+  rank: number,
+  after: string,
+  zerosName = PER_RUN,
+): string {
+  const name = rank === 2 ? zerosName : `${zerosName}_${rank}`;
+  const zeros = g.constant(name, () => int64Tensor(name, [rank], Array(rank).fill(0)));
+  // [dim 0 of `after`] × rank, times zero: zeros the graph cannot know before the run.
+  const shape = g.o(scope, "Mul", [g.o(scope, "Gather", [g.o(scope, "Shape", [after]), zeros], { axis: 0 }), zeros]);
+  return g.o(scope, "Cast", [g.o(scope, "Reshape", [weight, shape])], { to: DT.FLOAT });
+}
+
 export function valueInfo(name: string, elemType: DT, dims: (number | string)[]): ValueInfoProto {
   const shape = create(TensorShapeProtoSchema, {
     dim: dims.map((d) =>
@@ -145,6 +187,11 @@ export class GraphBuilder {
 
   ints(v: number[]): string {
     return this.constOf(`i:${v.join(",")}`, () => int64Tensor(`const_i_${this.constants.size}`, [v.length], v));
+  }
+
+  /** A named constant made once, whoever asks for it first. */
+  constant(name: string, make: () => TensorProto): string {
+    return this.constOf(`n:${name}`, make);
   }
 
   private constOf(key: string, make: () => TensorProto): string {

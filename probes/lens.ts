@@ -7,7 +7,7 @@
  * Output: one [layers, vocab] tensor.
  */
 import type { ModelProto } from "onnx-buf";
-import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
+import { DT, GraphBuilder, PER_RUN, castPerRun, floatTensor, int64Tensor } from "../onnx/graph.js";
 import type { Located } from "./locate.js";
 import { opsetVersion } from "../onnx/io.js";
 import { point } from "./points.js";
@@ -31,9 +31,11 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
   const gain = f32(located.finalNorm.gain);
   const bias = located.finalNorm.bias ? f32(located.finalNorm.bias) : undefined;
   const rows: string[] = [];
+  let stream = "";
   for (let L = 0; L < located.layers; L++) {
     const src = located.points.get(point("resid_post", L));
     if (!src || !("tensor" in src)) throw new Error(`resid_post.${L} is not a graph tensor`);
+    stream = src.tensor;
     let x = f32(g.o(s, "Gather", [src.tensor, last], { axis: 1 })); // [batch, d]
     if (located.finalNorm.kind === "layernorm") x = g.o(s, "Sub", [x, mean(x)]);
     const rms = g.o(s, "Sqrt", [g.o(s, "Add", [mean(g.o(s, "Mul", [x, x])), eps])]);
@@ -44,7 +46,10 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
   // All layers in one matmul: W_U is read once a pass, not once a layer.
   const Y = g.o(s, "Concat", rows, { axis: 0 }); // [layers, d]
   const W = located.W_U;
-  const asFloat = (name: string) => (inits.get(name)?.dataType === DT.FLOAT ? name : f32(name));
+  // A 16-bit W_U is widened on each run, once the stream [batch, seq, d] exists: a Cast of the initializer alone
+  // would be folded at load into a float32 copy of it (onnx/graph.ts, castPerRun).
+  const asFloat = (name: string) =>
+    inits.get(name)?.dataType === DT.FLOAT ? name : castPerRun(g, s, name, 2, stream, `${PER_RUN}::lens`);
   const opts = { outputs: [LENS_OUTPUT] };
   if (W.layout === "matmulnbits") {
     // MatMulNBits computes in its scales' dtype.

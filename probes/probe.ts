@@ -42,6 +42,7 @@ import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import type { ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
+import { weightForm, widenedWeights } from "./weight-form.js";
 
 export interface PromptResult {
   prompt: string;
@@ -217,7 +218,9 @@ export async function probeModel(
   const body = await (async () => {
     try {
       const context = contextLength(folder, dir);
-      const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16);
+      // A float16 graph computes in float16; float16 weights widened on each run (weight-form.ts) compute in float32.
+      const widened = widenedWeights(model.proto);
+      const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16 && !widened.has(t.name));
       const results: PromptResult[] = [];
       const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));
       const feeds = feeder(located, folder.config, folder.genaiConfig, id);
@@ -335,13 +338,30 @@ export async function probeModel(
         for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
         results.push({ prompt, tokens: seq });
       }
-      return { results, perPrompt, returnedBytes };
+      // 16-bit weights widened per run: said, and their logits held to the float32 forward of the same weights on
+      // the first prompt, the probing session released first so that two copies of the model are never held at once.
+      await release();
+      const logitsName = (model.proto.graph!.output.find((o) => o.name === "logits") ?? model.proto.graph!.output[0])
+        .name;
+      const form = prompts.length
+        ? await weightForm(model.proto, async (graph) => {
+            const ids = tokenize(tok, prompts[0], vocab, context, id);
+            const s = await sessionOf(graph);
+            try {
+              const out = await s.session.run(feeds(ids, prompts[0]), [logitsName]);
+              return { logits: floatData(out[logitsName]), tokens: ids.length };
+            } finally {
+              await s.session.release();
+            }
+          })
+        : undefined;
+      return { results, perPrompt, returnedBytes, form };
     } finally {
       // Whatever failed, the session (on a GPU, the model's device memory) is released before the next model.
       await release();
     }
   })();
-  const { results, perPrompt, returnedBytes } = body;
+  const { results, perPrompt, returnedBytes, form } = body;
   for (const m of taken) {
     const values = perPrompt.get(m.name)!;
     measures[m.name] = { unit: m.unit, value: (m.aggregate ?? meanValue)(values), perPrompt: values };
@@ -369,6 +389,7 @@ export async function probeModel(
       located: located.summary,
       probesSource: PROBES_SOURCE,
       unavailable: located.unavailable,
+      ...(form && { weights: form }),
     },
     measures,
     prompts: results,

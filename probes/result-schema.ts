@@ -91,6 +91,16 @@ export const ProbeResultSchema = z.strictObject({
         reason: z.string(),
       }),
     ),
+    /** 16-bit weights widened to float32 on each run: what was done, and the logits' distance from the float32 forward of the same weights. */
+    weights: z
+      .strictObject({
+        form: z.string(),
+        logitError: z.union([
+          z.strictObject({ maxAbs: z.number(), relative: z.number(), tokens: z.number(), against: z.string() }),
+          z.strictObject({ unmeasured: z.string() }),
+        ]),
+      })
+      .optional(),
   }),
   /** Every selected measure (probes/measures/) by name: its value over the prompt set and per prompt, or why the graph cannot give it. */
   measures: z.record(

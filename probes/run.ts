@@ -6,6 +6,7 @@
 import { loadRegistry, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
 import { selectModels, type Skipped } from "../models/registry/select.js";
+import { tokenBound } from "../models/registry/memory.js";
 import { PROBES_SOURCE, cacheKey, cachedFile, modelIdentity, readCached, writeCached } from "./cache.js";
 import { ProbeResultSchema } from "./result-schema.js";
 import { readModel } from "../onnx/io.js";
@@ -226,6 +227,11 @@ export async function runProbes({
     device: device === "auto" ? "cpu" : device,
     wanted: models,
     onProgress,
+    // What the sessions will hold depends on the longest prompt, and on whether a measure captures the attention.
+    probing: {
+      seq: Math.max(0, ...promptSet.prompts.map(tokenBound)),
+      attention: (measures ?? allMeasures.map((m) => m.name)).some((m) => m.startsWith("pattern.")),
+    },
   });
   run.skipped = skipped;
   for (const { entry, error } of unloadable) {

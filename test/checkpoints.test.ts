@@ -105,6 +105,21 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         );
         expect(ours.max_position_embeddings).toBe(Math.min(theirs.sliding_window, theirs.max_position_embeddings));
       }
+      // A 16-bit checkpoint's matrices stay 16-bit, and its logits are held to the float32 forward of the same weights.
+      const w = r.provenance.weights;
+      if (ref.dtype === "float32") expect(w).toBeUndefined();
+      else {
+        const form = ref.dtype === "bfloat16" ? "bf16" : "fp16";
+        expect(w?.form).toMatch(
+          new RegExp(
+            `^${form} weights kept at 16 bits \\(\\d+ matrices, [\\d.]+ GB\\), cast to float32 per operation$`,
+          ),
+        );
+        const err = w!.logitError;
+        expect("relative" in err && err.tokens).toBeGreaterThan(0);
+        measured[`${name} logits vs float32`] = "relative" in err ? err.relative : NaN;
+        expect("relative" in err ? err.relative : NaN, "max |logit − float32's| / max |logit|").toBeLessThan(1e-5);
+      }
       expect(listing(user)).toEqual(before);
       // Converted once: the same content is the same cached folder.
       expect(await resolveSource(e, s)).toBe(dir);
@@ -180,13 +195,15 @@ describe.skipIf(!!MISSING)("a GPT-NeoX config.json without rope parameters or ro
 });
 
 describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
-  it("is skipped before it is converted, saying how much its float32 weights need", async () => {
+  it("is skipped before it is converted, saying what its session would hold", async () => {
     const e = entry("big", { dir: "llama" });
     const s = { ...settings(), deviceMemoryGb: 1e-6 };
     const sel = await selectModels({ entries: [e], files: new Map(), problems: [] }, s, { device: "cpu" });
     expect(sel.selected).toEqual([]);
     expect(sel.skipped.map((x) => x.reason)).toEqual([
-      expect.stringMatching(/^needs 0\.0 GB \(its weights as float32\); the machine has 0\.0 GB free$/),
+      expect.stringMatching(
+        /^needs 0\.0 GB \(0\.0 GB of weights read as stored, 0\.0 GB of ONNX Runtime's prepacked copies, 0\.0 GB of per-run float32 casts and 0\.0 GB of activations\); the machine has 0\.0 GB free$/,
+      ),
     ]);
     expect(fs.readdirSync(s.cacheDir)).toEqual([]);
     // Asked for by name, it is unloadable, not skipped.
@@ -196,10 +213,10 @@ describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
 });
 
 describe.skipIf(!!MISSING)("an entry's dtype on a checkpoint", () => {
-  it("refuses a dtype naming an ONNX variant the float32 conversion will not have", async () => {
+  it("refuses a dtype naming an ONNX variant the conversion will not have", async () => {
     const e = ModelEntrySchema.parse({ id: "bf16", family: "llama", dtype: "bf16", source: { dir: "llama-bf16" } });
     await expect(resolveSource(e, settings())).rejects.toThrow(
-      /^model "bf16": .*llama-bf16 is a HuggingFace checkpoint, converted to float32 whatever it stores, and "dtype": "bf16" names an ONNX variant it will not have; leave "dtype" out$/,
+      /^model "bf16": .*llama-bf16 is a HuggingFace checkpoint, converted to one graph that computes in float32 \(float16 and bfloat16 matrices kept at 16 bits\), and "dtype": "bf16" names an ONNX variant it will not have; leave "dtype" out$/,
     );
   });
 });

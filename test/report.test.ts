@@ -151,6 +151,18 @@ describe("the HTML report", () => {
     expect(html.match(/<script/g)).toBeNull();
   });
 
+  it("says what a 16-bit checkpoint's weights are, and how far its logits are from the float32 forward of the same weights", async () => {
+    const run = await fixedRun();
+    const form = "bf16 weights kept at 16 bits (16 matrices, 1.40 GB), cast to float32 per operation";
+    const against = "the float32 forward of the same weights (the casts folded at load), on the first prompt";
+    const r = run.results[0];
+    const render = () => renderReport({ run, verdicts: [], figures: [], durationS: 1 });
+    r.provenance.weights = { form, logitError: { maxAbs: 1.1027e-5, relative: 1.785e-6, tokens: 21, against } };
+    expect(render()).toContain(`${form}; logits within 1.103e-5 (1.785e-6 of the largest) of ${against}`);
+    r.provenance.weights = { form, logitError: { unmeasured: "the float32 forward would need 71.4 GB" } };
+    expect(render()).toContain(`${form}; logits not compared with float32: the float32 forward would need 71.4 GB`);
+  });
+
   it("gives each verdict kind its own badge", async () => {
     const html = renderReport({
       run: await fixedRun(),

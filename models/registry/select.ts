@@ -9,8 +9,11 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { AbsentError, RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
-import { buildCheckpoint, checkpointFloat32Bytes, isCheckpoint } from "../safetensors/build.js";
-import { entryFile, findOnnxFile, folderWeightBytes } from "./layout.js";
+import { buildCheckpoint, checkpointWeights, isCheckpoint } from "../safetensors/build.js";
+import { decodeModel } from "../../onnx/io.js";
+import { entryFile, findOnnxFile } from "./layout.js";
+import { describeMemory, graphWeights, type Probing, sessionMemory, shapeOf } from "./memory.js";
+import { readJsonFile } from "./schema.js";
 import { type Registry } from "./registry.js";
 import type { ModelEntry } from "./schema.js";
 
@@ -108,6 +111,17 @@ export interface Budget {
   availableGb: number;
   /** "GPU" or "machine", for the message. */
   where: string;
+  /** What the sessions will run: the longest prompt, and whether attention is captured. */
+  probing?: Probing;
+}
+
+/** Where the run does not say: a prompt of 512 tokens, attention captured (the default measures read it). */
+export const DEFAULT_PROBING: Probing = { seq: 512, attention: true };
+
+/** The longest prompt is never longer than the model's context: a longer one is refused when it is tokenized. */
+function capped(p: Probing, config: Record<string, unknown>): Probing {
+  const context = [config.max_position_embeddings, config.n_positions].find((v): v is number => typeof v === "number");
+  return context ? { ...p, seq: Math.min(p.seq, context) } : p;
 }
 
 /** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
@@ -193,16 +207,24 @@ async function checkpointOr(
   if (entry.dtype !== "fp32")
     throw new RegistryError(
       entry.id,
-      `${dir} is a HuggingFace checkpoint, converted to float32 whatever it stores, and "dtype": "${entry.dtype}" names an ONNX variant it will not have; leave "dtype" out`,
+      `${dir} is a HuggingFace checkpoint, converted to one graph that computes in float32 (float16 and bfloat16 matrices kept at 16 bits), and "dtype": "${entry.dtype}" names an ONNX variant it will not have; leave "dtype" out`,
     );
   try {
-    // What the session will hold: the weights as float32, with selection's margin for activations.
-    const needGb = entry.memoryGb ?? (checkpointFloat32Bytes(dir) * 1.5) / 1e9;
-    if (budget && needGb > budget.availableGb)
-      throw new AbsentError(
-        entry.id,
-        `needs ${needGb.toFixed(1)} GB (its weights as float32); the ${budget.where} has ${budget.availableGb.toFixed(1)} GB free`,
+    // What the session will hold (memory.ts), from the headers, before anything is converted.
+    if (budget) {
+      const { weights, shape } = checkpointWeights(dir);
+      const probing = capped(
+        budget.probing ?? DEFAULT_PROBING,
+        readJsonFile(path.join(dir, "config.json")) as Record<string, unknown>,
       );
+      const m = sessionMemory(weights, shape, probing);
+      const needGb = entry.memoryGb ?? m.total / 1e9;
+      if (needGb > budget.availableGb)
+        throw new AbsentError(
+          entry.id,
+          `needs ${needGb.toFixed(1)} GB (${entry.memoryGb ? "its entry's memoryGb" : describeMemory(m)}); the ${budget.where} has ${budget.availableGb.toFixed(1)} GB free`,
+        );
+    }
     return await buildCheckpoint(dir, settings.cacheDir, (m) => onProgress(`${entry.id}: ${m}`));
   } catch (e) {
     if (e instanceof RegistryError) throw e;
@@ -246,7 +268,8 @@ export async function selectModels(
     device = "cpu",
     wanted,
     onProgress,
-  }: { device?: string; wanted?: readonly string[]; onProgress?: (m: string) => void } = {},
+    probing = DEFAULT_PROBING,
+  }: { device?: string; wanted?: readonly string[]; onProgress?: (m: string) => void; probing?: Probing } = {},
 ): Promise<Selection> {
   const selection: Selection = { selected: [], skipped: [], unloadable: [] };
   const available = deviceMemoryGb(device, settings.deviceMemoryGb);
@@ -265,18 +288,26 @@ export async function selectModels(
       dir = await resolveSource(entry, settings, onProgress, {
         availableGb: available,
         where: device === "cuda" ? "GPU" : "machine",
+        probing,
       });
     } catch (e) {
       notProbed(e instanceof RegistryError ? e : new RegistryError(entry.id, (e as Error).message, { cause: e }));
       continue;
     }
     const onnx = findOnnxFile(dir, entry.dtype, entryFile(entry));
-    const memoryGb = entry.memoryGb ?? (onnx ? (folderWeightBytes(onnx) * 1.5) / 1e9 : 0);
+    let memory;
+    try {
+      memory = onnx && !entry.memoryGb ? graphMemory(onnx, dir, probing) : undefined;
+    } catch (e) {
+      notProbed(new RegistryError(entry.id, `${onnx} could not be read: ${(e as Error).message}`, { cause: e }));
+      continue;
+    }
+    const memoryGb = entry.memoryGb ?? (memory ? memory.total / 1e9 : 0);
     if (memoryGb > available) {
       notProbed(
         new AbsentError(
           entry.id,
-          `needs ${memoryGb.toFixed(1)} GB; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free`,
+          `needs ${memoryGb.toFixed(1)} GB${memory ? ` (${describeMemory(memory)})` : ""}; the ${device === "cuda" ? "GPU" : "machine"} has ${available.toFixed(1)} GB free`,
         ),
       );
       continue;
@@ -284,6 +315,16 @@ export async function selectModels(
     selection.selected.push({ entry, dir, memoryGb });
   }
   return selection;
+}
+
+/** What a session of an ONNX file will hold (memory.ts): its graph's weights, and the shape config.json gives. */
+function graphMemory(onnx: string, dir: string, probing: Probing) {
+  const proto = decodeModel(fs.readFileSync(onnx), undefined, onnx);
+  const configFile = [path.join(path.dirname(onnx), "config.json"), path.join(dir, "config.json")].find((f) =>
+    fs.existsSync(f),
+  );
+  const config = configFile ? (readJsonFile(configFile) as Record<string, unknown>) : {};
+  return sessionMemory(graphWeights(proto), shapeOf(config), capped(probing, config));
 }
 
 /** An error's message without its model prefix, for a list already keyed by model. */

@@ -1,7 +1,8 @@
 /**
  * A HuggingFace checkpoint folder converted on demand into the cache, keyed by its content as GGUFs
  * are: the files are hashed (read only, never written, nothing placed beside them), then the
- * project's ONNX writer reads the weights tensor by tensor into float32 external data.
+ * project's ONNX writer reads the weights tensor by tensor into external data: float32 as float32, and
+ * float16 or bfloat16 matrices at their 16 bits, cast to float32 per operation (models/writer/half.ts).
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -10,6 +11,8 @@ import { GENERATOR_SOURCE, key, partsSha256, reuse, sourceHash, writeConverted }
 import { hfConfig } from "../analogs/write.js";
 import { hfCheckpoint } from "./convert.js";
 import { openCheckpoint } from "./reader.js";
+import { halfForms } from "./weights.js";
+import type { ModelShape, WeightUse } from "../registry/memory.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
 
@@ -36,11 +39,25 @@ export function isCheckpoint(dir: string): boolean {
   );
 }
 
-/** The bytes its weights take as float32, from the headers alone. */
-export function checkpointFloat32Bytes(dir: string): number {
-  let n = 0;
-  for (const t of openCheckpoint(dir).tensors.values()) n += 4 * t.shape.reduce((a, b) => a * b, 1);
-  return n;
+/**
+ * How the converted graph will hold its weights, from the headers and config.json alone: a 16-bit matrix
+ * stays 16-bit and is widened per run, a float32 one is a MatMul's prepacked B, the embedding is gathered
+ * as stored (and, tied, read by the lm_head too: through a Transpose, or widened per run at 16 bits).
+ */
+export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: ModelShape } {
+  const ck = openCheckpoint(dir);
+  const { config } = hfCheckpoint(ck);
+  const embed = ["model.embed_tokens.weight", "gpt_neox.embed_in.weight"];
+  const weights = [...ck.tensors.values()].map((t): WeightUse => {
+    const elements = t.shape.reduce((a, b) => a * b, 1);
+    // Matrices keep their 16 bits; vectors (norm gains, biases) are written as float32.
+    const half = t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16");
+    const bytes = elements * (half ? 2 : 4);
+    if (t.shape.length !== 2) return { bytes, elements, use: "other" };
+    if (embed.includes(t.name) && !config.tied) return { bytes, elements, use: "other" };
+    return { bytes, elements, use: half ? "perRun" : embed.includes(t.name) ? "transposed" : "matmul" };
+  });
+  return { weights, shape: { layers: config.layers, d: config.d, heads: config.heads, vocab: config.vocab } };
 }
 
 export async function buildCheckpoint(
@@ -55,20 +72,30 @@ export async function buildCheckpoint(
     .map((f) => path.join(dir, f))
     .filter((f) => fs.existsSync(f));
   const sha = await contentSha256([...inputs, ...ck.files], onProgress);
+  // The weights' form is in the folder's name: a 16-bit conversion is never mistaken for a float32 one.
+  const forms = halfForms(ck);
+  const form = forms.length ? forms.join("+") : "f32";
   const out = path.join(
     cacheDir,
     "checkpoints",
-    `${converted.modelType}-${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, CHECKPOINT_SOURCE })}`,
+    `${converted.modelType}-${sha.slice(0, 12)}-${form}-${key({ sha, form, GENERATOR_SOURCE, CHECKPOINT_SOURCE })}`,
   );
   if (reuse(out)) return out;
   const { config, weights, tokenizer, tokenizerConfig, modelType } = converted;
   return writeConverted(out, config, weights, {
     config: hfConfig(config, {
       model_type: modelType,
-      probespec: { synthetic: false, converted_from: `HF checkpoint ${dir} (sha256 ${sha}), weights as float32` },
+      probespec: { synthetic: false, converted_from: `HF checkpoint ${dir} (sha256 ${sha}), ${weightsNote(forms)}` },
     }),
     tokenizer,
     tokenizerConfig,
     onProgress,
   });
+}
+
+/** What the conversion did with the weights, in the converted folder's config.json. */
+export function weightsNote(forms: string[]): string {
+  return forms.length
+    ? `${forms.join(" and ")} weight matrices kept at 16 bits, cast to float32 per operation (norm gains and biases as float32)`
+    : "weights as float32";
 }

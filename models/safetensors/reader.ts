@@ -154,16 +154,12 @@ export function assertReadable(t: TensorInfo): void {
     );
 }
 
-/** A tensor as float32, read at its offset alone: float16 and bfloat16 widened exactly. */
-export function readTensor(t: TensorInfo): Float32Array {
-  assertReadable(t);
-  const count = t.length / READ[t.dtype as Dtype];
-  const out = new Float32Array(t.dtype === "F32" ? count : 0);
-  const bytes = t.dtype === "F32" ? new Uint8Array(out.buffer) : new Uint8Array(t.length);
+/** A tensor's bytes, read at its offset alone. */
+function readBytes(t: TensorInfo, into: Uint8Array): Uint8Array {
   const fd = fs.openSync(t.file, "r");
   try {
     for (let done = 0; done < t.length;) {
-      const n = fs.readSync(fd, bytes, done, Math.min(t.length - done, 1 << 30), t.offset + done);
+      const n = fs.readSync(fd, into, done, Math.min(t.length - done, 1 << 30), t.offset + done);
       if (n <= 0)
         throw new SafetensorsError(
           `${t.file}: tensor "${t.name}" ends early at byte ${t.offset + done}; the file is truncated`,
@@ -173,10 +169,30 @@ export function readTensor(t: TensorInfo): Float32Array {
   } finally {
     fs.closeSync(fd);
   }
-  if (t.dtype === "F32") return out;
-  const u16 = new Uint16Array(bytes.buffer, 0, count);
+  return into;
+}
+
+/** A tensor as float32, read at its offset alone: float16 and bfloat16 widened exactly. */
+export function readTensor(t: TensorInfo): Float32Array {
+  assertReadable(t);
+  const count = t.length / READ[t.dtype as Dtype];
+  if (t.dtype === "F32") {
+    const out = new Float32Array(count);
+    readBytes(t, new Uint8Array(out.buffer));
+    return out;
+  }
   const widen = t.dtype === "F16" ? halfToFloat : bf16ToFloat;
-  return Float32Array.from(u16, widen);
+  return Float32Array.from(readHalf(t), widen);
+}
+
+/** A float16 or bfloat16 tensor's 16-bit patterns as stored (safetensors is little-endian, as this machine is). */
+export function readHalf(t: TensorInfo): Uint16Array {
+  assertReadable(t);
+  if (t.dtype !== "F16" && t.dtype !== "BF16")
+    throw new SafetensorsError(`${t.file}: tensor "${t.name}" is ${t.dtype}, not a 16-bit float`);
+  const bits = new Uint16Array(t.length / 2);
+  readBytes(t, new Uint8Array(bits.buffer));
+  return bits;
 }
 
 export interface Checkpoint {

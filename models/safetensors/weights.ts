@@ -6,7 +6,9 @@
 import type { AnalogConfig } from "../analogs/config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../writer/traits.js";
-import { assertReadable, type Checkpoint, readTensor } from "./reader.js";
+import { DT } from "../../onnx/graph.js";
+import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
+import { assertReadable, type Checkpoint, readHalf, readTensor } from "./reader.js";
 
 /** The tensors a type's config says its model has: transformers would fill a missing one at random, so it is refused. */
 export interface Needs {
@@ -53,12 +55,38 @@ function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] })
         "probespec refuses the checkpoint rather than leave weights out",
       files,
     );
-  return (name: string): Float32Array => {
+  /**
+   * `matrix`: a [rows, cols] weight stored as float16 or bfloat16 comes as a stand-in for its 16 bits
+   * (half.ts), which the writer keeps so; anything else, and every vector, is read as float32.
+   */
+  return (name: string, matrix = false): Float32Array => {
     const t = ck.tensors.get(name)!;
     if (t.shape.join() !== names[name].join())
       fail(`tensor "${name}" is [${t.shape}], where [${names[name]}] is expected`, t.file);
+    if (matrix && t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16"))
+      return halfStandIn({
+        type: t.dtype === "BF16" ? DT.BFLOAT16 : DT.FLOAT16,
+        rows: t.shape[0],
+        cols: t.shape[1],
+        bits: readHalf(t),
+      });
     return readTensor(t);
   };
+}
+
+/** Rows [from, to) of a [rows, cols] matrix, a 16-bit stand-in's or a Float32Array's. */
+function rowsOf(w: Float32Array, cols: number, from: number, to: number): Float32Array {
+  const h = halfOf(w);
+  return h ? halfStandIn(halfRows(h, from, to)) : w.subarray(from * cols, to * cols);
+}
+
+/** The 16-bit forms a checkpoint's weights will keep, as the cache key and the converted folder name them: "bf16", "fp16". */
+export function halfForms(ck: Checkpoint): string[] {
+  const forms = new Set<string>();
+  for (const t of ck.tensors.values())
+    if (t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16"))
+      forms.add(t.dtype === "BF16" ? "bf16" : "fp16");
+  return [...forms].sort();
 }
 
 /**
@@ -129,10 +157,14 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
   const layer = (l: number): LayerWeights => {
     const p = `model.layers.${l}`;
     const must = (n: string) => () => read(`${p}.${n}`);
-    const may = (n: string) => () => (`${p}.${n}` in names ? read(`${p}.${n}`) : undefined);
+    const matrix = (n: string) => () => read(`${p}.${n}`, true);
+    const may =
+      (n: string, matrix = false) =>
+      () =>
+        `${p}.${n}` in names ? read(`${p}.${n}`, matrix) : undefined;
     const scalar = (n: string) => read(`${p}.mlp.act_fn.${n}`)[0];
     /** Rows [from, to) of a fused [rows, d] matrix (Phi3Attention slices qkv at heads × hd and kv × hd; Phi3MLP chunks gate_up in two). */
-    const rows = (n: string, from: number, to: number) => () => read(`${p}.${n}`).subarray(from * d, to * d);
+    const rows = (n: string, from: number, to: number) => () => rowsOf(read(`${p}.${n}`, true), d, from, to);
     const [q, k] = [heads * hd, (heads + kvHeads) * hd];
     const fused = need.fused && {
       q: rows("self_attn.qkv_proj.weight", 0, q),
@@ -144,19 +176,19 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
     return lazy<LayerWeights>({
       norm1: must(`${n1}.weight`),
       norm2: must(`${n2}.weight`),
-      q: fused ? fused.q : must("self_attn.q_proj.weight"),
-      k: fused ? fused.k : must("self_attn.k_proj.weight"),
-      v: fused ? fused.v : must("self_attn.v_proj.weight"),
-      o: must("self_attn.o_proj.weight"),
+      q: fused ? fused.q : matrix("self_attn.q_proj.weight"),
+      k: fused ? fused.k : matrix("self_attn.k_proj.weight"),
+      v: fused ? fused.v : matrix("self_attn.v_proj.weight"),
+      o: matrix("self_attn.o_proj.weight"),
       qBias: may("self_attn.q_proj.bias"),
       kBias: may("self_attn.k_proj.bias"),
       vBias: may("self_attn.v_proj.bias"),
       oBias: may("self_attn.o_proj.bias"),
       qNorm: may("self_attn.q_norm.weight"),
       kNorm: may("self_attn.k_norm.weight"),
-      gate: fused ? fused.gate : may("mlp.gate_proj.weight"),
-      up: fused ? fused.up : must("mlp.up_proj.weight"),
-      down: must("mlp.down_proj.weight"),
+      gate: fused ? fused.gate : may("mlp.gate_proj.weight", true),
+      up: fused ? fused.up : matrix("mlp.up_proj.weight"),
+      down: matrix("mlp.down_proj.weight"),
       gateBias: may("mlp.gate_proj.bias"),
       upBias: may("mlp.up_proj.bias"),
       downBias: may("mlp.down_proj.bias"),
@@ -166,13 +198,13 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       xielu: () => (hasXielu ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined),
     });
   };
-  const embed = () => read("model.embed_tokens.weight");
+  const embed = () => read("model.embed_tokens.weight", true);
   const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
   return lazy<AnalogWeights>({
     embed,
     layers: () => layers,
     finalNorm: () => read("model.norm.weight"),
-    lmHead: () => (c.tied ? embed() : read("lm_head.weight")),
+    lmHead: () => (c.tied ? embed() : read("lm_head.weight", true)),
   });
 }
 
@@ -215,28 +247,35 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
   const read = reader(ck, fail, names);
   // The writer asks for q, k, v and their biases in turn: one layer's split is kept, not read six times.
   let split: { l: number; parts: { w: Float32Array; b: Float32Array }[] } | undefined;
+  type Rows = Float32Array | Uint16Array;
   const layer = (l: number): LayerWeights => {
     const p = `gpt_neox.layers.${l}`;
     /** One of q, k, v (part 0, 1, 2): its rows out of every head's block of 3 × hd; no bias is a zero bias. */
-    const cut = (qkv: Float32Array, bias: Float32Array | undefined, k: number) => {
-      const w = new Float32Array(d * d),
+    const cut = (stored: Float32Array, bias: Float32Array | undefined, k: number) => {
+      // A 16-bit weight is cut as its bits, and stays 16-bit.
+      const h16 = halfOf(stored);
+      const qkv: Rows = h16 ? h16.bits : stored;
+      const w: Rows = h16 ? new Uint16Array(d * d) : new Float32Array(d * d),
         b = new Float32Array(d);
       for (let h = 0; h < heads; h++) {
         const from = (h * 3 + k) * hd;
-        w.set(qkv.subarray(from * d, (from + hd) * d), h * hd * d);
+        w.set(qkv.subarray(from * d, (from + hd) * d) as Float32Array & Uint16Array, h * hd * d);
         if (bias) b.set(bias.subarray(from, from + hd), h * hd);
       }
-      return { w, b };
+      return { w: h16 ? halfStandIn({ ...h16, rows: d, bits: w as Uint16Array }) : (w as Float32Array), b };
     };
     const part = (k: number) => () => {
       if (split?.l !== l) {
-        const qkv = read(`${p}.attention.query_key_value.weight`);
+        const qkv = read(`${p}.attention.query_key_value.weight`, true);
         const bias = names[`${p}.attention.query_key_value.bias`] && read(`${p}.attention.query_key_value.bias`);
         split = { l, parts: [0, 1, 2].map((k) => cut(qkv, bias, k)) };
       }
       return split.parts[k];
     };
-    const at = (n: string) => () => read(`${p}.${n}`);
+    const at =
+      (n: string, matrix = false) =>
+      () =>
+        read(`${p}.${n}`, matrix);
     return lazy<LayerWeights>({
       norm1: at("input_layernorm.weight"),
       norm1Bias: at("input_layernorm.bias"),
@@ -248,21 +287,21 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
       qBias: () => part(0)().b,
       kBias: () => part(1)().b,
       vBias: () => part(2)().b,
-      o: at("attention.dense.weight"),
+      o: at("attention.dense.weight", true),
       oBias: () => (`${p}.attention.dense.bias` in names ? read(`${p}.attention.dense.bias`) : undefined),
-      up: at("mlp.dense_h_to_4h.weight"),
+      up: at("mlp.dense_h_to_4h.weight", true),
       upBias: at("mlp.dense_h_to_4h.bias"),
-      down: at("mlp.dense_4h_to_h.weight"),
+      down: at("mlp.dense_4h_to_h.weight", true),
       downBias: at("mlp.dense_4h_to_h.bias"),
     });
   };
-  const embed = () => read("gpt_neox.embed_in.weight");
+  const embed = () => read("gpt_neox.embed_in.weight", true);
   const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
   return lazy<AnalogWeights>({
     embed,
     layers: () => layers,
     finalNorm: () => read("gpt_neox.final_layer_norm.weight"),
     finalNormBias: () => read("gpt_neox.final_layer_norm.bias"),
-    lmHead: () => (c.tied ? embed() : read(head)),
+    lmHead: () => (c.tied ? embed() : read(head, true)),
   });
 }

@@ -11,9 +11,10 @@ import type { ModelProto, TensorProto } from "onnx-buf";
 import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "../analogs/config.js";
 import type { AnalogWeights, LayerWeights } from "./types.js";
 import { traitsOf } from "./traits.js";
-import { DT, GraphBuilder, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
+import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
 import { emitQuantizedEmbedding, emitQuantizedLinear, onePlane, quantizedOf } from "./quantized.js";
+import { emitHalfEmbedding, halfOf, halfStandIn, halfWeight } from "./half.js";
 
 export interface EmitOptions {
   dialect: Dialect;
@@ -56,11 +57,15 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     // A converter's block-format weight, kept as its codes (quantized.ts).
     const q = quantizedOf(Wt);
     if (q) nbits = true;
+    // A checkpoint's 16-bit weight stays at 16 bits, cast to float32 on each run (half.ts).
+    const h16 = halfOf(Wt);
     const w = q
       ? ""
-      : genai
-        ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
-        : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
+      : h16
+        ? halfWeight(g, scope, x, h16, `${module}.weight`)
+        : genai
+          ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
+          : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
     let y = q ? emitQuantizedLinear(g, scope, x, q, module) : g.o(scope, "MatMul", [x, w]);
     if (bias) y = g.o(scope, "Add", [g.init(floatTensor(`${module}.bias`, [outDim], bias)), y]);
     return y;
@@ -95,8 +100,10 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   if (qE && !onePlane(qE)) throw new Error("an embedding's codes must be one 4-bit plane with no offsets");
   const embedQ = qE && emitQuantizedEmbedding(g, embedScope, "input_ids", qE, embedName);
   if (embedQ) nbits = true;
-  const E = embedQ ? embedQ.weight : g.init(floatTensor(embedName, [vocab, d], embed));
-  let h = embedQ ? embedQ.out : g.o(embedScope, "Gather", [E, "input_ids"]);
+  const hE = qE ? undefined : halfOf(embed);
+  const embedH = hE && emitHalfEmbedding(g, embedScope, "input_ids", hE, embedName);
+  const E = embedQ ? embedQ.weight : embedH ? embedH.weight : g.init(floatTensor(embedName, [vocab, d], embed));
+  let h = embedQ ? embedQ.out : embedH ? embedH.out : g.o(embedScope, "Gather", [E, "input_ids"]);
   if (traits.embedScale === "sqrt-d") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
   // The causal mask is made from the sequence length at run time: a [context, context] initializer
@@ -168,8 +175,9 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     const mod = `${hf}.layers.${l}.${names.attn}`;
     let q: string, k: string, v: string;
     if (traits.fusedQkv) {
-      // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd].
-      const qkv = new Float32Array(3 * d * d),
+      // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd]. 16-bit weights are fused as their bits.
+      const h16 = halfOf(w.q);
+      const qkv: Float32Array | Uint16Array = h16 ? new Uint16Array(3 * d * d) : new Float32Array(3 * d * d),
         bias = new Float32Array(3 * d);
       for (let hh = 0; hh < heads; hh++)
         for (const [part, src, b] of [
@@ -179,12 +187,21 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         ] as const) {
           for (let t = 0; t < hd; t++) {
             const row = (hh * 3 + part) * hd + t;
-            qkv.set(src.subarray((hh * hd + t) * d, (hh * hd + t + 1) * d), row * d);
+            const from = h16 ? halfOf(src)!.bits : src;
+            qkv.set(from.subarray((hh * hd + t) * d, (hh * hd + t + 1) * d) as Float32Array & Uint16Array, row * d);
             bias[row] = b![hh * hd + t];
           }
         }
       const y = g.o(s, "Reshape", [
-        linear(`${s}/query_key_value`, x, qkv, 3 * d, d, `${mod}.query_key_value`, bias),
+        linear(
+          `${s}/query_key_value`,
+          x,
+          h16 ? halfStandIn({ ...h16, rows: 3 * d, bits: qkv as Uint16Array }) : (qkv as Float32Array),
+          3 * d,
+          d,
+          `${mod}.query_key_value`,
+          bias,
+        ),
         g.ints([0, 0, heads, 3 * hd]),
       ]);
       [q, k, v] = [0, 1, 2].map((p) =>
@@ -433,12 +450,16 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       },
     );
   } else if (c.tied && !genai) {
-    // Tied: the graph reads W_U as a Transpose of the embedding itself.
-    g.op(head, "MatMul", [h, g.o(head, "Transpose", [E], { perm: [1, 0] })], { outputs: [logits] });
+    // Tied: the graph reads W_U as a Transpose of the embedding itself (a 16-bit one widened on each run).
+    const wE = hE ? castPerRun(g, head, E, 2, h) : E;
+    g.op(head, "MatMul", [h, g.o(head, "Transpose", [wE], { perm: [1, 0] })], { outputs: [logits] });
   } else {
-    const wu = genai
-      ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d)))
-      : g.folded_("MatMul", [d, vocab], transpose(lmHead ?? W.lmHead, vocab, d));
+    const hU = halfOf(lmHead);
+    const wu = hU
+      ? halfWeight(g, head, h, hU, "lm_head.weight")
+      : genai
+        ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d)))
+        : g.folded_("MatMul", [d, vocab], transpose(lmHead ?? W.lmHead, vocab, d));
     g.op(head, "MatMul", [h, wu], { outputs: [logits] });
   }
   if (c.finalSoftcap) {

@@ -53,6 +53,19 @@ export function through(idx: GraphIndex, name: string, ops: readonly string[]): 
   return p && ops.includes(p.opType) ? through(idx, p.input[0], ops) : name;
 }
 
+/**
+ * The initializer a matmul's weight input reads: itself, or widened to float32 by a Cast, directly or
+ * through the Reshape that defers it to each run (onnx/graph.ts, castPerRun: a 16-bit checkpoint's weights).
+ */
+export function weightInit(idx: GraphIndex, name: string): string | undefined {
+  if (idx.initializer.has(name)) return name;
+  const cast = idx.producer.get(name);
+  if (cast?.opType !== "Cast") return undefined;
+  const r = idx.producer.get(cast.input[0]);
+  const w = r?.opType === "Reshape" ? r.input[0] : cast.input[0];
+  return idx.initializer.has(w) ? w : undefined;
+}
+
 export function initDims(idx: GraphIndex, name: string): number[] | undefined {
   const t = idx.initializer.get(name);
   return t ? dimsOf(t) : undefined;
@@ -129,10 +142,14 @@ export function findEmbedding(
       n.input[1] === idsInput || ancestry(idx, n.input[1], "", 50).nodes.some((m) => m.input.includes(idsInput));
     if (!fromIds) continue;
     // quantize_dynamic stores the table as uint8 and dequantises the rows it gathers.
-    const dq = (idx.consumers.get(n.output[0]) ?? []).find((c) => c.opType === "DequantizeLinear");
+    const readers = idx.consumers.get(n.output[0]) ?? [];
+    const dq = readers.find((c) => c.opType === "DequantizeLinear");
     if (dq && idx.initializer.get(W_E.initializer)?.dataType !== 1) {
       return { node: dq, W_E: { ...W_E, dequantize: { scale: dq.input[1], zeroPoint: dq.input[2] || undefined } } };
     }
+    // A 16-bit table gathered as it is and then widened (a 16-bit checkpoint's): the embedding is the float32 rows.
+    if (readers.length === 1 && readers[0].opType === "Cast" && attr(readers[0], "to") === DT.FLOAT)
+      return { node: readers[0], W_E };
     return { node: n, W_E };
   }
   throw new LocateError(
@@ -181,17 +198,19 @@ export function unembeddingWeight(
     };
   }
   const transB = node.opType === "Gemm" && attr(node, "transB") === 1;
-  if (idx.initializer.has(b)) {
+  const w = weightInit(idx, b);
+  if (w) {
     return {
-      W_U: { initializer: b, layout: transB ? "vocab_d" : "d_vocab" },
-      tiedInGraph: b === W_E ? "W_U is the embedding initializer itself" : undefined,
+      W_U: { initializer: w, layout: transB ? "vocab_d" : "d_vocab" },
+      tiedInGraph: w === W_E ? "W_U is the embedding initializer itself" : undefined,
     };
   }
   const t = idx.producer.get(b);
-  if (t?.opType === "Transpose" && idx.initializer.has(t.input[0])) {
+  const wt = t?.opType === "Transpose" ? weightInit(idx, t.input[0]) : undefined;
+  if (wt) {
     return {
-      W_U: { initializer: t.input[0], layout: transB ? "d_vocab" : "vocab_d" },
-      tiedInGraph: t.input[0] === W_E ? "W_U is a Transpose of the embedding" : undefined,
+      W_U: { initializer: wt, layout: transB ? "d_vocab" : "vocab_d" },
+      tiedInGraph: wt === W_E ? "W_U is a Transpose of the embedding" : undefined,
     };
   }
   throw new LocateError(
@@ -207,15 +226,12 @@ function nbits(node: NodeProto, initializer: string, K: number | undefined, N: n
   return { initializer, layout: "matmulnbits", scales, zeroPoints, K, N, blockSize: attr(node, "block_size") };
 }
 
-/** A matmul on a weight (an initializer, or a Transpose of one), not on two activations. */
+/** A matmul on a weight (an initializer, or a Transpose of one, either perhaps widened: weightInit), not on two activations. */
 export function onWeight(idx: GraphIndex, n: NodeProto): boolean {
   const b = n.input[1];
-  return (
-    MATMUL_OPS.has(n.opType) &&
-    !!b &&
-    (idx.initializer.has(b) ||
-      (idx.producer.get(b)?.opType === "Transpose" && idx.initializer.has(idx.producer.get(b)!.input[0])))
-  );
+  if (!MATMUL_OPS.has(n.opType) || !b) return false;
+  const t = idx.producer.get(b);
+  return !!weightInit(idx, b) || (t?.opType === "Transpose" && !!weightInit(idx, t.input[0]));
 }
 
 /** The final norm between the last residual tensor and the lm_head input. */
