@@ -7,10 +7,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { AbsentError, RegistryError } from "../../onnx/errors.js";
+import { AbsentError, LoadError, RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
 import { buildCheckpoint, checkpointWeights, isCheckpoint } from "../safetensors/build.js";
-import { decodeModel } from "../../onnx/io.js";
+import { readModel } from "../../onnx/io.js";
 import { entryFile, findOnnxFile } from "./layout.js";
 import { describeMemory, graphWeights, type Probing, sessionMemory, shapeOf } from "./memory.js";
 import { readJsonFile } from "./schema.js";
@@ -297,9 +297,11 @@ export async function selectModels(
     const onnx = findOnnxFile(dir, entry.dtype, entryFile(entry));
     let memory;
     try {
-      memory = onnx && !entry.memoryGb ? graphMemory(onnx, dir, probing) : undefined;
+      memory = onnx && !entry.memoryGb ? graphMemory(onnx, dir, probing, entry.id) : undefined;
     } catch (e) {
-      notProbed(new RegistryError(entry.id, `${onnx} could not be read: ${(e as Error).message}`, { cause: e }));
+      // readModel's own line (a folder, a truncated file, missing external data) says what is wrong.
+      const why = e instanceof LoadError ? bare(e) : `${onnx} could not be read: ${(e as Error).message}`;
+      notProbed(new RegistryError(entry.id, why, { cause: e }));
       continue;
     }
     const memoryGb = entry.memoryGb ?? (memory ? memory.total / 1e9 : 0);
@@ -318,8 +320,8 @@ export async function selectModels(
 }
 
 /** What a session of an ONNX file will hold (memory.ts): its graph's weights, and the shape config.json gives. */
-function graphMemory(onnx: string, dir: string, probing: Probing) {
-  const proto = decodeModel(fs.readFileSync(onnx), undefined, onnx);
+function graphMemory(onnx: string, dir: string, probing: Probing, modelId: string) {
+  const { proto } = readModel(onnx, modelId);
   const configFile = [path.join(path.dirname(onnx), "config.json"), path.join(dir, "config.json")].find((f) =>
     fs.existsSync(f),
   );
