@@ -31,6 +31,8 @@ const TINY_PARTS = ["part1", "part2"].map((p) =>
 const PEER_ADDRESS_SPACE = 20e9;
 /** A bf16 forward at a longer length is timed only when the 16-token one says it ends within this. */
 const PEER_BUDGET_S = 180;
+/** The peer is stopped after this, whatever it is doing. */
+const PEER_TIMEOUT_S = 900;
 /** Disk a conversion must leave free. */
 const DISK_MARGIN = 10e9;
 
@@ -42,6 +44,8 @@ export interface BigOptions {
   say: (m: string) => void;
   /** TinyLlama and a small checkpoint in place of the 7B files, to check the machinery. */
   tinyllama?: boolean;
+  /** The parts to run (both unless told); a part left out keeps what reports/bench-7b.json holds of it. */
+  parts?: Part[];
 }
 
 const tsxChild = (script: string, args: string[], env?: Record<string, string>) =>
@@ -61,10 +65,16 @@ const freeDisk = (dir: string) => {
   return s.bavail * s.bsize;
 };
 
+export type Part = "gguf" | "bf16";
+
 export async function bench7b(o: BigOptions): Promise<Record<string, unknown>> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "probespec-bench-7b-"));
   const out = path.join(PROJECT_ROOT, `reports/bench-7b${o.tinyllama ? ".tinyllama" : ""}.json`);
+  const parts = o.parts ?? ["gguf", "bf16"];
+  // A part not run keeps what an earlier run measured.
+  const earlier = parts.length < 2 && fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, "utf8")) : {};
   const report: Record<string, unknown> = {
+    ...earlier,
     model: o.tinyllama ? "TinyLlama-1.1B (checking the machinery)" : "Mistral-7B-shaped, HF's initialisation",
     date: new Date().toISOString(),
     complete: false,
@@ -74,87 +84,107 @@ export async function bench7b(o: BigOptions): Promise<Record<string, unknown>> {
     lengths: o.lengths,
   };
   const save = () => fs.writeFileSync(out, JSON.stringify(report, null, 2));
-  const text = promptTexts().join(" ");
-  const cache = readConfig().cacheDir;
+  const ctx = { o, work, save, text: promptTexts().join(" "), cache: readConfig().cacheDir };
   try {
-    // The GGUF: ours, llama.cpp's, and transformers'.
-    let gguf = path.join(BIG, "mistral-7b-q4_0.gguf");
-    if (o.tinyllama) {
-      gguf = path.join(work, "tinyllama.gguf");
-      fs.writeFileSync(gguf, Buffer.concat(TINY_PARTS.map((p) => fs.readFileSync(p))));
-    }
-    const g: Record<string, unknown> = { file: gguf };
-    report.gguf = g;
-    if (!fs.existsSync(gguf)) {
-      g.skipped = `${gguf} is not there: .venv/bin/python tools/make_mistral7b_gguf.py ${gguf} ${TINY_PARTS.join(" ")}`;
-    } else {
-      g.file_bytes = fs.statSync(gguf).size;
-      o.say(`7B: converting ${path.basename(gguf)} (kept where converted before)`);
-      let t = performance.now();
-      const dir = await buildGguf([gguf], cache, { onProgress: o.say });
-      g.convert_s = (performance.now() - t) / 1000;
-      g.converted = dir;
-      const idsFile = path.join(work, "gguf-ids.json");
-      fs.writeFileSync(idsFile, JSON.stringify(o.lengths.map((n) => idsOfLength(dir, text, n))));
-      g.probespec = await costInChild("gguf", dir, idsFile, o);
-      save();
-
-      o.say("7B: llama.cpp (node-llama-cpp) on the same file and token ids");
-      g.machine_llama_cpp = machineNow();
-      const l = await tsxChild("llama-cpp.ts", [gguf, idsFile, String(o.runs), String(o.threads)]);
-      g.llama_cpp = l.result ? llamaSummary(l, g.probespec as CostChild) : { error: l.error };
-      save();
-
-      o.say(`7B: the peer, transformers' GGUF loader, under an address-space cap of ${PEER_ADDRESS_SPACE / 1e9} GB`);
-      g.peer = await peer(["prlimit", `--as=${PEER_ADDRESS_SPACE}`], idsFile, [gguf], o, {});
-      save();
-    }
-
-    // The bf16 checkpoint: ours and torch's in bf16.
-    const ckpt = o.tinyllama
-      ? path.join(PROJECT_ROOT, ".probespec-cache/checkpoints/llama-bf16")
-      : path.join(BIG, "mistral-7b-bf16");
-    const c: Record<string, unknown> = { folder: ckpt };
-    report.bf16 = c;
-    if (!fs.existsSync(path.join(ckpt, "config.json"))) {
-      c.skipped = `${ckpt} is not there: .venv/bin/python tools/make_mistral7b_safetensors.py ${ckpt}`;
-    } else {
-      const tensors = [...openCheckpoint(ckpt).tensors.values()];
-      c.file_bytes = tensors.reduce((n, t) => n + t.length, 0);
-      // This converter writes every weight as float32: twice a bf16 checkpoint on disk, and a session that holds it.
-      const float32 = tensors.reduce((n, t) => n + 4 * t.shape.reduce((a, b) => a * b, 1), 0);
-      const disk = freeDisk(cache);
-      // The checkpoint's own tokenizer, else the GGUF's (the same 32000-token vocabulary).
-      const converted = (report.gguf as { converted?: string }).converted;
-      const tokenizer = fs.existsSync(path.join(ckpt, "tokenizer.json")) ? ckpt : converted;
-      const idsFile = path.join(work, "bf16-ids.json");
-      const ids = o.lengths.map((n) => (tokenizer ? idsOfLength(tokenizer, text, n) : []));
-      fs.writeFileSync(idsFile, JSON.stringify(ids));
-      if (float32 > disk - DISK_MARGIN)
-        c.probespec = {
-          skipped: `the conversion writes the weights as float32, ${(float32 / 1e9).toFixed(1)} GB, and ${cache} has ${(disk / 1e9).toFixed(1)} GB free (${DISK_MARGIN / 1e9} GB to be left)`,
-        };
-      else if (float32 > os.totalmem())
-        c.probespec = {
-          skipped: `a float32 session holds ${(float32 / 1e9).toFixed(1)} GB of weights, more than this machine's ${(os.totalmem() / 1e9).toFixed(1)} GB`,
-        };
-      else {
-        const t = performance.now();
-        const dir = await buildCheckpoint(ckpt, cache, o.say);
-        c.convert_s = (performance.now() - t) / 1000;
-        c.probespec = await costInChild("bf16", dir, idsFile, o);
-      }
-      save();
-      o.say(`7B: the peer, transformers + torch in bf16 (longer lengths only within ${PEER_BUDGET_S} s)`);
-      c.peer = await peer([], idsFile, [ckpt], o, { dtype: "bfloat16", budget: PEER_BUDGET_S });
-      save();
-    }
+    if (parts.includes("gguf")) await ggufPart(report, ctx);
+    if (parts.includes("bf16")) await bf16Part(report, ctx);
     report.complete = true;
   } finally {
     save();
     fs.rmSync(work, { recursive: true, force: true });
   }
   return report;
+}
+
+interface Context {
+  o: BigOptions;
+  work: string;
+  save: () => void;
+  text: string;
+  cache: string;
+}
+
+/** The GGUF: ours, llama.cpp's, and transformers'. */
+async function ggufPart(report: Record<string, unknown>, { o, work, save, text, cache }: Context): Promise<void> {
+  let gguf = path.join(BIG, "mistral-7b-q4_0.gguf");
+  if (o.tinyllama) {
+    gguf = path.join(work, "tinyllama.gguf");
+    fs.writeFileSync(gguf, Buffer.concat(TINY_PARTS.map((p) => fs.readFileSync(p))));
+  }
+  const g: Record<string, unknown> = { file: gguf };
+  report.gguf = g;
+  if (!fs.existsSync(gguf)) {
+    g.skipped = `${gguf} is not there: .venv/bin/python tools/make_mistral7b_gguf.py ${gguf} ${TINY_PARTS.join(" ")}`;
+    return;
+  }
+  g.file_bytes = fs.statSync(gguf).size;
+  o.say(`7B: converting ${path.basename(gguf)} (kept where converted before)`);
+  const t = performance.now();
+  const dir = await buildGguf([gguf], cache, { onProgress: o.say });
+  g.convert_s = (performance.now() - t) / 1000;
+  g.converted = dir;
+  const idsFile = path.join(work, "gguf-ids.json");
+  fs.writeFileSync(idsFile, JSON.stringify(o.lengths.map((n) => idsOfLength(dir, text, n))));
+  g.probespec = await costInChild("gguf", dir, idsFile, o);
+  save();
+
+  o.say("7B: llama.cpp (node-llama-cpp) on the same file and token ids");
+  g.machine_llama_cpp = machineNow();
+  const l = await tsxChild("llama-cpp.ts", [gguf, idsFile, String(o.runs), String(o.threads)]);
+  g.llama_cpp = l.result ? llamaSummary(l, g.probespec as CostChild) : { error: l.error };
+  save();
+
+  o.say(`7B: the peer, transformers' GGUF loader, under an address-space cap of ${PEER_ADDRESS_SPACE / 1e9} GB`);
+  g.peer = await peer(["prlimit", `--as=${PEER_ADDRESS_SPACE}`], idsFile, [gguf], o, {});
+  save();
+}
+
+/** The bf16 checkpoint: ours and torch's in bf16. */
+async function bf16Part(report: Record<string, unknown>, { o, work, save, text, cache }: Context): Promise<void> {
+  const ckpt = o.tinyllama
+    ? path.join(PROJECT_ROOT, ".probespec-cache/checkpoints/llama-bf16")
+    : path.join(BIG, "mistral-7b-bf16");
+  const c: Record<string, unknown> = { folder: ckpt };
+  report.bf16 = c;
+  if (!fs.existsSync(path.join(ckpt, "config.json"))) {
+    c.skipped = `${ckpt} is not there: .venv/bin/python tools/make_big_checkpoint.py ${ckpt} (#25's 16-bit checkpoints)`;
+  } else {
+    const tensors = [...openCheckpoint(ckpt).tensors.values()];
+    c.file_bytes = tensors.reduce((n, t) => n + t.length, 0);
+    // This converter writes every weight as float32: twice a bf16 checkpoint on disk, and a session that holds it.
+    const float32 = tensors.reduce((n, t) => n + 4 * t.shape.reduce((a, b) => a * b, 1), 0);
+    const disk = freeDisk(cache);
+    // The GGUF's token ids (the same 32000-token vocabulary) where it was converted; TinyLlama's are beyond the
+    // small checkpoint's vocabulary, which has its own tokenizer.
+    const converted = (report.gguf as { converted?: string }).converted;
+    const tokenizer = !o.tinyllama && converted && fs.existsSync(converted) ? converted : ckpt;
+    const idsFile = path.join(work, "bf16-ids.json");
+    const ids = o.lengths.map((n) => (tokenizer ? idsOfLength(tokenizer, text, n) : []));
+    fs.writeFileSync(idsFile, JSON.stringify(ids));
+    const refused = [
+      ...(float32 > os.totalmem()
+        ? [
+            `a float32 session holds ${(float32 / 1e9).toFixed(1)} GB of weights, more than this machine's ${(os.totalmem() / 1e9).toFixed(1)} GB`,
+          ]
+        : []),
+      ...(float32 > disk - DISK_MARGIN
+        ? [
+            `the conversion writes them as float32, ${(float32 / 1e9).toFixed(1)} GB, and ${cache} has ${(disk / 1e9).toFixed(1)} GB free (${DISK_MARGIN / 1e9} GB to be left)`,
+          ]
+        : []),
+    ];
+    if (refused.length) c.probespec = { skipped: refused.join("; ") };
+    else {
+      const t = performance.now();
+      const dir = await buildCheckpoint(ckpt, cache, o.say);
+      c.convert_s = (performance.now() - t) / 1000;
+      c.probespec = await costInChild("bf16", dir, idsFile, o);
+    }
+    save();
+    o.say(`7B: the peer, transformers + torch in bf16 (longer lengths only within ${PEER_BUDGET_S} s)`);
+    c.peer = await peer([], idsFile, [ckpt], o, { dtype: "bfloat16", budget: PEER_BUDGET_S });
+    save();
+  }
 }
 
 interface CostChild {
@@ -211,6 +241,7 @@ async function peer(
   const r = await sampledChild(cmd, rest, {
     env: { OMP_NUM_THREADS: String(o.threads), OPENBLAS_NUM_THREADS: String(o.threads) },
     errorLines: 4,
+    timeoutS: PEER_TIMEOUT_S,
   });
   const { result, error, ...memory } = r;
   return { machine, command: [cmd, ...rest].join(" "), ...(result ? (result as object) : { error }), memory };
@@ -254,6 +285,7 @@ export function summaryOf7b(r: Record<string, any>): string[] {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const tinyllama = process.argv.includes("--tinyllama");
+  const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
   const say = (m: string) => process.stderr.write(`[bench 7b] ${m}\n`);
   bench7b({
     threads: 2,
@@ -261,6 +293,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     lengths: tinyllama ? [16, 128] : [16, 128, 512],
     say,
     tinyllama,
+    parts: only ? [only as Part] : undefined,
   }).then(
     (r) => console.log(summaryOf7b(r).join("\n")),
     (e) => {

@@ -261,7 +261,7 @@ export async function memoryOfRun(env: Record<string, string>): Promise<MemoryPe
 export function sampledChild(
   command: string,
   args: string[],
-  { env = {}, errorLines = 3 }: { env?: Record<string, string>; errorLines?: number } = {},
+  { env = {}, errorLines = 3, timeoutS }: { env?: Record<string, string>; errorLines?: number; timeoutS?: number } = {},
 ): Promise<MemoryPeak & { result?: unknown; error?: string; code: number | null }> {
   return new Promise((resolve) => {
     const t = performance.now();
@@ -287,8 +287,17 @@ export function sampledChild(
       }
     };
     const timer = setInterval(sample, 20);
+    let timedOut = false;
+    const limit =
+      timeoutS === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, timeoutS * 1000);
     child.on("exit", (code, signal) => {
       clearInterval(timer);
+      clearTimeout(limit);
       const seconds = (performance.now() - t) / 1000;
       const last = out.trim().split("\n").pop() ?? "";
       try {
@@ -296,7 +305,8 @@ export function sampledChild(
         resolve({ ...peak, seconds, code, result: JSON.parse(last) });
       } catch {
         const tail = err.trim().split("\n").slice(-errorLines).join(" ");
-        resolve({ ...peak, seconds, code, error: `exit ${code ?? signal}: ${tail}` });
+        const why = timedOut ? `stopped after ${timeoutS} s` : `exit ${code ?? signal}`;
+        resolve({ ...peak, seconds, code, error: `${why}: ${tail}` });
       }
     });
   });
