@@ -16,7 +16,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildGguf } from "../../models/analogs/build.js";
-import { buildCheckpoint } from "../../models/safetensors/build.js";
+import { buildCheckpoint, checkpointWeights } from "../../models/safetensors/build.js";
+import { sessionMemory } from "../../models/registry/memory.js";
 import { openCheckpoint } from "../../models/safetensors/reader.js";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { readConfig } from "../../probes/config.js";
@@ -149,10 +150,11 @@ async function bf16Part(report: Record<string, unknown>, { o, work, save, text, 
   if (!fs.existsSync(path.join(ckpt, "config.json"))) {
     c.skipped = `${ckpt} is not there: .venv/bin/python tools/make_big_checkpoint.py ${ckpt} (#25's 16-bit checkpoints)`;
   } else {
-    const tensors = [...openCheckpoint(ckpt).tensors.values()];
-    c.file_bytes = tensors.reduce((n, t) => n + t.length, 0);
-    // This converter writes every weight as float32: twice a bf16 checkpoint on disk, and a session that holds it.
-    const float32 = tensors.reduce((n, t) => n + 4 * t.shape.reduce((a, b) => a * b, 1), 0);
+    c.file_bytes = [...openCheckpoint(ckpt).tensors.values()].reduce((n, t) => n + t.length, 0);
+    // What the conversion writes (16-bit matrices kept at 16 bits) and what its session will hold, as selection counts it.
+    const { weights, shape } = checkpointWeights(ckpt);
+    const written = weights.reduce((n, w) => n + w.bytes, 0);
+    const held = sessionMemory(weights, shape, { seq: Math.max(...o.lengths), attention: true }).total;
     const disk = freeDisk(cache);
     // The GGUF's token ids (the same 32000-token vocabulary) where it was converted; TinyLlama's are beyond the
     // small checkpoint's vocabulary, which has its own tokenizer.
@@ -162,14 +164,14 @@ async function bf16Part(report: Record<string, unknown>, { o, work, save, text, 
     const ids = o.lengths.map((n) => (tokenizer ? idsOfLength(tokenizer, text, n) : []));
     fs.writeFileSync(idsFile, JSON.stringify(ids));
     const refused = [
-      ...(float32 > os.totalmem()
+      ...(held > os.totalmem()
         ? [
-            `a float32 session holds ${(float32 / 1e9).toFixed(1)} GB of weights, more than this machine's ${(os.totalmem() / 1e9).toFixed(1)} GB`,
+            `its session would hold ${(held / 1e9).toFixed(1)} GB, more than this machine's ${(os.totalmem() / 1e9).toFixed(1)} GB`,
           ]
         : []),
-      ...(float32 > disk - DISK_MARGIN
+      ...(written > disk - DISK_MARGIN
         ? [
-            `the conversion writes them as float32, ${(float32 / 1e9).toFixed(1)} GB, and ${cache} has ${(disk / 1e9).toFixed(1)} GB free (${DISK_MARGIN / 1e9} GB to be left)`,
+            `the conversion writes ${(written / 1e9).toFixed(1)} GB and ${cache} has ${(disk / 1e9).toFixed(1)} GB free (${DISK_MARGIN / 1e9} GB to be left)`,
           ]
         : []),
     ];
