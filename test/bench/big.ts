@@ -1,6 +1,6 @@
 /**
  * The bench at 7B (#25): a Mistral-7B-shaped model at HF's initialisation, in Q4_0 GGUF and in bf16 safetensors,
- * generated once into .probespec-cache/big (tools/make_mistral7b_gguf.py, tools/make_mistral7b_safetensors.py;
+ * generated once into .probespec-cache/big (tools/make_mistral7b_gguf.py, tools/make_big_checkpoint.py;
  * about 19 GB together, never committed). Opt-in: `npm run bench -- --7b` runs it after the rest, `npm run
  * bench:7b` alone; `--quick` never does. For each model: the plain and the probed pass at 16, 128 and 512 tokens
  * with load times and peak memory, each model in a child of its own (one 7B model in memory at a time, its
