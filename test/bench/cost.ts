@@ -81,16 +81,18 @@ export interface CostPoint {
   probed_per_token_s: number;
 }
 
+/** The sessions the bench opens of a model: its file as it is, and the probed graph with or without the lens. */
+export type SessionKind = "plain" | "probed" | "probed without the lens";
+
 /**
- * A model's sessions as the bench times them: the plain one (from its file), the probed one (every measure's
- * in-graph reductions and the logit lens, the graph probeModel runs) and, where asked, the probed one without
- * the lens; each session's load time, and the model's own feeds (probes/feeds.ts).
+ * A model's sessions as the bench times them, each opened on demand: the plain one (from its file), the probed
+ * one (every measure's in-graph reductions and the logit lens, the graph probeModel runs) and the probed one
+ * without the lens; the model's own feeds (probes/feeds.ts). A 7B model's sessions are opened one at a time.
  */
-export async function openSessions(name: string, dir: string, threads: number, { unlensed = false } = {}) {
+export function sessionOpener(name: string, dir: string, threads: number) {
   const file = path.join(dir, "model.onnx");
   const model = readModel(file);
   const located = locate(model.proto);
-  const plan = planReads(await loadMeasures(), located);
   const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
   const opts: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: threads,
@@ -98,32 +100,74 @@ export async function openSessions(name: string, dir: string, threads: number, {
     executionProviders: ["cpu"],
     graphOptimizationLevel: "all",
   };
-  const load_s: Record<string, number> = {};
-  const open = async (kind: string, lens?: boolean) => {
+  const open = async (kind: SessionKind) => {
+    const plan = planReads(await loadMeasures(), located);
     const t = performance.now();
-    const g = lens === undefined ? undefined : probedGraph(model.proto, located, name, { ...plan.graph, lens });
+    const g =
+      kind === "plain"
+        ? undefined
+        : probedGraph(model.proto, located, name, { ...plan.graph, lens: kind === "probed" });
     const session = g
       ? await ort.InferenceSession.create(encodeModel(g.proto), {
           ...opts,
           extra: { session: { model_external_initializers_file_folder_path: dir } },
         })
       : await ort.InferenceSession.create(file, opts);
-    load_s[kind] = (performance.now() - t) / 1000;
-    return { session, run: (x: ort.InferenceSession.FeedsType) => (g ? session.run(x, g.outputs) : session.run(x)), g };
+    return {
+      run: (x: ort.InferenceSession.FeedsType) => (g ? session.run(x, g.outputs) : session.run(x)),
+      /** Tensors the session fetches: the probed graph's reductions (and lens), or the plain graph's outputs. */
+      exposed: g ? g.outputs.length : session.outputNames.length,
+      load_s: (performance.now() - t) / 1000,
+      release: () => session.release(),
+    };
   };
-  const plain = await open("plain");
-  const lensed = await open("probed", true);
-  const probed = unlensed ? await open("probed without the lens", false) : undefined;
+  return {
+    open,
+    feeds: feeder(located, config, undefined, name),
+    weightBytes: folderWeightBytes(file),
+    parameters: parametersOf(config) ?? folderWeightBytes(file) / 4,
+  };
+}
+
+/**
+ * A Llama-shaped config.json's parameter count (embedding, attention with grouped KV heads, gated MLP, norms,
+ * lm_head unless tied), or undefined for another shape: weight bytes over 4 count parameters only in float32,
+ * not in a GGUF's block codes or 16 bits.
+ */
+export function parametersOf(c: Record<string, number | boolean | string>): number | undefined {
+  if (!["llama", "mistral"].includes(c.model_type as string)) return undefined;
+  const [d, layers, heads, hidden, vocab] = [
+    c.hidden_size,
+    c.num_hidden_layers,
+    c.num_attention_heads,
+    c.intermediate_size,
+    c.vocab_size,
+  ] as number[];
+  const headDim = (c.head_dim as number | undefined) ?? d / heads;
+  const kv = (c.num_key_value_heads as number | undefined) ?? heads;
+  const layer = 2 * d * heads * headDim + 2 * d * kv * headDim + 3 * d * hidden + 2 * d;
+  return vocab * d * (c.tie_word_embeddings ? 1 : 2) + layers * layer + d;
+}
+
+/** The plain, probed (with the lens) and, where asked, unlensed probed sessions open together, with load times. */
+export async function openSessions(name: string, dir: string, threads: number, { unlensed = false } = {}) {
+  const o = sessionOpener(name, dir, threads);
+  const plain = await o.open("plain");
+  const lensed = await o.open("probed");
+  const probed = unlensed ? await o.open("probed without the lens") : undefined;
+  const load_s: Record<string, number> = { plain: plain.load_s, probed: lensed.load_s };
+  if (probed) load_s["probed without the lens"] = probed.load_s;
   return {
     plain: plain.run,
     lensed: lensed.run,
     probed: probed?.run,
     /** Tensors the probed session fetches (without the lens, where opened). */
-    exposed: (probed ?? lensed).g!.outputs.length,
-    feeds: feeder(located, config, undefined, name),
+    exposed: (probed ?? lensed).exposed,
+    feeds: o.feeds,
     load_s,
-    weightBytes: folderWeightBytes(file),
-    release: () => Promise.all([plain, lensed, probed].map((s) => s?.session.release())),
+    weightBytes: o.weightBytes,
+    parameters: o.parameters,
+    release: () => Promise.all([plain, lensed, probed].map((s) => s?.release())),
   };
 }
 
@@ -150,7 +194,7 @@ export async function costRow(
     );
     points.push({
       model: name,
-      parameters: s.weightBytes / 4,
+      parameters: s.parameters,
       weightBytes: s.weightBytes,
       tokens,
       plain_s: p,
@@ -196,10 +240,32 @@ const statusField = (text: string, field: string) =>
   Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) * 1024;
 
 /** A probe run in a child (test/bench/probe-one.ts) with this environment, its memory sampled from /proc while it runs. */
-export function memoryOfRun(env: Record<string, string>): Promise<MemoryPeak & { error?: string }> {
+export async function memoryOfRun(env: Record<string, string>): Promise<MemoryPeak & { error?: string }> {
+  const r = await sampledChild(
+    process.execPath,
+    ["--import", "tsx", path.join(PROJECT_ROOT, "test/bench/probe-one.ts")],
+    {
+      env,
+    },
+  );
+  const { result, error, ...peak } = r;
+  return result ? { ...peak, hwmBytes: (result as { maxRssBytes: number }).maxRssBytes } : { ...peak, error };
+}
+
+/**
+ * A command in a child, its memory (RssAnon and RssFile) sampled from /proc every 20 ms while it runs: its last
+ * line of output parsed as JSON, or, where it failed, the last lines of its error output. A child's VmHWM is its
+ * own to print (Linux carries getrusage's maxRSS across fork and exec). `prlimit` in front of a command is
+ * sampled through: the pid is the command's own once prlimit has exec'd it.
+ */
+export function sampledChild(
+  command: string,
+  args: string[],
+  { env = {}, errorLines = 3, timeoutS }: { env?: Record<string, string>; errorLines?: number; timeoutS?: number } = {},
+): Promise<MemoryPeak & { result?: unknown; error?: string; code: number | null }> {
   return new Promise((resolve) => {
     const t = performance.now();
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "test/bench/probe-one.ts")], {
+    const child = spawn(command, args, {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -214,20 +280,33 @@ export function memoryOfRun(env: Record<string, string>): Promise<MemoryPeak & {
         const s = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
         peak.anonBytes = Math.max(peak.anonBytes, statusField(s, "RssAnon"));
         peak.fileBytes = Math.max(peak.fileBytes, statusField(s, "RssFile"));
+        peak.hwmBytes = Math.max(peak.hwmBytes, statusField(s, "VmHWM"));
         peak.samples++;
       } catch {
         // exited between two samples
       }
     };
     const timer = setInterval(sample, 20);
-    child.on("exit", (code) => {
+    let timedOut = false;
+    const limit =
+      timeoutS === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, timeoutS * 1000);
+    child.on("exit", (code, signal) => {
       clearInterval(timer);
-      const last = out.trim().split("\n").pop() ?? "";
+      clearTimeout(limit);
       const seconds = (performance.now() - t) / 1000;
+      const last = out.trim().split("\n").pop() ?? "";
       try {
-        resolve({ ...peak, hwmBytes: JSON.parse(last).maxRssBytes, seconds });
+        if (code !== 0) throw new Error();
+        resolve({ ...peak, seconds, code, result: JSON.parse(last) });
       } catch {
-        resolve({ ...peak, seconds, error: `exit ${code}: ${err.trim().split("\n").slice(-3).join(" ")}` });
+        const tail = err.trim().split("\n").slice(-errorLines).join(" ");
+        const why = timedOut ? `stopped after ${timeoutS} s` : `exit ${code ?? signal}`;
+        resolve({ ...peak, seconds, code, error: `${why}: ${tail}` });
       }
     });
   });

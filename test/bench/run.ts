@@ -1,10 +1,10 @@
 /**
- * npm run bench [-- --quick]: each figure a ratio against a baseline measured in
+ * npm run bench [-- --quick | --7b]: each figure a ratio against a baseline measured in
  * the same run (median of runs after a warm-up, with min and max), then how cost
  * grows up to TinyLlama-1.1B (cost.ts), memory there under ONNX Runtime's
  * settings, and the peer a user would run instead. Prints a table, writes
  * reports/bench.json as each figure is measured and reports/bench.html at the
- * end. Benchmarks are not tests: nothing here asserts.
+ * end. --7b adds the 7B part (big.ts: reports/bench-7b.json). Benchmarks are not tests: nothing here asserts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -38,9 +38,12 @@ import {
   type CostPoint,
   type Timing,
 } from "./cost.js";
+import { bench7b, summaryOf7b } from "./big.js";
 
 /** --quick: a subset for CI (about 2 minutes): the small sizes, fewer runs, no 1.1B, no torch. */
 const QUICK = process.argv.includes("--quick");
+/** --7b: the 7B part (big.ts) after the rest; opt-in, since it reads about 19 GB of generated files. --quick leaves it out. */
+const SEVEN_B = process.argv.includes("--7b") && !QUICK;
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 5));
 const THREADS = 2;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "probespec-bench-"));
@@ -638,6 +641,11 @@ async function main() {
     ["figure                         value      target", ...table, `machine: ${JSON.stringify(machine)}`].join("\n"),
   );
   console.log(summaryOfCost().join("\n"));
+  if (SEVEN_B) {
+    const big = await bench7b({ threads: THREADS, runs: 2, lengths: [16, 128, 512], say });
+    report.seven_b = "reports/bench-7b.json";
+    console.log(summaryOf7b(big).join("\n"));
+  } else if (process.argv.includes("--7b")) say("--quick leaves the 7B part out");
   report.complete = true;
   save();
   await writeHtml();
