@@ -10,7 +10,19 @@
  * ids.json: a list of token-id lists, one per prompt length. Prints one JSON object on its last line.
  */
 import fs from "node:fs";
-import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
+
+/**
+ * Not in package.json: its lock entries for every platform's prebuilt binary leave `npm ci` out of sync here, and it
+ * adds 700 MB. The 7B bench installs nothing; install it yourself: npm install --no-save node-llama-cpp@3.22.1.
+ */
+const PACKAGE = "node-llama-cpp";
+type Token = number;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const { getLlama, LlamaLogLevel } = (await import(PACKAGE).catch(() => {
+  throw new Error(
+    `${PACKAGE} is not installed: npm install --no-save ${PACKAGE}@3.22.1 (the 7B bench's llama.cpp anchor)`,
+  );
+})) as any;
 
 const [file, idsFile, runsArg, threadsArg] = process.argv.slice(2);
 const runs = Number(runsArg),
