@@ -106,6 +106,13 @@ export function castPerRun(
   return g.o(scope, "Cast", [g.o(scope, "Reshape", [weight, shape])], { to: DT.FLOAT });
 }
 
+/** The zeros initializer of castPerRun's Reshape, where `reshape` is one (its shape input the per-run Mul); else undefined. */
+export function perRunZeros(producer: ReadonlyMap<string, NodeProto>, reshape: NodeProto): string | undefined {
+  if (reshape.opType !== "Reshape") return undefined;
+  const mul = producer.get(reshape.input[1]);
+  return mul?.opType === "Mul" ? mul.input.find((i) => i.startsWith(PER_RUN)) : undefined;
+}
+
 export function valueInfo(name: string, elemType: DT, dims: (number | string)[]): ValueInfoProto {
   const shape = create(TensorShapeProtoSchema, {
     dim: dims.map((d) =>

@@ -239,7 +239,7 @@ export function toFloat32(t: TensorProto, modelDir: string, modelId?: string): F
   throw new LoadError(modelId, `tensor "${t.name}" has element type ${DT[t.dataType] ?? t.dataType}, not a float type`);
 }
 
-/** Integer initializers (shapes, indices, packed int4) as plain numbers. */
+/** Integer initializers (shapes, indices, packed int4) as numbers: 8-bit ones as a typed view of their bytes. */
 export function toInts(t: TensorProto, modelDir: string, modelId?: string): ArrayLike<number> {
   const n = numel(dimsOf(t));
   const bytes = rawBytes(t, modelDir, modelId);

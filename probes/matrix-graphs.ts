@@ -6,7 +6,8 @@
  * final norm's gain is folded in inside the graph (W_U_eff = W_U · diag(g)): no
  * second matrix is kept in JavaScript, and ONNX Runtime makes W · diag(g) a block
  * of rows at a time. On the CPU, ONNX Runtime reads the fed buffer in place. One
- * float32 matrix is held at a time: W_E is read after W_U is let go.
+ * float32 matrix is held at a time: W_E is read after W_U is let go (the tie check
+ * reads the second beside the first only where every row's extremes agree).
  *
  * Precision: sums are float32 over chunks of at most 64 elements, cast to
  * float64 and finished there (within 4e-7 of exact, as the prompt reductions).

@@ -207,7 +207,8 @@ export function logitStats(logits: Vec): LogitStats {
 /** Tied when the graph shares the matrix, else (as the notebook did) when values agree to 1e-3. */
 export function allClose(a: Float32Array, b: Float32Array, atol = 1e-3): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > atol) return false;
+  // Written so that a NaN on either side is not close.
+  for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - b[i]) <= atol)) return false;
   return true;
 }
 

@@ -8,7 +8,7 @@
  */
 import os from "node:os";
 import type { ModelProto, TensorProto } from "onnx-buf";
-import { DT, PER_RUN } from "../onnx/graph.js";
+import { DT, perRunZeros } from "../onnx/graph.js";
 import { indexGraph } from "../onnx/io.js";
 import { dimsOf, numel } from "../onnx/tensor.js";
 
@@ -25,9 +25,7 @@ function perRun(proto: ModelProto): { weights: TensorProto[]; reshapes: Map<stri
   const weights: TensorProto[] = [];
   const reshapes = new Map<string, string>();
   for (const n of proto.graph!.node) {
-    if (n.opType !== "Reshape") continue;
-    const mul = idx.producer.get(n.input[1]);
-    const zeros = mul?.opType === "Mul" ? mul.input.find((i) => i.startsWith(PER_RUN)) : undefined;
+    const zeros = perRunZeros(idx.producer, n);
     const w = idx.initializer.get(n.input[0]);
     if (!zeros || !w) continue;
     weights.push(w);
@@ -97,14 +95,22 @@ export async function weightForm(
           "float64; 1.8e-6 of the largest logit for two layers of Mistral-7B's widths)",
       },
     };
-  const ours = await firstPrompt(proto);
-  const ref = await firstPrompt(foldCasts(proto));
+  // The model is already probed: a comparison that cannot run, or gives no finite number, is said, never an error.
+  let ours, ref;
+  try {
+    ours = await firstPrompt(proto);
+    ref = await firstPrompt(foldCasts(proto));
+  } catch (e) {
+    return { form, logitError: { unmeasured: `the float32 forward could not run: ${(e as Error).message}` } };
+  }
   let maxAbs = 0,
     scale = 0;
   for (let i = 0; i < ref.logits.length; i++) {
     maxAbs = Math.max(maxAbs, Math.abs(ours.logits[i] - ref.logits[i]));
     scale = Math.max(scale, Math.abs(ref.logits[i]));
   }
+  if (!Number.isFinite(maxAbs) || !Number.isFinite(scale))
+    return { form, logitError: { unmeasured: "the logits of one of the two forwards are not all finite numbers" } };
   return {
     form,
     logitError: {

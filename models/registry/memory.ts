@@ -14,7 +14,7 @@
  *   the logits (seq × vocab × 4) and, where the attention is captured, layers × heads × seq² × 4.
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
-import { DT, PER_RUN } from "../../onnx/graph.js";
+import { DT, perRunZeros } from "../../onnx/graph.js";
 import { indexGraph } from "../../onnx/io.js";
 import { dimsOf, numel } from "../../onnx/tensor.js";
 
@@ -99,10 +99,7 @@ export function graphWeights(proto: ModelProto): WeightUse[] {
     const readers = idx.consumers.get(t.name) ?? [];
     for (const n of readers) {
       if (n.opType === "MatMulNBits" && n.input[1] === t.name) return "nbits";
-      if (n.opType === "Reshape" && n.input[0] === t.name) {
-        const mul = idx.producer.get(n.input[1]);
-        if (mul?.opType === "Mul" && mul.input.some((i) => i.startsWith(PER_RUN))) return "perRun";
-      }
+      if (n.input[0] === t.name && perRunZeros(idx.producer, n)) return "perRun";
       if (t.dataType !== DT.FLOAT) continue;
       if ((n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] === t.name) return "matmul";
       if (n.opType === "Transpose" && (idx.consumers.get(n.output[0]) ?? []).some((m) => m.opType === "MatMul"))

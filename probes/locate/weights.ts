@@ -7,6 +7,7 @@
 import type { ModelProto, NodeProto, TensorProto } from "onnx-buf";
 import { LocateError } from "../../onnx/errors.js";
 import { DT, attr, type GraphIndex } from "../../onnx/io.js";
+import { perRunZeros } from "../../onnx/graph.js";
 import { dimsOf, toFloat32 } from "../../onnx/tensor.js";
 import { MATMUL_OPS, RESHAPES, SKIP_NORMS } from "../dataflow.js";
 
@@ -60,9 +61,10 @@ export function through(idx: GraphIndex, name: string, ops: readonly string[]): 
 export function weightInit(idx: GraphIndex, name: string): string | undefined {
   if (idx.initializer.has(name)) return name;
   const cast = idx.producer.get(name);
-  if (cast?.opType !== "Cast") return undefined;
+  if (cast?.opType !== "Cast" || attr(cast, "to") !== DT.FLOAT) return undefined;
+  // Only castPerRun's Reshape, which keeps the weight's shape: another would change the dims W is read with.
   const r = idx.producer.get(cast.input[0]);
-  const w = r?.opType === "Reshape" ? r.input[0] : cast.input[0];
+  const w = r && perRunZeros(idx.producer, r) ? r.input[0] : cast.input[0];
   return idx.initializer.has(w) ? w : undefined;
 }
 
