@@ -36,29 +36,46 @@ export function quantizeQ4(W: Float32Array, rows: number, cols: number, blockSiz
 }
 
 /** The [rows, cols] float matrix a MatMulNBits weight stands for. */
-export function dequantizeQ4(
+export const dequantizeQ4 = (
   packed: ArrayLike<number>,
   scales: ArrayLike<number>,
   rows: number,
   cols: number,
   blockSize: number,
   zeroPoints?: ArrayLike<number>,
+): Float32Array => dequantizeNbits([{ packed, factor: 1 }], scales, rows, cols, blockSize, { zeroPoints });
+
+/**
+ * The [rows, cols] float matrix 4-bit planes on one scales tensor stand for (onnx/nbits.ts):
+ * s·Σ_j factor_j·(n_j − zero point) + o, in the graph's float32 steps: the planes' sum times s is exact
+ * (a whole number under 2^12 times a float32 scale of a half), then the offset is added once.
+ */
+export function dequantizeNbits(
+  planes: { packed: ArrayLike<number>; factor: number }[],
+  scales: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  blockSize: number,
+  extra: { zeroPoints?: ArrayLike<number>; offsets?: ArrayLike<number> } = {},
 ): Float32Array {
+  const { zeroPoints, offsets } = extra;
   const blocks = Math.ceil(cols / blockSize);
   const blockBytes = blockSize / 2;
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < blocks; b++) {
-      const scale = scales[r * blocks + b];
+      const scale = scales[r * blocks + b],
+        o = offsets ? offsets[r * blocks + b] : 0;
       // zero_points, when given, are packed 4-bit per block, two blocks a byte, per row.
       const zpByte = zeroPoints ? zeroPoints[r * Math.ceil(blocks / 2) + (b >> 1)] : 0;
       const zp = zeroPoints ? (b & 1 ? zpByte >> 4 : zpByte & 15) : 8;
       for (let i = 0; i < blockSize; i++) {
         const col = b * blockSize + i;
         if (col >= cols) break;
-        const byte = packed[(r * blocks + b) * blockBytes + (i >> 1)];
-        const q = i & 1 ? byte >> 4 : byte & 15;
-        out[r * cols + col] = (q - zp) * scale;
+        const at = (r * blocks + b) * blockBytes + (i >> 1);
+        let u = 0;
+        for (const { packed, factor } of planes) u += factor * (((i & 1 ? packed[at] >> 4 : packed[at]) & 15) - zp);
+        out[r * cols + col] = Math.fround(u * scale) + o;
       }
     }
   }

@@ -11,6 +11,7 @@ import { DT, GraphBuilder, PER_RUN, castPerRun, floatTensor, int64Tensor } from 
 import type { Located } from "./locate.js";
 import { opsetVersion } from "../onnx/io.js";
 import { point } from "./points.js";
+import { nbitsMatMul } from "../onnx/nbits.js";
 
 export const LENS_OUTPUT = "probespec::logit_lens";
 
@@ -55,12 +56,21 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
     // MatMulNBits computes in its scales' dtype.
     const t = inits.get(W.scales!)?.dataType ?? DT.FLOAT;
     const A = t === DT.FLOAT ? Y : g.o(s, "Cast", [Y], { to: t });
-    const out = g.o(
+    const planes = W.planes ?? [{ initializer: W.initializer, factor: 1 }];
+    const out = nbitsMatMul(
+      g,
       s,
-      "MatMulNBits",
-      [A, W.initializer, W.scales!, ...(W.zeroPoints ? [W.zeroPoints] : [])],
-      { K: W.K!, N: W.N!, bits: 4, block_size: W.blockSize! },
-      "com.microsoft",
+      A,
+      {
+        planes: planes.map((p) => ({ B: p.initializer, factor: p.factor })),
+        scales: W.scales!,
+        zeroPoints: W.zeroPoints,
+        offsets: W.offsets,
+        K: W.K!,
+        N: W.N!,
+        blockSize: W.blockSize!,
+      },
+      2,
     );
     g.op(s, "Cast", [out], { ...opts, attrs: { to: DT.FLOAT } });
   } else {

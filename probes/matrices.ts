@@ -1,10 +1,10 @@
 /**
  * The weight matrices the probes measure, read from initializers and handed on
  * as [vocab, d] Float32Array whatever the graph stores: folded [d, vocab],
- * Gemm transB, a Transpose of a tied embedding, or MatMulNBits int4.
+ * Gemm transB, a Transpose of a tied embedding, or MatMulNBits int4 planes.
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
-import { dequantizeQ4, transpose } from "../onnx/int4.js";
+import { dequantizeNbits, transpose } from "../onnx/int4.js";
 import { LocateError } from "../onnx/errors.js";
 import type { Located, WeightRef } from "./locate.js";
 import { indexGraph, type GraphIndex } from "../onnx/io.js";
@@ -26,15 +26,20 @@ export function readWeight(
         modelId,
         `MatMulNBits weight "${ref.initializer}" lacks its scales or K/N/block_size attributes`,
       );
-    const zp = ref.zeroPoints ? idx.initializer.get(ref.zeroPoints) : undefined;
-    const data = dequantizeQ4(
-      toInts(t, modelDir, modelId),
-      toFloat32(scalesT, modelDir, modelId),
-      ref.N,
-      ref.K,
-      ref.blockSize,
-      zp ? toInts(zp, modelDir, modelId) : undefined,
-    );
+    const ints = (name: string) => {
+      const c = idx.initializer.get(name);
+      if (!c)
+        throw new LocateError(modelId, `the MatMulNBits parameter "${name}" of "${t.name}" is not an initializer`);
+      return toInts(c, modelDir, modelId);
+    };
+    const planes = (ref.planes ?? [{ initializer: ref.initializer, factor: 1 }]).map((p) => ({
+      packed: ints(p.initializer),
+      factor: p.factor,
+    }));
+    const data = dequantizeNbits(planes, toFloat32(scalesT, modelDir, modelId), ref.N, ref.K, ref.blockSize, {
+      zeroPoints: ref.zeroPoints ? ints(ref.zeroPoints) : undefined,
+      offsets: ref.offsets ? toFloat32(idx.initializer.get(ref.offsets)!, modelDir, modelId) : undefined,
+    });
     return { data, rows: ref.N, cols: ref.K };
   }
   const [a, b] = dimsOf(t);

@@ -24,7 +24,8 @@ import {
   type Value,
 } from "./measures/measure.js";
 import { loadMeasures, pick } from "./measures/registry.js";
-import { DT, encodeModel, readModel, relocateExternalData, type OnnxModel } from "../onnx/io.js";
+import { DT, encodeModel, indexGraph, readModel, relocateExternalData, type OnnxModel } from "../onnx/io.js";
+import { through } from "./locate/weights.js";
 import { dimsOf } from "../onnx/tensor.js";
 import type { ModelProto } from "onnx-buf";
 import { parsePoint, type ProbePoint } from "./points.js";
@@ -105,14 +106,26 @@ function contextLength(folder: ModelFolder, dir: string): number | undefined {
   return typeof v === "number" && v > 0 ? v : undefined;
 }
 
-/** Float and 8-bit initializers' elements, MatMulNBits' packed 4-bit weights two to a byte; shapes and indices left out. */
+/**
+ * Float and 8-bit initializers' elements, 4-bit planes two to a byte: a weight's further planes on the same
+ * scales (onnx/nbits.ts) hold no further parameters. Shapes and indices left out.
+ */
 function parameterCount(proto: ModelProto): number {
-  const packed = new Set(proto.graph!.node.filter((n) => n.opType === "MatMulNBits").map((n) => n.input[1]));
+  const idx = indexGraph(proto.graph!);
+  const scalesOf = new Map<string, string>(); // a 4-bit plane → its scales
+  for (const n of proto.graph!.node) {
+    if (n.opType === "MatMulNBits") scalesOf.set(n.input[1], n.input[2]);
+    if (n.opType === "GatherBlockQuantized")
+      scalesOf.set(through(idx, n.input[0], ["Reshape", "Identity"]), n.input[2]);
+  }
+  const counted = new Set<string>(); // scales whose weight is counted
   let n = 0;
   for (const t of proto.graph!.initializer) {
     const count = dimsOf(t).reduce((a, b) => a * b, 1);
+    const scales = scalesOf.get(t.name);
     if ([DT.FLOAT, DT.FLOAT16, DT.BFLOAT16, DT.INT8].includes(t.dataType)) n += count;
-    else if (t.dataType === DT.UINT8) n += packed.has(t.name) ? 2 * count : count;
+    else if (t.dataType === DT.UINT8 && scales === undefined) n += count;
+    else if (t.dataType === DT.UINT8 && !counted.has(scales!)) n += (counted.add(scales!), 2 * count);
   }
   return n;
 }

@@ -1,6 +1,8 @@
-"""test/fixtures/gguf-llama-q4/{tied,untied}.gguf: the gguf-llama fixture with its embedding (and, untied, an
-output.weight copied from it) re-quantised to Q4_0, whose blocks GatherBlockQuantized and MatMulNBits read as
-they are. Tests compare their MatMulNBits conversion with their float32 conversion (test/gguf.test.ts).
+"""test/fixtures/gguf-llama-q4/{tied,untied,offsets}.gguf: the gguf-llama fixture with its embedding (and, untied,
+an output.weight copied from it, rows reversed) re-quantised: Q4_0 (one 4-bit plane, which GatherBlockQuantized
+and MatMulNBits read as it is), and for offsets.gguf a Q4_1 embedding (a per-block offset) and a Q5_1 lm_head
+(two planes and an offset). Tests compare their MatMulNBits conversion with their float32 conversion
+(test/gguf.test.ts).
 
   .venv/bin/python tools/make_gguf_q4_fixture.py
 """
@@ -18,8 +20,8 @@ OUT = os.path.join(HERE, "..", "test", "fixtures", "gguf-llama-q4")
 def main():
     os.makedirs(OUT, exist_ok=True)
     r = gguf.GGUFReader(SRC)
-    for tied in (True, False):
-        w = gguf.GGUFWriter(os.path.join(OUT, "tied.gguf" if tied else "untied.gguf"), "llama")
+    for name, emb_type, out_type in (("tied", T.Q4_0, None), ("untied", T.Q4_0, T.Q4_0), ("offsets", T.Q4_1, T.Q5_1)):
+        w = gguf.GGUFWriter(os.path.join(OUT, f"{name}.gguf"), "llama")
         for f in r.fields.values():
             if f.name.startswith("GGUF.") or f.name == "general.architecture":
                 continue
@@ -33,10 +35,9 @@ def main():
             shape = [int(x) for x in reversed(t.shape)]
             if t.name == "token_embd.weight":
                 emb = dequantize(data, t.tensor_type).reshape(shape)
-                q = quantize(emb, T.Q4_0)
-                w.add_tensor(t.name, q, raw_dtype=T.Q4_0)
-                if not tied:
-                    w.add_tensor("output.weight", quantize(emb[::-1].copy(), T.Q4_0), raw_dtype=T.Q4_0)
+                w.add_tensor(t.name, quantize(emb, emb_type), raw_dtype=emb_type)
+                if out_type is not None:
+                    w.add_tensor("output.weight", quantize(emb[::-1].copy(), out_type), raw_dtype=out_type)
             else:
                 w.add_tensor(t.name, data, raw_shape=data.shape if t.tensor_type in (T.F32, T.F16) else None, raw_dtype=t.tensor_type)
         w.write_header_to_file()

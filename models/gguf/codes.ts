@@ -30,9 +30,6 @@ const FORMS: Record<number, { block: number; min: number; max: number }> = {
 
 export const codedTypes = () => Object.keys(FORMS).map(Number);
 
-/** Formats whose codes are one 4-bit plane with no offsets (Q4_0, Q3_K): GatherBlockQuantized reads them too. */
-export const ONE_PLANE = new Set([2, 11]);
-
 /** Does this format become MatMulNBits codes (rather than float32)? */
 export const isCoded = (type: number) => type in FORMS;
 
@@ -232,7 +229,7 @@ function nibbles(
     cols,
     blockSize: B,
     planes,
-    scales: Array.from({ length: J }, (_, j) => s.map((v) => v * 16 ** j)),
+    scales: s,
     offsets,
   };
 }

@@ -16,7 +16,7 @@ import { rotateHalfRows } from "../analogs/llama2c.js";
 import { sentencepieceFromScores, tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { permuteRows, standIn } from "../writer/quantized.js";
-import { isCoded, ONE_PLANE, quantizedLinear } from "./codes.js";
+import { isCoded, quantizedLinear } from "./codes.js";
 import { dequantize, tensorBytes } from "./dequantize.js";
 import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
@@ -210,21 +210,17 @@ export function ggufLlama(
       },
     };
   };
-  /** The embedding and lm_head stay as codes where they are one 4-bit plane (Q4_0, Q3_K): the probes read those blocks. */
-  const table = (name: string) => {
-    const t = byName.get(name);
-    return t && ONE_PLANE.has(t.type) && !float32 ? linear(name, [d, vocab]) : read(name, [d, vocab]);
-  };
   const weights: AnalogWeights = {
     get embed() {
-      return table("token_embd.weight");
+      // Codes too: GatherBlockQuantized reads the embedding's planes, MatMulNBits the lm_head's.
+      return linear("token_embd.weight", [d, vocab]);
     },
     layers: Array.from({ length: layers }, (_, l) => layer(l)),
     get finalNorm() {
       return read("output_norm.weight", [d]);
     },
     get lmHead() {
-      return tied ? this.embed : table("output.weight");
+      return tied ? this.embed : linear("output.weight", [d, vocab]);
     },
   };
   return { config, weights, ...ggufTokenizer(g, vocab), tokenizerConfig: tokenizerConfigJson(config.maxPositions) };

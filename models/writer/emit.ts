@@ -13,7 +13,8 @@ import type { AnalogWeights, LayerWeights } from "./types.js";
 import { traitsOf } from "./traits.js";
 import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
-import { emitQuantizedEmbedding, emitQuantizedLinear, onePlane, quantizedOf } from "./quantized.js";
+import { emitQuantizedEmbedding, emitQuantizedLinear, quantizedInits, quantizedOf } from "./quantized.js";
+import { nbitsMatMul } from "../../onnx/nbits.js";
 import { emitHalfEmbedding, halfOf, halfStandIn, halfWeight } from "./half.js";
 
 export interface EmitOptions {
@@ -94,15 +95,18 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   // --- embedding, mask, rotary tables
   const embedName = `${hf}.${names.embed}.weight`;
   const embedScope = `${root}/${names.embed}`;
-  // A converter's one-plane block embedding stays as its codes (quantized.ts); a tied lm_head reads the same blocks.
+  // A converter's block-format embedding stays as its codes (quantized.ts); a tied lm_head reads the same blocks.
   const embed = W.embed; // read once
   const qE = quantizedOf(embed);
-  if (qE && !onePlane(qE)) throw new Error("an embedding's codes must be one 4-bit plane with no offsets");
   const embedQ = qE && emitQuantizedEmbedding(g, embedScope, "input_ids", qE, embedName);
   if (embedQ) nbits = true;
   const hE = qE ? undefined : halfOf(embed);
   const embedH = hE && emitHalfEmbedding(g, embedScope, "input_ids", hE, embedName);
-  const E = embedQ ? embedQ.weight : embedH ? embedH.weight : g.init(floatTensor(embedName, [vocab, d], embed));
+  const E = embedQ
+    ? embedQ.weight.planes[0].B
+    : embedH
+      ? embedH.weight
+      : g.init(floatTensor(embedName, [vocab, d], embed));
   let h = embedQ ? embedQ.out : embedH ? embedH.out : g.o(embedScope, "Gather", [E, "input_ids"]);
   if (traits.embedScale === "sqrt-d") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
 
@@ -408,30 +412,13 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   // --- lm_head, then Gemma 2's final soft-capping where there is one
   const head = `/${names.lmHead}`;
   const logits = c.finalSoftcap ? `${head}/MatMul_output_0` : "logits";
-  // A converter's one-plane block lm_head (or the embedding's blocks, tied) as one MatMulNBits producing the logits.
+  // A converter's block-format lm_head (or the embedding's blocks, tied) as MatMulNBits planes producing the logits.
   // Read once: a converter's lazy weights are read (and converted) on each access.
   const lmHead = c.tied || genai ? undefined : W.lmHead;
   const qU = c.tied ? qE : quantizedOf(lmHead);
-  if (qU && !onePlane(qU)) throw new Error("an lm_head's codes must be one 4-bit plane with no offsets");
   if (qU && !genai) {
     nbits = true;
-    const blocks = qU.cols / qU.blockSize;
-    g.op(
-      head,
-      "MatMulNBits",
-      [
-        h,
-        embedQ && c.tied
-          ? embedQ.weight
-          : g.init(uint8Tensor("lm_head.weight_Q4", [vocab, blocks, qU.blockSize / 2], qU.planes[0])),
-        embedQ && c.tied ? embedQ.scales : g.init(floatTensor("lm_head.weight_scales", [vocab * blocks], qU.scales[0])),
-      ],
-      {
-        domain: "com.microsoft",
-        outputs: [logits],
-        attrs: { K: d, N: vocab, bits: 4, block_size: qU.blockSize, accuracy_level: 0 },
-      },
-    );
+    nbitsMatMul(g, head, h, embedQ && c.tied ? embedQ.weight : quantizedInits(g, qU, "lm_head"), 3, logits);
   } else if (genai && opts.int4) {
     const q = quantizeQ4(W.lmHead, vocab, d);
     g.op(

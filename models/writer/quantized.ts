@@ -1,20 +1,16 @@
 /**
- * A linear weight kept as a block format's integer codes, for ONNX Runtime's MatMulNBits (4-bit,
- * accuracy_level 0, no zero points: its one path both fast and exact). Each weight of a block is
- * w = s·u + o with u a whole code; u is split into 4-bit nibbles, u = Σ_j 16^j·n_j, and
+ * A linear weight kept as a block format's integer codes, for ONNX Runtime's MatMulNBits (onnx/nbits.ts: 4-bit
+ * planes on one scales tensor, the one form both fast and exact). Each weight of a block is w = s·u + o with u a
+ * whole code; u is split into 4-bit nibbles, u = Σ_j 16^j·n_j, and since MatMulNBits computes (n − 8)·s,
  *
- *   x·w = Σ_j MatMulNBits(x; n_j, scales 16^j·s)   (MatMulNBits computes (n − 8)·scale)
- *       + Σ_blocks o'·(the block's sum of x),       o' = o + 8·s·Σ_j 16^j
+ *   w = s·Σ_j 16^j·(n_j − 8) + o',   o' = o + 8·s·Σ_j 16^j
  *
- * Every product s·(n − 8) is exact in float32, so the result is x · dequantised(W) within float32
- * rounding of the sums (and of o', where a format has a per-block offset). The offset term, where a
- * format needs one, is an Einsum on the input's block sums (1/block of the work): a contraction on
- * derived activations, not a linear on the stream, so the locator never takes it for one; and the terms'
- * sum ends in an Identity, so that the linear's output is one tensor (the locator reads an Add of
- * computed terms as branches of the stream).
+ * Every product s·(n − 8) is exact in float32, so x·wᵀ is x · dequantised(W) within float32 rounding of the
+ * sums (and of o', where a format has a per-block offset).
  */
 import type { GraphBuilder } from "../../onnx/graph.js";
 import { floatTensor, uint8Tensor } from "../../onnx/graph.js";
+import { nbitsGather, nbitsMatMul, type NbitsWeight } from "../../onnx/nbits.js";
 
 export interface QuantizedLinear {
   /** Output rows (N) and input columns (K): HF's Linear [out, in]. */
@@ -24,8 +20,8 @@ export interface QuantizedLinear {
   blockSize: number;
   /** One MatMulNBits B per nibble: [rows, cols / blockSize, blockSize / 2], low nibble first. */
   planes: Uint8Array[];
-  /** The scale of each plane, [rows · blocks]: 16^j·s. */
-  scales: Float32Array[];
+  /** s per [row, block], shared by the planes: plane j weighs 16^j. */
+  scales: Float32Array;
   /** o' per [row, block], where any is non-zero. */
   offsets?: Float32Array;
 }
@@ -56,7 +52,7 @@ export function permuteRows(q: QuantizedLinear, from: ArrayLike<number>): Quanti
   return {
     ...q,
     planes: q.planes.map((p) => move(p, (blocks * q.blockSize) / 2)),
-    scales: q.scales.map((s) => move(s, blocks)),
+    scales: move(q.scales, blocks),
     offsets: q.offsets && move(q.offsets, blocks),
   };
 }
@@ -70,65 +66,36 @@ export function dequantizeLinear(q: QuantizedLinear): Float64Array {
       const b = r * blocks + Math.floor(c / q.blockSize),
         byte = (r * blocks * q.blockSize + c) >> 1;
       let v = q.offsets ? q.offsets[b] : 0;
-      q.planes.forEach((p, j) => (v += q.scales[j][b] * (((c & 1 ? p[byte] >> 4 : p[byte]) & 15) - 8)));
+      q.planes.forEach((p, j) => (v += 16 ** j * q.scales[b] * (((c & 1 ? p[byte] >> 4 : p[byte]) & 15) - 8)));
       out[r * q.cols + c] = v;
     }
   return out;
 }
 
-/** x [.., cols] · Wᵀ as MatMulNBits nodes (and the offsets' Einsum), summed; `module` names the initializers. */
-export function emitQuantizedLinear(
-  g: GraphBuilder,
-  scope: string,
-  x: string,
-  q: QuantizedLinear,
-  module: string,
-): string {
-  const ms = "com.microsoft";
+/** q's planes, scales and offsets as initializers named after `module`. */
+export function quantizedInits(g: GraphBuilder, q: QuantizedLinear, module: string): NbitsWeight {
   const blocks = q.cols / q.blockSize;
-  const terms = q.planes.map((p, j) =>
-    g.o(
-      scope,
-      "MatMulNBits",
-      [
-        x,
-        g.init(uint8Tensor(`${module}.weight_Q4_${j}`, [q.rows, blocks, q.blockSize / 2], p)),
-        g.init(floatTensor(`${module}.weight_scales_${j}`, [q.rows * blocks], q.scales[j])),
-      ],
-      { K: q.cols, N: q.rows, bits: 4, block_size: q.blockSize, accuracy_level: 0 },
-      ms,
-    ),
-  );
-  if (q.offsets) {
-    const sums = g.o(
-      scope,
-      "ReduceSum",
-      [g.o(scope, "Reshape", [x, g.ints([0, 0, blocks, q.blockSize])]), g.ints([-1])],
-      {
-        keepdims: 0,
-      },
-    );
-    // [blocks, rows]: the offsets transposed, so the Einsum contracts the block axis.
-    const t = new Float32Array(q.offsets.length);
-    for (let r = 0; r < q.rows; r++) for (let b = 0; b < blocks; b++) t[b * q.rows + r] = q.offsets[r * blocks + b];
-    terms.push(
-      g.o(scope, "Einsum", [sums, g.init(floatTensor(`${module}.weight_offsets`, [blocks, q.rows], t))], {
-        equation: { string: "bsk,kn->bsn" },
-      }),
-    );
-  }
-  // One tensor for the linear's output: the locator reads an Add of computed terms as several branches.
-  const sum = terms.reduce((a, b) => g.o(scope, "Add", [a, b]));
-  return terms.length > 1 ? g.o(scope, "Identity", [sum]) : sum;
+  return {
+    planes: q.planes.map((p, j) => ({
+      B: g.init(uint8Tensor(`${module}.weight_Q4_${j}`, [q.rows, blocks, q.blockSize / 2], p)),
+      factor: 16 ** j,
+    })),
+    // [rows, blocks]: how GatherBlockQuantized takes them; MatMulNBits too.
+    scales: g.init(floatTensor(`${module}.weight_scales`, [q.rows, blocks], q.scales)),
+    offsets: q.offsets && g.init(floatTensor(`${module}.weight_offsets`, [q.rows, blocks], q.offsets)),
+    K: q.cols,
+    N: q.rows,
+    blockSize: q.blockSize,
+  };
 }
 
-/** One 4-bit plane and no offsets: the form GatherBlockQuantized and a lone MatMulNBits read as they are. */
-export const onePlane = (q: QuantizedLinear) => q.planes.length === 1 && !q.offsets;
+/** x [batch, seq, cols] · Wᵀ; `module` names the initializers. */
+export const emitQuantizedLinear = (g: GraphBuilder, scope: string, x: string, q: QuantizedLinear, module: string) =>
+  nbitsMatMul(g, scope, x, quantizedInits(g, q, module), 3);
 
 /**
- * An embedding [vocab, d] of one plane as MatMulNBits blocks, gathered by GatherBlockQuantized (4-bit, no zero
- * points: (n − 8)·scale, bit-exact) through a Reshape of the same blocks, as onnxruntime-genai's builder
- * does for a tied int4 embedding: a tied lm_head reads them with MatMulNBits.
+ * An embedding [vocab, d] kept as codes, gathered by GatherBlockQuantized (bit-exact) from the same blocks
+ * MatMulNBits reads, as onnxruntime-genai's builder does for a tied int4 embedding: a tied lm_head reads them too.
  */
 export function emitQuantizedEmbedding(
   g: GraphBuilder,
@@ -136,17 +103,7 @@ export function emitQuantizedEmbedding(
   ids: string,
   q: QuantizedLinear,
   name: string,
-): { out: string; weight: string; scales: string } {
-  const blocks = q.cols / q.blockSize;
-  const weight = g.init(uint8Tensor(`${name}_Q4`, [q.rows, blocks, q.blockSize / 2], q.planes[0]));
-  // [vocab, blocks]: GatherBlockQuantized takes them so, MatMulNBits too.
-  const scales = g.init(floatTensor(`${name}_scales`, [q.rows, blocks], q.scales[0]));
-  const out = g.o(
-    scope,
-    "GatherBlockQuantized",
-    [g.o(scope, "Reshape", [weight, g.ints([q.rows, q.cols / 2])]), ids, scales],
-    { bits: 4, block_size: q.blockSize, gather_axis: 0, quantize_axis: 1 },
-    "com.microsoft",
-  );
-  return { out, weight, scales };
+): { out: string; weight: NbitsWeight } {
+  const weight = quantizedInits(g, q, name.replace(/\.weight$/, ""));
+  return { out: nbitsGather(g, scope, ids, weight), weight };
 }

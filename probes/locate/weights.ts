@@ -30,6 +30,10 @@ export interface WeightRef {
   dequantize?: { scale: string; zeroPoint?: string };
   /** MatMulNBits: scales, optional zero points, and attributes. */
   scales?: string;
+  /** Where 4-bit planes on these scales are summed (onnx/nbits.ts): each plane and its factor, `initializer` first. */
+  planes?: { initializer: string; factor: number }[];
+  /** And the per-block offsets [N, blocks] added to them. */
+  offsets?: string;
   zeroPoints?: string;
   K?: number;
   N?: number;
@@ -129,7 +133,8 @@ export function findEmbedding(
       if (!dims) continue;
       const N = dims[0],
         K = (dims.reduce((a, b) => a * b, 1) / N) * 2;
-      return { node: n, W_E: nbits(n, q, K, N) };
+      const sum = planeSum(idx, n, idsInput);
+      return { node: sum?.node ?? n, W_E: { ...nbits(n, q, K, N), ...sum?.weight } };
     }
     if (n.opType !== "Gather") continue;
     // The table, or a Transpose of a [d, vocab] lm_head weight (the GenAI builder ties Gemma's that way).
@@ -175,9 +180,11 @@ export function unembeddingWeight(
 ): { W_U: WeightRef; tiedInGraph?: string } {
   const b = node.input[1];
   if (node.opType === "MatMulNBits") {
+    const sum = planeSum(idx, node);
+    const W_U = { ...nbits(node, b, attr(node, "K"), attr(node, "N")), ...sum?.weight };
     return {
-      W_U: nbits(node, b, attr(node, "K"), attr(node, "N")),
-      tiedInGraph: b === W_E ? "the embedding gathers from W_U's own int4 blocks" : undefined,
+      W_U,
+      tiedInGraph: W_U.initializer === W_E ? "the embedding gathers from W_U's own int4 blocks" : undefined,
     };
   }
 
@@ -226,6 +233,77 @@ function nbits(node: NodeProto, initializer: string, K: number | undefined, N: n
   const scales = node.input[2],
     zeroPoints = node.input[3] || undefined;
   return { initializer, layout: "matmulnbits", scales, zeroPoints, K, N, blockSize: attr(node, "block_size") };
+}
+
+/**
+ * The sum a 4-bit plane enters where a weight is held as several (onnx/nbits.ts): an Add tree ending in an
+ * Identity whose every leaf is a plane on the same scales (MatMulNBits, or GatherBlockQuantized by the ids),
+ * perhaps times a constant, or the per-block offsets: an Einsum with an [N, blocks] initializer, or a Gather of
+ * one by the ids, spread over the blocks. Anything else there, and the plane is read alone, as before.
+ */
+function planeSum(
+  idx: GraphIndex,
+  plane: NodeProto,
+  ids?: string,
+): { node: NodeProto; weight: Pick<WeightRef, "initializer" | "planes" | "offsets"> } | undefined {
+  const sole = (t: string) => {
+    const c = idx.consumers.get(t) ?? [];
+    return c.length === 1 ? c[0] : undefined;
+  };
+  const scalarOf = (name: string) => {
+    const t = constantOf(idx, name);
+    return t && dimsOf(t).reduce((a, b) => a * b, 1) === 1 && t.dataType === DT.FLOAT ? toFloat32(t, "")[0] : undefined;
+  };
+  let top = sole(plane.output[0]);
+  if (top?.opType === "Mul") top = sole(top.output[0]);
+  if (top?.opType !== "Add") return undefined;
+  for (let up = sole(top.output[0]); up?.opType === "Add"; up = sole(up.output[0])) top = up;
+  const end = sole(top.output[0]);
+  if (end?.opType !== "Identity") return undefined;
+  const planes: { initializer: string; factor: number }[] = [];
+  let offsets: string | undefined;
+  const blocks =
+    plane.opType === "MatMulNBits" ? Number(attr(plane, "K")) / Number(attr(plane, "block_size")) : undefined;
+  const asPlane = (n: NodeProto | undefined, factor: number) => {
+    // The same scales, and the same x (MatMulNBits) or ids (GatherBlockQuantized).
+    const read = plane.opType === "MatMulNBits" ? 0 : 1;
+    if (n?.opType !== plane.opType || n.input[2] !== plane.input[2] || n.input[read] !== plane.input[read])
+      return false;
+    const B = plane.opType === "MatMulNBits" ? n.input[1] : through(idx, n.input[0], ["Reshape", "Identity"]);
+    if (!idx.initializer.has(B)) return false;
+    planes.push({ initializer: B, factor });
+    return true;
+  };
+  const asOffsets = (n: NodeProto | undefined) => {
+    if (offsets !== undefined || !n) return false;
+    if (n.opType === "Einsum" && ids === undefined) {
+      const dims = initDims(idx, n.input[1]);
+      if (dims?.length !== 2 || dims[1] !== blocks) return false;
+      offsets = n.input[1];
+      return true;
+    }
+    const g = idx.producer.get(through(idx, n.output[0], ["Reshape", "Expand", "Unsqueeze"]));
+    if (ids === undefined || g?.opType !== "Gather" || g.input[1] !== ids || initDims(idx, g.input[0])?.length !== 2)
+      return false;
+    offsets = g.input[0];
+    return true;
+  };
+  const leaves = [top];
+  while (leaves.length) {
+    const add = leaves.pop()!;
+    for (const t of add.input) {
+      const n = idx.producer.get(t);
+      if (n?.opType === "Add") leaves.push(n);
+      else if (asPlane(n, 1) || asOffsets(n)) continue;
+      else if (n?.opType !== "Mul") return undefined;
+      else {
+        const factor = scalarOf(n.input[1]);
+        if (factor === undefined || !asPlane(idx.producer.get(n.input[0]), factor)) return undefined;
+      }
+    }
+  }
+  planes.sort((a, b) => a.factor - b.factor);
+  return { node: end, weight: { initializer: planes[0].initializer, planes, offsets } };
 }
 
 /** A matmul on a weight (an initializer, or a Transpose of one, either perhaps widened: weightInit), not on two activations. */
