@@ -56,16 +56,16 @@ export function dequantizeNbits(
   rows: number,
   cols: number,
   blockSize: number,
-  extra: { zeroPoints?: ArrayLike<number>; offsets?: ArrayLike<number> } = {},
+  extra: { zeroPoints?: ArrayLike<number>; offsets?: ArrayLike<number>; offsetsT?: ArrayLike<number> } = {},
 ): Float32Array {
-  const { zeroPoints, offsets } = extra;
+  const { zeroPoints, offsets, offsetsT } = extra;
   const blocks = Math.ceil(cols / blockSize);
   const blockBytes = blockSize / 2;
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < blocks; b++) {
       const scale = scales[r * blocks + b],
-        o = offsets ? offsets[r * blocks + b] : 0;
+        o = offsets ? offsets[r * blocks + b] : offsetsT ? offsetsT[b * rows + r] : 0;
       // zero_points, when given, are packed 4-bit per block, two blocks a byte, per row.
       const zpByte = zeroPoints ? zeroPoints[r * Math.ceil(blocks / 2) + (b >> 1)] : 0;
       const zp = zeroPoints ? (b & 1 ? zpByte >> 4 : zpByte & 15) : 8;

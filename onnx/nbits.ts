@@ -21,8 +21,10 @@ export interface NbitsWeight {
   scales: string;
   /** MatMulNBits' packed zero points, where a foreign graph has them (one plane only). */
   zeroPoints?: string;
-  /** [N, blocks] float: o. */
+  /** o, [N, blocks] float: the rows' offsets, as a Gather reads them. */
   offsets?: string;
+  /** Or o as [blocks, N], as the Einsum reads it without transposing it on every run (a linear's). */
+  offsetsT?: string;
   K: number;
   N: number;
   blockSize: number;
@@ -66,7 +68,8 @@ export function nbitsMatMul(
       factor,
     ),
   );
-  if (w.offsets) {
+  const o = w.offsetsT ?? w.offsets;
+  if (o) {
     const blocks = w.K / w.blockSize;
     const lead = Array<number>(rank - 1).fill(0);
     const sums = g.o(
@@ -79,8 +82,8 @@ export function nbitsMatMul(
       { keepdims: 0 },
     );
     // A contraction on derived activations, not a matmul on the stream: the locator never takes it for a linear.
-    const eq = rank === 3 ? "bsk,nk->bsn" : "lk,nk->ln";
-    terms.push(g.o(scope, "Einsum", [sums, w.offsets], { equation: { string: eq } }));
+    const eq = `${rank === 3 ? "bsk" : "lk"},${w.offsetsT ? "kn" : "nk"}->${rank === 3 ? "bsn" : "ln"}`;
+    terms.push(g.o(scope, "Einsum", [sums, o], { equation: { string: eq } }));
   }
   if (terms.length === 1 && output) {
     // A lone MatMulNBits names its own output.
@@ -107,6 +110,7 @@ export function nbitsGather(g: GraphBuilder, scope: string, ids: string, w: Nbit
       factor,
     ),
   );
+  if (w.offsetsT) throw new Error("a gathered weight's offsets are [N, blocks]");
   if (w.offsets) {
     // Each gathered row's offsets [batch, seq, blocks] spread over their blocks → [batch, seq, K].
     const blocks = w.K / w.blockSize;

@@ -66,6 +66,7 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
         scales: W.scales!,
         zeroPoints: W.zeroPoints,
         offsets: W.offsets,
+        offsetsT: W.offsetsT,
         K: W.K!,
         N: W.N!,
         blockSize: W.blockSize!,

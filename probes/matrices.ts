@@ -39,6 +39,7 @@ export function readWeight(
     const data = dequantizeNbits(planes, toFloat32(scalesT, modelDir, modelId), ref.N, ref.K, ref.blockSize, {
       zeroPoints: ref.zeroPoints ? ints(ref.zeroPoints) : undefined,
       offsets: ref.offsets ? toFloat32(idx.initializer.get(ref.offsets)!, modelDir, modelId) : undefined,
+      offsetsT: ref.offsetsT ? toFloat32(idx.initializer.get(ref.offsetsT)!, modelDir, modelId) : undefined,
     });
     return { data, rows: ref.N, cols: ref.K };
   }

@@ -72,9 +72,19 @@ export function dequantizeLinear(q: QuantizedLinear): Float64Array {
   return out;
 }
 
-/** q's planes, scales and offsets as initializers named after `module`. */
-export function quantizedInits(g: GraphBuilder, q: QuantizedLinear, module: string): NbitsWeight {
+/**
+ * q's planes, scales and offsets as initializers named after `module`; the offsets [rows, blocks] where
+ * rows are gathered (an embedding), else [blocks, rows], as a linear's Einsum reads them.
+ */
+export function quantizedInits(g: GraphBuilder, q: QuantizedLinear, module: string, gathered = false): NbitsWeight {
   const blocks = q.cols / q.blockSize;
+  const offsets = (dims: number[], o: Float32Array) => g.init(floatTensor(`${module}.weight_offsets`, dims, o));
+  let byBlock: Float32Array | undefined;
+  if (q.offsets && !gathered) {
+    byBlock = new Float32Array(q.offsets.length);
+    for (let r = 0; r < q.rows; r++)
+      for (let b = 0; b < blocks; b++) byBlock[b * q.rows + r] = q.offsets[r * blocks + b];
+  }
   return {
     planes: q.planes.map((p, j) => ({
       B: g.init(uint8Tensor(`${module}.weight_Q4_${j}`, [q.rows, blocks, q.blockSize / 2], p)),
@@ -82,7 +92,8 @@ export function quantizedInits(g: GraphBuilder, q: QuantizedLinear, module: stri
     })),
     // [rows, blocks]: how GatherBlockQuantized takes them; MatMulNBits too.
     scales: g.init(floatTensor(`${module}.weight_scales`, [q.rows, blocks], q.scales)),
-    offsets: q.offsets && g.init(floatTensor(`${module}.weight_offsets`, [q.rows, blocks], q.offsets)),
+    offsets: q.offsets && gathered ? offsets([q.rows, blocks], q.offsets) : undefined,
+    offsetsT: byBlock && offsets([blocks, q.rows], byBlock),
     K: q.cols,
     N: q.rows,
     blockSize: q.blockSize,
@@ -104,6 +115,6 @@ export function emitQuantizedEmbedding(
   q: QuantizedLinear,
   name: string,
 ): { out: string; weight: NbitsWeight } {
-  const weight = quantizedInits(g, q, name.replace(/\.weight$/, ""));
+  const weight = quantizedInits(g, q, name.replace(/\.weight$/, ""), true);
   return { out: nbitsGather(g, scope, ids, weight), weight };
 }

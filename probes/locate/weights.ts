@@ -32,8 +32,9 @@ export interface WeightRef {
   scales?: string;
   /** Where 4-bit planes on these scales are summed (onnx/nbits.ts): each plane and its factor, `initializer` first. */
   planes?: { initializer: string; factor: number }[];
-  /** And the per-block offsets [N, blocks] added to them. */
+  /** And the per-block offsets added to them: [N, blocks], or [blocks, N] (offsetsT). */
   offsets?: string;
+  offsetsT?: string;
   zeroPoints?: string;
   K?: number;
   N?: number;
@@ -238,14 +239,14 @@ function nbits(node: NodeProto, initializer: string, K: number | undefined, N: n
 /**
  * The sum a 4-bit plane enters where a weight is held as several (onnx/nbits.ts): an Add tree ending in an
  * Identity whose every leaf is a plane on the same scales (MatMulNBits, or GatherBlockQuantized by the ids),
- * perhaps times a constant, or the per-block offsets: an Einsum with an [N, blocks] initializer, or a Gather of
+ * perhaps times a constant, or the per-block offsets: an Einsum with an [N, blocks] or [blocks, N] initializer, or a Gather of
  * one by the ids, spread over the blocks. Anything else there, and the plane is read alone, as before.
  */
 function planeSum(
   idx: GraphIndex,
   plane: NodeProto,
   ids?: string,
-): { node: NodeProto; weight: Pick<WeightRef, "initializer" | "planes" | "offsets"> } | undefined {
+): { node: NodeProto; weight: Pick<WeightRef, "initializer" | "planes" | "offsets" | "offsetsT"> } | undefined {
   const sole = (t: string) => {
     const c = idx.consumers.get(t) ?? [];
     return c.length === 1 ? c[0] : undefined;
@@ -261,7 +262,7 @@ function planeSum(
   const end = sole(top.output[0]);
   if (end?.opType !== "Identity") return undefined;
   const planes: { initializer: string; factor: number }[] = [];
-  let offsets: string | undefined;
+  let offsets: string | undefined, offsetsT: string | undefined;
   const blocks =
     plane.opType === "MatMulNBits" ? Number(attr(plane, "K")) / Number(attr(plane, "block_size")) : undefined;
   const asPlane = (n: NodeProto | undefined, factor: number) => {
@@ -275,12 +276,16 @@ function planeSum(
     return true;
   };
   const asOffsets = (n: NodeProto | undefined) => {
-    if (offsets !== undefined || !n) return false;
+    if (offsets !== undefined || offsetsT !== undefined || !n) return false;
     if (n.opType === "Einsum" && ids === undefined) {
+      // Its equation says which way round the offsets are: "…,nk->…" ([N, blocks]) or "…,kn->…".
+      const eq = n.attribute.find((a) => a.name === "equation")?.s;
+      const w = eq && new TextDecoder().decode(eq).replace(/\s/g, "").split("->")[0].split(",")[1];
       const dims = initDims(idx, n.input[1]);
-      if (dims?.length !== 2 || dims[1] !== blocks) return false;
-      offsets = n.input[1];
-      return true;
+      const N = Number(attr(plane, "N"));
+      if (w === "nk" && dims?.join() === [N, blocks].join()) offsets = n.input[1];
+      else if (w === "kn" && dims?.join() === [blocks, N].join()) offsetsT = n.input[1];
+      return offsets !== undefined || offsetsT !== undefined;
     }
     const g = idx.producer.get(through(idx, n.output[0], ["Reshape", "Expand", "Unsqueeze"]));
     if (ids === undefined || g?.opType !== "Gather" || g.input[1] !== ids || initDims(idx, g.input[0])?.length !== 2)
@@ -303,7 +308,7 @@ function planeSum(
     }
   }
   planes.sort((a, b) => a.factor - b.factor);
-  return { node: end, weight: { initializer: planes[0].initializer, planes, offsets } };
+  return { node: end, weight: { initializer: planes[0].initializer, planes, offsets, offsetsT } };
 }
 
 /** A matmul on a weight (an initializer, or a Transpose of one, either perhaps widened: weightInit), not on two activations. */
