@@ -11,7 +11,7 @@ import { locate, type Located } from "../probes/locate.js";
 import { point, type ProbePoint } from "../probes/points.js";
 import { readWeight } from "../probes/matrices.js";
 import { allClose } from "../probes/metrics.js";
-import { readModel } from "../onnx/io.js";
+import { encodeModel, readModel, relocateExternalData } from "../onnx/io.js";
 import { createSession } from "../probes/session.js";
 import { runProbes } from "../probes/run.js";
 import { ConfigError, printable } from "../onnx/errors.js";
@@ -70,10 +70,12 @@ async function doctor(id: string): Promise<number> {
     (WU.rows === WE.rows && WU.cols === WE.cols && allClose(WU.data, WE.data)
       ? "W_U equals W_E within 1e-3"
       : "not tied");
-  const { session, record } = await createSession(folder.onnxFile, {
+  // As a probe hands it over: bytes, with the folder its external data (perhaps links to a checkpoint's files) resolves in.
+  const forOrt = relocateExternalData(model.proto, modelDir);
+  const { session, record } = await createSession(encodeModel(forOrt.proto), {
     device: config.device,
     modelId: id,
-    externalDataDir: modelDir,
+    externalDataDir: forOrt.dir,
   });
   await session.release();
   const out = [

@@ -119,6 +119,19 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         expect("relative" in err && err.tokens).toBeGreaterThan(0);
         measured[`${name} logits vs float32`] = "relative" in err ? err.relative : NaN;
         expect("relative" in err ? err.relative : NaN, "max |logit − float32's| / max |logit|").toBeLessThan(1e-5);
+        if (!ref.hub) {
+          // Read in place: the folder links to the checkpoint's own files and copies none of its matrices, only
+          // the float32 vectors (each placed on a 4096-byte boundary) and GPT-NeoX's query_key_value, cut per head.
+          const ck = openCheckpoint(user);
+          const links = fs.readdirSync(dir).filter((f) => fs.lstatSync(path.join(dir, f)).isSymbolicLink());
+          expect(links.map((l) => fs.realpathSync(path.join(dir, l))).sort()).toEqual(
+            ck.files.map((f) => fs.realpathSync(f)).sort(),
+          );
+          const vectors = [...ck.tensors.values()]
+            .filter((t) => t.shape.length !== 2 || t.name.endsWith(".query_key_value.weight"))
+            .reduce((n, t) => n + (t.shape.length === 2 ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1) + 4096, 0);
+          expect(fs.statSync(path.join(dir, "model.onnx_data")).size).toBeLessThanOrEqual(vectors);
+        }
       }
       expect(listing(user)).toEqual(before);
       // Converted once: the same content is the same cached folder.

@@ -3,7 +3,7 @@
 For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3), HF's real
 *ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
 safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
-qwen3), sharded with model.safetensors.index.json (mistral, max_shard_size), and a hub cache
+qwen3, apertus, gemma2, phi3, gpt_neox), sharded with model.safetensors.index.json (mistral, max_shard_size), and a hub cache
 (hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}), and a second hub cache,
 seed-hub/, holding one under each of the seed's four repository ids (references in seed-hub/references.json).
 
@@ -73,6 +73,10 @@ CHECKPOINTS = {
     "apertus": ("apertus", torch.float32, "dir"),
     "apertus-bf16": ("apertus", torch.bfloat16, "dir"),
     "phi3": ("phi3", torch.float32, "dir"),
+    # 16-bit matrices are read in place: Phi-3's fused projections as row ranges of the stored tensor, and
+    # GPT-NeoX's query_key_value, cut per head, as the one copy.
+    "phi3-bf16": ("phi3", torch.bfloat16, "dir"),
+    "gpt_neox-fp16": ("gpt_neox", torch.float16, "dir"),
     "gemma2": ("gemma2", torch.float32, "dir"),
     "gemma2-bf16": ("gemma2", torch.bfloat16, "dir"),
     "llama-rope-llama3": ("llama-rope-llama3", torch.float32, "dir"),

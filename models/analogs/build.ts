@@ -27,7 +27,8 @@ import { ggufLlama } from "../gguf/convert.js";
 import { openGguf, openParts } from "../gguf/reader.js";
 import { GgufError } from "../gguf/error.js";
 import { toBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema } from "onnx-buf";
+import { ModelProtoSchema, type TensorProto } from "onnx-buf";
+import { inPlace } from "../writer/half.js";
 import { readLlama2c, toRotateHalf } from "./llama2c.js";
 
 export interface AnalogRequest {
@@ -289,10 +290,25 @@ export function writeConverted(
     const fd = fs.openSync(path.join(tmp, "model.onnx_data"), "w");
     let placed = 0;
     const ext = new ExternalData("model.onnx_data", (b) => fs.writeSync(fd, b));
+    // A weight that runs as the user's file stores it is read there: through a symlink of the folder's own
+    // (ONNX locations are relative), one a file, never a copy; the file is opened by nobody for writing.
+    const links = new Map<string, string>();
+    const link = (t: TensorProto, file: string): TensorProto => {
+      let name = links.get(file);
+      if (!name) {
+        name = `in-place-${links.size}${path.extname(file)}`;
+        fs.symlinkSync(file, path.join(tmp, name));
+        links.set(file, name);
+      }
+      const at = name;
+      return { ...t, externalData: t.externalData.map((e) => (e.key === "location" ? { ...e, value: at } : e)) };
+    };
     try {
       const proto = emitAnalog(config, weights, {
         dialect: "torchscript",
         place: (t) => {
+          const file = inPlace(t);
+          if (file) return link(t, file);
           if (t.rawData.length > 1 << 20) files.onProgress(`converting: ${++placed} large tensors written`);
           return ext.place(t);
         },

@@ -110,7 +110,8 @@ function fileSha256(file: string): string {
   return h.digest("hex");
 }
 
-type Manifest = Record<string, { sha256: string; size: number; ctimeMs: number }>;
+/** Each file's hash, size and ctime; a link to the user's weights, its target and size. */
+type Manifest = Record<string, { sha256: string; size: number; ctimeMs: number } | { link: string; size: number }>;
 
 /**
  * Is a generated folder still what was generated? Every file its manifest lists has
@@ -128,6 +129,7 @@ export function generatedIntact(dir: string): boolean {
     const file = path.join(dir, name);
     const st = fs.statSync(file, { throwIfNoEntry: false });
     if (!st || st.size !== m.size) return false;
+    if ("link" in m) return fs.lstatSync(file).isSymbolicLink() && fs.readlinkSync(file) === m.link;
     return st.ctimeMs === m.ctimeMs || fileSha256(file) === m.sha256;
   });
 }
@@ -192,8 +194,13 @@ export function writeFolder(dir: string, fill: (tmp: string) => void): string {
     fill(tmp);
     const manifest: Manifest = {};
     for (const n of fs.readdirSync(tmp).sort()) {
-      const st = fs.statSync(path.join(tmp, n));
-      manifest[n] = { sha256: fileSha256(path.join(tmp, n)), size: st.size, ctimeMs: st.ctimeMs };
+      const file = path.join(tmp, n);
+      const st = fs.statSync(file);
+      // A link to the user's weights (a checkpoint's, read in place) is theirs: named, never hashed again here
+      // (the cache key holds their content's sha256).
+      manifest[n] = fs.lstatSync(file).isSymbolicLink()
+        ? { link: fs.readlinkSync(file), size: st.size }
+        : { sha256: fileSha256(file), size: st.size, ctimeMs: st.ctimeMs };
     }
     fs.writeFileSync(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 1));
     makeDir(path.dirname(dir));

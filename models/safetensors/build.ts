@@ -2,7 +2,8 @@
  * A HuggingFace checkpoint folder converted on demand into the cache, keyed by its content as GGUFs
  * are: the files are hashed (read only, never written, nothing placed beside them), then the
  * project's ONNX writer reads the weights tensor by tensor into external data: float32 as float32, and
- * float16 or bfloat16 matrices at their 16 bits, cast to float32 per operation (models/writer/half.ts).
+ * float16 or bfloat16 matrices kept at their 16 bits where they lie in the checkpoint's files, through
+ * a symlink in the converted folder, and cast to float32 per operation (models/writer/half.ts).
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -43,21 +44,29 @@ export function isCheckpoint(dir: string): boolean {
  * How the converted graph will hold its weights, from the headers and config.json alone: a 16-bit matrix
  * stays 16-bit and is widened per run, a float32 one is a MatMul's prepacked B, the embedding is gathered
  * as stored (and, tied, read by the lm_head too: through a Transpose, or widened per run at 16 bits).
+ * `written`: the bytes the conversion puts in the cache; a 16-bit matrix is read in place, but for
+ * GPT-NeoX's query_key_value, which the converter cuts per head.
  */
-export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: ModelShape } {
+export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: ModelShape; written: number } {
   const ck = openCheckpoint(dir);
   const { config } = hfCheckpoint(ck);
   const embed = ["model.embed_tokens.weight", "gpt_neox.embed_in.weight"];
+  let written = 0;
   const weights = [...ck.tensors.values()].map((t): WeightUse => {
     const elements = t.shape.reduce((a, b) => a * b, 1);
     // Matrices keep their 16 bits; vectors (norm gains, biases) are written as float32.
     const half = t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16");
     const bytes = elements * (half ? 2 : 4);
+    if (!half || t.name.endsWith(".query_key_value.weight")) written += bytes;
     if (t.shape.length !== 2) return { bytes, elements, use: "other" };
     if (embed.includes(t.name) && !config.tied) return { bytes, elements, use: "other" };
     return { bytes, elements, use: half ? "perRun" : embed.includes(t.name) ? "transposed" : "matmul" };
   });
-  return { weights, shape: { layers: config.layers, d: config.d, heads: config.heads, vocab: config.vocab } };
+  return {
+    weights,
+    shape: { layers: config.layers, d: config.d, heads: config.heads, vocab: config.vocab },
+    written,
+  };
 }
 
 export async function buildCheckpoint(
@@ -96,6 +105,6 @@ export async function buildCheckpoint(
 /** What the conversion did with the weights, in the converted folder's config.json. */
 export function weightsNote(forms: string[]): string {
   return forms.length
-    ? `${forms.join(" and ")} weight matrices kept at 16 bits, cast to float32 per operation (norm gains and biases as float32)`
+    ? `${forms.join(" and ")} weight matrices kept at 16 bits, read in place from the checkpoint's files and cast to float32 per operation (norm gains and biases as float32)`
     : "weights as float32";
 }

@@ -3,6 +3,7 @@
  * nn.Linear stores them and the writer takes them). Lazy: each is read when the writer asks for it,
  * so a model is never whole in memory.
  */
+import fs from "node:fs";
 import type { AnalogConfig } from "../analogs/config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../writer/traits.js";
@@ -57,7 +58,8 @@ function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] })
     );
   /**
    * `matrix`: a [rows, cols] weight stored as float16 or bfloat16 comes as a stand-in for its 16 bits
-   * (half.ts), which the writer keeps so; anything else, and every vector, is read as float32.
+   * (half.ts), which the writer keeps so, referring to them where they lie in the file (read only if asked
+   * for); anything else, and every vector, is read as float32.
    */
   return (name: string, matrix = false): Float32Array => {
     const t = ck.tensors.get(name)!;
@@ -68,7 +70,10 @@ function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] })
         type: t.dtype === "BF16" ? DT.BFLOAT16 : DT.FLOAT16,
         rows: t.shape[0],
         cols: t.shape[1],
-        bits: readHalf(t),
+        get bits() {
+          return readHalf(t);
+        },
+        at: { file: fs.realpathSync(t.file), offset: t.offset },
       });
     return readTensor(t);
   };
@@ -262,7 +267,9 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
         w.set(qkv.subarray(from * d, (from + hd) * d) as Float32Array & Uint16Array, h * hd * d);
         if (bias) b.set(bias.subarray(from, from + hd), h * hd);
       }
-      return { w: h16 ? halfStandIn({ ...h16, rows: d, bits: w as Uint16Array }) : (w as Float32Array), b };
+      // Its rows are gathered from every head's block: no longer the bytes in the file.
+      const h = h16 && { type: h16.type, rows: d, cols: h16.cols, bits: w as Uint16Array };
+      return { w: h ? halfStandIn(h) : (w as Float32Array), b };
     };
     const part = (k: number) => () => {
       if (split?.l !== l) {

@@ -200,7 +200,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         linear(
           `${s}/query_key_value`,
           x,
-          h16 ? halfStandIn({ ...h16, rows: 3 * d, bits: qkv as Uint16Array }) : (qkv as Float32Array),
+          h16 ? halfStandIn({ type: h16.type, rows: 3 * d, cols: d, bits: qkv as Uint16Array }) : (qkv as Float32Array),
           3 * d,
           d,
           `${mod}.query_key_value`,

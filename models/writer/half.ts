@@ -6,6 +6,8 @@
  * weights; only MatMul's summation order differs from a graph of float32 initializers (measured on a
  * 4096 × 14336 weight: 2.4e-6 against outputs of 6, where float32 itself is 2.3e-6 from float64).
  */
+import { create } from "@bufbuild/protobuf";
+import { StringStringEntryProtoSchema, TensorProtoSchema, type TensorProto } from "onnx-buf";
 import { castPerRun, DT, halfTensor, type GraphBuilder } from "../../onnx/graph.js";
 
 export interface HalfMatrix {
@@ -13,7 +15,10 @@ export interface HalfMatrix {
   /** [rows, cols] as nn.Linear stores it: [out, in]; an embedding's [vocab, d]. */
   rows: number;
   cols: number;
-  bits: Uint16Array;
+  /** The 16-bit patterns, row-major (a converter may read them only when asked). */
+  readonly bits: Uint16Array;
+  /** Where these very bytes lie in a file the user keeps (its real path), row-major: the graph reads them there. */
+  at?: { file: string; offset: number };
 }
 
 /** As quantized.ts's stand-ins: an empty Float32Array a converter's lazy weights hand over in its place. */
@@ -27,24 +32,51 @@ export function halfStandIn(h: HalfMatrix): Float32Array {
 
 export const halfOf = (w: Float32Array | undefined): HalfMatrix | undefined => (w ? STANDS_FOR.get(w) : undefined);
 
-/** Rows [from, to) of h: a view, nothing copied (Phi-3's fused projections). */
+/** Rows [from, to) of h: a view, nothing copied (Phi-3's fused projections), and as contiguous in its file. */
 export const halfRows = (h: HalfMatrix, from: number, to: number): HalfMatrix => ({
-  ...h,
+  type: h.type,
   rows: to - from,
-  bits: h.bits.subarray(from * h.cols, to * h.cols),
+  cols: h.cols,
+  get bits() {
+    return h.bits.subarray(from * h.cols, to * h.cols);
+  },
+  at: h.at && { file: h.at.file, offset: h.at.offset + 2 * from * h.cols },
 });
 
-/** [cols, rows]: MatMul's B, as the exporter folds a Linear's weight. */
-export function transposeHalf(h: HalfMatrix): Uint16Array {
-  const t = new Uint16Array(h.bits.length);
-  for (let r = 0; r < h.rows; r++) for (let c = 0; c < h.cols; c++) t[c * h.rows + r] = h.bits[r * h.cols + c];
-  return t;
+/**
+ * h as an initializer [rows, cols]: a reference to its bytes where they lie in the user's file (`at`: the
+ * location is that file's absolute path, which the folder's writer turns into a link of its own, onnx/io.ts's
+ * relocateExternalData resolving it for ONNX Runtime), else its bits.
+ */
+function halfInit(g: GraphBuilder, h: HalfMatrix, name: string): string {
+  if (!h.at) return g.init(halfTensor(name, [h.rows, h.cols], h.bits, h.type));
+  const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+  const t = create(TensorProtoSchema, {
+    name,
+    dims: [BigInt(h.rows), BigInt(h.cols)],
+    dataType: h.type,
+    dataLocation: 1, // EXTERNAL
+    externalData: [
+      entry("location", h.at.file),
+      entry("offset", String(h.at.offset)),
+      entry("length", String(2 * h.rows * h.cols)),
+    ],
+  });
+  return g.init(t);
 }
 
-/** MatMul's B for x: Wᵀ kept at 16 bits (transposed once, here) and cast to float32 on each run, once x exists. */
+/** An initializer that stands for bytes in the user's file (halfInit), its absolute path as its location. */
+export const inPlace = (t: TensorProto): string | undefined => {
+  const location = t.dataLocation === 1 ? t.externalData.find((e) => e.key === "location")?.value : undefined;
+  return location?.startsWith("/") ? location : undefined;
+};
+
+/**
+ * MatMul's B for x: W kept at 16 bits as stored ([out, in]), cast to float32 on each run once x exists, and
+ * transposed (ONNX Runtime fuses the Transpose into its MatMul: FusedMatMul, transB).
+ */
 export function halfWeight(g: GraphBuilder, scope: string, x: string, h: HalfMatrix, name: string): string {
-  const w = g.init(halfTensor(name, [h.cols, h.rows], transposeHalf(h), h.type));
-  return castPerRun(g, scope, w, 2, x);
+  return g.o(scope, "Transpose", [castPerRun(g, scope, halfInit(g, h, name), 2, x)], { perm: [1, 0] });
 }
 
 /** An embedding's rows gathered at 16 bits, then widened: only the prompt's rows are ever float32. */
@@ -55,7 +87,7 @@ export function emitHalfEmbedding(
   h: HalfMatrix,
   name: string,
 ): { out: string; weight: string } {
-  const weight = g.init(halfTensor(name, [h.rows, h.cols], h.bits, h.type));
+  const weight = halfInit(g, h, name);
   return { out: g.o(scope, "Cast", [g.o(scope, "Gather", [weight, ids])], { to: DT.FLOAT }), weight };
 }
 

@@ -151,9 +151,8 @@ async function bf16Part(report: Record<string, unknown>, { o, work, save, text, 
     c.skipped = `${ckpt} is not there: .venv/bin/python tools/make_big_checkpoint.py ${ckpt} (#25's 16-bit checkpoints)`;
   } else {
     c.file_bytes = [...openCheckpoint(ckpt).tensors.values()].reduce((n, t) => n + t.length, 0);
-    // What the conversion writes (16-bit matrices kept at 16 bits) and what its session will hold, as selection counts it.
-    const { weights, shape } = checkpointWeights(ckpt);
-    const written = weights.reduce((n, w) => n + w.bytes, 0);
+    // What the conversion writes (16-bit matrices are read in place) and what its session will hold, as selection counts it.
+    const { weights, shape, written } = checkpointWeights(ckpt);
     const held = sessionMemory(weights, shape, { seq: Math.max(...o.lengths), attention: true }).total;
     const disk = freeDisk(cache);
     // The GGUF's token ids (the same 32000-token vocabulary) where it was converted; TinyLlama's are beyond the
