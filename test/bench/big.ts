@@ -157,7 +157,7 @@ async function bf16Part(report: Record<string, unknown>, { o, work, save, text, 
     const disk = freeDisk(cache);
     // The GGUF's token ids (the same 32000-token vocabulary) where it was converted; TinyLlama's are beyond the
     // small checkpoint's vocabulary, which has its own tokenizer.
-    const converted = (report.gguf as { converted?: string }).converted;
+    const converted = (report.gguf as { converted?: string } | undefined)?.converted;
     const tokenizer = !o.tinyllama && converted && fs.existsSync(converted) ? converted : ckpt;
     const idsFile = path.join(work, "bf16-ids.json");
     const ids = o.lengths.map((n) => (tokenizer ? idsOfLength(tokenizer, text, n) : []));

@@ -11,7 +11,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { folderWeightBytes } from "../../models/registry/layout.js";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
-import { encodeModel, readModel } from "../../onnx/io.js";
+import { encodeModel, readModel, relocateExternalData } from "../../onnx/io.js";
 import { feeder } from "../../probes/feeds.js";
 import { planReads, probedGraph } from "../../probes/probed-graph.js";
 import { loadMeasures } from "../../probes/measures/registry.js";
@@ -107,12 +107,13 @@ export function sessionOpener(name: string, dir: string, threads: number) {
       kind === "plain"
         ? undefined
         : probedGraph(model.proto, located, name, { ...plan.graph, lens: kind === "probed" });
-    const session = g
-      ? await ort.InferenceSession.create(encodeModel(g.proto), {
-          ...opts,
-          extra: { session: { model_external_initializers_file_folder_path: dir } },
-        })
-      : await ort.InferenceSession.create(file, opts);
+    // As probeModel hands a graph over: bytes, with a folder its external data (perhaps links to a checkpoint's
+    // own files) resolves in.
+    const forOrt = relocateExternalData(g ? g.proto : model.proto, dir);
+    const session = await ort.InferenceSession.create(encodeModel(forOrt.proto), {
+      ...opts,
+      extra: { session: { model_external_initializers_file_folder_path: forOrt.dir } },
+    });
     return {
       run: (x: ort.InferenceSession.FeedsType) => (g ? session.run(x, g.outputs) : session.run(x)),
       /** Tensors the session fetches: the probed graph's reductions (and lens), or the plain graph's outputs. */
