@@ -47,8 +47,8 @@ export const dequantizeQ4 = (
 
 /**
  * The [rows, cols] float matrix 4-bit planes on one scales tensor stand for (onnx/nbits.ts):
- * s·Σ_j factor_j·(n_j − zero point) + o, in the graph's float32 steps: the planes' sum times s is exact
- * (a whole number under 2^12 times a float32 scale of a half), then the offset is added once.
+ * s·Σ_j factor_j·(n_j − zero point) + o in float32: the planes' whole-number sum times s, rounded once (as
+ * a block format's own dequantiser rounds s·c), then the offset added once.
  */
 export function dequantizeNbits(
   planes: { packed: ArrayLike<number>; factor: number }[],

@@ -76,7 +76,10 @@ export function nbitsMatMul(
       scope,
       "ReduceSum",
       [
-        g.o(scope, "Reshape", [x, scoped(g, scope, `blocks_${rank}`, [...lead, blocks, w.blockSize])]),
+        g.o(scope, "Reshape", [
+          x,
+          scoped(g, scope, `blocks_${[...lead, blocks, w.blockSize]}`, [...lead, blocks, w.blockSize]),
+        ]),
         scoped(g, scope, "last", [-1]),
       ],
       { keepdims: 0 },
@@ -103,7 +106,7 @@ export function nbitsGather(g: GraphBuilder, scope: string, ids: string, w: Nbit
       g.o(
         scope,
         "GatherBlockQuantized",
-        [g.o(scope, "Reshape", [B, scoped(g, scope, "rows", [w.N, w.K / 2])]), ids, w.scales],
+        [g.o(scope, "Reshape", [B, scoped(g, scope, `rows_${w.N}x${w.K / 2}`, [w.N, w.K / 2])]), ids, w.scales],
         { bits: 4, block_size: w.blockSize, gather_axis: 0, quantize_axis: 1 },
         MS,
       ),
@@ -118,8 +121,11 @@ export function nbitsGather(g: GraphBuilder, scope: string, ids: string, w: Nbit
       g.o(scope, "Gather", [w.offsets, ids], { axis: 0 }),
       scoped(g, scope, "last", [-1]),
     ]);
-    const spread = g.o(scope, "Expand", [o, scoped(g, scope, "spread", [1, 1, blocks, w.blockSize])]);
-    terms.push(g.o(scope, "Reshape", [spread, scoped(g, scope, "row", [0, 0, w.K])]));
+    const spread = g.o(scope, "Expand", [
+      o,
+      scoped(g, scope, `spread_${blocks}x${w.blockSize}`, [1, 1, blocks, w.blockSize]),
+    ]);
+    terms.push(g.o(scope, "Reshape", [spread, scoped(g, scope, `row_${w.K}`, [0, 0, w.K])]));
   }
   return sum(g, scope, terms);
 }

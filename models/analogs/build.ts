@@ -215,9 +215,9 @@ export async function partsSha256(files: readonly string[]): Promise<string> {
 /**
  * Converts a Llama-architecture GGUF (one file, or byte-split parts) into an
  * HF-layout ONNX folder, cached by content: TorchScript dialect, weights streamed tensor by
- * tensor into model.onnx_data: a block-format linear as MatMulNBits codes (models/gguf/codes.ts),
- * a Q4_0/Q3_K embedding and lm_head as their blocks, the other embeddings and lm_heads, norms and float
- * tensors as float32 (`float32`: every weight, as before #25).
+ * tensor into model.onnx_data: every block-format tensor as its codes, 4-bit planes for MatMulNBits and
+ * GatherBlockQuantized (models/gguf/codes.ts, onnx/nbits.ts), norms and float tensors as float32
+ * (`float32`: every weight, as before #25).
  * `sha256`, where given, must match.
  */
 export async function buildGguf(
@@ -271,9 +271,10 @@ export async function buildGguf(
 }
 
 /**
- * Writes a converted model into the cache as one folder: TorchScript dialect, weights (float32, or a
- * converter's block codes) streamed
- * tensor by tensor into model.onnx_data as the lazy weights are read, so the model is never whole in memory.
+ * Writes a converted model into the cache as one folder: TorchScript dialect, weights (float32, a
+ * converter's block codes, 16-bit matrices) streamed tensor by tensor into model.onnx_data as the lazy
+ * weights are read, so the model is never whole in memory; a checkpoint's 16-bit matrices are not
+ * copied but linked (in-place-N, models/writer/half.ts).
  */
 export function writeConverted(
   dir: string,

@@ -110,8 +110,11 @@ function fileSha256(file: string): string {
   return h.digest("hex");
 }
 
-/** Each file's hash, size and ctime; a link to the user's weights, its target and size. */
-type Manifest = Record<string, { sha256: string; size: number; ctimeMs: number } | { link: string; size: number }>;
+/** Each file's hash, size and ctime; a link to the user's weights, its target and the target's size, mtime and inode. */
+type Manifest = Record<
+  string,
+  { sha256: string; size: number; ctimeMs: number } | { link: string; size: number; mtimeMs: number; ino: number }
+>;
 
 /**
  * Is a generated folder still what was generated? Every file its manifest lists has
@@ -129,7 +132,14 @@ export function generatedIntact(dir: string): boolean {
     const file = path.join(dir, name);
     const st = fs.statSync(file, { throwIfNoEntry: false });
     if (!st || st.size !== m.size) return false;
-    if ("link" in m) return fs.lstatSync(file).isSymbolicLink() && fs.readlinkSync(file) === m.link;
+    // A file of the user's rewritten since (its mtime or inode moved) is not trusted: the folder is made again.
+    if ("link" in m)
+      return (
+        fs.lstatSync(file).isSymbolicLink() &&
+        fs.readlinkSync(file) === m.link &&
+        st.mtimeMs === m.mtimeMs &&
+        st.ino === m.ino
+      );
     return st.ctimeMs === m.ctimeMs || fileSha256(file) === m.sha256;
   });
 }
@@ -199,7 +209,7 @@ export function writeFolder(dir: string, fill: (tmp: string) => void): string {
       // A link to the user's weights (a checkpoint's, read in place) is theirs: named, never hashed again here
       // (the cache key holds their content's sha256).
       manifest[n] = fs.lstatSync(file).isSymbolicLink()
-        ? { link: fs.readlinkSync(file), size: st.size }
+        ? { link: fs.readlinkSync(file), size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }
         : { sha256: fileSha256(file), size: st.size, ctimeMs: st.ctimeMs };
     }
     fs.writeFileSync(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 1));

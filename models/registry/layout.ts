@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { LoadError } from "../../onnx/errors.js";
+import { readModel } from "../../onnx/io.js";
 import { readJsonFile, type ModelEntry } from "./schema.js";
 
 const VARIANT_SUFFIX: Record<ModelEntry["dtype"], string> = {
@@ -118,16 +119,9 @@ export function declaredLayers(folder: ModelFolder): number | undefined {
   return typeof v === "number" ? v : undefined;
 }
 
-/** Bytes of the ONNX file plus its sibling external data files: the weights a pass reads. */
+/** Bytes of the ONNX file plus the external data files it names (links followed: a checkpoint's own files): the weights a pass reads. */
 export function folderWeightBytes(onnxFile: string): number {
-  const dir = path.dirname(onnxFile);
-  const base = path.basename(onnxFile);
-  let total = fs.statSync(onnxFile).size;
-  for (const f of fs.readdirSync(dir)) {
-    // model.onnx_data (TorchScript exporter) and model.onnx.data (GenAI builder)
-    if (f.startsWith(base) && f !== base && /(_data|\.data)$/.test(f)) total += fs.statSync(path.join(dir, f)).size;
-  }
-  return total;
+  return [onnxFile, ...readModel(onnxFile).externalFiles].reduce((n, f) => n + fs.statSync(f).size, 0);
 }
 
 /** Whether the config declares a parallel residual (GPT-NeoX's use_parallel_residual, Falcon's parallel_attn, GPT-J and Phi-1/2 by design). */

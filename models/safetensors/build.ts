@@ -87,7 +87,9 @@ export async function buildCheckpoint(
   const out = path.join(
     cacheDir,
     "checkpoints",
-    `${converted.modelType}-${sha.slice(0, 12)}-${form}-${key({ sha, form, GENERATOR_SOURCE, CHECKPOINT_SOURCE })}`,
+    // The files' real paths too: the folder links to them (its 16-bit matrices are read in place), so the same
+    // content at another path, or on another host sharing the cache, has a folder of its own.
+    `${converted.modelType}-${sha.slice(0, 12)}-${form}-${key({ sha, form, GENERATOR_SOURCE, CHECKPOINT_SOURCE, files: ck.files.map((f) => fs.realpathSync(f)) })}`,
   );
   if (reuse(out)) return out;
   const { config, weights, tokenizer, tokenizerConfig, modelType } = converted;

@@ -256,10 +256,9 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
   const layer = (l: number): LayerWeights => {
     const p = `gpt_neox.layers.${l}`;
     /** One of q, k, v (part 0, 1, 2): its rows out of every head's block of 3 × hd; no bias is a zero bias. */
-    const cut = (stored: Float32Array, bias: Float32Array | undefined, k: number) => {
-      // A 16-bit weight is cut as its bits, and stays 16-bit.
+    const cut = (stored: Float32Array, qkv: Rows, bias: Float32Array | undefined, k: number) => {
+      // A 16-bit weight is cut as its bits (read once, `qkv`), and stays 16-bit.
       const h16 = halfOf(stored);
-      const qkv: Rows = h16 ? h16.bits : stored;
       const w: Rows = h16 ? new Uint16Array(d * d) : new Float32Array(d * d),
         b = new Float32Array(d);
       for (let h = 0; h < heads; h++) {
@@ -275,7 +274,8 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
       if (split?.l !== l) {
         const qkv = read(`${p}.attention.query_key_value.weight`, true);
         const bias = names[`${p}.attention.query_key_value.bias`] && read(`${p}.attention.query_key_value.bias`);
-        split = { l, parts: [0, 1, 2].map((k) => cut(qkv, bias, k)) };
+        const rows = halfOf(qkv)?.bits ?? qkv; // a 16-bit one read from its file here, once
+        split = { l, parts: [0, 1, 2].map((k) => cut(qkv, rows, bias, k)) };
       }
       return split.parts[k];
     };
