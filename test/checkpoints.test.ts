@@ -207,6 +207,26 @@ describe.skipIf(!!MISSING)("a GPT-NeoX config.json without rope parameters or ro
   });
 });
 
+describe.skipIf(!!MISSING)("a 16-bit checkpoint read in place", () => {
+  it("has a folder of its own at each path, made again when its file is rewritten in place", async () => {
+    const [a, b] = [copy("llama-bf16"), copy("llama-bf16")];
+    const s = settings();
+    const [da, db] = [await resolveSource(entry("a", { dir: a }), s), await resolveSource(entry("b", { dir: b }), s)];
+    // The same content at two paths: each folder links to its own files.
+    expect(da).not.toBe(db);
+    expect(fs.realpathSync(path.join(db, "in-place-0.safetensors"))).toBe(
+      fs.realpathSync(path.join(b, "model.safetensors")),
+    );
+    // Rewritten with the same bytes (a new mtime): the folder is not trusted, and made again at the same key.
+    const manifest = () => fs.readFileSync(path.join(da, ".probespec-manifest.json"), "utf8");
+    const before = manifest();
+    const later = new Date(Date.now() + 10_000);
+    fs.utimesSync(path.join(a, "model.safetensors"), later, later);
+    expect(await resolveSource(entry("a", { dir: a }), s)).toBe(da);
+    expect(manifest()).not.toBe(before);
+  });
+});
+
 describe.skipIf(!!MISSING)("a checkpoint too big for the machine", () => {
   it("is skipped before it is converted, saying what its session would hold", async () => {
     const e = entry("big", { dir: "llama" });
