@@ -10,6 +10,7 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
   TensorProtoSchema,
   TensorProto_DataType as DT,
   TensorShapeProtoSchema,
@@ -44,6 +45,16 @@ export function floatTensor(name: string, dims: number[], data: ArrayLike<number
     rawData: new Uint8Array(f.buffer),
   });
 }
+
+/** A tensor's data in a file: ONNX's external_data entries (location relative to the model's folder). */
+export const externalEntries = (location: string, offset: number, length: number) =>
+  (
+    [
+      ["location", location],
+      ["offset", String(offset)],
+      ["length", String(length)],
+    ] as const
+  ).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value }));
 
 export function int64Tensor(name: string, dims: number[], data: number[]): TensorProto {
   const a = BigInt64Array.from(data.map(BigInt));

@@ -40,9 +40,9 @@ const scoped = (g: GraphBuilder, scope: string, key: string, ints: number[] | nu
       : floatTensor(`${scope}/nbits_${key}`, [], [ints]),
   );
 
-/** One tensor for several terms: their sum, ended in an Identity (named `output` where given). */
+/** One tensor for several terms: their sum, ended in an Identity (named `output` where given); a lone term as it is. */
 function sum(g: GraphBuilder, scope: string, terms: string[], output?: string): string {
-  if (terms.length === 1 && !output) return terms[0];
+  if (terms.length === 1) return terms[0];
   const s = terms.reduce((a, b) => g.o(scope, "Add", [a, b]));
   return g.op(scope, "Identity", [s], output ? { outputs: [output] } : {})[0];
 }
@@ -60,15 +60,21 @@ export function nbitsMatMul(
   output?: string,
 ): string {
   const attrs = { K: w.K, N: w.N, bits: 4, block_size: w.blockSize, accuracy_level: 0 };
+  const o = w.offsetsT ?? w.offsets;
+  // A lone MatMulNBits names `output` itself.
+  const lone = w.planes.length === 1 && !o && output ? [output] : undefined;
   const terms = w.planes.map(({ B, factor }) =>
     weighed(
       g,
       scope,
-      g.o(scope, "MatMulNBits", [x, B, w.scales, ...(w.zeroPoints ? [w.zeroPoints] : [])], attrs, MS),
+      g.op(scope, "MatMulNBits", [x, B, w.scales, ...(w.zeroPoints ? [w.zeroPoints] : [])], {
+        attrs,
+        domain: MS,
+        outputs: lone,
+      })[0],
       factor,
     ),
   );
-  const o = w.offsetsT ?? w.offsets;
   if (o) {
     const blocks = w.K / w.blockSize;
     const lead = Array<number>(rank - 1).fill(0);
@@ -87,12 +93,6 @@ export function nbitsMatMul(
     // A contraction on derived activations, not a matmul on the stream: the locator never takes it for a linear.
     const eq = `${rank === 3 ? "bsk" : "lk"},${w.offsetsT ? "kn" : "nk"}->${rank === 3 ? "bsn" : "ln"}`;
     terms.push(g.o(scope, "Einsum", [sums, o], { equation: { string: eq } }));
-  }
-  if (terms.length === 1 && output) {
-    // A lone MatMulNBits names its own output.
-    const n = g.nodes[g.nodes.length - 1];
-    n.output[0] = output;
-    return output;
   }
   return sum(g, scope, terms, output);
 }

@@ -8,8 +8,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
+import { toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
+import { externalEntries } from "../../onnx/graph.js";
 import { type AnalogConfig, type Dialect, headDim } from "./config.js";
 import { makeDir } from "../../onnx/io.js";
 import { traitsOf } from "../writer/traits.js";
@@ -57,16 +58,11 @@ export class ExternalData {
     if (pad) this.write(new Uint8Array(pad));
     this.offset += pad;
     this.write(t.rawData);
-    const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
     const ext = {
       ...t,
       rawData: new Uint8Array(0),
       dataLocation: 1,
-      externalData: [
-        entry("location", this.location),
-        entry("offset", String(this.offset)),
-        entry("length", String(t.rawData.length)),
-      ],
+      externalData: externalEntries(this.location, this.offset, t.rawData.length),
     };
     this.offset += t.rawData.length;
     return ext;

@@ -7,8 +7,8 @@
  * 4096 × 14336 weight: 2.4e-6 against outputs of 6, where float32 itself is 2.3e-6 from float64).
  */
 import { create } from "@bufbuild/protobuf";
-import { StringStringEntryProtoSchema, TensorProtoSchema, type TensorProto } from "onnx-buf";
-import { castPerRun, DT, halfTensor, type GraphBuilder } from "../../onnx/graph.js";
+import { TensorProtoSchema, type TensorProto } from "onnx-buf";
+import { castPerRun, DT, externalEntries, halfTensor, type GraphBuilder } from "../../onnx/graph.js";
 
 export interface HalfMatrix {
   type: DT.FLOAT16 | DT.BFLOAT16;
@@ -50,17 +50,12 @@ export const halfRows = (h: HalfMatrix, from: number, to: number): HalfMatrix =>
  */
 function halfInit(g: GraphBuilder, h: HalfMatrix, name: string): string {
   if (!h.at) return g.init(halfTensor(name, [h.rows, h.cols], h.bits, h.type));
-  const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
   const t = create(TensorProtoSchema, {
     name,
     dims: [BigInt(h.rows), BigInt(h.cols)],
     dataType: h.type,
     dataLocation: 1, // EXTERNAL
-    externalData: [
-      entry("location", h.at.file),
-      entry("offset", String(h.at.offset)),
-      entry("length", String(2 * h.rows * h.cols)),
-    ],
+    externalData: externalEntries(h.at.file, h.at.offset, 2 * h.rows * h.cols),
   });
   return g.init(t);
 }
