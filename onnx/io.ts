@@ -136,7 +136,11 @@ export function relocateExternalData(proto: ModelProto, modelDir: string): { pro
   return { proto: { ...proto, graph: { ...proto.graph!, initializer } }, dir: base };
 }
 
-/** mkdir -p, one level at a time: Node's recursive mkdir spins forever under /proc. */
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir spins forever under /proc. Another process
+ * (a shard beside this one, on a shared store) may make a level between the look and the mkdir: a
+ * folder that is there by then is what was asked for.
+ */
 export function makeDir(dir: string): void {
   const missing: string[] = [];
   let d = path.resolve(dir);
@@ -144,5 +148,10 @@ export function makeDir(dir: string): void {
     missing.push(d);
     d = path.dirname(d);
   }
-  for (const m of missing.reverse()) fs.mkdirSync(m);
+  for (const m of missing.reverse())
+    try {
+      fs.mkdirSync(m);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.statSync(m).isDirectory()) throw e;
+    }
 }

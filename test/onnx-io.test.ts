@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -5,7 +6,8 @@ import fc from "fast-check";
 import { StringStringEntryProtoSchema, TensorProtoSchema, TensorProto_DataType as DT } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
-import { decodeModel, encodeModel, readModel } from "../onnx/io.js";
+import { decodeModel, encodeModel, makeDir, readModel } from "../onnx/io.js";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
 import {
   bf16ToFloat,
   checkExternalData,
@@ -114,6 +116,32 @@ describe("external data", () => {
     expect(() => checkExternalData([t], dir, "m")).toThrow(
       /"model.onnx_data" is 4.0 MB shorter than its tensors need .*incomplete/,
     );
+  });
+});
+
+describe("folders", () => {
+  it("makeDir: two processes making the same folders at once both succeed (shards on one store); a file in the way is named", async () => {
+    const root = tmpDir("probespec-makedir-");
+    const script = path.join(root, "make.ts");
+    // Many fresh trees, each level looked for by both processes: before the fix about a quarter of them raced to EEXIST.
+    fs.writeFileSync(
+      script,
+      `import { makeDir } from ${JSON.stringify(path.join(PROJECT_ROOT, "onnx/io.ts"))};
+for (let k = 0; k < 400; k++) makeDir(${JSON.stringify(root)} + "/" + k + "/shards/job");`,
+    );
+    const run = () =>
+      new Promise<{ code: number | null; err: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "node_modules/tsx/dist/cli.mjs"), script]);
+        let err = "";
+        child.stderr.on("data", (d) => (err += d));
+        child.on("close", (code) => resolve({ code, err }));
+      });
+    // The child's error line alone: its stack trace is not this file's to map.
+    for (const { code, err } of await Promise.all([run(), run()]))
+      expect(code, err.split("\n").find((l) => /Error/.test(l)) ?? err).toBe(0);
+    expect(fs.statSync(path.join(root, "399/shards/job")).isDirectory()).toBe(true);
+    fs.writeFileSync(path.join(root, "a-file"), "");
+    expect(() => makeDir(path.join(root, "a-file", "below"))).toThrow(/a-file/);
   });
 });
 

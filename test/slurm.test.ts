@@ -92,9 +92,11 @@ describe("probe shards as a Slurm job array, judged once", () => {
 
   it("3 shards over 5 models, then the judge: one report, number for number a one-machine run's", (ctx) => {
     if (typeof cluster === "string") return ctx.skip(cluster);
-    const { array, results: sharded } = submit("full");
+    const { array, logs, results: sharded } = submit("full");
     const one = runHypotheses(undefined, settings(path.join(root, "one", "store"), path.join(root, "one", "report")));
-    expect(sharded.models_tested.sort()).toEqual([...MODELS].sort());
+    expect(sharded.models_tested.sort(), `${JSON.stringify(sharded.skipped, null, 1)}\n${readLogs(logs)}`).toEqual(
+      [...MODELS].sort(),
+    );
     // The judge probed nothing: every result came from the store the shards filled.
     expect(sharded.provenance.model_loads).toBe(0);
     expect(one.results.provenance.model_loads).toBe(5);
