@@ -40,9 +40,9 @@ const scoped = (g: GraphBuilder, scope: string, key: string, ints: number[] | nu
       : floatTensor(`${scope}/nbits_${key}`, [], [ints]),
   );
 
-/** One tensor for several terms: their sum, ended in an Identity (named `output` where given); a lone term as it is. */
+/** One tensor for several terms: their sum, ended in an Identity (named `output` where given); a lone term as it is, where it has that name. */
 function sum(g: GraphBuilder, scope: string, terms: string[], output?: string): string {
-  if (terms.length === 1) return terms[0];
+  if (terms.length === 1 && (!output || terms[0] === output)) return terms[0];
   const s = terms.reduce((a, b) => g.o(scope, "Add", [a, b]));
   return g.op(scope, "Identity", [s], output ? { outputs: [output] } : {})[0];
 }
@@ -62,7 +62,7 @@ export function nbitsMatMul(
   const attrs = { K: w.K, N: w.N, bits: 4, block_size: w.blockSize, accuracy_level: 0 };
   const o = w.offsetsT ?? w.offsets;
   // A lone MatMulNBits names `output` itself.
-  const lone = w.planes.length === 1 && !o && output ? [output] : undefined;
+  const lone = w.planes.length === 1 && w.planes[0].factor === 1 && !o && output ? [output] : undefined;
   const terms = w.planes.map(({ B, factor }) =>
     weighed(
       g,

@@ -16,6 +16,8 @@ import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { rel, TEST_CACHE, tmpDir } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
+import { GraphBuilder } from "../onnx/graph.js";
+import { nbitsMatMul } from "../onnx/nbits.js";
 
 const cases: { type: string; id: number; source: string; count: number; raw: string; expected: string }[] = JSON.parse(
   fs.readFileSync(path.join(import.meta.dirname, "fixtures", "gguf", "blocks.json"), "utf8"),
@@ -85,6 +87,29 @@ describe("ggml block formats as MatMulNBits codes", () => {
       else expect(worst).toBe(0);
     });
   }
+});
+
+describe("4-bit planes in a graph (onnx/nbits.ts)", () => {
+  it("names the output asked for exactly once, whether one plane makes it, a weighed plane, or a sum", () => {
+    const cases = [
+      { planes: [{ B: "p0", factor: 1 }], last: "MatMulNBits" },
+      { planes: [{ B: "p1", factor: 16 }], last: "Identity" },
+      {
+        planes: [
+          { B: "p0", factor: 1 },
+          { B: "p1", factor: 16 },
+        ],
+        last: "Identity",
+      },
+    ];
+    for (const { planes, last } of cases) {
+      const g = new GraphBuilder();
+      const out = nbitsMatMul(g, "/lm_head", "x", { planes, scales: "s", K: 64, N: 8, blockSize: 32 }, 3, "logits");
+      expect(out).toBe("logits");
+      const makers = g.nodes.filter((n) => n.output.includes("logits"));
+      expect(makers.map((n) => n.opType)).toEqual([last]);
+    }
+  });
 });
 
 describe("the GGUF reader", () => {
