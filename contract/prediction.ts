@@ -21,6 +21,20 @@ export interface PredictionRow {
   inconclusive?: boolean;
   /** Power: the CI's half-width at its level, the smallest effect the prompt set could detect. */
   detectable?: number;
+  /** The subject's cohort: a row is judged with its cohort only. */
+  cohort: Cohort;
+  /**
+   * The same claim judged without position 0, a control for the first token's massive activation: the row is
+   * confounded where one side holds and the other fails (contract/verdict.ts). `passed` and `inconclusive` above are
+   * the claim's own outcome with position 0.
+   */
+  control?: Omit<PredictionRow, "subject" | "baseline" | "cohort" | "control">;
+}
+
+/** What keeps a cohort from being judged on a prediction: a model it needs that failed, or a role no model fills. */
+export interface CohortStatus {
+  error?: string;
+  missing?: string;
 }
 
 /** A row's models as every message names them: "subject" or "subject vs baseline". */
@@ -42,7 +56,8 @@ export const percent = (level: number) => `${+(100 * level).toFixed(4)}%`;
 
 /** Real models are compared only with real models; synthetic analogs (a check of the harness) only with analogs. */
 export type Cohort = "real" | "synthetic";
-export const cohort = (r: { synthetic: boolean }): Cohort => (r.synthetic ? "synthetic" : "real");
+export const COHORTS: readonly Cohort[] = ["real", "synthetic"];
+export const cohort = (r: { synthetic?: boolean }): Cohort => (r.synthetic ? "synthetic" : "real");
 
 /** A hypothesis' subjects: role "subject", or family mistral unless its role says baseline. */
 export const isSubject = (r: { family?: string; role?: string }) =>
@@ -50,6 +65,8 @@ export const isSubject = (r: { family?: string; role?: string }) =>
 
 export interface Prediction {
   hypothesis: string;
+  /** The cohorts this run has models of, each with what keeps it from being judged (nothing where it can be). */
+  cohorts: Partial<Record<Cohort, CohortStatus>>;
   criterion: string;
   threshold: number;
   why: string;

@@ -5,8 +5,10 @@
  * seen, and the earlier results to compare with (PROBESPEC_COMPARE).
  */
 
-/** A verdict a plant must produce. */
-export type PlantedVerdict = "confirmed" | "rejected" | "inconclusive";
+import type { Verdict } from "./verdict.js";
+
+/** A verdict a plant must produce: any but an error. */
+export type PlantedVerdict = Exclude<Verdict, "error">;
 
 /** A synthetic subject built from a preset as it is, with what the preset planted and the verdicts it must produce. */
 export interface PlantedSubject {

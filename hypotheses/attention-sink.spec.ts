@@ -1,22 +1,21 @@
 /**
  * Attention sink: "the subject's first-token massive activation goes with an
- * attention sink: in the last half of the layers, heads put at least half of
- * their attention mass on position 0, on average over query positions."
- * Read from the attention probabilities (measure pattern.first_key_mass). Where
- * attention is one fused op (GroupQueryAttention, MultiHeadAttention, ONNX
+ * attention sink: in the last half of the layers, heads favour position 0 well
+ * beyond what uniform causal attention gives it, on average over query positions."
+ * Read from the attention probabilities (measure pattern.first_key_vs_uniform).
+ * Where attention is one fused op (GroupQueryAttention, MultiHeadAttention, ONNX
  * Attention), the probabilities are never a tensor of the graph: the prediction
  * is inconclusive for that model, and says so.
  */
 import { describe, it } from "vitest";
 import { mean } from "../probes/metrics.js";
+import { SINK_FROM_FRACTION, SINK_MIN_RATIO, shown } from "./criteria.js";
 import { family } from "./family.js";
-import { meanTest, perPrompt, rowsOf } from "./measures.js";
+import { measure, meanTest, perPrompt, rowsOf } from "./measures.js";
 import { roles } from "./roles.js";
 
-/** "At least half of their attention mass": position 0 draws more than every other key together. */
-const SINK_MIN_MASS = 0.5;
-/** The last half of the layers: from ⌊L/2⌋ on, where the subject's last layer removes the activation. */
-const lastHalf = (layers: number) => Math.floor(layers / 2);
+const bound = shown(SINK_MIN_RATIO);
+const from = (layers: number) => Math.floor(layers * SINK_FROM_FRACTION);
 
 describe(
   "attention-sink",
@@ -24,30 +23,33 @@ describe(
   () => {
     const predictions = family();
     const sink = predictions.plan(() => {
-      const { subjects, missing } = roles(false);
-      if (missing) return { skip: missing };
+      const { subjects, cohorts } = roles(false);
       const rows = rowsOf(
         subjects,
         (s) => ({ subject: s.id }),
         (s) => {
-          const from = lastHalf(s.layers);
-          const mass = perPrompt<number[]>(s, "pattern.first_key_mass", (v) => mean(v.slice(from)));
+          const first = from(s.layers);
+          const late = (v: number[]) => mean(v.slice(first));
+          const ratio = perPrompt<number[]>(s, "pattern.first_key_vs_uniform", late);
+          const mass = late(measure<number[]>(s, "pattern.first_key_mass").value);
           return {
-            ...meanTest(mass, { atLeast: SINK_MIN_MASS }),
-            detail: `layers ${from}–${s.layers - 1}, mean over heads, query positions after the first and ${mass.length} prompts`,
+            ...meanTest(ratio, { atLeast: SINK_MIN_RATIO }),
+            detail: `layers ${first}–${s.layers - 1}, mean over heads, query positions after the first and ${ratio.length} prompts; attention on position 0 ${mass.toFixed(3)}`,
           };
         },
       );
       return {
         hypothesis: "attention-sink",
-        criterion: `attention on position 0 over the last half of the layers, CI at or above ${SINK_MIN_MASS}`,
-        threshold: SINK_MIN_MASS,
-        why: "a sink draws more attention than every other key together",
+        cohorts,
+        criterion: `attention on position 0 ÷ its uniform causal share over the last half of the layers, CI at or above ${bound}`,
+        threshold: SINK_MIN_RATIO,
+        why: `a sink draws at least ${bound}x the attention that uniform causal attention (1/(q+1) at query q) gives position 0 on the same prompts`,
+        ciOf: "the mean ratio to the uniform share",
         rows,
       };
     });
 
-    it("in the last half of the layers, the subject's heads put at least half of their attention on position 0", (ctx) =>
+    it(`in the last half of the layers, the subject's heads put at least ${bound}x their uniform causal share of attention on position 0`, (ctx) =>
       predictions.judge(ctx, sink));
   },
 );

@@ -27,11 +27,26 @@ export const MIDDLE_FRACTION: [number, number] = [0.25, 0.75];
 /** "Early" is the first quarter of the layers, where the notebook found Mistral's jump (6 → 265 into layer 1). */
 export const EARLY_FRACTION = 0.25;
 
-/** Entropy efficiency: at most 0.8x each baseline's mean entropy, a fifth sharper: well beyond prompt-to-prompt noise on 32 prompts. */
+/**
+ * Entropy efficiency: at most 0.8x each baseline's mean entropy, a fifth sharper: well beyond prompt-to-prompt noise on
+ * 32 prompts. Entropies are compared as entropy ÷ ln V, on one scale across vocabularies (ln V bounds each): for two
+ * models of one vocabulary the ratio is the raw entropies' ratio.
+ */
 export const ENTROPY_MAX_RATIO = 0.8;
 
 /** Bootstrap: resamples and CI level for every comparative criterion. */
 export const BOOTSTRAP = { resamples: 2000, level: 0.95, seed: 20240501 };
 
-/** Entropy efficiency across vocabularies: beyond 2x apart, raw entropies are not on one scale (ln V differs): said beside the verdict. */
-export const ENTROPY_VOCAB_RATIO_NOTE = 2;
+/**
+ * Attention sink: over the last half of the layers, heads put at least twice as much attention on position 0 as
+ * uniform causal attention would (query q attending evenly gives key 0 a share of 1/(q+1)). The share alone misleads on
+ * short prompts: at ten tokens uniform attention already puts about 0.2 on position 0, and a 0.5 bar would call a head
+ * with no preference most of the way to a sink. Twice the uniform share is a preference no evenly attending head shows.
+ */
+export const SINK_MIN_RATIO = 2;
+
+/** The last half of the layers: from ⌊L/2⌋ on, where the notebook's subject removes its first-token activation. */
+export const SINK_FROM_FRACTION = 0.5;
+
+/** A threshold as every title, criterion and reason prints it: at most two decimals (1/0.58 reads 1.72). */
+export const shown = (x: number) => String(+x.toFixed(2));

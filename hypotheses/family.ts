@@ -12,7 +12,8 @@
  * `it` judges its own (`family.judge`); the first to run computes them all.
  */
 import type { TestContext } from "vitest";
-import { cohort, type Cohort, type Prediction, type PredictionRow } from "../contract/prediction.js";
+import { cohort, COHORTS, type Cohort, type Prediction, type PredictionRow } from "../contract/prediction.js";
+import { rowVerdict } from "../contract/verdict.js";
 import { bootstrapP, holm, judgeClaim, type Claim } from "../probes/statistics.js";
 import { BOOTSTRAP } from "./criteria.js";
 import { judge, probeRun } from "./roles.js";
@@ -23,23 +24,23 @@ export interface RowTest {
   distribution: number[];
 }
 
-/** A row as a spec builds it: decided already (a weight measure, a layer index), or by its test. */
-export type RowBody = Omit<PredictionRow, "passed" | "subject" | "baseline"> &
-  ({ passed: boolean } | { test: RowTest });
+/** One side of a row as a spec builds it: decided already (a weight measure, a layer index), or by its test. */
+type Side = { value: number; detail?: string } & ({ passed: boolean } | { test: RowTest });
+/** A row as a spec builds it; `control` is the same claim without position 0, judged beside it. */
+export type RowBody = Side & { control?: Side };
 export type PlannedRow = Pick<PredictionRow, "subject" | "baseline"> & RowBody;
 export type PlannedPrediction = Omit<Prediction, "passed" | "rows"> & { rows: PlannedRow[] };
-type Planned = PlannedPrediction | { skip: string };
-type Settled = Prediction | { skip: string } | { error: unknown };
+type Settled = Prediction | { error: unknown };
 
 /** The family-wise significance level: what the CI level of criteria.ts leaves. */
 export const FAMILY_ALPHA = 1 - BOOTSTRAP.level;
 
 export function family() {
-  const plans: (() => Planned)[] = [];
+  const plans: (() => PlannedPrediction)[] = [];
   let settled: Settled[] | undefined;
 
   function settle(): Settled[] {
-    const got = plans.map((plan): PlannedPrediction | Settled => {
+    const got = plans.map((plan): PlannedPrediction | { error: unknown } => {
       try {
         return plan();
       } catch (error) {
@@ -51,19 +52,36 @@ export function family() {
       const r = results.find((x) => x.id === id);
       return r ? cohort(r) : "real";
     };
-    const decided: PredictionRow[][] = got.map((g) =>
-      "rows" in g ? g.rows.map((r) => ("test" in r ? { ...withoutTest(r), passed: false } : r)) : [],
-    );
-    const tests = got.flatMap((g, i) =>
+    // Every side of every row, decided where it came decided; a test's side waits for its cohort's Holm levels, which
+    // are written into the row (or its control) itself.
+    type Decided = Omit<PredictionRow, "subject" | "baseline" | "cohort" | "control">;
+    const sides: { side: Side; decided: Decided; cohort: Cohort }[] = [];
+    const decide = <T extends object>(side: Side, c: Cohort, into: T): T & Decided => {
+      const { test: _t, ...plain } = side as Side & { test?: RowTest };
+      const decided = Object.assign(into, { passed: false }, plain);
+      sides.push({ side, decided, cohort: c });
+      return decided;
+    };
+    const rows: PredictionRow[][] = got.map((g) =>
       "rows" in g
-        ? g.rows.flatMap((r, j) =>
-            "test" in r && Number.isFinite(r.value) && r.test.distribution.every(Number.isFinite)
-              ? [{ i, j, test: r.test, cohort: cohortOf(r.subject), p: bootstrapP(r.test.distribution, r.test.claim) }]
-              : [],
-          )
+        ? g.rows.map(({ control, ...r }) => {
+            const c = cohortOf(r.subject);
+            const row: PredictionRow = decide(r, c, { subject: r.subject, cohort: c });
+            if (control) row.control = decide(control, c, {});
+            return row;
+          })
         : [],
     );
-    for (const c of ["real", "synthetic"] as const) {
+    const tests: ((typeof sides)[number] & { test: RowTest; p: number })[] = [];
+    for (const x of sides) {
+      if (!("test" in x.side)) continue;
+      const { value, test } = x.side;
+      if (Number.isFinite(value) && test.distribution.every(Number.isFinite))
+        tests.push({ ...x, test, p: bootstrapP(test.distribution, test.claim) });
+      // A test whose numbers are not finite gets an interval that says so: its row cannot be judged.
+      else x.decided.ci = [NaN, NaN];
+    }
+    for (const c of COHORTS) {
       const mine = tests.filter((t) => t.cohort === c);
       const h = holm(
         mine.map((t) => t.p),
@@ -73,7 +91,7 @@ export function family() {
         const j = judgeClaim(t.test.distribution, t.test.claim, h.levels[k]);
         // The step-down stops at the first miss: an interval inside its claim after that is not enough.
         const outcome = j.outcome === "confirmed" && !h.rejected[k] ? "inconclusive" : j.outcome;
-        Object.assign(decided[t.i][t.j], {
+        Object.assign(t.decided, {
           ci: j.ci,
           level: j.level,
           p: j.p,
@@ -85,29 +103,23 @@ export function family() {
         });
       });
     }
-    // A test whose numbers are not finite gets an interval that says so: judge() makes it inconclusive.
-    for (const t of got.flatMap((g, i) => ("rows" in g ? g.rows.map((r, j) => ({ r, i, j })) : [])))
-      if ("test" in t.r && !tests.some((x) => x.i === t.i && x.j === t.j)) decided[t.i][t.j].ci = [NaN, NaN];
     return got.map((g, i) =>
-      "rows" in g && !("error" in g) ? { ...g, rows: decided[i], passed: decided[i].every((r) => r.passed) } : g,
-    ) as Settled[];
+      "rows" in g ? { ...g, rows: rows[i], passed: rows[i].every((r) => rowVerdict(r) === "confirmed") } : g,
+    );
   }
 
   return {
     /** A prediction to judge in this family; call while the describe is collected, before any test runs. */
-    plan(p: () => Planned): number {
+    plan(p: () => PlannedPrediction): number {
       plans.push(p);
       return plans.length - 1;
     },
-    /** Judges planned prediction `i` in its test: its error, its skip, or its rows at their adjusted levels. */
+    /** Judges planned prediction `i` in its test: its error, or its rows at their adjusted levels. */
     judge(ctx: Pick<TestContext, "task" | "skip">, i: number): void {
       settled ??= settle();
       const s = settled[i];
       if ("error" in s) throw s.error;
-      if ("skip" in s) return ctx.skip(s.skip);
       judge(ctx, s);
     },
   };
 }
-
-const withoutTest = ({ test: _t, ...row }: PlannedRow & { test: RowTest }) => row;

@@ -1,12 +1,13 @@
 /**
  * Who a hypothesis is about: subjects are family mistral or role "subject";
  * baselines are the other models that probed. A model that failed to probe is
- * an error for every hypothesis that needs it, never a rejection.
+ * an error for its cohort in every hypothesis that needs it, never a rejection.
  */
 import { expect, inject, type TestContext } from "vitest";
 import type { ProbeResult } from "../probes/probe.js";
 import type { ProbeRun } from "../probes/run.js";
-import { cohort, isSubject, rowInterval, rowLabel, type Prediction } from "../contract/prediction.js";
+import { cohort, COHORTS, isSubject, type Cohort, type CohortStatus, type Prediction } from "../contract/prediction.js";
+import { headlineCohort, predictionVerdict } from "../contract/verdict.js";
 
 import { printable } from "../onnx/errors.js";
 
@@ -22,72 +23,70 @@ export interface Roles {
    * models only, synthetic analogs (a check of the harness) with synthetic ones.
    */
   pairs: [ProbeResult, ProbeResult][];
-  /** Why the hypothesis cannot be decided, when it cannot. */
-  missing?: string;
+  /** The cohorts this run has models of, each with what keeps it from being judged. */
+  cohorts: Partial<Record<Cohort, CohortStatus>>;
 }
 
-/** Subjects and baselines; throws (an error verdict) when a model the hypothesis needs failed to probe. */
+/** How to fill a role a cohort lacks: one entry in models/. */
+const HOW_TO_ADD = (role: string) =>
+  `add one: a models/<id>.json entry with "role": "${role}" (a GGUF, a checkpoint folder, a hub id or an ONNX export)`;
+
+/**
+ * Subjects, baselines and each cohort's standing. A cohort is present where the run probed, or failed to probe,
+ * one of its models; within it, a model the hypothesis needs that failed is an error, and a role no model fills
+ * (no subject, or a subject with no baseline where the claim compares) leaves it inconclusive, saying which.
+ */
 export function roles(needsBaselines: boolean): Roles {
   const run = probeRun();
-  // A model whose entry could not be read (no family, no role) may be a subject: every hypothesis needs it.
-  const failed = run.failures.filter((f) => needsBaselines || isSubject(f) || f.family === undefined);
-  if (failed.length)
-    // vitest prints this message on the terminal: a file's own text in it is made printable.
-    throw new Error(
-      printable(`a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`),
-    );
   const subjects = run.results.filter(isSubject);
   const baselines = run.results.filter((r) => !isSubject(r));
   const pairs = subjects.flatMap((s) =>
     baselines.filter((b) => cohort(b) === cohort(s)).map((b) => [s, b] as [ProbeResult, ProbeResult]),
   );
-  const missing = !subjects.length
-    ? `no subject model (family mistral or role "subject") is available${run.skipped
-        .filter(isSubject)
-        .map((s) => `; ${s.id}: ${printable(s.reason)}`)
-        .join("")}`
-    : needsBaselines && !pairs.length
-      ? `no baseline model of the subject's cohort (${[...new Set(subjects.map(cohort))].join(", ")}) is available to compare ${subjects.map((s) => s.id).join(", ")} with; the notebook's own run had the same gap and could never decide`
-      : undefined;
-  return { subjects, baselines, pairs, missing };
+  const cohorts: Roles["cohorts"] = {};
+  for (const c of COHORTS) {
+    const mine = <T extends { synthetic?: boolean }>(xs: readonly T[]) => xs.filter((x) => cohort(x) === c);
+    if (!mine(run.results).length && !mine(run.failures).length) continue;
+    // A model whose entry could not be read (no family, no role) may be a subject: every hypothesis needs it.
+    const failed = mine(run.failures).filter((f) => needsBaselines || isSubject(f) || f.family === undefined);
+    const skipped = (subject: boolean) =>
+      mine(run.skipped)
+        .filter((s) => isSubject(s) === subject)
+        .map((s) => `; ${s.id} was skipped: ${printable(s.reason)}`)
+        .join("");
+    cohorts[c] = failed.length
+      ? // The reporter prints this message: a file's own text in it is made printable.
+        {
+          error: printable(
+            `a model this hypothesis needs could not be probed: ${failed.map((f) => f.error).join("; ")}`,
+          ),
+        }
+      : !mine(subjects).length
+        ? { missing: `no ${c} subject (role "subject", or family mistral)${skipped(true)}; ${HOW_TO_ADD("subject")}` }
+        : needsBaselines && !mine(baselines).length
+          ? {
+              missing: `no ${c} baseline to compare ${mine(subjects)
+                .map((s) => s.id)
+                .join(", ")} with${skipped(false)}; ${HOW_TO_ADD("baseline")}`,
+            }
+          : {};
+  }
+  return { subjects, baselines, pairs, cohorts };
 }
 
 /**
- * Attaches the prediction to the test for the reporter, then asserts it. A value
- * that is not a finite number (a gain without position 0 on one-token prompts,
- * a point the graph cannot provide) can neither pass nor fail: the prediction is
- * inconclusive, and the skip says which values and why. The test's own outcome
- * is the hypothesis' verdict: the real cohort's rows decide it where there are
- * any; the synthetic analogs (a check of the harness) are judged on their rows
- * by the reporter.
+ * Attaches the prediction to the test for the reporter, then gives the test the
+ * outcome of the cohort whose verdict is the hypothesis' (the real models' where
+ * the run has any): a rejection fails it, an inconclusive or confounded verdict
+ * skips it saying why, an error throws. The reporter reads every cohort's verdict
+ * from the prediction itself (contract/verdict.ts), not from the test's state.
  */
 export function judge({ task, skip }: Pick<TestContext, "task" | "skip">, p: Prediction): void {
-  const finite = (r: Prediction["rows"][number]) => Number.isFinite(r.value) && (r.ci ?? []).every(Number.isFinite);
-  const results = probeRun().results;
-  const isReal = (r: Prediction["rows"][number]) => results.some((m) => m.id === r.subject && cohort(m) === "real");
-  const deciding = p.rows.some(isReal) ? p.rows.filter(isReal) : p.rows;
-  // Only the deciding cohort's values can leave the whole prediction unjudged; another cohort's row that is not
-  // a number is that row's own inconclusive (an analog's NaN never makes the real verdict inconclusive).
-  const bad = deciding.filter((r) => !finite(r));
-  if (bad.length) {
-    return skip(
-      `inconclusive: ${p.criterion} cannot be judged, ${bad.map((r) => `${rowLabel(r)} is ${r.value}${r.ci ? ` (CI ${r.ci.join(" to ")})` : ""}${r.detail ? `; ${r.detail}` : ""}`).join("; ")}: not a finite number`,
-    );
-  }
-  task.meta.prediction = {
-    ...p,
-    rows: p.rows.map((r) => (finite(r) ? r : { ...r, passed: false, inconclusive: true })),
-  };
-  const failing = deciding
-    .filter((r) => !r.passed && !r.inconclusive)
-    .map(
-      (r) =>
-        `${rowLabel(r)}: ${r.value.toPrecision(4)}${r.ci ? ` (${rowInterval(r)})` : ""}${r.detail ? ` (${r.detail})` : ""}`,
-    );
-  expect(failing.length === 0, `${p.criterion} fails: ${failing.join("; ")}${p.note ? `. ${p.note}` : ""}`).toBe(true);
-  const open = deciding.filter((r) => r.inconclusive);
-  if (open.length)
-    skip(
-      `inconclusive: ${p.criterion}: ${open.map((r) => `${rowLabel(r)} ${r.value.toPrecision(4)}, ${rowInterval(r)}`).join("; ")}`,
-    );
+  task.meta.prediction = p;
+  const headline = headlineCohort(Object.keys(p.cohorts) as Cohort[]);
+  const judged = headline && predictionVerdict(p, headline);
+  if (!judged) return skip("inconclusive: no model of any cohort was probed");
+  if (judged.verdict === "error") throw new Error(judged.reason);
+  expect(judged.verdict !== "rejected", judged.reason).toBe(true);
+  if (judged.verdict !== "confirmed") skip(`${judged.verdict}: ${judged.reason}`);
 }

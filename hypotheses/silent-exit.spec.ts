@@ -9,16 +9,17 @@
  * the last position's logits across the vocabulary.
  */
 import { describe, it } from "vitest";
-import { SILENT_EXIT_MIN_RATIO } from "./criteria.js";
+import { SILENT_EXIT_MIN_RATIO, shown } from "./criteria.js";
 import { family } from "./family.js";
 import { compare, measure } from "./measures.js";
 import { roles } from "./roles.js";
 
+const bound = shown(SILENT_EXIT_MIN_RATIO);
+
 describe("silent-exit", { meta: { claim: "the expansion hides in a statically large W_U" } }, () => {
   const predictions = family();
   const readout = predictions.plan(() => {
-    const { pairs, missing } = roles(true);
-    if (missing) return { skip: missing };
+    const { pairs, cohorts } = roles(true);
     const rows = compare(pairs, "readout.gain", {
       by: "ratio",
       claim: { atLeast: SILENT_EXIT_MIN_RATIO },
@@ -32,17 +33,17 @@ describe("silent-exit", { meta: { claim: "the expansion hides in a statically la
     });
     return {
       hypothesis: "silent-exit",
-      criterion: `readout gain of subject ÷ baseline ≥ ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,
+      cohorts,
+      criterion: `readout gain of subject ÷ baseline ≥ ${bound}`,
       threshold: SILENT_EXIT_MIN_RATIO,
-      why: "to stand in for the missing 1/0.58 expansion, the readout must spread the logits by at least that much more than the baselines' do",
+      why: `to stand in for the missing last-layer expansion, the readout must spread the logits by at least ${bound}x more than the baselines' do`,
       rows,
       note: "A property of the weights: no prompt enters this criterion.",
     };
   });
 
   const dynamic = predictions.plan(() => {
-    const { pairs, missing } = roles(true);
-    if (missing) return { skip: missing };
+    const { pairs, cohorts } = roles(true);
     const rows = compare(pairs, "logits.spread", {
       by: "ratio",
       claim: { atLeast: SILENT_EXIT_MIN_RATIO },
@@ -51,15 +52,16 @@ describe("silent-exit", { meta: { claim: "the expansion hides in a statically la
     });
     return {
       hypothesis: "silent-exit",
-      criterion: `mean logit spread of subject ÷ baseline, CI at or above ${SILENT_EXIT_MIN_RATIO.toFixed(2)}`,
+      cohorts,
+      criterion: `mean logit spread of subject ÷ baseline, CI at or above ${bound}`,
       threshold: SILENT_EXIT_MIN_RATIO,
       why: "the readout gain in use: how widely the logits actually spread on real prompts",
       rows,
     };
   });
 
-  it("the subject's readout gain (W_U_eff, mean row removed, RMS over rows) is at least 1.72x every baseline's", (ctx) =>
+  it(`the subject's readout gain (W_U_eff, mean row removed, RMS over rows) is at least ${bound}x every baseline's`, (ctx) =>
     predictions.judge(ctx, readout));
-  it("dynamic: the spread of the subject's last-position logits is at least 1.72x every baseline's, bootstrap CI over the prompt set", (ctx) =>
+  it(`dynamic: the spread of the subject's last-position logits is at least ${bound}x every baseline's, bootstrap CI over the prompt set`, (ctx) =>
     predictions.judge(ctx, dynamic));
 });

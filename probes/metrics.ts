@@ -205,6 +205,24 @@ export function logitStats(logits: Vec): LogitStats {
 }
 
 /** Tied when the graph shares the matrix, else (as the notebook did) when values agree to 1e-3. */
+/**
+ * The attention on key 0, averaged over heads and query positions 1..seq−1 (query 0 can attend to nothing else):
+ * `p` is [heads, seq], query q's probability on key 0.
+ */
+export function firstKeyMass(p: Vec, seq: number): number {
+  const heads = p.length / seq;
+  let sum = 0;
+  for (let h = 0; h < heads; h++) for (let q = 1; q < seq; q++) sum += p[h * seq + q];
+  return sum / (heads * (seq - 1));
+}
+
+/** What uniform causal attention puts on key 0, averaged as firstKeyMass averages: query q gives it 1/(q+1). */
+export function uniformFirstKeyMass(seq: number): number {
+  let sum = 0;
+  for (let q = 1; q < seq; q++) sum += 1 / (q + 1);
+  return sum / (seq - 1);
+}
+
 export function allClose(a: Float32Array, b: Float32Array, atol = 1e-3): boolean {
   if (a.length !== b.length) return false;
   // Written so that a NaN on either side is not close.

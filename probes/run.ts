@@ -110,7 +110,8 @@ export async function runProbes({
     results: [],
     failures: [],
     skipped: [],
-    registryProblems: registry.problems,
+    // An entry that could not be read and was not asked for by id entered no cohort: the run names it and goes on.
+    registryProblems: registry.problems.filter((p) => !models?.includes(p.id)),
     measures: allMeasures
       .filter((m) => !measures || measures.includes(m.name))
       .map((m) => ({
@@ -137,9 +138,10 @@ export async function runProbes({
       error: err.message.startsWith(`model "${entry.id}"`) ? err.message : `model "${entry.id}": ${err.message}`,
     });
   };
-  // An entry whose own file is broken is a model the run was to probe: an error verdict for its id (a shard leaves it to the judge).
+  // A broken entry that PROBESPEC_MODELS names is a model the run was asked to probe: an error for its cohort (a shard
+  // leaves it to the judge).
   if (!shard)
-    for (const p of registry.problems.filter((p) => !models || models.includes(p.id)))
+    for (const p of registry.problems.filter((p) => models?.includes(p.id)))
       run.failures.push({
         id: p.id,
         synthetic: false,

@@ -18,9 +18,10 @@ export interface Figure {
 
 const W = 320,
   H = 210;
-/** A synthetic analog is marked with an asterisk in every figure; each caption says so. */
+/** A synthetic analog is marked with an asterisk in every figure; the caption of a figure that shows one says so. */
 const label = (r: ProbeRun["results"][number]) => (r.synthetic ? `${r.id}*` : r.id);
-const SYNTHETIC_NOTE = " * synthetic analog.";
+const syntheticNote = (rs: readonly ProbeRun["results"][number][]) =>
+  rs.some((r) => r.synthetic) ? " * synthetic analog." : "";
 /** Layers are integers: no "1.0" ticks. */
 const LAYER_AXIS = { format: "d", tickMinStep: 1 };
 
@@ -76,7 +77,8 @@ export function figureSpecs(run: ProbeRun): Figure[] {
     {
       id: "spectral",
       title: "W_U vs W_E spectral norm",
-      caption: "Largest singular value of each matrix (Lanczos); W_U_eff folds in the final norm's gain.",
+      caption:
+        "Largest singular value of each matrix (Lanczos); W_U_eff folds in the final norm's gain. A spectral norm grows with the vocabulary (as √V for random rows): compare models of one vocabulary only; V is in each label.",
       spec: {
         width: W,
         height: H,
@@ -89,7 +91,9 @@ export function figureSpecs(run: ProbeRun): Figure[] {
                 ["W_U_eff", n.unembedding_eff],
                 ["W_E", n.embedding],
               ] as const
-            ).flatMap(([m, s]) => (s ? [{ model: label(r), matrix: m, spectral: s.spectral_norm }] : []));
+            ).flatMap(([m, s]) =>
+              s ? [{ model: `${label(r)} (V ${r.vocab})`, matrix: m, spectral: s.spectral_norm }] : [],
+            );
           }),
         },
         mark: "bar",
@@ -102,7 +106,7 @@ export function figureSpecs(run: ProbeRun): Figure[] {
       } as TopLevelSpec,
     },
   ];
-  for (const f of figs) f.caption += SYNTHETIC_NOTE;
+  for (const f of figs) f.caption += syntheticNote(rs);
   for (const m of run.measures) if (m.figure) figs.push(...measureFigures(run, m, m.figure));
   return figs;
 }
@@ -118,7 +122,7 @@ function measureFigures(run: ProbeRun, m: MeasureInfo, f: Drawing): Figure[] {
   const rs = run.results.filter((r) => valueOf(r, m.name));
   if (!rs.length || f.kind === "table") return [];
   const id = `measure-${m.name.replace(/[^a-z0-9]+/gi, "-")}`;
-  const caption = `${f.caption} Measure ${m.name} (${m.unit}).${SYNTHETIC_NOTE}`;
+  const caption = `${f.caption} Measure ${m.name} (${m.unit}).`;
   const y = { field: "value", type: "quantitative", title: m.unit, ...(f.log ? { scale: { type: "log" } } : {}) };
   const rule =
     f.rule === undefined ? [] : [{ mark: { type: "rule", strokeDash: [4, 4] }, encoding: { y: { datum: f.rule } } }];
@@ -128,7 +132,7 @@ function measureFigures(run: ProbeRun, m: MeasureInfo, f: Drawing): Figure[] {
       return {
         id: `${id}-${r.id}`,
         title: `${f.title}: ${label(r)}`,
-        caption,
+        caption: caption + syntheticNote([r]),
         spec: {
           width: Math.min(W, 40 + 24 * (rows[0]?.length ?? 1)),
           height: Math.min(H, 20 + 16 * rows.length),
@@ -168,7 +172,7 @@ function measureFigures(run: ProbeRun, m: MeasureInfo, f: Drawing): Figure[] {
     {
       id,
       title: f.title,
-      caption,
+      caption: caption + syntheticNote(rs),
       spec: {
         width: W,
         height: H,

@@ -4,7 +4,7 @@
  * plants must produce. It passes when every one came out as planted.
  */
 import type { PlantedSubject } from "../contract/run-file.js";
-import { cohortVerdicts, type HypothesisVerdict, type Verdict } from "./verdicts.js";
+import { judgeHypothesis, type HypothesisOutcome, type Verdict } from "./verdicts.js";
 
 export interface HarnessCheck {
   /** Checks that came out as planted, of all. */
@@ -15,20 +15,21 @@ export interface HarnessCheck {
   differences: string[];
 }
 
-export function harnessCheck(verdicts: readonly HypothesisVerdict[], planted: readonly PlantedSubject[]): HarnessCheck {
+export function harnessCheck(outcomes: readonly HypothesisOutcome[], planted: readonly PlantedSubject[]): HarnessCheck {
   let asPlanted = 0,
     total = 0;
   const differences: string[] = [];
   const subjects = planted.map((s) => {
     const got: Record<string, { verdict: Verdict; reason: string }> = {};
     for (const [hypothesis, expected] of Object.entries(s.expects)) {
-      const v = verdicts.find((x) => x.hypothesis === hypothesis);
+      const h = outcomes.find((x) => x.hypothesis === hypothesis);
       // A hypothesis this run did not judge (a filtered run) is no check.
-      if (!v) continue;
-      // This subject's own rows, as a cohort of one; without any, an error (the spec's, before any cohort verdict
-      // replaced it) holds for it too, and anything else is no evidence of the plant.
+      if (!h) continue;
+      // This subject's own rows in the synthetic cohort; without them, an error that stopped the spec holds for it
+      // too, and anything else is no evidence of the plant.
+      const v = judgeHypothesis(h, { rows: (r) => r.subject === s.id });
       const own =
-        cohortVerdicts(v, (id) => (id === s.id ? "synthetic" : undefined))[0] ??
+        v.cohorts.find((c) => c.cohort === "synthetic") ??
         (v.verdict === "error"
           ? { verdict: v.verdict, reason: v.reason }
           : { verdict: "inconclusive" as Verdict, reason: "it has no rows of its own in this run" });

@@ -3,7 +3,8 @@ import path from "node:path";
 import nunjucks from "nunjucks";
 import type { ProbeRun } from "../probes/run.js";
 import type { HypothesisVerdict } from "./verdicts.js";
-import { percent } from "../contract/prediction.js";
+import { percent, type PredictionRow } from "../contract/prediction.js";
+import { rowVerdict } from "../contract/verdict.js";
 import type { Preregistration } from "../contract/run-file.js";
 import { harnessLine, type HarnessCheck } from "./harness.js";
 
@@ -36,6 +37,8 @@ const brief = (v: unknown): string => {
 };
 env.addFilter("brief", brief);
 env.addFilter("percent", percent);
+env.addFilter("rowVerdict", rowVerdict);
+env.addFilter("cohortRows", (rows: PredictionRow[], cohort: string) => rows.filter((r) => r.cohort === cohort));
 
 export interface ReportModel {
   run: ProbeRun;

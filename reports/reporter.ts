@@ -13,8 +13,7 @@ import { figureSpecs, renderSvg } from "./figures.js";
 import { renderReport } from "./render.js";
 import { resultsJson } from "./results.js";
 import { summaryLines } from "./summary.js";
-import { cohort, type Cohort } from "../contract/prediction.js";
-import { cohortVerdicts, deriveVerdict, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
+import { judgeHypothesis, type HypothesisOutcome, type TestOutcome } from "./verdicts.js";
 import { writeReport } from "./write.js";
 import { harnessCheck } from "./harness.js";
 import { compareResults } from "./compare.js";
@@ -85,18 +84,11 @@ export default class ProbespecReporter implements Reporter {
     const { runFile, noColor } = reporterEnv();
     if (!hypotheses.length || !runFile || !fs.existsSync(runFile)) return;
     const run: ProbeRun & Partial<SetupExtras> = JSON.parse(fs.readFileSync(runFile, "utf8"));
-    const cohortOf = (id: string): Cohort | undefined => {
-      const r = run.results.find((x) => x.id === id);
-      return r ? cohort(r) : undefined;
-    };
-    // The real cohort's verdict is the hypothesis' verdict; the synthetic cohort is the harness check.
-    const derived = hypotheses.map(deriveVerdict);
-    const verdicts = derived.map((v) => {
-      const cohorts = cohortVerdicts(v, cohortOf, (id) => run.results.find((x) => x.id === id)?.parameters);
-      const real = cohorts.find((c) => c.cohort === "real");
-      return { ...v, cohorts, ...(real && { verdict: real.verdict, reason: real.reason }) };
-    });
-    const harness = harnessCheck(derived, run.planted ?? []);
+    // Each cohort judged on its own rows; the real cohort's verdict is the hypothesis' wherever the run has real models.
+    const sizeOf = (id: string) => run.results.find((x) => x.id === id)?.parameters;
+    const verdicts = hypotheses.map((h) => judgeHypothesis(h, { sizeOf }));
+    // The synthetic cohort is the harness check: each planted subject judged on its own rows.
+    const harness = harnessCheck(hypotheses, run.planted ?? []);
     const commit = gitCommit();
     const stamp: Preregistration | undefined = run.preregistration && {
       ...run.preregistration,
@@ -125,14 +117,18 @@ export default class ProbespecReporter implements Reporter {
       process.exitCode = 1;
     }
     const where = shown ? path.relative(process.cwd(), shown) || shown : undefined;
-    const lines = summaryLines(verdicts, where, { color, harness, cohortOf });
+    const lines = summaryLines(verdicts, where, { color, harness, entryErrors: run.registryProblems });
     if (run.compare) lines.push(...compareLines(run.compare, results));
     process.stdout.write(`\n${lines.join("\n")}\n${failed ? `${failed}\n` : ""}`);
-    // The exit status follows the verdicts, not vitest's count of failed tests: a rejection in the
-    // real cohort, any error, or a harness check that failed; a synthetic rejection that was planted is a pass.
-    const bad = verdicts.some(
-      (v) => v.verdict === "error" || (v.verdict === "rejected" && v.cohorts.some((c) => c.cohort === "real")),
-    );
+    // The exit status follows the verdicts, not vitest's count of failed tests: a real rejection or confound, any
+    // error (a model entry that could not be read included), or a harness check that failed; a synthetic verdict that
+    // was planted is a pass.
+    const bad =
+      run.registryProblems.length > 0 ||
+      verdicts.some(
+        (v) =>
+          v.verdict === "error" || (v.cohort === "real" && (v.verdict === "rejected" || v.verdict === "confounded")),
+      );
     process.exitCode = failed || bad || harness.differences.length ? 1 : 0;
   }
 }

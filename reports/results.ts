@@ -85,6 +85,8 @@ export function resultsJson(
         v.hypothesis,
         {
           verdict: v.verdict,
+          // The cohort the verdict is of: the real models' wherever the run has any.
+          cohort: v.cohort ?? null,
           reason: v.reason,
           by_cohort: Object.fromEntries(
             (v.cohorts ?? []).map((c) => [c.cohort, { verdict: c.verdict, reason: c.reason }]),
@@ -95,6 +97,7 @@ export function resultsJson(
             criterion: t.prediction?.criterion,
             threshold: t.prediction?.threshold,
             passed: t.prediction?.passed ?? (t.state === "passed" ? true : t.state === "failed" ? false : null),
+            cohorts: t.prediction?.cohorts,
             value: t.prediction?.rows.map((r) => r.value),
             ci: t.prediction?.rows.map((r) => r.ci ?? null),
             rows: t.prediction?.rows,
@@ -153,10 +156,8 @@ export function resultsJson(
     skipped: [
       ...run.skipped.map((s) => ({ id: s.id, reason: s.reason })),
       ...run.failures.map((f) => ({ id: f.id, reason: f.error, error: true })),
-      // A broken entry the run was to probe is among the failures already.
-      ...run.registryProblems
-        .filter((p) => !run.failures.some((f) => f.id === p.id))
-        .map((p) => ({ id: p.id, reason: p.error, error: true })),
+      // A broken entry the run was asked to probe is among the failures; the others are here.
+      ...run.registryProblems.map((p) => ({ id: p.id, file: p.file, reason: p.error, error: true })),
     ],
   };
 }

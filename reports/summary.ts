@@ -1,13 +1,25 @@
 /**
- * The terminal summary: one line per hypothesis with its verdict (the real
- * cohort's, where the run has real models) and its deciding numbers, then the
- * harness check on the synthetic analogs; readable with colour off.
+ * The terminal summary: one line per hypothesis with its headline verdict (the
+ * real cohort's, where the run has real models) and its deciding numbers, then
+ * the harness check on the synthetic analogs and each model entry that could
+ * not be read; readable with colour off.
  */
 import { Chalk } from "chalk";
 import type { HypothesisVerdict } from "./verdicts.js";
-import { rowLabel, type Cohort } from "../contract/prediction.js";
+import { rowLabel } from "../contract/prediction.js";
+import { rowVerdict } from "../contract/verdict.js";
 import { printable } from "../onnx/errors.js";
 import { harnessLine, type HarnessCheck } from "./harness.js";
+
+/** The heading names the cohort the verdicts below it are of, as the run has them. */
+export function summaryHeading(verdicts: readonly HypothesisVerdict[]): string {
+  const cohorts = new Set(verdicts.map((v) => v.cohort));
+  return cohorts.has("real")
+    ? "probespec verdicts (real models)"
+    : cohorts.has("synthetic")
+      ? "probespec verdicts (synthetic analogs only: a check of the harness)"
+      : "probespec verdicts (no model could be judged)";
+}
 
 export function summaryLines(
   verdicts: HypothesisVerdict[],
@@ -15,27 +27,28 @@ export function summaryLines(
   {
     color = true,
     harness,
-    cohortOf = () => undefined,
-  }: { color?: boolean; harness?: HarnessCheck; cohortOf?: (id: string) => Cohort | undefined } = {},
+    entryErrors = [],
+  }: { color?: boolean; harness?: HarnessCheck; entryErrors?: readonly { file: string; error: string }[] } = {},
 ): string[] {
   const c = new Chalk({ level: color ? 1 : 0 });
-  const paint = { confirmed: c.green.bold, rejected: c.red.bold, inconclusive: c.gray.bold, error: c.magenta.bold };
+  const paint = {
+    confirmed: c.green.bold,
+    rejected: c.red.bold,
+    inconclusive: c.gray.bold,
+    confounded: c.yellow.bold,
+    error: c.magenta.bold,
+  };
   const width = Math.max(...verdicts.map((v) => v.hypothesis.length), 10);
-  const real = verdicts.some((v) => v.cohorts?.some((x) => x.cohort === "real"));
-  const lines = [
-    c.bold(
-      real ? "probespec verdicts (real models)" : "probespec verdicts (synthetic analogs only: a check of the harness)",
-    ),
-  ];
+  const lines = [c.bold(summaryHeading(verdicts))];
   for (const v of verdicts) {
-    const mine = (subject: string) => !real || cohortOf(subject) === "real";
-    // The deciding numbers: for a rejection the rows that missed, else every row; at most three a prediction.
+    // The deciding numbers, of the headline cohort's rows only: for a rejection the rows that missed, for a
+    // confirmation every row; at most three a prediction. Other verdicts say why in their reason.
     const parts =
-      v.verdict === "inconclusive"
+      v.verdict !== "rejected" && v.verdict !== "confirmed"
         ? []
         : v.predictions.flatMap((t) => {
             const rows = (t.prediction?.rows ?? []).filter(
-              (r) => mine(r.subject) && (v.verdict !== "rejected" || (!r.passed && !r.inconclusive)),
+              (r) => r.cohort === v.cohort && (v.verdict !== "rejected" || rowVerdict(r) === "rejected"),
             );
             if (!rows.length) return [];
             const shown = rows.slice(0, 3).map((r) => `${rowLabel(r)} ${r.value.toPrecision(3)}`);
@@ -55,6 +68,8 @@ export function summaryLines(
     );
     for (const d of harness.differences) lines.push(`    ${printable(d)}`);
   }
+  // An entry that could not be read entered no cohort: it is named here once, and the run exits 1 for it.
+  for (const e of entryErrors) lines.push(`  ${paint.error("ENTRY ERROR")} ${printable(e.error)}`);
   if (reportPath) lines.push(`  report: ${reportPath}`);
   return lines;
 }

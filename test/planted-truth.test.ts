@@ -27,7 +27,7 @@ describe("the planted-truth matrix: each verdict comes out as planted", () => {
     expect(verdict(runHypotheses([subject({ sharpness: 0.5 }), baseline]), "entropy-efficiency")).toBe("rejected");
   });
 
-  it("residual-explosion: the control (d) flips when only the first-token activation changes", () => {
+  it("residual-explosion: confounded where position 0 alone carries the contraction, confirmed where every position does", () => {
     const kept = runHypotheses([
       subject({ lastLayerGain: 0.8, massive: { dim: 5, magnitude: 10, layer: 1, removedAtLast: 0 } }),
     ]);
@@ -35,25 +35,69 @@ describe("the planted-truth matrix: each verdict comes out as planted", () => {
       subject({ lastLayerGain: 0.8, massive: { dim: 5, magnitude: 80, layer: 1, removedAtLast: 0.7 } }),
     ]);
     expect(verdict(kept, "residual-explosion")).toBe("confirmed");
-    expect(verdict(removed, "residual-explosion")).toBe("rejected");
-    const control = (r: typeof kept) =>
-      r.results.verdicts["residual-explosion"].predictions.find((p: { name: string }) => p.name.startsWith("(d)"));
-    expect(control(kept).passed).toBe(true);
-    expect(control(removed).passed).toBe(false);
+    expect(verdict(removed, "residual-explosion")).toBe("confounded");
+    const paradox = (r: typeof kept) =>
+      r.results.verdicts["residual-explosion"].predictions.find((p: { name: string }) => p.name.startsWith("(a)"))
+        .rows[0];
+    // Both contract with position 0; without it only the first does.
+    for (const r of [kept, removed]) expect(paradox(r).passed).toBe(true);
+    expect(paradox(kept).control.passed).toBe(true);
+    expect(paradox(removed).control.passed).toBe(false);
     expect(removed.results.verdicts["residual-explosion"].reason).toMatch(
-      /position 0 \(the first token's massive activation\) drives the whole-tensor effect/,
+      /\(a\) subject: 0\.\d+ with position 0, 1\.\d+ without it.*the first token's massive activation carries the effect/,
     );
+    expect(removed.output).toMatch(/residual-explosion +CONFOUNDED/);
   });
 
   it("without any baseline the comparative hypotheses are inconclusive, and say why", () => {
     const r = runHypotheses([subject({})]);
     for (const h of ["silent-exit", "entropy-efficiency"]) {
       expect(verdict(r, h)).toBe("inconclusive");
-      expect(r.results.verdicts[h].reason).toMatch(
-        /no baseline model of the subject.s cohort \(synthetic\) is available to compare subject with/,
-      );
+      expect(r.results.verdicts[h].reason).toMatch(/no synthetic baseline to compare subject with; add one/);
     }
     expect(verdict(r, "residual-explosion")).not.toBe("inconclusive");
+  });
+});
+
+describe("each cohort judged on its own models", () => {
+  // A fresh clone's shape: a real subject and no real baseline, beside the synthetic cohort.
+  const realSubject: Entry = { ...subject({ wUScale: 3 }), id: "real-subject", synthetic: false };
+  const analogs: Entry[] = [
+    { id: "analog-subject", family: "mistral", source: { analog: "mistral-small" }, role: "subject" },
+    { id: "analog-base", family: "llama", source: { analog: "llama" } },
+  ];
+  const synthetic = /analog-subject|analog-base/;
+
+  it("a real subject without a real baseline is inconclusive, says how to add one, and shows no synthetic row as real", () => {
+    const r = runHypotheses([realSubject, ...analogs]);
+    for (const h of ["silent-exit", "entropy-efficiency"]) {
+      const v = r.results.verdicts[h];
+      expect([v.verdict, v.cohort]).toEqual(["inconclusive", "real"]);
+      expect(v.reason).toMatch(/no real baseline to compare real-subject with; add one: a models\/<id>\.json entry/);
+      expect(v.by_cohort.real.reason).not.toMatch(synthetic);
+      expect(v.by_cohort.synthetic.verdict).not.toBe("inconclusive");
+    }
+    const real = r.output.slice(
+      r.output.indexOf("probespec verdicts (real models)"),
+      r.output.indexOf("harness check"),
+    );
+    expect(real).not.toMatch(synthetic);
+  });
+
+  it("a model entry that cannot be read is named once, exits 1, and leaves the verdicts and the harness check as they were", () => {
+    const without = runHypotheses([realSubject, ...analogs]);
+    const typo = { ...analogs[1], id: "typo", sorce: analogs[1].source } as unknown as Entry;
+    delete (typo as { source?: unknown }).source;
+    const withTypo = runHypotheses([realSubject, ...analogs, typo]);
+    const verdicts = (r: typeof without) =>
+      Object.fromEntries(Object.entries(r.results.verdicts).map(([h, v]) => [h, (v as { verdict: string }).verdict]));
+    expect(verdicts(withTypo)).toEqual(verdicts(without));
+    expect(withTypo.results.harness_check).toEqual(without.results.harness_check);
+    const lines = withTypo.output.split("\n").filter((l) => l.includes("typo.json"));
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(lines.join("\n")).toMatch(/sorce/);
+    expect(withTypo.status).toBe(1);
   });
 });
 
@@ -83,7 +127,7 @@ describe("the default run", () => {
     // A line a hypothesis, in the specs' order.
     expect(r.output).toMatch(
       new RegExp(
-        `probespec verdicts[^\\n]*\\n${specs.map((h) => ` {2}${h} +(CONFIRMED|REJECTED|INCONCLUSIVE).*\\n`).join("")}`,
+        `probespec verdicts[^\\n]*\\n${specs.map((h) => ` {2}${h} +(CONFIRMED|REJECTED|INCONCLUSIVE|CONFOUNDED).*\\n`).join("")}`,
       ),
     );
     expect(fs.existsSync(path.join(r.reportDir, "index.html"))).toBe(true);

@@ -6,7 +6,8 @@ import { runProbes } from "../probes/run.js";
 import { figureSpecs, renderSvg } from "../reports/figures.js";
 import { renderReport } from "../reports/render.js";
 import { summaryLines } from "../reports/summary.js";
-import { cohortVerdicts, deriveVerdict, type HypothesisOutcome } from "../reports/verdicts.js";
+import { judgeHypothesis, type HypothesisOutcome } from "../reports/verdicts.js";
+import type { Cohort, Prediction, PredictionRow } from "../contract/prediction.js";
 import { writeReport } from "../reports/write.js";
 import { runHypotheses, TEST_CACHE, tmpDir } from "./helpers.js";
 import { harnessCheck, harnessLine } from "../reports/harness.js";
@@ -42,56 +43,78 @@ const outcome = (hypothesis: string, tests: HypothesisOutcome["tests"]): Hypothe
   tests,
   moduleErrors: [],
 });
+/** A prediction over these rows, judged for the cohorts its rows are of (each with nothing missing). */
+const prediction = (rows: Omit<PredictionRow, "cohort">[], cohortOf: (id: string) => Cohort = () => "synthetic") => {
+  const full = rows.map((r) => ({ ...r, cohort: cohortOf(r.subject) }));
+  return {
+    hypothesis: "h",
+    criterion: "ratio ≥ 1.72",
+    threshold: 1.72,
+    why: "",
+    passed: false,
+    rows: full,
+    cohorts: Object.fromEntries(full.map((r) => [r.cohort, {}])),
+  } satisfies Prediction;
+};
+const row = (subject: string, passed: boolean, baseline = "b") => ({
+  subject,
+  baseline,
+  value: passed ? 2 : 1.1,
+  passed,
+});
 const OUTCOMES = [
-  outcome("confirmed-one", [{ name: "p", state: "passed" }]),
+  outcome("confirmed-one", [{ name: "p", state: "passed", prediction: prediction([row("m", true)]) }]),
   outcome("rejected-one", [
-    { name: "p", state: "failed", error: { name: "AssertionError", message: "ratio 1.1 < 1.72" } },
-    { name: "q", state: "passed" },
+    {
+      name: "p",
+      state: "failed",
+      error: { name: "AssertionError", message: "" },
+      prediction: prediction([row("m", false)]),
+    },
+    { name: "q", state: "passed", prediction: prediction([row("m", true)]) },
   ]),
-  outcome("inconclusive-one", [{ name: "p", state: "skipped", skipNote: "no baseline model is available" }]),
+  outcome("inconclusive-one", [
+    {
+      name: "p",
+      state: "skipped",
+      prediction: { ...prediction([]), cohorts: { synthetic: { missing: "no baseline model is available" } } },
+    },
+  ]),
   outcome("error-one", [
     { name: "p", state: "failed", error: { name: "ProbeError", message: `model "m": NaN in resid_post.3 ${EVIL}` } },
   ]),
 ];
+const VERDICTS = OUTCOMES.map((o) => judgeHypothesis(o));
 
 describe("verdicts", () => {
   it("derive confirmed, rejected, inconclusive and error as DESIGN.md says", () => {
-    expect(OUTCOMES.map((o) => deriveVerdict(o).verdict)).toEqual(["confirmed", "rejected", "inconclusive", "error"]);
-    expect(deriveVerdict(OUTCOMES[2]).reason).toBe("no baseline model is available");
-    expect(deriveVerdict({ ...OUTCOMES[0], moduleErrors: ["globalSetup failed"] }).verdict).toBe("error");
+    expect(VERDICTS.map((v) => v.verdict)).toEqual(["confirmed", "rejected", "inconclusive", "error"]);
+    expect(VERDICTS[2].reason).toBe("no baseline model is available");
+    expect(judgeHypothesis({ ...OUTCOMES[0], moduleErrors: ["globalSetup failed"] }).verdict).toBe("error");
   });
 });
 
 describe("verdicts by cohort", () => {
   it("judge real subjects on their rows and synthetic ones on theirs, and say when a baseline is of another scale", () => {
-    const row = (subject: string, baseline: string, passed: boolean) => ({
-      subject,
-      baseline,
-      value: passed ? 2 : 0.5,
-      passed,
-    });
-    const prediction = {
-      hypothesis: "h",
-      criterion: "ratio ≥ 1.72",
-      threshold: 1.72,
-      why: "",
-      passed: false,
-      rows: [row("tiny", "small", false), row("analog", "other", true)],
-    };
-    const v = deriveVerdict(
-      outcome("h", [{ name: "p: ratio", state: "failed", error: { name: "AssertionError", message: "" }, prediction }]),
-    );
     const cohortOf = (id: string) => (["tiny", "small"].includes(id) ? ("real" as const) : ("synthetic" as const));
+    const p = prediction([row("tiny", false, "small"), row("analog", true, "other")], cohortOf);
     const size = (id: string) => ({ tiny: 1.1e9, small: 2.6e5, analog: 1e6, other: 1e6 })[id];
-    const got = cohortVerdicts(v, cohortOf, size);
-    expect(got.map((c) => [c.cohort, c.verdict])).toEqual([
+    const v = judgeHypothesis(
+      outcome("h", [
+        { name: "p: ratio", state: "failed", error: { name: "AssertionError", message: "" }, prediction: p },
+      ]),
+      { sizeOf: size },
+    );
+    expect(v.cohorts.map((c) => [c.cohort, c.verdict])).toEqual([
       ["real", "rejected"],
       ["synthetic", "confirmed"],
     ]);
-    expect(got[0].reason).toMatch(
-      /tiny vs small 0.5000 miss “ratio ≥ 1.72”; note: the baseline small \(≈260 K parameters\) is far smaller than tiny \(≈1.1 B\)/,
+    expect([v.cohort, v.verdict]).toEqual(["real", "rejected"]);
+    expect(v.cohorts[0].reason).toMatch(
+      /tiny vs small 1.100 miss “ratio ≥ 1.72”; note: the baseline small \(≈260 K parameters\) is far smaller than tiny \(≈1.1 B\)/,
     );
-    expect(got[1].reason).not.toMatch(/far smaller/);
+    expect(v.cohorts[0].reason).not.toMatch(/analog/);
+    expect(v.cohorts[1].reason).not.toMatch(/far smaller/);
   });
 });
 
@@ -144,7 +167,7 @@ describe("the HTML report", () => {
   it("escapes HTML and script in model ids, notes, prompts, token strings and error messages", async () => {
     const run = await fixedRun();
     const figures = await Promise.all(figureSpecs(run).map(async (f) => ({ ...f, svg: await renderSvg(f.spec) })));
-    const html = renderReport({ run, verdicts: OUTCOMES.map(deriveVerdict), figures, durationS: 1 });
+    const html = renderReport({ run, verdicts: VERDICTS, figures, durationS: 1 });
     expect(html).not.toContain(EVIL);
     expect(html).not.toContain("<b>note</b>");
     expect(html).toContain("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
@@ -166,7 +189,7 @@ describe("the HTML report", () => {
   it("gives each verdict kind its own badge", async () => {
     const html = renderReport({
       run: await fixedRun(),
-      verdicts: OUTCOMES.map(deriveVerdict),
+      verdicts: VERDICTS,
       figures: [],
       durationS: 1,
     });
@@ -176,12 +199,12 @@ describe("the HTML report", () => {
   });
 
   it("prints a terminal summary that reads the same with colour off", () => {
-    const lines = summaryLines(OUTCOMES.map(deriveVerdict), "reports/latest/index.html", { color: false });
+    const lines = summaryLines(VERDICTS, "reports/latest/index.html", { color: false });
     expect(lines.join("\n")).not.toMatch(/\x1b\[/);
     expect(lines.find((l) => l.includes("error-one"))).toMatch(/^ {2}error-one +ERROR +p: model "m": NaN/);
-    expect(lines.find((l) => l.includes("rejected-one"))).toMatch(/REJECTED +ratio 1.1 < 1.72/);
+    expect(lines.find((l) => l.includes("rejected-one"))).toMatch(/REJECTED +ratio ≥ 1.72: m vs b 1.10/);
     expect(lines.at(-1)).toBe("  report: reports/latest/index.html");
-    expect(summaryLines(OUTCOMES.map(deriveVerdict), "x", { color: true }).join("\n")).toMatch(/\x1b\[/);
+    expect(summaryLines(VERDICTS, "x", { color: true }).join("\n")).toMatch(/\x1b\[/);
   });
 
   it("swaps reports/latest only once the new run is complete", () => {
@@ -251,41 +274,45 @@ describe("the synthetic cohort as a check of the harness", () => {
   const planted: PlantedSubject[] = [
     { id: "analog", preset: "mistral", planted: "W_U ×1.5", expects: { h: "rejected", other: "rejected" } },
   ];
-  const row = (subject: string, passed: boolean) => ({ subject, baseline: "b", value: passed ? 2 : 0.5, passed });
-  const verdictOf = (name: string, rows: ReturnType<typeof row>[]) => {
-    const prediction = { hypothesis: name, criterion: "ratio ≥ 1.72", threshold: 1.72, why: "", passed: false, rows };
-    const v = deriveVerdict(
-      outcome(name, [{ name: "p", state: "failed", error: { name: "AssertionError", message: "" }, prediction }]),
-    );
-    return { ...v, cohorts: cohortVerdicts(v, (id) => (id === "real" ? "real" : "synthetic")) };
-  };
+  const outcomeOf = (name: string, rows: ReturnType<typeof row>[]) =>
+    outcome(name, [
+      {
+        name: "p",
+        state: "failed",
+        error: { name: "AssertionError", message: "" },
+        prediction: prediction(rows, (id) => (id === "real" ? "real" : "synthetic")),
+      },
+    ]);
 
   it("passes when every planted verdict came out, and names what differed when one did not", () => {
     const asPlanted = harnessCheck(
-      [verdictOf("h", [row("analog", false)]), verdictOf("other", [row("analog", false)])],
+      [outcomeOf("h", [row("analog", false)]), outcomeOf("other", [row("analog", false)])],
       planted,
     );
     expect(harnessLine(asPlanted)).toBe("harness check: 2 of 2 as planted");
     const differed = harnessCheck(
-      [verdictOf("h", [row("analog", true)]), verdictOf("other", [row("analog", false)])],
+      [outcomeOf("h", [row("analog", true)]), outcomeOf("other", [row("analog", false)])],
       planted,
     );
     expect(harnessLine(differed)).toBe("harness check FAILED: 1 of 2 as planted");
     expect(differed.differences).toEqual([
-      "analog (preset mistral): h planted rejected, got confirmed: every prediction passed for the synthetic subjects",
+      "analog (preset mistral): h planted rejected, got confirmed: every prediction holds for the synthetic models",
     ]);
   });
 
   it("prints the real cohort's verdict for the hypothesis, then the harness check", () => {
-    const v = verdictOf("h", [row("real", true), row("analog", false)]);
-    const lines = summaryLines([{ ...v, verdict: "confirmed" }], undefined, {
-      color: false,
-      harness: harnessCheck([v], planted),
-      cohortOf: (id) => (id === "real" ? "real" : "synthetic"),
-    });
+    const o = outcomeOf("h", [row("real", true), row("analog", false)]);
+    const lines = summaryLines([judgeHypothesis(o)], undefined, { color: false, harness: harnessCheck([o], planted) });
     expect(lines[0]).toBe("probespec verdicts (real models)");
     expect(lines[1]).toMatch(/^ {2}h +CONFIRMED +ratio ≥ 1.72: real vs b 2.00$/);
     expect(lines[2]).toBe("  harness check: 1 of 1 as planted (analog: W_U ×1.5)");
+  });
+
+  it("heads the summary with the cohorts the run has: synthetic only where no real model was probed", () => {
+    const synthetic = judgeHypothesis(outcomeOf("h", [row("analog", true)]));
+    expect(summaryLines([synthetic], undefined, { color: false })[0]).toBe(
+      "probespec verdicts (synthetic analogs only: a check of the harness)",
+    );
   });
 
   it("every analog entry's notes say exactly what its preset plants", () => {
@@ -363,10 +390,11 @@ describe("a run's verdicts by cohort, its exit status, and PROBESPEC_COMPARE", (
     // The real analogs plant nothing: the attention sink is rejected for them, so the run fails.
     expect(r.results.verdicts["attention-sink"].by_cohort.real.verdict).toBe("rejected");
     expect(r.status).toBe(1);
-    // Every CI carries its Holm-adjusted level; the middle gains are judged as equivalence.
+    // Every CI carries its Holm-adjusted level; the middle gains are judged as equivalence; (a) and (b) are each two
+    // tests a subject, with and without position 0.
     const middle = r.results.verdicts["residual-explosion"].predictions[1].rows[0];
     expect(middle.level).toBeGreaterThan(0.95);
-    expect(middle.tests).toBe(3);
+    expect(middle.tests).toBe(4);
     const stamp = r.results.preregistration;
     expect(Object.keys(stamp.specs)).toContain("attention-sink.spec.ts");
     expect(Object.keys(stamp.models).sort()).toEqual(["llama-analog", "mistral-analog", "real-base", "real-subject"]);

@@ -5,6 +5,7 @@
  * activation, and baselines of four other families that do not.
  */
 import type { AnalogConfig, Dialect, Knobs } from "./config.js";
+import type { PlantedVerdict } from "../../contract/run-file.js";
 
 export interface Preset {
   family: AnalogConfig["family"];
@@ -23,7 +24,6 @@ export interface Preset {
   expects?: Record<string, PlantedVerdict>;
 }
 
-export type PlantedVerdict = "confirmed" | "rejected" | "inconclusive";
 
 /** Baselines plant nothing: no verdict is theirs to check. */
 const NOTHING = "nothing: seeded random weights";
@@ -50,10 +50,10 @@ export const PRESETS: Record<string, Preset> = {
     expects: {
       // No head is made to attend to position 0.
       "attention-sink": "rejected",
-      // Nothing sharpens its output, and its 32000-token vocabulary raises its entropy above the 512-token baselines'.
+      // Nothing sharpens its output: on the ln V scale its entropy is the 512-token baselines'.
       "entropy-efficiency": "rejected",
-      // The paradox is planted (a), but by position 0 alone: without it the last layer expands (d).
-      "residual-explosion": "rejected",
+      // The paradox is planted (a), but by position 0 alone: without it the last layer expands.
+      "residual-explosion": "confounded",
       // ×1.5 is short of the 1/0.58 ≈ 1.72 the claim needs.
       "silent-exit": "rejected",
     },

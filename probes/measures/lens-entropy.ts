@@ -11,6 +11,7 @@ export default {
   figure: {
     kind: "layers",
     title: "Logit-lens entropy per layer",
-    caption: "resid_post.L's last position through the final norm and W_U; mean over the prompt set.",
+    caption:
+      "resid_post.L's last position through the final norm and W_U, in nats; mean over the prompt set. Raw entropies are bounded by ln V: compare models of one vocabulary only.",
   },
 } satisfies PromptMeasure;

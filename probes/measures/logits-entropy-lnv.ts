@@ -8,4 +8,11 @@ export default {
   unit: "fraction of ln V",
   points: () => [{ point: "logits", as: "last" }],
   reduce: (x) => entropy(lastLogits(x)) / Math.log(x.vocab),
+  // The output entropy is drawn on this scale: raw entropies of different vocabularies are bounded by different ln V.
+  figure: {
+    kind: "models",
+    title: "Output entropy ÷ ln V",
+    caption:
+      "Last-position softmax entropy ÷ ln(vocabulary size), mean over the prompt set: one scale across vocabularies (1 is uniform over the vocabulary).",
+  },
 } satisfies PromptMeasure;

@@ -8,9 +8,4 @@ export default {
   unit: "nats",
   points: () => [{ point: "logits", as: "last" }],
   reduce: (x) => entropy(lastLogits(x)),
-  figure: {
-    kind: "models",
-    title: "Output entropy",
-    caption: "Last-position softmax entropy (nats), mean over the prompt set.",
-  },
 } satisfies PromptMeasure;

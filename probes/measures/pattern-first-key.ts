@@ -3,6 +3,7 @@
  * averaged over heads and over query positions 1..seq−1 (query 0 can attend to
  * nothing else). Not a number on one-token prompts.
  */
+import { firstKeyMass } from "../metrics.js";
 import { everyLayer, type PromptMeasure } from "./measure.js";
 
 export default {
@@ -10,14 +11,7 @@ export default {
   description: "attention probability on position 0, mean over heads and query positions after the first",
   unit: "probability",
   points: everyLayer("first_key", "pattern"),
-  reduce: (x) =>
-    Array.from({ length: x.layers }, (_, L) => {
-      const p = x.read(`pattern.${L}`, "first_key"); // [heads, seq]: query q's probability on key 0
-      const heads = p.length / x.seq;
-      let sum = 0;
-      for (let h = 0; h < heads; h++) for (let q = 1; q < x.seq; q++) sum += p[h * x.seq + q];
-      return sum / (heads * (x.seq - 1));
-    }),
+  reduce: (x) => Array.from({ length: x.layers }, (_, L) => firstKeyMass(x.read(`pattern.${L}`, "first_key"), x.seq)),
   figure: {
     kind: "layers",
     title: "Attention mass on the first token",
