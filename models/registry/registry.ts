@@ -38,7 +38,7 @@ export function parseEntry(value: unknown, file: string): ModelEntry {
     // The declared id is shown only where it is a valid one: an id carrying escape sequences is never printed.
     const declared = ModelEntrySchema.shape.id.safeParse((value as { id?: unknown } | null)?.id);
     const id = declared.success ? ` (id "${declared.data}")` : "";
-    throw new Error(`${path.basename(file)}${id}: ${formatZodError(r.error)}`);
+    throw new Error(`${path.basename(file)}${id}: ${formatZodError(r.error, Object.keys(ModelEntrySchema.shape))}`);
   }
   return r.data;
 }

@@ -127,18 +127,36 @@ export const ModelEntrySchema = z.strictObject({
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 export type ModelEntryInput = z.input<typeof ModelEntrySchema>;
 
-/** `source.dir: expected string, received number` — path first, then what was expected. */
-export function formatZodError(error: z.ZodError): string {
+/**
+ * `source.dir: expected string, received number` — path first, then what was expected. An unknown field at the top
+ * level that is a slip of one of `known` (an edit or two away: "sorce") says which was meant.
+ */
+export function formatZodError(error: z.ZodError, known: readonly string[] = []): string {
+  const meant = (k: string) => known.find((w) => editDistance(k.toLowerCase(), w.toLowerCase()) <= 2 && k !== w);
   return error.issues
     .map((i) => {
       const where = i.path.length ? i.path.join(".") : "(entry)";
       const msg =
         i.code === "unrecognized_keys"
-          ? `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`
+          ? `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys
+              .map((k) => `"${k}"${i.path.length === 0 && meant(k) ? ` (did you mean "${meant(k)}"?)` : ""}`)
+              .join(", ")}`
           : i.message;
       return `${i.code === "unrecognized_keys" && i.path.length === 0 ? "" : `${where}: `}${msg}`;
     })
     .join("; ");
+}
+
+/** Levenshtein distance: the edits that turn one field name into another. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
 }
 
 /** A JSON file's value; a leading byte-order mark (Windows editors write one) is not part of the JSON. */
