@@ -386,6 +386,7 @@ export async function probeModel(
     synthetic: entry.synthetic,
     role: entry.role,
     notes: entry.notes,
+    ...(entry.training && { training: entry.training }),
     source: describeSource(entry),
     layers,
     d,

@@ -57,6 +57,7 @@ export const ProbeResultSchema = z.strictObject({
   synthetic: z.boolean(),
   role: z.enum(["subject", "baseline"]).optional(),
   notes: z.string().optional(),
+  training: z.string().optional(),
   source: z.string(),
   layers: z.number(),
   d: z.number(),

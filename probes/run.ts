@@ -163,6 +163,7 @@ export async function runProbes({
         role: entry.role,
         synthetic: entry.synthetic,
         notes: entry.notes,
+        training: entry.training,
         id: entry.id,
       },
       prompts: promptSet.prompts,

@@ -85,8 +85,8 @@ export default class ProbespecReporter implements Reporter {
     if (!hypotheses.length || !runFile || !fs.existsSync(runFile)) return;
     const run: ProbeRun & Partial<SetupExtras> = JSON.parse(fs.readFileSync(runFile, "utf8"));
     // Each cohort judged on its own rows; the real cohort's verdict is the hypothesis' wherever the run has real models.
-    const sizeOf = (id: string) => run.results.find((x) => x.id === id)?.parameters;
-    const verdicts = hypotheses.map((h) => judgeHypothesis(h, { sizeOf }));
+    const scaleOf = (id: string) => run.results.find((x) => x.id === id);
+    const verdicts = hypotheses.map((h) => judgeHypothesis(h, { scaleOf }));
     // The synthetic cohort is the harness check: each planted subject judged on its own rows.
     const harness = harnessCheck(hypotheses, run.planted ?? []);
     const commit = gitCommit();

@@ -42,6 +42,14 @@ export interface HypothesisVerdict {
 
 export interface CohortVerdict extends Judged {
   cohort: Cohort;
+  /** Each subject–baseline pair compared in this cohort, in size and training: how far apart the two are. */
+  scale: string[];
+}
+
+/** What the report says of a model beside a comparison: its parameter count, and what it was trained on. */
+export interface ModelScale {
+  parameters?: number;
+  training?: string;
 }
 
 const firstLine = (s: string) => s.split("\n")[0];
@@ -56,15 +64,15 @@ function testVerdict(t: TestOutcome, cohort: Cohort, rows?: (r: PredictionRow) =
 
 /**
  * The hypothesis' verdict in every cohort, and its headline. `rows` narrows each prediction to some of its rows: the
- * harness check judges one planted subject at a time. Where the scale of subject and baseline differs a hundredfold,
- * the cohort's reason says so (`sizeOf`, parameters by id).
+ * harness check judges one planted subject at a time. Each cohort sets its compared pairs side by side in size and
+ * training (`scaleOf`, by id), and its reason says so where subject and baseline differ a hundredfold in size.
  */
 export function judgeHypothesis(
   h: HypothesisOutcome,
   {
     rows,
-    sizeOf = () => undefined,
-  }: { rows?: (r: PredictionRow) => boolean; sizeOf?: (id: string) => number | undefined } = {},
+    scaleOf = () => undefined,
+  }: { rows?: (r: PredictionRow) => boolean; scaleOf?: (id: string) => ModelScale | undefined } = {},
 ): HypothesisVerdict {
   const base = { hypothesis: h.hypothesis, claim: h.claim, predictions: h.tests };
   if (h.moduleErrors.length)
@@ -75,7 +83,10 @@ export function judgeHypothesis(
       h.tests.map((t) => ({ name: t.name, judged: testVerdict(t, cohort, rows) })),
       cohort,
     );
-    return judged ? [{ cohort, ...judged, reason: judged.reason + scaleNote(h.tests, cohort, sizeOf) }] : [];
+    if (!judged) return [];
+    const scale = pairsOf(h.tests, cohort).map(([a, b]) => scaleLine(a, b, scaleOf));
+    const far = pairsOf(h.tests, cohort).flatMap(([a, b]) => farApart(a, b, scaleOf));
+    return [{ cohort, ...judged, reason: judged.reason + (far.length ? `; note: ${far.join("; ")}` : ""), scale }];
   });
   const headline = cohorts.find((c) => c.cohort === headlineCohort(present));
   if (headline)
@@ -93,19 +104,35 @@ export function judgeHypothesis(
   return { ...base, verdict: "inconclusive", reason: notes.join("; ") || "no predictions ran", cohorts };
 }
 
-/** A baseline a hundred times smaller than its subject is a comparison across scales: the cohort's reason says so. */
-function scaleNote(tests: readonly TestOutcome[], cohort: Cohort, sizeOf: (id: string) => number | undefined): string {
+/** The subject–baseline pairs a cohort's rows compare. */
+function pairsOf(tests: readonly TestOutcome[], cohort: Cohort): [string, string][] {
   const pairs = new Map<string, [string, string]>();
   for (const t of tests)
     for (const r of t.prediction?.rows ?? [])
       if (r.baseline && r.cohort === cohort) pairs.set(`${r.subject}|${r.baseline}`, [r.subject, r.baseline]);
-  const notes = [...pairs.values()].flatMap(([s, b]) => {
-    const [ns, nb] = [sizeOf(s), sizeOf(b)];
-    return ns && nb && ns / nb >= 100
-      ? [`the baseline ${b} (≈${formatCount(nb)} parameters) is far smaller than ${s} (≈${formatCount(ns)})`]
-      : [];
-  });
-  return notes.length ? `; note: ${notes.join("; ")}` : "";
+  return [...pairs.values()];
+}
+
+/** "a (≈1.1 B parameters; trained on …) vs b (≈5 M; …): 220× apart in size". */
+function scaleLine(s: string, b: string, scaleOf: (id: string) => ModelScale | undefined): string {
+  const [ms, mb] = [scaleOf(s), scaleOf(b)];
+  const about = (m?: ModelScale) =>
+    [m?.parameters && `≈${formatCount(m.parameters)} parameters`, m?.training && `trained on ${m.training}`]
+      .filter(Boolean)
+      .join("; ") || "size and training not known";
+  const ratio = ms?.parameters && mb?.parameters ? ms.parameters / mb.parameters : undefined;
+  const apart = ratio
+    ? `: ${ratio >= 1 ? `${ratio.toPrecision(2)}×` : `1/${(1 / ratio).toPrecision(2)}×`} the size`
+    : "";
+  return `${s} (${about(ms)}) vs ${b} (${about(mb)})${apart}`;
+}
+
+/** A baseline a hundred times smaller than its subject is a comparison across scales: the cohort's reason says so. */
+function farApart(s: string, b: string, scaleOf: (id: string) => ModelScale | undefined): string[] {
+  const [ns, nb] = [scaleOf(s)?.parameters, scaleOf(b)?.parameters];
+  return ns && nb && ns / nb >= 100
+    ? [`the baseline ${b} (≈${formatCount(nb)} parameters) is far smaller than ${s} (≈${formatCount(ns)})`]
+    : [];
 }
 
 const formatCount = (n: number) =>

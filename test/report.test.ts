@@ -98,12 +98,12 @@ describe("verdicts by cohort", () => {
   it("judge real subjects on their rows and synthetic ones on theirs, and say when a baseline is of another scale", () => {
     const cohortOf = (id: string) => (["tiny", "small"].includes(id) ? ("real" as const) : ("synthetic" as const));
     const p = prediction([row("tiny", false, "small"), row("analog", true, "other")], cohortOf);
-    const size = (id: string) => ({ tiny: 1.1e9, small: 2.6e5, analog: 1e6, other: 1e6 })[id];
+    const size = (id: string) => ({ parameters: { tiny: 1.1e9, small: 2.6e5, analog: 1e6, other: 1e6 }[id] });
     const v = judgeHypothesis(
       outcome("h", [
         { name: "p: ratio", state: "failed", error: { name: "AssertionError", message: "" }, prediction: p },
       ]),
-      { sizeOf: size },
+      { scaleOf: size },
     );
     expect(v.cohorts.map((c) => [c.cohort, c.verdict])).toEqual([
       ["real", "rejected"],
@@ -115,6 +115,7 @@ describe("verdicts by cohort", () => {
     );
     expect(v.cohorts[0].reason).not.toMatch(/analog/);
     expect(v.cohorts[1].reason).not.toMatch(/far smaller/);
+    expect(v.cohorts[0].scale).toEqual(["tiny (≈1.1 B parameters) vs small (≈260 K parameters): 4200× the size"]);
   });
 });
 

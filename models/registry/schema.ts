@@ -123,6 +123,8 @@ export const ModelEntrySchema = z.strictObject({
   /** Generated, untrained weights: labelled wherever the model appears. */
   synthetic: z.boolean().default(false),
   notes: z.string().optional(),
+  /** What the weights were trained on, briefly ("3 T tokens of SlimPajama and StarCoder data"): the report sets subject and baseline side by side. */
+  training: z.string().min(1).optional(),
 });
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 export type ModelEntryInput = z.input<typeof ModelEntrySchema>;
