@@ -121,9 +121,8 @@ function scaleLine(s: string, b: string, scaleOf: (id: string) => ModelScale | u
       .filter(Boolean)
       .join("; ") || "size and training not known";
   const ratio = ms?.parameters && mb?.parameters ? ms.parameters / mb.parameters : undefined;
-  const apart = ratio
-    ? `: ${ratio >= 1 ? `${ratio.toPrecision(2)}×` : `1/${(1 / ratio).toPrecision(2)}×`} the size`
-    : "";
+  const times = (x: number) => `${Number(x.toPrecision(2))}×`;
+  const apart = ratio ? `: ${ratio >= 1 ? times(ratio) : `1/${times(1 / ratio)}`} the size` : "";
   return `${s} (${about(ms)}) vs ${b} (${about(mb)})${apart}`;
 }
 
