@@ -11,16 +11,22 @@ export interface PredictionRow {
   ci?: [number, number];
   passed: boolean;
   detail?: string;
-  /** The CI's level, Holm-adjusted across the tests of the hypothesis' cohort: 1 − α / (m − rank). */
+  /** The CI's level, 1 − 2α: each side of the interval a one-sided test at α. */
   level?: number;
-  /** The bootstrap p-value of the row's claim; Holm-adjusted; and the number of tests in its family (m). */
+  /** The bootstrap p-value for the claim (confirmation), against it (rejection), and the latter Holm-adjusted across the m tests of its cohort's family. */
   p?: number;
-  pAdjusted?: number;
+  pReject?: number;
+  pRejectAdjusted?: number;
   tests?: number;
-  /** Neither confirmed nor rejected at its level: the CI straddles the claim's bound. */
+  /** The Monte Carlo standard error of pReject, and the resamples it rests on. */
+  mcError?: number;
+  resamples?: number;
+  /** Neither confirmed nor rejected: the CI straddles the claim's bound, or rejection did not survive Holm. */
   inconclusive?: boolean;
-  /** Power: the CI's half-width at its level, the smallest effect the prompt set could detect. */
+  /** The minimum detectable effect: how far from its bound a true value must lie to be confirmed with 80% power. */
   detectable?: number;
+  /** An equivalence claim's smallest margin the data would confirm. */
+  margin?: number;
   /** The subject's cohort: a row is judged with its cohort only. */
   cohort: Cohort;
   /**
@@ -41,13 +47,24 @@ export interface CohortStatus {
 export const rowLabel = (r: Pick<PredictionRow, "subject" | "baseline">) =>
   `${r.subject}${r.baseline ? ` vs ${r.baseline}` : ""}`;
 
-/** A row's interval as every message prints it, with its level and, where it decided nothing, the prompt set's power. */
-export const rowInterval = (r: Pick<PredictionRow, "ci" | "level" | "inconclusive" | "detectable">) =>
+/** A row's interval as every message prints it, with its level, and where it decided nothing what the prompts could decide. */
+export const rowInterval = (
+  r: Pick<
+    PredictionRow,
+    "ci" | "level" | "inconclusive" | "detectable" | "margin" | "passed" | "pRejectAdjusted" | "tests"
+  >,
+) =>
   r.ci
     ? `CI [${r.ci.map((x) => x.toPrecision(4)).join(", ")}]${r.level !== undefined ? ` at ${percent(r.level)}` : ""}${
-        r.inconclusive && r.detectable !== undefined
-          ? `, straddles its bound; resolves ±${r.detectable.toPrecision(2)}`
-          : ""
+        r.inconclusive
+          ? r.margin !== undefined
+            ? `, straddles its margin; these prompts would confirm ±${r.margin.toPrecision(2)}`
+            : r.detectable !== undefined
+              ? `, straddles its bound; these prompts detect ${r.detectable.toPrecision(2)} from it at 80% power`
+              : ""
+          : !r.passed && r.pRejectAdjusted !== undefined
+            ? `; rejected at Holm-adjusted p ${r.pRejectAdjusted.toPrecision(2)} over ${r.tests} tests`
+            : ""
       }`
     : "";
 

@@ -34,8 +34,13 @@ export const EARLY_FRACTION = 0.25;
  */
 export const ENTROPY_MAX_RATIO = 0.8;
 
-/** Bootstrap: resamples and CI level for every comparative criterion. */
-export const BOOTSTRAP = { resamples: 2000, level: 0.95, seed: 20240501 };
+/**
+ * Bootstrap and error rates: α is the chance a hypothesis' verdict is wrong in the direction it states, confirmed or
+ * rejected, for each cohort (probes/statistics.ts judgeFamily). Each claim is read at its (1 − 2α) interval, a
+ * one-sided test at α each way. At least `resamples` resamples, more where a Holm level's tail would rest on fewer
+ * than 50; a fixed seed makes a run repeatable.
+ */
+export const BOOTSTRAP = { resamples: 10_000, alpha: 0.05, seed: 20240501 };
 
 /**
  * Attention sink: over the last half of the layers, heads put at least twice as much attention on position 0 as

@@ -1,11 +1,13 @@
 /**
- * A hypothesis' predictions judged as one family: every row whose claim rests
- * on a bootstrap over prompts is a test, and the tests of one cohort (real
- * models, or the synthetic analogs that check the harness) are Holm-adjusted
- * together at the level criteria.ts sets. Each row's interval is then taken at
- * its adjusted level and decides it: inside the claim, confirmed; entirely
- * outside, rejected; straddling, inconclusive, with the smallest effect the
- * prompt set could resolve beside it.
+ * A hypothesis' predictions judged as one family (probes/statistics.ts
+ * judgeFamily): every row whose claim rests on a bootstrap over prompts is a
+ * test, and the tests of one cohort (real models, or the synthetic analogs that
+ * check the harness) are judged together at the α criteria.ts sets. A row is
+ * confirmed when its (1 − 2α) interval lies on the claimed side (each row at α:
+ * confirming needs every row, an intersection–union test); rejected when Holm
+ * across the family's rejection-direction p-values rejects it (rejecting needs
+ * any one row, a union of tests); otherwise inconclusive, with the effect the
+ * prompts detect at 80% power beside it.
  *
  * Holm needs every p-value of the family before it can judge any one, so a
  * spec plans its predictions when it is collected (`family.plan`) and each
@@ -14,26 +16,44 @@
 import type { TestContext } from "vitest";
 import { cohort, COHORTS, type Cohort, type Prediction, type PredictionRow } from "../contract/prediction.js";
 import { rowVerdict } from "../contract/verdict.js";
-import { bootstrapP, holm, judgeClaim, type Claim } from "../probes/statistics.js";
+import { bootstrapDistribution, judgeFamily, resamplesFor, type Claim } from "../probes/statistics.js";
 import { BOOTSTRAP } from "./criteria.js";
 import { judge, probeRun } from "./roles.js";
 
-/** A row's claim on its statistic, with the statistic's sorted bootstrap distribution over prompts. */
+/**
+ * A row's claim on a statistic of the prompts' values: the family bootstraps it over prompts (every sample
+ * resampled jointly) once it knows how many tests share the family, and so how many resamples the tails need.
+ */
 export interface RowTest {
   claim: Claim;
-  distribution: number[];
+  samples: number[][];
+  statistic: (resampled: number[][]) => number;
 }
 
-/** One side of a row as a spec builds it: decided already (a weight measure, a layer index), or by its test. */
-type Side = { value: number; detail?: string } & ({ passed: boolean } | { test: RowTest });
+/** A part of a row that must hold with every other (a middle layer): its value, what it is, and its test. */
+export interface RowPart {
+  value: number;
+  detail?: string;
+  test: RowTest;
+}
+
+/** One side of a row as a spec builds it: decided already (a weight measure, a layer index), by its test, or by parts. */
+type Side = { value: number; detail?: string } & ({ passed: boolean } | { test: RowTest } | { parts: RowPart[] });
 /** A row as a spec builds it; `control` is the same claim without position 0, judged beside it. */
 export type RowBody = Side & { control?: Side };
 export type PlannedRow = Pick<PredictionRow, "subject" | "baseline"> & RowBody;
 export type PlannedPrediction = Omit<Prediction, "passed" | "rows"> & { rows: PlannedRow[] };
 type Settled = Prediction | { error: unknown };
 
-/** The family-wise significance level: what the CI level of criteria.ts leaves. */
-export const FAMILY_ALPHA = 1 - BOOTSTRAP.level;
+/** The family-wise significance level criteria.ts sets. */
+export const FAMILY_ALPHA = BOOTSTRAP.alpha;
+
+const partsOf = (side: Side): RowPart[] | undefined =>
+  "parts" in side
+    ? side.parts
+    : "test" in side
+      ? [{ value: side.value, detail: side.detail, test: side.test }]
+      : undefined;
 
 export function family() {
   const plans: (() => PlannedPrediction)[] = [];
@@ -52,14 +72,14 @@ export function family() {
       const r = results.find((x) => x.id === id);
       return r ? cohort(r) : "real";
     };
-    // Every side of every row, decided where it came decided; a test's side waits for its cohort's Holm levels, which
-    // are written into the row (or its control) itself.
+    // Every side of every row, decided where it came decided; a tested side waits for its cohort's family, whose
+    // outcome is written into the row (or its control) itself.
     type Decided = Omit<PredictionRow, "subject" | "baseline" | "cohort" | "control">;
-    const sides: { side: Side; decided: Decided; cohort: Cohort }[] = [];
+    const sides: { parts?: RowPart[]; decided: Decided; cohort: Cohort }[] = [];
     const decide = <T extends object>(side: Side, c: Cohort, into: T): T & Decided => {
-      const { test: _t, ...plain } = side as Side & { test?: RowTest };
+      const { test: _t, parts: _p, ...plain } = side as Side & { test?: RowTest; parts?: RowPart[] };
       const decided = Object.assign(into, { passed: false }, plain);
-      sides.push({ side, decided, cohort: c });
+      sides.push({ parts: partsOf(side), decided, cohort: c });
       return decided;
     };
     const rows: PredictionRow[][] = got.map((g) =>
@@ -72,34 +92,43 @@ export function family() {
           })
         : [],
     );
-    const tests: ((typeof sides)[number] & { test: RowTest; p: number })[] = [];
-    for (const x of sides) {
-      if (!("test" in x.side)) continue;
-      const { value, test } = x.side;
-      if (Number.isFinite(value) && test.distribution.every(Number.isFinite))
-        tests.push({ ...x, test, p: bootstrapP(test.distribution, test.claim) });
-      // A test whose numbers are not finite gets an interval that says so: its row cannot be judged.
-      else x.decided.ci = [NaN, NaN];
-    }
     for (const c of COHORTS) {
-      const mine = tests.filter((t) => t.cohort === c);
-      const h = holm(
-        mine.map((t) => t.p),
+      const finite = (p: RowPart) =>
+        Number.isFinite(p.value) && p.test.samples.every((xs) => xs.every(Number.isFinite));
+      const tested = sides.filter((x) => x.cohort === c && x.parts);
+      // A side whose numbers are not all finite gets an interval that says so: its row cannot be judged.
+      for (const x of tested) if (!x.parts!.every(finite)) x.decided.ci = [NaN, NaN];
+      const judged = tested.filter((x) => x.parts!.every(finite));
+      const m = judged.reduce((n, x) => n + x.parts!.length, 0);
+      const resamples = resamplesFor(m, FAMILY_ALPHA, BOOTSTRAP.resamples);
+      const family = judgeFamily(
+        judged.map((x) =>
+          x.parts!.map((p) => ({
+            claim: p.test.claim,
+            sorted: bootstrapDistribution(p.test.samples, p.test.statistic, { resamples, seed: BOOTSTRAP.seed }),
+          })),
+        ),
         FAMILY_ALPHA,
       );
-      mine.forEach((t, k) => {
-        const j = judgeClaim(t.test.distribution, t.test.claim, h.levels[k]);
-        // The step-down stops at the first miss: an interval inside its claim after that is not enough.
-        const outcome = j.outcome === "confirmed" && !h.rejected[k] ? "inconclusive" : j.outcome;
-        Object.assign(t.decided, {
+      judged.forEach((x, k) => {
+        const { outcome, shown, parts } = family.rows[k];
+        const j = parts[shown];
+        const part = x.parts![shown];
+        Object.assign(x.decided, {
+          value: part.value,
+          ...(part.detail !== undefined && { detail: part.detail }),
           ci: j.ci,
           level: j.level,
           p: j.p,
-          pAdjusted: h.adjusted[k],
-          tests: mine.length,
+          pReject: j.pReject,
+          pRejectAdjusted: j.pRejectAdjusted,
+          mcError: j.mcError.pReject,
+          resamples: j.resamples,
+          tests: family.tests,
           passed: outcome === "confirmed",
           inconclusive: outcome === "inconclusive" || undefined,
           detectable: j.detectable,
+          ...(j.margin !== undefined && { margin: j.margin }),
         });
       });
     }

@@ -6,9 +6,8 @@
  */
 import type { Value } from "../probes/measures/measure.js";
 import { mean } from "../probes/metrics.js";
-import { bootstrapDistribution, judgeInterval, type Claim } from "../probes/statistics.js";
+import { judgeInterval, type Claim } from "../probes/statistics.js";
 import type { ProbeResult } from "../probes/probe.js";
-import { BOOTSTRAP } from "./criteria.js";
 import type { PlannedRow, RowBody, RowTest } from "./family.js";
 
 /** A measure this model does not have: its graph cannot provide the points, or the run did not take it. */
@@ -75,7 +74,7 @@ export interface Comparison {
 
 /** A mean over prompts, to be judged on `claim` by its bootstrap over the prompt set (hypotheses/family.ts). */
 export function meanTest(xs: readonly number[], claim: Claim): { value: number; test: RowTest } {
-  return { value: mean(xs), test: { claim, distribution: bootstrapDistribution([xs], ([x]) => mean(x), BOOTSTRAP) } };
+  return { value: mean(xs), test: { claim, samples: [[...xs]], statistic: ([x]) => mean(x) } };
 }
 
 /**
@@ -111,8 +110,8 @@ export function compare<V extends Value = number>(
           passed: judgeInterval([c[opts.by], c[opts.by]], opts.claim) === "confirmed",
           detail,
         };
-      const distribution = bootstrapDistribution(perPrompt, ([x, y]) => stat(mean(x), mean(y)), BOOTSTRAP);
-      return { value: c[opts.by], test: { claim: opts.claim, distribution }, detail };
+      const statistic = ([x, y]: number[][]) => stat(mean(x), mean(y));
+      return { value: c[opts.by], test: { claim: opts.claim, samples: perPrompt, statistic }, detail };
     },
   );
 }

@@ -53,74 +53,169 @@ export function judgeInterval([lo, hi]: readonly [number, number], claim: Claim)
   return a <= lo && hi <= b ? "confirmed" : hi < a || lo > b ? "rejected" : "inconclusive";
 }
 
+/** A bootstrap p-value that is never 0: (1 + count) / (1 + B), the share with the observed sample counted in. */
+const pValue = (count: number, B: number) => (1 + count) / (1 + B);
+const count = (sorted: readonly number[], f: (x: number) => boolean) => sorted.reduce((n, x) => n + (f(x) ? 1 : 0), 0);
+
 /**
- * The bootstrap p-value of a claim, two-sided in the sense of the percentile
- * interval: p ≤ α exactly when the (1 − α) interval lies on the claimed side.
- * An equivalence claim is two one-sided tests (TOST), each at α/2 here, so its
- * p is the larger of the two; the (1 − α) interval inside the margin is the
- * same decision.
+ * Evidence for a claim: a one-sided bootstrap p-value, small where the statistic lies on the claimed side. An
+ * equivalence claim is two one-sided tests (TOST), and its p the larger of the two. p ≤ α goes with the (1 − 2α)
+ * percentile interval lying on the claimed side (inside the margin).
  */
-export function bootstrapP(sorted: readonly number[], claim: Claim): number {
+export function confirmationP(sorted: readonly number[], claim: Claim): number {
   const B = sorted.length;
-  const share = (f: (x: number) => boolean) => sorted.filter(f).length / B;
-  const tail =
-    "atLeast" in claim
-      ? share((x) => x < claim.atLeast)
-      : "below" in claim
-        ? share((x) => x >= claim.below)
-        : Math.max(
-            share((x) => x < claim.within[0]),
-            share((x) => x > claim.within[1]),
-          );
-  return Math.min(1, 2 * tail);
+  if ("atLeast" in claim)
+    return pValue(
+      count(sorted, (x) => x < claim.atLeast),
+      B,
+    );
+  if ("below" in claim)
+    return pValue(
+      count(sorted, (x) => x >= claim.below),
+      B,
+    );
+  const [a, b] = claim.within;
+  return pValue(
+    Math.max(
+      count(sorted, (x) => x < a),
+      count(sorted, (x) => x > b),
+    ),
+    B,
+  );
 }
+
+/**
+ * Evidence against a claim: small where the statistic lies on the wrong side of its bound (outside the margin). A
+ * rejection is a union over the rows and layers that could reject, so these are the p-values Holm adjusts.
+ */
+export function rejectionP(sorted: readonly number[], claim: Claim): number {
+  const B = sorted.length;
+  if ("atLeast" in claim)
+    return pValue(
+      count(sorted, (x) => x >= claim.atLeast),
+      B,
+    );
+  if ("below" in claim)
+    return pValue(
+      count(sorted, (x) => x < claim.below),
+      B,
+    );
+  const [a, b] = claim.within;
+  // Below the margin or above it: the two cannot both be small.
+  return pValue(
+    Math.min(
+      count(sorted, (x) => x >= a),
+      count(sorted, (x) => x <= b),
+    ),
+    B,
+  );
+}
+
+/** The standard deviation of a bootstrap distribution: the statistic's standard error. */
+const spread = (xs: readonly number[]) => {
+  const m = xs.reduce((a, x) => a + x, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
+};
+
+/**
+ * How far inside its claim a statistic lies, in standard errors: positive inside, negative outside, never capped
+ * (a p-value saturates at its smallest value for every part far outside; this goes on ordering them).
+ */
+export function evidence(sorted: readonly number[], claim: Claim): number {
+  const median = sorted[Math.floor(sorted.length / 2)];
+  const se = spread(sorted);
+  const inside =
+    "atLeast" in claim
+      ? median - claim.atLeast
+      : "below" in claim
+        ? claim.below - median
+        : Math.min(median - claim.within[0], claim.within[1] - median);
+  return se > 0 ? inside / se : inside === 0 ? 0 : Math.sign(inside) * Infinity;
+}
+
+/** The standard normal quantile (Acklam's rational approximation, relative error under 1.2e-9). */
+export function normalQuantile(p: number): number {
+  const a = [
+    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239,
+  ];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [
+    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const tail = (q: number) =>
+    (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+    ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  if (p < 0.02425) return tail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
+  const q = p - 0.5,
+    r = q * q;
+  return (
+    ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) /
+    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+  );
+}
+
+/** The power the minimum detectable effect is stated at. */
+export const POWER = 0.8;
 
 export interface Judged {
   outcome: Outcome;
-  /** The interval at `level`. */
+  /** The (1 − 2α) interval: each side of it a one-sided test at α. */
   ci: [number, number];
   level: number;
+  /** Evidence for the claim (confirmation) and against it (rejection), and the Monte Carlo standard error of each. */
   p: number;
-  /** Half the interval's width: the smallest effect the prompt set resolves at this level. */
+  pReject: number;
+  mcError: { p: number; pReject: number };
+  /**
+   * The minimum detectable effect: how far from its bound a true value must lie for this test to confirm it with
+   * 80% power, (z₁₋α + z₀.₈) standard errors.
+   */
   detectable: number;
+  /** For an equivalence claim: the smallest margin about its centre that the (1 − 2α) interval would lie inside. */
+  margin?: number;
+  resamples: number;
 }
 
-/** A claim on a bootstrap distribution at significance α: its (1 − α) interval, p-value and outcome. */
+/** A claim on a bootstrap distribution at significance α, before any adjustment for rejection. */
 export function judgeClaim(sorted: readonly number[], claim: Claim, alpha: number): Judged {
-  const ci = percentileInterval(sorted, 1 - alpha);
+  const ci = percentileInterval(sorted, 1 - 2 * alpha);
+  const [p, pReject] = [confirmationP(sorted, claim), rejectionP(sorted, claim)];
+  const B = sorted.length;
+  const mc = (q: number) => Math.sqrt((q * (1 - q)) / B);
+  const centre = "within" in claim ? (claim.within[0] + claim.within[1]) / 2 : undefined;
   return {
     outcome: judgeInterval(ci, claim),
     ci,
-    level: 1 - alpha,
-    p: bootstrapP(sorted, claim),
-    detectable: smallestDetectable(ci),
+    level: 1 - 2 * alpha,
+    p,
+    pReject,
+    mcError: { p: mc(p), pReject: mc(pReject) },
+    detectable: (normalQuantile(1 - alpha) + normalQuantile(POWER)) * spread(sorted),
+    ...(centre !== undefined && { margin: Math.max(ci[1] - centre, centre - ci[0]) }),
+    resamples: B,
   };
 }
 
-/** Equivalence by two one-sided tests: confirmed when the (1 − α) interval lies inside the margin. */
+/** Equivalence by two one-sided tests: confirmed when the (1 − 2α) interval lies inside the margin. */
 export const equivalence = (sorted: readonly number[], margin: [number, number], alpha: number) =>
   judgeClaim(sorted, { within: margin }, alpha);
-
-/**
- * Power, stated as the smallest effect the prompt set could detect: the
- * interval's half-width at the level it was judged at. A true value closer than
- * this to a bound cannot be told apart from it on these prompts.
- */
-export const smallestDetectable = ([lo, hi]: readonly [number, number]) => (hi - lo) / 2;
 
 export interface Holm {
   /** Holm-adjusted p-values: max over j ≤ rank of min(1, (m − j) p₍ⱼ₎), in the input's order. */
   adjusted: number[];
   /** The level each test is compared at, α / (m − rank), rank 0 for the smallest p. */
   levels: number[];
-  /** Rejected (the claim holds) by the step-down: every smaller p met its level too. */
+  /** Rejected by the step-down: every smaller p met its level too. */
   rejected: boolean[];
 }
 
 /**
  * Holm–Bonferroni step-down (Holm 1979): sort the p-values, compare the k-th
  * smallest (from 0) with α / (m − k), and stop at the first that misses; the
- * family-wise error stays at α. A p-value that is not a number is not a test.
+ * family-wise error stays at α.
  */
 export function holm(ps: readonly number[], alpha: number): Holm {
   const m = ps.length;
@@ -141,19 +236,57 @@ export function holm(ps: readonly number[], alpha: number): Holm {
 }
 
 /**
- * The weakest of several claims that must all hold (every middle layer near 1):
- * the index with the largest p, ties to the median farthest from the claim's
- * centre. An intersection–union test: the whole holds at α exactly when its
- * weakest part does, with no adjustment for the number of parts.
+ * Resamples enough for the smallest Holm level of a family of m rejection tests, α/m, to rest on 50 resamples in
+ * its tail; never fewer than `base`, never more than 100,000 (each p's Monte Carlo error is reported beside it).
  */
-export function weakest(sortedDistributions: readonly (readonly number[])[], claim: Claim): number {
-  const centre =
-    "atLeast" in claim ? claim.atLeast : "below" in claim ? claim.below : (claim.within[0] + claim.within[1]) / 2;
-  const away = (d: readonly number[]) => Math.abs(d[Math.floor(d.length / 2)] - centre);
-  const ps = sortedDistributions.map((d) => bootstrapP(d, claim));
-  return ps.reduce(
-    (best, p, i) =>
-      p > ps[best] || (p === ps[best] && away(sortedDistributions[i]) > away(sortedDistributions[best])) ? i : best,
-    0,
+export const resamplesFor = (m: number, alpha: number, base: number) =>
+  Math.min(100_000, Math.max(base, Math.ceil((50 * Math.max(1, m)) / alpha)));
+
+/** One claim a row must meet, with its statistic's sorted bootstrap distribution. */
+export interface Part {
+  claim: Claim;
+  sorted: readonly number[];
+}
+
+export interface RowJudged {
+  outcome: Outcome;
+  /** The part that decided: the strongest rejection, else the weakest part by uncapped evidence. */
+  shown: number;
+  parts: (Judged & { pRejectAdjusted: number })[];
+}
+
+/**
+ * A family of rows, each a claim on one or more parts (a row that needs every middle layer near 1 has a part a layer),
+ * judged in the direction each verdict needs. A row is confirmed when every part's (1 − 2α) interval lies on the
+ * claimed side: an intersection–union test, each part at α, which needs no adjustment. A row is rejected when Holm,
+ * run on the rejection-direction p-values of every part of every row, rejects one of its parts: a union of tests,
+ * which does. Anything else is inconclusive.
+ */
+export function judgeFamily(rows: readonly (readonly Part[])[], alpha: number): { rows: RowJudged[]; tests: number } {
+  const judged = rows.map((parts) => parts.map((p) => judgeClaim(p.sorted, p.claim, alpha)));
+  const flat = judged.flat();
+  const h = holm(
+    flat.map((j) => j.pReject),
+    alpha,
   );
+  let k = 0;
+  const out = rows.map((parts, r): RowJudged => {
+    const mine = judged[r].map((j) => ({ ...j, pRejectAdjusted: h.adjusted[k], rejected: h.rejected[k++] }));
+    const rejected = mine.map((j, i) => [j, i] as const).filter(([j]) => j.rejected);
+    if (rejected.length)
+      return {
+        outcome: "rejected",
+        shown: rejected.reduce((best, x) => (x[0].pReject < mine[best].pReject ? x[1] : best), rejected[0][1]),
+        parts: mine,
+      };
+    const weakest = parts
+      .map((p, i) => [evidence(p.sorted, p.claim), i] as const)
+      .reduce((best, x) => (x[0] < best[0] ? x : best))[1];
+    return {
+      outcome: mine.every((j) => j.outcome === "confirmed") ? "confirmed" : "inconclusive",
+      shown: weakest,
+      parts: mine,
+    };
+  });
+  return { rows: out, tests: flat.length };
 }

@@ -2,13 +2,16 @@ import { describe, expect, it } from "vitest";
 import { mean } from "../probes/metrics.js";
 import {
   bootstrapDistribution,
-  bootstrapP,
+  confirmationP,
   equivalence,
   holm,
   judgeClaim,
+  judgeFamily,
   judgeInterval,
+  normalQuantile,
   percentileInterval,
-  weakest,
+  rejectionP,
+  type Claim,
 } from "../probes/statistics.js";
 
 /** 32 prompts' values around `centre`, spread ±`spread` by a fixed pattern: a planted truth with known mean. */
@@ -24,6 +27,7 @@ describe("equivalence by two one-sided tests, bootstrap over prompts", () => {
     expect(j.ci[0]).toBeGreaterThan(0.9);
     expect(j.ci[1]).toBeLessThan(1.1);
     expect(j.p).toBeLessThanOrEqual(0.05);
+    expect(j.level).toBe(0.9);
   });
 
   it("is inconclusive for one whose interval straddles 1.1", () => {
@@ -34,23 +38,37 @@ describe("equivalence by two one-sided tests, bootstrap over prompts", () => {
     expect(j.p).toBeGreaterThan(0.05);
   });
 
-  it("rejects one at 1.3", () => {
-    const j = equivalence(meanDistribution(planted(1.3)), MARGIN, 0.05);
+  it("rejects one at 1.3, with evidence against it that is small but never 0", () => {
+    const d = meanDistribution(planted(1.3));
+    const j = equivalence(d, MARGIN, 0.05);
     expect(j.outcome).toBe("rejected");
     expect(j.p).toBe(1);
+    expect(j.pReject).toBe(1 / (1 + d.length));
   });
 
-  it("decides as its interval does: p ≤ α exactly when the (1 − α) interval lies on the claimed side", () => {
+  it("decides as its (1 − 2α) interval does: each side a one-sided test at α", () => {
     for (const centre of [0.88, 0.9, 0.95, 1.05, 1.09, 1.1, 1.12])
-      for (const alpha of [0.05, 0.0125, 0.2]) {
+      for (const alpha of [0.05, 0.0125, 0.1]) {
         const d = meanDistribution(planted(centre, 0.08));
-        for (const claim of [{ within: MARGIN }, { atLeast: 1 }, { below: 1 }]) {
+        for (const claim of [{ within: MARGIN }, { atLeast: 1 }, { below: 1 }] as Claim[]) {
           const j = judgeClaim(d, claim, alpha);
-          expect(j.outcome === "confirmed", `${centre} ${alpha} ${JSON.stringify(claim)}`).toBe(
-            bootstrapP(d, claim) <= alpha,
-          );
+          expect(j.ci).toEqual(percentileInterval(d, 1 - 2 * alpha));
+          // The count the interval leaves out is ⌊αB⌋; (1 + count)/(1 + B) ≤ α within one resample of it.
+          const within = (confirmationP(d, claim) * (1 + d.length) - 1) / d.length;
+          if (j.outcome === "confirmed")
+            expect(within, `${centre} ${alpha} ${JSON.stringify(claim)}`).toBeLessThanOrEqual(alpha);
         }
       }
+  });
+
+  it("never gives a p of 0, and says how far Monte Carlo error moves it", () => {
+    const d = meanDistribution(planted(2));
+    for (const claim of [{ within: MARGIN }, { atLeast: 1 }, { below: 1 }] as Claim[]) {
+      expect(confirmationP(d, claim)).toBeGreaterThan(0);
+      expect(rejectionP(d, claim)).toBeGreaterThan(0);
+    }
+    const j = judgeClaim(d, { atLeast: 1 }, 0.05);
+    expect(j.mcError.p).toBeCloseTo(Math.sqrt((j.p * (1 - j.p)) / d.length), 15);
   });
 
   it("leaves as many resamples out above the interval as below it", () => {
@@ -65,17 +83,25 @@ describe("equivalence by two one-sided tests, bootstrap over prompts", () => {
     expect(judgeInterval([0.95, Infinity], { atLeast: 0.5 })).toBe("inconclusive");
   });
 
-  it("widens the interval as the level tightens, and states power as its half-width", () => {
+  it("widens the interval as α tightens, and states power as the effect detected 80% of the time", () => {
     const d = meanDistribution(planted(1.02));
-    const [at95, at99] = [judgeClaim(d, { within: MARGIN }, 0.05), judgeClaim(d, { within: MARGIN }, 0.01)];
-    expect(at99.ci[1] - at99.ci[0]).toBeGreaterThan(at95.ci[1] - at95.ci[0]);
-    expect(at95.detectable).toBeCloseTo((at95.ci[1] - at95.ci[0]) / 2, 12);
-    // The half-width of a mean's 95% interval is about 1.96 standard errors.
+    const [at05, at01] = [judgeClaim(d, { atLeast: 1 }, 0.05), judgeClaim(d, { atLeast: 1 }, 0.01)];
+    expect(at01.ci[1] - at01.ci[0]).toBeGreaterThan(at05.ci[1] - at05.ci[0]);
+    // (z₀.₉₅ + z₀.₈) standard errors: 1.645 + 0.842 = 2.49, 1.51× the one-sided 95% half-width's 1.645.
     const xs = planted(1.02);
     const se = Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / xs.length / xs.length);
-    expect(at95.detectable / (1.96 * se)).toBeGreaterThan(0.85);
-    expect(at95.detectable / (1.96 * se)).toBeLessThan(1.15);
-    expect(percentileInterval(d, 0.95)).toEqual(at95.ci);
+    expect(at05.detectable / (2.486 * se)).toBeGreaterThan(0.9);
+    expect(at05.detectable / (2.486 * se)).toBeLessThan(1.1);
+    expect(normalQuantile(0.95)).toBeCloseTo(1.6448536, 6);
+    expect(normalQuantile(0.8)).toBeCloseTo(0.8416212, 6);
+    expect(normalQuantile(0.0025)).toBeCloseTo(-2.8070338, 6);
+  });
+
+  it("gives an equivalence row the smallest margin its data would confirm", () => {
+    const j = equivalence(meanDistribution(planted(1.05, 0.3)), MARGIN, 0.05);
+    expect(j.outcome).toBe("inconclusive");
+    expect(j.margin).toBeCloseTo(Math.max(j.ci[1] - 1, 1 - j.ci[0]), 12);
+    expect(j.margin).toBeGreaterThan(0.1);
   });
 });
 
@@ -101,11 +127,64 @@ describe("Holm–Bonferroni step-down", () => {
   });
 });
 
-describe("an intersection–union claim (every part must hold)", () => {
-  it("is judged on its weakest part", () => {
-    const parts = [planted(1.0), planted(1.09), planted(1.02)].map(meanDistribution);
-    expect(weakest(parts, { within: MARGIN })).toBe(1);
-    const far = [planted(1.3), planted(1.5), planted(1.0)].map(meanDistribution);
-    expect(weakest(far, { within: MARGIN })).toBe(1);
+describe("a family judged in the direction each verdict needs", () => {
+  /** n prompts drawn from N(centre, sd²) by a seeded generator: a row whose true mean is known. */
+  const draw = (seed: number, centre: number, sd = 1, n = 30) => {
+    let s = seed >>> 0;
+    const u = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) + 0.5) / 4294967296;
+    return Array.from({ length: n }, () => centre + sd * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
+  };
+  const rowAt = (seed: number, centre: number, resamples = 2000) => [
+    {
+      claim: { atLeast: 0 } as Claim,
+      sorted: bootstrapDistribution([draw(seed, centre)], ([x]) => mean(x), { resamples, seed }),
+    },
+  ];
+
+  it("rejects four rows at their bound falsely at most 5% of the time: Holm on the rejection-direction p-values", () => {
+    const reps = 400;
+    let falseRejections = 0,
+      unadjusted = 0;
+    for (let r = 0; r < reps; r++) {
+      const family = judgeFamily(
+        [0, 1, 2, 3].map((k) => rowAt(1000 * r + k + 1, 0)),
+        0.05,
+      );
+      if (family.rows.some((x) => x.outcome === "rejected")) falseRejections++;
+      if (family.rows.some((x) => x.parts[0].pReject <= 0.05)) unadjusted++;
+    }
+    const bound = 0.05 + 2 * Math.sqrt((0.05 * 0.95) / reps);
+    expect(falseRejections / reps).toBeLessThanOrEqual(bound);
+    // Each row at α, unadjusted, would reject about 1 − 0.95⁴ ≈ 19% of the time: the check can fail.
+    expect(unadjusted / reps).toBeGreaterThan(bound);
+  });
+
+  it("confirms a row at α with no adjustment for the rows beside it (an intersection–union test)", () => {
+    const alone = judgeFamily([rowAt(7, 0.45)], 0.05).rows[0];
+    const among = judgeFamily([rowAt(7, 0.45), rowAt(8, 5), rowAt(9, 5), rowAt(10, 5)], 0.05).rows[0];
+    expect(alone.outcome).toBe("confirmed");
+    expect(among.outcome).toBe(alone.outcome);
+    expect(among.parts[0].ci).toEqual(alone.parts[0].ci);
+  });
+
+  it("rejects a row one of whose layers lies clearly outside, though another layer's median lies farther out", () => {
+    // Layer A: 29 prompts at 1.0 and 4 at 3.475 (mean 1.3, CI about [1.08, 1.6]); layer B: every prompt near 1.25.
+    const a = [...Array(29).fill(1.0), ...Array(4).fill(3.475)];
+    const b = Array.from({ length: 33 }, (_, i) => 1.25 + 0.03 * Math.sin(1 + 2.3 * i));
+    const near: Claim = { within: MARGIN };
+    const part = (xs: number[]) => ({ claim: near, sorted: meanDistribution(xs) });
+    const row = judgeFamily([[part(a), part(b)]], 0.05).rows[0];
+    expect(row.outcome).toBe("rejected");
+    expect(row.shown).toBe(1);
+  });
+
+  it("shows an open row by its weakest part, ordered by evidence that does not saturate", () => {
+    const parts = [planted(1.0), planted(1.09), planted(1.02)].map((xs) => ({
+      claim: { within: MARGIN } as Claim,
+      sorted: meanDistribution(xs),
+    }));
+    const row = judgeFamily([parts], 0.05).rows[0];
+    expect(row.outcome).toBe("inconclusive");
+    expect(row.shown).toBe(1);
   });
 });
