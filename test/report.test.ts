@@ -391,11 +391,12 @@ describe("a run's verdicts by cohort, its exit status, and PROBESPEC_COMPARE", (
     // The real analogs plant nothing: the attention sink is rejected for them, so the run fails.
     expect(r.results.verdicts["attention-sink"].by_cohort.real.verdict).toBe("rejected");
     expect(r.status).toBe(1);
-    // Every CI carries its Holm-adjusted level; the middle gains are judged as equivalence; (a) and (b) are each two
-    // tests a subject, with and without position 0.
+    // Every CI is at 1 − 2α, one-sided at α each way; rejection is Holm-adjusted over the cohort's tests: (a) and
+    // (b) with and without position 0, (b) a test a middle layer (the 8-layer analog's layers 2–5).
     const middle = r.results.verdicts["residual-explosion"].predictions[1].rows[0];
-    expect(middle.level).toBeGreaterThan(0.95);
-    expect(middle.tests).toBe(4);
+    expect(middle.level).toBe(0.9);
+    expect(middle.tests).toBe(2 + 2 * 4);
+    expect(middle.pRejectAdjusted).toBeGreaterThanOrEqual(middle.pReject);
     const stamp = r.results.preregistration;
     expect(Object.keys(stamp.specs)).toContain("attention-sink.spec.ts");
     expect(Object.keys(stamp.models).sort()).toEqual(["llama-analog", "mistral-analog", "real-base", "real-subject"]);
