@@ -17,6 +17,9 @@ import { checkJob, parseShard, type Shard } from "./shard.js";
 export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;
 export type DeviceRequest = (typeof DEVICES)[number];
 
+/** The most threads PROBESPEC_THREADS may ask ONNX Runtime for. */
+export const MAX_THREADS = 1024;
+
 export interface RunConfig extends SourceSettings {
   /** PROBESPEC_PROMPTS, else the default set: read and checked here, once. */
   promptSet: { name: string; file: string; prompts: string[] };
@@ -82,8 +85,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
   const device = deviceFromEnv(env);
   let threads = os.availableParallelism?.() ?? os.cpus().length;
   if (env.PROBESPEC_THREADS !== undefined) {
-    if (!/^\s*\d+\s*$/.test(env.PROBESPEC_THREADS) || Number(env.PROBESPEC_THREADS) < 1) {
-      throw new ConfigError(`PROBESPEC_THREADS="${env.PROBESPEC_THREADS}" is not a whole number of threads, 1 or more`);
+    // ONNX Runtime takes a thread count as a 32-bit integer and refuses a larger one only when a session opens, for every
+    // model; no machine has more than MAX_THREADS hardware threads to give it.
+    const n = Number(env.PROBESPEC_THREADS);
+    if (!/^\s*\d+\s*$/.test(env.PROBESPEC_THREADS) || n < 1 || n > MAX_THREADS) {
+      throw new ConfigError(
+        `PROBESPEC_THREADS="${env.PROBESPEC_THREADS}" is not a whole number of threads from 1 to ${MAX_THREADS}`,
+      );
     }
     threads = Number(env.PROBESPEC_THREADS);
   }

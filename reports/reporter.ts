@@ -66,13 +66,19 @@ function probedFolders(run: ProbeRun): { id: string; dir: string }[] {
 
 /** What changed since the earlier results.json PROBESPEC_COMPARE names. */
 function compareLines(file: string, now: Record<string, unknown>): string[] {
-  let before;
+  let before: unknown;
   try {
     before = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (e) {
     return [`compare: ${file} cannot be read as results.json: ${(e as Error).message.split("\n")[0]}`];
   }
-  const changes = compareResults(before, now);
+  // Valid JSON is not yet a results.json: null, a list or a number has no verdicts to compare with.
+  const verdicts = (before as { verdicts?: unknown } | null)?.verdicts;
+  if (typeof before !== "object" || before === null || Array.isArray(before) || typeof verdicts !== "object")
+    return [
+      `compare: ${file} is not a results.json: it holds ${JSON.stringify(before)?.slice(0, 40)}, with no verdicts`,
+    ];
+  const changes = compareResults(before as Record<string, unknown>, now);
   return changes.length
     ? [`changed since ${file}:`, ...changes.map((c) => `  ${printable(c)}`)]
     : [`nothing changed since ${file}: verdicts, measures and stamps are the same`];

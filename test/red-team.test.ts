@@ -188,7 +188,12 @@ describe("configuration errors stop the run at once with one line", () => {
     [
       "PROBESPEC_THREADS=abc",
       { PROBESPEC_THREADS: "abc" },
-      /^probespec: PROBESPEC_THREADS="abc" is not a whole number of threads, 1 or more$/m,
+      /^probespec: PROBESPEC_THREADS="abc" is not a whole number of threads from 1 to 1024$/m,
+    ],
+    [
+      "PROBESPEC_THREADS=4294967297 (was: passed the check, then every model errored in ONNX Runtime)",
+      { PROBESPEC_THREADS: "4294967297" },
+      /^probespec: PROBESPEC_THREADS="4294967297" is not a whole number of threads from 1 to 1024$/m,
     ],
     ["PROBESPEC_THREADS=-1", { PROBESPEC_THREADS: "-1" }, /^probespec: PROBESPEC_THREADS="-1" is not a whole number/m],
     [

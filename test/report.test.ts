@@ -412,4 +412,19 @@ describe("a run's verdicts by cohort, its exit status, and PROBESPEC_COMPARE", (
     expect(again.output).toContain("stamp: criteria.ts edited: a threshold or its reason changed");
     expect(again.output).not.toMatch(/verdict [a-z-]+:/);
   });
+
+  it("was: a PROBESPEC_COMPARE file holding null crashed the reporter; now the verdicts print, then one line saying why", () => {
+    const file = path.join(tmpDir(), "null.json");
+    fs.writeFileSync(file, "null");
+    const r = runHypotheses(
+      [
+        { id: "subject", family: "mistral", source: { analog: "mistral-small" } },
+        { id: "base", family: "llama", source: { analog: "llama" } },
+      ],
+      { PROBESPEC_COMPARE: file },
+    );
+    expect(r.output).toMatch(/probespec verdicts/);
+    expect(r.output).toContain(`compare: ${file} is not a results.json: it holds null, with no verdicts`);
+    expect(r.output).not.toMatch(/Unhandled Error|TypeError/);
+  });
 });
