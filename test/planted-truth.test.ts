@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { runHypotheses, type Entry } from "./helpers.js";
+import { runHypotheses, tmpDir, type Entry } from "./helpers.js";
 
 const subject = (knobs: Record<string, unknown>): Entry => ({
   id: "subject",
@@ -82,6 +82,19 @@ describe("each cohort judged on its own models", () => {
       r.output.indexOf("harness check"),
     );
     expect(real).not.toMatch(synthetic);
+  });
+
+  it("was: with every real model failing, the heading read 'synthetic analogs only'; now the real cohort is an error", () => {
+    const bad = path.join(tmpDir(), "bad.gguf");
+    fs.writeFileSync(bad, "GGUF but not really");
+    const broken: Entry = { id: "real-broken", family: "mistral", source: { gguf: bad }, synthetic: false };
+    const r = runHypotheses([broken, ...analogs]);
+    expect(r.output).toMatch(/probespec verdicts \(real models\)/);
+    for (const v of Object.values(r.results.verdicts) as { verdict: string; cohort: string; reason: string }[]) {
+      expect([v.verdict, v.cohort]).toEqual(["error", "real"]);
+      expect(v.reason).toMatch(/real-broken/);
+    }
+    expect(r.status).toBe(1);
   });
 
   it("a model entry that cannot be read is named once, exits 1, and leaves the verdicts and the harness check as they were", () => {
