@@ -27,6 +27,8 @@ export interface PredictionRow {
   detectable?: number;
   /** An equivalence claim's smallest margin the data would confirm. */
   margin?: number;
+  /** Why the row was not judged at all, where it was not: too few prompts, or values that do not vary. */
+  open?: string;
   /** The subject's cohort: a row is judged with its cohort only. */
   cohort: Cohort;
   /**
@@ -51,22 +53,24 @@ export const rowLabel = (r: Pick<PredictionRow, "subject" | "baseline">) =>
 export const rowInterval = (
   r: Pick<
     PredictionRow,
-    "ci" | "level" | "inconclusive" | "detectable" | "margin" | "passed" | "pRejectAdjusted" | "tests"
+    "ci" | "level" | "inconclusive" | "detectable" | "margin" | "passed" | "pRejectAdjusted" | "tests" | "open"
   >,
 ) =>
-  r.ci
-    ? `CI [${r.ci.map((x) => x.toPrecision(4)).join(", ")}]${r.level !== undefined ? ` at ${percent(r.level)}` : ""}${
-        r.inconclusive
-          ? r.margin !== undefined
-            ? `, straddles its margin; these prompts would confirm ±${r.margin.toPrecision(2)}`
-            : r.detectable !== undefined
-              ? `, straddles its bound; these prompts detect ${r.detectable.toPrecision(2)} from it at 80% power`
+  r.open
+    ? r.open
+    : r.ci
+      ? `CI [${r.ci.map((x) => x.toPrecision(4)).join(", ")}]${r.level !== undefined ? ` at ${percent(r.level)}` : ""}${
+          r.inconclusive
+            ? r.margin !== undefined
+              ? `, straddles its margin; these prompts would confirm ±${r.margin.toPrecision(2)}`
+              : r.detectable !== undefined
+                ? `, straddles its bound; these prompts detect ${r.detectable.toPrecision(2)} from it at 80% power`
+                : ""
+            : !r.passed && r.pRejectAdjusted !== undefined
+              ? `; rejected at Holm-adjusted p ${r.pRejectAdjusted.toPrecision(2)} over ${r.tests} tests`
               : ""
-          : !r.passed && r.pRejectAdjusted !== undefined
-            ? `; rejected at Holm-adjusted p ${r.pRejectAdjusted.toPrecision(2)} over ${r.tests} tests`
-            : ""
-      }`
-    : "";
+        }`
+      : "";
 
 /** A level as a percentage with no more digits than it needs: 95%, 98.75%, 99.1667%. */
 export const percent = (level: number) => `${+(100 * level).toFixed(4)}%`;
@@ -94,8 +98,6 @@ export interface Prediction {
   ciOf?: string;
   /** What a failure means, when it needs saying (the reporter puts it in the verdict's reason). */
   explanation?: string;
-  /** Set when a verdict rests on one prompt. */
-  singlePrompt?: boolean;
   note?: string;
 }
 

@@ -47,7 +47,7 @@ function rowReason(r: PredictionRow, verdict: Verdict): string {
   // An open row names the side that is open: the claim itself, or its control without position 0.
   const side = verdict === "inconclusive" && r.control && outcome(r) !== "inconclusive" ? r.control : r;
   const which = side === r ? "" : " without position 0";
-  return `${label}${which} ${num(side.value)}${side.ci ? ` (${rowInterval(side)})` : ""}${!finite(side) && r.detail ? ` (${r.detail})` : ""}`;
+  return `${label}${which} ${num(side.value)}${side.ci || side.open ? ` (${rowInterval(side)})` : ""}${!finite(side) && r.detail ? ` (${r.detail})` : ""}`;
 }
 
 /** The prediction's verdict for `cohort`, from its own rows (`rows` narrows them, as the harness check does to one subject); undefined where the run has no model of that cohort. */
@@ -73,7 +73,7 @@ export function predictionVerdict(
         : verdict === "inconclusive"
           ? `${reasons.join("; ")} (“${p.criterion}”)`
           : `every ${cohort} row meets “${p.criterion}”`;
-  return { verdict, reason: why + (p.singlePrompt && verdict === "confirmed" ? " (resting on a single prompt)" : "") };
+  return { verdict, reason: why };
 }
 
 /** A hypothesis' verdict for a cohort from its predictions' (named by test); undefined where none judged that cohort. */

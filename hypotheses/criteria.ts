@@ -43,6 +43,13 @@ export const ENTROPY_MAX_RATIO = 0.8;
 export const BOOTSTRAP = { resamples: 10_000, alpha: 0.05, seed: 20240501 };
 
 /**
+ * The fewest prompts a claim over prompts is judged on. A percentile bootstrap's interval reflects the prompts'
+ * variation only when there are enough of them: on a handful it is far narrower than its level says (one prompt gives
+ * an interval of zero width), so a verdict on fewer is inconclusive, saying so.
+ */
+export const MIN_PROMPTS = 10;
+
+/**
  * Attention sink: over the last half of the layers, heads put at least twice as much attention on position 0 as
  * uniform causal attention would (query q attending evenly gives key 0 a share of 1/(q+1)). The share alone misleads on
  * short prompts: at ten tokens uniform attention already puts about 0.2 on position 0, and a 0.5 bar would call a head

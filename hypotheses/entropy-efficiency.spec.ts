@@ -15,7 +15,7 @@ const bound = shown(ENTROPY_MAX_RATIO);
 describe("entropy-efficiency", { meta: { claim: "the subject's output is already sharp" } }, () => {
   const predictions = family();
   const sharp = predictions.plan(() => {
-    const { subjects, pairs, cohorts } = roles(true);
+    const { pairs, cohorts } = roles(true);
     const rows = compare(pairs, "logits.entropy_lnv", {
       by: "ratio",
       claim: { below: ENTROPY_MAX_RATIO },
@@ -24,7 +24,6 @@ describe("entropy-efficiency", { meta: { claim: "the subject's output is already
         return `mean entropy ÷ ln V ${c.s.toFixed(3)} vs ${c.b.toFixed(3)} (raw ${raw(s)} vs ${raw(b)} nats; vocabularies ${s.vocab} vs ${b.vocab}); difference ${c.difference.toFixed(3)} over ${c.prompts} prompts`;
       },
     });
-    const single = subjects.some((s) => s.prompts.length === 1);
     return {
       hypothesis: "entropy-efficiency",
       cohorts,
@@ -33,8 +32,6 @@ describe("entropy-efficiency", { meta: { claim: "the subject's output is already
       why: `${bound}x each baseline's entropy, on the ln V scale that vocabularies of any size share, beyond prompt-to-prompt noise`,
       ciOf: "the ratio of mean entropies ÷ ln V, subject ÷ baseline",
       rows,
-      singlePrompt: single,
-      note: single ? "This verdict rests on a single prompt." : undefined,
     };
   });
 

@@ -17,7 +17,7 @@ import type { TestContext } from "vitest";
 import { cohort, COHORTS, type Cohort, type Prediction, type PredictionRow } from "../contract/prediction.js";
 import { rowVerdict } from "../contract/verdict.js";
 import { bootstrapDistribution, judgeFamily, resamplesFor, type Claim } from "../probes/statistics.js";
-import { BOOTSTRAP } from "./criteria.js";
+import { BOOTSTRAP, MIN_PROMPTS } from "./criteria.js";
 import { judge, probeRun } from "./roles.js";
 
 /**
@@ -96,9 +96,22 @@ export function family() {
       const finite = (p: RowPart) =>
         Number.isFinite(p.value) && p.test.samples.every((xs) => xs.every(Number.isFinite));
       const tested = sides.filter((x) => x.cohort === c && x.parts);
-      // A side whose numbers are not all finite gets an interval that says so: its row cannot be judged.
-      for (const x of tested) if (!x.parts!.every(finite)) x.decided.ci = [NaN, NaN];
-      const judged = tested.filter((x) => x.parts!.every(finite));
+      // A side whose numbers are not all finite gets an interval that says so, and one whose prompts are too few or do
+      // not vary says that: neither can confirm or reject, nor enters the family.
+      const open = (x: (typeof tested)[number]): string | undefined => {
+        if (!x.parts!.every(finite)) return "not a finite number";
+        const n = Math.min(...x.parts!.flatMap((p) => p.test.samples.map((xs) => xs.length)));
+        if (n < MIN_PROMPTS)
+          return `rests on ${n} prompt${n === 1 ? "" : "s"}, fewer than the ${MIN_PROMPTS} a claim over prompts needs`;
+        if (x.parts!.every((p) => p.test.samples.every((xs) => xs.every((v) => v === xs[0]))))
+          return `its ${n} prompts' values do not vary: an interval of zero width says nothing of variation`;
+      };
+      for (const x of tested) {
+        const why = open(x);
+        if (why === "not a finite number") x.decided.ci = [NaN, NaN];
+        else if (why) Object.assign(x.decided, { inconclusive: true, open: why });
+      }
+      const judged = tested.filter((x) => !open(x));
       const m = judged.reduce((n, x) => n + x.parts!.length, 0);
       const resamples = resamplesFor(m, FAMILY_ALPHA, BOOTSTRAP.resamples);
       const family = judgeFamily(

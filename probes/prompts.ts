@@ -14,7 +14,25 @@ export const PromptSetSchema = z.strictObject({
     .array(
       z.strictObject({ text: z.string().refine((t) => t.trim() !== "", "a prompt is empty"), kind: z.string().min(1) }),
     )
-    .min(1),
+    .min(1)
+    // A repeated prompt is no new evidence: resampled as another, it narrows every interval by itself.
+    .superRefine((prompts, ctx) => {
+      const first = new Map<string, number>();
+      const repeats = prompts.flatMap((p, i) => {
+        const j = first.get(p.text);
+        if (j === undefined) first.set(p.text, i);
+        return j === undefined ? [] : [[i, j] as const];
+      });
+      if (repeats.length) {
+        const [i, j] = repeats[0];
+        const more = repeats.length > 1 ? `, and ${repeats.length - 1} more prompts repeat earlier ones` : "";
+        ctx.addIssue({
+          code: "custom",
+          path: [i, "text"],
+          message: `repeats prompt ${j} (${JSON.stringify(prompts[i].text.slice(0, 40))})${more}: each prompt must be new evidence`,
+        });
+      }
+    }),
 });
 export type PromptSet = z.infer<typeof PromptSetSchema>;
 

@@ -132,10 +132,8 @@ describe("a number that is not finite never passes or fails a prediction", () =>
       prompts,
       JSON.stringify({
         name: "one-token",
-        prompts: [
-          { kind: "x", text: "a" },
-          { kind: "x", text: "b" },
-        ],
+        // Ten of them: enough prompts for a claim, each one token.
+        prompts: [..."abcdefghij"].map((text) => ({ kind: "x", text })),
       }),
     );
     const r = runHypotheses([{ id: "subject", family: "mistral", source: { dir }, synthetic: true }], {
@@ -149,6 +147,28 @@ describe("a number that is not finite never passes or fails a prediction", () =>
     expect(a.state).toBe("skipped");
     expect(a.skipped).toMatch(/^inconclusive: subject without position 0 (NaN|null)/);
     expect(r.results.verdicts["residual-explosion"].verdict).not.toBe("confirmed");
+  });
+});
+
+describe("a verdict needs an interval that reflects variation", () => {
+  it("was: on one prompt silent-exit was confirmed on a CI of zero width; now the claim over prompts is inconclusive, saying why", () => {
+    const prompts = path.join(tmpDir(), "one.json");
+    fs.writeFileSync(
+      prompts,
+      JSON.stringify({ name: "one", prompts: [{ kind: "x", text: "The capital of France is" }] }),
+    );
+    const r = runHypotheses(
+      [
+        { id: "subject", family: "mistral", source: { analog: "mistral-small", knobs: { wUScale: 3 } } },
+        { id: "base", family: "llama", source: { analog: "llama" } },
+      ],
+      { PROBESPEC_PROMPTS: prompts },
+    );
+    const v = r.results.verdicts["silent-exit"];
+    expect(v.verdict).toBe("inconclusive");
+    expect(v.reason).toMatch(/rests on 1 prompt, fewer than the 10 a claim over prompts needs/);
+    // The weight measure needs no prompts: its row still decides.
+    expect(v.predictions[0].rows[0].passed).toBe(true);
   });
 });
 
@@ -179,6 +199,11 @@ describe("configuration errors stop the run at once with one line", () => {
   fs.writeFileSync(path.join(modelsDir, "good.json"), JSON.stringify(GOOD));
   const badPrompts = path.join(tmpDir(), "prompts.json");
   fs.writeFileSync(badPrompts, JSON.stringify({ name: "x", prompts: "The capital of France is" }));
+  const copies = path.join(tmpDir(), "copies.json");
+  fs.writeFileSync(
+    copies,
+    JSON.stringify({ name: "copies", prompts: Array(33).fill({ kind: "x", text: "The capital of France is" }) }),
+  );
   const cases: [string, Record<string, string>, RegExp][] = [
     [
       "PROBESPEC_DEVICE=bogus",
@@ -200,6 +225,11 @@ describe("configuration errors stop the run at once with one line", () => {
       "PROBESPEC_THREADS=1.5",
       { PROBESPEC_THREADS: "1.5" },
       /^probespec: PROBESPEC_THREADS="1.5" is not a whole number/m,
+    ],
+    [
+      'a prompt set of 33 copies of one prompt (was: a zero-width "95% CI" decided a verdict)',
+      { PROBESPEC_PROMPTS: copies },
+      /^probespec: PROBESPEC_PROMPTS: prompt set .*copies.json: prompts.1.text: repeats prompt 0 \("The capital of France is"\), and 31 more prompts repeat earlier ones/m,
     ],
     [
       "a missing PROBESPEC_MODELS_DIR",
