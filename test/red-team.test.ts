@@ -102,6 +102,16 @@ describe("hub sources read from the HuggingFace cache as huggingface_hub lays it
     });
     expect(byBranch.results[0].provenance.onnxFile).toContain(path.join("snapshots", "2222bbb"));
   });
+
+  it("was: refs/main naming a commit missing from snapshots/ probed the newest other snapshot without a word", async () => {
+    const home = hubCache(await external(), ["1111aaa"]);
+    fs.writeFileSync(path.join(home, "models--org--tiny", "refs", "main"), "3333ccc");
+    const r = await run([{ id: "hub", family: "llama", source: { hub: "org/tiny" } }, GOOD], { HF_HUB_CACHE: home });
+    expect(r.results.map((x) => x.id)).toEqual(["good"]);
+    expect(r.failures.find((f) => f.id === "hub")?.error).toMatch(
+      /hub source org\/tiny: refs\/main names commit 3333ccc, which is not in .*snapshots \(an interrupted download\?\); cached: 1111aaa/,
+    );
+  });
 });
 
 describe("only the files a model uses matter", () => {

@@ -79,7 +79,7 @@ export function sourceFolders(entry: ModelEntry, { modelsRoot, hubCache }: Sourc
 /**
  * HF's cache layout: hub/models--org--name/{refs/<branch>, snapshots/<commit>/…}. A named
  * revision (a commit or a branch in refs/) must be there: another snapshot is never used in
- * its place. Without one, refs/main, else the newest snapshot.
+ * its place. Without one, refs/main, which must be there too; without refs/main, the newest snapshot.
  */
 function hubSnapshot(entryId: string, hub: string, revision: string | undefined, hubCache: string): string | undefined {
   const repo = hubRepo(hub, hubCache);
@@ -103,6 +103,12 @@ function hubSnapshot(entryId: string, hub: string, revision: string | undefined,
   }
   const main = ref("main");
   if (main && cached.includes(main)) return path.join(snaps, main);
+  // refs/main is what the hub client last downloaded: another snapshot is older weights, never a stand-in for it.
+  if (main)
+    throw new RegistryError(
+      entryId,
+      `hub source ${hub}: refs/main names commit ${main}, which is not in ${snaps} (an interrupted download?); cached: ${cached.join(", ") || "none"}. Download it again, or pin a cached one with "revision"`,
+    );
   return cached.map((s) => path.join(snaps, s)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
 }
 
