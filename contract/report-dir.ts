@@ -5,13 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../onnx/errors.js";
-import { makeDir } from "../onnx/io.js";
-
-/** The path with its existing part's symlinks resolved: where a write would really land. */
-function realTarget(p: string): string {
-  const abs = path.resolve(p);
-  return fs.existsSync(abs) ? fs.realpathSync(abs) : path.join(realTarget(path.dirname(abs)), path.basename(abs));
-}
+import { makeDir, modelFolderHolding } from "../onnx/io.js";
 
 /**
  * PROBESPEC_REPORT_DIR must be a folder probespec may write: never inside a
@@ -19,16 +13,11 @@ function realTarget(p: string): string {
  * creatable. Checked before anything is probed; ConfigError otherwise.
  */
 export function checkReportDir(dir: string, models: readonly { id: string; dir: string }[]): void {
-  const target = realTarget(dir);
-  for (const m of models) {
-    if (!fs.existsSync(m.dir)) continue;
-    const rel = path.relative(fs.realpathSync(m.dir), target);
-    if (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel)) {
-      throw new ConfigError(
-        `PROBESPEC_REPORT_DIR=${dir} lies inside the folder of model "${m.id}" (${m.dir}); probespec never writes into a model's folder, so choose another`,
-      );
-    }
-  }
+  const m = modelFolderHolding(dir, models);
+  if (m)
+    throw new ConfigError(
+      `PROBESPEC_REPORT_DIR=${dir} lies inside the folder of model "${m.id}" (${m.dir}); probespec never writes into a model's folder, so choose another`,
+    );
   try {
     makeDir(dir);
     const probe = path.join(dir, `.probespec-write-check.${process.pid}`);

@@ -25,6 +25,8 @@ declare module "vitest" {
 
 /** Run files kept in .probespec-cache/runs: the newest ones; older ones are removed. */
 const RUNS_KEPT = 20;
+/** A run file's name as writeRunFile makes it (its start time, then its process): pruning removes no other file. */
+const RUN_FILE = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+\.json$/;
 
 /** The folders every entry's source lies in (an export, a GGUF's, a llama2.c checkpoint's, the hub cache's): a report is never written into one. */
 async function entryFolders(config: RunConfig): Promise<{ id: string; dir: string }[]> {
@@ -41,7 +43,7 @@ function writeRunFile(run: ProbeRun & SetupExtras, cacheDir: string, log: (m: st
     fs.writeFileSync(path.join(runs, name), JSON.stringify(run));
     const old = fs
       .readdirSync(runs)
-      .filter((f) => f.endsWith(".json"))
+      .filter((f) => RUN_FILE.test(f))
       .sort()
       .slice(0, -RUNS_KEPT);
     for (const f of old) fs.rmSync(path.join(runs, f), { force: true });

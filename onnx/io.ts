@@ -155,3 +155,25 @@ export function makeDir(dir: string): void {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.statSync(m).isDirectory()) throw e;
     }
 }
+
+/** The path with its existing part's symlinks resolved: where a write would really land. */
+function realTarget(p: string): string {
+  const abs = path.resolve(p);
+  return fs.existsSync(abs) ? fs.realpathSync(abs) : path.join(realTarget(path.dirname(abs)), path.basename(abs));
+}
+
+/**
+ * The first of `models` whose folder holds `dir` (or is it), links resolved: where probespec may not write. A user's
+ * model folder holds their own files (results.json, runs/, config.json…) that a write there could replace or prune.
+ */
+export function modelFolderHolding<M extends { id: string; dir: string }>(
+  dir: string,
+  models: readonly M[],
+): M | undefined {
+  const target = realTarget(dir);
+  return models.find((m) => {
+    if (!fs.existsSync(m.dir)) return false;
+    const rel = path.relative(fs.realpathSync(m.dir), target);
+    return rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+  });
+}

@@ -5,11 +5,11 @@
  */
 import { loadRegistry, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
-import { selectModels, type Skipped } from "../models/registry/select.js";
+import { selectModels, sourceFolders, type Skipped } from "../models/registry/select.js";
 import { tokenBound } from "../models/registry/memory.js";
 import { PROBES_SOURCE, cacheKey, cachedFile, modelIdentity, readCached, writeCached } from "./cache.js";
 import { ProbeResultSchema } from "./result-schema.js";
-import { readModel } from "../onnx/io.js";
+import { modelFolderHolding, readModel } from "../onnx/io.js";
 import { ConfigError, ProbespecError, ShardError } from "../onnx/errors.js";
 import { describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { ortVersion, resolveProvider, type DeviceRequest } from "./session.js";
@@ -97,6 +97,15 @@ export async function runProbes({
   const { cacheDir } = config;
   const registry = await loadRegistry(modelsDir);
   checkModelIds(models, registry, modelsDir);
+  // The cache prunes and replaces what it holds: inside a model's folder, that would be the user's own files.
+  const holder = modelFolderHolding(
+    cacheDir,
+    registry.entries.flatMap((e) => sourceFolders(e, config).map((dir) => ({ id: e.id, dir }))),
+  );
+  if (holder)
+    throw new ConfigError(
+      `PROBESPEC_CACHE_DIR=${cacheDir} lies inside the folder of model "${holder.id}" (${holder.dir}); probespec never writes into a model's folder, so choose another`,
+    );
   for (const p of registry.problems) onProgress(`models/: ${p.error}`);
   // Shards deal the models PROBESPEC_MODELS names (else every entry) among themselves by id alone.
   const candidates = models ?? registry.entries.map((e) => e.id);

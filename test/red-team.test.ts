@@ -271,6 +271,37 @@ describe("configuration errors stop the run at once with one line", () => {
     });
   }
 
+  it("was: PROBESPEC_CACHE_DIR inside a model's folder pruned the user's runs/*.json; now refused, nothing of theirs touched", () => {
+    const dir = path.join(tmpDir(), "export");
+    fs.cpSync(path.join(EXPORTS, "llama-dynamo23"), dir, { recursive: true });
+    fs.mkdirSync(path.join(dir, "runs"));
+    const mine = Array.from({ length: 25 }, (_, i) => `${String(i + 1).padStart(2, "0")}.json`);
+    for (const f of mine) fs.writeFileSync(path.join(dir, "runs", f), "the user's own");
+    const before = fs.readdirSync(dir).sort();
+    const models = tmpDir("probespec-models-");
+    fs.writeFileSync(path.join(models, "mine.json"), JSON.stringify({ id: "mine", family: "llama", source: { dir } }));
+    const r = mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_CACHE_DIR: dir });
+    expect(r.status).toBe(2);
+    expect(r.output).toMatch(
+      /^probespec: PROBESPEC_CACHE_DIR=.*export lies inside the folder of model "mine" .*never writes into a model's folder/m,
+    );
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
+    expect(fs.readdirSync(path.join(dir, "runs")).sort()).toEqual(mine);
+  });
+
+  it("prunes only the run files it wrote: other files in the cache's runs/ stay", () => {
+    const cache = tmpDir();
+    fs.mkdirSync(path.join(cache, "runs"));
+    const mine = Array.from({ length: 25 }, (_, i) => `${String(i + 1).padStart(2, "0")}.json`);
+    for (const f of mine) fs.writeFileSync(path.join(cache, "runs", f), "kept");
+    const models = tmpDir("probespec-models-");
+    for (const e of REAL_PAIR) fs.writeFileSync(path.join(models, `${e.id}.json`), JSON.stringify(e));
+    mainJob({ PROBESPEC_MODELS_DIR: models, PROBESPEC_CACHE_DIR: cache, PROBESPEC_REPORT_DIR: tmpDir() });
+    const left = fs.readdirSync(path.join(cache, "runs"));
+    for (const f of mine) expect(left).toContain(f);
+    expect(left.length).toBe(mine.length + 1);
+  });
+
   it("was: a report folder inside a model's folder replaced the user's own results.json", () => {
     const dir = path.join(tmpDir(), "export");
     fs.cpSync(path.join(EXPORTS, "llama-dynamo23"), dir, { recursive: true });
