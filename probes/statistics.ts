@@ -6,21 +6,70 @@
  * report prints what they returned.
  */
 
-/** The bootstrap distribution of a statistic over resampled prompts (every sample resampled jointly), seeded, sorted. */
+/**
+ * The generator's indices for `resamples` resamples of n prompts, resample after resample. Every part of a family is
+ * bootstrapped with one seed and one count, so the table is drawn once and kept: the last few, while they are small.
+ */
+const TABLES_KEPT = 4;
+/** Indices a kept table may hold: 16 MiB of them. */
+const TABLE_MAX = 1 << 22;
+const tables = new Map<string, Int32Array>();
+function drawIndices(n: number, resamples: number, seed: number): Int32Array | undefined {
+  if (n * resamples > TABLE_MAX) return undefined;
+  const key = `${n} ${resamples} ${seed >>> 0}`;
+  let table = tables.get(key);
+  if (!table) {
+    const rand = generator(seed);
+    table = new Int32Array(n * resamples);
+    for (let i = 0; i < table.length; i++) table[i] = Math.floor(rand() * n);
+    if (tables.size >= TABLES_KEPT) tables.delete(tables.keys().next().value!);
+    tables.set(key, table);
+  }
+  return table;
+}
+
+/** The seeded linear congruential generator every bootstrap draws from, uniform on [0, 1). */
+function generator(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+/**
+ * Sorted ascending, as `(a, b) => a - b` sorts: natively where that comparator is a total order, by it where a NaN (or a
+ * −0 beside a 0, which it keeps in place) makes it none.
+ */
+function sortedNumbers(xs: Float64Array): number[] {
+  for (const x of xs) if (x !== x || (x === 0 && 1 / x < 0)) return Array.from(xs).sort((a, b) => a - b);
+  return Array.from(xs.sort());
+}
+
+/**
+ * The bootstrap distribution of a statistic over resampled prompts (every sample resampled jointly), seeded, sorted.
+ * The statistic is handed one array a sample, refilled for each resample: it may read them, never keep them.
+ */
 export function bootstrapDistribution(
   samples: readonly (readonly number[])[],
   statistic: (resampled: number[][]) => number,
   { resamples = 2000, seed = 20240501 }: { resamples?: number; seed?: number } = {},
 ): number[] {
   const n = samples[0].length;
-  let s = seed >>> 0;
-  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  const stats: number[] = [];
+  const table = drawIndices(n, resamples, seed);
+  const rand = generator(seed);
+  const idx = new Int32Array(n);
+  const resampled = samples.map(() => Array.from({ length: n }, () => 0));
+  const stats = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
-    const idx = Array.from({ length: n }, () => Math.floor(rand() * n));
-    stats.push(statistic(samples.map((xs) => idx.map((i) => xs[i]))));
+    // The kept table's row, or this resample's own draws where a table would be too large to keep.
+    if (!table) for (let i = 0; i < n; i++) idx[i] = Math.floor(rand() * n);
+    const [from, at] = [table ?? idx, table ? r * n : 0];
+    for (let k = 0; k < samples.length; k++) {
+      const xs = samples[k],
+        into = resampled[k];
+      for (let i = 0; i < n; i++) into[i] = xs[from[at + i]];
+    }
+    stats[r] = statistic(resampled);
   }
-  return stats.sort((a, b) => a - b);
+  return sortedNumbers(stats);
 }
 
 /** The two-sided percentile interval at `level` of a sorted bootstrap distribution. */
@@ -55,7 +104,28 @@ export function judgeInterval([lo, hi]: readonly [number, number], claim: Claim)
 
 /** A bootstrap p-value that is never 0: (1 + count) / (1 + B), the share with the observed sample counted in. */
 const pValue = (count: number, B: number) => (1 + count) / (1 + B);
-const count = (sorted: readonly number[], f: (x: number) => boolean) => sorted.reduce((n, x) => n + (f(x) ? 1 : 0), 0);
+
+/** How many lie on one side of a bound: a plain loop each, since a shared one calling a predicate is far slower. */
+const below = (xs: readonly number[], c: number) => {
+  let k = 0;
+  for (const x of xs) if (x < c) k++;
+  return k;
+};
+const atLeast = (xs: readonly number[], c: number) => {
+  let k = 0;
+  for (const x of xs) if (x >= c) k++;
+  return k;
+};
+const above = (xs: readonly number[], c: number) => {
+  let k = 0;
+  for (const x of xs) if (x > c) k++;
+  return k;
+};
+const atMost = (xs: readonly number[], c: number) => {
+  let k = 0;
+  for (const x of xs) if (x <= c) k++;
+  return k;
+};
 
 /**
  * Evidence for a claim: a one-sided bootstrap p-value, small where the statistic lies on the claimed side. An
@@ -64,24 +134,10 @@ const count = (sorted: readonly number[], f: (x: number) => boolean) => sorted.r
  */
 export function confirmationP(sorted: readonly number[], claim: Claim): number {
   const B = sorted.length;
-  if ("atLeast" in claim)
-    return pValue(
-      count(sorted, (x) => x < claim.atLeast),
-      B,
-    );
-  if ("below" in claim)
-    return pValue(
-      count(sorted, (x) => x >= claim.below),
-      B,
-    );
+  if ("atLeast" in claim) return pValue(below(sorted, claim.atLeast), B);
+  if ("below" in claim) return pValue(atLeast(sorted, claim.below), B);
   const [a, b] = claim.within;
-  return pValue(
-    Math.max(
-      count(sorted, (x) => x < a),
-      count(sorted, (x) => x > b),
-    ),
-    B,
-  );
+  return pValue(Math.max(below(sorted, a), above(sorted, b)), B);
 }
 
 /**
@@ -90,31 +146,21 @@ export function confirmationP(sorted: readonly number[], claim: Claim): number {
  */
 export function rejectionP(sorted: readonly number[], claim: Claim): number {
   const B = sorted.length;
-  if ("atLeast" in claim)
-    return pValue(
-      count(sorted, (x) => x >= claim.atLeast),
-      B,
-    );
-  if ("below" in claim)
-    return pValue(
-      count(sorted, (x) => x < claim.below),
-      B,
-    );
+  if ("atLeast" in claim) return pValue(atLeast(sorted, claim.atLeast), B);
+  if ("below" in claim) return pValue(below(sorted, claim.below), B);
   const [a, b] = claim.within;
   // Below the margin or above it: the two cannot both be small.
-  return pValue(
-    Math.min(
-      count(sorted, (x) => x >= a),
-      count(sorted, (x) => x <= b),
-    ),
-    B,
-  );
+  return pValue(Math.min(atLeast(sorted, a), atMost(sorted, b)), B);
 }
 
 /** The standard deviation of a bootstrap distribution: the statistic's standard error. */
 const spread = (xs: readonly number[]) => {
-  const m = xs.reduce((a, x) => a + x, 0) / xs.length;
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
+  let sum = 0,
+    squares = 0;
+  for (const x of xs) sum += x;
+  const m = sum / xs.length;
+  for (const x of xs) squares += (x - m) ** 2;
+  return Math.sqrt(squares / Math.max(1, xs.length - 1));
 };
 
 /**
