@@ -403,6 +403,65 @@ describe.skipIf(!!MISSING)(
         (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "llama")),
         /tensors "model\.layers\.0\.self_attn\.k_proj\.bias", .* and 1 more would not be read by the converter/,
       ],
+      [
+        "a million layers (was: a hang building their names)",
+        "llama",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_hidden_layers = 1_000_000)),
+        /"num_hidden_layers" is 1000000, but the checkpoint holds only \d+ tensors; each layer needs its own/,
+      ],
+      ...[0, -1, 3.5].map((w): [string, string, (dir: string) => void, RegExp] => [
+        `a sliding window of ${w} (was: ORT's bounds error at probe time, or a bare JS error)`,
+        "mistral-sharded",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.sliding_window = w)),
+        new RegExp(`"sliding_window" is ${w}, where a whole number of tokens, 1 or more \\(or null\\), is needed`),
+      ]),
+      [
+        'rope_scaling "linear", a string (was: read as default RoPE)',
+        "llama",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.rope_scaling = "linear")),
+        /"rope_scaling" is "linear", where an object such as \{"rope_type": "linear", "factor": 2\} is needed/,
+      ],
+      [
+        "key-value heads that do not divide the heads (was: a message naming no file)",
+        "llama",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_key_value_heads = 3)),
+        /"num_key_value_heads" is 3, which does not divide "num_attention_heads" 4/,
+      ],
+      [
+        "a config holding NaN (was: a message with a raw newline)",
+        "llama",
+        (d) => {
+          const f = path.join(d, "config.json");
+          fs.writeFileSync(f, fs.readFileSync(f, "utf8").replace(/"rms_norm_eps": [^,\n]+/, '"rms_norm_eps": NaN'));
+        },
+        /config\.json.*not readable as JSON/,
+      ],
+      [
+        'a shard named ".." (was: "is not a regular file", naming no index)',
+        "mistral-sharded",
+        (d) =>
+          editJson(path.join(d, "model.safetensors.index.json"), (j) => {
+            j.weight_map["model.norm.weight"] = "..";
+          }),
+        /model\.safetensors\.index\.json: names shard "\.\.", which is not a file beside the index/,
+      ],
+      [
+        'a tensor named "constructor" (was: taken as read, an object\'s own name)',
+        "llama",
+        (d) => {
+          const file = path.join(d, "model.safetensors");
+          let end = 0;
+          editHeader(file, (h) => {
+            end = Math.max(...Object.values(h).flatMap((t: { data_offsets?: number[] }) => t.data_offsets ?? []));
+            Object.defineProperty(h, "constructor", {
+              value: { dtype: "F32", shape: [1], data_offsets: [end, end + 4] },
+              enumerable: true,
+            });
+          });
+          fs.appendFileSync(file, Buffer.alloc(4));
+        },
+        /"constructor".*would not be read by the converter/,
+      ],
     ];
     for (const [what, from, breakIt, message] of cases) {
       it(`refuses ${what}`, async () => {

@@ -95,7 +95,8 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
   try {
     cfg = readJsonFile(configFile) as Record<string, any>;
   } catch (e) {
-    return fail(`not readable as JSON (${(e as Error).message})`);
+    // The parser quotes the file around the error, newlines and all: one line is what a message may be.
+    return fail(`not readable as JSON (${(e as Error).message.replace(/\r?\n/g, "\\n")})`);
   }
   const modelType = String(cfg.model_type);
   const type =
@@ -115,6 +116,16 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     layers = num("num_hidden_layers"),
     hidden = num("intermediate_size"),
     vocab = num("vocab_size");
+  if (heads % kvHeads)
+    fail(
+      `"num_key_value_heads" is ${kvHeads}, which does not divide "num_attention_heads" ${heads} (each key-value head serves a whole group of query heads)`,
+    );
+  // Every layer holds tensors of its own: a count beyond the file's tensors is a broken config, refused before a
+  // table of a million layers' names is built.
+  if (layers > ck.tensors.size)
+    fail(
+      `"num_hidden_layers" is ${layers}, but the checkpoint holds only ${ck.tensors.size} tensors; each layer needs its own`,
+    );
   const traits = traitsOf(type);
   // GPT-NeoX's layout: gpt_neox.* tensors, q, k and v fused per head.
   const neox = traits.fusedQkv;
@@ -147,7 +158,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     hidden,
     vocab,
     tied,
-    maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, type) ?? Infinity, MAX_POSITIONS),
+    maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, type, fail) ?? Infinity, MAX_POSITIONS),
     ropeTheta: rope.theta,
     ropeScale: rope.scale,
     ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
@@ -204,11 +215,13 @@ function refuseUnapplied(
  * A sliding window is exact as a cap on the context: within the window every earlier key is seen
  * (transformers' sliding_window_causal_mask), so prompts no longer than it need no window at all.
  */
-function slidingWindow(cfg: Record<string, any>, type: ModelType): number | undefined {
+function slidingWindow(cfg: Record<string, any>, type: ModelType, fail: (m: string) => never): number | undefined {
   const on = type.window;
   // Gemma 2's default window, on every other layer when layer_types is left out.
   const w = typeof on === "object" && cfg.sliding_window === undefined ? on.alternating : cfg.sliding_window;
-  if (typeof w !== "number") return undefined;
+  if (w === undefined || w === null) return undefined;
+  if (typeof w !== "number" || !Number.isInteger(w) || w < 1)
+    fail(`"sliding_window" is ${JSON.stringify(w)}, where a whole number of tokens, 1 or more (or null), is needed`);
   if (typeof on === "object")
     return !Array.isArray(cfg.layer_types) || cfg.layer_types.includes("sliding_attention") ? w : undefined;
   // Qwen2/3 slide only on the layers layer_types marks (use_sliding_window in older configs).

@@ -230,7 +230,7 @@ export function openCheckpoint(dir: string): Checkpoint {
   for (const f of files) {
     const file = path.join(dir, f);
     // A shard name is a file beside the index, as huggingface_hub lays them out: never a path out of the folder.
-    if (path.dirname(path.normalize(f)) !== "." || path.isAbsolute(f))
+    if (path.basename(f) !== f || f === "." || f === "..")
       throw new SafetensorsError(`${index}: names shard "${f}", which is not a file beside the index`);
     if (!fs.existsSync(file))
       throw new SafetensorsError(`${index}: names shard ${f}, which is not in ${dir}; the download is incomplete`);
@@ -254,7 +254,7 @@ export function openCheckpoint(dir: string): Checkpoint {
       );
   }
   for (const name of tensors.keys())
-    if (!(name in weightMap))
+    if (!Object.hasOwn(weightMap, name))
       throw new SafetensorsError(
         `${index}: does not list tensor "${name}" of ${path.basename(tensors.get(name)!.file)}`,
       );

@@ -38,7 +38,14 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
   const neox = modelType === "gpt_neox";
   // Without rope parameters the class's defaults hold whole: transformers 5 then ignores a lone top-level rope_theta
   // (ApertusConfig.from_dict({"rope_theta": 5e5, …}).rope_parameters has theta 12e6).
-  const p: Record<string, any> = cfg.rope_parameters ?? cfg.rope_scaling ?? CLASS_DEFAULTS[modelType] ?? {};
+  // A string or a list is no set of parameters: read as absent, it would be default RoPE without a word.
+  for (const key of ["rope_parameters", "rope_scaling"]) {
+    const v = cfg[key];
+    if (v !== undefined && v !== null && (typeof v !== "object" || Array.isArray(v)))
+      fail(`"${key}" is ${JSON.stringify(v)}, where an object such as {"rope_type": "linear", "factor": 2} is needed`);
+  }
+  const given = cfg.rope_parameters ?? cfg.rope_scaling;
+  const p: Record<string, any> = given ?? CLASS_DEFAULTS[modelType] ?? {};
   const theta =
     p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? DEFAULT_THETA[modelType] ?? 10000;
   // Only GPT-NeoX's and Phi-3's modeling files read partial_rotary_factor; llama's and the others' rotate the whole head.

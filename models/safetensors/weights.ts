@@ -46,7 +46,7 @@ function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] })
   const files = ck.files.join(", ");
   for (const n of Object.keys(names))
     assertReadable(ck.tensors.get(n) ?? fail(`the checkpoint has no tensor "${n}"`, files));
-  const unread = [...ck.tensors.keys()].filter((n) => !(n in names) && !IGNORED.some((r) => r.test(n)));
+  const unread = [...ck.tensors.keys()].filter((n) => !Object.hasOwn(names, n) && !IGNORED.some((r) => r.test(n)));
   if (unread.length)
     fail(
       `${unread.length > 1 ? "tensors" : "tensor"} ${unread
@@ -166,7 +166,7 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
     const may =
       (n: string, matrix = false) =>
       () =>
-        `${p}.${n}` in names ? read(`${p}.${n}`, matrix) : undefined;
+        Object.hasOwn(names, `${p}.${n}`) ? read(`${p}.${n}`, matrix) : undefined;
     const scalar = (n: string) => read(`${p}.mlp.act_fn.${n}`)[0];
     /** Rows [from, to) of a fused [rows, d] matrix (Phi3Attention slices qkv at heads × hd and kv × hd; Phi3MLP chunks gate_up in two). */
     const rows = (n: string, from: number, to: number) => () => rowsOf(read(`${p}.${n}`, true), d, from, to);
@@ -295,7 +295,7 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
       kBias: () => part(1)().b,
       vBias: () => part(2)().b,
       o: at("attention.dense.weight", true),
-      oBias: () => (`${p}.attention.dense.bias` in names ? read(`${p}.attention.dense.bias`) : undefined),
+      oBias: () => (Object.hasOwn(names, `${p}.attention.dense.bias`) ? read(`${p}.attention.dense.bias`) : undefined),
       up: at("mlp.dense_h_to_4h.weight", true),
       upBias: at("mlp.dense_h_to_4h.bias"),
       down: at("mlp.dense_4h_to_h.weight", true),
