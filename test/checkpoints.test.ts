@@ -6,6 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { RegistryError } from "../onnx/errors.js";
 import { describe, expect, it } from "vitest";
 import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
@@ -463,6 +464,17 @@ describe.skipIf(!!MISSING)(
         /"constructor".*would not be read by the converter/,
       ],
     ];
+    it("was: a config whose hidden_size does not match its weights was skipped as too big; now its shapes are refused first", async () => {
+      const dir = copy("llama");
+      editJson(path.join(dir, "config.json"), (c) => (c.hidden_size = 32_000_000));
+      const budget = { availableGb: 20, where: "machine" };
+      const err = await resolveSource(entry("broken", { dir }), settings(), () => {}, budget).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(RegistryError);
+      expect((err as Error).message).toMatch(
+        /^model "broken": checkpoint could not be converted: .*tensor "model\.embed_tokens\.weight" is \[\d+,\d+\], where \[\d+,32000000\] is expected/,
+      );
+    });
+
     for (const [what, from, breakIt, message] of cases) {
       it(`refuses ${what}`, async () => {
         const dir = copy(from);

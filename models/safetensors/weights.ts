@@ -38,14 +38,20 @@ function lazy<T>(fields: { [K in keyof T]: () => T[K] }): T {
 }
 
 /**
- * Reads by name and shape, after checking that every name the weights will read is there and of a
- * readable dtype, and that every tensor of the checkpoint is one of them (or one transformers ignores
+ * Reads by name, after checking that every name the weights will read is there, of a readable dtype
+ * and of its shape, and that every tensor of the checkpoint is one of them (or one transformers ignores
  * too): a weight left out silently would change every number.
  */
 function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] }) {
   const files = ck.files.join(", ");
-  for (const n of Object.keys(names))
-    assertReadable(ck.tensors.get(n) ?? fail(`the checkpoint has no tensor "${n}"`, files));
+  // Every shape before anything is estimated or allocated from the config: a config that does not match its weights
+  // (a hidden_size of 32000000) is a broken checkpoint, not one too big for the machine.
+  for (const n of Object.keys(names)) {
+    const t = ck.tensors.get(n) ?? fail(`the checkpoint has no tensor "${n}"`, files);
+    assertReadable(t);
+    if (t.shape.join() !== names[n].join())
+      fail(`tensor "${n}" is [${t.shape}], where [${names[n]}] is expected`, t.file);
+  }
   const unread = [...ck.tensors.keys()].filter((n) => !Object.hasOwn(names, n) && !IGNORED.some((r) => r.test(n)));
   if (unread.length)
     fail(
@@ -63,8 +69,6 @@ function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] })
    */
   return (name: string, matrix = false): Float32Array => {
     const t = ck.tensors.get(name)!;
-    if (t.shape.join() !== names[name].join())
-      fail(`tensor "${name}" is [${t.shape}], where [${names[name]}] is expected`, t.file);
     if (matrix && t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16"))
       return halfStandIn({
         type: t.dtype === "BF16" ? DT.BFLOAT16 : DT.FLOAT16,
