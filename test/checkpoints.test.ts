@@ -493,6 +493,51 @@ describe.skipIf(!!MISSING)(
   },
 );
 
+describe.skipIf(!!MISSING)("a damaged HuggingFace cache is named as such", () => {
+  /** The llama checkpoint as huggingface_hub lays it out: snapshots/abc/<file> → ../../blobs/<file>. */
+  const hub = () => {
+    const home = tmpDir("probespec-hub-"),
+      repo = path.join(home, "models--org--ck");
+    const snap = path.join(repo, "snapshots", "abc");
+    fs.mkdirSync(path.join(repo, "blobs"), { recursive: true });
+    fs.mkdirSync(snap, { recursive: true });
+    fs.mkdirSync(path.join(repo, "refs"));
+    fs.writeFileSync(path.join(repo, "refs", "main"), "abc");
+    for (const f of fs.readdirSync(path.join(ROOT, "llama"))) {
+      fs.copyFileSync(path.join(ROOT, "llama", f), path.join(repo, "blobs", f));
+      fs.symlinkSync(path.join("..", "..", "blobs", f), path.join(snap, f));
+    }
+    return { home, repo, snap };
+  };
+  const resolve = async (home: string) =>
+    resolveSource(entry("ck", { hub: "org/ck" }), { ...settings(), hubCache: home }).catch((e: Error) => e);
+
+  it("was: a weights link whose blob is gone read 'no .onnx file at all'", async () => {
+    const { home, repo } = hub();
+    fs.rmSync(path.join(repo, "blobs", "model.safetensors"));
+    expect(((await resolve(home)) as Error).message).toMatch(
+      /^model "ck": .*snapshots\/abc: model\.safetensors is a link to .*, which is gone \(an interrupted download\?\); download it again$/,
+    );
+  });
+
+  it("was: a config.json link loop read 'no .onnx file at all'", async () => {
+    const { home, snap } = hub();
+    fs.rmSync(path.join(snap, "config.json"));
+    fs.symlinkSync("config.json", path.join(snap, "config.json"));
+    expect(((await resolve(home)) as Error).message).toMatch(/config\.json is a link that loops; download it again$/);
+  });
+
+  it("was: a snapshot that is a file gave ENOTDIR", async () => {
+    const { home, repo, snap } = hub();
+    fs.rmSync(snap, { recursive: true });
+    fs.writeFileSync(snap, "");
+    const m = ((await resolve(home)) as Error).message;
+    expect(m).toMatch(/hub snapshot .*snapshots\/abc is not a folder; the HuggingFace cache is damaged/);
+    expect(m).not.toMatch(/ENOTDIR/);
+    expect(fs.existsSync(path.join(repo, "blobs", "config.json"))).toBe(true);
+  });
+});
+
 describe.skipIf(!!MISSING)("the seed's four entries read the HuggingFace cache", () => {
   const SEED_HUB = path.join(ROOT, "seed-hub");
   const SEED = ["mistral-7b", "pythia-6.9b", "gemma-7b", "apertus-8b"];

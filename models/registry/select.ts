@@ -95,21 +95,34 @@ function hubSnapshot(entryId: string, hub: string, revision: string | undefined,
   const cached = fs.readdirSync(snaps);
   if (revision) {
     const commit = cached.includes(revision) ? revision : ref(revision);
-    if (commit && cached.includes(commit)) return path.join(snaps, commit);
+    if (commit && cached.includes(commit)) return folder(entryId, path.join(snaps, commit));
     throw new AbsentError(
       entryId,
       `hub source ${hub} is pinned to revision "${revision}", which is not in the local HuggingFace cache (${repo}); cached: ${cached.join(", ") || "none"}`,
     );
   }
   const main = ref("main");
-  if (main && cached.includes(main)) return path.join(snaps, main);
+  if (main && cached.includes(main)) return folder(entryId, path.join(snaps, main));
   // refs/main is what the hub client last downloaded: another snapshot is older weights, never a stand-in for it.
   if (main)
     throw new RegistryError(
       entryId,
       `hub source ${hub}: refs/main names commit ${main}, which is not in ${snaps} (an interrupted download?); cached: ${cached.join(", ") || "none"}. Download it again, or pin a cached one with "revision"`,
     );
-  return cached.map((s) => path.join(snaps, s)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  const newest = cached
+    .map((s) => path.join(snaps, s))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  return newest && folder(entryId, newest);
+}
+
+/** A snapshot is a folder: anything else in its place is a broken cache, said so. */
+function folder(entryId: string, snap: string): string {
+  if (!fs.statSync(snap, { throwIfNoEntry: false })?.isDirectory())
+    throw new RegistryError(
+      entryId,
+      `hub snapshot ${snap} is not a folder; the HuggingFace cache is damaged, download it again`,
+    );
+  return snap;
 }
 
 /** The memory a selection has: a source that would not fit is skipped before it is converted. */
@@ -198,6 +211,26 @@ export async function resolveSource(
   return checkpointOr(entry, dir, settings, onProgress, budget);
 }
 
+/** The files a checkpoint is read from. */
+const CHECKPOINT_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json"];
+
+/** Which of `names` in `dir` are links that lead nowhere, each said in words. */
+function brokenLinks(dir: string, names: readonly string[]): string[] {
+  return names.flatMap((n) => {
+    const f = path.join(dir, n);
+    if (!fs.lstatSync(f, { throwIfNoEntry: false })?.isSymbolicLink()) return [];
+    try {
+      fs.statSync(f);
+      return [];
+    } catch (e) {
+      const loop = (e as NodeJS.ErrnoException).code === "ELOOP";
+      return [
+        `${n} is a link ${loop ? "that loops" : `to ${fs.readlinkSync(f)}, which is gone (an interrupted download?)`}`,
+      ];
+    }
+  });
+}
+
 /**
  * A folder with no ONNX file of the entry's and with config.json and safetensors is a HuggingFace
  * checkpoint: converted into the cache, the user's folder only read. Any other folder is as given.
@@ -209,7 +242,13 @@ async function checkpointOr(
   onProgress: (m: string) => void,
   budget: Budget | undefined,
 ): Promise<string> {
-  if (findOnnxFile(dir, entry.dtype, entryFile(entry)) || !isCheckpoint(dir)) return dir;
+  const onnx = findOnnxFile(dir, entry.dtype, entryFile(entry));
+  // A checkpoint's own files behind links that lead nowhere (a hub download cut short, a link loop) are a broken
+  // checkpoint to name, not a folder with no export in it.
+  const weights = fs.readdirSync(dir).filter((f) => /\.(onnx|onnx_data|safetensors)$/.test(f));
+  const broken = onnx ? [] : brokenLinks(dir, [...new Set([...CHECKPOINT_FILES, ...weights])]);
+  if (broken.length) throw new RegistryError(entry.id, `${dir}: ${broken.join("; ")}; download it again`);
+  if (onnx || !isCheckpoint(dir)) return dir;
   if (entry.dtype !== "fp32")
     throw new RegistryError(
       entry.id,
