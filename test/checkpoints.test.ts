@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 /**
  * HuggingFace checkpoints as researchers keep them (tools/make_checkpoints.py): transformers' own
  * classes saved by save_pretrained, probed from their safetensors with no export step, and held to
@@ -525,6 +526,26 @@ describe.skipIf(!!MISSING)("a damaged HuggingFace cache is named as such", () =>
     fs.rmSync(path.join(snap, "config.json"));
     fs.symlinkSync("config.json", path.join(snap, "config.json"));
     expect(((await resolve(home)) as Error).message).toMatch(/config\.json is a link that loops; download it again$/);
+  });
+
+  it("was: a float32 blob rewritten in place kept its old conversion, its sha256 name trusted; now its identity is part of the key", async () => {
+    const { home, repo, snap } = hub();
+    // As huggingface_hub names an LFS file: by its sha256.
+    const weights = fs.readFileSync(path.join(repo, "blobs", "model.safetensors"));
+    const sha = crypto.createHash("sha256").update(weights).digest("hex");
+    fs.renameSync(path.join(repo, "blobs", "model.safetensors"), path.join(repo, "blobs", sha));
+    fs.rmSync(path.join(snap, "model.safetensors"));
+    fs.symlinkSync(path.join("..", "..", "blobs", sha), path.join(snap, "model.safetensors"));
+    const cacheDir = tmpDir("probespec-ck-cache-");
+    const go = () => resolveSource(entry("ck", { hub: "org/ck" }), { ...settings(cacheDir), hubCache: home });
+    const first = await go();
+    expect(await go()).toBe(first);
+    // A save into the snapshot writes through the link: the last weight's bytes change, the blob's name does not.
+    const changed = Buffer.from(weights);
+    changed.writeFloatLE(changed.readFloatLE(changed.length - 4) + 1, changed.length - 4);
+    fs.writeFileSync(path.join(snap, "model.safetensors"), changed);
+    expect(fs.readdirSync(path.join(repo, "blobs"))).toContain(sha);
+    expect(await go()).not.toBe(first);
   });
 
   it("was: a snapshot that is a file gave ENOTDIR", async () => {

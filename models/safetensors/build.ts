@@ -17,17 +17,24 @@ import type { ModelShape, WeightUse } from "../registry/memory.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
 
-/** huggingface_hub names a large (LFS) file's blob by its sha256: such a file is not read again to key it. */
+/**
+ * huggingface_hub names a large (LFS) file's blob by its sha256: such a file is not read again to key it. A name is
+ * only what the file held when it was downloaded, so the key holds the blob's identity too (size, mtime, inode): a
+ * save into a snapshot folder writes through the link into the blob, and the name no longer says what it holds.
+ */
 const LFS_BLOB = /^[0-9a-f]{64}$/;
 
-/** sha256 over the files' own sha256s, in order: each hashed, or taken from its hub blob's name. */
+/** sha256 over the files' own sha256s, in order: each hashed, or taken from its hub blob's name and identity. */
 async function contentSha256(files: string[], onProgress: (m: string) => void): Promise<string> {
   const h = crypto.createHash("sha256");
   for (const f of files) {
     const real = fs.realpathSync(f);
     const named = path.basename(path.dirname(real)) === "blobs" && LFS_BLOB.test(path.basename(real));
     if (!named && fs.statSync(real).size > 1 << 24) onProgress(`checking ${path.basename(f)} (sha256)`);
-    h.update(`${path.basename(f)} ${named ? path.basename(real) : await partsSha256([real])}\n`);
+    const { size, mtimeMs, ino } = fs.statSync(real);
+    h.update(
+      `${path.basename(f)} ${named ? `${path.basename(real)} ${size} ${mtimeMs} ${ino}` : await partsSha256([real])}\n`,
+    );
   }
   return h.digest("hex");
 }
