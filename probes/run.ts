@@ -16,11 +16,14 @@ import { ortVersion, resolveProvider, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig, type RunConfig } from "./config.js";
 import os from "node:os";
 import {
+  filesChanged,
   missingReason,
   ownerOf,
+  sourceFiles,
   readShardRecord,
   shardName,
   writeShardRecord,
+  type FileIdentity,
   type Shard,
   type ShardRecord,
 } from "./shard.js";
@@ -179,12 +182,20 @@ export async function runProbes({
       measures,
     });
 
+  /** The entry's own files now: a shard records them, and its judge checks them again. */
+  const filesOf = (entry: ModelEntry) => sourceFiles(sourceFolders(entry, config));
+
   if (judgeShards) {
     // A judge probes nothing and resolves no source: each model's result is where its shard's record says.
     for (const entry of registry.entries.filter((e) => candidates.includes(e.id))) {
       const owner = { index: ownerOf(entry.id, candidates, judgeShards), count: judgeShards };
       try {
-        const got = fromStore(entry, owner, runKeyOf(entry), { cacheDir, job, logs: config.shardLogs });
+        const got = fromStore(entry, owner, runKeyOf(entry), {
+          cacheDir,
+          job,
+          logs: config.shardLogs,
+          files: filesOf(entry),
+        });
         if ("skipped" in got)
           run.skipped.push({
             id: entry.id,
@@ -287,7 +298,7 @@ export async function runProbes({
         run.results.push(cached.value);
         run.cacheHits.push(entry.id);
         run.keys[entry.id] = key;
-        record?.models.push({ id: entry.id, status: "cached", key, runKey });
+        record?.models.push({ id: entry.id, status: "cached", key, runKey, files: filesOf(entry) });
         continue;
       }
       if (problem) onProgress(`${entry.id}: the cached result cannot be trusted (${problem}); probing again`);
@@ -315,7 +326,7 @@ export async function runProbes({
       }
       run.results.push(result);
       run.keys[entry.id] = key;
-      record?.models.push({ id: entry.id, status: "probed", key, runKey });
+      record?.models.push({ id: entry.id, status: "probed", key, runKey, files: filesOf(entry) });
     } catch (e) {
       fail(entry, e);
       record?.models.push({ id: entry.id, status: "failed", error: (e as Error).message });
@@ -338,7 +349,7 @@ function fromStore(
   entry: ModelEntry,
   owner: Shard,
   runKey: string,
-  { cacheDir, job, logs }: { cacheDir: string; job: string; logs?: string },
+  { cacheDir, job, logs, files }: { cacheDir: string; job: string; logs?: string; files: FileIdentity[] },
 ): { result: ProbeResult; key: string } | { skipped: string } {
   const id = entry.id;
   const name = `shard ${shardName(owner)} of job ${job}`;
@@ -351,6 +362,10 @@ function fromStore(
       id,
       `${name} probed it under another configuration than this judge's (probespec's source, the entry, the prompts or the measures differ); judge with the shards' own, or probe again`,
     );
+  // Weights rewritten since the shard probed them: its numbers are of other weights.
+  const changed = outcome.files && filesChanged(outcome.files, files);
+  if (changed)
+    throw new ShardError(id, `${name} probed it from files that have changed since: ${changed}; probe it again`);
   const file = cachedFile(cacheDir, outcome.key);
   const cached = readCached(cacheDir, outcome.key, ProbeResultSchema);
   if (!cached) throw new ShardError(id, `${name} filed its result as ${file}, which is not in the store`);

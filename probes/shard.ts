@@ -62,6 +62,8 @@ const ModelOutcomeSchema = z.object({
     .optional(),
   /** What the result was probed under (probespec's source, the entry, prompts, measures, device): a judge must match it. */
   runKey: z.string().optional(),
+  /** The entry's own files as the shard found them: a judge serves the result only while they are unchanged. */
+  files: z.array(z.object({ file: z.string(), size: z.number(), mtimeMs: z.number(), ino: z.number() })).optional(),
 });
 export type ModelOutcome = z.infer<typeof ModelOutcomeSchema>;
 
@@ -134,4 +136,49 @@ export function missingReason(
   if (outcome?.status === "failed") return `${name} on ${record.host} failed on it: ${outcome.error}${where}`;
   if (outcome?.status === "skipped") return `${name} on ${record.host} skipped it: ${outcome.error}${where}`;
   return `no result in the store: ${name} finished on ${record.host} without it (another configuration: models, prompts or device?)${where}`;
+}
+
+export type FileIdentity = NonNullable<ModelOutcome["files"]>[number];
+
+/** The most files of a model's folders a record names: a model is a handful; a folder of thousands is not one. */
+const MAX_FILES = 4096;
+
+/**
+ * The files in a model's folders as they are now, links followed (a hub snapshot's files are links into blobs/),
+ * three levels down at most: what a shard's result was probed from, by path, size, mtime and inode.
+ */
+export function sourceFiles(folders: readonly string[]): FileIdentity[] {
+  const out: FileIdentity[] = [];
+  const walk = (dir: string, depth: number) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (out.length >= MAX_FILES) return;
+      const f = path.join(dir, n);
+      const st = fs.statSync(f, { throwIfNoEntry: false });
+      if (st?.isFile()) out.push({ file: f, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+      else if (st?.isDirectory() && depth > 0) walk(f, depth - 1);
+    }
+  };
+  for (const d of folders) walk(d, 3);
+  return out;
+}
+
+/** What changed between the files a shard probed and the files now, in words; undefined where nothing did. */
+export function filesChanged(before: readonly FileIdentity[], now: readonly FileIdentity[]): string | undefined {
+  const at = new Map(now.map((f) => [f.file, f]));
+  for (const b of before) {
+    const n = at.get(b.file);
+    if (!n) return `${b.file} is gone`;
+    if (n.size !== b.size) return `${b.file} changed size (${b.size} → ${n.size} bytes)`;
+    if (n.mtimeMs !== b.mtimeMs || n.ino !== b.ino)
+      return `${b.file} was rewritten (modified ${new Date(n.mtimeMs).toISOString()})`;
+  }
+  const known = new Set(before.map((f) => f.file));
+  const added = now.find((f) => !known.has(f.file));
+  return added && `${added.file} is new`;
 }

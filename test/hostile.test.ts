@@ -290,6 +290,33 @@ describe("the shard store: no verdict from a foreign, corrupt or missing file wi
     expect(r.modelLoads).toBe(0);
   });
 
+  it("was: a judge served a shard's result after the model's weights were rewritten; now an error naming the file that changed", async () => {
+    const store = tmpDir(),
+      models = tmpDir();
+    const dir = path.join(tmpDir(), "export");
+    fs.cpSync(await buildAnalog({ analog: "llama", external: true }, TEST_CACHE), dir, { recursive: true });
+    fs.writeFileSync(path.join(models, "mine.json"), JSON.stringify({ id: "mine", family: "llama", source: { dir } }));
+    const base = {
+      PROBESPEC_MODELS_DIR: models,
+      PROBESPEC_CACHE_DIR: store,
+      PROBESPEC_DEVICE: "cpu",
+      PROBESPEC_JOB: "9",
+    };
+    await runProbes({ env: { ...base, PROBESPEC_SHARD: "1/1" }, promptSet: PROMPTS });
+    const judge = () => runProbes({ env: { ...base, PROBESPEC_SHARDS: "1" }, promptSet: PROMPTS });
+    expect((await judge()).results.map((r) => r.id)).toEqual(["mine"]);
+    const data = path.join(dir, "model.onnx_data");
+    const f = new Float32Array(new Uint8Array(fs.readFileSync(data)).buffer);
+    fs.writeFileSync(data, new Uint8Array(f.map((x) => 2 * x).buffer));
+    const r = await judge();
+    expect(r.results).toEqual([]);
+    expect(r.failures[0].error).toMatch(
+      new RegExp(
+        `shard 1/1 of job 9 probed it from files that have changed since: ${data} was rewritten .*; probe it again`,
+      ),
+    );
+  });
+
   it("was: one model's result copied over another's was judged as that model's; now an error naming the file", async () => {
     const { judge, resultFile } = await sharded();
     fs.copyFileSync(resultFile("a-llama"), resultFile("b-gemma"));
