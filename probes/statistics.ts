@@ -56,7 +56,7 @@ export function bootstrapDistribution(
   const table = drawIndices(n, resamples, seed);
   const rand = generator(seed);
   const idx = new Int32Array(n);
-  const resampled = samples.map(() => Array.from({ length: n }, () => 0));
+  const resampled = samples.map(() => Array.from({ length: n }, () => NaN));
   const stats = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
     // The kept table's row, or this resample's own draws where a table would be too large to keep.
