@@ -249,7 +249,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
         await page.goto(`file://${path.join(r.reportDir, "index.html")}`);
         expect(errors).toEqual([]);
         expect(await page.locator(".badge[data-verdict]").count()).toBe(Object.keys(r.results.verdicts).length);
-        // The measures table fits the page with every default model (seven where the conformance models are there).
+        // The measures table fits the page with every default model (eight where the conformance models are there).
         const fits = await page
           .locator("table.measures")
           .evaluate((t) => t.scrollWidth <= t.parentElement!.clientWidth);
