@@ -144,5 +144,23 @@ describe("the default run", () => {
       ),
     );
     expect(fs.existsSync(path.join(r.reportDir, "index.html"))).toBe(true);
+    // The real cohort is judged in every clone, ../shared or not: a real subject and a trained real baseline, and
+    // nothing synthetic in its rows or reasons.
+    const real = new Set(
+      Object.entries(r.results.provenance.models)
+        .filter(([, m]) => !(m as { synthetic: boolean }).synthetic)
+        .map(([id]) => id),
+    );
+    expect([...real]).toEqual(expect.arrayContaining(["tinyllama-1.1b", "brown-llama-32k"]));
+    for (const v of Object.values(r.results.verdicts) as {
+      cohort: string;
+      by_cohort: { real: { reason: string } };
+      predictions: { rows?: { cohort: string; subject: string; baseline?: string }[] }[];
+    }[]) {
+      expect(v.cohort).toBe("real");
+      for (const row of v.predictions.flatMap((p) => p.rows ?? []).filter((x) => x.cohort === "real"))
+        for (const id of [row.subject, row.baseline ?? row.subject]) expect(real.has(id), id).toBe(true);
+      expect(v.by_cohort.real.reason).not.toMatch(/analog/);
+    }
   });
 });
