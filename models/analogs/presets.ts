@@ -24,7 +24,6 @@ export interface Preset {
   expects?: Record<string, PlantedVerdict>;
 }
 
-
 /** Baselines plant nothing: no verdict is theirs to check. */
 const NOTHING = "nothing: seeded random weights";
 
