@@ -77,10 +77,9 @@ describe("each cohort judged on its own models", () => {
       expect(v.by_cohort.real.reason).not.toMatch(synthetic);
       expect(v.by_cohort.synthetic.verdict).not.toBe("inconclusive");
     }
-    const real = r.output.slice(
-      r.output.indexOf("probespec verdicts (real models)"),
-      r.output.indexOf("harness check"),
-    );
+    // The summary's lines from its heading to the report's path (progress lines on stderr follow it).
+    const from = r.output.indexOf("probespec verdicts (real models)");
+    const real = r.output.slice(from, r.output.indexOf("  report: ", from));
     expect(real).not.toMatch(synthetic);
   });
 

@@ -70,7 +70,15 @@ const ggufFiles = (s: { gguf: string | string[] }, modelsRoot: string) =>
 export function sourceFolders(entry: ModelEntry, { modelsRoot, hubCache }: SourceSettings): string[] {
   const s = entry.source;
   if ("dir" in s) return [resolvePath(s.dir, modelsRoot)];
-  if ("gguf" in s) return [...new Set(ggufFiles(s, modelsRoot).map((f) => path.dirname(f)))];
+  // A GGUF's folder is the one that holds it; a "file" that is a folder is its own.
+  if ("gguf" in s)
+    return [
+      ...new Set(
+        ggufFiles(s, modelsRoot).map((f) =>
+          fs.statSync(f, { throwIfNoEntry: false })?.isDirectory() ? f : path.dirname(f),
+        ),
+      ),
+    ];
   if ("llama2c" in s) return [resolvePath(s.llama2c, modelsRoot)];
   if ("hub" in s) return [hubRepo(s.hub, hubCache), ...(s.export ? [resolvePath(s.export, modelsRoot)] : [])];
   return [];
@@ -245,7 +253,8 @@ async function checkpointOr(
   const onnx = findOnnxFile(dir, entry.dtype, entryFile(entry));
   // A checkpoint's own files behind links that lead nowhere (a hub download cut short, a link loop) are a broken
   // checkpoint to name, not a folder with no export in it.
-  const weights = fs.readdirSync(dir).filter((f) => /\.(onnx|onnx_data|safetensors)$/.test(f));
+  // (A link of an ONNX export's that leads nowhere is named where the export is read.)
+  const weights = fs.readdirSync(dir).filter((f) => f.endsWith(".safetensors"));
   const broken = onnx ? [] : brokenLinks(dir, [...new Set([...CHECKPOINT_FILES, ...weights])]);
   if (broken.length) throw new RegistryError(entry.id, `${dir}: ${broken.join("; ")}; download it again`);
   if (onnx || !isCheckpoint(dir)) return dir;
