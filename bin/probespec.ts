@@ -1,7 +1,8 @@
 #!/usr/bin/env -S npx tsx
 /**
- * probespec doctor <id>: what the locator finds in a model, checked at load time
- * before anyone trusts a number (names, shapes, family, tying, the provider that would run).
+ * The probespec command (`npx probespec --help` lists its commands): doctor <id>, what the locator finds in a
+ * model, checked at load time before anyone trusts a number; probe, the probe run alone; models and measure
+ * (bin/commands.ts), the notebook user's first questions.
  */
 import path from "node:path";
 import { loadRegistry } from "../models/registry/registry.js";
@@ -16,6 +17,7 @@ import { createSession } from "../probes/session.js";
 import { runProbes } from "../probes/run.js";
 import { ConfigError, printable } from "../onnx/errors.js";
 import { readConfig } from "../probes/config.js";
+import { measure, models, usage } from "./commands.js";
 
 /** The located stream as a reader follows it: embed, then each layer's sub-blocks and the tensors between them. */
 function drawStream(located: Located): string[] {
@@ -112,7 +114,7 @@ async function probe(args: string[]): Promise<number> {
   const value = inline ?? args[1];
   if (args.length && (flag !== "--shard" || !value || args.length > (inline === undefined ? 2 : 1)))
     throw new ConfigError(
-      `probe: ${flag !== "--shard" ? `"${args[0]}" is not an option` : !value ? "--shard needs a value i/n, e.g. --shard 2/8" : `"${args[inline === undefined ? 2 : 1]}" is not understood`}\n${USAGE}`,
+      `probe: ${flag !== "--shard" ? `"${args[0]}" is not an option` : !value ? "--shard needs a value i/n, e.g. --shard 2/8" : `"${args[inline === undefined ? 2 : 1]}" is not understood`}\n${usage()}`,
     );
   if (args.length) env.PROBESPEC_SHARD = value;
   const run = await runProbes({ env, onProgress: (m) => process.stderr.write(`[probespec] ${printable(m)}\n`) });
@@ -124,12 +126,23 @@ async function probe(args: string[]): Promise<number> {
   return run.failures.length ? 1 : 0;
 }
 
-const USAGE = `usage: probespec doctor <model id>     what the locator finds (npm run doctor -- <model id>)
-       probespec probe [--shard i/n]   probe into the results store, only shard i of n where given`;
 const [command, ...args] = process.argv.slice(2);
-const main = command === "doctor" && args[0] ? doctor(args[0]) : command === "probe" ? probe(args) : undefined;
+const main =
+  command === undefined || command === "--help" || command === "-h" || command === "help"
+    ? Promise.resolve(console.log(usage())).then(() => (command === undefined ? 2 : 0))
+    : command === "doctor" && args[0]
+      ? doctor(args[0])
+      : command === "probe"
+        ? probe(args)
+        : command === "models"
+          ? models()
+          : command === "measure"
+            ? measure(args)
+            : undefined;
 if (!main) {
-  console.error(USAGE);
+  const why =
+    command === "doctor" ? "doctor needs a model id" : `${printable(`"${command}"`)} is not a probespec command`;
+  console.error(`${why}; the commands are:\n${usage()}`);
   process.exit(2);
 }
 main.then(
