@@ -4,6 +4,7 @@
  * model, checked at load time before anyone trusts a number; probe, the probe run alone; models and measure
  * (bin/commands.ts), the notebook user's first questions.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { loadRegistry } from "../models/registry/registry.js";
 import { declaredLayers, declaredParallel, readModelFolder } from "../models/registry/layout.js";
@@ -99,6 +100,12 @@ async function doctor(id: string): Promise<number> {
     ...located.edits.map((e) => `  surgery: ${e.node} gets output ${e.index} "${e.name}"`),
     ...located.unavailable.map((u) => `  ${u.point.padEnd(14)} unavailable: ${u.reason}`),
   ];
+  // The closing summary: what a reader checks first.
+  const bytes = [folder.onnxFile, ...model.externalFiles].reduce((n, f) => n + fs.statSync(f).size, 0);
+  const missing = located.unavailable.map((u) => u.point);
+  out.push(
+    `summary    ${located.points.size} probe points found${missing.length ? `, ${missing.length} unavailable (${missing.slice(0, 4).join(", ")}${missing.length > 4 ? ", …" : ""})` : ", none missing"}; runs on ${record.provider}; weights ${(bytes / 1e9).toFixed(2)} GB on disk${entry.memoryGb ? `, ${entry.memoryGb} GB to probe (its entry)` : ""}`,
+  );
   console.log(out.map(printable).join("\n"));
   return 0;
 }

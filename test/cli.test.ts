@@ -48,6 +48,14 @@ describe("the probespec command", () => {
     );
   });
 
+  it("doctor ends with a one-line summary: probe points found and missing, the provider, the weights' size", () => {
+    const r = probespec("doctor", "llama-analog");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").at(-1)).toMatch(
+      /^summary {4}\d+ probe points found, (none missing|\d+ unavailable \(.*\)); runs on cpu; weights \d+\.\d\d GB on disk/,
+    );
+  });
+
   it("models lists every entry with its source and whether it is here", () => {
     const r = probespec("models");
     expect(r.status).toBe(0);
