@@ -71,7 +71,9 @@ function progressLog(): (m: string) => void {
       open = true;
       return;
     }
-    if (step && !(step[1] === "1" || step[1] === step[2] || step[3] === "1")) return;
+    // A conversion's first step says it started; a prompt's first and last bracket the model's run.
+    const kept = step && (step[3] !== undefined ? step[3] === "1" : step[1] === "1" || step[1] === step[2]);
+    if (step && !kept) return;
     process.stderr.write(`${open ? "\n" : ""}[probespec] ${m}\n`);
     open = false;
   };
