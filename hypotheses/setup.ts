@@ -57,22 +57,22 @@ function writeRunFile(run: ProbeRun & SetupExtras, cacheDir: string, log: (m: st
 }
 
 /**
- * Progress on stderr. Long steps (a conversion, a model's prompts) update one line
- * per model on a terminal; elsewhere (a pipe, CI) only their first and last steps print.
+ * Progress on stderr. Long steps (a conversion, the weight measures, a model's prompts) update one line per model on
+ * a terminal; elsewhere (a pipe, CI) a conversion's first step and a model's last prompt print, so that a run of seven
+ * models reads in a screen.
  */
 function progressLog(): (m: string) => void {
   const tty = process.stderr.isTTY === true;
   let open = false;
   return (text: string) => {
     const m = printable(text);
-    const step = /: (?:prompt (\d+)\/(\d+)|converting: (\d+) large tensors)/.exec(m);
+    const step = /: (?:prompt (\d+)\/(\d+)|converting: (\d+) large tensors|weight measures|reading )/.exec(m);
     if (step && tty) {
       process.stderr.write(`\r\x1b[K[probespec] ${m}`);
       open = true;
       return;
     }
-    // A conversion's first step says it started; a prompt's first and last bracket the model's run.
-    const kept = step && (step[3] !== undefined ? step[3] === "1" : step[1] === "1" || step[1] === step[2]);
+    const kept = step && (step[3] !== undefined ? step[3] === "1" : step[1] !== undefined && step[1] === step[2]);
     if (step && !kept) return;
     process.stderr.write(`${open ? "\n" : ""}[probespec] ${m}\n`);
     open = false;

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { Reporter, TestModule } from "vitest/node";
+import type { Reporter, SerializedError, TestModule } from "vitest/node";
 import type { ProbeRun } from "../probes/run.js";
 import { reporterEnv } from "../probes/config.js";
 import { figureSpecs, renderSvg } from "./figures.js";
@@ -31,7 +31,7 @@ export function outcomes(modules: ReadonlyArray<TestModule>): HypothesisOutcome[
         return {
           name: t.name,
           state: r.state,
-          error: err ? { name: err.name ?? "Error", message: err.message ?? String(err) } : undefined,
+          error: err ? { name: err.name ?? "Error", message: err.message ?? String(err), stack: err.stack } : undefined,
           skipNote: r.state === "skipped" ? r.note : undefined,
           prediction: t.meta().prediction,
         };
@@ -85,8 +85,22 @@ function compareLines(file: string, now: Record<string, unknown>): string[] {
 }
 
 export default class ProbespecReporter implements Reporter {
-  async onTestRunEnd(modules: ReadonlyArray<TestModule>): Promise<void> {
+  async onTestRunEnd(
+    modules: ReadonlyArray<TestModule>,
+    unhandled: ReadonlyArray<SerializedError> = [],
+  ): Promise<void> {
+    // A crash in the harness itself (an error outside any test) is printed whole, stack and all: it is a bug, not a verdict.
+    for (const e of unhandled) process.stderr.write(`probespec: harness error: ${e.stack ?? e.message}\n`);
     const hypotheses = outcomes(modules);
+    // So is an error a spec threw or a spec file that would not load: the verdict line says ERROR, this says where.
+    for (const h of hypotheses) {
+      for (const e of h.moduleErrors) process.stderr.write(`probespec: ${h.file} could not be loaded: ${e}\n`);
+      for (const t of h.tests)
+        if (t.state === "failed" && !t.prediction && t.error)
+          process.stderr.write(
+            `probespec: ${h.hypothesis} > ${t.name}: ${t.error.stack?.includes(t.error.message) ? t.error.stack : `${t.error.message}\n${t.error.stack ?? ""}`}\n`,
+          );
+    }
     const { runFile, noColor } = reporterEnv();
     if (!hypotheses.length || !runFile || !fs.existsSync(runFile)) return;
     const run: ProbeRun & Partial<SetupExtras> = JSON.parse(fs.readFileSync(runFile, "utf8"));
@@ -123,7 +137,8 @@ export default class ProbespecReporter implements Reporter {
       process.exitCode = 1;
     }
     const where = shown ? path.relative(process.cwd(), shown) || shown : undefined;
-    const lines = summaryLines(verdicts, where, { color, harness, entryErrors: run.registryProblems });
+    const skipped = run.skipped.filter((s) => s.reason !== "not in PROBESPEC_MODELS");
+    const lines = summaryLines(verdicts, where, { color, harness, entryErrors: run.registryProblems, skipped });
     if (run.compare) lines.push(...compareLines(run.compare, results));
     process.stdout.write(`\n${lines.join("\n")}\n${failed ? `${failed}\n` : ""}`);
     // The exit status follows the verdicts, not vitest's count of failed tests: a real rejection or confound, any

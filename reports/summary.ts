@@ -28,7 +28,13 @@ export function summaryLines(
     color = true,
     harness,
     entryErrors = [],
-  }: { color?: boolean; harness?: HarnessCheck; entryErrors?: readonly { file: string; error: string }[] } = {},
+    skipped = [],
+  }: {
+    color?: boolean;
+    harness?: HarnessCheck;
+    entryErrors?: readonly { file: string; error: string }[];
+    skipped?: readonly { id: string; reason: string }[];
+  } = {},
 ): string[] {
   const c = new Chalk({ level: color ? 1 : 0 });
   const paint = {
@@ -70,6 +76,8 @@ export function summaryLines(
   }
   // An entry that could not be read entered no cohort: it is named here once, and the run exits 1 for it.
   for (const e of entryErrors) lines.push(`  ${paint.error("ENTRY ERROR")} ${printable(e.error)}`);
+  // Each model the run skipped, once, with what it would take to have it.
+  for (const s of skipped) lines.push(`  ${c.gray(`skipped ${s.id}:`)} ${printable(s.reason)}`);
   if (reportPath) lines.push(`  report: ${reportPath}`);
   return lines;
 }

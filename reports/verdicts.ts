@@ -12,7 +12,7 @@ export type { Verdict };
 export interface TestOutcome {
   name: string;
   state: "passed" | "failed" | "skipped" | "pending";
-  error?: { name: string; message: string };
+  error?: { name: string; message: string; stack?: string };
   skipNote?: string;
   prediction?: Prediction;
 }

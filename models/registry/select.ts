@@ -183,7 +183,8 @@ export async function resolveSource(
   }
   if ("llama2c" in s) {
     const dir = resolvePath(s.llama2c, modelsRoot);
-    if (!fs.existsSync(dir)) throw new AbsentError(entry.id, `llama2.c folder ${dir} does not exist`);
+    if (!fs.existsSync(dir))
+      throw new AbsentError(entry.id, `llama2.c folder ${dir} does not exist${entry.notes ? ` (${entry.notes})` : ""}`);
     return buildLlama2c(dir, cache, s.checkpoint, s.tokenizer);
   }
   if ("hub" in s) {
