@@ -143,6 +143,9 @@ describe("the default run", () => {
       ),
     );
     expect(fs.existsSync(path.join(r.reportDir, "index.html"))).toBe(true);
+    // A quiet terminal: probespec's own lines, a screen of them, and no assertion diffs.
+    expect(r.output).not.toMatch(/Object\.is|Expected|Received|AssertionError/);
+    expect(r.output.trim().split("\n").length).toBeLessThanOrEqual(60);
     // The real cohort is judged in every clone, ../shared or not: a real subject and a trained real baseline, and
     // nothing synthetic in its rows or reasons.
     const real = new Set(
