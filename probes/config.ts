@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { DEFAULT_CACHE, MODELS_DIR, PROJECT_ROOT, type Registry } from "../models/registry/registry.js";
 import type { SourceSettings } from "../models/registry/select.js";
+import { editDistance } from "../models/registry/schema.js";
 import { DEFAULT_PROMPTS, loadPromptSet } from "./prompts.js";
 import { ConfigError } from "../onnx/errors.js";
 import { checkJob, parseShard, type Shard } from "./shard.js";
@@ -162,24 +163,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
   };
 }
 
-/** Edit distance, for suggesting the id a typo meant. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length];
-}
-
 /** Every id PROBESPEC_MODELS names must be an entry (or an entry whose file failed to parse). */
 export function checkModelIds(models: string[] | undefined, registry: Registry, modelsDir: string): void {
   const known = registry.entries.map((e) => e.id);
   for (const id of models ?? []) {
     if (known.includes(id) || registry.problems.some((p) => p.id === id)) continue;
-    const closest = [...known].sort((a, b) => distance(id, a) - distance(id, b)).slice(0, 3);
+    const closest = [...known].sort((a, b) => editDistance(id, a) - editDistance(id, b)).slice(0, 3);
     throw new ConfigError(
       `PROBESPEC_MODELS names "${id}", which no entry in ${modelsDir} declares${closest.length ? `; closest: ${closest.join(", ")}` : ""}`,
     );

@@ -149,8 +149,8 @@ export function formatZodError(error: z.ZodError, known: readonly string[] = [])
     .join("; ");
 }
 
-/** Levenshtein distance: the edits that turn one field name into another. */
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance: the edits that turn one name into another (a field, a model id), for saying which a typo meant. */
+export function editDistance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
