@@ -55,6 +55,25 @@ const partsOf = (side: Side): RowPart[] | undefined =>
       ? [{ value: side.value, detail: side.detail, test: side.test }]
       : undefined;
 
+/**
+ * A cohort's tested sides (each one or more parts) judged as one family: resamples enough for its smallest Holm tail,
+ * every part bootstrapped with the run's seed, then judgeFamily at the family-wise α. The calibration run judges its
+ * simulated prompt sets with this same function.
+ */
+export function judgeTests(sides: readonly (readonly RowTest[])[]) {
+  const m = sides.reduce((n, parts) => n + parts.length, 0);
+  const resamples = resamplesFor(m, FAMILY_ALPHA, BOOTSTRAP.resamples);
+  return judgeFamily(
+    sides.map((parts) =>
+      parts.map((t) => ({
+        claim: t.claim,
+        sorted: bootstrapDistribution(t.samples, t.statistic, { resamples, seed: BOOTSTRAP.seed }),
+      })),
+    ),
+    FAMILY_ALPHA,
+  );
+}
+
 export function family() {
   const plans: (() => PlannedPrediction)[] = [];
   let settled: Settled[] | undefined;
@@ -112,17 +131,7 @@ export function family() {
         else if (why) Object.assign(x.decided, { inconclusive: true, open: why });
       }
       const judged = tested.filter((x) => !open(x));
-      const m = judged.reduce((n, x) => n + x.parts!.length, 0);
-      const resamples = resamplesFor(m, FAMILY_ALPHA, BOOTSTRAP.resamples);
-      const family = judgeFamily(
-        judged.map((x) =>
-          x.parts!.map((p) => ({
-            claim: p.test.claim,
-            sorted: bootstrapDistribution(p.test.samples, p.test.statistic, { resamples, seed: BOOTSTRAP.seed }),
-          })),
-        ),
-        FAMILY_ALPHA,
-      );
+      const family = judgeTests(judged.map((x) => x.parts!.map((p) => p.test)));
       judged.forEach((x, k) => {
         const { outcome, shown, parts } = family.rows[k];
         const j = parts[shown];

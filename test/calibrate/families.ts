@@ -9,9 +9,8 @@
 import { cohort, COHORTS, isSubject, type Cohort } from "../../contract/prediction.js";
 import { mean } from "../../probes/metrics.js";
 import type { ProbeResult } from "../../probes/probe.js";
-import { bootstrapDistribution, judgeFamily, resamplesFor, type Claim } from "../../probes/statistics.js";
+import type { Claim } from "../../probes/statistics.js";
 import {
-  BOOTSTRAP,
   ENTROPY_MAX_RATIO,
   MIDDLE_FRACTION,
   MIDDLE_GAIN_TOLERANCE,
@@ -21,7 +20,7 @@ import {
   SINK_FROM_FRACTION,
   SINK_MIN_RATIO,
 } from "../../hypotheses/criteria.js";
-import { FAMILY_ALPHA, type PlannedRow, type RowTest } from "../../hypotheses/family.js";
+import { judgeTests, type PlannedRow, type RowTest } from "../../hypotheses/family.js";
 import { compare, lastLayer, meanTest, perPrompt } from "../../hypotheses/measures.js";
 
 /** The prediction forms the specs use: a ratio of two models' means against a bound, a mean against a bound, a mean within a margin. */
@@ -136,20 +135,5 @@ export function specFamilies(results: readonly ProbeResult[]): Family[] {
   );
 }
 
-/**
- * A cohort's tested sides judged as hypotheses/family.ts judges them: resamples enough for the family's Holm tail,
- * every part bootstrapped with the run's seed, then judgeFamily at the family-wise α.
- */
-export function judgeSides(sides: readonly (readonly RowTest[])[]) {
-  const m = sides.reduce((n, parts) => n + parts.length, 0);
-  const resamples = resamplesFor(m, FAMILY_ALPHA, BOOTSTRAP.resamples);
-  return judgeFamily(
-    sides.map((parts) =>
-      parts.map((t) => ({
-        claim: t.claim,
-        sorted: bootstrapDistribution(t.samples, t.statistic, { resamples, seed: BOOTSTRAP.seed }),
-      })),
-    ),
-    FAMILY_ALPHA,
-  );
-}
+/** A cohort's tested sides judged exactly as the specs' families are (hypotheses/family.ts judgeTests). */
+export const judgeSides = judgeTests;
