@@ -8,7 +8,6 @@
 import { rowInterval, rowLabel, type Cohort, type Prediction, type PredictionRow } from "./prediction.js";
 
 export type Verdict = "confirmed" | "rejected" | "inconclusive" | "confounded" | "error";
-export const VERDICTS: readonly Verdict[] = ["confirmed", "rejected", "inconclusive", "confounded", "error"];
 
 export interface Judged {
   verdict: Verdict;
