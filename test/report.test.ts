@@ -240,7 +240,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
         ],
       });
       try {
-        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
         const errors: string[] = [];
         page.on("console", (m) => {
           if (m.type() === "error") errors.push(m.text());
@@ -249,6 +249,13 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
         await page.goto(`file://${path.join(r.reportDir, "index.html")}`);
         expect(errors).toEqual([]);
         expect(await page.locator(".badge[data-verdict]").count()).toBe(Object.keys(r.results.verdicts).length);
+        // The first screen leads with the answer: every hypothesis' verdict, each cohort's, within 1400 × 900.
+        const answers = page.locator("#summary [data-summary]");
+        expect(await answers.count()).toBe(Object.keys(r.results.verdicts).length);
+        for (let i = 0; i < (await answers.count()); i++) {
+          const box = await answers.nth(i).boundingBox();
+          expect(box && box.y + box.height <= 900).toBe(true);
+        }
         // The measures table fits the page with every default model (eight where the conformance models are there).
         const fits = await page
           .locator("table.measures")
