@@ -105,27 +105,21 @@ export function judgeInterval([lo, hi]: readonly [number, number], claim: Claim)
 /** A bootstrap p-value that is never 0: (1 + count) / (1 + B), the share with the observed sample counted in. */
 const pValue = (count: number, B: number) => (1 + count) / (1 + B);
 
-/** How many lie on one side of a bound: a plain loop each, since a shared one calling a predicate is far slower. */
-const below = (xs: readonly number[], c: number) => {
-  let k = 0;
-  for (const x of xs) if (x < c) k++;
-  return k;
-};
-const atLeast = (xs: readonly number[], c: number) => {
-  let k = 0;
-  for (const x of xs) if (x >= c) k++;
-  return k;
-};
-const above = (xs: readonly number[], c: number) => {
-  let k = 0;
-  for (const x of xs) if (x > c) k++;
-  return k;
-};
-const atMost = (xs: readonly number[], c: number) => {
-  let k = 0;
-  for (const x of xs) if (x <= c) k++;
-  return k;
-};
+/** How many of a sorted distribution lie below c (`strict`) or at most at c: a binary search for the boundary. */
+function countUpTo(sorted: readonly number[], c: number, strict: boolean): number {
+  let lo = 0,
+    hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (strict ? sorted[mid] < c : sorted[mid] <= c) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+const below = (xs: readonly number[], c: number) => countUpTo(xs, c, true);
+const atMost = (xs: readonly number[], c: number) => countUpTo(xs, c, false);
+const atLeast = (xs: readonly number[], c: number) => xs.length - below(xs, c);
+const above = (xs: readonly number[], c: number) => xs.length - atMost(xs, c);
 
 /**
  * Evidence for a claim: a one-sided bootstrap p-value, small where the statistic lies on the claimed side. An
