@@ -53,12 +53,13 @@ export interface ModelScale {
 }
 
 const firstLine = (s: string) => s.split("\n")[0];
+/** A test that threw, as a reason cites it. */
+const threw = (t: TestOutcome) => `${t.name}: ${firstLine(t.error?.message ?? "unknown error")}`;
 
 /** A test's verdict for a cohort: its prediction's, or an error where it threw before attaching one. */
 function testVerdict(t: TestOutcome, cohort: Cohort, rows?: (r: PredictionRow) => boolean): Judged | undefined {
   if (t.prediction) return predictionVerdict(t.prediction, cohort, rows);
-  if (t.state === "failed")
-    return { verdict: "error", reason: `${t.name}: ${firstLine(t.error?.message ?? "unknown error")}` };
+  if (t.state === "failed") return { verdict: "error", reason: threw(t) };
   return { verdict: "inconclusive", reason: t.skipNote ?? "skipped" };
 }
 
@@ -97,7 +98,7 @@ export function judgeHypothesis(
     return {
       ...base,
       verdict: "error",
-      reason: thrown.map((t) => `${t.name}: ${firstLine(t.error?.message ?? "unknown error")}`).join("; "),
+      reason: thrown.map(threw).join("; "),
       cohorts,
     };
   const notes = [...new Set(h.tests.map((t) => t.skipNote ?? "skipped"))];
