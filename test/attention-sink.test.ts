@@ -95,6 +95,28 @@ describe("the attention mass on position 0 (pattern.first_key_mass)", () => {
     }
   });
 
+  it("pattern.first_key_vs_uniform equals the reference's mass on position 0 ÷ 1/(q+1) averaged the same way", async () => {
+    const dir = writeAnalog("plain", false);
+    const prompt = "The capital of France is";
+    const RATIO = "pattern.first_key_vs_uniform";
+    const r = await probeModel(ModelEntrySchema.parse({ id: "m", family: "mistral", source: { dir } }), dir, [prompt], {
+      device: "cpu",
+      measures: [RATIO],
+    });
+    const ids = tokenize(loadTokenizer(dir), prompt, config.vocab, undefined);
+    const t = referenceForward(config, generateWeights(config), ids);
+    const seq = ids.length;
+    let uniform = 0;
+    for (let q = 1; q < seq; q++) uniform += 1 / (q + 1);
+    uniform /= seq - 1;
+    for (let L = 0; L < config.layers; L++) {
+      let sum = 0;
+      for (let h = 0; h < config.heads; h++) for (let q = 1; q < seq; q++) sum += t.pattern[L][(h * seq + q) * seq];
+      const expected = sum / (config.heads * (seq - 1)) / uniform;
+      expect(Math.abs(at(r, RATIO)[L] - expected) / expected, `layer ${L}`).toBeLessThan(1e-6);
+    }
+  });
+
   it("equals transformers' eager attention on TinyLlama-1.1B (first 3 prompts of the reference)", async (ctx) => {
     const ref = JSON.parse(
       fs.readFileSync(path.join(import.meta.dirname, "fixtures", "tinyllama", "reference.json"), "utf8"),
