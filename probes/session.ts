@@ -143,7 +143,7 @@ export async function createSession(
       if (device !== "auto" || provider === "cpu") {
         const hint =
           provider === "cuda"
-            ? '; the CUDA provider is not installed (see README, "GPU") or no CUDA device is present'
+            ? "; the CUDA provider is not installed (see docs/gpu.md) or no CUDA device is present"
             : provider === "webgpu"
               ? "; WebGPU needs the Vulkan loader (Debian: libvulkan1) and a GPU driver"
               : "";
