@@ -43,7 +43,7 @@ import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import type { ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
-import { weightForm, widenedWeights } from "./weight-form.js";
+import { weightForm, weightsAsRun, widenedWeights } from "./weight-form.js";
 
 export interface PromptResult {
   prompt: string;
@@ -383,6 +383,7 @@ export async function probeModel(
     id,
     family: entry.family,
     dtype: entry.dtype,
+    weightForm: weightsAsRun(model.proto, folder.config, form),
     synthetic: entry.synthetic,
     role: entry.role,
     notes: entry.notes,

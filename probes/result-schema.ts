@@ -54,6 +54,11 @@ export const ProbeResultSchema = z.strictObject({
   id: z.string(),
   family: z.string(),
   dtype: z.string(),
+  /**
+   * How its weights run, in a line: a GGUF's block formats kept as codes, 16-bit matrices read in place, float32.
+   * Optional so that a run file written before it was recorded (the calibration's snapshot) still reads.
+   */
+  weightForm: z.string().optional(),
   synthetic: z.boolean(),
   role: z.enum(["subject", "baseline"]).optional(),
   notes: z.string().optional(),

@@ -9,7 +9,7 @@
 import os from "node:os";
 import type { ModelProto, TensorProto } from "onnx-buf";
 import { DT, perRunZeros } from "../onnx/graph.js";
-import { indexGraph } from "../onnx/io.js";
+import { attr, indexGraph } from "../onnx/io.js";
 import { dimsOf, numel } from "../onnx/tensor.js";
 
 export interface WeightForm {
@@ -120,4 +120,33 @@ export async function weightForm(
       against: "the float32 forward of the same weights (the casts folded at load), on the first prompt",
     },
   };
+}
+
+const FLOATS: Partial<Record<number, string>> = {
+  [DT.FLOAT]: "float32",
+  [DT.FLOAT16]: "float16",
+  [DT.BFLOAT16]: "bf16",
+};
+
+/**
+ * How a model's weights run, in a line for the report: the converter's own account where it left one in config.json
+ * (`probespec.weights`: a GGUF's block formats kept as codes), the 16-bit matrices a graph widens per run where
+ * `sixteen` says so, else what the graph's matrices are: n-bit MatMulNBits codes, float16, bf16, float32.
+ */
+export function weightsAsRun(proto: ModelProto, config: Record<string, unknown>, sixteen?: WeightForm): string {
+  const said = (config.probespec as { weights?: unknown } | undefined)?.weights;
+  if (typeof said === "string") return said;
+  if (sixteen) return sixteen.form;
+  const graph = proto.graph!;
+  const nbits = graph.node.filter((n) => n.opType === "MatMulNBits");
+  const counts = new Map<string, number>();
+  for (const t of graph.initializer) {
+    const type = FLOATS[t.dataType];
+    if (type && dimsOf(t).length >= 2) counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  const floats = [...counts].sort((a, b) => b[1] - a[1]);
+  if (!nbits.length)
+    return floats.length === 1 ? floats[0][0] : floats.map(([t, n]) => `${n} ${t}`).join(", ") || "float32";
+  const bits = [...new Set(nbits.map((n) => attr(n, "bits") ?? 4))].join(" and ");
+  return `${nbits.length} matrices as ${bits}-bit codes (MatMulNBits)${floats.length ? `; the rest ${floats.map(([t]) => t).join(", ")}` : ""}`;
 }

@@ -21,7 +21,7 @@ const W = 320,
 /** A synthetic analog is marked with an asterisk in every figure; the caption of a figure that shows one says so. */
 const label = (r: ProbeRun["results"][number]) => (r.synthetic ? `${r.id}*` : r.id);
 const syntheticNote = (rs: readonly ProbeRun["results"][number][]) =>
-  rs.some((r) => r.synthetic) ? " * synthetic analog." : "";
+  rs.some((r) => r.synthetic) ? " An asterisk (*) marks a synthetic analog." : "";
 /** Layers are integers: no "1.0" ticks. */
 const LAYER_AXIS = { format: "d", tickMinStep: 1 };
 

@@ -7,6 +7,8 @@ import { percent, type PredictionRow } from "../contract/prediction.js";
 import { rowVerdict } from "../contract/verdict.js";
 import type { Preregistration } from "../contract/run-file.js";
 import { harnessLine, type HarnessCheck } from "./harness.js";
+import { cell } from "./cells.js";
+import type { Value } from "../probes/measures/measure.js";
 
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(import.meta.dirname, "templates")), {
   autoescape: true,
@@ -22,20 +24,7 @@ env.addFilter("fmt", (v: unknown) =>
     : String(v ?? "—"),
 );
 
-const fmt = env.getFilter("fmt") as (v: unknown) => string;
-/** A measure's value in a cell: a number, a per-layer list as its last value and range, named values one by one. */
-const brief = (v: unknown): string => {
-  if (typeof v === "number" || v === null) return fmt(v ?? NaN);
-  if (Array.isArray(v) && v.every((x) => typeof x === "number" || x === null)) {
-    const xs = v.map((x) => x ?? NaN);
-    return xs.length ? `last ${fmt(xs[xs.length - 1])} (${fmt(Math.min(...xs))} to ${fmt(Math.max(...xs))})` : "none";
-  }
-  if (Array.isArray(v)) return `${v.length} × ${(v[0] as unknown[])?.length ?? 0} values`;
-  return Object.entries(v as Record<string, unknown>)
-    .map(([k, x]) => `${k} ${brief(x)}`)
-    .join(", ");
-};
-env.addFilter("brief", brief);
+env.addFilter("cell", (v: Value, unit: string) => new nunjucks.runtime.SafeString(cell(v, unit)));
 env.addFilter("percent", percent);
 env.addFilter("rowVerdict", rowVerdict);
 env.addFilter("cohortRows", (rows: PredictionRow[], cohort: string) => rows.filter((r) => r.cohort === cohort));

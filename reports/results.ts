@@ -145,6 +145,7 @@ export function resultsJson(
         ...r.provenance,
         family: r.family,
         dtype: r.dtype,
+        weight_form: r.weightForm,
         source: r.source,
         synthetic: r.synthetic,
         timings_s: r.timings,

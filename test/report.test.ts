@@ -5,6 +5,7 @@ import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { runProbes } from "../probes/run.js";
 import { figureSpecs, renderSvg } from "../reports/figures.js";
 import { renderReport } from "../reports/render.js";
+import { cell, num } from "../reports/cells.js";
 import { summaryLines } from "../reports/summary.js";
 import { judgeHypothesis, type HypothesisOutcome } from "../reports/verdicts.js";
 import type { Cohort, Prediction, PredictionRow } from "../contract/prediction.js";
@@ -181,10 +182,45 @@ describe("the HTML report", () => {
     const against = "the float32 forward of the same weights (the casts folded at load), on the first prompt";
     const r = run.results[0];
     const render = () => renderReport({ run, verdicts: [], figures: [], durationS: 1 });
+    // As the probe run sets it: the form widened per run is how its weights run.
+    r.weightForm = form;
     r.provenance.weights = { form, logitError: { maxAbs: 1.1027e-5, relative: 1.785e-6, tokens: 21, against } };
-    expect(render()).toContain(`${form}; logits within 1.103e-5 (1.785e-6 of the largest) of ${against}`);
+    expect(render()).toContain(
+      `${form}<div class="detail">logits within 1.103e-5 (1.785e-6 of the largest) of ${against}`,
+    );
     r.provenance.weights = { form, logitError: { unmeasured: "the float32 forward would need 71.4 GB" } };
-    expect(render()).toContain(`${form}; logits not compared with float32: the float32 forward would need 71.4 GB`);
+    expect(render()).toContain(
+      `${form}<div class="detail">logits not compared with float32: the float32 forward would need 71.4 GB`,
+    );
+  });
+
+  it("draws a measure's value as people read it: a number with its unit, a layer list as a line, a matrix's shape, the layers a list of pairs names", () => {
+    expect(cell(1.4979, "logits per unit RMS")).toBe(
+      '<span class="v">1.50</span> <span class="u">logits per unit RMS</span>',
+    );
+    expect(cell(0.5876, "ratio")).toBe('<span class="v">0.588</span><span class="u">×</span>');
+    const layers = cell([25, 180, 181, 90.5], "L2 norm");
+    expect(layers).toMatch(
+      /^<svg class="spark"[^]*<title>layer 0: 25\nlayer 1: 180\nlayer 2: 181\nlayer 3: 90.5<\/title>/,
+    );
+    expect(layers).toContain('last <span class="v">90.5</span> <span class="u">L2 norm</span> · 4 layers, 25 to 181');
+    const stats = cell({ shape: [32000, 2048], spectral_norm: 71.25, contracting_pct: 5 }, "norms");
+    expect(stats).toContain("<dt>shape</dt><dd>32000 × 2048</dd>");
+    expect(stats).toContain('<dt>spectral norm</dt><dd><span class="v">71.3</span></dd>');
+    expect(stats).toContain("<dt>contracting %</dt>");
+    const pairs = [0, 1, 2, 3, 5, 7, 8].map((L) => [L, 1.05]);
+    expect(cell({ expansion_layers: pairs }, "")).toContain('0–3, 5, 7–8 <span class="detail">(7)</span>');
+    expect(
+      cell(
+        [
+          [1, 2],
+          [3, 400],
+        ].map((r) => [...r, 5]),
+        "L2 norm",
+      ),
+    ).toMatch(/^<svg class="heat"[^]*2 layers × 3 positions, 1 to 400/);
+    expect(num(1.1027e-5)).toBe("1.10e-5");
+    expect(num(NaN)).toBe("—");
   });
 
   it("gives each verdict kind its own badge", async () => {
@@ -256,11 +292,15 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
           const box = await answers.nth(i).boundingBox();
           expect(box && box.y + box.height <= 900).toBe(true);
         }
-        // The measures table fits the page with every default model (eight where the conformance models are there).
-        const fits = await page
-          .locator("table.measures")
-          .evaluate((t) => t.scrollWidth <= t.parentElement!.clientWidth);
+        // The page takes the window's width, and the measures table fits it with every default model (eight where
+        // the conformance models are there): per-layer values drawn as lines, no value summarised as a string.
+        const main = await page.locator("main").boundingBox();
+        expect(main && main.width >= 1400 - 20).toBe(true);
+        const measures = page.locator("table.measures");
+        const fits = await measures.evaluate((t) => t.scrollWidth <= t.parentElement!.clientWidth);
         expect(fits).toBe(true);
+        expect(await measures.locator("svg.spark").count()).toBeGreaterThan(0);
+        expect(await measures.innerText()).not.toMatch(/shape last|\d+ × \d+ values/);
         expect(await page.locator(".harness").getAttribute("data-harness")).toBe("pass");
         const figures = page.locator("figure.figure svg");
         expect(await figures.count()).toBeGreaterThanOrEqual(6);

@@ -10,7 +10,8 @@ import { describe, expect, it } from "vitest";
 import { DT, GraphBuilder, castPerRun, halfTensor, valueInfo } from "../onnx/graph.js";
 import { decodeModel, encodeModel } from "../onnx/io.js";
 import { bf16ToFloat } from "../onnx/tensor.js";
-import { foldCasts, weightForm, widenedWeights } from "../probes/weight-form.js";
+import { foldCasts, weightForm, weightsAsRun, widenedWeights } from "../probes/weight-form.js";
+import { ggufWeightForm } from "../models/gguf/form.js";
 import { tmpDir } from "./helpers.js";
 
 const [K, N] = [256, 384];
@@ -74,5 +75,45 @@ describe("16-bit weights widened on each run", () => {
     expect((tight?.logitError as { unmeasured: string }).unmeasured).toMatch(
       /^the float32 forward of the same weights would need 0\.0 GB to load .* and 0\.0 GB are free; the widening is exact/,
     );
+  });
+});
+
+describe("how a model's weights run, in the report's words", () => {
+  // TinyLlama-1.1B-Chat's IQ2_XXS GGUF, as its header lists it (two of 22 ffn_down in Q2_K, every attn_v in Q4_K).
+  const tinyllama = [
+    { name: "token_embd.weight", type: 10 },
+    { name: "output.weight", type: 13 },
+    { name: "output_norm.weight", type: 0 },
+    ...Array.from({ length: 22 }, (_, L) => [
+      { name: `blk.${L}.attn_norm.weight`, type: 0, dims: [2048] },
+      { name: `blk.${L}.attn_q.weight`, type: 16 },
+      { name: `blk.${L}.attn_k.weight`, type: 16 },
+      { name: `blk.${L}.attn_v.weight`, type: 12 },
+      { name: `blk.${L}.attn_output.weight`, type: 16 },
+      { name: `blk.${L}.ffn_gate.weight`, type: 16 },
+      { name: `blk.${L}.ffn_up.weight`, type: 16 },
+      { name: `blk.${L}.ffn_down.weight`, type: L < 2 ? 10 : 16 },
+    ]).flat(),
+  ].map((t) => ({ dims: [2048, 2048], offset: 0, ...t }));
+
+  it("names a GGUF's block formats kept as codes, and what runs them", () => {
+    expect(ggufWeightForm(tinyllama)).toBe(
+      "154 linears: 130 IQ2_XXS, 22 Q4_K, 2 Q2_K codes (MatMulNBits); embedding: Q2_K codes (GatherBlockQuantized); " +
+        "lm_head: Q5_K codes (MatMulNBits); norms and biases: float32",
+    );
+    const f16Tied = tinyllama
+      .filter((t) => t.name !== "output.weight")
+      .map((t) => (t.name.startsWith("blk.") && t.type !== 0 ? { ...t, type: 1 } : t));
+    expect(ggufWeightForm(f16Tied)).toMatch(
+      /^154 linears: float32 \(154 F16 in the file\); embedding: Q2_K codes \(GatherBlockQuantized\); lm_head: the embedding's own \(tied\)/,
+    );
+  });
+
+  it("takes the converter's account where config.json holds one, else says what the graph's matrices are", () => {
+    const proto = graph(new Uint16Array(K * N));
+    expect(weightsAsRun(proto, { probespec: { weights: "as the converter says" } })).toBe("as the converter says");
+    expect(weightsAsRun(proto, {})).toBe("bf16");
+    const sixteen = { form: "bf16 weights kept at 16 bits", logitError: { unmeasured: "-" } };
+    expect(weightsAsRun(proto, {}, sixteen)).toBe("bf16 weights kept at 16 bits");
   });
 });

@@ -25,6 +25,7 @@ import {
 } from "./write.js";
 import { ggufLlama } from "../gguf/convert.js";
 import { openGguf, openParts } from "../gguf/reader.js";
+import { ggufWeightForm } from "../gguf/form.js";
 import { GgufError } from "../gguf/error.js";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type TensorProto } from "onnx-buf";
@@ -217,7 +218,7 @@ export async function partsSha256(files: readonly string[]): Promise<string> {
  * HF-layout ONNX folder, cached by content: TorchScript dialect, weights streamed tensor by
  * tensor into model.onnx_data: every block-format tensor as its codes, 4-bit planes for MatMulNBits and
  * GatherBlockQuantized (models/gguf/codes.ts, onnx/nbits.ts), norms and float tensors as float32
- * (`float32`: every weight, as before #25).
+ * (`float32`: every weight dequantised, the form the codes are checked against).
  * `sha256`, where given, must match.
  */
 export async function buildGguf(
@@ -244,7 +245,7 @@ export async function buildGguf(
     throw new Error(
       `${files.join(" + ")} has sha256 ${sha}, not the ${sha256} the entry names; the file is damaged or another one`,
     );
-  // The weights' form is in the key too (block formats as MatMulNBits codes since #25), besides the sources.
+  // The weights' form is in the key too (block formats as MatMulNBits codes, or float32), besides the sources.
   const dir = path.join(
     cacheDir,
     "gguf",
@@ -261,6 +262,7 @@ export async function buildGguf(
         probespec: {
           synthetic: false,
           converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})`,
+          weights: float32 ? "float32 (every block format dequantised)" : ggufWeightForm(g.tensors),
         },
       }),
       onProgress,

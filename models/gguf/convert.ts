@@ -45,7 +45,7 @@ const LAYER_BIASES = [
   "ffn_down.bias",
 ] as const;
 
-/** `float32`: every weight dequantised to float32 (the form before #25, kept to check the codes against). */
+/** `float32`: every weight dequantised to float32 (the form the codes are checked against). */
 export function ggufLlama(
   g: Gguf,
   { float32 = false }: { float32?: boolean } = {},
