@@ -37,13 +37,14 @@ export const ENTROPY_MAX_RATIO = 0.8;
 /**
  * Bootstrap and error rates: α is the chance a hypothesis' verdict is wrong in the direction it states, confirmed or
  * rejected, for each cohort (probes/statistics.ts judgeFamily). Each claim is read at its (1 − 2α) interval, a
- * one-sided test at α each way. At least `resamples` resamples, more where a Holm level's tail would rest on fewer
+ * one-sided test at α each way: BCa, with Student's t for the prompts' number (a percentile interval, measured, erred
+ * up to 7% of the time at 5% on 33 prompts). At least `resamples` resamples, more where a Holm level's tail would rest on fewer
  * than 50; a fixed seed makes a run repeatable.
  */
 export const BOOTSTRAP = { resamples: 10_000, alpha: 0.05, seed: 20240501 };
 
 /**
- * The fewest prompts a claim over prompts is judged on. A percentile bootstrap's interval reflects the prompts'
+ * The fewest prompts a claim over prompts is judged on. A bootstrap interval reflects the prompts'
  * variation only when there are enough of them: on a handful it is far narrower than its level says (one prompt gives
  * an interval of zero width), so a verdict on fewer is inconclusive, saying so.
  */

@@ -16,7 +16,7 @@
 import type { TestContext } from "vitest";
 import { cohort, COHORTS, type Cohort, type Prediction, type PredictionRow } from "../contract/prediction.js";
 import { rowVerdict } from "../contract/verdict.js";
-import { bootstrapDistribution, judgeFamily, resamplesFor, type Claim } from "../probes/statistics.js";
+import { bootstrap, judgeFamily, resamplesFor, type Claim } from "../probes/statistics.js";
 import { BOOTSTRAP, MIN_PROMPTS } from "./criteria.js";
 import { judge, probeRun } from "./roles.js";
 
@@ -67,7 +67,7 @@ export function judgeTests(sides: readonly (readonly RowTest[])[]) {
     sides.map((parts) =>
       parts.map((t) => ({
         claim: t.claim,
-        sorted: bootstrapDistribution(t.samples, t.statistic, { resamples, seed: BOOTSTRAP.seed }),
+        distribution: bootstrap(t.samples, t.statistic, { resamples, seed: BOOTSTRAP.seed }),
       })),
     ),
     FAMILY_ALPHA,

@@ -4,7 +4,7 @@
  * (shared/reference/mistral-paradox-notebook.txt) wherever the notebook had them.
  */
 import { spectralNorm } from "./spectral.js";
-import { bootstrapDistribution, percentileInterval } from "./statistics.js";
+import { bootstrap, interval } from "./statistics.js";
 
 type Vec = ArrayLike<number>;
 
@@ -230,13 +230,13 @@ export function allClose(a: Float32Array, b: Float32Array, atol = 1e-3): boolean
   return true;
 }
 
-/** Percentile bootstrap CI of a statistic over resamples, seeded (probes/statistics.ts draws them). */
+/** Bootstrap CI of a statistic over resamples, seeded: BCa, expanded for few prompts, as every verdict's (probes/statistics.ts). */
 export function bootstrapCI(
   samples: readonly number[][],
   statistic: (resampled: number[][]) => number,
   { resamples = 2000, level = 0.95, seed = 20240501 } = {},
 ): { estimate: number; lo: number; hi: number; resamples: number } {
-  const [lo, hi] = percentileInterval(bootstrapDistribution(samples, statistic, { resamples, seed }), level);
+  const [lo, hi] = interval(bootstrap(samples, statistic, { resamples, seed }), level);
   return { estimate: statistic(samples.map((xs) => [...xs])), lo, hi, resamples };
 }
 

@@ -81,6 +81,150 @@ export function percentileInterval(sorted: readonly number[], level: number): [n
 }
 
 /**
+ * A bootstrap distribution with what makes its interval right at a few dozen prompts. A percentile interval is too
+ * narrow there twice over: it reads a skewed statistic's distribution as if it were symmetric about the estimate, and
+ * it spreads by the plug-in variance (1/n, not 1/(n − 1)) at normal quantiles where Student's apply. Measured on real
+ * per-prompt values at 33 prompts, a one-sided test at 5% rejected falsely 6.4–7.1% of the time. BCa (Efron 1987)
+ * corrects the first, with the bias `bias` (z₀) and the jackknife's `acceleration` (a); the expanded percentile
+ * (Hesterberg 2015: nominal z read as √(n/(n−1)) t₍ₙ₋₁₎) the second. Bias 0, acceleration 0 and n = ∞ are the plain
+ * percentile interval.
+ */
+export interface Bootstrap {
+  sorted: readonly number[];
+  bias: number;
+  acceleration: number;
+  /** Prompts resampled. */
+  n: number;
+}
+
+/** A sorted distribution with no correction: its percentile interval, as it is. */
+export const plain = (sorted: readonly number[]): Bootstrap => ({ sorted, bias: 0, acceleration: 0, n: Infinity });
+
+/** The statistic's bootstrap distribution over prompts (bootstrapDistribution), with its BCa bias and acceleration. */
+export function bootstrap(
+  samples: readonly (readonly number[])[],
+  statistic: (resampled: number[][]) => number,
+  opts: { resamples?: number; seed?: number } = {},
+): Bootstrap {
+  const sorted = bootstrapDistribution(samples, statistic, opts);
+  const n = samples[0].length;
+  const B = sorted.length;
+  const estimate = statistic(samples.map((xs) => [...xs]));
+  // The share of resamples below the estimate, ties counted half, kept off 0 and 1.
+  const share = (below(sorted, estimate) + (atMost(sorted, estimate) - below(sorted, estimate)) / 2) / B;
+  const bias = Number.isFinite(estimate) ? normalQuantile(Math.min(B / (B + 1), Math.max(1 / (B + 1), share))) : 0;
+  // The jackknife: the statistic with each prompt left out, every sample together.
+  const jack = Array.from({ length: n }, (_, i) => statistic(samples.map((xs) => xs.filter((_, j) => j !== i))));
+  const centre = jack.reduce((a, x) => a + x, 0) / n;
+  let [cubes, squares] = [0, 0];
+  for (const x of jack) [cubes, squares] = [cubes + (centre - x) ** 3, squares + (centre - x) ** 2];
+  const acceleration = squares > 0 && Number.isFinite(cubes) ? cubes / (6 * squares ** 1.5) : 0;
+  return { sorted, bias, acceleration, n };
+}
+
+/**
+ * Student's t distribution function at whole ν, exactly: Abramowitz & Stegun 26.7.3–4, with θ = atan(t/√ν) the finite
+ * series in cos²θ that give A(t|ν) = P(|T| < t).
+ */
+export function studentCdf(t: number, nu: number): number {
+  if (Number.isNaN(t)) return NaN;
+  if (!Number.isFinite(t)) return t > 0 ? 1 : 0;
+  const theta = Math.atan(Math.abs(t) / Math.sqrt(nu));
+  const [s, c2] = [Math.sin(theta), Math.cos(theta) ** 2];
+  let sum = 1,
+    term = 1;
+  if (nu % 2 === 0) {
+    for (let k = 2; k <= nu - 2; k += 2) sum += term *= (c2 * (k - 1)) / k;
+  } else {
+    for (let k = 3; k <= nu - 2; k += 2) sum += term *= (c2 * (k - 1)) / k;
+  }
+  const A =
+    nu % 2 === 0 ? s * sum : nu === 1 ? (2 * theta) / Math.PI : (2 / Math.PI) * (theta + s * Math.cos(theta) * sum);
+  return t >= 0 ? 0.5 + A / 2 : 0.5 - A / 2;
+}
+
+/** The nominal normal quantile z read as the expanded one: √(n/(n−1)) t₍ₙ₋₁₎ at Φ(z) (none below 3 prompts). */
+function expanded(z: number, n: number): number {
+  if (!Number.isFinite(n) || n < 3 || !Number.isFinite(z)) return z;
+  // t₍ₙ₋₁₎ at Φ(z) by bisection on its distribution function, which increases; |t| ≥ |z|.
+  const p = normalCdf(z);
+  let [lo, hi] = z < 0 ? [-1, 0] : [0, 1];
+  while (studentCdf(lo, n - 1) > p) lo *= 2;
+  while (studentCdf(hi, n - 1) < p) hi *= 2;
+  for (let k = 0; k < 80 && hi - lo > 1e-12 * Math.max(1, Math.abs(hi)); k++) {
+    const mid = (lo + hi) / 2;
+    if (studentCdf(mid, n - 1) < p) lo = mid;
+    else hi = mid;
+  }
+  return Math.sqrt(n / (n - 1)) * ((lo + hi) / 2);
+}
+
+/** The inverse of `expanded`. */
+function unexpanded(zt: number, n: number): number {
+  if (!Number.isFinite(n) || n < 3 || !Number.isFinite(zt)) return zt;
+  return normalQuantile(studentCdf(zt * Math.sqrt((n - 1) / n), n - 1));
+}
+
+/** The standard normal distribution function, from erfc. */
+export function normalCdf(z: number): number {
+  if (Number.isNaN(z)) return NaN;
+  return z < 0 ? erfc(-z / Math.SQRT2) / 2 : 1 - erfc(z / Math.SQRT2) / 2;
+}
+function erfc(x: number): number {
+  // Numerical Recipes' erfcc: a Chebyshev fit, fractional error below 1.2e-7 everywhere, tails included.
+  const t = 1 / (1 + 0.5 * Math.abs(x));
+  const y =
+    t *
+    Math.exp(
+      -x * x -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? y : 2 - y;
+}
+
+/**
+ * The share of the distribution below which its lower end lies at nominal one-sided level α: α itself for the plain
+ * percentile; Φ(z₀ + (z₀ + z̃)/(1 − a(z₀ + z̃))) with z̃ the expanded quantile of α for BCa.
+ */
+function lowerShare(d: Bootstrap, alpha: number): number {
+  const zt = d.bias + expanded(normalQuantile(alpha), d.n);
+  const den = 1 - d.acceleration * zt;
+  return den > 0 ? normalCdf(d.bias + zt / den) : d.acceleration * zt > 0 ? 1 : 0;
+}
+
+/** lowerShare's inverse: the nominal one-sided level at which a value with this share below it is the lower end. */
+function nominalLower(d: Bootstrap, share: number): number {
+  if (share >= 1) return 1;
+  const w = normalQuantile(share) - d.bias;
+  const den = 1 + d.acceleration * w;
+  if (!(den > 0)) return d.acceleration * w > 0 ? 1 : 0;
+  return normalCdf(unexpanded(w / den - d.bias, d.n));
+}
+
+/** The same distribution seen from above: the statistic negated, so its bias and acceleration change sign. */
+const mirrored = (d: Bootstrap): Bootstrap => ({ ...d, bias: -d.bias, acceleration: -d.acceleration });
+const corrected = (d: Bootstrap) => d.bias !== 0 || d.acceleration !== 0 || Number.isFinite(d.n);
+
+/** The two-sided interval at `level`, (1 − level)/2 left out each side: BCa and expanded where `d` says so. */
+export function interval(d: Bootstrap, level: number): [number, number] {
+  if (!corrected(d)) return percentileInterval(d.sorted, level);
+  const B = d.sorted.length;
+  const tail = (1 - level) / 2;
+  const at = (i: number) => d.sorted[Math.min(B - 1, Math.max(0, i))];
+  return [at(Math.floor(lowerShare(d, tail) * B)), at(B - 1 - Math.floor(lowerShare(mirrored(d), tail) * B))];
+}
+
+/**
  * What a row claims of its statistic: at least a bound, below a bound, or
  * within a margin (an equivalence claim: "near", "within", "on the same side").
  */
@@ -121,30 +265,46 @@ const atMost = (xs: readonly number[], c: number) => countUpTo(xs, c, false);
 const atLeast = (xs: readonly number[], c: number) => xs.length - below(xs, c);
 const above = (xs: readonly number[], c: number) => xs.length - atMost(xs, c);
 
+/** A distribution as judged: a bare sorted array is the plain percentile bootstrap. */
+export type Distribution = Bootstrap | readonly number[];
+const asBootstrap = (d: Distribution): Bootstrap => ("sorted" in d ? d : plain(d));
+
+/**
+ * A one-sided p-value from the `count` resamples in a tail, (1 + count)/(1 + B) as the plain percentile reads it, the
+ * nominal level at which the tail's edge is the interval's end where the distribution is corrected. `upper`: the tail
+ * above a value.
+ */
+function tailP(d: Bootstrap, count: number, upper: boolean): number {
+  const share = pValue(count, d.sorted.length);
+  return corrected(d) ? nominalLower(upper ? mirrored(d) : d, share) : share;
+}
+
 /**
  * Evidence for a claim: a one-sided bootstrap p-value, small where the statistic lies on the claimed side. An
  * equivalence claim is two one-sided tests (TOST), and its p the larger of the two. p ≤ α goes with the (1 − 2α)
- * percentile interval lying on the claimed side (inside the margin).
+ * interval lying on the claimed side (inside the margin).
  */
-export function confirmationP(sorted: readonly number[], claim: Claim): number {
-  const B = sorted.length;
-  if ("atLeast" in claim) return pValue(below(sorted, claim.atLeast), B);
-  if ("below" in claim) return pValue(atLeast(sorted, claim.below), B);
+export function confirmationP(distribution: Distribution, claim: Claim): number {
+  const d = asBootstrap(distribution);
+  const sorted = d.sorted;
+  if ("atLeast" in claim) return tailP(d, below(sorted, claim.atLeast), false);
+  if ("below" in claim) return tailP(d, atLeast(sorted, claim.below), true);
   const [a, b] = claim.within;
-  return pValue(Math.max(below(sorted, a), above(sorted, b)), B);
+  return Math.max(tailP(d, below(sorted, a), false), tailP(d, above(sorted, b), true));
 }
 
 /**
  * Evidence against a claim: small where the statistic lies on the wrong side of its bound (outside the margin). A
  * rejection is a union over the rows and layers that could reject, so these are the p-values Holm adjusts.
  */
-export function rejectionP(sorted: readonly number[], claim: Claim): number {
-  const B = sorted.length;
-  if ("atLeast" in claim) return pValue(atLeast(sorted, claim.atLeast), B);
-  if ("below" in claim) return pValue(below(sorted, claim.below), B);
+export function rejectionP(distribution: Distribution, claim: Claim): number {
+  const d = asBootstrap(distribution);
+  const sorted = d.sorted;
+  if ("atLeast" in claim) return tailP(d, atLeast(sorted, claim.atLeast), true);
+  if ("below" in claim) return tailP(d, below(sorted, claim.below), false);
   const [a, b] = claim.within;
   // Below the margin or above it: the two cannot both be small.
-  return pValue(Math.min(atLeast(sorted, a), atMost(sorted, b)), B);
+  return Math.min(tailP(d, atLeast(sorted, a), true), tailP(d, atMost(sorted, b), false));
 }
 
 /** The standard deviation of a bootstrap distribution: the statistic's standard error. */
@@ -161,7 +321,8 @@ const spread = (xs: readonly number[]) => {
  * How far inside its claim a statistic lies, in standard errors: positive inside, negative outside, never capped
  * (a p-value saturates at its smallest value for every part far outside; this goes on ordering them).
  */
-export function evidence(sorted: readonly number[], claim: Claim): number {
+export function evidence(distribution: Distribution, claim: Claim): number {
+  const sorted = asBootstrap(distribution).sorted;
   const median = sorted[Math.floor(sorted.length / 2)];
   const se = spread(sorted);
   const inside =
@@ -187,6 +348,7 @@ export function normalQuantile(p: number): number {
   const tail = (q: number) =>
     (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
     ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  if (!(p > 0 && p < 1)) return p === 0 ? -Infinity : p === 1 ? Infinity : NaN;
   if (p < 0.02425) return tail(Math.sqrt(-2 * Math.log(p)));
   if (p > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
   const q = p - 0.5,
@@ -220,10 +382,11 @@ export interface Judged {
 }
 
 /** A claim on a bootstrap distribution at significance α, before any adjustment for rejection. */
-export function judgeClaim(sorted: readonly number[], claim: Claim, alpha: number): Judged {
-  const ci = percentileInterval(sorted, 1 - 2 * alpha);
-  const [p, pReject] = [confirmationP(sorted, claim), rejectionP(sorted, claim)];
-  const B = sorted.length;
+export function judgeClaim(distribution: Distribution, claim: Claim, alpha: number): Judged {
+  const d = asBootstrap(distribution);
+  const ci = interval(d, 1 - 2 * alpha);
+  const [p, pReject] = [confirmationP(d, claim), rejectionP(d, claim)];
+  const B = d.sorted.length;
   const mc = (q: number) => Math.sqrt((q * (1 - q)) / B);
   const centre = "within" in claim ? (claim.within[0] + claim.within[1]) / 2 : undefined;
   return {
@@ -233,15 +396,20 @@ export function judgeClaim(sorted: readonly number[], claim: Claim, alpha: numbe
     p,
     pReject,
     mcError: { p: mc(p), pReject: mc(pReject) },
-    detectable: (normalQuantile(1 - alpha) + normalQuantile(POWER)) * spread(sorted),
+    // The test confirms past the expanded quantile of bootstrap standard errors; the estimate spreads by the
+    // unbiased one, √(n/(n−1)) of it.
+    detectable:
+      (expanded(normalQuantile(1 - alpha), d.n) +
+        normalQuantile(POWER) * (Number.isFinite(d.n) && d.n > 1 ? Math.sqrt(d.n / (d.n - 1)) : 1)) *
+      spread(d.sorted),
     ...(centre !== undefined && { margin: Math.max(ci[1] - centre, centre - ci[0]) }),
     resamples: B,
   };
 }
 
 /** Equivalence by two one-sided tests: confirmed when the (1 − 2α) interval lies inside the margin. */
-export const equivalence = (sorted: readonly number[], margin: [number, number], alpha: number) =>
-  judgeClaim(sorted, { within: margin }, alpha);
+export const equivalence = (distribution: Distribution, margin: [number, number], alpha: number) =>
+  judgeClaim(distribution, { within: margin }, alpha);
 
 export interface Holm {
   /** Holm-adjusted p-values: max over j ≤ rank of min(1, (m − j) p₍ⱼ₎), in the input's order. */
@@ -285,7 +453,7 @@ export const resamplesFor = (m: number, alpha: number, base: number) =>
 /** One claim a row must meet, with its statistic's sorted bootstrap distribution. */
 export interface Part {
   claim: Claim;
-  sorted: readonly number[];
+  distribution: Distribution;
 }
 
 export interface RowJudged {
@@ -303,7 +471,7 @@ export interface RowJudged {
  * which does. Anything else is inconclusive.
  */
 export function judgeFamily(rows: readonly (readonly Part[])[], alpha: number): { rows: RowJudged[]; tests: number } {
-  const judged = rows.map((parts) => parts.map((p) => judgeClaim(p.sorted, p.claim, alpha)));
+  const judged = rows.map((parts) => parts.map((p) => judgeClaim(p.distribution, p.claim, alpha)));
   const flat = judged.flat();
   const h = holm(
     flat.map((j) => j.pReject),
@@ -320,7 +488,7 @@ export function judgeFamily(rows: readonly (readonly Part[])[], alpha: number): 
         parts: mine,
       };
     const weakest = parts
-      .map((p, i) => [evidence(p.sorted, p.claim), i] as const)
+      .map((p, i) => [evidence(p.distribution, p.claim), i] as const)
       .reduce((best, x) => (x[0] < best[0] ? x : best))[1];
     return {
       outcome: mine.every((j) => j.outcome === "confirmed") ? "confirmed" : "inconclusive",

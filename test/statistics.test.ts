@@ -1,16 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { mean } from "../probes/metrics.js";
 import {
+  bootstrap,
   bootstrapDistribution,
   confirmationP,
   equivalence,
   holm,
+  interval,
   judgeClaim,
   judgeFamily,
   judgeInterval,
+  normalCdf,
   normalQuantile,
   percentileInterval,
   rejectionP,
+  studentCdf,
   type Claim,
 } from "../probes/statistics.js";
 
@@ -105,6 +109,78 @@ describe("equivalence by two one-sided tests, bootstrap over prompts", () => {
   });
 });
 
+describe("an interval right at a few dozen prompts: BCa, expanded by Student's t", () => {
+  it("reads Student's t and the normal distribution as the tables do", () => {
+    // Two-sided 95% points of t (any table): ν = 1, 2, 9, 32.
+    for (const [nu, t] of [
+      [1, 12.7062047],
+      [2, 4.3026527],
+      [9, 2.2621572],
+      [32, 2.0369333],
+    ])
+      expect(studentCdf(t, nu)).toBeCloseTo(0.975, 7);
+    expect(studentCdf(-2.0369333, 32)).toBeCloseTo(0.025, 7);
+    for (const p of [1e-6, 0.0025, 0.05, 0.5, 0.8, 0.999]) expect(normalCdf(normalQuantile(p)) / p).toBeCloseTo(1, 6);
+  });
+
+  it("takes a mean's acceleration as the jackknife's closed form, and its bias from the share below the estimate", () => {
+    const xs = Array.from({ length: 33 }, (_, i) => Math.exp(1.5 * Math.sin(1 + 2.3 * i)));
+    const d = bootstrap([xs], ([x]) => mean(x), { resamples: 4000 });
+    // For a mean the jackknife values are x̄ − (xᵢ − x̄)/(n − 1), so a = Σ(xᵢ − x̄)³ / (6 (Σ(xᵢ − x̄)²)^{3/2}).
+    const m = mean(xs);
+    const [m3, m2] = [3, 2].map((k) => xs.reduce((a, x) => a + (x - m) ** k, 0));
+    expect(d.acceleration).toBeCloseTo(m3 / (6 * m2 ** 1.5), 12);
+    expect(d.acceleration).toBeGreaterThan(0.01);
+    const share = d.sorted.filter((v) => v < m).length / d.sorted.length;
+    expect(d.bias).toBeCloseTo(normalQuantile(share), 3);
+    expect(d.n).toBe(33);
+  });
+
+  it("gives a symmetric sample the Student t interval, where the plain percentile one is narrower", () => {
+    const xs = Array.from({ length: 33 }, (_, i) => normalQuantile((i + 0.5) / 33));
+    const d = bootstrap([xs], ([x]) => mean(x), { resamples: 20_000 });
+    const m = mean(xs);
+    const s = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / 32);
+    // t₃₂ at 0.95: the one-sided 5% point each side of the 90% interval.
+    const half = (1.6938887 * s) / Math.sqrt(33);
+    const [lo, hi] = interval(d, 0.9);
+    expect((hi - lo) / 2 / half).toBeGreaterThan(0.98);
+    expect((hi - lo) / 2 / half).toBeLessThan(1.02);
+    const [plo, phi] = percentileInterval(d.sorted, 0.9);
+    expect((phi - plo) / 2 / half).toBeLessThan(0.98);
+  });
+
+  it("moves a right-skewed statistic's interval right of the percentile one, as BCa must", () => {
+    const xs = Array.from({ length: 33 }, (_, i) => Math.exp(1.5 * Math.sin(1 + 2.3 * i)));
+    const d = bootstrap([xs], ([x]) => mean(x), { resamples: 20_000 });
+    const [lo, hi] = interval(d, 0.9);
+    const [plo, phi] = percentileInterval(d.sorted, 0.9);
+    const m = mean(xs);
+    // The upper end moves out farther than the lower end does: the skewed side is the long one.
+    expect(hi - phi).toBeGreaterThan(0);
+    expect(hi - m).toBeGreaterThan(m - lo);
+    expect(hi - phi).toBeGreaterThan(Math.abs(plo - lo));
+  });
+
+  it("decides as its interval does, one resample either way, in every direction", () => {
+    const xs = Array.from({ length: 33 }, (_, i) => Math.exp(1.5 * Math.sin(1 + 2.3 * i)));
+    const d = bootstrap([xs], ([x]) => mean(x), { resamples: 10_000 });
+    const [lo, hi] = interval(d, 0.9);
+    const step = (hi - lo) / 200;
+    for (let c = lo - 20 * step; c <= hi + 20 * step; c += step)
+      for (const claim of [{ atLeast: c }, { below: c }, { within: [c, c + (hi - lo) * 1.2] }] as Claim[]) {
+        const j = judgeClaim(d, claim, 0.05);
+        const [p, pr] = [confirmationP(d, claim), rejectionP(d, claim)];
+        // Away from the interval's ends by more than a resample's width, p and interval agree.
+        const near = (x: number) => Math.abs(x - lo) < 2 * step || Math.abs(x - hi) < 2 * step;
+        const edges = "within" in claim ? claim.within : [c];
+        if (edges.some(near)) continue;
+        expect(j.outcome === "confirmed", `${JSON.stringify(claim)} p ${p}`).toBe(p <= 0.05);
+        expect(j.outcome === "rejected", `${JSON.stringify(claim)} p ${pr}`).toBe(pr <= 0.05);
+      }
+  });
+});
+
 describe("Holm–Bonferroni step-down", () => {
   it("gives the textbook example exactly: p = 0.01, 0.04, 0.03, 0.005 at α = 0.05 reject the first and the fourth", () => {
     // Wikipedia, "Holm–Bonferroni method", Example: sorted 0.005, 0.01, 0.03, 0.04 are compared with
@@ -137,7 +213,7 @@ describe("a family judged in the direction each verdict needs", () => {
   const rowAt = (seed: number, centre: number, resamples = 2000) => [
     {
       claim: { atLeast: 0 } as Claim,
-      sorted: bootstrapDistribution([draw(seed, centre)], ([x]) => mean(x), { resamples, seed }),
+      distribution: bootstrapDistribution([draw(seed, centre)], ([x]) => mean(x), { resamples, seed }),
     },
   ];
 
@@ -172,7 +248,7 @@ describe("a family judged in the direction each verdict needs", () => {
     const a = [...Array(29).fill(1.0), ...Array(4).fill(3.475)];
     const b = Array.from({ length: 33 }, (_, i) => 1.25 + 0.03 * Math.sin(1 + 2.3 * i));
     const near: Claim = { within: MARGIN };
-    const part = (xs: number[]) => ({ claim: near, sorted: meanDistribution(xs) });
+    const part = (xs: number[]) => ({ claim: near, distribution: meanDistribution(xs) });
     const row = judgeFamily([[part(a), part(b)]], 0.05).rows[0];
     expect(row.outcome).toBe("rejected");
     expect(row.shown).toBe(1);
@@ -181,7 +257,7 @@ describe("a family judged in the direction each verdict needs", () => {
   it("shows an open row by its weakest part, ordered by evidence that does not saturate", () => {
     const parts = [planted(1.0), planted(1.09), planted(1.02)].map((xs) => ({
       claim: { within: MARGIN } as Claim,
-      sorted: meanDistribution(xs),
+      distribution: meanDistribution(xs),
     }));
     const row = judgeFamily([parts], 0.05).rows[0];
     expect(row.outcome).toBe("inconclusive");

@@ -1,6 +1,6 @@
 /**
- * npm run calibrate [-- --source RUN.json] [--replications N] [--power N] [--curve N] [--seed N]: how often the
- * verdicts' statistics err, measured. Every family the specs judge (families.ts) is replicated on prompt sets drawn
+ * npm run calibrate [-- --source RUN.json] [--replications N] [--power N] [--curve N] [--seed N] [--only H[/COHORT]]
+ * [--out FILE]: how often the verdicts' statistics err, measured. Every family the specs judge (families.ts) is replicated on prompt sets drawn
  * from a real run's per-prompt values (simulate.ts), each judged by the specs' own code: with every part's true value
  * at its bound (false confirmations and false rejections, each to be at most α within two Monte Carlo standard
  * errors), at the detectable effect the report prints (confirmed about 80% of the time), and some standard errors
@@ -14,7 +14,7 @@ import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { BOOTSTRAP } from "../../hypotheses/criteria.js";
 import { FAMILY_ALPHA } from "../../hypotheses/family.js";
 import { calibrateFamily, reference, type Calibrated, type Settings } from "./calibrate.js";
-import { specFamilies, TESTED_MEASURES, type Family } from "./families.js";
+import { specFamilies, TESTED_MEASURES } from "./families.js";
 import { allowance } from "./simulate.js";
 import {
   differences,
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     seed: { type: "string", default: "1" },
     out: { type: "string", default: path.join(PROJECT_ROOT, "reports", "calibration.json") },
     snapshot: { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
 const count = (name: keyof typeof args) => {
@@ -126,13 +127,17 @@ function main(): void {
   const t0 = performance.now();
   const src = source();
   if (args.snapshot) return writeSnapshot(src);
-  const families = specFamilies(src.results);
+  // --only: the families of one hypothesis, or of one of its cohorts.
+  const families = specFamilies(src.results).filter(
+    (f) => !args.only || args.only === f.hypothesis || args.only === `${f.hypothesis}/${f.cohort}`,
+  );
+  if (!families.length) throw new Error(`calibrate: no family is ${args.only}`);
   // The calibration is worth what its judging is: it must give the rows the source's report printed, number for number.
   const printed = src.printed ?? printedSides(results, src.startedAt);
-  const cohorts = new Set(families.map((f) => f.cohort));
+  const judgedKeys = new Set(families.map((f) => `${f.hypothesis} | ${f.cohort} | `));
   const reproduced = printed
     ? differences(
-        printed.filter((s) => cohorts.has(s.key.split(" | ")[1] as Family["cohort"])),
+        printed.filter((s) => judgedKeys.has(s.key.split(" | ").slice(0, 2).join(" | ") + " | ")),
         judgedSides(families),
       )
     : undefined;

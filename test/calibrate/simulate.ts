@@ -5,7 +5,7 @@
  * prompt set of the same size from the prompts, with replacement and once for every part (the same prompts go through
  * every model and layer), and judges the family on it.
  */
-import { bootstrapDistribution, judgeClaim, normalQuantile, POWER, resamplesFor } from "../../probes/statistics.js";
+import { bootstrap, judgeClaim, normalQuantile, POWER, resamplesFor } from "../../probes/statistics.js";
 import { BOOTSTRAP } from "../../hypotheses/criteria.js";
 import { FAMILY_ALPHA } from "../../hypotheses/family.js";
 import { judgeSides, type Family, type Part } from "./families.js";
@@ -71,10 +71,10 @@ export function placement(part: Part, resamples: number): Placement {
         : { bound: a, inward: 1, centre };
   }
   const distribution = (target: number) =>
-    bootstrapDistribution(moveTo(part, target), part.test.statistic, { resamples, seed: BOOTSTRAP.seed });
+    bootstrap(moveTo(part, target), part.test.statistic, { resamples, seed: BOOTSTRAP.seed });
   const detectableThere = (target: number) => judgeClaim(distribution(target), claim, FAMILY_ALPHA).detectable;
-  const sorted = distribution(at.bound);
-  const { detectable } = judgeClaim(sorted, claim, FAMILY_ALPHA);
+  const atBound = distribution(at.bound);
+  const { detectable } = judgeClaim(atBound, claim, FAMILY_ALPHA);
   let detectableAt: Placement["detectableAt"] = { target: at.bound, detectable };
   // A fixed point: where the standard error grows or shrinks with the true value, in a few steps.
   for (let step = 0; step < 50 && detectableAt; step++) {
@@ -83,7 +83,7 @@ export function placement(part: Part, resamples: number): Placement {
     else if (Math.abs(target - detectableAt.target) <= 1e-9 * Math.max(1, Math.abs(target))) break;
     else detectableAt = { target, detectable: detectableThere(target) };
   }
-  return { ...at, detectable, se: detectable / DETECTABLE_SE, skewness: skewness(sorted), detectableAt };
+  return { ...at, detectable, se: detectable / DETECTABLE_SE, skewness: skewness(atBound.sorted), detectableAt };
 }
 
 /** `k` standard errors inside the bound (outside where negative); never past a margin's centre. */
