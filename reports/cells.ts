@@ -131,10 +131,10 @@ export function cell(v: Value | null, unit: string, key = ""): string {
     return `${heatmap(v)}<div class="detail">${v.length} layers × ${v[0].length} positions, ${range}${unitAfter(unit)}</div>`;
   }
   return (
-    `<dl class="kv">` +
+    `<div class="kv">` +
     Object.entries(v)
-      .map(([k, x]) => `<dt>${label(k)}</dt><dd>${cell(x, "", k)}</dd>`)
+      .map(([k, x]) => `<div><span class="k">${label(k)}</span> ${cell(x, "", k)}</div>`)
       .join("") +
-    `</dl>`
+    `</div>`
   );
 }

@@ -205,9 +205,9 @@ describe("the HTML report", () => {
     );
     expect(layers).toContain('last <span class="v">90.5</span> <span class="u">L2 norm</span> · 4 layers, 25 to 181');
     const stats = cell({ shape: [32000, 2048], spectral_norm: 71.25, contracting_pct: 5 }, "norms");
-    expect(stats).toContain("<dt>shape</dt><dd>32000 × 2048</dd>");
-    expect(stats).toContain('<dt>spectral norm</dt><dd><span class="v">71.3</span></dd>');
-    expect(stats).toContain("<dt>contracting %</dt>");
+    expect(stats).toContain('<span class="k">shape</span> 32000 × 2048</div>');
+    expect(stats).toContain('<span class="k">spectral norm</span> <span class="v">71.3</span></div>');
+    expect(stats).toContain('<span class="k">contracting %</span>');
     const pairs = [0, 1, 2, 3, 5, 7, 8].map((L) => [L, 1.05]);
     expect(cell({ expansion_layers: pairs }, "")).toContain('0–3, 5, 7–8 <span class="detail">(7)</span>');
     expect(

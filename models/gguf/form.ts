@@ -7,12 +7,12 @@ import { isCoded } from "./codes.js";
 import { typeName } from "./dequantize.js";
 import type { GgufTensorInfo } from "./reader.js";
 
-/** "130 IQ2_XXS, 22 Q4_K" for many tensors, "Q2_K" for one: the commonest format first. */
+/** "130 IQ2_XXS, 22 Q4_K" for tensors of several formats, the commonest first; "Q8_0" for tensors of one. */
 function formats(ts: readonly GgufTensorInfo[]): string {
   const counts = new Map<string, number>();
   for (const t of ts) counts.set(typeName(t.type), (counts.get(typeName(t.type)) ?? 0) + 1);
   const sorted = [...counts].sort((a, b) => b[1] - a[1]);
-  return ts.length === 1 ? sorted[0][0] : sorted.map(([name, n]) => `${n} ${name}`).join(", ");
+  return sorted.length === 1 ? sorted[0][0] : sorted.map(([name, n]) => `${n} ${name}`).join(", ");
 }
 
 /** A group's formats, and what the graph holds them as. */
