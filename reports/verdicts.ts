@@ -1,5 +1,5 @@
 /**
- * Verdicts from the specs' outcomes (DESIGN.md, "Verdicts"): each cohort's from
+ * Verdicts from the specs' outcomes (docs/statistics.md, "Verdicts and cohorts"): each cohort's from
  * the rows the predictions attached (contract/verdict.ts), an error where a test
  * threw before it could attach one. The hypothesis' verdict is its real cohort's
  * wherever the run has real models; the synthetic cohort is a check of the harness.

@@ -88,7 +88,7 @@ const OUTCOMES = [
 const VERDICTS = OUTCOMES.map((o) => judgeHypothesis(o));
 
 describe("verdicts", () => {
-  it("derive confirmed, rejected, inconclusive and error as DESIGN.md says", () => {
+  it("derive confirmed, rejected, inconclusive and error as docs/statistics.md says", () => {
     expect(VERDICTS.map((v) => v.verdict)).toEqual(["confirmed", "rejected", "inconclusive", "error"]);
     expect(VERDICTS[2].reason).toBe("no baseline model is available");
     expect(judgeHypothesis({ ...OUTCOMES[0], moduleErrors: ["globalSetup failed"] }).verdict).toBe("error");
