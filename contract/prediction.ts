@@ -27,6 +27,11 @@ export interface PredictionRow {
   detectable?: number;
   /** An equivalence claim's smallest margin the data would confirm. */
   margin?: number;
+  /**
+   * The row's statistic on each kind of prompt alone (a corpus sample's genres), where the prompt set has kinds: what
+   * the pooled value is a mix of. Not judged: a kind's few prompts decide nothing.
+   */
+  byKind?: Record<string, number>;
   /** Why the row was not judged at all, where it was not: too few prompts, or values that do not vary. */
   open?: string;
   /** The subject's cohort: a row is judged with its cohort only. */

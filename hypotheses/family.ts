@@ -57,20 +57,34 @@ const partsOf = (side: Side): RowPart[] | undefined =>
 
 /**
  * A cohort's tested sides (each one or more parts) judged as one family: resamples enough for its smallest Holm tail,
- * every part bootstrapped with the run's seed, then judgeFamily at the family-wise α. The calibration run judges its
- * simulated prompt sets with this same function.
+ * every part bootstrapped with the run's seed, within the prompt set's strata (each prompt's kind: a corpus sample's
+ * genre) where given, then judgeFamily at the family-wise α. The calibration run judges its simulated prompt sets
+ * with this same function.
  */
-export function judgeTests(sides: readonly (readonly RowTest[])[]) {
+export function judgeTests(sides: readonly (readonly RowTest[])[], strata?: readonly string[]) {
   const m = sides.reduce((n, parts) => n + parts.length, 0);
   const resamples = resamplesFor(m, FAMILY_ALPHA, BOOTSTRAP.resamples);
   return judgeFamily(
     sides.map((parts) =>
-      parts.map((t) => ({
-        claim: t.claim,
-        distribution: bootstrap(t.samples, t.statistic, { resamples, seed: BOOTSTRAP.seed }),
-      })),
+      parts.map((t) => {
+        if (strata && t.samples.some((xs) => xs.length !== strata.length))
+          throw new Error(`a test over ${t.samples[0].length} prompts, in a prompt set of ${strata.length}`);
+        return {
+          claim: t.claim,
+          distribution: bootstrap(t.samples, t.statistic, { resamples, seed: BOOTSTRAP.seed, strata }),
+        };
+      }),
     ),
     FAMILY_ALPHA,
+  );
+}
+
+/** A test's statistic on each kind's prompts alone, kinds in the prompt set's order; none where there is one kind. */
+function kindValues(test: RowTest, kinds: readonly string[]): Record<string, number> | undefined {
+  const names = [...new Set(kinds)];
+  if (names.length < 2) return undefined;
+  return Object.fromEntries(
+    names.map((k) => [k, test.statistic(test.samples.map((xs) => xs.filter((_, i) => kinds[i] === k)))]),
   );
 }
 
@@ -86,7 +100,7 @@ export function family() {
         return { error };
       }
     });
-    const results = probeRun().results;
+    const { results, promptSet } = probeRun();
     const cohortOf = (id: string): Cohort => {
       const r = results.find((x) => x.id === id);
       return r ? cohort(r) : "real";
@@ -131,11 +145,15 @@ export function family() {
         else if (why) Object.assign(x.decided, { inconclusive: true, open: why });
       }
       const judged = tested.filter((x) => !open(x));
-      const family = judgeTests(judged.map((x) => x.parts!.map((p) => p.test)));
+      const family = judgeTests(
+        judged.map((x) => x.parts!.map((p) => p.test)),
+        promptSet.kinds,
+      );
       judged.forEach((x, k) => {
         const { outcome, shown, parts } = family.rows[k];
         const j = parts[shown];
         const part = x.parts![shown];
+        const byKind = promptSet.kinds && kindValues(part.test, promptSet.kinds);
         Object.assign(x.decided, {
           value: part.value,
           ...(part.detail !== undefined && { detail: part.detail }),
@@ -151,6 +169,7 @@ export function family() {
           inconclusive: outcome === "inconclusive" || undefined,
           detectable: j.detectable,
           ...(j.margin !== undefined && { margin: j.margin }),
+          ...(byKind && { byKind }),
         });
       });
     }

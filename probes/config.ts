@@ -11,7 +11,7 @@ import path from "node:path";
 import { DEFAULT_CACHE, MODELS_DIR, PROJECT_ROOT, type Registry } from "../models/registry/registry.js";
 import type { SourceSettings } from "../models/registry/select.js";
 import { editDistance } from "../models/registry/schema.js";
-import { DEFAULT_PROMPTS, loadPromptSet } from "./prompts.js";
+import { DEFAULT_PROMPTS, loadPromptSet, runPrompts, type RunPrompts } from "./prompts.js";
 import { ConfigError } from "../onnx/errors.js";
 import { checkJob, parseShard, type Shard } from "./shard.js";
 
@@ -23,7 +23,7 @@ export const MAX_THREADS = 1024;
 
 export interface RunConfig extends SourceSettings {
   /** PROBESPEC_PROMPTS, else the default set: read and checked here, once. */
-  promptSet: { name: string; file: string; prompts: string[] };
+  promptSet: RunPrompts;
   /** PROBESPEC_REPORT_DIR, when set. */
   reportDir?: string;
   /** PROBESPEC_NO_CACHE=1: probe again even where the cache holds a result. */
@@ -141,7 +141,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
     throw new ConfigError(`${env.PROBESPEC_PROMPTS ? "PROBESPEC_PROMPTS: " : ""}${(e as Error).message}`);
   }
   return {
-    promptSet: { name: set.name, file, prompts: set.prompts.map((p) => p.text) },
+    promptSet: runPrompts(set, file),
     reportDir: env.PROBESPEC_REPORT_DIR || undefined,
     noCache: env.PROBESPEC_NO_CACHE === "1",
     cacheDir: path.resolve(env.PROBESPEC_CACHE_DIR || DEFAULT_CACHE),

@@ -11,6 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { fnv1a, mulberry32 } from "./random.js";
 
 export interface BrownText {
   /** The file's name: c, the genre's letter (a–r), two digits: ca01 … cr09. */
@@ -127,6 +128,89 @@ function joinWords(words: string[]): string {
     if (!glued && !closes) out += " ";
     out += w === "``" ? '"' : w.replace(/''$/, '"');
     glued = opens;
+  }
+  return out;
+}
+
+/** A context sampled from the corpus: its text, the genre it stands for, and where it begins. */
+export interface BrownContext {
+  text: string;
+  genre: string;
+  /** The text's id and the paragraph's index in it: "cj01 ¶12". */
+  source: string;
+}
+
+/** What a context may be: its length in the subject's tokens (BOS included), and in characters. */
+export interface ContextRule {
+  minTokens: number;
+  maxTokens: number;
+  /** The byte-level analogs' context (256 positions) bounds this: the corpus is ASCII, a character a token. */
+  maxChars: number;
+}
+
+/**
+ * A seeded sample of `perGenre` contexts from each genre's held-out texts: each context a paragraph's opening words,
+ * as many whole words as the rule allows, kept where they reach its fewest tokens (a headline or a line of dialogue
+ * does not). Within a genre the contexts are taken from its texts in turn, each text's paragraphs in a seeded order,
+ * so that no text gives more than its share.
+ */
+export function sampleBrown(
+  texts: readonly BrownText[],
+  {
+    perGenre,
+    seed,
+    rule,
+    tokens,
+  }: { perGenre: number; seed: number; rule: ContextRule; tokens: (text: string) => number },
+): BrownContext[] {
+  const { heldOut } = splitBrown(texts);
+  const genres = [...new Set(heldOut.map((t) => t.genre))];
+  return genres.flatMap((genre) => {
+    const rand = mulberry32(seed ^ fnv1a(genre));
+    const queues = heldOut
+      .filter((t) => t.genre === genre)
+      .map((t) =>
+        shuffled(
+          t.paragraphs.map((p, k) => ({ p, k })),
+          rand,
+        ).map(({ p, k }) => ({ p, source: `${t.id} ¶${k}` })),
+      );
+    const picked: BrownContext[] = [];
+    for (let turn = 0; picked.length < perGenre && queues.some((q) => q.length); turn++) {
+      const queue = queues[turn % queues.length];
+      while (queue.length) {
+        const { p, source } = queue.shift()!;
+        const text = opening(p, rule, tokens);
+        if (text) {
+          picked.push({ text, genre, source });
+          break;
+        }
+      }
+    }
+    if (picked.length < perGenre)
+      throw new Error(`the Brown corpus's held-out ${genre} texts give ${picked.length} contexts, not ${perGenre}`);
+    return picked;
+  });
+}
+
+/** A paragraph's longest opening of whole words within the rule, or undefined where it is shorter than its least. */
+function opening(paragraph: string, rule: ContextRule, tokens: (text: string) => number): string | undefined {
+  const words = paragraph.split(" ");
+  let best: string | undefined;
+  for (let k = 1; k <= words.length; k++) {
+    const text = words.slice(0, k).join(" ");
+    if (text.length > rule.maxChars || tokens(text) > rule.maxTokens) break;
+    best = text;
+  }
+  return best !== undefined && tokens(best) >= rule.minTokens ? best : undefined;
+}
+
+/** Fisher–Yates, from the generator. */
+function shuffled<T>(xs: readonly T[], rand: () => number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
 }

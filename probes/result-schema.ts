@@ -59,6 +59,8 @@ export const ProbeResultSchema = z.strictObject({
    * Optional so that a run file written before it was recorded (the calibration's snapshot) still reads.
    */
   weightForm: z.string().optional(),
+  /** Why it runs in that form, where its source gave a choice (a GGUF's codes or float32). */
+  weightChoice: z.string().optional(),
   synthetic: z.boolean(),
   role: z.enum(["subject", "baseline"]).optional(),
   notes: z.string().optional(),

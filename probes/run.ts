@@ -28,6 +28,7 @@ import {
   type ShardRecord,
 } from "./shard.js";
 import type { ModelEntry } from "../models/registry/schema.js";
+import type { RunPrompts } from "./prompts.js";
 import { loadMeasures, pick } from "./measures/registry.js";
 import { isWeightMeasure, type Drawing } from "./measures/measure.js";
 
@@ -59,7 +60,7 @@ export interface ProbeRun {
   durationS: number;
   device: DeviceRequest;
   ortVersion: string;
-  promptSet: { name: string; file: string; prompts: string[] };
+  promptSet: RunPrompts;
   results: ProbeResult[];
   failures: ModelFailure[];
   skipped: Skipped[];
@@ -81,7 +82,7 @@ export interface RunOptions {
   /** ONNX Runtime options on top of probespec's, for every model (the bench's memory settings). */
   ort?: ProbeOptions["ort"];
   /** The prompts; the configuration's (PROBESPEC_PROMPTS, else the default set) where not given. */
-  promptSet?: { name: string; file: string; prompts: string[] };
+  promptSet?: RunPrompts;
   onProgress?: (message: string) => void;
 }
 
@@ -263,7 +264,9 @@ export async function runProbes({
   }
   // The provider that will run, in every cache key: a result probed on WebGPU is never served to a CPU run.
   const provider = selected.length ? await resolveProvider(device) : undefined;
-  for (const { entry, dir } of selected) {
+  for (const { entry, dir, weightChoice } of selected) {
+    // Why the weights run as they do is this run's choice (it depends on the memory free now), not the cached probe's.
+    const chosen = weightChoice ? { weightChoice } : {};
     try {
       const folder = readModelFolder(dir, entry);
       const model = readModel(folder.onnxFile, entry.id);
@@ -295,7 +298,7 @@ export async function runProbes({
               : undefined;
       if (cached && "value" in cached && !problem) {
         onProgress(`${entry.id}: results from the cache`);
-        run.results.push(cached.value);
+        run.results.push({ ...cached.value, ...chosen });
         run.cacheHits.push(entry.id);
         run.keys[entry.id] = key;
         record?.models.push({ id: entry.id, status: "cached", key, runKey, files: filesOf(entry) });
@@ -313,6 +316,7 @@ export async function runProbes({
       });
       const result = {
         ...probed,
+        ...chosen,
         provenance: { ...probed.provenance, host: os.hostname(), shard: record && { job, shard: record.shard } },
       };
       try {

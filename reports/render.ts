@@ -28,6 +28,14 @@ env.addFilter("cell", (v: Value, unit: string) => new nunjucks.runtime.SafeStrin
 env.addFilter("percent", percent);
 env.addFilter("rowVerdict", rowVerdict);
 env.addFilter("cohortRows", (rows: PredictionRow[], cohort: string) => rows.filter((r) => r.cohort === cohort));
+/** The kinds of prompt (genres) a cohort's rows were measured on alone, in the prompt set's order. */
+env.addFilter("kindsOf", (predictions: { prediction?: { rows: PredictionRow[] } }[], cohort: string) => [
+  ...new Set(
+    predictions.flatMap((t) =>
+      (t.prediction?.rows ?? []).filter((r) => r.cohort === cohort).flatMap((r) => Object.keys(r.byKind ?? {})),
+    ),
+  ),
+]);
 
 export interface ReportModel {
   run: ProbeRun;

@@ -146,6 +146,7 @@ export function resultsJson(
         family: r.family,
         dtype: r.dtype,
         weight_form: r.weightForm,
+        ...(r.weightChoice && { weight_choice: r.weightChoice }),
         source: r.source,
         synthetic: r.synthetic,
         timings_s: r.timings,
@@ -153,6 +154,12 @@ export function resultsJson(
       cache_hits: run.cacheHits,
       model_loads: run.modelLoads,
       prompts: run.promptSet,
+      // How every interval and p-value was drawn: within each prompt's kind (a corpus sample's genre) where given.
+      bootstrap: {
+        interval:
+          "BCa, its normal quantiles read as Student's t at n − strata degrees of freedom (expanded percentile)",
+        stratified_by: run.promptSet.kinds ? "prompts.kinds" : null,
+      },
     },
     skipped: [
       ...run.skipped.map((s) => ({ id: s.id, reason: s.reason })),

@@ -15,7 +15,7 @@ import { allowance, placements, replicate, seedFor } from "./calibrate/simulate.
 import { differences, judgedSides, readSnapshot } from "./calibrate/source.js";
 
 const snapshot = readSnapshot();
-const families = specFamilies(snapshot.results);
+const families = specFamilies(snapshot.results, snapshot.strata);
 const family = (hypothesis: string): Family =>
   families.find((f) => f.hypothesis === hypothesis && f.cohort === "real")!;
 

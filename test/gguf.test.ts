@@ -16,6 +16,8 @@ import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { rel, TEST_CACHE, tmpDir } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
+import { ModelEntrySchema } from "../models/registry/schema.js";
+import { selectModels } from "../models/registry/select.js";
 import { GraphBuilder } from "../onnx/graph.js";
 import { nbitsMatMul } from "../onnx/nbits.js";
 
@@ -331,6 +333,38 @@ describe("a GGUF's block formats kept as MatMulNBits codes", () => {
       for (const m of ["matrix.w_u", "matrix.w_e"]) expect(a.measures[m], m).toEqual(b.measures[m]);
     });
   }
+});
+
+describe("a GGUF's weights run as float32 where that fits, as codes where it does not", () => {
+  const gguf = path.join(import.meta.dirname, "fixtures", "gguf-llama", "model.gguf");
+  const select = (source: object, extra: object, deviceMemoryGb: number) =>
+    selectModels(
+      {
+        entries: [ModelEntrySchema.parse({ id: "tiny", family: "llama", source: { gguf, ...source }, ...extra })],
+        files: new Map(),
+        problems: [],
+      },
+      { modelsRoot: process.cwd(), hubCache: tmpDir("hub-"), offline: true, cacheDir: TEST_CACHE, deviceMemoryGb },
+    );
+  const formOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")).probespec.weights;
+
+  it("picks float32 with room to spare, the codes where float32 would take more than half the free memory, and what the entry says", async () => {
+    const roomy = await select({}, {}, 64);
+    expect(roomy.selected[0].weightChoice).toMatch(
+      /^float32: faster than the codes, and its session \(\d+\.\d GB\) fits in 50% of the 64\.0 GB the machine has free$/,
+    );
+    expect(formOf(roomy.selected[0].dir)).toMatch(/^float32/);
+    // The same model in a memoryGb too small for its float32 session: the codes, saying why.
+    const tight = await select({}, { memoryGb: 0.001 }, 64);
+    expect(tight.selected[0].weightChoice).toMatch(
+      /^codes: float32 would take \d+\.\d GB, more than 50% of the 0\.0 GB its entry's memoryGb allows$/,
+    );
+    expect(formOf(tight.selected[0].dir)).toMatch(/codes/);
+    const forced = await select({ weights: "codes" }, {}, 64);
+    expect(forced.selected[0].weightChoice).toBe(`codes: the entry's "weights" says so`);
+    expect(forced.selected[0].dir).toBe(tight.selected[0].dir);
+    expect((await select({ weights: "float32" }, {}, 64)).selected[0].dir).toBe(roomy.selected[0].dir);
+  });
 });
 
 describe("a GGUF added as one entry", () => {

@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { runProbes } from "../probes/run.js";
+import { PARADOX_PROMPTS } from "../probes/prompts.js";
 import type { ProbeResult } from "../probes/probe.js";
 import { measure } from "../hypotheses/measures.js";
 
@@ -44,7 +45,8 @@ export function childEnv(extra: Record<string, string>): Record<string, string> 
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env))
     if (v !== undefined && !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "TEST") env[k] = v;
-  return { ...env, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", ...extra };
+  // The 33 hand-written prompts, not the default's 211 corpus contexts: a test runs the harness, not the population.
+  return { ...env, PROBESPEC_DEVICE: "cpu", NO_COLOR: "1", PROBESPEC_PROMPTS: PARADOX_PROMPTS, ...extra };
 }
 
 export type Entry = { id: string; family: string; source: Record<string, unknown>; synthetic?: boolean; role?: string };

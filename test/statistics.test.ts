@@ -181,6 +181,54 @@ describe("an interval right at a few dozen prompts: BCa, expanded by Student's t
   });
 });
 
+describe("a bootstrap within strata: each resample keeps the sample's mix", () => {
+  // Three kinds of prompt whose values differ by kind: 12, 9 and 12 of them.
+  const kinds = Array.from({ length: 33 }, (_, i) => (i < 12 ? "a" : i < 21 ? "b" : "c"));
+  const centre = { a: 1, b: 5, c: 9 } as Record<string, number>;
+  const xs = kinds.map((k, i) => centre[k] + 0.3 * Math.sin(1 + 2.3 * i));
+
+  it("is the plain bootstrap, number for number, where every prompt is of one kind", () => {
+    const one = bootstrapDistribution([xs], ([x]) => mean(x), { resamples: 3000, strata: xs.map(() => "same") });
+    expect(one).toEqual(bootstrapDistribution([xs], ([x]) => mean(x), { resamples: 3000 }));
+  });
+
+  it("draws every prompt of a resample from its own kind", () => {
+    const counts = bootstrapDistribution([kinds.map((k) => (k === "b" ? 1 : 0))], ([x]) => x.reduce((a, v) => a + v), {
+      resamples: 2000,
+      strata: kinds,
+    });
+    expect(new Set(counts)).toEqual(new Set([9]));
+  });
+
+  it("spreads as the stratified standard error does, and widens its interval by Student's t at n − H", () => {
+    const d = bootstrap([xs], ([x]) => mean(x), { resamples: 20_000, strata: kinds });
+    expect(d.strata).toBe(3);
+    // The stratified mean's variance: Σ (nₕ/n)² sₕ²/nₕ, sₕ² the plug-in (1/nₕ) variance for the bootstrap's.
+    const groups = ["a", "b", "c"].map((k) => xs.filter((_, i) => kinds[i] === k));
+    const variance = (plugIn: boolean) =>
+      groups.reduce((a, g) => {
+        const m = mean(g);
+        const s2 = g.reduce((b, x) => b + (x - m) ** 2, 0) / (plugIn ? g.length : g.length - 1);
+        return a + (g.length / 33) ** 2 * (s2 / g.length);
+      }, 0);
+    const sd = Math.sqrt(d.sorted.reduce((a, v) => a + (v - mean(d.sorted)) ** 2, 0) / d.sorted.length);
+    expect(sd / Math.sqrt(variance(true))).toBeGreaterThan(0.97);
+    expect(sd / Math.sqrt(variance(false))).toBeLessThan(1);
+    // Unpooled, the same prompts would spread by the kinds' differences: several times wider.
+    expect(spreadOf(bootstrapDistribution([xs], ([x]) => mean(x), { resamples: 4000 })) / sd).toBeGreaterThan(5);
+    // t₃₀ at 0.95 = 1.6972609 times the unbiased stratified standard error: the interval's half-width.
+    const [lo, hi] = interval(d, 0.9);
+    const half = 1.6972609 * Math.sqrt(variance(false));
+    expect((hi - lo) / 2 / half).toBeGreaterThan(0.97);
+    expect((hi - lo) / 2 / half).toBeLessThan(1.03);
+  });
+});
+
+const spreadOf = (xs: readonly number[]) => {
+  const m = mean([...xs]);
+  return Math.sqrt(xs.reduce((a, v) => a + (v - m) ** 2, 0) / xs.length);
+};
+
 describe("Holm–Bonferroni step-down", () => {
   it("gives the textbook example exactly: p = 0.01, 0.04, 0.03, 0.005 at α = 0.05 reject the first and the fourth", () => {
     // Wikipedia, "Holm–Bonferroni method", Example: sorted 0.005, 0.01, 0.03, 0.04 are compared with

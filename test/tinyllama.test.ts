@@ -2,7 +2,8 @@
  * TinyLlama-1.1B from the npm packages, through the GGUF source and the real
  * probe run, against transformers' own GGUF loader with torch hooks
  * (tools/tinyllama_reference.py): tokenisation on the whole prompt set, and the
- * notebook's numbers within 1e-4.
+ * notebook's numbers within 1e-4, in both the forms its weights may run in: the
+ * block codes, and float32 (which selection picks where it fits).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -10,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { runProbes } from "../probes/run.js";
-import { at, rel, TEST_CACHE } from "./helpers.js";
+import { at, rel, TEST_CACHE, tmpDir } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
 
 const PARTS = [1, 2].map((i) =>
@@ -23,14 +24,22 @@ const MISSING = PARTS.some((p) => !fs.existsSync(p))
 const TOLERANCE = 1e-4;
 
 describe(`TinyLlama-1.1B (IQ2_XXS GGUF) against transformers' GGUF loader${MISSING ? ` — ${MISSING}` : ""}`, () => {
-  it.skipIf(!!MISSING)(
-    "converts, tokenises as HF does, and gives every seed metric within 1e-4 on the whole prompt set",
-    async () => {
+  it.skipIf(!!MISSING).each(["codes", "float32"])(
+    "as %s: converts, tokenises as HF does, and gives every seed metric within 1e-4 on the whole prompt set",
+    async (form) => {
       const ref = JSON.parse(fs.readFileSync(REFERENCE, "utf8"));
       const prompts: string[] = ref.prompts.map((p: { prompt: string }) => p.prompt);
+      // The project's entry, its weights' form fixed.
+      const entry = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "models", "tinyllama-1.1b.json"), "utf8"));
+      const modelsDir = tmpDir("tinyllama-form-");
+      fs.writeFileSync(
+        path.join(modelsDir, "tinyllama-1.1b.json"),
+        JSON.stringify({ ...entry, source: { ...entry.source, gguf: PARTS, weights: form } }),
+      );
       const run = await runProbes({
         env: {
           ...process.env,
+          PROBESPEC_MODELS_DIR: modelsDir,
           PROBESPEC_MODELS: "tinyllama-1.1b",
           PROBESPEC_CACHE_DIR: TEST_CACHE,
           PROBESPEC_DEVICE: "cpu",
@@ -40,6 +49,8 @@ describe(`TinyLlama-1.1B (IQ2_XXS GGUF) against transformers' GGUF loader${MISSI
       });
       expect(run.failures).toEqual([]);
       const r = run.results[0];
+      expect(r.weightChoice).toBe(`${form}: the entry's "weights" says so`);
+      expect(r.weightForm).toMatch(form === "codes" ? /IQ2_XXS.* codes \(MatMulNBits\)/ : /^float32/);
       expect([r.layers, r.d, r.vocab, r.tied.value]).toEqual([22, 2048, 32000, false]);
       const tok = loadTokenizer(path.dirname(r.provenance.onnxFile));
       ref.prompts.forEach((p: any, i: number) => {

@@ -3,9 +3,10 @@
  * for the report): the block formats kept as their codes, run by MatMulNBits (linears, lm_head) and
  * GatherBlockQuantized (the embedding); every other type widened to float32 once, at conversion.
  */
+import type { ModelShape, WeightUse } from "../registry/memory.js";
 import { isCoded } from "./codes.js";
 import { typeName } from "./dequantize.js";
-import type { GgufTensorInfo } from "./reader.js";
+import type { Gguf, GgufTensorInfo } from "./reader.js";
 
 /** "130 IQ2_XXS, 22 Q4_K" for tensors of several formats, the commonest first; "Q8_0" for tensors of one. */
 function formats(ts: readonly GgufTensorInfo[]): string {
@@ -38,4 +39,26 @@ export function ggufWeightForm(tensors: readonly GgufTensorInfo[]): string {
     "norms and biases: float32",
   ];
   return parts.filter(Boolean).join("; ");
+}
+
+/**
+ * The float32 conversion's weights as memory.ts counts them, and the model's shape, from the header alone: every
+ * matrix a prepacked float32 MatMul weight (a tied embedding a table the lm_head reads through a Transpose), the rest
+ * read as stored, at 4 bytes an element.
+ */
+export function float32Weights(g: Gguf): { weights: WeightUse[]; shape?: ModelShape; bytes: number } {
+  const tied = !g.tensors.some((t) => t.name === "output.weight");
+  const weights = g.tensors.map((t): WeightUse => {
+    const elements = t.dims.reduce((a, b) => a * b, 1);
+    const use =
+      t.dims.length !== 2 ? "other" : t.name === "token_embd.weight" ? (tied ? "transposed" : "other") : "matmul";
+    return { bytes: 4 * elements, elements, use };
+  });
+  const arch = String(g.metadata.get("general.architecture"));
+  const meta = (key: string) => g.metadata.get(`${arch}.${key}`);
+  const [layers, d, heads] = ["block_count", "embedding_length", "attention.head_count"].map(meta);
+  const vocab = g.tensors.find((t) => t.name === "token_embd.weight")?.dims[1];
+  const whole = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v > 0;
+  const shape = whole(layers) && whole(d) && whole(heads) && whole(vocab) ? { layers, d, heads, vocab } : undefined;
+  return { weights, shape, bytes: weights.reduce((a, w) => a + w.bytes, 0) };
 }

@@ -75,6 +75,11 @@ const SOURCE_KINDS = {
       .string()
       .regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits")
       .optional(),
+    /**
+     * The weights' form, where the entry decides it: `codes` (block formats kept as MatMulNBits codes) or `float32`
+     * (dequantised once). Absent: float32 where it fits with room to spare, for speed; the codes otherwise.
+     */
+    weights: z.enum(["codes", "float32"]).optional(),
   }),
   /** A llama2.c checkpoint folder (model .bin + tok .bin), converted on demand. */
   llama2c: z.strictObject({

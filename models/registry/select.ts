@@ -10,6 +10,8 @@ import { execFileSync } from "node:child_process";
 import { AbsentError, LoadError, RegistryError } from "../../onnx/errors.js";
 import { buildAnalog, buildGguf, buildLlama2c } from "../analogs/build.js";
 import { buildCheckpoint, checkpointWeights, isCheckpoint } from "../safetensors/build.js";
+import { float32Weights } from "../gguf/form.js";
+import { openGguf } from "../gguf/reader.js";
 import { readModel } from "../../onnx/io.js";
 import { entryFile, findOnnxFile } from "./layout.js";
 import { describeMemory, graphWeights, type Probing, sessionMemory, shapeOf } from "./memory.js";
@@ -21,6 +23,8 @@ export interface Resolved {
   entry: ModelEntry;
   dir: string;
   memoryGb: number;
+  /** Why its weights run in the form they do, where the source had a choice (a GGUF: codes or float32). */
+  weightChoice?: string;
 }
 
 export interface Skipped {
@@ -151,6 +155,67 @@ function capped(p: Probing, config: Record<string, unknown>): Probing {
   return context ? { ...p, seq: Math.min(p.seq, context) } : p;
 }
 
+/**
+ * The share of free memory a float32 session may take for float32 to be chosen over a GGUF's codes: the rest is the
+ * margin (the page cache, the report, the next model's load).
+ */
+const FLOAT32_SHARE = 0.5;
+
+/**
+ * The form a GGUF's weights run in: as the entry says; else float32, dequantised once, where its session takes at
+ * most FLOAT32_SHARE of the free memory (the entry's memoryGb, where given, is that memory) and its folder fits on the
+ * cache's disk, since it runs about twice as fast as the block codes (two MatMulNBits a weight for two-plane formats;
+ * measured, docs/performance.md); the codes otherwise. Both are exact: the codes are checked against float32.
+ */
+function ggufForm(
+  entry: ModelEntry,
+  files: readonly string[],
+  cache: string,
+  budget: Budget,
+): { float32: boolean; why: string } {
+  const forced = "gguf" in entry.source ? entry.source.weights : undefined;
+  if (forced) return { float32: forced === "float32", why: `${forced}: the entry's "weights" says so` };
+  const g = openGguf(files);
+  let f32: ReturnType<typeof float32Weights>;
+  try {
+    f32 = float32Weights(g);
+  } finally {
+    g.close();
+  }
+  const context = [...g.metadata].find(([k]) => k.endsWith(".context_length"))?.[1];
+  const probing = capped(budget.probing ?? DEFAULT_PROBING, { max_position_embeddings: context });
+  const needGb = sessionMemory(f32.weights, f32.shape, probing).total / 1e9;
+  const roomGb = entry.memoryGb ?? budget.availableGb;
+  const diskGb = diskFreeGb(cache);
+  const folderGb = f32.bytes / 1e9;
+  if (needGb > FLOAT32_SHARE * roomGb)
+    return {
+      float32: false,
+      why: `codes: float32 would take ${needGb.toFixed(1)} GB, more than ${FLOAT32_SHARE * 100}% of the ${roomGb.toFixed(1)} GB ${entry.memoryGb ? "its entry's memoryGb allows" : `the ${budget.where} has free`}`,
+    };
+  if (diskGb !== undefined && folderGb * 1.1 > diskGb)
+    return {
+      float32: false,
+      why: `codes: the float32 folder (${folderGb.toFixed(1)} GB) would not fit the ${diskGb.toFixed(1)} GB free beside the cache`,
+    };
+  return {
+    float32: true,
+    why: `float32: faster than the codes, and its session (${needGb.toFixed(1)} GB) fits in ${FLOAT32_SHARE * 100}% of the ${roomGb.toFixed(1)} GB ${entry.memoryGb ? "its entry's memoryGb allows" : `the ${budget.where} has free`}`,
+  };
+}
+
+/** Free bytes, in GB, on the disk that holds `dir` (or the nearest folder above it that exists). */
+function diskFreeGb(dir: string): number | undefined {
+  let d = path.resolve(dir);
+  while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+  try {
+    const st = fs.statfsSync(d);
+    return (st.bavail * st.bsize) / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A local folder for the entry's source: generated, converted, found in the HF cache, or as given. */
 export async function resolveSource(
   entry: ModelEntry,
@@ -158,6 +223,16 @@ export async function resolveSource(
   onProgress: (m: string) => void = () => {},
   budget?: Budget,
 ): Promise<string> {
+  return (await resolveWithForm(entry, settings, onProgress, budget)).dir;
+}
+
+/** resolveSource, with why the weights take the form they do where the source gave a choice. */
+async function resolveWithForm(
+  entry: ModelEntry,
+  settings: SourceSettings,
+  onProgress: (m: string) => void,
+  budget: Budget | undefined,
+): Promise<{ dir: string; weightChoice?: string }> {
   const s = entry.source;
   const { cacheDir: cache, modelsRoot } = settings;
   if ("gguf" in s) {
@@ -169,11 +244,35 @@ export async function resolveSource(
         `GGUF ${missing.join(", ")} ${missing.length > 1 ? "do" : "does"} not exist${entry.notes ? ` (${entry.notes})` : ""}`,
       );
     try {
-      return await buildGguf(files, cache, { sha256: s.sha256, onProgress: (m) => onProgress(`${entry.id}: ${m}`) });
+      const form = ggufForm(entry, files, cache, budget ?? freeMemory(settings));
+      const dir = await buildGguf(files, cache, {
+        sha256: s.sha256,
+        float32: form.float32,
+        onProgress: (m) => onProgress(`${entry.id}: ${m}`),
+      });
+      return { dir, weightChoice: form.why };
     } catch (e) {
       throw new RegistryError(entry.id, `GGUF could not be converted: ${(e as Error).message}`, { cause: e });
     }
   }
+  return { dir: await resolveOther(entry, s, settings, onProgress, budget) };
+}
+
+/** What a run with no budget of its own may use: the CPU's free memory, as selectModels would measure it. */
+const freeMemory = (settings: SourceSettings): Budget => ({
+  availableGb: deviceMemoryGb("cpu", settings.deviceMemoryGb),
+  where: "machine",
+});
+
+/** Every other source: it has one form. */
+async function resolveOther(
+  entry: ModelEntry,
+  s: Exclude<ModelEntry["source"], { gguf: unknown }>,
+  settings: SourceSettings,
+  onProgress: (m: string) => void,
+  budget: Budget | undefined,
+): Promise<string> {
+  const { cacheDir: cache, modelsRoot } = settings;
   if ("analog" in s) {
     try {
       return await buildAnalog(s, cache);
@@ -338,13 +437,13 @@ export async function selectModels(
       if (error instanceof AbsentError && !wanted) selection.skipped.push({ ...base, reason: bare(error) });
       else selection.unloadable.push({ entry, error });
     };
-    let dir: string;
+    let dir: string, weightChoice: string | undefined;
     try {
-      dir = await resolveSource(entry, settings, onProgress, {
+      ({ dir, weightChoice } = await resolveWithForm(entry, settings, onProgress ?? (() => {}), {
         availableGb: available,
         where: device === "cuda" ? "GPU" : "machine",
         probing,
-      });
+      }));
     } catch (e) {
       notProbed(e instanceof RegistryError ? e : new RegistryError(entry.id, (e as Error).message, { cause: e }));
       continue;
@@ -369,7 +468,7 @@ export async function selectModels(
       );
       continue;
     }
-    selection.selected.push({ entry, dir, memoryGb });
+    selection.selected.push({ entry, dir, memoryGb, ...(weightChoice && { weightChoice }) });
   }
   return selection;
 }

@@ -21,7 +21,7 @@ import { sessionMemory } from "../../models/registry/memory.js";
 import { openCheckpoint } from "../../models/safetensors/reader.js";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { readConfig } from "../../probes/config.js";
-import { promptTexts } from "../../probes/prompts.js";
+import { PARADOX_PROMPTS, promptTexts } from "../../probes/prompts.js";
 import { idsOfLength, peerPython, sampledChild, stats } from "./cost.js";
 
 const BIG = path.join(PROJECT_ROOT, ".probespec-cache/big");
@@ -85,7 +85,7 @@ export async function bench7b(o: BigOptions): Promise<Record<string, unknown>> {
     lengths: o.lengths,
   };
   const save = () => fs.writeFileSync(out, JSON.stringify(report, null, 2));
-  const ctx = { o, work, save, text: promptTexts().join(" "), cache: readConfig().cacheDir };
+  const ctx = { o, work, save, text: promptTexts(PARADOX_PROMPTS).join(" "), cache: readConfig().cacheDir };
   try {
     if (parts.includes("gguf")) await ggufPart(report, ctx);
     if (parts.includes("bf16")) await bf16Part(report, ctx);

@@ -7,13 +7,13 @@
  */
 import fs from "node:fs";
 import { runProbes } from "../../probes/run.js";
-import { promptTexts } from "../../probes/prompts.js";
+import { PARADOX_PROMPTS, promptTexts } from "../../probes/prompts.js";
 
 const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"))![1]) * 1024;
 const baselineRssBytes = process.memoryUsage().rss;
 const t = performance.now();
 const run = await runProbes({
-  promptSet: { name: "bench", file: "-", prompts: promptTexts().slice(0, 8) },
+  promptSet: { name: "bench", file: "-", prompts: promptTexts(PARADOX_PROMPTS).slice(0, 8) },
   ort: process.env.BENCH_ORT ? JSON.parse(process.env.BENCH_ORT) : undefined,
 });
 if (run.failures.length) throw new Error(run.failures.map((f) => f.error).join("; "));

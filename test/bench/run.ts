@@ -21,7 +21,7 @@ import { runProbes } from "../../probes/run.js";
 import { formatBytes } from "../../onnx/errors.js";
 import { MatrixReductions } from "../../probes/matrix-graphs.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
-import { promptTexts } from "../../probes/prompts.js";
+import { PARADOX_PROMPTS, promptTexts } from "../../probes/prompts.js";
 import { loadRegistry } from "../../models/registry/registry.js";
 import { resolveSource } from "../../models/registry/select.js";
 import { readConfig } from "../../probes/config.js";
@@ -106,7 +106,7 @@ PRESETS["bench-mistral-160m"] = {
   description: "mistral-shaped analog of similar size (bench)",
 };
 
-const PROMPTS = promptTexts().slice(0, 8);
+const PROMPTS = promptTexts(PARADOX_PROMPTS).slice(0, 8);
 /** The plain session, the probed one (every measure's in-graph reductions) and the probed one with the logit lens, on the same prompts. */
 async function sessions(dir: string) {
   const s = await openSessions(path.basename(dir), dir, THREADS, { unlensed: true });
@@ -218,7 +218,7 @@ for (const [name, c] of CURVE_SIZES)
     description: "llama-shaped analog (bench cost curve)",
   };
 const LENGTHS = QUICK ? [16, 128] : [16, 128, 512];
-const CURVE_TEXT = promptTexts().join(" ");
+const CURVE_TEXT = promptTexts(PARADOX_PROMPTS).join(" ");
 
 /** TinyLlama-1.1B's converted folder (the GGUF parts from npm, converted once into the project's cache), or why not. */
 async function tinyllamaDir(): Promise<string | { missing: string }> {

@@ -44,6 +44,8 @@ export interface Family {
   hypothesis: string;
   cohort: Cohort;
   sides: Part[][];
+  /** Each prompt's stratum, as the run's bootstrap resampled within them. */
+  strata?: readonly string[];
 }
 
 /** The measures the tested sides read: a run trimmed to these can still be calibrated on. */
@@ -65,7 +67,7 @@ const sideOf = (who: Who, form: Form, test: RowTest): Part[] => [{ ...who, form,
 const testOf = (row: PlannedRow): RowTest | undefined => ("test" in row ? row.test : undefined);
 
 /** Every family the four specs judge, for each cohort the run has a subject of. */
-export function specFamilies(results: readonly ProbeResult[]): Family[] {
+export function specFamilies(results: readonly ProbeResult[], strata?: readonly string[]): Family[] {
   const subjects = results.filter(isSubject);
   const baselines = results.filter((r) => !isSubject(r));
   const pairs = subjects.flatMap((s) =>
@@ -131,6 +133,7 @@ export function specFamilies(results: readonly ProbeResult[]): Family[] {
       hypothesis,
       cohort: c,
       sides: sides.filter((side) => judged(side) && cohortOf(side[0].subject) === c),
+      ...(strata && { strata }),
     })).filter((f) => f.sides.length > 0),
   );
 }

@@ -78,6 +78,7 @@ function writeSnapshot(src: Source): void {
     note: `${new Intl.ListFormat("en").format(real.map((r) => r.id))} from ${src.file}, only the measures the specs test (${TESTED_MEASURES.join(", ")}), with the rows its report printed: npm run calibrate -- --snapshot writes it`,
     file: src.file,
     startedAt: src.startedAt,
+    ...(src.strata && { strata: src.strata }),
     results: real.map((r) => ({
       ...r,
       measures: Object.fromEntries(TESTED_MEASURES.filter((m) => r.measures[m]).map((m) => [m, r.measures[m]])),
@@ -128,7 +129,7 @@ function main(): void {
   const src = source();
   if (args.snapshot) return writeSnapshot(src);
   // --only: the families of one hypothesis, or of one of its cohorts.
-  const families = specFamilies(src.results).filter(
+  const families = specFamilies(src.results, src.strata).filter(
     (f) => !args.only || args.only === f.hypothesis || args.only === `${f.hypothesis}/${f.cohort}`,
   );
   if (!families.length) throw new Error(`calibrate: no family is ${args.only}`);

@@ -9,6 +9,7 @@ import { bootstrap, judgeClaim, normalQuantile, POWER, resamplesFor } from "../.
 import { BOOTSTRAP } from "../../hypotheses/criteria.js";
 import { FAMILY_ALPHA } from "../../hypotheses/family.js";
 import { judgeSides, type Family, type Part } from "./families.js";
+import { fnv1a, mulberry32 } from "../../probes/random.js";
 
 /** A true value this many standard errors inside its bound is confirmed with 80% power (judgeClaim's `detectable`). */
 export const DETECTABLE_SE = normalQuantile(1 - FAMILY_ALPHA) + normalQuantile(POWER);
@@ -114,17 +115,6 @@ export interface Tally {
   parts: { confirmed: number; rejected: number; detectable: number }[];
 }
 
-/** mulberry32: a small, well-mixed seeded generator for the simulated prompt sets (the bootstrap keeps its own). */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `replications` prompt sets drawn from the family's populations, each part's true value put where `at` says (its
  * bound, `targetOf` some standard errors from it, its detectable effect inside), each judged as the specs judge.
@@ -137,7 +127,12 @@ export function replicate(
 ): Tally {
   const populations = family.sides.map((side, i) => side.map((part, j) => moveTo(part, at(placed[i][j]))));
   const n = populations[0][0][0].length;
-  const rand = generator(seed);
+  // A replication draws each prompt from its own stratum, as the run's sample was drawn and its bootstrap resamples.
+  const strata = family.strata ?? Array<string>(n).fill("");
+  const members = new Map<string, number[]>();
+  strata.forEach((h, i) => members.set(h, [...(members.get(h) ?? []), i]));
+  const own = strata.map((h) => members.get(h)!);
+  const rand = mulberry32(seed);
   const drawn = new Int32Array(n);
   const flat = family.sides.flat();
   const tally: Tally = {
@@ -149,7 +144,7 @@ export function replicate(
     parts: flat.map(() => ({ confirmed: 0, rejected: 0, detectable: 0 })),
   };
   for (let r = 0; r < replications; r++) {
-    for (let i = 0; i < n; i++) drawn[i] = Math.floor(rand() * n);
+    for (let i = 0; i < n; i++) drawn[i] = own[i][Math.floor(rand() * own[i].length)];
     const sides = family.sides.map((side, i) =>
       side.map((part, j) => ({
         claim: part.test.claim,
@@ -157,7 +152,7 @@ export function replicate(
         samples: populations[i][j].map((xs) => Array.from(drawn, (q) => xs[q])),
       })),
     );
-    const judged = judgeSides(sides);
+    const judged = judgeSides(sides, family.strata);
     const parts = judged.rows.flatMap((row) => row.parts);
     if (judged.rows.every((row) => row.outcome === "confirmed")) tally.confirmed++;
     if (judged.rows.some((row) => row.outcome === "rejected")) tally.rejected++;
@@ -180,9 +175,7 @@ export function replicate(
  * prompt sets wherever it is calibrated, a full run or the test suite's snapshot of one cohort.
  */
 export function seedFor(family: Pick<Family, "hypothesis" | "cohort">, scenario: string, base = 1): number {
-  let h = 0x811c9dc5 ^ base;
-  for (const c of `${family.hypothesis}/${family.cohort}/${scenario}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
-  return h >>> 0;
+  return fnv1a(`${family.hypothesis}/${family.cohort}/${scenario}`, 0x811c9dc5 ^ base);
 }
 
 /** A rate with its Monte Carlo standard error. */

@@ -16,12 +16,18 @@ export interface Source {
   file: string;
   startedAt: string;
   results: ProbeResult[];
+  /** Each prompt's kind, the strata its bootstrap resampled within, where the run's prompt set gave them. */
+  strata?: string[];
 }
 
 /** The snapshot the test suite calibrates on: TinyLlama's and its baseline's tested measures from one real run. */
 export const SNAPSHOT = path.join(import.meta.dirname, "snapshot.json");
 
-const RunSchema = z.object({ startedAt: z.string(), results: z.array(ProbeResultSchema) });
+const RunSchema = z.object({
+  startedAt: z.string(),
+  results: z.array(ProbeResultSchema),
+  promptSet: z.object({ kinds: z.array(z.string()).optional() }).optional(),
+});
 
 /** One tested side as a report printed it: the shown part's interval and p-values, and the family it was judged in. */
 const SideSchema = z.object({
@@ -36,6 +42,7 @@ const SideSchema = z.object({
 export type PrintedSide = z.infer<typeof SideSchema> & { key: string };
 
 const SnapshotSchema = RunSchema.extend({
+  strata: z.array(z.string()).optional(),
   file: z.string(),
   note: z.string(),
   printed: z.array(SideSchema.extend({ key: z.string() })),
@@ -67,7 +74,12 @@ function denseMeasures(results: ProbeResult[]): ProbeResult[] {
 
 export function readRun(file: string, root: string): Source {
   const run = RunSchema.parse(JSON.parse(fs.readFileSync(file, "utf8")));
-  return { file: path.relative(root, file), startedAt: run.startedAt, results: denseMeasures(run.results) };
+  return {
+    file: path.relative(root, file),
+    startedAt: run.startedAt,
+    results: denseMeasures(run.results),
+    strata: run.promptSet?.kinds,
+  };
 }
 
 /** The newest run the hypotheses' setup wrote, if any. */
@@ -132,7 +144,10 @@ export function printedSides(resultsJson: string, startedAt: string): PrintedSid
 /** Every tested side of the families, judged on the run's own values as the specs judge, named as printedSides names them. */
 export function judgedSides(families: readonly Family[]): PrintedSide[] {
   return families.flatMap((f) => {
-    const judged = judgeSides(f.sides.map((side) => side.map((p) => p.test)));
+    const judged = judgeSides(
+      f.sides.map((side) => side.map((p) => p.test)),
+      f.strata,
+    );
     const predictions = [...new Set(f.sides.map((side) => side[0].prediction))];
     return judged.rows.map((row, i) => {
       const first = f.sides[i][0];
