@@ -124,6 +124,8 @@ async function ggufPart(report: Record<string, unknown>, { o, work, save, text, 
   const dir = await buildGguf([gguf], cache, { onProgress: o.say });
   g.convert_s = (performance.now() - t) / 1000;
   g.converted = dir;
+  // The form that ran: the block codes (a 7B's float32, 29 GB, would not fit beside anything here).
+  g.weights = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")).probespec?.weights;
   const idsFile = path.join(work, "gguf-ids.json");
   fs.writeFileSync(idsFile, JSON.stringify(o.lengths.map((n) => idsOfLength(dir, text, n))));
   g.probespec = await costInChild("gguf", dir, idsFile, o);
@@ -179,6 +181,7 @@ async function bf16Part(report: Record<string, unknown>, { o, work, save, text, 
       const t = performance.now();
       const dir = await buildCheckpoint(ckpt, cache, o.say);
       c.convert_s = (performance.now() - t) / 1000;
+      c.weights = "bf16 matrices read in place, widened to float32 per run; norms float32";
       c.probespec = await costInChild("bf16", dir, idsFile, o);
     }
     save();
@@ -265,6 +268,7 @@ export function summaryOf7b(r: Record<string, any>): string[] {
       continue;
     }
     const ours = m.probespec ?? {};
+    if (m.weights) lines.push(`${size} ${name}, weights as run: ${m.weights}`);
     if (ours.skipped || ours.error) lines.push(`${size} ${name}, probespec: ${ours.skipped ?? ours.error}`);
     else if (ours.points)
       lines.push(

