@@ -147,7 +147,7 @@ export function family() {
       const judged = tested.filter((x) => !open(x));
       const family = judgeTests(
         judged.map((x) => x.parts!.map((p) => p.test)),
-        promptSet.kinds,
+        promptSet.strata,
       );
       judged.forEach((x, k) => {
         const { outcome, shown, parts } = family.rows[k];

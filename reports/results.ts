@@ -158,7 +158,7 @@ export function resultsJson(
       bootstrap: {
         interval:
           "BCa, its normal quantiles read as Student's t at n − strata degrees of freedom (expanded percentile)",
-        stratified_by: run.promptSet.kinds ? "prompts.kinds" : null,
+        stratified_by: run.promptSet.strata ? "prompts.strata (the sample's genres)" : null,
       },
     },
     skipped: [

@@ -26,7 +26,7 @@ export const SNAPSHOT = path.join(import.meta.dirname, "snapshot.json");
 const RunSchema = z.object({
   startedAt: z.string(),
   results: z.array(ProbeResultSchema),
-  promptSet: z.object({ kinds: z.array(z.string()).optional() }).optional(),
+  promptSet: z.object({ strata: z.array(z.string()).optional() }).optional(),
 });
 
 /** One tested side as a report printed it: the shown part's interval and p-values, and the family it was judged in. */
@@ -78,7 +78,7 @@ export function readRun(file: string, root: string): Source {
     file: path.relative(root, file),
     startedAt: run.startedAt,
     results: denseMeasures(run.results),
-    strata: run.promptSet?.kinds,
+    strata: run.promptSet?.strata,
   };
 }
 
