@@ -34,12 +34,32 @@ export interface MassiveActivation {
   removedAtLast: number;
 }
 
+/**
+ * An attention sink in every head of `layers`, built as a real sink is (a head whose queries share a
+ * component that position 0's key alone aligns with; Xiao et al. 2023, "Efficient Streaming Language Models with
+ * Attention Sinks"): two private residual dimensions that only the embedding writes, `marker` (1 for BOS, 0 for every
+ * other token: position 0's) and `shared` (1 for every token). In a sink layer each key reads `marker` alone and each
+ * query `shared` alone, both on the head's slowest rotary pair, so every key after position 0 is exactly 0 and the score
+ * of query q on key 0 is exactly strength · cos(q ω) / (rms(x_q) rms(x_0)), x the residual entering the layer and ω the
+ * pair's frequency (q ω < 0.05 rad on a 50-token prompt at head dim 8). Its values are 0: a sink head writes nothing, so
+ * the sink leaves the residual stream as it was.
+ */
+export interface Sink {
+  layers: number[];
+  marker: number;
+  shared: number;
+  strength: number;
+}
+
 export interface Knobs {
   /** Multiplies W_U (and W_E, where they are tied). */
   wUScale: number;
   /** ‖resid_post.L-1‖ / ‖resid_pre.L-1‖ over the whole calibration-prompt tensor; unplanted when undefined. */
   lastLayerGain?: number;
+  /** ‖resid_post.layer‖ / ‖resid_pre.layer‖ over the whole calibration-prompt tensor, by scaling that layer's MLP. */
+  expansion?: { layer: number; gain: number };
   massive?: MassiveActivation;
+  sink?: Sink;
   /** Multiplies the final norm's gain: logits scale with it, so entropy falls as it grows. */
   sharpness: number;
 }
@@ -150,6 +170,25 @@ function validate(c: AnalogConfig): void {
     if (m.layer < 0 || m.layer >= c.layers - (m.removedAtLast > 0 ? 1 : 0))
       fail(`massive.layer ${m.layer} must precede the last layer`);
   }
+  const sink = c.knobs.sink;
+  if (sink) {
+    const t = traitsOf(c);
+    if (t.norm === "layer" || t.analog.qkNorm || t.analog.biases || c.tied)
+      fail(
+        "the sink knob needs an untied RMSNorm family without QK-norm or biases: its private dimensions must reach the keys and queries unchanged",
+      );
+    if (rotaryDim(c) < 2) fail("the sink knob needs a rotary pair");
+    const dims = [sink.marker, sink.shared, ...(m ? [m.dim] : [])];
+    if (dims.some((x) => x < 0 || x >= c.d) || new Set(dims).size !== dims.length)
+      fail(
+        `sink.marker ${sink.marker}, sink.shared ${sink.shared} and massive.dim must be distinct dimensions in 0..${c.d - 1}`,
+      );
+    if (!sink.layers.length || sink.layers.some((l) => !Number.isInteger(l) || l < 0 || l >= c.layers))
+      fail(`sink.layers ${JSON.stringify(sink.layers)} must name layers in 0..${c.layers - 1}`);
+  }
+  const e = c.knobs.expansion;
+  if (e && (e.layer < 0 || e.layer >= c.layers - (c.knobs.lastLayerGain !== undefined ? 1 : 0)))
+    fail(`expansion.layer ${e.layer} must be a layer before the last one whose gain is planted`);
   if (c.calibrationIds.some((t) => t < 0 || t >= c.vocab))
     fail(`calibration ids fall outside the vocabulary of ${c.vocab}`);
 }

@@ -29,6 +29,11 @@ const NOTHING = "nothing: seeded random weights";
 
 const SMALL = { layers: 8, d: 64, heads: 4, hidden: 128, vocab: 512, maxPositions: 256, tokenizer: "bytes" as const };
 
+/** The planted presets' model: Mistral-shaped (GQA 8/2), byte-level. */
+const PLANTED = { ...SMALL, heads: 8, kvHeads: 2, seed: 29 };
+/** The sink's layers and private dimensions (config.ts, Sink): the last two of 64. */
+const SINK = { layers: [4, 5, 6], marker: 62, shared: 63 };
+
 export const PRESETS: Record<string, Preset> = {
   mistral: {
     family: "mistral",
@@ -54,6 +59,70 @@ export const PRESETS: Record<string, Preset> = {
       // The paradox is planted (a), but by position 0 alone: without it the last layer expands.
       "residual-explosion": "confounded",
       // ×1.5 is short of the 1/0.58 ≈ 1.72 the claim needs.
+      "silent-exit": "rejected",
+    },
+  },
+  // The harness check's other plants: one preset that every hypothesis must confirm, and two that put an effect exactly
+  // at a hypothesis' bound, where its interval must straddle the bound. Each is the same seeded Mistral-shaped model;
+  // the at-bound numbers are solved on the default prompt set in float64 (test/plants.test.ts re-derives each).
+  confirmed: {
+    family: "mistral",
+    dialect: "torchscript",
+    config: PLANTED,
+    knobs: {
+      wUScale: 3,
+      expansion: { layer: 1, gain: 2 },
+      lastLayerGain: 0.58,
+      sink: { ...SINK, strength: 16 },
+    },
+    description: "Mistral-shaped, byte-level vocabulary: every hypothesis planted well past its bound",
+    planted:
+      "W_U ×3; layer 1's gain 2 and the last layer's 0.58 on the calibration prompt, at every position; an attention sink in layers 4–6 (key 0 scored 16 / (rms(x_q) rms(x_0)), every other key 0)",
+    expects: {
+      "attention-sink": "confirmed",
+      "entropy-efficiency": "confirmed",
+      "residual-explosion": "confirmed",
+      "silent-exit": "confirmed",
+    },
+  },
+  "at-bound": {
+    family: "mistral",
+    dialect: "torchscript",
+    config: PLANTED,
+    knobs: {
+      wUScale: 1.808354,
+      expansion: { layer: 1, gain: 2 },
+      lastLayerGain: 0.99748,
+      sink: { ...SINK, strength: 4.57769 },
+    },
+    description:
+      "Mistral-shaped, byte-level vocabulary: the attention sink, the last-layer gain and the logit spread each exactly at its bound",
+    planted:
+      "on the default prompts: a mean sink ratio of exactly 2 (layers 4–6, strength 4.57769), a mean last-layer gain of exactly 1 (0.99748 on the calibration prompt), a mean logit spread of exactly 1/0.58 × llama-analog's (W_U ×1.808354); layer 1's gain 2",
+    expects: {
+      // Each mean sits on its bound: the interval straddles it.
+      "attention-sink": "inconclusive",
+      "residual-explosion": "inconclusive",
+      // The readout gain is a property of the weights, with no interval: 1.77 × llama-analog's, past its bound.
+      "silent-exit": "inconclusive",
+      // Logits ×1.81 take the mean entropy ÷ ln V to 0.63 × the lowest baseline's.
+      "entropy-efficiency": "confirmed",
+    },
+  },
+  "sharp-at-bound": {
+    family: "mistral",
+    dialect: "torchscript",
+    config: PLANTED,
+    knobs: { sharpness: 1.491251, lastLayerGain: 1.5 },
+    description:
+      "Mistral-shaped, byte-level vocabulary: the output entropy exactly at its bound, the last layer expanding",
+    planted:
+      "the final norm's gain ×1.491251: a mean entropy ÷ ln V of exactly 0.8 × llama-analog's on the default prompts; a last-layer gain of 1.5 on the calibration prompt; no sink",
+    expects: {
+      "entropy-efficiency": "inconclusive",
+      "attention-sink": "rejected",
+      "residual-explosion": "rejected",
+      // Logits ×1.49 spread 1.46 × llama-analog's: short of 1/0.58.
       "silent-exit": "rejected",
     },
   },

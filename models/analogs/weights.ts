@@ -2,7 +2,7 @@
  * Seeded weights for an analog, in HuggingFace's layout ([out, in] matrices),
  * with the knobs planted by exact calibration against the float64 reference.
  */
-import { type AnalogConfig, headDim } from "./config.js";
+import { type AnalogConfig, headDim, rotaryDim } from "./config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../writer/traits.js";
@@ -119,6 +119,7 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
     else scale(w.finalNorm, knobs.sharpness);
     if (w.finalNormBias) scale(w.finalNormBias, knobs.sharpness);
   }
+  if (knobs.sink) plantSink(c, w);
   const m = knobs.massive;
   const last = c.layers - 1;
   if (m) {
@@ -150,7 +151,66 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
     setPrivate(m.layer, () => m.magnitude);
     if (m.removedAtLast > 0) setPrivate(last, (t) => (1 - m.removedAtLast) * t.residMid[last][k]);
   }
+  if (knobs.expansion) {
+    const { layer, gain } = knobs.expansion;
+    const { s, smallest } = solveMlpScale(c, w, gain, layer);
+    if (s === undefined)
+      throw new Error(
+        `analog ${c.family}: layer ${layer}'s gain ${gain} cannot be planted; the smallest reachable is ${smallest.toFixed(4)}`,
+      );
+    scaleMlp(c, w, layer, s);
+  }
   if (knobs.lastLayerGain !== undefined) plantLastLayerGain(c, w, knobs.lastLayerGain);
+}
+
+/** Residual dimensions only the embedding writes and only planted weights read: the massive activation's, the sink's. */
+function privateDims(c: AnalogConfig): number[] {
+  const { massive, sink } = c.knobs;
+  return [...(massive ? [massive.dim] : []), ...(sink ? [sink.marker, sink.shared] : [])];
+}
+
+/**
+ * Plants the sink (config.ts, Sink): the marker and shared dimensions written by the embedding alone and read by no
+ * weight of any layer, then every head of the sink layers rebuilt on them, its values zeroed. The norm's gain on each
+ * private dimension is divided out, so the score is the one Sink states.
+ */
+function plantSink(c: AnalogConfig, w: AnalogWeights): void {
+  const { d, hidden } = c;
+  const { layers, marker, shared, strength } = c.knobs.sink!;
+  const hd = headDim(c);
+  const width = c.heads * hd;
+  for (let t = 0; t < c.vocab; t++) {
+    w.embed[t * d + marker] = t === BOS ? 1 : 0;
+    w.embed[t * d + shared] = 1;
+  }
+  for (const L of w.layers)
+    for (const k of [marker, shared]) {
+      for (const name of ["q", "k", "v"] as const) for (let r = 0; r < L[name].length / d; r++) L[name][r * d + k] = 0;
+      for (let r = 0; r < hidden; r++) {
+        L.up[r * d + k] = 0;
+        if (L.gate) L.gate[r * d + k] = 0;
+      }
+      for (let j = 0; j < width; j++) L.o[k * width + j] = 0;
+      for (let j = 0; j < hidden; j++) L.down[k * hidden + j] = 0;
+    }
+  // The slowest rotary pair's first dimension within a head: rotate-half pairs (i, i + r/2), interleaved (2i, 2i + 1).
+  const r = rotaryDim(c);
+  const slow = c.ropeStyle === "half" ? r / 2 - 1 : r - 2;
+  for (const l of layers) {
+    const L = w.layers[l];
+    L.q.fill(0);
+    L.k.fill(0);
+    L.v.fill(0);
+    for (let h = 0; h < c.heads; h++) L.q[(h * hd + slow) * d + shared] = (strength * Math.sqrt(hd)) / L.norm1[shared];
+    for (let h = 0; h < c.kvHeads; h++) L.k[(h * hd + slow) * d + marker] = 1 / L.norm1[marker];
+  }
+}
+
+function scaleMlp(c: AnalogConfig, w: AnalogWeights, layer: number, s: number): void {
+  const L = w.layers[layer];
+  const first = c.knobs.massive ? 1 : 0;
+  for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
+  if (L.downBias) scale(L.downBias, s);
 }
 
 /**
@@ -166,7 +226,7 @@ function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void 
   // A contraction needs an MLP that writes against the residual: refit down_proj first.
   // Fitted or not, the scale s then plants g exactly on the calibration prompt.
   if (g < 1) fitAntiResidual(c, w, first);
-  const { s, smallest } = solveMlpScale(c, w, g);
+  const { s, smallest } = solveMlpScale(c, w, g, last);
   if (s === undefined) {
     const why =
       c.knobs.massive && c.knobs.massive.removedAtLast < 1
@@ -176,21 +236,18 @@ function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void 
       `analog ${c.family}: last-layer gain ${g} cannot be planted with these knobs; the smallest reachable is ${smallest.toFixed(4)}${why}`,
     );
   }
-  const L = w.layers[last];
-  for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
-  if (L.downBias) scale(L.downBias, s);
+  scaleMlp(c, w, last, s);
 }
 
-/** The smallest-magnitude scale of the last MLP's output that gives gain g (the other root overshoots, flipping the stream); else the smallest gain reachable. */
-function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number): { s?: number; smallest: number } {
-  const last = c.layers - 1;
+/** The smallest-magnitude scale of `layer`'s MLP output that gives it gain g (the other root overshoots, flipping the stream); else the smallest gain reachable. */
+function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number, layer: number): { s?: number; smallest: number } {
   const t = referenceForward(c, w, c.calibrationIds);
-  const r = t.residPre[last];
-  const post = t.residPost[last];
+  const r = t.residPre[layer];
+  const post = t.residPost[layer];
   // m: the MLP output that s scales; u: everything else in resid_post.
-  const m = Float64Array.from(t.mlpOut[last]);
+  const m = Float64Array.from(t.mlpOut[layer]);
   const k = c.knobs.massive?.dim;
-  if (k !== undefined) m[k] -= privateContribution(c, w, t, last, k);
+  if (k !== undefined) m[k] -= privateContribution(c, w, t, layer, k);
   let mm = 0,
     um = 0,
     uu = 0,
@@ -228,7 +285,7 @@ function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void
   ];
   const G = new Float64Array(hidden * hidden),
     B = new Float64Array(hidden * d);
-  const k = c.knobs.massive?.dim;
+  const kept = privateDims(c);
   for (const ids of sequences) {
     const t = referenceForward(c, w, ids);
     const A = mlpHidden(c, L, t.mlpIn[last], ids.length);
@@ -240,7 +297,7 @@ function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void
         for (let j = 0; j < hidden; j++) G[i * hidden + j] += a[i] * a[j];
         for (let o = 0; o < d; o++) {
           const u = t.residPost[last][s * d + o] - t.mlpOut[last][s * d + o];
-          if (o !== k) B[i * d + o] -= a[i] * u;
+          if (!kept.includes(o)) B[i * d + o] -= a[i] * u;
         }
       }
     }

@@ -56,6 +56,15 @@ const SOURCE_KINDS = {
         wUScale: z.number().positive().optional(),
         lastLayerGain: z.number().positive().optional(),
         sharpness: z.number().positive().optional(),
+        expansion: z.strictObject({ layer: z.number().int().nonnegative(), gain: z.number().positive() }).optional(),
+        sink: z
+          .strictObject({
+            layers: z.array(z.number().int().nonnegative()).min(1),
+            marker: z.number().int().nonnegative(),
+            shared: z.number().int().nonnegative(),
+            strength: z.number(),
+          })
+          .optional(),
         massive: z
           .strictObject({
             dim: z.number().int().nonnegative(),
