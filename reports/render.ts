@@ -6,7 +6,7 @@ import type { HypothesisVerdict } from "./verdicts.js";
 import { percent, type PredictionRow } from "../contract/prediction.js";
 import { rowVerdict } from "../contract/verdict.js";
 import type { Preregistration } from "../contract/run-file.js";
-import { harnessLine, type HarnessCheck } from "./harness.js";
+import { harnessLine, plantsByHypothesis, type HarnessCheck } from "./harness.js";
 import { cell } from "./cells.js";
 import type { Value } from "../probes/measures/measure.js";
 
@@ -51,6 +51,7 @@ export function renderReport(m: ReportModel): string {
   return env.render("index.njk", {
     ...m,
     harnessLine: m.harness && m.harness.total ? harnessLine(m.harness) : undefined,
+    plants: Object.fromEntries(m.harness ? plantsByHypothesis(m.harness) : []),
     providers: m.run.results.length ? [...new Set(m.run.results.map((r) => r.execution.provider))] : [m.run.device],
     allSynthetic: m.run.results.length > 0 && m.run.results.every((r) => r.synthetic),
     // The providers auto tried before the one that ran: the same for every model, so said once.

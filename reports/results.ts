@@ -77,6 +77,9 @@ export function resultsJson(
       as_planted: meta.harness.asPlanted,
       total: meta.harness.total,
       differences: meta.harness.differences,
+      // Each planted verdict and the one reached: a confirmation, a rejection and an effect at the bound per hypothesis.
+      plants: meta.harness.plants.map(({ preset, hypothesis, planted, got }) => ({ preset, hypothesis, planted, got })),
+      unplanted: meta.harness.unplanted,
       subjects: meta.harness.subjects,
     },
     // Each hypothesis' verdict is its real cohort's where the run has real models.

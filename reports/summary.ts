@@ -1,15 +1,15 @@
 /**
  * The terminal summary: one line per hypothesis with its headline verdict (the
  * real cohort's, where the run has real models) and its deciding numbers, then
- * the harness check on the synthetic analogs and each model entry that could
- * not be read; readable with colour off.
+ * the harness check on the synthetic analogs, one line a hypothesis, and each
+ * model entry that could not be read; readable with colour off.
  */
 import { Chalk } from "chalk";
 import type { HypothesisVerdict } from "./verdicts.js";
 import { rowLabel } from "../contract/prediction.js";
 import { rowVerdict } from "../contract/verdict.js";
 import { printable } from "../onnx/errors.js";
-import { harnessLine, type HarnessCheck } from "./harness.js";
+import { harnessLine, plantsByHypothesis, plantsLine, type HarnessCheck } from "./harness.js";
 
 /** The heading names the cohort the verdicts below it are of, as the run has them. */
 export function summaryHeading(verdicts: readonly HypothesisVerdict[]): string {
@@ -46,7 +46,18 @@ export function summaryLines(
   };
   const width = Math.max(...verdicts.map((v) => v.hypothesis.length), 10);
   const lines = [c.bold(summaryHeading(verdicts))];
+  const planted = new Map(harness ? plantsByHypothesis(harness) : []);
   for (const v of verdicts) {
+    // Synthetic subjects planted to differ have no verdict in common: where they are the headline, the line is the
+    // hypothesis' part of the harness check.
+    const plants = v.cohort === "synthetic" ? planted.get(v.hypothesis) : undefined;
+    if (plants) {
+      const ok = plants.every((p) => p.got === p.planted);
+      lines.push(
+        `  ${v.hypothesis.padEnd(width)}  ${(ok ? c.green.bold : c.red.bold)((ok ? "AS PLANTED" : "NOT AS PLANTED").padEnd(12))} ${printable(plantsLine(plants))}`,
+      );
+      continue;
+    }
     // The deciding numbers, of the headline cohort's rows only: for a rejection the rows that missed, for a
     // confirmation every row; at most three a prediction. Other verdicts say why in their reason.
     const parts =
@@ -70,8 +81,12 @@ export function summaryLines(
   if (harness?.total) {
     const ok = !harness.differences.length;
     lines.push(
-      `  ${(ok ? c.green : c.red.bold)(harnessLine(harness))} (${harness.subjects.map((s) => `${s.id}: ${s.planted}`).join("; ")})`,
+      `  ${(ok ? c.green : c.red.bold)(harnessLine(harness))}, each synthetic subject judged on its own rows:`,
     );
+    // One line a hypothesis, each plant's verdict beside its subject (the report says what each preset plants).
+    for (const [h, plants] of planted) lines.push(`    ${h.padEnd(width)} ${printable(plantsLine(plants))}`);
+    if (harness.unplanted.length)
+      lines.push(`    ${c.gray(`not planted in this run: ${harness.unplanted.join(", ")}`)}`);
     for (const d of harness.differences) lines.push(`    ${printable(d)}`);
   }
   // An entry that could not be read entered no cohort: it is named here once, and the run exits 1 for it.

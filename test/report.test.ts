@@ -353,7 +353,10 @@ describe("the synthetic cohort as a check of the harness", () => {
     const lines = summaryLines([judgeHypothesis(o)], undefined, { color: false, harness: harnessCheck([o], planted) });
     expect(lines[0]).toBe("probespec verdicts (real models)");
     expect(lines[1]).toMatch(/^ {2}h +CONFIRMED +ratio ≥ 1.72: real vs b 2.00$/);
-    expect(lines[2]).toBe("  harness check: 1 of 1 as planted (analog: W_U ×1.5)");
+    expect(lines[2]).toBe("  harness check: 1 of 1 as planted, each synthetic subject judged on its own rows:");
+    expect(lines[3]).toMatch(/^ {4}h +analog rejected$/);
+    // One subject plants one verdict of one hypothesis: the others are named as missing from this run.
+    expect(lines[4]).toBe("    not planted in this run: h: confirmed, h: inconclusive");
   });
 
   it("heads the summary with the cohorts the run has: synthetic only where no real model was probed", () => {
@@ -428,7 +431,8 @@ describe("a run's verdicts by cohort, its exit status, and PROBESPEC_COMPARE", (
     ];
     const r = runHypotheses(entries);
     expect(r.output).toMatch(/probespec verdicts \(real models\)/);
-    expect(r.output).toMatch(/harness check: 4 of 4 as planted \(mistral-analog: W_U ×1\.5/);
+    expect(r.output).toMatch(/harness check: 4 of 4 as planted, each synthetic subject judged on its own rows:/);
+    expect(r.output).toMatch(/^ {4}silent-exit +mistral-analog rejected$/m);
     expect(r.results.harness_check).toMatchObject({ passed: true, as_planted: 4, total: 4 });
     for (const v of Object.values(r.results.verdicts) as {
       verdict: string;
