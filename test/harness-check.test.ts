@@ -129,7 +129,7 @@ describe("the harness check on the default presets", () => {
     const json = resultsJson(
       { results: [], failures: [], skipped: [], registryProblems: [], startedAt: "", promptSet: {} } as never,
       verdicts,
-      { harness: check },
+      { harness: check, durationS: 0 },
     ) as { harness_check: { plants: unknown[] } };
     expect(json.harness_check.plants).toHaveLength(check.total);
     expect(json.harness_check.plants).toContainEqual({
