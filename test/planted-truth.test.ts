@@ -164,5 +164,13 @@ describe("the default run", () => {
         for (const id of [row.subject, row.baseline ?? row.subject]) expect(real.has(id), id).toBe(true);
       expect(v.by_cohort.real.reason).not.toMatch(/analog/);
     }
+    // The harness check plants every verdict for every hypothesis, and each came out as planted.
+    expect(r.results.harness_check).toMatchObject({ passed: true, unplanted: [] });
+    for (const h of specs)
+      for (const kind of ["confirmed", "rejected", "inconclusive"])
+        expect(r.results.harness_check.plants).toContainEqual(
+          expect.objectContaining({ hypothesis: h, planted: kind, got: kind }),
+        );
+    expect(r.output).toMatch(/harness check: (\d+) of \1 as planted/);
   });
 });
