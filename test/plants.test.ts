@@ -4,46 +4,14 @@
  * says, on the default prompt set, computed with the reference forward pass
  * (independent of ONNX and ONNX Runtime) and the metrics' own definitions.
  */
-import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { describe, expect, it } from "vitest";
 import { generateAnalog } from "../models/analogs/build.js";
 import { rotaryDim } from "../models/analogs/config.js";
 import { referenceForward } from "../models/analogs/reference.js";
-import { entropy, firstKeyMass, mean, softmaxGain, std, uniformFirstKeyMass } from "../probes/metrics.js";
-import { promptTexts } from "../probes/prompts.js";
+import { mean } from "../probes/metrics.js";
+import { forward, runPromptTexts, solvePlants } from "./plants.js";
+import { PRESETS } from "../models/analogs/presets.js";
 import { ENTROPY_MAX_RATIO, PARADOX_MAX_GAIN, SILENT_EXIT_MIN_RATIO, SINK_MIN_RATIO } from "../hypotheses/criteria.js";
-
-/** Each default prompt's numbers the specs judge, for one preset, from the float64 reference. */
-async function perPrompt(analog: string) {
-  const { config: c, weights: w, tokenizer, tokenizerConfig } = await generateAnalog({ analog });
-  const tok = new PreTrainedTokenizer(tokenizer, tokenizerConfig);
-  const norm = (x: Float64Array, from: number) => Math.hypot(...x.subarray(from * c.d));
-  const rows = promptTexts().map((text) => {
-    const ids = tok.encode(text) as number[];
-    const t = referenceForward(c, w, ids);
-    const seq = ids.length;
-    const toFirst = t.pattern.map((p) => {
-      const first = new Float64Array(c.heads * seq);
-      for (let i = 0; i < first.length; i++) first[i] = p[i * seq];
-      return firstKeyMass(first, seq) / uniformFirstKeyMass(seq);
-    });
-    const logits = t.logits.subarray((seq - 1) * c.vocab);
-    const last = c.layers - 1;
-    const gains = (from: number) => t.residPre.map((r, l) => norm(t.residPost[l], from) / norm(r, from));
-    return {
-      sink: mean(toFirst.slice(Math.floor(c.layers / 2))),
-      gains: gains(0),
-      gainsEx0: gains(1),
-      last: gains(0)[last],
-      spread: std(logits),
-      entropy: entropy(logits) / Math.log(c.vocab),
-    };
-  });
-  const of = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
-  const meanOf = (k: "sink" | "last" | "spread" | "entropy") => mean(of(k) as number[]);
-  const effective = Float32Array.from(w.lmHead, (x, i) => x * w.finalNorm[i % c.d]);
-  return { c, w, of, meanOf, readout: softmaxGain(effective, c.vocab, c.d) };
-}
 
 const BASELINES = ["llama", "gemma", "pythia", "apertus"];
 
@@ -83,8 +51,18 @@ describe("the sink knob", () => {
 });
 
 describe("the planted presets on the default prompt set, in float64", () => {
+  it("carry the knobs solved on the run's prompt set (npx tsx test/plants.ts prints them for another set)", async () => {
+    const solved = await solvePlants();
+    const [bound, sharp] = [PRESETS["at-bound"].knobs, PRESETS["sharp-at-bound"].knobs];
+    const hint = `on ${runPromptTexts().length} prompts the plants solve to ${JSON.stringify(solved)}`;
+    expect(bound.wUScale! / solved["at-bound"].wUScale, hint).toBeCloseTo(1, 5);
+    expect(bound.lastLayerGain! / solved["at-bound"].lastLayerGain, hint).toBeCloseTo(1, 5);
+    expect(bound.sink!.strength / solved["at-bound"].sinkStrength, hint).toBeCloseTo(1, 5);
+    expect(sharp.sharpness! / solved["sharp-at-bound"].sharpness, hint).toBeCloseTo(1, 5);
+  });
+
   it("at-bound: a mean sink ratio of 2, a mean last-layer gain of 1, a logit spread 1/0.58 × llama-analog's", async () => {
-    const [subject, ...bases] = await Promise.all(["at-bound", ...BASELINES].map(perPrompt));
+    const [subject, ...bases] = await Promise.all(["at-bound", ...BASELINES].map((analog) => forward({ analog })));
     expect(subject.meanOf("sink") / SINK_MIN_RATIO).toBeCloseTo(1, 5);
     expect(subject.meanOf("last") / PARADOX_MAX_GAIN).toBeCloseTo(1, 5);
     // llama-analog has the widest spread of the baselines: against it the ratio is smallest, and sits on the bound.
@@ -99,7 +77,9 @@ describe("the planted presets on the default prompt set, in float64", () => {
   });
 
   it("sharp-at-bound: a mean entropy ÷ ln V of 0.8 × llama-analog's, the lowest of the baselines", async () => {
-    const [subject, ...bases] = await Promise.all(["sharp-at-bound", ...BASELINES].map(perPrompt));
+    const [subject, ...bases] = await Promise.all(
+      ["sharp-at-bound", ...BASELINES].map((analog) => forward({ analog })),
+    );
     const entropies = bases.map((b) => b.meanOf("entropy"));
     expect(Math.min(...entropies)).toBe(entropies[0]);
     expect(subject.meanOf("entropy") / entropies[0] / ENTROPY_MAX_RATIO).toBeCloseTo(1, 5);
@@ -111,9 +91,9 @@ describe("the planted presets on the default prompt set, in float64", () => {
   });
 
   it("confirmed: every effect well past its bound, with and without position 0", async () => {
-    const [subject, ...bases] = await Promise.all(["confirmed", ...BASELINES].map(perPrompt));
+    const [subject, ...bases] = await Promise.all(["confirmed", ...BASELINES].map((analog) => forward({ analog })));
     expect(subject.meanOf("sink")).toBeGreaterThan(2 * SINK_MIN_RATIO);
-    for (const gains of [subject.of("gains"), subject.of("gainsEx0")]) {
+    for (const gains of [subject.prompts.map((p) => p.gains), subject.prompts.map((p) => p.gainsEx0)]) {
       const byLayer = gains[0].map((_, l) => mean(gains.map((g) => g[l])));
       expect(byLayer.at(-1)).toBeLessThan(0.8 * PARADOX_MAX_GAIN);
       expect(byLayer.indexOf(Math.max(...byLayer))).toBe(1);

@@ -64,7 +64,7 @@ export const PRESETS: Record<string, Preset> = {
   },
   // The harness check's other plants: one preset that every hypothesis must confirm, and two that put an effect exactly
   // at a hypothesis' bound, where its interval must straddle the bound. Each is the same seeded Mistral-shaped model;
-  // the at-bound numbers are solved on the default prompt set in float64 (test/plants.test.ts re-derives each).
+  // the at-bound numbers are solved on the default prompt set in float64 (test/plants.ts; `npx tsx test/plants.ts` prints them).
   confirmed: {
     family: "mistral",
     dialect: "torchscript",
