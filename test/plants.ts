@@ -11,6 +11,7 @@ import { generateAnalog, type AnalogRequest } from "../models/analogs/build.js";
 import { rotaryDim, type AnalogConfig } from "../models/analogs/config.js";
 import { referenceForward, type Trace } from "../models/analogs/reference.js";
 import { PRESETS } from "../models/analogs/presets.js";
+import { traitsOf } from "../models/writer/traits.js";
 import { entropy, firstKeyMass, mean, softmaxGain, std, uniformFirstKeyMass } from "../probes/metrics.js";
 import { DEFAULT_PROMPTS, promptTexts } from "../probes/prompts.js";
 import { ENTROPY_MAX_RATIO, PARADOX_MAX_GAIN, SILENT_EXIT_MIN_RATIO, SINK_MIN_RATIO } from "../hypotheses/criteria.js";
@@ -19,8 +20,19 @@ import { ENTROPY_MAX_RATIO, PARADOX_MAX_GAIN, SILENT_EXIT_MIN_RATIO, SINK_MIN_RA
 export const runPromptTexts = () =>
   promptTexts(process.env.PROBESPEC_PROMPTS ? path.resolve(process.env.PROBESPEC_PROMPTS) : DEFAULT_PROMPTS);
 
-/** A preset's float64 forward on every prompt of the set, with what the specs read of each. */
-export async function forward(req: AnalogRequest, texts = runPromptTexts()) {
+/** The synthetic cohort's baselines: an at-bound plant sits on its bound against the one nearest it. */
+export const BASELINES = ["llama", "gemma", "pythia", "apertus"];
+
+const forwards = new Map<string, ReturnType<typeof forwardOnce>>();
+
+/** A preset's float64 forward on every prompt of the set, with what the specs read of each; computed once a process. */
+export function forward(req: AnalogRequest, texts = runPromptTexts()) {
+  const key = JSON.stringify([req, texts]);
+  if (!forwards.has(key)) forwards.set(key, forwardOnce(req, texts));
+  return forwards.get(key)!;
+}
+
+async function forwardOnce(req: AnalogRequest, texts: string[]) {
   const { config: c, weights: w, tokenizer, tokenizerConfig } = await generateAnalog(req);
   const tok = new PreTrainedTokenizer(tokenizer, tokenizerConfig);
   const sumsq = (x: Float64Array, from: number) => x.subarray(from * c.d).reduce((a, v) => a + v * v, 0);
@@ -49,7 +61,9 @@ export async function forward(req: AnalogRequest, texts = runPromptTexts()) {
     };
   });
   const meanOf = (k: "sink" | "last" | "spread" | "entropy") => mean(prompts.map((p) => p[k]));
-  const effective = Float32Array.from(w.lmHead, (x, i) => x * w.finalNorm[i % c.d]);
+  // W_U_eff: the final norm's gain folded in (Gemma's is 1 + w).
+  const plusOne = traitsOf(c).gainPlusOne ? 1 : 0;
+  const effective = Float32Array.from(w.lmHead, (x, i) => x * (plusOne + w.finalNorm[i % c.d]));
   return { c, w, prompts, meanOf, readout: softmaxGain(effective, c.vocab, c.d) };
 }
 
@@ -75,7 +89,10 @@ function unitScores(c: AnalogConfig, t: Trace, seq: number, layer: number): numb
 
 /** The knobs that put each at-bound plant exactly on its bound over these prompts. */
 export async function solvePlants(texts = runPromptTexts()) {
-  const llama = await forward({ analog: "llama" }, texts);
+  const baselines = await Promise.all(BASELINES.map((analog) => forward({ analog }, texts)));
+  // Against the widest-spread baseline the spread ratio is smallest, against the sharpest the entropy ratio largest.
+  const widest = Math.max(...baselines.map((b) => b.meanOf("spread")));
+  const sharpest = Math.min(...baselines.map((b) => b.meanOf("entropy")));
   const bound = PRESETS["at-bound"].knobs;
   // The last layer's MLP is refitted against the residual for any planted gain below 1, then scaled: its output per
   // prompt is s·m, and the mean gain over the prompts a function of s alone.
@@ -113,12 +130,12 @@ export async function solvePlants(texts = runPromptTexts()) {
   // Logits are linear in W_U: the spread is, too. With the solved gain the last layer's output changes, so the
   // logits are read again with it.
   const solved = await forward({ analog: "at-bound", knobs: { ...bound, lastLayerGain, wUScale: 1 } }, texts);
-  const wUScale = (SILENT_EXIT_MIN_RATIO * llama.meanOf("spread")) / solved.meanOf("spread");
+  const wUScale = (SILENT_EXIT_MIN_RATIO * widest) / solved.meanOf("spread");
   // Sharpness multiplies the logits (the final norm has no bias): entropy of k × the unsharpened logits.
   const sharp = await forward({ analog: "sharp-at-bound", knobs: { sharpness: 1 } }, texts);
   const entropyAt = (k: number) =>
     mean(sharp.prompts.map((p) => entropy(p.logits.map((v) => v * k)) / Math.log(sharp.c.vocab)));
-  const sharpness = bisect(entropyAt, 0.5, 10, ENTROPY_MAX_RATIO * llama.meanOf("entropy"));
+  const sharpness = bisect(entropyAt, 0.5, 10, ENTROPY_MAX_RATIO * sharpest);
   return { "at-bound": { wUScale, lastLayerGain, sinkStrength: strength }, "sharp-at-bound": { sharpness } };
 }
 
