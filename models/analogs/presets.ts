@@ -44,13 +44,15 @@ export const PRESETS: Record<string, Preset> = {
       // W_U alone is planted: a sharpness in the final norm's gain would scale the
       // readout (W_U_eff) as well, and silent-exit would read 1.5 × that (#16).
       wUScale: 1.5,
-      massive: { dim: 5, magnitude: 400, layer: 1, removedAtLast: 0.5 },
+      // 45% removed: on the calibration prompt the whole tensor contracts to 0.58 with every other position growing,
+      // and on 32–48-token contexts position 0 still carries the contraction (half, and the other positions outweigh it).
+      massive: { dim: 5, magnitude: 400, layer: 1, removedAtLast: 0.45 },
       lastLayerGain: 0.58,
     },
     description:
-      "Mistral-shaped: GQA, SwiGLU, RMSNorm, untied; a first-token massive activation from layer 1, half removed by the last layer",
+      "Mistral-shaped: GQA, SwiGLU, RMSNorm, untied; a first-token massive activation from layer 1, 45% of it removed by the last layer",
     planted:
-      "W_U ×1.5 (the final norm's gain untouched); a first-token massive activation (dim 5, magnitude 400) from layer 1 that the last layer halves; a whole-tensor last-layer gain of 0.58 on the calibration prompt",
+      "W_U ×1.5 (the final norm's gain untouched); a first-token massive activation (dim 5, magnitude 400) from layer 1 that the last layer cuts by 45%; a whole-tensor last-layer gain of 0.58 on the calibration prompt",
     expects: {
       // No head is made to attend to position 0.
       "attention-sink": "rejected",
