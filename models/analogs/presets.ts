@@ -44,8 +44,8 @@ export const PRESETS: Record<string, Preset> = {
       // W_U alone is planted: a sharpness in the final norm's gain would scale the
       // readout (W_U_eff) as well, and silent-exit would read 1.5 × that (#16).
       wUScale: 1.5,
-      // 45% removed: on the calibration prompt the whole tensor contracts to 0.58 with every other position growing,
-      // and on 32–48-token contexts position 0 still carries the contraction (half, and the other positions outweigh it).
+      // 45% removed: the whole tensor contracts to 0.58 on the calibration prompt while every other position grows;
+      // with half removed, the other positions' growth outweighed position 0 on the default 32–48-token contexts.
       massive: { dim: 5, magnitude: 400, layer: 1, removedAtLast: 0.45 },
       lastLayerGain: 0.58,
     },
