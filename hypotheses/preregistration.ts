@@ -32,14 +32,21 @@ export function preregistration(
 /**
  * The synthetic subjects built from a preset as it is (no knob, seed or dialect
  * of their own: anything else plants something the preset did not declare),
- * with the verdicts the preset says its plants must produce.
+ * with the verdicts the preset says its plants must produce; on a prompt set
+ * other than the one its at-bound effects were solved on, a preset is left out.
  */
-export function plantedSubjects(entries: readonly ModelEntry[], probed: readonly string[]): PlantedSubject[] {
+export function plantedSubjects(
+  entries: readonly ModelEntry[],
+  probed: readonly string[],
+  promptSet?: string,
+): PlantedSubject[] {
   return entries.flatMap((e) => {
     const source = e.source as Record<string, unknown>;
     const preset = typeof source.analog === "string" ? PRESETS[source.analog] : undefined;
     const asIs = Object.keys(source).length === 1;
     if (!preset?.expects || !Object.keys(preset.expects).length || !asIs) return [];
+    // An effect solved onto its bound for other prompts is no plant on these.
+    if (preset.solvedOn && promptSet !== undefined && preset.solvedOn !== promptSet) return [];
     if (!e.synthetic || !isSubject(e) || !probed.includes(e.id)) return [];
     return [{ id: e.id, preset: source.analog as string, planted: preset.planted ?? "", expects: preset.expects }];
   });

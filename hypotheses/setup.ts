@@ -102,6 +102,7 @@ export default async function setup(project: TestProject): Promise<void> {
     planted: plantedSubjects(
       entries,
       run.results.map((r) => r.id),
+      run.promptSet.name,
     ),
     preregistration: preregistration(import.meta.dirname, run.promptSet),
     compare: config.compare,

@@ -71,6 +71,23 @@ describe("the harness check on the default presets", () => {
     for (const s of DEFAULT_PLANTS) expect(s.planted).toBe(PRESETS[s.preset].planted);
   });
 
+  it("leaves out a preset whose at-bound effects were solved on another prompt set", () => {
+    const ids = DEFAULT_PLANTS.map((s) => s.id);
+    const onOthers = plantedSubjects(
+      DEFAULT_PLANTS.map((s) =>
+        ModelEntrySchema.parse({ id: s.id, family: "mistral", source: { analog: s.preset }, synthetic: true }),
+      ),
+      ids,
+      "paradox-32",
+    );
+    expect(onOthers.map((s) => s.preset).sort()).toEqual(
+      DEFAULT_PLANTS.filter((s) => !PRESETS[s.preset].solvedOn)
+        .map((s) => s.preset)
+        .sort(),
+    );
+    expect(onOthers.length).toBeLessThan(DEFAULT_PLANTS.length);
+  });
+
   it("plants a confirmation, a rejection and an effect at the bound for every hypothesis", () => {
     expect(HYPOTHESES.length).toBe(4);
     for (const h of HYPOTHESES)

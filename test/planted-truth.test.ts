@@ -164,10 +164,12 @@ describe("the default run", () => {
         for (const id of [row.subject, row.baseline ?? row.subject]) expect(real.has(id), id).toBe(true);
       expect(v.by_cohort.real.reason).not.toMatch(/analog/);
     }
-    // The harness check plants every verdict for every hypothesis, and each came out as planted.
-    expect(r.results.harness_check).toMatchObject({ passed: true, unplanted: [] });
+    // Every plant came out as planted. The tests' runs are on the hand-written prompts: the effects planted at their
+    // bounds were solved on the default sample, so those presets are left out and their verdicts named as not planted.
+    expect(r.results.harness_check).toMatchObject({ passed: true });
+    for (const h of specs) expect(r.results.harness_check.unplanted).toContain(`${h}: inconclusive`);
     for (const h of specs)
-      for (const kind of ["confirmed", "rejected", "inconclusive"])
+      for (const kind of ["confirmed", "rejected"])
         expect(r.results.harness_check.plants).toContainEqual(
           expect.objectContaining({ hypothesis: h, planted: kind, got: kind }),
         );

@@ -22,6 +22,11 @@ export interface Preset {
    * subject: the harness check. A run that reaches another has a broken harness, not a finding.
    */
   expects?: Record<string, PlantedVerdict>;
+  /**
+   * The prompt set (by name) an effect planted at its bound was solved on: a mean over prompts sits on the bound for
+   * those prompts only, so on any other set the preset's verdicts are not checked.
+   */
+  solvedOn?: string;
 }
 
 /** Baselines plant nothing: no verdict is theirs to check. */
@@ -101,6 +106,7 @@ export const PRESETS: Record<string, Preset> = {
       "Mistral-shaped, byte-level vocabulary: the attention sink, the last-layer gain and the logit spread each exactly at its bound",
     planted:
       "on the default prompts: a mean sink ratio of exactly 2 (layers 4–6, strength 4.044291), a mean last-layer gain of exactly 1 (0.9996523 on the calibration prompt), a mean logit spread of exactly 1/0.58 × the widest synthetic baseline's (W_U ×1.779722); layer 1's gain 2",
+    solvedOn: "brown-210",
     expects: {
       // Each mean sits on its bound: the interval straddles it.
       "attention-sink": "inconclusive",
@@ -120,6 +126,7 @@ export const PRESETS: Record<string, Preset> = {
       "Mistral-shaped, byte-level vocabulary: the output entropy exactly at its bound, the last layer expanding",
     planted:
       "the final norm's gain ×1.577272: a mean entropy ÷ ln V of exactly 0.8 × the sharpest synthetic baseline's on the default prompts; a last-layer gain of 1.5 on the calibration prompt; no sink",
+    solvedOn: "brown-210",
     expects: {
       "entropy-efficiency": "inconclusive",
       "attention-sink": "rejected",
