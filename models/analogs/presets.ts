@@ -53,6 +53,9 @@ export const PRESETS: Record<string, Preset> = {
       "entropy-efficiency": "rejected",
       // The paradox is planted (a), but by position 0 alone: without it the last layer expands.
       "residual-explosion": "confounded",
+      // The contraction is position 0's: with its vector replaced by the others' mean at the last layer's input, the
+      // last layer expands.
+      "position-zero": "confirmed",
       // ×1.5 is short of the 1/0.58 ≈ 1.72 the claim needs.
       "silent-exit": "rejected",
     },
