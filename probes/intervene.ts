@@ -10,7 +10,7 @@ import * as ort from "onnxruntime-node";
 import type { ModelProto } from "onnx-buf";
 import { ProbeError } from "../onnx/errors.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, valueInfo } from "../onnx/graph.js";
-import { indexGraph, opsetVersion } from "../onnx/io.js";
+import { indexGraph, opsetVersion, type GraphIndex } from "../onnx/io.js";
 import { elementType } from "../onnx/surgery.js";
 import { SKIP_NORMS } from "./dataflow.js";
 import type { Located } from "./locate.js";
@@ -51,6 +51,23 @@ const order = (p: ProbePoint): number => {
 export const siteInput = (p: ProbePoint, what: "positions" | "dims" | "scale" | "mean" | "add") =>
   `probespec::intervene::${p}::${what}`;
 
+/** Why a point cannot be edited in this graph, or undefined where it can. */
+export function siteProblem(idx: GraphIndex, located: Located, p: ProbePoint): string | undefined {
+  const src = located.points.get(p);
+  if (!EDITABLE.has(parsePoint(p).kind)) return "only a point of the residual stream's width can be edited";
+  if (!src) return located.unavailable.find((u) => u.point === p)?.reason ?? "it is not located";
+  if (!("tensor" in src)) return `the graph never computes it as a tensor (it is ${src.minus.join(" − ")})`;
+  const T = src.tensor;
+  // A fused norm computes its normalised output from the sum inside the node: an edit of the sum would miss it.
+  const made = located.edits.find((e) => e.name === T);
+  const p0 = idx.producer.get(T);
+  if (made) return `it is the sum inside the fused norm "${made.node}", which normalises it before any edit could`;
+  if (p0 && (SKIP_NORMS.has(p0.opType) || p0.opType === "EmbedLayerNormalization") && p0.output[0] !== T)
+    return `it is the sum inside ${p0.opType} "${p0.name}", which normalises it before any edit could`;
+  if (!idx.consumers.get(T)?.length) return `no node reads "${T}"`;
+  return undefined;
+}
+
 /**
  * The model with an editing site at each point, and the located points as they now read: the site's point, and any
  * later point on the same tensor (resid_pre.(L+1) after an edit at resid_post.L), read the edited tensor; earlier
@@ -68,26 +85,11 @@ export function addInterventions(
   const g = new GraphBuilder();
   const points = new Map(located.points);
   const rewire = new Map<string, string>();
-  const fail = (p: ProbePoint, why: string) => new ProbeError(modelId, `cannot intervene at ${p}: ${why}`);
   // In forward order: two sites on one tensor (resid_post.L, resid_pre.(L+1)) edit it in turn, as hooks would.
   for (const p of [...new Set(sites)].sort((a, b) => order(a) - order(b))) {
-    const src = located.points.get(p);
-    if (!EDITABLE.has(parsePoint(p).kind)) throw fail(p, "only a point of the residual stream's width can be edited");
-    if (!src) throw fail(p, located.unavailable.find((u) => u.point === p)?.reason ?? "it is not located");
-    if (!("tensor" in src)) throw fail(p, `the graph never computes it as a tensor (it is ${src.minus.join(" − ")})`);
-    const T = src.tensor;
-    const producer = idx.producer.get(T);
-    // A fused norm computes its normalised output from the sum inside the node: an edit of the sum would miss it.
-    if (
-      producer &&
-      (SKIP_NORMS.has(producer.opType) || producer.opType === "EmbedLayerNormalization") &&
-      producer.output[0] !== T
-    )
-      throw fail(
-        p,
-        `it is the sum inside ${producer.opType} "${producer.name}", which normalises it before any edit could`,
-      );
-    if (!idx.consumers.get(T)?.length) throw fail(p, `no node reads "${T}"`);
+    const why = siteProblem(idx, located, p);
+    if (why) throw new ProbeError(modelId, `cannot intervene at ${p}: ${why}`);
+    const T = (located.points.get(p) as { tensor: string }).tensor;
     const into = rewire.get(T) ?? T;
     const type = elementType(idx, T);
     const s = `/probespec/intervene/${p}`;

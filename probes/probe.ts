@@ -44,7 +44,7 @@ import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import type { ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
-import { addInterventions, interventionFeeds, interventionKey, type Intervention } from "./intervene.js";
+import { addInterventions, interventionFeeds, interventionKey, siteProblem, type Intervention } from "./intervene.js";
 import { weightForm, weightsAsRun, widenedWeights } from "./weight-form.js";
 
 export interface PromptResult {
@@ -220,8 +220,19 @@ export async function probeModel(
   // One pass a prompt for the plain measures, and one for each distinct intervention a measure asks for, all through
   // one session whose sites are off in the plain pass.
   const passes = new Map<string, { intervention?: Intervention; measures: PromptMeasure[] }>([["", { measures: [] }]]);
-  for (const m of taken) {
+  const index = indexGraph(model.proto.graph!);
+  for (const m of [...taken]) {
     const intervention = m.intervention?.(located);
+    // An edit the graph cannot take (a fused norm's inner sum) leaves that measure unavailable, not the model.
+    const why = intervention && siteProblem(index, located, intervention.point);
+    if (why) {
+      measures[m.name] = {
+        unit: m.unit,
+        unavailable: `an intervention at ${intervention.point} is impossible: ${why}`,
+      };
+      taken.splice(taken.indexOf(m), 1);
+      continue;
+    }
     const key = intervention ? interventionKey(intervention) : "";
     if (!passes.has(key)) passes.set(key, { intervention, measures: [] });
     passes.get(key)!.measures.push(m);

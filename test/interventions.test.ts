@@ -171,3 +171,14 @@ for (const { name, what, source, missing } of MODELS) {
     }
   });
 }
+
+describe("an edit a graph cannot take is refused, saying why", () => {
+  it("the residual sum inside a GenAI export's fused SkipSimplifiedLayerNormalization, which normalises it before any edit could", () => {
+    const { proto } = readModel(path.join(FIXTURES, "exports", "llama-genai-fp32", "model.onnx"));
+    const located = locate(proto);
+    expect(() => addInterventions(proto, located, ["resid_pre.1"], "genai")).toThrow(
+      /cannot intervene at resid_pre\.1: it is the sum inside .*SkipLayerNorm.*normalises it before any edit could/,
+    );
+    expect(() => addInterventions(proto, located, ["pattern.0"], "genai")).toThrow(/residual stream's width/);
+  });
+});
