@@ -19,6 +19,7 @@ import {
   isWeightMeasure,
   meanValue,
   type MeasureResult,
+  type PromptMeasure,
   type PromptView,
   type Reduction,
   type Value,
@@ -43,6 +44,7 @@ import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import type { ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
+import { addInterventions, interventionFeeds, interventionKey, siteProblem, type Intervention } from "./intervene.js";
 import { weightForm, weightsAsRun, widenedWeights } from "./weight-form.js";
 
 export interface PromptResult {
@@ -215,7 +217,29 @@ export async function probeModel(
   };
   const tMat = performance.now();
 
-  const { proto: edited, outputs } = probedGraph(model.proto, located, id, plan.graph);
+  // One pass a prompt for the plain measures, and one for each distinct intervention a measure asks for, all through
+  // one session whose sites are off in the plain pass.
+  const passes = new Map<string, { intervention?: Intervention; measures: PromptMeasure[] }>([["", { measures: [] }]]);
+  const index = indexGraph(model.proto.graph!);
+  for (const m of [...taken]) {
+    const intervention = m.intervention?.(located);
+    // An edit the graph cannot take (a fused norm's inner sum) leaves that measure unavailable, not the model.
+    const why = intervention && siteProblem(index, located, intervention.point);
+    if (why) {
+      measures[m.name] = {
+        unit: m.unit,
+        unavailable: `an intervention at ${intervention.point} is impossible: ${why}`,
+      };
+      taken.splice(taken.indexOf(m), 1);
+      continue;
+    }
+    const key = intervention ? interventionKey(intervention) : "";
+    if (!passes.has(key)) passes.set(key, { intervention, measures: [] });
+    passes.get(key)!.measures.push(m);
+  }
+  const sites = [...new Set([...passes.values()].flatMap((p) => (p.intervention ? [p.intervention.point] : [])))];
+  const intervened = sites.length ? addInterventions(model.proto, located, sites, id) : { proto: model.proto, located };
+  const { proto: edited, outputs } = probedGraph(intervened.proto, intervened.located, id, plan.graph);
   const sha = model.sha256;
   const { session, execution, profileFilePrefix } = await sessionOf(edited, true);
   const tLoad = performance.now();
@@ -236,14 +260,19 @@ export async function probeModel(
       const fp16 = model.proto.graph!.initializer.some((t) => t.dataType === DT.FLOAT16 && !widened.has(t.name));
       const results: PromptResult[] = [];
       const perPrompt = new Map<string, Value[]>(taken.map((m) => [m.name, []]));
-      const feeds = feeder(located, folder.config, folder.genaiConfig, id);
+      const plainFeeds = feeder(located, folder.config, folder.genaiConfig, id);
       /** A point's whole tensor from a session's outputs, decoded and checked finite once; a fused branch is the difference of its two sums. */
-      const wholeTensors = (out: ort.InferenceSession.OnnxValueMapType, seq: number, prompt: string) => {
+      const wholeTensors = (
+        out: ort.InferenceSession.OnnxValueMapType,
+        seq: number,
+        prompt: string,
+        points = intervened.located.points,
+      ) => {
         const seen = new Map<ProbePoint, Float32Array>();
         const tensor = (p: ProbePoint): Float32Array => {
           let t = seen.get(p);
           if (t) return t;
-          const src = located.points.get(p);
+          const src = points.get(p);
           if (!src) throw new ProbeError(id, `${p} is not located`);
           if ("tensor" in src) {
             t = floatData(out[src.tensor]);
@@ -278,7 +307,12 @@ export async function probeModel(
           );
         }
         try {
-          const tensor = wholeTensors(await full.session.run(feeds(ids, prompt), undefined), ids.length, prompt);
+          const tensor = wholeTensors(
+            await full.session.run(plainFeeds(ids, prompt), undefined),
+            ids.length,
+            prompt,
+            located.points,
+          );
           for (const p of points) tensor(p);
         } finally {
           await full.session.release();
@@ -292,63 +326,66 @@ export async function probeModel(
       for (const [i, prompt] of prompts.entries()) {
         const ids = tokenize(tok, prompt, vocab, context, id);
         say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
-        const out = await session.run(feeds(ids, prompt), outputs);
-        if (i === 0 && profileFilePrefix) {
-          // Nothing falls back to the CPU silently: an explicit device refuses it, auto records it.
-          const onCpu = await cpuComputeNodes(session, profileFilePrefix, d);
-          const what = `${onCpu.length} node${onCpu.length > 1 ? "s" : ""} of the model's compute ran on the CPU, not on ${execution.provider}: ${onCpu.slice(0, 8).join(", ")}${onCpu.length > 8 ? ", …" : ""}`;
-          if (onCpu.length && execution.requested !== "auto")
-            throw new LoadError(
-              id,
-              `${what}; an explicit device never falls back silently (PROBESPEC_DEVICE=auto lets them run there and records it)`,
-            );
-          if (onCpu.length) execution.cpuFallback = what;
-        }
         const seq = ids.length;
-        returnedBytes = Math.max(
-          returnedBytes,
-          outputs.reduce((n, o) => n + ((out[o]?.data as ArrayBufferView | undefined)?.byteLength ?? 0), 0),
-        );
-        // Every reduction is checked finite and finished (sums of squares in float64) before a measure reads it.
-        const reduced = new Map<string, Float32Array | Float64Array>();
-        for (const r of reductions) {
-          const name = reductionOutput(r);
-          const data = floatData(out[name]);
-          if (!data.every(Number.isFinite)) await diagnose(ids, prompt, name);
-          if (r.as !== "sumsq") reduced.set(name, data);
-          else {
-            const parts = data.length / seq;
-            reduced.set(
-              name,
-              Float64Array.from({ length: seq }, (_, q) => {
-                let sum = 0;
-                for (let k = q * parts; k < (q + 1) * parts; k++) sum += data[k];
-                return sum;
-              }),
-            );
+        for (const [k, pass] of [...passes.values()].entries()) {
+          const feeds = { ...plainFeeds(ids, prompt), ...interventionFeeds(sites, seq, d, pass.intervention, id) };
+          const out = await session.run(feeds, outputs);
+          if (i === 0 && k === 0 && profileFilePrefix) {
+            // Nothing falls back to the CPU silently: an explicit device refuses it, auto records it.
+            const onCpu = await cpuComputeNodes(session, profileFilePrefix, d);
+            const what = `${onCpu.length} node${onCpu.length > 1 ? "s" : ""} of the model's compute ran on the CPU, not on ${execution.provider}: ${onCpu.slice(0, 8).join(", ")}${onCpu.length > 8 ? ", …" : ""}`;
+            if (onCpu.length && execution.requested !== "auto")
+              throw new LoadError(
+                id,
+                `${what}; an explicit device never falls back silently (PROBESPEC_DEVICE=auto lets them run there and records it)`,
+              );
+            if (onCpu.length) execution.cpuFallback = what;
           }
+          returnedBytes = Math.max(
+            returnedBytes,
+            outputs.reduce((n, o) => n + ((out[o]?.data as ArrayBufferView | undefined)?.byteLength ?? 0), 0),
+          );
+          // Every reduction is checked finite and finished (sums of squares in float64) before a measure reads it.
+          const reduced = new Map<string, Float32Array | Float64Array>();
+          for (const r of reductions) {
+            const name = reductionOutput(r);
+            const data = floatData(out[name]);
+            if (!data.every(Number.isFinite)) await diagnose(ids, prompt, name);
+            if (r.as !== "sumsq") reduced.set(name, data);
+            else {
+              const parts = data.length / seq;
+              reduced.set(
+                name,
+                Float64Array.from({ length: seq }, (_, q) => {
+                  let sum = 0;
+                  for (let k = q * parts; k < (q + 1) * parts; k++) sum += data[k];
+                  return sum;
+                }),
+              );
+            }
+          }
+          const tensor = wholeTensors(out, seq, prompt);
+          const lensOut = lensNeeded ? floatData(out[LENS_OUTPUT]) : undefined;
+          if (lensOut && !lensOut.every(Number.isFinite)) await diagnose(ids, prompt, LENS_OUTPUT);
+          const view = {
+            layers,
+            d,
+            vocab,
+            seq,
+            read: (p: ProbePoint, as: Reduction) => {
+              const name = reductionOutput({ point: p, as });
+              if (!reads.has(name))
+                throw new ProbeError(id, `a measure read ${p} as ${as}, which its points() did not name`);
+              return as === "whole" ? tensor(p) : reduced.get(name)!;
+            },
+            lens: (L: number) => {
+              if (!lensOut) throw new ProbeError(id, `a measure read the logit lens, which its points() did not name`);
+              return lensOut.subarray(L * vocab, (L + 1) * vocab);
+            },
+          } as PromptView;
+          for (const p of whole) tensor(p);
+          for (const m of pass.measures) perPrompt.get(m.name)!.push(m.reduce(view));
         }
-        const tensor = wholeTensors(out, seq, prompt);
-        const lensOut = lensNeeded ? floatData(out[LENS_OUTPUT]) : undefined;
-        if (lensOut && !lensOut.every(Number.isFinite)) await diagnose(ids, prompt, LENS_OUTPUT);
-        const view = {
-          layers,
-          d,
-          vocab,
-          seq,
-          read: (p: ProbePoint, as: Reduction) => {
-            const name = reductionOutput({ point: p, as });
-            if (!reads.has(name))
-              throw new ProbeError(id, `a measure read ${p} as ${as}, which its points() did not name`);
-            return as === "whole" ? tensor(p) : reduced.get(name)!;
-          },
-          lens: (L: number) => {
-            if (!lensOut) throw new ProbeError(id, `a measure read the logit lens, which its points() did not name`);
-            return lensOut.subarray(L * vocab, (L + 1) * vocab);
-          },
-        } as PromptView;
-        for (const p of whole) tensor(p);
-        for (const m of taken) perPrompt.get(m.name)!.push(m.reduce(view));
         results.push({ prompt, tokens: seq });
       }
       // 16-bit weights widened per run: said, and their logits held to the float32 forward of the same weights on
@@ -361,7 +398,7 @@ export async function probeModel(
             const ids = tokenize(tok, prompts[0], vocab, context, id);
             const s = await sessionOf(graph);
             try {
-              const out = await s.session.run(feeds(ids, prompts[0]), [logitsName]);
+              const out = await s.session.run(plainFeeds(ids, prompts[0]), [logitsName]);
               return { logits: floatData(out[logitsName]), tokens: ids.length };
             } finally {
               await s.session.release();

@@ -27,7 +27,7 @@ describe("the planted-truth matrix: each verdict comes out as planted", () => {
     expect(verdict(runHypotheses([subject({ sharpness: 0.5 }), baseline]), "entropy-efficiency")).toBe("rejected");
   });
 
-  it("residual-explosion: confounded where position 0 alone carries the contraction, confirmed where every position does", () => {
+  it("residual-explosion: confounded where position 0 alone carries the contraction, confirmed where every position does; position-zero confirmed and rejected there", () => {
     const kept = runHypotheses([
       subject({ lastLayerGain: 0.8, massive: { dim: 5, magnitude: 10, layer: 1, removedAtLast: 0 } }),
     ]);
@@ -47,6 +47,10 @@ describe("the planted-truth matrix: each verdict comes out as planted", () => {
       /\(a\) subject: 0\.\d+ with position 0, 1\.\d+ without it.*the first token's massive activation carries the effect/,
     );
     expect(removed.output).toMatch(/residual-explosion +CONFOUNDED/);
+    // The same two plants judge the causal claim: replacing position 0 by the mean of the others at the last layer's
+    // input ends the contraction only where position 0 carried it.
+    expect(verdict(removed, "position-zero")).toBe("confirmed");
+    expect(verdict(kept, "position-zero")).toBe("rejected");
   });
 
   it("without any baseline the comparative hypotheses are inconclusive, and say why", () => {

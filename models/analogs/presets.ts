@@ -65,6 +65,9 @@ export const PRESETS: Record<string, Preset> = {
       "entropy-efficiency": "rejected",
       // The paradox is planted (a), but by position 0 alone: without it the last layer expands.
       "residual-explosion": "confounded",
+      // The contraction is position 0's: with its vector replaced by the others' mean at the last layer's input, the
+      // last layer expands.
+      "position-zero": "confirmed",
       // ×1.5 is short of the 1/0.58 ≈ 1.72 the claim needs.
       "silent-exit": "rejected",
     },
@@ -89,6 +92,8 @@ export const PRESETS: Record<string, Preset> = {
       "attention-sink": "confirmed",
       "entropy-efficiency": "confirmed",
       "residual-explosion": "confirmed",
+      // Every position contracts the last layer: with position 0 replaced it still contracts.
+      "position-zero": "rejected",
       "silent-exit": "confirmed",
     },
   },
@@ -111,6 +116,8 @@ export const PRESETS: Record<string, Preset> = {
       // Each mean sits on its bound: the interval straddles it.
       "attention-sink": "inconclusive",
       "residual-explosion": "inconclusive",
+      // The plain last-layer gain sits at 1: its part of the claim straddles.
+      "position-zero": "inconclusive",
       // The readout gain is a property of the weights, with no interval: at least 1.74 × a baseline's, past its bound.
       "silent-exit": "inconclusive",
       // Logits ×1.78 take the mean entropy ÷ ln V to at most 0.72 × a baseline's.
@@ -131,6 +138,8 @@ export const PRESETS: Record<string, Preset> = {
       "entropy-efficiency": "inconclusive",
       "attention-sink": "rejected",
       "residual-explosion": "rejected",
+      // Its last layer expands: there is no contraction to cause.
+      "position-zero": "rejected",
       // Logits ×1.58 spread at most 1.6 × a baseline's (but Gemma's small tied readout): short of 1/0.58.
       "silent-exit": "rejected",
     },

@@ -8,6 +8,7 @@
  * `registry.ts` finds them.
  */
 import { residualStreamStats, type MatrixStats } from "../metrics.js";
+import type { Intervention } from "../intervene.js";
 import type { LayerPointKind, ProbePoint } from "../points.js";
 
 /** A measured value: a number, one per layer, one per layer and position, or named values (statistics). */
@@ -91,6 +92,11 @@ export interface PromptMeasure extends Common {
   /** Every probe point it reads and how each is reduced in the graph, for a model of this shape; "lens" for the logit lens. */
   points(m: ModelShape): (Read | "lens")[];
   reduce(x: PromptView): Value;
+  /**
+   * The intervention its reads are taken under (probes/intervene.ts), in a pass of its own through the same
+   * session; the plain pass where absent. Its points() are then read as that pass left them.
+   */
+  intervention?(m: ModelShape): Intervention;
   /** Over the prompt set; the mean (per layer, per statistic) unless a measure says otherwise. */
   aggregate?(perPrompt: Value[]): Value;
 }

@@ -1,0 +1,217 @@
+/**
+ * Interventions as graph surgery, TransformerLens' editing hooks in ONNX: at each site (a probe point) the
+ * point's tensor T is replaced, for every node that reads it, by Where(positions ∧ dims, edit, T), whose
+ * masks and operands are run-time inputs. One session then serves the plain pass (masks all false: Where hands
+ * T through bit for bit) and every intervention, on any source and provider, with no second load. The edit is
+ * a·T + c·mean + b: zero (0, 0, 0), scale by k (k, 0, 0), add v (1, 0, v), the mean of the prompt's other
+ * positions (0, 1, 0), or patch, another prompt's value of the same point (0, 0, value).
+ */
+import * as ort from "onnxruntime-node";
+import type { ModelProto } from "onnx-buf";
+import { ProbeError } from "../onnx/errors.js";
+import { DT, GraphBuilder, floatTensor, int64Tensor, valueInfo } from "../onnx/graph.js";
+import { indexGraph, opsetVersion, type GraphIndex } from "../onnx/io.js";
+import { elementType } from "../onnx/surgery.js";
+import { SKIP_NORMS } from "./dataflow.js";
+import type { Located } from "./locate.js";
+import { GLOBAL_POINTS, LAYER_POINTS, parsePoint, type ProbePoint } from "./points.js";
+
+/** Positions of a prompt: an index (negative from the end), several, the first, the last, or all of them. */
+export type Positions = number | readonly number[] | "first" | "last" | "all";
+
+export type Edit =
+  | { op: "zero" }
+  /** The mean over the prompt's other positions (those not chosen), dimension by dimension. */
+  | { op: "mean" }
+  | { op: "scale"; by: number }
+  /** A vector of the point's width, added at every chosen position (steering). */
+  | { op: "add"; vector: ArrayLike<number> }
+  /** The point's [seq, width] value from another prompt's plain pass (activation patching), read at the same positions. */
+  | { op: "patch"; value: Float32Array; seq: number };
+
+export interface Intervention {
+  point: ProbePoint;
+  positions: Positions;
+  /** The dimensions edited; every one where absent. */
+  dims?: readonly number[];
+  edit: Edit;
+}
+
+/** Points whose value is a [batch, seq, d] stream tensor a node reads: the logits end the graph, a pattern is no row of d. */
+const EDITABLE = new Set<string>(["embed", "ln_final", ...LAYER_POINTS.filter((k) => k !== "pattern")]);
+
+/** Where a point lies in the forward pass: of two points on one tensor, the later sees an edit at the earlier. */
+const order = (p: ProbePoint): number => {
+  const { kind, layer } = parsePoint(p);
+  if (layer === undefined) return kind === "embed" ? -1 : 1e9 + GLOBAL_POINTS.indexOf(kind as never);
+  return layer * LAYER_POINTS.length + LAYER_POINTS.indexOf(kind as never);
+};
+
+/** The run-time inputs of a site. */
+export const siteInput = (p: ProbePoint, what: "positions" | "dims" | "scale" | "mean" | "add") =>
+  `probespec::intervene::${p}::${what}`;
+
+/** Why a point cannot be edited in this graph, or undefined where it can. */
+export function siteProblem(idx: GraphIndex, located: Located, p: ProbePoint): string | undefined {
+  const src = located.points.get(p);
+  if (!EDITABLE.has(parsePoint(p).kind)) return "only a point of the residual stream's width can be edited";
+  if (!src) return located.unavailable.find((u) => u.point === p)?.reason ?? "it is not located";
+  if (!("tensor" in src)) return `the graph never computes it as a tensor (it is ${src.minus.join(" − ")})`;
+  const T = src.tensor;
+  // A fused norm computes its normalised output from the sum inside the node: an edit of the sum would miss it.
+  const made = located.edits.find((e) => e.name === T);
+  const p0 = idx.producer.get(T);
+  if (made) return `it is the sum inside the fused norm "${made.node}", which normalises it before any edit could`;
+  if (p0 && (SKIP_NORMS.has(p0.opType) || p0.opType === "EmbedLayerNormalization") && p0.output[0] !== T)
+    return `it is the sum inside ${p0.opType} "${p0.name}", which normalises it before any edit could`;
+  if (!idx.consumers.get(T)?.length) return `no node reads "${T}"`;
+  return undefined;
+}
+
+/**
+ * The model with an editing site at each point, and the located points as they now read: the site's point, and any
+ * later point on the same tensor (resid_pre.(L+1) after an edit at resid_post.L), read the edited tensor; earlier
+ * ones (resid_post.(L−1) before an edit at resid_pre.L) still read T, as TransformerLens' hooks would have cached them.
+ */
+export function addInterventions(
+  proto: ModelProto,
+  located: Located,
+  sites: Iterable<ProbePoint>,
+  modelId?: string,
+): { proto: ModelProto; located: Located } {
+  const g0 = proto.graph!;
+  const idx = indexGraph(g0);
+  const opset = opsetVersion(proto);
+  const g = new GraphBuilder();
+  const points = new Map(located.points);
+  const rewire = new Map<string, string>();
+  // In forward order: two sites on one tensor (resid_post.L, resid_pre.(L+1)) edit it in turn, as hooks would.
+  for (const p of [...new Set(sites)].sort((a, b) => order(a) - order(b))) {
+    const why = siteProblem(idx, located, p);
+    if (why) throw new ProbeError(modelId, `cannot intervene at ${p}: ${why}`);
+    const T = (located.points.get(p) as { tensor: string }).tensor;
+    const into = rewire.get(T) ?? T;
+    const type = elementType(idx, T);
+    const s = `/probespec/intervene/${p}`;
+    const f32 = (x: string) => (type === DT.FLOAT ? x : g.o(s, "Cast", [x], { to: DT.FLOAT }));
+    const input = (what: Parameters<typeof siteInput>[1], t: DT, dims: (number | string)[]) => {
+      g.inputs.push(valueInfo(siteInput(p, what), t, dims));
+      return siteInput(p, what);
+    };
+    const positions = input("positions", DT.BOOL, ["seq", 1]);
+    const dims = input("dims", DT.BOOL, [located.d]);
+    const [a, c] = [input("scale", DT.FLOAT, []), input("mean", DT.FLOAT, [])];
+    const b = input("add", DT.FLOAT, ["seq", located.d]);
+    // ReduceSum takes its axes as an input from opset 13, as an attribute before.
+    const axis = opset >= 13 ? g.init(int64Tensor(`${s}/axis`, [1], [-2])) : "";
+    const sumOverPositions = (x: string) =>
+      opset >= 13
+        ? g.o(s, "ReduceSum", [x, axis], { keepdims: 1 })
+        : g.o(s, "ReduceSum", [x], { axes: [-2], keepdims: 1 });
+    const x = f32(into);
+    const zero = g.init(floatTensor(`${s}/zero`, [], [0]));
+    const one = g.init(floatTensor(`${s}/one`, [], [1]));
+    const others = g.o(s, "Cast", [g.o(s, "Not", [positions])], { to: DT.FLOAT });
+    // Of no other position (every one chosen) the mean is 0, not 0/0: the edit's other terms stay finite.
+    const mean = g.o(s, "Div", [
+      sumOverPositions(g.o(s, "Where", [positions, zero, x])),
+      g.o(s, "Max", [sumOverPositions(others), one]),
+    ]);
+    let edited = g.o(s, "Add", [g.o(s, "Add", [g.o(s, "Mul", [x, a]), g.o(s, "Mul", [mean, c])]), b]);
+    if (type !== DT.FLOAT) edited = g.o(s, "Cast", [edited], { to: type! });
+    const out = g.o(s, "Where", [g.o(s, "And", [positions, dims]), edited, into]);
+    rewire.set(T, out);
+    for (const [q, other] of located.points)
+      if ("tensor" in other && other.tensor === T && order(q) >= order(p)) points.set(q, { tensor: out });
+  }
+  const node = g0.node.map((n) =>
+    n.input.some((i) => rewire.has(i)) ? { ...n, input: n.input.map((i) => rewire.get(i) ?? i) } : n,
+  );
+  return {
+    proto: {
+      ...proto,
+      graph: {
+        ...g0,
+        node: [...node, ...g.nodes],
+        input: [...g0.input, ...g.inputs],
+        initializer: [...g0.initializer, ...g.initializers],
+      },
+    },
+    located: { ...located, points },
+  };
+}
+
+/** A prompt's positions as indices, each checked against its length. */
+export function positionsOf(p: Positions, seq: number, modelId?: string): number[] {
+  const list =
+    p === "all"
+      ? Array.from({ length: seq }, (_, q) => q)
+      : p === "first"
+        ? [0]
+        : p === "last"
+          ? [seq - 1]
+          : (typeof p === "number" ? [p] : [...p]).map((q) => (q < 0 ? seq + q : q));
+  const bad = list.find((q) => !Number.isInteger(q) || q < 0 || q >= seq);
+  if (bad !== undefined) throw new ProbeError(modelId, `position ${bad} is outside a prompt of ${seq} tokens`);
+  return list;
+}
+
+/**
+ * The feeds of every site for a prompt of `seq` tokens: all masks false (the plain pass) but the active
+ * intervention's, whose site must be among them.
+ */
+export function interventionFeeds(
+  sites: Iterable<ProbePoint>,
+  seq: number,
+  d: number,
+  active?: Intervention,
+  modelId?: string,
+): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  const list = [...new Set(sites)];
+  if (active && !list.includes(active.point))
+    throw new ProbeError(modelId, `no site at ${active.point} was made for this intervention`);
+  for (const p of list) {
+    const on = active?.point === p ? active : undefined;
+    const positions = new Uint8Array(seq);
+    const dims = new Uint8Array(d);
+    let [a, c] = [0, 0];
+    const b = new Float32Array(seq * d);
+    if (on) {
+      const chosen = positionsOf(on.positions, seq, modelId);
+      for (const q of chosen) positions[q] = 1;
+      for (const k of on.dims ?? Array.from({ length: d }, (_, k) => k)) {
+        if (!Number.isInteger(k) || k < 0 || k >= d)
+          throw new ProbeError(modelId, `dimension ${k} is outside ${p}'s width ${d}`);
+        dims[k] = 1;
+      }
+      const e = on.edit;
+      if (e.op === "scale") a = e.by;
+      else if (e.op === "mean") c = 1;
+      else if (e.op === "add") {
+        a = 1;
+        if (e.vector.length !== d)
+          throw new ProbeError(modelId, `the vector added at ${p} has ${e.vector.length} elements, not ${d}`);
+        for (const q of chosen) b.set(Float32Array.from(e.vector), q * d);
+      } else if (e.op === "patch") {
+        const past = chosen.find((q) => q >= e.seq);
+        if (past !== undefined || e.value.length !== e.seq * d)
+          throw new ProbeError(
+            modelId,
+            `the value patched into ${p} is ${e.seq} positions of ${e.value.length / e.seq}, which ${past !== undefined ? `has no position ${past}` : `is not ${d} wide`}`,
+          );
+        for (const q of chosen) b.set(e.value.subarray(q * d, (q + 1) * d), q * d);
+      }
+    }
+    feeds[siteInput(p, "positions")] = new ort.Tensor("bool", positions, [seq, 1]);
+    feeds[siteInput(p, "dims")] = new ort.Tensor("bool", dims, [d]);
+    feeds[siteInput(p, "scale")] = new ort.Tensor("float32", Float32Array.of(a), []);
+    feeds[siteInput(p, "mean")] = new ort.Tensor("float32", Float32Array.of(c), []);
+    feeds[siteInput(p, "add")] = new ort.Tensor("float32", b, [seq, d]);
+  }
+  return feeds;
+}
+
+/** The same intervention, the same key: one pass per distinct intervention of a run. */
+export const interventionKey = (i: Intervention): string =>
+  JSON.stringify(i, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v));
