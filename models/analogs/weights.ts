@@ -124,16 +124,9 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
   const last = c.layers - 1;
   if (m) {
     const k = m.dim;
-    const width = c.heads * headDim(c);
     for (let t = 0; t < c.vocab; t++) w.embed[t * d + k] = t === BOS ? 1 : 0;
+    isolate(c, w, k);
     for (const L of w.layers) {
-      for (const name of ["q", "k", "v"] as const) for (let r = 0; r < L[name].length / d; r++) L[name][r * d + k] = 0;
-      for (let r = 0; r < hidden; r++) {
-        L.up[r * d + k] = 0;
-        if (L.gate) L.gate[r * d + k] = 0;
-      }
-      for (let j = 0; j < width; j++) L.o[k * width + j] = 0;
-      for (let j = 0; j < hidden; j++) L.down[k * hidden + j] = 0;
       for (let i = 0; i < d; i++) {
         L.up[i] = 0;
         if (L.gate) L.gate[i] = 0;
@@ -163,6 +156,21 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
   if (knobs.lastLayerGain !== undefined) plantLastLayerGain(c, w, knobs.lastLayerGain);
 }
 
+/** Residual dimension k kept out of every layer: no weight reads it (q, k, v, up, gate) or writes it (o, down). */
+function isolate(c: AnalogConfig, w: AnalogWeights, k: number): void {
+  const { d, hidden } = c;
+  const width = c.heads * headDim(c);
+  for (const L of w.layers) {
+    for (const name of ["q", "k", "v"] as const) for (let r = 0; r < L[name].length / d; r++) L[name][r * d + k] = 0;
+    for (let r = 0; r < hidden; r++) {
+      L.up[r * d + k] = 0;
+      if (L.gate) L.gate[r * d + k] = 0;
+    }
+    for (let j = 0; j < width; j++) L.o[k * width + j] = 0;
+    for (let j = 0; j < hidden; j++) L.down[k * hidden + j] = 0;
+  }
+}
+
 /** Residual dimensions only the embedding writes and only planted weights read: the massive activation's, the sink's. */
 function privateDims(c: AnalogConfig): number[] {
   const { massive, sink } = c.knobs;
@@ -175,24 +183,14 @@ function privateDims(c: AnalogConfig): number[] {
  * private dimension is divided out, so the score is the one Sink states.
  */
 function plantSink(c: AnalogConfig, w: AnalogWeights): void {
-  const { d, hidden } = c;
+  const { d } = c;
   const { layers, marker, shared, strength } = c.knobs.sink!;
   const hd = headDim(c);
-  const width = c.heads * hd;
   for (let t = 0; t < c.vocab; t++) {
     w.embed[t * d + marker] = t === BOS ? 1 : 0;
     w.embed[t * d + shared] = 1;
   }
-  for (const L of w.layers)
-    for (const k of [marker, shared]) {
-      for (const name of ["q", "k", "v"] as const) for (let r = 0; r < L[name].length / d; r++) L[name][r * d + k] = 0;
-      for (let r = 0; r < hidden; r++) {
-        L.up[r * d + k] = 0;
-        if (L.gate) L.gate[r * d + k] = 0;
-      }
-      for (let j = 0; j < width; j++) L.o[k * width + j] = 0;
-      for (let j = 0; j < hidden; j++) L.down[k * hidden + j] = 0;
-    }
+  for (const k of [marker, shared]) isolate(c, w, k);
   // The slowest rotary pair's first dimension within a head: rotate-half pairs (i, i + r/2), interleaved (2i, 2i + 1).
   const r = rotaryDim(c);
   const slow = c.ropeStyle === "half" ? r / 2 - 1 : r - 2;
