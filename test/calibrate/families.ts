@@ -55,10 +55,12 @@ export const TESTED_MEASURES = [
   "resid.gain",
   "resid.gain_ex0",
   "pattern.first_key_vs_uniform",
+  "resid.last_gain_pos0_mean",
 ] as const;
 
 const WITH = "resid.gain";
 const WITHOUT = "resid.gain_ex0";
+const POSITION_ZERO = "resid.last_gain_pos0_mean";
 
 type Who = Pick<Part, "subject" | "baseline" | "prediction" | "side">;
 const sideOf = (who: Who, form: Form, test: RowTest): Part[] => [{ ...who, form, test }];
@@ -66,7 +68,7 @@ const sideOf = (who: Who, form: Form, test: RowTest): Part[] => [{ ...who, form,
 /** A compared row's test, as compare() plans it; a row it could not plan (a measure unavailable) is no test. */
 const testOf = (row: PlannedRow): RowTest | undefined => ("test" in row ? row.test : undefined);
 
-/** Every family the four specs judge, for each cohort the run has a subject of. */
+/** Every family the specs judge, for each cohort the run has a subject of. */
 export function specFamilies(results: readonly ProbeResult[], strata?: readonly string[]): Family[] {
   const subjects = results.filter(isSubject);
   const baselines = results.filter((r) => !isSubject(r));
@@ -109,6 +111,31 @@ export function specFamilies(results: readonly ProbeResult[], strata?: readonly 
         }));
       return [paradox("row", WITH), paradox("control", WITHOUT), middle("row", WITH), middle("control", WITHOUT)];
     }),
+    // One row of two parts: the plain pass contracts, and with position 0 replaced it does not.
+    "position-zero": perSubject((s) =>
+      s.measures[POSITION_ZERO] && "perPrompt" in s.measures[POSITION_ZERO]
+        ? [
+            [
+              {
+                subject: s.id,
+                prediction: "ablation",
+                side: "row",
+                label: "plain",
+                form: "level",
+                test: meanTest(perPrompt(s, WITH, lastLayer), { below: PARADOX_MAX_GAIN }).test,
+              },
+              {
+                subject: s.id,
+                prediction: "ablation",
+                side: "row",
+                label: "position 0 replaced",
+                form: "level",
+                test: meanTest(perPrompt(s, POSITION_ZERO), { atLeast: PARADOX_MAX_GAIN }).test,
+              },
+            ],
+          ]
+        : [],
+    ),
     "attention-sink": perSubject((s) => {
       const first = Math.floor(s.layers * SINK_FROM_FRACTION);
       const ratio = perPrompt<number[]>(s, "pattern.first_key_vs_uniform", (v) => mean(v.slice(first)));
