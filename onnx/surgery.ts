@@ -38,8 +38,8 @@ const FIXED_OUTPUT_TYPE: Record<string, DT | ((n: NodeProto, i: number) => DT | 
   EmbedLayerNormalization: (_n, i) => (i === 1 ? DT.INT32 : undefined),
 };
 
-/** The input whose element type an op passes on, where it is not input 0. */
-const DATA_INPUT: Record<string, number> = { Where: 1, EmbedLayerNormalization: 2 };
+/** The input whose element type an op passes on, where it is not input 0 (GatherBlockQuantized: its scales', input 0 being integer codes). */
+const DATA_INPUT: Record<string, number> = { Where: 1, EmbedLayerNormalization: 2, GatherBlockQuantized: 2 };
 
 function typeOfValueInfo(idx: GraphIndex, name: string): DT | undefined {
   const v = idx.valueInfo.get(name);

@@ -27,7 +27,7 @@ export interface HarnessCheck {
   plants: Plant[];
   /** What differed, one sentence each: subject, hypothesis, planted and got. */
   differences: string[];
-  /** A verdict no subject planted for a hypothesis this run judged: "silent-exit: inconclusive". */
+  /** A verdict no subject planted for a hypothesis this run judged: "<hypothesis>: inconclusive". */
   unplanted: string[];
 }
 

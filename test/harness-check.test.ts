@@ -89,7 +89,7 @@ describe("the harness check on the default presets", () => {
   });
 
   it("plants a confirmation, a rejection and an effect at the bound for every hypothesis", () => {
-    expect(HYPOTHESES.length).toBe(4);
+    expect(HYPOTHESES.length).toBe(5);
     for (const h of HYPOTHESES)
       for (const kind of PLANTED_KINDS)
         expect(

@@ -431,9 +431,9 @@ describe("a run's verdicts by cohort, its exit status, and PROBESPEC_COMPARE", (
     ];
     const r = runHypotheses(entries);
     expect(r.output).toMatch(/probespec verdicts \(real models\)/);
-    expect(r.output).toMatch(/harness check: 4 of 4 as planted, each synthetic subject judged on its own rows:/);
+    expect(r.output).toMatch(/harness check: 5 of 5 as planted, each synthetic subject judged on its own rows:/);
     expect(r.output).toMatch(/^ {4}silent-exit +mistral-analog rejected$/m);
-    expect(r.results.harness_check).toMatchObject({ passed: true, as_planted: 4, total: 4 });
+    expect(r.results.harness_check).toMatchObject({ passed: true, as_planted: 5, total: 5 });
     for (const v of Object.values(r.results.verdicts) as {
       verdict: string;
       by_cohort: Record<string, { verdict: string }>;
