@@ -1,13 +1,14 @@
 /**
- * Interventions as graph surgery, TransformerLens' editing hooks in ONNX: at each site (a probe point) the
- * point's tensor T is replaced, for every node that reads it, by Where(positions ∧ dims, edit, T), whose
- * masks and operands are run-time inputs. One session then serves the plain pass (masks all false: Where hands
- * T through bit for bit) and every intervention, on any source and provider, with no second load. The edit is
- * a·T + c·mean + b: zero (0, 0, 0), scale by k (k, 0, 0), add v (1, 0, v), the mean of the prompt's other
- * positions (0, 1, 0), or patch, another prompt's value of the same point (0, 0, value).
+ * Interventions as graph surgery, TransformerLens' editing hooks in ONNX. Each intervention of a run is a fork: the
+ * nodes downstream of its site (a probe point), cloned to read Where(positions ∧ dims, edit, T) where the model reads
+ * the point's tensor T, with masks and operands as run-time inputs. The plain graph is left as it was, so one session
+ * and one pass a prompt give the plain forward and every intervention, on any source and provider, with no second
+ * load; an edit at the last layer costs that layer. The edit is a·T + c·mean + b: zero (0, 0, 0), scale by k
+ * (k, 0, 0), add v (1, 0, v), the mean of the prompt's other positions (0, 1, 0), or patch, another prompt's value of
+ * the same point (0, 0, value).
  */
 import * as ort from "onnxruntime-node";
-import type { ModelProto } from "onnx-buf";
+import type { ModelProto, NodeProto } from "onnx-buf";
 import { ProbeError } from "../onnx/errors.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, valueInfo } from "../onnx/graph.js";
 import { indexGraph, opsetVersion, type GraphIndex } from "../onnx/io.js";
@@ -47,9 +48,9 @@ const order = (p: ProbePoint): number => {
   return layer * LAYER_POINTS.length + LAYER_POINTS.indexOf(kind as never);
 };
 
-/** The run-time inputs of a site. */
-export const siteInput = (p: ProbePoint, what: "positions" | "dims" | "scale" | "mean" | "add") =>
-  `probespec::intervene::${p}::${what}`;
+/** A fork's run-time inputs: the positions and dimensions it edits, and the edit's operands. */
+export const forkInput = (tag: string, what: "positions" | "dims" | "scale" | "mean" | "add") =>
+  `probespec::${tag}::${what}`;
 
 /** Why a point cannot be edited in this graph, or undefined where it can. */
 export function siteProblem(idx: GraphIndex, located: Located, p: ProbePoint): string | undefined {
@@ -68,77 +69,119 @@ export function siteProblem(idx: GraphIndex, located: Located, p: ProbePoint): s
   return undefined;
 }
 
+/** An intervention's branch: its site, and the points read under it. */
+export interface Fork {
+  /** Names the branch's inputs, tensors and nodes. */
+  tag: string;
+  point: ProbePoint;
+  reads: Iterable<ProbePoint>;
+}
+
+/** A graph tensor's name in a fork. */
+export const forked = (name: string, tag: string) => `${name}::${tag}`;
+
 /**
- * The model with an editing site at each point, and the located points as they now read: the site's point, and any
- * later point on the same tensor (resid_pre.(L+1) after an edit at resid_post.L), read the edited tensor; earlier
- * ones (resid_post.(L−1) before an edit at resid_pre.L) still read T, as TransformerLens' hooks would have cached them.
+ * The model with one branch a fork: the nodes between the fork's site and the points it reads (those the site's
+ * tensor T reaches and that reach a read), cloned with renamed outputs, the clone of each reader of T reading
+ * Where(positions ∧ dims, edit, T). The plain graph is left as it was, so one pass computes the plain forward and
+ * every intervention, each costing only the layers downstream of its site; the weights are shared, not copied.
+ * Each fork's located points: its site and any later point on T read the edited tensor, earlier ones (resid_post.(L−1)
+ * before an edit at resid_pre.L) still read T, as TransformerLens' hooks would have cached them; points the edit
+ * cannot reach read the plain graph's tensors.
  */
-export function addInterventions(
+export function addForks(
   proto: ModelProto,
   located: Located,
-  sites: Iterable<ProbePoint>,
+  forks: readonly Fork[],
   modelId?: string,
-): { proto: ModelProto; located: Located } {
+): { proto: ModelProto; located: Located[] } {
   const g0 = proto.graph!;
   const idx = indexGraph(g0);
   const opset = opsetVersion(proto);
   const g = new GraphBuilder();
-  const points = new Map(located.points);
-  const rewire = new Map<string, string>();
-  // In forward order: two sites on one tensor (resid_post.L, resid_pre.(L+1)) edit it in turn, as hooks would.
-  for (const p of [...new Set(sites)].sort((a, b) => order(a) - order(b))) {
+  const cloned: NodeProto[] = [];
+  const tensorsOf = (p: ProbePoint): string[] => {
+    const src = located.points.get(p);
+    return !src ? [] : "tensor" in src ? [src.tensor] : src.minus.flatMap((q) => tensorsOf(q as ProbePoint));
+  };
+  const all = forks.map(({ tag, point: p, reads }) => {
     const why = siteProblem(idx, located, p);
     if (why) throw new ProbeError(modelId, `cannot intervene at ${p}: ${why}`);
     const T = (located.points.get(p) as { tensor: string }).tensor;
-    const into = rewire.get(T) ?? T;
-    const type = elementType(idx, T);
-    const s = `/probespec/intervene/${p}`;
-    const f32 = (x: string) => (type === DT.FLOAT ? x : g.o(s, "Cast", [x], { to: DT.FLOAT }));
-    const input = (what: Parameters<typeof siteInput>[1], t: DT, dims: (number | string)[]) => {
-      g.inputs.push(valueInfo(siteInput(p, what), t, dims));
-      return siteInput(p, what);
-    };
-    const positions = input("positions", DT.BOOL, ["seq", 1]);
-    const dims = input("dims", DT.BOOL, [located.d]);
-    const [a, c] = [input("scale", DT.FLOAT, []), input("mean", DT.FLOAT, [])];
-    const b = input("add", DT.FLOAT, ["seq", located.d]);
-    // ReduceSum takes its axes as an input from opset 13, as an attribute before.
-    const axis = opset >= 13 ? g.init(int64Tensor(`${s}/axis`, [1], [-2])) : "";
-    const sumOverPositions = (x: string) =>
-      opset >= 13
-        ? g.o(s, "ReduceSum", [x, axis], { keepdims: 1 })
-        : g.o(s, "ReduceSum", [x], { axes: [-2], keepdims: 1 });
-    const x = f32(into);
-    const zero = g.init(floatTensor(`${s}/zero`, [], [0]));
-    const one = g.init(floatTensor(`${s}/one`, [], [1]));
-    const others = g.o(s, "Cast", [g.o(s, "Not", [positions])], { to: DT.FLOAT });
-    // Of no other position (every one chosen) the mean is 0, not 0/0: the edit's other terms stay finite.
-    const mean = g.o(s, "Div", [
-      sumOverPositions(g.o(s, "Where", [positions, zero, x])),
-      g.o(s, "Max", [sumOverPositions(others), one]),
-    ]);
-    let edited = g.o(s, "Add", [g.o(s, "Add", [g.o(s, "Mul", [x, a]), g.o(s, "Mul", [mean, c])]), b]);
-    if (type !== DT.FLOAT) edited = g.o(s, "Cast", [edited], { to: type! });
-    const out = g.o(s, "Where", [g.o(s, "And", [positions, dims]), edited, into]);
-    rewire.set(T, out);
-    for (const [q, other] of located.points)
-      if ("tensor" in other && other.tensor === T && order(q) >= order(p)) points.set(q, { tensor: out });
-  }
-  const node = g0.node.map((n) =>
-    n.input.some((i) => rewire.has(i)) ? { ...n, input: n.input.map((i) => rewire.get(i) ?? i) } : n,
-  );
+    const out = editNodes(g, opset, `/probespec/${tag}`, tag, T, elementType(idx, T), located.d);
+    // The nodes T reaches, then of those the ones a read tensor needs: walked back through the reached set only.
+    const reached = new Set<NodeProto>();
+    const queue = [T];
+    while (queue.length)
+      for (const n of idx.consumers.get(queue.pop()!) ?? [])
+        if (!reached.has(n)) (reached.add(n), queue.push(...n.output.filter(Boolean)));
+    const needed = new Set<NodeProto>();
+    const back = [...reads].flatMap(tensorsOf);
+    while (back.length) {
+      const n = idx.producer.get(back.pop()!);
+      if (n && reached.has(n) && !needed.has(n)) (needed.add(n), back.push(...n.input.filter(Boolean)));
+    }
+    const renamed = new Map<string, string>([[T, out]]);
+    for (const n of g0.node) if (needed.has(n)) for (const o of n.output) if (o) renamed.set(o, forked(o, tag));
+    for (const n of g0.node)
+      if (needed.has(n))
+        cloned.push({
+          ...n,
+          name: n.name && forked(n.name, tag),
+          input: n.input.map((i) => renamed.get(i) ?? i),
+          output: n.output.map((o) => renamed.get(o) ?? o),
+        });
+    const points = new Map(located.points);
+    for (const [q, src] of located.points) {
+      if (!("tensor" in src)) continue;
+      if (src.tensor === T) points.set(q, { tensor: order(q) >= order(p) ? out : T });
+      else if (renamed.has(src.tensor)) points.set(q, { tensor: renamed.get(src.tensor)! });
+    }
+    return { ...located, points };
+  });
   return {
     proto: {
       ...proto,
       graph: {
         ...g0,
-        node: [...node, ...g.nodes],
+        node: [...g0.node, ...g.nodes, ...cloned],
         input: [...g0.input, ...g.inputs],
         initializer: [...g0.initializer, ...g.initializers],
       },
     },
-    located: { ...located, points },
+    located: all,
   };
+}
+
+/** The edit of T, a·T + c·mean + b at the chosen positions and dimensions, T elsewhere; its operands run-time inputs. */
+function editNodes(g: GraphBuilder, opset: number, s: string, tag: string, T: string, type: DT | undefined, d: number) {
+  const f32 = (x: string) => (type === DT.FLOAT ? x : g.o(s, "Cast", [x], { to: DT.FLOAT }));
+  const input = (what: Parameters<typeof forkInput>[1], t: DT, dims: (number | string)[]) => {
+    g.inputs.push(valueInfo(forkInput(tag, what), t, dims));
+    return forkInput(tag, what);
+  };
+  const positions = input("positions", DT.BOOL, ["seq", 1]);
+  const dims = input("dims", DT.BOOL, [d]);
+  const [a, c] = [input("scale", DT.FLOAT, []), input("mean", DT.FLOAT, [])];
+  const b = input("add", DT.FLOAT, ["seq", d]);
+  // ReduceSum takes its axes as an input from opset 13, as an attribute before.
+  const axis = opset >= 13 ? g.init(int64Tensor(`${s}/axis`, [1], [-2])) : "";
+  const sumOverPositions = (x: string) =>
+    opset >= 13
+      ? g.o(s, "ReduceSum", [x, axis], { keepdims: 1 })
+      : g.o(s, "ReduceSum", [x], { axes: [-2], keepdims: 1 });
+  const x = f32(T);
+  const zero = g.init(floatTensor(`${s}/zero`, [], [0]));
+  const one = g.init(floatTensor(`${s}/one`, [], [1]));
+  const others = g.o(s, "Cast", [g.o(s, "Not", [positions])], { to: DT.FLOAT });
+  // Of no other position (every one chosen) the mean is 0, not 0/0: the edit's other terms stay finite.
+  const mean = g.o(s, "Div", [
+    sumOverPositions(g.o(s, "Where", [positions, zero, x])),
+    g.o(s, "Max", [sumOverPositions(others), one]),
+  ]);
+  let edited = g.o(s, "Add", [g.o(s, "Add", [g.o(s, "Mul", [x, a]), g.o(s, "Mul", [mean, c])]), b]);
+  if (type !== DT.FLOAT) edited = g.o(s, "Cast", [edited], { to: type! });
+  return g.o(s, "Where", [g.o(s, "And", [positions, dims]), edited, T]);
 }
 
 /** A prompt's positions as indices, each checked against its length. */
@@ -156,60 +199,52 @@ export function positionsOf(p: Positions, seq: number, modelId?: string): number
   return list;
 }
 
-/**
- * The feeds of every site for a prompt of `seq` tokens: all masks false (the plain pass) but the active
- * intervention's, whose site must be among them.
- */
-export function interventionFeeds(
-  sites: Iterable<ProbePoint>,
+/** A fork's feeds for a prompt of `seq` tokens: its intervention's, or, where none is given, masks all false (the plain pass). */
+export function forkFeeds(
+  tag: string,
   seq: number,
   d: number,
-  active?: Intervention,
+  on?: Intervention,
   modelId?: string,
 ): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  const list = [...new Set(sites)];
-  if (active && !list.includes(active.point))
-    throw new ProbeError(modelId, `no site at ${active.point} was made for this intervention`);
-  for (const p of list) {
-    const on = active?.point === p ? active : undefined;
-    const positions = new Uint8Array(seq);
-    const dims = new Uint8Array(d);
-    let [a, c] = [0, 0];
-    const b = new Float32Array(seq * d);
-    if (on) {
-      const chosen = positionsOf(on.positions, seq, modelId);
-      for (const q of chosen) positions[q] = 1;
-      for (const k of on.dims ?? Array.from({ length: d }, (_, k) => k)) {
-        if (!Number.isInteger(k) || k < 0 || k >= d)
-          throw new ProbeError(modelId, `dimension ${k} is outside ${p}'s width ${d}`);
-        dims[k] = 1;
-      }
-      const e = on.edit;
-      if (e.op === "scale") a = e.by;
-      else if (e.op === "mean") c = 1;
-      else if (e.op === "add") {
-        a = 1;
-        if (e.vector.length !== d)
-          throw new ProbeError(modelId, `the vector added at ${p} has ${e.vector.length} elements, not ${d}`);
-        for (const q of chosen) b.set(Float32Array.from(e.vector), q * d);
-      } else if (e.op === "patch") {
-        const past = chosen.find((q) => q >= e.seq);
-        if (past !== undefined || e.value.length !== e.seq * d)
-          throw new ProbeError(
-            modelId,
-            `the value patched into ${p} is ${e.seq} positions of ${e.value.length / e.seq}, which ${past !== undefined ? `has no position ${past}` : `is not ${d} wide`}`,
-          );
-        for (const q of chosen) b.set(e.value.subarray(q * d, (q + 1) * d), q * d);
-      }
+  const positions = new Uint8Array(seq);
+  const dims = new Uint8Array(d);
+  let [a, c] = [0, 0];
+  const b = new Float32Array(seq * d);
+  if (on) {
+    const p = on.point;
+    const chosen = positionsOf(on.positions, seq, modelId);
+    for (const q of chosen) positions[q] = 1;
+    for (const k of on.dims ?? Array.from({ length: d }, (_, k) => k)) {
+      if (!Number.isInteger(k) || k < 0 || k >= d)
+        throw new ProbeError(modelId, `dimension ${k} is outside ${p}'s width ${d}`);
+      dims[k] = 1;
     }
-    feeds[siteInput(p, "positions")] = new ort.Tensor("bool", positions, [seq, 1]);
-    feeds[siteInput(p, "dims")] = new ort.Tensor("bool", dims, [d]);
-    feeds[siteInput(p, "scale")] = new ort.Tensor("float32", Float32Array.of(a), []);
-    feeds[siteInput(p, "mean")] = new ort.Tensor("float32", Float32Array.of(c), []);
-    feeds[siteInput(p, "add")] = new ort.Tensor("float32", b, [seq, d]);
+    const e = on.edit;
+    if (e.op === "scale") a = e.by;
+    else if (e.op === "mean") c = 1;
+    else if (e.op === "add") {
+      a = 1;
+      if (e.vector.length !== d)
+        throw new ProbeError(modelId, `the vector added at ${p} has ${e.vector.length} elements, not ${d}`);
+      for (const q of chosen) b.set(Float32Array.from(e.vector), q * d);
+    } else if (e.op === "patch") {
+      const past = chosen.find((q) => q >= e.seq);
+      if (past !== undefined || e.value.length !== e.seq * d)
+        throw new ProbeError(
+          modelId,
+          `the value patched into ${p} is ${e.seq} positions of ${e.value.length / e.seq}, which ${past !== undefined ? `has no position ${past}` : `is not ${d} wide`}`,
+        );
+      for (const q of chosen) b.set(e.value.subarray(q * d, (q + 1) * d), q * d);
+    }
   }
-  return feeds;
+  return {
+    [forkInput(tag, "positions")]: new ort.Tensor("bool", positions, [seq, 1]),
+    [forkInput(tag, "dims")]: new ort.Tensor("bool", dims, [d]),
+    [forkInput(tag, "scale")]: new ort.Tensor("float32", Float32Array.of(a), []),
+    [forkInput(tag, "mean")]: new ort.Tensor("float32", Float32Array.of(c), []),
+    [forkInput(tag, "add")]: new ort.Tensor("float32", b, [seq, d]),
+  };
 }
 
 /** The same intervention, the same key: one pass per distinct intervention of a run. */

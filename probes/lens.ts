@@ -12,14 +12,18 @@ import type { Located } from "./locate.js";
 import { opsetVersion } from "../onnx/io.js";
 import { point } from "./points.js";
 import { nbitsMatMul } from "../onnx/nbits.js";
+import { forked } from "./intervene.js";
 
 export const LENS_OUTPUT = "probespec::logit_lens";
 
-export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
+/** The lens' output in the plain pass, or in a fork (an intervention's branch, probes/intervene.ts). */
+export const lensOutput = (fork?: string) => (fork ? forked(LENS_OUTPUT, fork) : LENS_OUTPUT);
+
+export function addLogitLens(proto: ModelProto, located: Located, fork?: string): ModelProto {
   const g = new GraphBuilder();
   const opset = opsetVersion(proto);
   const inits = new Map(proto.graph!.initializer.map((t) => [t.name, t]));
-  const s = "/probespec/lens";
+  const s = fork ? `/probespec/${fork}/lens` : "/probespec/lens";
   const last = g.init(int64Tensor(`${s}/last_position`, [], [-1]));
   const eps = g.init(floatTensor(`${s}/eps`, [], [located.finalNorm.eps]));
   // The lens runs in float32 whatever the model's dtype: an fp16 export's rows, gain and W_U are cast.
@@ -50,8 +54,10 @@ export function addLogitLens(proto: ModelProto, located: Located): ModelProto {
   // A 16-bit W_U is widened on each run, once the stream [batch, seq, d] exists: a Cast of the initializer alone
   // would be folded at load into a float32 copy of it (onnx/graph.ts, castPerRun).
   const asFloat = (name: string) =>
-    inits.get(name)?.dataType === DT.FLOAT ? name : castPerRun(g, s, name, 2, stream, `${PER_RUN}::lens`);
-  const opts = { outputs: [LENS_OUTPUT] };
+    inits.get(name)?.dataType === DT.FLOAT
+      ? name
+      : castPerRun(g, s, name, 2, stream, `${PER_RUN}::lens${fork ? `::${fork}` : ""}`);
+  const opts = { outputs: [lensOutput(fork)] };
   if (W.layout === "matmulnbits") {
     // MatMulNBits computes in its scales' dtype.
     const t = inits.get(W.scales!)?.dataType ?? DT.FLOAT;

@@ -13,7 +13,7 @@ import type { ModelEntry } from "../models/registry/schema.js";
 import { declaredLayers, declaredParallel, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
 import { readJsonFile } from "../models/registry/schema.js";
 import { LoadError, ProbeError, ProbespecError } from "../onnx/errors.js";
-import { locate } from "./locate.js";
+import { locate, type Located } from "./locate.js";
 import { weightView } from "./matrix-graphs.js";
 import {
   isWeightMeasure,
@@ -38,13 +38,13 @@ import {
   type ExecutionRecord,
   type SessionOptions,
 } from "./session.js";
-import { LENS_OUTPUT } from "./lens.js";
-import { planReads, probedGraph, reductionOutput } from "./probed-graph.js";
+import { LENS_OUTPUT, lensOutput } from "./lens.js";
+import { planReads, probedGraph, reductionOutput, type ReadPlan } from "./probed-graph.js";
 import { loadTokenizer, tokenize } from "./tokenizer.js";
 import { PROBES_SOURCE } from "./cache.js";
 import type { ProbeResult } from "./result-schema.js";
 import { feeder, floatData } from "./feeds.js";
-import { addInterventions, interventionFeeds, interventionKey, siteProblem, type Intervention } from "./intervene.js";
+import { forkFeeds, interventionKey, siteProblem, type Intervention } from "./intervene.js";
 import { weightForm, weightsAsRun, widenedWeights } from "./weight-form.js";
 
 export interface PromptResult {
@@ -68,6 +68,16 @@ export interface ProbeOptions {
 }
 
 /** Names the first non-finite element of a point's tensor; in a float16 graph, overflow is the usual cause and is said. */
+/** The measures one pass serves: the plain forward's, or one intervention's, computed by a fork of the graph. */
+interface Pass {
+  intervention?: Intervention;
+  measures: PromptMeasure[];
+  /** The fork's name in the graph. */
+  tag?: string;
+  graph?: ReadPlan["graph"];
+  located?: Located;
+}
+
 function checkFinite(
   data: Float32Array,
   name: ProbePoint,
@@ -172,7 +182,6 @@ export async function probeModel(
     measures[m.name] = { unit: m.unit, unavailable: `${p} is unavailable: ${reason}` };
   }
   const { taken, reads } = plan;
-  const { points: whole, reductions, lens: lensNeeded } = plan.graph;
   const sessionOf = async (
     graph: ModelProto,
     placement = false,
@@ -217,9 +226,9 @@ export async function probeModel(
   };
   const tMat = performance.now();
 
-  // One pass a prompt for the plain measures, and one for each distinct intervention a measure asks for, all through
-  // one session whose sites are off in the plain pass.
-  const passes = new Map<string, { intervention?: Intervention; measures: PromptMeasure[] }>([["", { measures: [] }]]);
+  // One pass a prompt: the plain measures, and each distinct intervention a measure asks for as a fork of the graph
+  // downstream of its site (probes/intervene.ts), computed in the same run.
+  const passes = new Map<string, Pass>([["", { measures: [] }]]);
   const index = indexGraph(model.proto.graph!);
   for (const m of [...taken]) {
     const intervention = m.intervention?.(located);
@@ -234,12 +243,25 @@ export async function probeModel(
       continue;
     }
     const key = intervention ? interventionKey(intervention) : "";
-    if (!passes.has(key)) passes.set(key, { intervention, measures: [] });
+    if (!passes.has(key)) passes.set(key, { intervention, measures: [], tag: `intervene${passes.size - 1}` });
     passes.get(key)!.measures.push(m);
   }
-  const sites = [...new Set([...passes.values()].flatMap((p) => (p.intervention ? [p.intervention.point] : [])))];
-  const intervened = sites.length ? addInterventions(model.proto, located, sites, id) : { proto: model.proto, located };
-  const { proto: edited, outputs } = probedGraph(intervened.proto, intervened.located, id, plan.graph);
+  for (const pass of passes.values()) pass.graph = planReads(pass.measures, located).graph;
+  const forkPasses = [...passes.values()].filter((p) => p.intervention);
+  const plainPass = passes.get("")!;
+  const {
+    proto: edited,
+    outputs,
+    located: forkLocated,
+  } = probedGraph(
+    model.proto,
+    located,
+    id,
+    plainPass.graph,
+    forkPasses.map((p) => ({ ...p.graph!, tag: p.tag!, point: p.intervention!.point })),
+  );
+  plainPass.located = located;
+  forkPasses.forEach((p, k) => (p.located = forkLocated[k]));
   const sha = model.sha256;
   const { session, execution, profileFilePrefix } = await sessionOf(edited, true);
   const tLoad = performance.now();
@@ -266,7 +288,7 @@ export async function probeModel(
         out: ort.InferenceSession.OnnxValueMapType,
         seq: number,
         prompt: string,
-        points = intervened.located.points,
+        points: Located["points"],
       ) => {
         const seen = new Map<ProbePoint, Float32Array>();
         const tensor = (p: ProbePoint): Float32Array => {
@@ -293,7 +315,8 @@ export async function probeModel(
        */
       const diagnose = async (ids: number[], prompt: string, output: string): Promise<never> => {
         await release();
-        const read = new Set(reductions.map((r) => r.point));
+        const read = new Set(plainPass.graph!.reductions.map((r) => r.point));
+        const whole = plainPass.graph!.points;
         const points = [...located.points.keys()].filter((p) => p === "embed" || read.has(p) || whole.includes(p));
         const what = output === LENS_OUTPUT ? "the logit lens" : `${output.replace(/^probespec::(\w+)::/, "$1 of ")}`;
         const where = `on prompt ${JSON.stringify(prompt.slice(0, 60))}`;
@@ -327,35 +350,45 @@ export async function probeModel(
         const ids = tokenize(tok, prompt, vocab, context, id);
         say(`${id}: prompt ${i + 1}/${prompts.length} (${ids.length} tokens)`);
         const seq = ids.length;
-        for (const [k, pass] of [...passes.values()].entries()) {
-          const feeds = { ...plainFeeds(ids, prompt), ...interventionFeeds(sites, seq, d, pass.intervention, id) };
-          const out = await session.run(feeds, outputs);
-          if (i === 0 && k === 0 && profileFilePrefix) {
-            // Nothing falls back to the CPU silently: an explicit device refuses it, auto records it.
-            const onCpu = await cpuComputeNodes(session, profileFilePrefix, d);
-            const what = `${onCpu.length} node${onCpu.length > 1 ? "s" : ""} of the model's compute ran on the CPU, not on ${execution.provider}: ${onCpu.slice(0, 8).join(", ")}${onCpu.length > 8 ? ", …" : ""}`;
-            if (onCpu.length && execution.requested !== "auto")
-              throw new LoadError(
-                id,
-                `${what}; an explicit device never falls back silently (PROBESPEC_DEVICE=auto lets them run there and records it)`,
-              );
-            if (onCpu.length) execution.cpuFallback = what;
-          }
-          returnedBytes = Math.max(
-            returnedBytes,
-            outputs.reduce((n, o) => n + ((out[o]?.data as ArrayBufferView | undefined)?.byteLength ?? 0), 0),
-          );
+        const feeds = { ...plainFeeds(ids, prompt) };
+        for (const p of forkPasses) Object.assign(feeds, forkFeeds(p.tag!, seq, d, p.intervention, id));
+        const out = await session.run(feeds, outputs);
+        if (i === 0 && profileFilePrefix) {
+          // Nothing falls back to the CPU silently: an explicit device refuses it, auto records it.
+          const onCpu = await cpuComputeNodes(session, profileFilePrefix, d);
+          const what = `${onCpu.length} node${onCpu.length > 1 ? "s" : ""} of the model's compute ran on the CPU, not on ${execution.provider}: ${onCpu.slice(0, 8).join(", ")}${onCpu.length > 8 ? ", …" : ""}`;
+          if (onCpu.length && execution.requested !== "auto")
+            throw new LoadError(
+              id,
+              `${what}; an explicit device never falls back silently (PROBESPEC_DEVICE=auto lets them run there and records it)`,
+            );
+          if (onCpu.length) execution.cpuFallback = what;
+        }
+        returnedBytes = Math.max(
+          returnedBytes,
+          outputs.reduce((n, o) => n + ((out[o]?.data as ArrayBufferView | undefined)?.byteLength ?? 0), 0),
+        );
+        for (const pass of passes.values()) {
+          const { reductions, points: whole, lens: lensNeeded } = pass.graph!;
+          const notFinite = async (output: string) => {
+            if (!pass.intervention) return diagnose(ids, prompt, output);
+            const what = `${output.replace(/^probespec::(\w+)::([^:]+).*/, "$1 of $2")}`;
+            throw new ProbeError(
+              id,
+              `${what} under the intervention at ${pass.intervention.point} (${pass.intervention.edit.op}) is not a finite number on prompt ${JSON.stringify(prompt.slice(0, 60))}`,
+            );
+          };
           // Every reduction is checked finite and finished (sums of squares in float64) before a measure reads it.
           const reduced = new Map<string, Float32Array | Float64Array>();
           for (const r of reductions) {
-            const name = reductionOutput(r);
+            const name = reductionOutput(r, pass.tag);
             const data = floatData(out[name]);
-            if (!data.every(Number.isFinite)) await diagnose(ids, prompt, name);
-            if (r.as !== "sumsq") reduced.set(name, data);
+            if (!data.every(Number.isFinite)) await notFinite(name);
+            if (r.as !== "sumsq") reduced.set(reductionOutput(r), data);
             else {
               const parts = data.length / seq;
               reduced.set(
-                name,
+                reductionOutput(r),
                 Float64Array.from({ length: seq }, (_, q) => {
                   let sum = 0;
                   for (let k = q * parts; k < (q + 1) * parts; k++) sum += data[k];
@@ -364,9 +397,9 @@ export async function probeModel(
               );
             }
           }
-          const tensor = wholeTensors(out, seq, prompt);
-          const lensOut = lensNeeded ? floatData(out[LENS_OUTPUT]) : undefined;
-          if (lensOut && !lensOut.every(Number.isFinite)) await diagnose(ids, prompt, LENS_OUTPUT);
+          const tensor = wholeTensors(out, seq, prompt, pass.located!.points);
+          const lensOut = lensNeeded ? floatData(out[lensOutput(pass.tag)]) : undefined;
+          if (lensOut && !lensOut.every(Number.isFinite)) await notFinite(lensOutput(pass.tag));
           const view = {
             layers,
             d,

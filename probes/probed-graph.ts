@@ -10,13 +10,15 @@ import type { ModelProto } from "onnx-buf";
 import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
 import { opsetVersion } from "../onnx/io.js";
 import { exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
-import { addLogitLens, LENS_OUTPUT } from "./lens.js";
+import { addForks, forked } from "./intervene.js";
+import { addLogitLens, lensOutput } from "./lens.js";
 import type { Located } from "./locate.js";
 import { isWeightMeasure, type Measure, type PromptMeasure, type Read } from "./measures/measure.js";
-import { parsePoint, type ProbePoint } from "./points.js";
+import { parsePoint, point, type ProbePoint } from "./points.js";
 
-/** The graph output that holds a read's reduction. */
-export const reductionOutput = (r: Read) => `probespec::${r.as}::${r.point}`;
+/** The graph output that holds a read's reduction, in the plain pass or in a fork (probes/intervene.ts). */
+export const reductionOutput = (r: Read, fork?: string) =>
+  fork ? forked(`probespec::${r.as}::${r.point}`, fork) : `probespec::${r.as}::${r.point}`;
 
 /**
  * Sums of squares are taken in float32 over chunks of this many elements at most, and the
@@ -32,32 +34,60 @@ export const sumsqChunk = (width: number) => {
   return c;
 };
 
+/** What a graph computes for one set of measures: points exposed whole, in-graph reductions, the logit lens. */
+export interface GraphReads {
+  lens?: boolean;
+  points?: Iterable<ProbePoint>;
+  reductions?: readonly Read[];
+}
+
+/**
+ * The probed graph, and with each fork (an intervention's branch, probes/intervene.ts) that fork's reads, computed
+ * in the same pass; `located[k]` is fork k's view of the points.
+ */
 export function probedGraph(
   proto: ModelProto,
   located: Located,
   modelId?: string,
-  {
-    lens = true,
-    points,
-    reductions = [],
-  }: { lens?: boolean; points?: Iterable<ProbePoint>; reductions?: readonly Read[] } = {},
-): { proto: ModelProto; outputs: string[] } {
+  reads: GraphReads = {},
+  forks: readonly (GraphReads & { tag: string; point: ProbePoint })[] = [],
+): { proto: ModelProto; outputs: string[]; located: Located[] } {
   let edited = proto;
   for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
-  const tensors = (p: ProbePoint): string[] => {
-    const s = located.points.get(p);
-    return !s ? [] : "tensor" in s ? [s.tensor] : s.minus.flatMap(tensors);
-  };
-  const outputs = [...new Set([...(points ?? (reductions.length ? [] : located.points.keys()))].flatMap(tensors))];
-  if (reductions.length) {
-    edited = addReductions(edited, located, reductions);
-    outputs.push(...reductions.map(reductionOutput));
+  const pointsRead = (r: GraphReads) => [
+    ...(r.points ?? []),
+    ...(r.reductions ?? []).map((x) => x.point),
+    ...(r.lens ? Array.from({ length: located.layers }, (_, L) => point("resid_post", L)) : []),
+  ];
+  const branches = addForks(
+    edited,
+    located,
+    forks.map((f) => ({ tag: f.tag, point: f.point, reads: pointsRead(f) })),
+    modelId,
+  );
+  edited = branches.proto;
+  const outputs: string[] = [];
+  const graphs: [GraphReads, Located, string | undefined][] = [
+    [reads, located, undefined],
+    ...forks.map((f, k) => [f, branches.located[k], f.tag] as [GraphReads, Located, string]),
+  ];
+  for (const [{ lens = true, points, reductions = [] }, at, fork] of graphs) {
+    const tensors = (p: ProbePoint): string[] => {
+      const src = at.points.get(p);
+      return !src ? [] : "tensor" in src ? [src.tensor] : src.minus.flatMap((q) => tensors(q as ProbePoint));
+    };
+    outputs.push(...new Set([...(points ?? (reductions.length ? [] : at.points.keys()))].flatMap(tensors)));
+    if (reductions.length) {
+      edited = addReductions(edited, at, reductions, fork);
+      outputs.push(...reductions.map((r) => reductionOutput(r, fork)));
+    }
+    if (lens) {
+      edited = addLogitLens(edited, at, fork);
+      outputs.push(lensOutput(fork));
+    }
   }
-  if (lens) {
-    edited = addLogitLens(edited, located);
-    outputs.push(LENS_OUTPUT);
-  }
-  return { proto: exposeOutputs(edited, outputs, modelId), outputs };
+  const unique = [...new Set(outputs)];
+  return { proto: exposeOutputs(edited, unique, modelId), outputs: unique, located: branches.located };
 }
 
 /** What a set of measures reads of a model, and the graph options (probedGraph's) that compute just that. */
@@ -101,10 +131,10 @@ export function planReads(measures: readonly Measure[], located: Located): ReadP
 }
 
 /** Each read's reduction as nodes on its point's tensor, in float32 (an fp16 export's tensors are cast first). */
-function addReductions(proto: ModelProto, located: Located, reads: readonly Read[]): ModelProto {
+function addReductions(proto: ModelProto, located: Located, reads: readonly Read[], fork?: string): ModelProto {
   const g = new GraphBuilder();
   const opset = opsetVersion(proto);
-  const s = "/probespec/reduce";
+  const s = fork ? `/probespec/${fork}/reduce` : "/probespec/reduce";
   // Constants named under the scope, once each: a model's own initializers may be called const_f_0.
   const consts = new Map<string, string>();
   const ints = (v: number[], scalar = false) => {
@@ -140,7 +170,7 @@ function addReductions(proto: ModelProto, located: Located, reads: readonly Read
   };
   for (const r of reads) {
     const x = tensorOf(r.point);
-    const opts = { outputs: [reductionOutput(r)] };
+    const opts = { outputs: [reductionOutput(r, fork)] };
     const width = parsePoint(r.point).kind === "logits" ? located.vocab : located.d;
     switch (r.as) {
       case "sumsq": {
