@@ -15,7 +15,7 @@ import { indexGraph, opsetVersion, type GraphIndex } from "../onnx/io.js";
 import { elementType } from "../onnx/surgery.js";
 import { SKIP_NORMS } from "./dataflow.js";
 import type { Located } from "./locate.js";
-import { GLOBAL_POINTS, LAYER_POINTS, parsePoint, type ProbePoint } from "./points.js";
+import { LAYER_POINTS, parsePoint, streamOrder, type ProbePoint } from "./points.js";
 
 /** Positions of a prompt: an index (negative from the end), several, the first, the last, or all of them. */
 export type Positions = number | readonly number[] | "first" | "last" | "all";
@@ -40,13 +40,6 @@ export interface Intervention {
 
 /** Points whose value is a [batch, seq, d] stream tensor a node reads: the logits end the graph, a pattern is no row of d. */
 const EDITABLE = new Set<string>(["embed", "ln_final", ...LAYER_POINTS.filter((k) => k !== "pattern")]);
-
-/** Where a point lies in the forward pass: of two points on one tensor, the later sees an edit at the earlier. */
-const order = (p: ProbePoint): number => {
-  const { kind, layer } = parsePoint(p);
-  if (layer === undefined) return kind === "embed" ? -1 : 1e9 + GLOBAL_POINTS.indexOf(kind as never);
-  return layer * LAYER_POINTS.length + LAYER_POINTS.indexOf(kind as never);
-};
 
 /** A fork's run-time inputs: the positions and dimensions it edits, and the edit's operands. */
 export const forkInput = (tag: string, what: "positions" | "dims" | "scale" | "mean" | "add") =>
@@ -134,7 +127,7 @@ export function addForks(
     const points = new Map(located.points);
     for (const [q, src] of located.points) {
       if (!("tensor" in src)) continue;
-      if (src.tensor === T) points.set(q, { tensor: order(q) >= order(p) ? out : T });
+      if (src.tensor === T) points.set(q, { tensor: streamOrder(q) >= streamOrder(p) ? out : T });
       else if (renamed.has(src.tensor)) points.set(q, { tensor: renamed.get(src.tensor)! });
     }
     return { ...located, points };

@@ -31,3 +31,10 @@ export function parsePoint(name: string): { kind: LayerPointKind | GlobalPointKi
     return { kind: m[1] as GlobalPointKind };
   throw new Error(`"${name}" is not a probe point (expected e.g. resid_post.3, embed, ln_final, logits)`);
 }
+
+/** Where a point lies in the forward pass: of two points on one tensor, the later sees an edit at the earlier. */
+export function streamOrder(p: ProbePoint): number {
+  const { kind, layer } = parsePoint(p);
+  if (layer === undefined) return kind === "embed" ? -1 : 1e9 + GLOBAL_POINTS.indexOf(kind as GlobalPointKind);
+  return layer * LAYER_POINTS.length + LAYER_POINTS.indexOf(kind as LayerPointKind);
+}

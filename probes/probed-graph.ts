@@ -14,7 +14,7 @@ import { addForks, forked } from "./intervene.js";
 import { addLogitLens, lensOutput } from "./lens.js";
 import type { Located } from "./locate.js";
 import { isWeightMeasure, type Measure, type PromptMeasure, type Read } from "./measures/measure.js";
-import { parsePoint, point, type ProbePoint } from "./points.js";
+import { parsePoint, point, streamOrder, type ProbePoint } from "./points.js";
 
 /** The graph output that holds a read's reduction, in the plain pass or in a fork (probes/intervene.ts). */
 export const reductionOutput = (r: Read, fork?: string) =>
@@ -77,14 +77,20 @@ export function probedGraph(
       return !src ? [] : "tensor" in src ? [src.tensor] : src.minus.flatMap((q) => tensors(q as ProbePoint));
     };
     outputs.push(...new Set([...(points ?? (reductions.length ? [] : at.points.keys()))].flatMap(tensors)));
-    if (reductions.length) {
-      edited = addReductions(edited, at, reductions, fork);
-      outputs.push(...reductions.map((r) => reductionOutput(r, fork)));
-    }
     if (lens) {
       edited = addLogitLens(edited, at, fork);
       outputs.push(lensOutput(fork));
     }
+  }
+  // ONNX Runtime orders the nodes by a depth-first walk back from the graph's leaves, the last-added leaf first: the
+  // reductions are added last and latest point first, so that each runs as soon as its tensor is made and frees it.
+  // Added in the graph's own order, every layer's attention probabilities were held to the end of the pass (TinyLlama
+  // at 512 tokens: 7.3 GB at its peak where the plain pass takes 4.7).
+  for (const [{ reductions = [] }, at, fork] of graphs) {
+    if (!reductions.length) continue;
+    const latestFirst = [...reductions].sort((a, b) => streamOrder(b.point) - streamOrder(a.point));
+    edited = addReductions(edited, at, latestFirst, fork);
+    outputs.push(...reductions.map((r) => reductionOutput(r, fork)));
   }
   const unique = [...new Set(outputs)];
   return { proto: exposeOutputs(edited, unique, modelId), outputs: unique, located: branches.located };
@@ -143,7 +149,7 @@ function addReductions(proto: ModelProto, located: Located, reads: readonly Read
       consts.set(key, g.init(int64Tensor(`${s}/const_${consts.size}`, scalar ? [] : [v.length], v)));
     return consts.get(key)!;
   };
-  const zero = g.init(floatTensor(`${s}/zero`, [], [0]));
+  const tiny = g.init(floatTensor(`${s}/tiny`, [], [1e-30]));
   // ReduceSum takes its axes as an input from opset 13, ReduceSumSquare from 18; attributes before.
   const reduce = (op: "ReduceSum" | "ReduceSumSquare", x: string, outputs?: string[]) =>
     g.op(s, op, opset >= (op === "ReduceSum" ? 13 : 18) ? [x, ints([-1])] : [x], {
@@ -187,12 +193,10 @@ function addReductions(proto: ModelProto, located: Located, reads: readonly Read
         g.op(s, "Gather", [x, ints([0], true)], { ...opts, attrs: { axis: -1 } });
         break;
       case "row_entropy": {
-        // 0 · ln 0 is 0: the masked keys of a causal row add nothing; a NaN stays NaN (x · 0), to be found.
-        const plogp = g.o(s, "Where", [
-          g.o(s, "Greater", [x, zero]),
-          g.o(s, "Mul", [x, g.o(s, "Log", [x])]),
-          g.o(s, "Mul", [x, zero]),
-        ]);
+        // p · ln max(p, 1e-30): 0 where p is 0 (a causal row's masked keys add nothing), p ln p for p ≥ 1e-30 and
+        // within 1e-28 of it below, NaN where p is NaN (to be found). Four passes over [heads, seq, seq], where a
+        // Where between two products took six: at 512 tokens TinyLlama's pass is 0.6 s shorter.
+        const plogp = g.o(s, "Mul", [x, g.o(s, "Log", [g.o(s, "Max", [x, tiny])])]);
         g.op(s, "Neg", [reduce("ReduceSum", plogp)], opts);
         break;
       }

@@ -15,6 +15,11 @@ import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokeni
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { locate } from "../probes/locate.js";
+import { LENS_OUTPUT } from "../probes/lens.js";
+import { loadMeasures } from "../probes/measures/registry.js";
+import { planReads, probedGraph } from "../probes/probed-graph.js";
+import { streamOrder, type ProbePoint } from "../probes/points.js";
+import { readModel } from "../onnx/io.js";
 import {
   entropy,
   frobenius,
@@ -564,5 +569,22 @@ describe("names are a hint, structure is primary", () => {
       { device: "cpu" },
     );
     expect(r.layers).toBe(3);
+  });
+});
+
+describe("the probed graph frees each tensor once its reductions are taken", () => {
+  it("adds the reductions after the lens, latest point first: ONNX Runtime's walk back from the last-added leaf then runs each as soon as its tensor exists", async () => {
+    const { proto } = readModel(path.join(import.meta.dirname, "fixtures", "exports", "llama-dynamo23", "model.onnx"));
+    const located = locate(proto);
+    const plan = planReads(await loadMeasures(), located);
+    const g = probedGraph(proto, located, "dynamo", plan.graph).proto.graph!;
+    const lensAt = Math.max(...g.node.map((n, i) => (n.name.startsWith("/probespec/lens/") ? i : -1)));
+    const leaves = g.node
+      .map((n, i) => ({ i, out: n.output.find((o) => o.startsWith("probespec::") && o !== LENS_OUTPUT) }))
+      .filter((x) => x.out);
+    expect(leaves.length).toBeGreaterThan(10);
+    expect(leaves[0].i).toBeGreaterThan(lensAt);
+    const order = leaves.map((x) => streamOrder(x.out!.split("::")[2] as ProbePoint));
+    expect(order).toEqual([...order].sort((a, b) => b - a));
   });
 });
