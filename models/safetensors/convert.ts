@@ -23,7 +23,7 @@ interface ModelType {
   /** The writer's family, whose traits it has (models/writer/traits.ts). */
   family: Family;
   /** How its tensors are named and laid out: model.layers.N.* by default (weights.ts). */
-  weights?: typeof gpt2Weights;
+  weights?: typeof llamaWeights;
   /**
    * The attention biases its modeling file builds: q/k/v always and o_proj none (Qwen2's nn.Linear(..., bias=True)),
    * q/k/v and the output unless attention_bias is false (GPT-NeoX), q/k/v/o where attention_bias is true, q/k/v/o
