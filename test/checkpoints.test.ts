@@ -85,6 +85,8 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
       const dir = await resolveSource(e, s);
       expect(dir.startsWith(s.cacheDir)).toBe(true);
       const r = await probeModel(e, dir, [ref.prompt], { device: "cpu" });
+      // The locator finds every probe point of the written graph by dataflow, attention patterns included.
+      expect(r.provenance.unavailable).toEqual([]);
       const norms = (r.measures["resid.norm"] as { perPrompt: number[][] }).perPrompt[0];
       expect(norms.length).toBe(ref.norms.length);
       norms.forEach((n, L) => {
@@ -123,14 +125,16 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         expect("relative" in err ? err.relative : NaN, "max |logit − float32's| / max |logit|").toBeLessThan(1e-5);
         if (!ref.hub) {
           // Read in place: the folder links to the checkpoint's own files and copies none of its matrices, only
-          // the float32 vectors (each placed on a 4096-byte boundary) and GPT-NeoX's query_key_value, cut per head.
+          // the float32 vectors (each placed on a 4096-byte boundary), GPT-NeoX's query_key_value, cut per head,
+          // and GPT-2's Conv1D weights, turned to [out, in].
           const ck = openCheckpoint(user);
           const links = fs.readdirSync(dir).filter((f) => fs.lstatSync(path.join(dir, f)).isSymbolicLink());
           expect(links.map((l) => fs.realpathSync(path.join(dir, l))).sort()).toEqual(
             ck.files.map((f) => fs.realpathSync(f)).sort(),
           );
+          const rewritten = /\.(query_key_value|c_attn|c_proj|c_fc)\.weight$/;
           const vectors = [...ck.tensors.values()]
-            .filter((t) => t.shape.length !== 2 || t.name.endsWith(".query_key_value.weight"))
+            .filter((t) => t.shape.length !== 2 || rewritten.test(t.name))
             .reduce((n, t) => n + (t.shape.length === 2 ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1) + 4096, 0);
           expect(fs.statSync(path.join(dir, "model.onnx_data")).size).toBeLessThanOrEqual(vectors);
         }
@@ -142,10 +146,10 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "gemma2", "qwen2", "qwen3", "apertus", "phi3"])
+    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "gemma2", "qwen2", "qwen3", "apertus", "phi3", "gpt2"])
       expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
-    for (const l of ["sharded", "hub"]) expect(refs.map((r) => r.layout)).toContain(l);
+    for (const l of ["sharded", "hub", "base"]) expect(refs.map((r) => r.layout)).toContain(l);
     if (process.env.PROBESPEC_VERBOSE) console.log(JSON.stringify(measured, null, 1));
   });
 });
@@ -349,7 +353,7 @@ describe.skipIf(!!MISSING)(
         "a model_type it does not know",
         "llama",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "mamba")),
-        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, gemma2, phi3\); export the model to ONNX/,
+        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, gemma2, phi3, gpt2\); export the model to ONNX/,
       ],
       [
         "a rope scaling it does not apply",
@@ -386,6 +390,30 @@ describe.skipIf(!!MISSING)(
             c.rope_parameters = { ...c.rope_parameters, rope_type: "longrope", short_factor: [1], long_factor: [1] };
           }),
         /config\.json: rope_scaling of type "longrope" is not applied/,
+      ],
+      [
+        "a GPT-2 activation other than gelu_new (read from activation_function)",
+        "gpt2",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.activation_function = "relu")),
+        /config\.json: activation_function "relu" is not applied \(gpt2 is converted with "gelu_pytorch_tanh"\)/,
+      ],
+      [
+        "GPT-2's scores scaled by the inverse layer index",
+        "gpt2",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.scale_attn_by_inverse_layer_idx = true)),
+        /config\.json: "scale_attn_by_inverse_layer_idx": true is not applied \(gpt2: scores divided by the layer's index \+ 1 are not written\)/,
+      ],
+      [
+        "GPT-2 with cross-attention",
+        "gpt2",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.add_cross_attention = true)),
+        /config\.json: "add_cross_attention": true is not applied \(gpt2: cross-attention layers/,
+      ],
+      [
+        "a GPT-2 config whose n_embd does not match its weights",
+        "gpt2-base-model",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.n_embd = 32)),
+        /tensor "wte\.weight" is \[512,64\], where \[512,32\] is expected/,
       ],
       [
         "soft-capping it does not apply",

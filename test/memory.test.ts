@@ -122,7 +122,7 @@ describe("the memory selection counts for a Mistral-7B-shaped checkpoint", () =>
 const CHECKPOINTS = path.join(PROJECT_ROOT, ".probespec-cache", "checkpoints");
 describe.skipIf(!fs.existsSync(path.join(CHECKPOINTS, "COMPLETE")))("a converted graph's weights", () => {
   it("are counted as its checkpoint's headers count them: prepacked float32 matrices, per-run 16-bit ones", async () => {
-    for (const name of ["llama", "llama-bf16", "gemma2-bf16"]) {
+    for (const name of ["llama", "llama-bf16", "gemma2-bf16", "gpt2"]) {
       const e = ModelEntrySchema.parse({ id: name, family: "llama", source: { dir: name } });
       const dir = await resolveSource(e, {
         modelsRoot: CHECKPOINTS,

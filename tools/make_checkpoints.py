@@ -1,9 +1,10 @@
 """HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
 
-For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3), HF's real
+For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3, gpt2), HF's real
 *ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
 safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
-qwen3, apertus, gemma2, phi3, gpt_neox), sharded with model.safetensors.index.json (mistral, max_shard_size), and a hub cache
+qwen3, apertus, gemma2, phi3, gpt_neox, gpt2), sharded with model.safetensors.index.json (mistral, max_shard_size), a base
+model saved without its head (gpt2, as the hub's openai-community/gpt2 is: no "transformer." prefix), and a hub cache
 (hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}), and a second hub cache,
 seed-hub/, holding one under each of the seed's four repository ids (references in seed-hub/references.json).
 
@@ -46,6 +47,9 @@ TYPES = {
     "phi3": lambda: transformers.Phi3Config(**COMMON, num_key_value_heads=KV, pad_token_id=3, sliding_window=64,
                                             rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                                                              "partial_rotary_factor": 0.5}),
+    # GPT2Config's own key names; n_inner left to its default (4 × n_embd), gelu_new, tied, learned positions.
+    "gpt2": lambda: transformers.GPT2Config(vocab_size=VOCAB, n_embd=D, n_layer=LAYERS, n_head=HEADS, n_positions=MAXPOS,
+                                            bos_token_id=1, eos_token_id=2),
 }
 # Variants of a type's config, built as that type: llama with llama3 RoPE over an original context of 64, so that a
 # head of 16 has frequencies in all three of its bands (kept, blended, slowed).
@@ -57,6 +61,12 @@ VARIANTS = {
     # Dynamic NTK: the default RoPE within max_position_embeddings, which the converter caps the context at.
     "llama-rope-dynamic": ("llama", lambda: transformers.LlamaConfig(
         **COMMON, num_key_value_heads=KV, rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0})),
+    # GPT-2's other options the converter applies: unscaled scores, the reordered and upcast attention (float32 already),
+    # gelu_pytorch_tanh spelled so, n_inner and epsilon given, untied.
+    "gpt2-options": ("gpt2", lambda: transformers.GPT2Config(
+        vocab_size=VOCAB, n_embd=D, n_layer=LAYERS, n_head=HEADS, n_positions=MAXPOS, n_inner=HIDDEN, bos_token_id=1,
+        eos_token_id=2, scale_attn_weights=False, reorder_and_upcast_attn=True, activation_function="gelu_pytorch_tanh",
+        layer_norm_epsilon=1e-3, tie_word_embeddings=False)),
 }
 # name -> (model type, dtype, how it is laid out)
 CHECKPOINTS = {
@@ -81,6 +91,11 @@ CHECKPOINTS = {
     "gemma2-bf16": ("gemma2", torch.bfloat16, "dir"),
     "llama-rope-llama3": ("llama-rope-llama3", torch.float32, "dir"),
     "llama-rope-dynamic": ("llama-rope-dynamic", torch.float32, "dir"),
+    "gpt2": ("gpt2", torch.float32, "dir"),
+    # Conv1D matrices turned to [out, in] at 16 bits (written with the graph); the embeddings read in place.
+    "gpt2-fp16": ("gpt2", torch.float16, "dir"),
+    "gpt2-base-model": ("gpt2", torch.float32, "base"),
+    "gpt2-options": ("gpt2-options", torch.float32, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"
 # The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own
@@ -100,7 +115,7 @@ def build(model_type):
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
     with torch.no_grad():  # norms away from their init, so that a misread gain or bias shows in the numbers
         for name, p in model.named_parameters():
-            if "norm" in name:
+            if "norm" in name or ".ln_" in name:
                 p.add_(0.1 * torch.randn_like(p))
             elif name.endswith(".bias"):
                 p.add_(0.05 * torch.randn_like(p))
@@ -115,7 +130,7 @@ def reference(folder, ids):
     base = getattr(model, model.base_model_prefix)
     outs = []
     hooks = [layer.register_forward_hook(lambda m, i, o: outs.append((o[0] if isinstance(o, tuple) else o).detach()))
-             for layer in base.layers]
+             for layer in getattr(base, "layers", None) or base.h]
     x = torch.tensor([ids])
     with torch.no_grad():
         logits = model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False).logits
@@ -124,7 +139,9 @@ def reference(folder, ids):
     norms = [torch.linalg.norm(o.double()).item() for o in outs]
     ref = notebook_numbers(norms, logits)
     # The rotary frequencies transformers computed from config.json (rope scaling applied), to hold the converter's to.
-    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": base.rotary_emb.inv_freq.double().tolist()}
+    # GPT-2 has none: its positions are learned.
+    inv_freq = base.rotary_emb.inv_freq.double().tolist() if hasattr(base, "rotary_emb") else []
+    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": inv_freq}
 
 
 def write_hub(hub, src, name=HUB_REPO):
@@ -153,6 +170,9 @@ def main():
     def save(folder, model_type, dtype, layout):
         shutil.rmtree(folder, ignore_errors=True)
         model = build(model_type).to(dtype)
+        # "base": the model without its head, as GPT2Model saves it (tied, the head is the embedding).
+        if layout == "base":
+            model = getattr(model, model.base_model_prefix)
         model.save_pretrained(folder, max_shard_size="100KB" if layout == "sharded" else "50GB")
         for f, v in tok.items():
             json.dump(v, open(os.path.join(folder, f), "w"))

@@ -65,7 +65,8 @@ export interface Knobs {
 }
 
 export interface AnalogConfig {
-  family: AnalogFamily;
+  /** An analog's family; a converted checkpoint's may be any the writer has traits for (GPT-2's). */
+  family: Family;
   seed: number;
   layers: number;
   d: number;
@@ -109,7 +110,7 @@ export const MAX_POSITIONS = 65536;
 
 export const NO_KNOBS: Knobs = { wUScale: 1, sharpness: 1 };
 
-export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> = {}): AnalogConfig {
+export function analogConfig(family: Family, over: Partial<AnalogConfig> = {}): AnalogConfig {
   const heads = over.heads ?? 4;
   const traits = traitsOf({ family });
   const base: AnalogConfig = {

@@ -28,7 +28,8 @@ export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): 
     vocab_size: c.vocab,
     max_position_embeddings: c.maxPositions,
     [names.eps]: c.eps,
-    rope_theta: c.ropeTheta,
+    // A family without RoPE (GPT-2) has no rope keys.
+    ...(c.rotaryPct ? { rope_theta: c.ropeTheta } : {}),
     ...(c.ropeScale ? { rope_scaling: { rope_type: "linear", factor: c.ropeScale } } : {}),
     // GPT-NeoX's config: the parallel residual is a key of it, as is its rotary_pct.
     ...(parallel ? { rotary_pct: c.rotaryPct, use_parallel_residual: true } : {}),

@@ -13,6 +13,7 @@ import { hfConfig } from "../analogs/write.js";
 import { hfCheckpoint } from "./convert.js";
 import { openCheckpoint } from "./reader.js";
 import { halfForms } from "./weights.js";
+import { traitsOf } from "../writer/traits.js";
 import type { ModelShape, WeightUse } from "../registry/memory.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
@@ -52,20 +53,27 @@ export function isCheckpoint(dir: string): boolean {
  * stays 16-bit and is widened per run, a float32 one is a MatMul's prepacked B, the embedding is gathered
  * as stored (and, tied, read by the lm_head too: through a Transpose, or widened per run at 16 bits).
  * `written`: the bytes the conversion puts in the cache; a 16-bit matrix is read in place, but for
- * GPT-NeoX's query_key_value, which the converter cuts per head.
+ * GPT-NeoX's query_key_value, which the converter cuts per head, and GPT-2's Conv1D weights, turned.
  */
 export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: ModelShape; written: number } {
   const ck = openCheckpoint(dir);
   const { config } = hfCheckpoint(ck);
-  const embed = ["model.embed_tokens.weight", "gpt_neox.embed_in.weight"];
+  const { names, conv1d } = traitsOf(config);
+  // The tables the graph gathers rows of, under the module root or without it (a saved base model: GPT-2's hub one).
+  const table = (t: string | undefined) => (t ? [`${names.root}.${t}.weight`, `${t}.weight`] : []);
+  const embed = table(names.embed),
+    positions = table(names.positions);
   let written = 0;
   const weights = [...ck.tensors.values()].map((t): WeightUse => {
     const elements = t.shape.reduce((a, b) => a * b, 1);
     // Matrices keep their 16 bits; vectors (norm gains, biases) are written as float32.
     const half = t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16");
     const bytes = elements * (half ? 2 : 4);
-    if (!half || t.name.endsWith(".query_key_value.weight")) written += bytes;
-    if (t.shape.length !== 2) return { bytes, elements, use: "other" };
+    const gathered = embed.includes(t.name) || positions.includes(t.name);
+    // Rewritten by the reader: GPT-NeoX's query_key_value cut per head, GPT-2's Conv1D matrices turned.
+    if (!half || t.name.endsWith(".query_key_value.weight") || (conv1d && !gathered && t.name !== "lm_head.weight"))
+      written += bytes;
+    if (t.shape.length !== 2 || positions.includes(t.name)) return { bytes, elements, use: "other" };
     if (embed.includes(t.name) && !config.tied) return { bytes, elements, use: "other" };
     return { bytes, elements, use: half ? "perRun" : embed.includes(t.name) ? "transposed" : "matmul" };
   });

@@ -9,33 +9,46 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { analogConfig, MAX_POSITIONS, type AnalogConfig, type AnalogFamily } from "../analogs/config.js";
+import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
 import { tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
-import { ropeOf } from "./rope.js";
-import { llamaWeights, neoxWeights } from "./weights.js";
-import { type FamilyTraits, traitsOf } from "../writer/traits.js";
+import { type Rope, ropeOf } from "./rope.js";
+import { gpt2Weights, llamaWeights, neoxWeights, type Needs } from "./weights.js";
+import { type Family, type FamilyTraits, traitsOf } from "../writer/traits.js";
 
 /** What a type adds to its family, each from its modeling_<type>.py and config class. */
 interface ModelType {
   /** The writer's family, whose traits it has (models/writer/traits.ts). */
-  family: AnalogFamily;
+  family: Family;
+  /** How its tensors are named and laid out: model.layers.N.* by default (weights.ts). */
+  weights?: typeof llamaWeights;
   /**
    * The attention biases its modeling file builds: q/k/v always and o_proj none (Qwen2's nn.Linear(..., bias=True)),
-   * q/k/v and the output unless attention_bias is false (GPT-NeoX), q/k/v/o where attention_bias is true, or none
-   * whatever the config says.
+   * q/k/v and the output unless attention_bias is false (GPT-NeoX), q/k/v/o where attention_bias is true, q/k/v/o
+   * whatever the config says (GPT-2's Conv1D), or none whatever the config says.
    */
-  attnBias: "qkv" | "unless-false" | "if-true" | "never";
+  attnBias: "qkv" | "unless-false" | "if-true" | "always" | "never";
   /** Its MLP reads mlp_bias (only Llama's). */
   mlpBias?: true;
   /** q_norm and k_norm, RMSNorm over each head before RoPE. */
   qkNorm?: true;
   /** Fused qkv_proj (q, k, v rows one after another) and gate_up_proj (gate then up), split here. */
   fused?: true;
-  /** head_dim where config.json leaves it out: the config class's default (hidden_size / heads if none), or required. */
-  headDim?: number | "required";
+  /**
+   * head_dim where config.json leaves it out: the config class's default (hidden_size / heads if none), or required;
+   * or hidden_size / heads whatever config.json says (GPTNeoXAttention.head_size, GPT2Attention.head_dim).
+   */
+  headDim?: number | "required" | "d/heads";
+  /** config.json's own spellings of the common keys (GPT2Config's attribute_map: n_embd for hidden_size). */
+  keys?: Record<string, string>;
+  /** The config class's defaults, by its own key, where config.json leaves a key out or null; a function of the others. */
+  defaults?: Record<string, number | ((given: (key: string) => unknown) => unknown)>;
+  /** Config keys the modeling file reads that change the forward pass, refused unless false or absent: why, each. */
+  refuse?: Record<string, string>;
+  /** A key that, false, leaves the attention scores unscaled (GPT-2's scale_attn_weights; true by default). */
+  scaleKey?: string;
   /** Norms on the attention and MLP outputs: post_attention_layernorm, pre_ and post_feedforward_layernorm. */
   sandwich?: true;
   /** Scores scaled by query_pre_attn_scalar^-½ and soft-capped, logits soft-capped: the config class's defaults. */
@@ -58,7 +71,7 @@ const TYPES: Record<string, ModelType> = {
   qwen3: { family: "llama", attnBias: "if-true", qkNorm: true, window: "marked" },
   // GemmaConfig reads a legacy "gelu" as the tanh one.
   gemma: { family: "gemma", attnBias: "if-true", headDim: "required", actAliases: { gelu: "gelu_pytorch_tanh" } },
-  gpt_neox: { family: "pythia", attnBias: "unless-false" },
+  gpt_neox: { family: "pythia", attnBias: "unless-false", headDim: "d/heads", weights: neoxWeights },
   // Apertus: its xIELU keeps alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE
   // by default.
   apertus: { family: "apertus", attnBias: "if-true", qkNorm: true },
@@ -75,6 +88,37 @@ const TYPES: Record<string, ModelType> = {
   },
   // Phi-3: no biases, partial_rotary_factor.
   phi3: { family: "llama", attnBias: "never", fused: true, window: "every" },
+  // GPT-2: GPT2Config's key names and defaults (n_inner null is 4 × n_embd, GPT2Block); gelu_new is GELU's tanh form
+  // (activations.py's NewGELUActivation). reorder_and_upcast_attn only reorders and upcasts what is already float32.
+  gpt2: {
+    family: "gpt2",
+    weights: gpt2Weights,
+    attnBias: "always",
+    headDim: "d/heads",
+    keys: {
+      hidden_size: "n_embd",
+      num_hidden_layers: "n_layer",
+      num_attention_heads: "n_head",
+      max_position_embeddings: "n_positions",
+      intermediate_size: "n_inner",
+    },
+    defaults: {
+      vocab_size: 50257,
+      n_embd: 768,
+      n_layer: 12,
+      n_head: 12,
+      n_positions: 1024,
+      n_inner: (given) => 4 * (given("hidden_size") as number),
+      layer_norm_epsilon: 1e-5,
+    },
+    actKey: "activation_function",
+    actAliases: { gelu_new: "gelu_pytorch_tanh" },
+    scaleKey: "scale_attn_weights",
+    refuse: {
+      scale_attn_by_inverse_layer_idx: "scores divided by the layer's index + 1 are not written",
+      add_cross_attention: "cross-attention layers, which read an encoder's states, are not converted",
+    },
+  },
 };
 export const MODEL_TYPES = Object.keys(TYPES);
 
@@ -104,10 +148,20 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     fail(
       `model_type "${modelType}" is not converted (probespec converts ${MODEL_TYPES.join(", ")}); export the model to ONNX (optimum-cli export onnx) and point a "dir" entry at the export`,
     );
+  /** A key as the type's config class reads it: under its own spelling, else the common one, else its default. */
+  const given = (key: string): unknown => {
+    const own = type.keys?.[key] ?? key;
+    const v = cfg[own] ?? cfg[key];
+    if (v !== undefined && v !== null) return v;
+    const byDefault = type.defaults?.[own];
+    return typeof byDefault === "function" ? byDefault(given) : byDefault;
+  };
   const num = (key: string, fallback?: number, whole = true): number => {
-    const v = cfg[key] ?? fallback;
+    const v = given(key) ?? fallback;
     if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || (whole && !Number.isInteger(v)))
-      return fail(`"${key}" is ${JSON.stringify(v)}, where a positive ${whole ? "whole " : ""}number is needed`);
+      return fail(
+        `"${type.keys?.[key] ?? key}" is ${JSON.stringify(v)}, where a positive ${whole ? "whole " : ""}number is needed`,
+      );
     return v;
   };
   const d = num("hidden_size"),
@@ -127,10 +181,10 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
       `"num_hidden_layers" is ${layers}, but the checkpoint holds only ${ck.tensors.size} tensors; each layer needs its own`,
     );
   const traits = traitsOf(type);
-  // GPT-NeoX's layout: gpt_neox.* tensors, q, k and v fused per head.
-  const neox = traits.fusedQkv;
-  // GPT-NeoX's head is always hidden_size / heads (GPTNeoXAttention.head_size).
-  const hd = neox ? d / heads : num("head_dim", type.headDim === "required" ? undefined : (type.headDim ?? d / heads));
+  const hd =
+    type.headDim === "d/heads"
+      ? d / heads
+      : num("head_dim", type.headDim === "required" ? undefined : (type.headDim ?? d / heads));
   // The config class's defaults where config.json leaves a key out; null turns soft-capping off.
   const orDefault = (key: string, fallback: number) => (cfg[key] === undefined ? fallback : cfg[key]);
   const softcap = (key: string, fallback: number) => {
@@ -147,7 +201,10 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
       : {}),
   };
   refuseUnapplied(cfg, modelType, type, traits, fail);
-  const rope = ropeOf(cfg, modelType, hd, fail);
+  // A family without RoPE (GPT-2's learned positions) reads no rope keys.
+  const rope: Rope = traits.rotaryFraction ? ropeOf(cfg, modelType, hd, fail) : { theta: 10000, fraction: 0 };
+  // GPT2Attention's scaling is 1 where scale_attn_weights is false.
+  const unscaled = type.scaleKey !== undefined && cfg[type.scaleKey] === false;
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : traits.tied;
   const config = analogConfig(type.family, {
     layers,
@@ -163,6 +220,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     ropeScale: rope.scale,
     ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
     ...capped,
+    ...(unscaled ? { attnScale: 1 } : {}),
     rotaryPct: rope.fraction,
     eps: num(traits.names.eps, undefined, false),
     ropeStyle: "half",
@@ -172,17 +230,19 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
   // reads them, so that a key the model ignores asks for no tensor.
   const bias =
     type.attnBias === "qkv" ||
+    type.attnBias === "always" ||
     (type.attnBias === "unless-false" && cfg.attention_bias !== false) ||
     (type.attnBias === "if-true" && cfg.attention_bias === true);
-  const need = {
+  const need: Needs = {
     attnBias: bias,
     oBias: bias && type.attnBias !== "qkv",
     mlpBias: !!type.mlpBias && cfg.mlp_bias === true,
     qkNorm: !!type.qkNorm,
     fused: !!type.fused,
     sandwich: !!type.sandwich,
+    ...(traits.names.positions ? { positions: num("max_position_embeddings") } : {}),
   };
-  const weights = (neox ? neoxWeights : llamaWeights)(ck, config, fail, need);
+  const weights = (type.weights ?? llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
 }
 
@@ -207,6 +267,9 @@ function refuseUnapplied(
     if (!type.softcap && cfg[key] !== undefined && cfg[key] !== null)
       fail(`"${key}" ${cfg[key]} is not applied (no soft-capping is written for ${modelType})`);
   if (cfg.use_bidirectional_attention) fail(`"use_bidirectional_attention" is not applied (the graph is causal)`);
+  for (const [key, why] of Object.entries(type.refuse ?? {}))
+    if (cfg[key] !== undefined && cfg[key] !== null && cfg[key] !== false)
+      fail(`"${key}": ${JSON.stringify(cfg[key])} is not applied (${modelType}: ${why})`);
   if (traits.parallel && cfg.use_parallel_residual === false)
     fail(`"use_parallel_residual": false is not applied (the GPT-NeoX graph is parallel, as Pythia is)`);
 }

@@ -22,12 +22,14 @@ export interface Needs {
   fused?: boolean;
   /** Gemma 2's norms around both branches: input, post_attention, pre_feedforward and post_feedforward_layernorm. */
   sandwich?: boolean;
+  /** Rows of a learned position table (GPT-2's n_positions), of which the graph keeps the config's maxPositions. */
+  positions?: number;
 }
 
 type Fail = (m: string, file?: string) => never;
 
 /** Buffers older checkpoints carry that transformers skips on load (_keys_to_ignore_on_load_unexpected). */
-const IGNORED = [/\.attention\.(bias|masked_bias)$/, /\.rotary_emb\.inv_freq$/];
+const IGNORED = [/\.(attention|attn)\.(bias|masked_bias)$/, /\.rotary_emb\.inv_freq$/];
 
 /** An object whose fields are read when asked for. */
 function lazy<T>(fields: { [K in keyof T]: () => T[K] }): T {
@@ -314,5 +316,95 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
     finalNorm: () => read("gpt_neox.final_layer_norm.weight"),
     finalNormBias: () => read("gpt_neox.final_layer_norm.bias"),
     lmHead: () => (c.tied ? embed() : read(head, true)),
+  });
+}
+
+/**
+ * gpt2: transformer.{wte,wpe,h.N.{ln_1,attn,ln_2,mlp},ln_f}, or the same names without "transformer." where a
+ * GPT2Model was saved (the hub's openai-community/gpt2; transformers strips base_model_prefix on load). Each
+ * projection is a Conv1D (pytorch_utils.py), whose weight is stored [in, out] and applied as x · W + b: it is
+ * turned to nn.Linear's [out, in] here. c_attn's outputs are q, k, v one after another (GPT2Attention splits
+ * them at hidden_size), each [d] wide; every Conv1D and LayerNorm has a bias.
+ */
+export function gpt2Weights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
+  const { d, hidden, vocab } = c;
+  const has = (n: string) => ck.tensors.has(n);
+  const pre = has("wte.weight") && !has("transformer.wte.weight") ? "" : "transformer.";
+  const names: { [name: string]: number[] } = {
+    [`${pre}wte.weight`]: [vocab, d],
+    [`${pre}wpe.weight`]: [need.positions!, d],
+    [`${pre}ln_f.weight`]: [d],
+    [`${pre}ln_f.bias`]: [d],
+  };
+  if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
+  for (let l = 0; l < c.layers; l++)
+    for (const [n, s] of Object.entries({
+      "ln_1.weight": [d],
+      "ln_1.bias": [d],
+      "ln_2.weight": [d],
+      "ln_2.bias": [d],
+      "attn.c_attn.weight": [d, 3 * d],
+      "attn.c_attn.bias": [3 * d],
+      "attn.c_proj.weight": [d, d],
+      "attn.c_proj.bias": [d],
+      "mlp.c_fc.weight": [d, hidden],
+      "mlp.c_fc.bias": [hidden],
+      "mlp.c_proj.weight": [hidden, d],
+      "mlp.c_proj.bias": [d],
+    }))
+      names[`${pre}h.${l}.${n}`] = s;
+  const read = reader(ck, fail, names);
+  /**
+   * Output columns [from, to) of a Conv1D weight stored [in, out], as an [out, in] matrix. A 16-bit one is turned as
+   * its bits and stays 16-bit; turned, it is no longer the bytes in the file, and is written with the graph.
+   */
+  const turned =
+    (name: string, from = 0, to?: number) =>
+    () => {
+      const [rows, cols] = names[name];
+      const stored = read(name, true),
+        h16 = halfOf(stored);
+      const src: Float32Array | Uint16Array = h16 ? h16.bits : stored;
+      const n = (to ?? cols) - from;
+      const out = h16 ? new Uint16Array(n * rows) : new Float32Array(n * rows);
+      for (let o = 0; o < n; o++) for (let i = 0; i < rows; i++) out[o * rows + i] = src[i * cols + from + o];
+      return h16
+        ? halfStandIn({ type: h16.type, rows: n, cols: rows, bits: out as Uint16Array })
+        : (out as Float32Array);
+    };
+  const layer = (l: number): LayerWeights => {
+    const p = `${pre}h.${l}`;
+    const at = (n: string) => () => read(`${p}.${n}`);
+    const part = (k: number) => turned(`${p}.attn.c_attn.weight`, k * d, (k + 1) * d);
+    const partBias = (k: number) => () => read(`${p}.attn.c_attn.bias`).subarray(k * d, (k + 1) * d);
+    return lazy<LayerWeights>({
+      norm1: at("ln_1.weight"),
+      norm1Bias: at("ln_1.bias"),
+      norm2: at("ln_2.weight"),
+      norm2Bias: at("ln_2.bias"),
+      q: part(0),
+      k: part(1),
+      v: part(2),
+      qBias: partBias(0),
+      kBias: partBias(1),
+      vBias: partBias(2),
+      o: turned(`${p}.attn.c_proj.weight`),
+      oBias: at("attn.c_proj.bias"),
+      up: turned(`${p}.mlp.c_fc.weight`),
+      upBias: at("mlp.c_fc.bias"),
+      down: turned(`${p}.mlp.c_proj.weight`),
+      downBias: at("mlp.c_proj.bias"),
+    });
+  };
+  const embed = () => read(`${pre}wte.weight`, true);
+  const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
+  return lazy<AnalogWeights>({
+    embed,
+    // The first maxPositions rows: the graph is not asked for positions beyond its context.
+    positions: () => rowsOf(read(`${pre}wpe.weight`, true), d, 0, c.maxPositions),
+    layers: () => layers,
+    finalNorm: () => read(`${pre}ln_f.weight`),
+    finalNormBias: () => read(`${pre}ln_f.bias`),
+    lmHead: () => (c.tied ? embed() : read("lm_head.weight", true)),
   });
 }

@@ -109,6 +109,17 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       : g.init(floatTensor(embedName, [vocab, d], embed));
   let h = embedQ ? embedQ.out : embedH ? embedH.out : g.o(embedScope, "Gather", [E, "input_ids"]);
   if (traits.embedScale === "sqrt-d") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
+  // GPT-2's learned positions: the table's rows at position_ids, added to the token embedding (GPT2Model.forward).
+  const positions = W.positions; // read once
+  if (positions) {
+    const posName = `${hf}.${names.positions}.weight`,
+      posScope = `${root}/${names.positions}`;
+    const hP = halfOf(positions);
+    const pos = hP
+      ? emitHalfEmbedding(g, posScope, "position_ids", hP, posName).out
+      : g.o(posScope, "Gather", [g.init(floatTensor(posName, [c.maxPositions, d], positions)), "position_ids"]);
+    h = g.o(root, "Add", [h, pos]);
+  }
 
   // The causal mask is made from the sequence length at run time: a [context, context] initializer
   // would make a 32768-token context a 4 GiB model. NEG above the diagonal, 0 elsewhere.
@@ -147,23 +158,29 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     return t;
   };
   const rotScope = `${root}/rotary_emb`;
-  const cos = g.o(rotScope, "Unsqueeze", [
-    g.o(rotScope, "Gather", [
-      g.init(floatTensor(`${root.slice(1)}.rotary_emb.cos_cached`, [c.maxPositions, rot], table(Math.cos))),
-      "position_ids",
-    ]),
-    g.ints([1]),
-  ]);
-  const sin = g.o(rotScope, "Unsqueeze", [
-    g.o(rotScope, "Gather", [
-      g.init(floatTensor(`${root.slice(1)}.rotary_emb.sin_cached`, [c.maxPositions, rot], table(Math.sin))),
-      "position_ids",
-    ]),
-    g.ints([1]),
-  ]);
+  // A family without RoPE (GPT-2) has no tables, and its q and k are not rotated.
+  const cos = !rot
+    ? ""
+    : g.o(rotScope, "Unsqueeze", [
+        g.o(rotScope, "Gather", [
+          g.init(floatTensor(`${root.slice(1)}.rotary_emb.cos_cached`, [c.maxPositions, rot], table(Math.cos))),
+          "position_ids",
+        ]),
+        g.ints([1]),
+      ]);
+  const sin = !rot
+    ? ""
+    : g.o(rotScope, "Unsqueeze", [
+        g.o(rotScope, "Gather", [
+          g.init(floatTensor(`${root.slice(1)}.rotary_emb.sin_cached`, [c.maxPositions, rot], table(Math.sin))),
+          "position_ids",
+        ]),
+        g.ints([1]),
+      ]);
 
   /** HF's apply_rotary_pos_emb with rotate_half, on the first `rot` dims of each head. */
   const rope = (scope: string, x: string) => {
+    if (!rot) return x;
     const xr = rot === hd ? x : g.o(scope, "Slice", [x, g.ints([0]), g.ints([rot]), g.ints([-1])]);
     const x1 = g.o(scope, "Slice", [xr, g.ints([0]), g.ints([rot / 2]), g.ints([-1])]);
     const x2 = g.o(scope, "Slice", [xr, g.ints([rot / 2]), g.ints([rot]), g.ints([-1])]);

@@ -14,19 +14,21 @@ export type Activation = "silu" | "gelu" | "gelu_pytorch_tanh" | "xielu";
 export interface Names {
   /** config.json's model_type. */
   modelType: string;
-  /** The module root: GPT-NeoX's gpt_neox, everyone else's model. */
-  root: "gpt_neox" | "model";
-  embed: "embed_in" | "embed_tokens";
-  attn: "attention" | "self_attn";
-  o: "dense" | "o_proj";
-  up: "dense_h_to_4h" | "up_proj";
-  down: "dense_4h_to_h" | "down_proj";
+  /** The module root: GPT-NeoX's gpt_neox, GPT-2's transformer, everyone else's model. */
+  root: "gpt_neox" | "transformer" | "model";
+  embed: "embed_in" | "embed_tokens" | "wte";
+  /** The learned position table, where the family has one (GPT-2's wpe). */
+  positions?: "wpe";
+  attn: "attention" | "self_attn" | "attn";
+  o: "dense" | "o_proj" | "c_proj";
+  up: "dense_h_to_4h" | "up_proj" | "c_fc";
+  down: "dense_4h_to_h" | "down_proj" | "c_proj";
   /** The norms before attention and before the MLP (Gemma 2's sandwich renames the second: see the writer). */
   norms: readonly [string, string];
-  finalNorm: "final_layer_norm" | "norm";
+  finalNorm: "final_layer_norm" | "norm" | "ln_f";
   lmHead: "embed_out" | "lm_head";
   /** The key of the norms' epsilon. */
-  eps: "layer_norm_eps" | "rms_norm_eps";
+  eps: "layer_norm_eps" | "rms_norm_eps" | "layer_norm_epsilon";
 }
 
 export interface FamilyTraits {
@@ -40,12 +42,20 @@ export interface FamilyTraits {
   parallel: boolean;
   /** q, k, v as one Linear whose rows are per head, [q|k|v] (GPT-NeoX's query_key_value). */
   fusedQkv: boolean;
+  /**
+   * Its projections are Conv1D (GPT-2), stored [in, out]: the reader turns each to nn.Linear's [out, in], so a 16-bit
+   * one is written with the graph rather than read in place.
+   */
+  conv1d?: true;
   /** act(gate_proj x) · up_proj x; otherwise act(up_proj x). */
   gated: boolean;
   activation: Activation;
   /** transformers' default for tie_word_embeddings, where config.json leaves it out. */
   tied: boolean;
-  /** Fraction of each head that RoPE rotates, where the config does not say (GPT-NeoX: 0.25). */
+  /**
+   * Fraction of each head that RoPE rotates, where the config does not say (GPT-NeoX: 0.25); 0 for a family
+   * with no RoPE, whose positions are a learned table added to the embedding (GPT-2's wpe, names.positions).
+   */
   rotaryFraction: number;
   /** What a generated analog of the family gets; a converted checkpoint brings its own. */
   analog: {
@@ -133,6 +143,34 @@ export const FAMILY = {
     activation: "xielu",
     analog: { ...LLAMA.analog, qkNorm: true },
     names: { ...LLAMA_NAMES, modelType: "apertus", norms: ["attention_layernorm", "feedforward_layernorm"] },
+  },
+  // GPT-2: LayerNorm with biases, learned absolute positions and no RoPE, an MLP of GELU's tanh form (gelu_new),
+  // biases on every projection, tied. Its Conv1D weights are stored [in, out]: the reader turns them (weights.ts).
+  gpt2: {
+    norm: "layer",
+    gainPlusOne: false,
+    parallel: false,
+    fusedQkv: false,
+    conv1d: true,
+    gated: false,
+    activation: "gelu_pytorch_tanh",
+    tied: true,
+    rotaryFraction: 0,
+    analog: { biases: true, qkNorm: false, kvGroup: 1, eps: 1e-5 },
+    names: {
+      modelType: "gpt2",
+      root: "transformer",
+      embed: "wte",
+      positions: "wpe",
+      attn: "attn",
+      o: "c_proj",
+      up: "c_fc",
+      down: "c_proj",
+      norms: ["ln_1", "ln_2"],
+      finalNorm: "ln_f",
+      lmHead: "lm_head",
+      eps: "layer_norm_epsilon",
+    },
   },
 } satisfies Record<string, FamilyTraits>;
 

@@ -37,6 +37,8 @@ export interface LayerWeights {
 
 export interface AnalogWeights {
   embed: Float32Array; // [vocab, d]
+  /** Learned absolute positions, [maxPositions, d], added to the embedding (GPT-2's wpe). */
+  positions?: Float32Array;
   layers: LayerWeights[];
   finalNorm: Float32Array;
   finalNormBias?: Float32Array;
