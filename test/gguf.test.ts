@@ -290,6 +290,11 @@ describe("a GGUF's block formats kept as MatMulNBits codes", () => {
       ["GatherBlockQuantized", "lm_head"],
     ],
     ["gguf-llama-q4/tied.gguf", "a Q4_0 embedding, tied", ["GatherBlockQuantized", "lm_head"]],
+    [
+      "gguf-llama3/q8_0.gguf",
+      "llama.cpp's --outtype q8_0 of a Llama 3 checkpoint (rope_freqs, a BPE tokenizer): a Q8_0 embedding, tied",
+      ["GatherBlockQuantized", "lm_head"],
+    ],
     ["gguf-llama-q4/untied.gguf", "a Q4_0 embedding and Q4_0 lm_head", ["GatherBlockQuantized", "lm_head"]],
     [
       "gguf-llama-q4/offsets.gguf",
