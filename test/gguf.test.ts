@@ -494,6 +494,31 @@ describe("a Llama 3 GGUF written by llama.cpp's convert_hf_to_gguf.py (tools/mak
     expect(relErr(logits.subarray((ids.length - 1) * vocab), ref.logits_last_token)).toBeLessThan(1e-4);
   });
 
+  it('splits a "gpt-2" file as GPT-2\'s own tokenizer.json does (ByteLevel with its regex), where llama-bpe splits otherwise', () => {
+    const spec = withKey(readSpec(path.join(dir, "model.gguf")), "tokenizer.ggml.pre", "gpt-2");
+    const g = openGguf(writeGguf(path.join(tmpDir("gguf-gpt2-pre-"), "gpt2.gguf"), spec));
+    let ours: Record<string, unknown>, config: object;
+    try {
+      ({ tokenizer: ours, tokenizerConfig: config } = ggufLlama(g, { float32: true }) as never);
+    } finally {
+      g.close();
+    }
+    const load = (json: object) => {
+      const d = tmpDir("gguf-gpt2-tok-");
+      fs.writeFileSync(path.join(d, "tokenizer.json"), JSON.stringify(json));
+      fs.writeFileSync(path.join(d, "tokenizer_config.json"), JSON.stringify(config));
+      return loadTokenizer(d);
+    };
+    const gpt2 = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+    const [a, b] = [load(ours), load({ ...ours, pre_tokenizer: gpt2 })];
+    const llamaBpe = ref.tokenized.map((t: { ids: number[] }) => t.ids.slice(1));
+    const differs = ref.tokenized.filter(({ prompt }: { prompt: string }, i: number) => {
+      expect(a.encode(prompt), JSON.stringify(prompt)).toEqual(b.encode(prompt));
+      return a.encode(prompt).join() !== llamaBpe[i].join();
+    });
+    expect(differs.length).toBeGreaterThan(0);
+  });
+
   it("refuses a tokenizer.ggml.pre it does not know in one line naming the model, the file and the value", async () => {
     const file = writeGguf(
       path.join(tmpDir("gguf-llama3-pre-"), "klingon.gguf"),
