@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { dequantize, tensorBytes, typeName } from "../models/gguf/dequantize.js";
 import { codedTypes, quantizedLinear } from "../models/gguf/codes.js";
@@ -14,7 +15,10 @@ import { runProbes } from "../probes/run.js";
 import { buildGguf } from "../models/analogs/build.js";
 import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
-import { rel, TEST_CACHE, tmpDir } from "./helpers.js";
+import { rel, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
+import { readSpec, withKey, writeGguf } from "./gguf-writer.js";
+import { ggufLlama } from "../models/gguf/convert.js";
+import { llama3, ropeInvFreq } from "../models/safetensors/rope.js";
 import { notebookNumbers } from "../reports/results.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { selectModels } from "../models/registry/select.js";
@@ -286,6 +290,11 @@ describe("a GGUF's block formats kept as MatMulNBits codes", () => {
       ["GatherBlockQuantized", "lm_head"],
     ],
     ["gguf-llama-q4/tied.gguf", "a Q4_0 embedding, tied", ["GatherBlockQuantized", "lm_head"]],
+    [
+      "gguf-llama3/q8_0.gguf",
+      "llama.cpp's --outtype q8_0 of a Llama 3 checkpoint (rope_freqs, a BPE tokenizer): a Q8_0 embedding, tied",
+      ["GatherBlockQuantized", "lm_head"],
+    ],
     ["gguf-llama-q4/untied.gguf", "a Q4_0 embedding and Q4_0 lm_head", ["GatherBlockQuantized", "lm_head"]],
     [
       "gguf-llama-q4/offsets.gguf",
@@ -398,6 +407,130 @@ describe("a GGUF added as one entry", () => {
     for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
       const scale = k === "logit_mean" ? ref.entropy.logit_std : Math.abs(ref.entropy[k]);
       expect(Math.abs((notebookNumbers(r).entropy! as never)[k] - ref.entropy[k]) / scale, k).toBeLessThan(1e-4);
+    }
+  });
+});
+
+describe("a Llama 3 GGUF written by llama.cpp's convert_hf_to_gguf.py (tools/make_gguf_llama3_fixture.py)", () => {
+  const dir = path.join(import.meta.dirname, "fixtures", "gguf-llama3");
+  const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
+  const converted = (file: string) => {
+    const g = openGguf(path.join(dir, file));
+    try {
+      return ggufLlama(g, { float32: true });
+    } finally {
+      g.close();
+    }
+  };
+
+  it("divides each rotary pair's frequency by rope_freqs.weight: transformers' llama3 inv_freq, as rope.ts computes it from config.json", () => {
+    const { config } = converted("model.gguf");
+    const hd = config.d / config.heads;
+    const { rope_theta, factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } = ref.rope;
+    const fromConfig = llama3(
+      rope_theta,
+      hd,
+      factor,
+      low_freq_factor,
+      high_freq_factor,
+      original_max_position_embeddings,
+    );
+    expect(config.ropeInvFreq).toHaveLength(ref.inv_freq.length);
+    config.ropeInvFreq!.forEach((f, i) => {
+      expect(rel(f, ref.inv_freq[i]), `inv_freq[${i}] vs transformers`).toBeLessThan(1e-6);
+      expect(rel(f, fromConfig[i]), `inv_freq[${i}] vs rope.ts`).toBeLessThan(1e-6);
+    });
+    // The scaling is not a no-op at this head dim: one pair kept, one blended, two slowed by the factor.
+    expect(ropeInvFreq(rope_theta, hd).map((f, i) => Math.round((10 * f) / ref.inv_freq[i]) / 10)).toEqual([
+      1, 3.6, 8, 8,
+    ]);
+  });
+
+  it("tokenizes as transformers' AutoTokenizer does on the checkpoint it was converted from (llama-bpe: ASCII, contractions, accents, digit runs, whitespace, emoji)", () => {
+    const tokDir = tmpDir("gguf-llama3-tok-");
+    const { tokenizer, tokenizerConfig } = converted("model.gguf");
+    fs.writeFileSync(path.join(tokDir, "tokenizer.json"), JSON.stringify(tokenizer));
+    fs.writeFileSync(path.join(tokDir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
+    const tok = loadTokenizer(tokDir);
+    for (const { prompt, ids } of ref.tokenized) expect(tok.encode(prompt), JSON.stringify(prompt)).toEqual(ids);
+  });
+
+  it("probes the float32 file within 1e-4 of transformers' forward of that checkpoint: residual norms and last-position logits", async () => {
+    const modelsDir = tmpDir("gguf-llama3-");
+    fs.writeFileSync(
+      path.join(modelsDir, "llama3.json"),
+      JSON.stringify({ id: "llama3", family: "llama", source: { gguf: path.join(dir, "model.gguf") } }),
+    );
+    const run = await runProbes({
+      env: {
+        PROBESPEC_MODELS_DIR: modelsDir,
+        PROBESPEC_CACHE_DIR: TEST_CACHE,
+        PROBESPEC_DEVICE: "cpu",
+        PROBESPEC_NO_CACHE: "1",
+      },
+      promptSet: { name: "one", file: "-", prompts: [ref.prompt] },
+    });
+    expect(run.failures).toEqual([]);
+    const r = run.results[0];
+    expect(r.tied.value).toBe(true);
+    const seed = notebookNumbers(r);
+    seed.residual!.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `norm ${L}`).toBeLessThan(1e-4));
+    for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
+      const scale = k === "logit_mean" ? ref.entropy.logit_std : Math.abs(ref.entropy[k]);
+      expect(Math.abs((seed.entropy as never)[k] - ref.entropy[k]) / scale, k).toBeLessThan(1e-4);
+    }
+    // Every last-position logit, from the converted graph itself.
+    const onnxDir = path.dirname(r.provenance.onnxFile);
+    expect(loadTokenizer(onnxDir).encode(ref.prompt)).toEqual(ref.input_ids);
+    const s = await ort.InferenceSession.create(r.provenance.onnxFile);
+    const ids: number[] = ref.input_ids;
+    const t = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
+    const feeds: Record<string, ort.Tensor> = { input_ids: t(ids) };
+    if (s.inputNames.includes("attention_mask")) feeds.attention_mask = t(ids.map(() => 1));
+    if (s.inputNames.includes("position_ids")) feeds.position_ids = t(ids.map((_, i) => i));
+    const out = await s.run(feeds);
+    const vocab = ref.logits_last_token.length;
+    const logits = (out.logits ?? out[s.outputNames[0]]).data as Float32Array;
+    expect(relErr(logits.subarray((ids.length - 1) * vocab), ref.logits_last_token)).toBeLessThan(1e-4);
+  });
+
+  it('splits a "gpt-2" file as GPT-2\'s own tokenizer.json does (ByteLevel with its regex), where llama-bpe splits otherwise', () => {
+    const spec = withKey(readSpec(path.join(dir, "model.gguf")), "tokenizer.ggml.pre", "gpt-2");
+    const g = openGguf(writeGguf(path.join(tmpDir("gguf-gpt2-pre-"), "gpt2.gguf"), spec));
+    let ours: Record<string, unknown>, config: object;
+    try {
+      ({ tokenizer: ours, tokenizerConfig: config } = ggufLlama(g, { float32: true }) as never);
+    } finally {
+      g.close();
+    }
+    const load = (json: object) => {
+      const d = tmpDir("gguf-gpt2-tok-");
+      fs.writeFileSync(path.join(d, "tokenizer.json"), JSON.stringify(json));
+      fs.writeFileSync(path.join(d, "tokenizer_config.json"), JSON.stringify(config));
+      return loadTokenizer(d);
+    };
+    const gpt2 = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+    const [a, b] = [load(ours), load({ ...ours, pre_tokenizer: gpt2 })];
+    const llamaBpe = ref.tokenized.map((t: { ids: number[] }) => t.ids.slice(1));
+    const differs = ref.tokenized.filter(({ prompt }: { prompt: string }, i: number) => {
+      expect(a.encode(prompt), JSON.stringify(prompt)).toEqual(b.encode(prompt));
+      return a.encode(prompt).join() !== llamaBpe[i].join();
+    });
+    expect(differs.length).toBeGreaterThan(0);
+  });
+
+  it("refuses a tokenizer.ggml.pre it does not know in one line naming the model, the file and the value", async () => {
+    const file = writeGguf(
+      path.join(tmpDir("gguf-llama3-pre-"), "klingon.gguf"),
+      withKey(readSpec(path.join(dir, "model.gguf")), "tokenizer.ggml.pre", "klingon-bpe"),
+    );
+    const g = openGguf(file);
+    try {
+      expect(() => ggufLlama(g)).toThrow(
+        /^.*klingon\.gguf: model "probespec tiny llama3" has tokenizer\.ggml\.pre "klingon-bpe", a pre-tokenizer probespec does not know \([^\n]*\)[^\n]*$/,
+      );
+    } finally {
+      g.close();
     }
   });
 });

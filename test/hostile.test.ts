@@ -113,11 +113,36 @@ describe("GGUF content is applied as llama.cpp applies it, or refused by name", 
           "extra",
           (s) => ({
             ...s,
+            tensors: [
+              ...s.tensors,
+              { name: "blk.0.attn_q_norm.weight", dims: [16], type: 0, data: new Uint8Array(64) },
+            ],
+          }),
+          dir,
+        ),
+        /extra.gguf: tensor "blk.0.attn_q_norm.weight" would not be read by the converter/,
+      ],
+      zeroRopeFreqs: [
+        hostile(
+          "zero-rope-freqs",
+          (s) => ({
+            ...s,
             tensors: [...s.tensors, { name: "rope_freqs.weight", dims: [8], type: 0, data: new Uint8Array(32) }],
           }),
           dir,
         ),
-        /extra.gguf: tensor "rope_freqs.weight" would not be read by the converter/,
+        /zero-rope-freqs.gguf: tensor "rope_freqs.weight" holds 0 for rotary pair 0, where a positive divisor is needed/,
+      ],
+      shortRopeFreqs: [
+        hostile(
+          "short-rope-freqs",
+          (s) => ({
+            ...s,
+            tensors: [...s.tensors, { name: "rope_freqs.weight", dims: [4], type: 0, data: new Uint8Array(16) }],
+          }),
+          dir,
+        ),
+        /short-rope-freqs.gguf: tensor "rope_freqs.weight" is \[4\] \(ggml order\), where \[8\] is expected/,
       ],
       shortScores: [
         hostile("short-scores", (s) => withKey(s, "tokenizer.ggml.scores", new Float32Array(10)), dir),

@@ -6,22 +6,25 @@
  * q and k with interleaved rotary pairs (Meta's order); they are permuted back to
  * HF's rotate-half order, as transformers' GGUF loader does.
  *
- * What llama.cpp applies to a llama model is applied (linear rope scaling, the
- * optional attention and MLP biases its loader reads); what it would refuse, or what
+ * What llama.cpp applies to a llama model is applied (linear rope scaling, Llama 3's
+ * per-pair rope_freqs divisors, the optional attention and MLP biases its loader reads); what it would refuse, or what
  * this converter cannot apply, is refused by name: every tensor of the file is read,
  * or the file is refused naming the ones that would not be.
  */
 import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
-import { sentencepieceFromScores, tokenizerConfigJson } from "../analogs/tokenizers.js";
+import { ropeInvFreq } from "../safetensors/rope.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { permuteRows, standIn } from "../writer/quantized.js";
 import { isCoded, quantizedLinear } from "./codes.js";
 import { dequantize, tensorBytes } from "./dequantize.js";
 import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
+import { ggufTokenizer } from "./tokenizer.js";
 
 const ARCHITECTURES = ["llama", "mistral"];
+/** Llama 3's per-pair frequency divisors (llama.cpp's LLM_TENSOR_ROPE_FREQS), written by convert_hf_to_gguf.py for rope_type "llama3". */
+const ROPE_FREQS = "rope_freqs.weight";
 
 /** A layer's tensors, then the biases llama.cpp's loader reads where they are there (llama-model.cpp, LLM_ARCH_LLAMA). */
 const LAYER_TENSORS = [
@@ -120,6 +123,7 @@ export function ggufLlama(
   const wanted = new Set([
     "token_embd.weight",
     "output_norm.weight",
+    ...(byName.has(ROPE_FREQS) ? [ROPE_FREQS] : []),
     ...(tied ? [] : ["output.weight"]),
     ...Array.from({ length: layers }, (_, l) => [
       ...LAYER_TENSORS.map((t) => `blk.${l}.${t}`),
@@ -136,6 +140,18 @@ export function ggufLlama(
           ", ",
         )}${unread.length > 5 ? ` and ${unread.length - 5} more` : ""} would not be read by the converter (a llama model it does not know; probespec refuses it rather than leave weights out)`,
     );
+  const ropeTheta = meta("rope.freq_base", { fallback: 10000, whole: false }),
+    ropeScale = ropeScaling(g, arch, fail);
+  // Llama 3's rope scaling (convert_hf_to_gguf.py's rope_freqs for rope_type "llama3"): llama.cpp divides each
+  // pair's frequency by its factor (ggml_rope_ext's freq_factors), after any linear scaling.
+  const base = ropeInvFreq(ropeTheta, hd);
+  const ropeFreqs = byName.has(ROPE_FREQS)
+    ? Array.from(read(ROPE_FREQS, [hd / 2]), (factor, i) => {
+        if (!(factor > 0) || !Number.isFinite(factor))
+          fail(`tensor "${ROPE_FREQS}" holds ${factor} for rotary pair ${i}, where a positive divisor is needed`);
+        return Math.fround(base[i] / factor) / (ropeScale ?? 1);
+      })
+    : undefined;
   const config = analogConfig("llama", {
     layers,
     d,
@@ -145,8 +161,8 @@ export function ggufLlama(
     vocab,
     tied,
     maxPositions: Math.min(meta("context_length", { fallback: 2048 }), MAX_POSITIONS),
-    ropeTheta: meta("rope.freq_base", { fallback: 10000, whole: false }),
-    ropeScale: ropeScaling(g, arch, fail),
+    ropeTheta,
+    ...(ropeFreqs ? { ropeInvFreq: ropeFreqs } : { ropeScale }),
     eps: meta("attention.layer_norm_rms_epsilon", { whole: false }),
     ropeStyle: "half",
     calibrationIds: [1],
@@ -223,7 +239,8 @@ export function ggufLlama(
       return tied ? this.embed : linear("output.weight", [d, vocab]);
     },
   };
-  return { config, weights, ...ggufTokenizer(g, vocab), tokenizerConfig: tokenizerConfigJson(config.maxPositions) };
+  const model = String(g.metadata.get("general.name") ?? arch);
+  return { config, weights, ...ggufTokenizer(g, model, vocab, config.maxPositions) };
 }
 
 /**
@@ -246,30 +263,4 @@ function ropeScaling(g: Gguf, arch: string, fail: (m: string) => never): number 
     return undefined;
   }
   return fail(`rope.scaling.type "${type}" is not converted (probespec applies linear rope scaling only)`);
-}
-
-/** tokenizer.ggml.* as a HuggingFace tokenizer.json: sentencepiece BPE with byte fallback, BOS as the metadata says. */
-function ggufTokenizer(g: Gguf, vocab: number): { tokenizer: object } {
-  const model = g.metadata.get("tokenizer.ggml.model");
-  const tokens = g.metadata.get("tokenizer.ggml.tokens");
-  const scores = g.metadata.get("tokenizer.ggml.scores");
-  if (model !== "llama")
-    throw new GgufError(`${g.file}: tokenizer "${model}" is not a sentencepiece ("llama") tokenizer`);
-  if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string"))
-    throw new GgufError(`${g.file}: tokenizer.ggml.tokens is not a list of strings`);
-  if (!(scores instanceof Float32Array || scores instanceof Float64Array))
-    throw new GgufError(`${g.file}: tokenizer.ggml.scores is not a list of float scores`);
-  if (scores.length !== tokens.length)
-    throw new GgufError(
-      `${g.file}: tokenizer.ggml.scores has ${scores.length} entries for ${tokens.length} tokens; each token needs its score`,
-    );
-  if (tokens.length !== vocab)
-    throw new GgufError(`${g.file}: the tokenizer has ${tokens.length} tokens where the embedding has ${vocab} rows`);
-  const ids = ["unknown", "bos", "eos"].map((k) => g.metadata.get(`tokenizer.ggml.${k}_token_id`));
-  if (ids.join() !== "0,1,2" || tokens[1] !== "<s>")
-    throw new GgufError(`${g.file}: special tokens ${ids.join(", ")} are not Llama's <unk>, <s>, </s> at 0, 1, 2`);
-  const tokenizer = sentencepieceFromScores(tokens, Array.from(scores)) as Record<string, unknown>;
-  // Without add_bos_token the prompt is encoded as it is.
-  if (g.metadata.get("tokenizer.ggml.add_bos_token") === false) tokenizer.post_processor = null;
-  return { tokenizer };
 }

@@ -93,6 +93,15 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
 }
 
 /**
+ * The unscaled inverse frequencies 1 / theta^(2i / dim), one per rotary pair, in float32 as torch computes them
+ * (transformers' _compute_default_rope_parameters, and llama.cpp's converter before it divides by rope_freqs).
+ */
+export function ropeInvFreq(theta: number, dim: number): number[] {
+  const f = Math.fround;
+  return Array.from({ length: dim / 2 }, (_, i) => f(1 / f(Math.pow(f(theta), f((2 * i) / dim)))));
+}
+
+/**
  * transformers' _compute_llama3_parameters, in float32 as torch computes it: wavelengths longer than
  * original / low_freq_factor are slowed by the factor, shorter than original / high_freq_factor kept,
  * and those between blended by the smooth factor.
@@ -100,8 +109,7 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
 export function llama3(theta: number, dim: number, factor: number, low: number, high: number, original: number) {
   const f = Math.fround;
   const [lowWavelen, highWavelen] = [original / low, original / high];
-  return Array.from({ length: dim / 2 }, (_, i) => {
-    const inv = f(1 / f(Math.pow(f(theta), f((2 * i) / dim))));
+  return ropeInvFreq(theta, dim).map((inv) => {
     const wavelen = f((2 * Math.PI) / inv);
     const scaled = wavelen > lowWavelen ? f(inv / factor) : inv;
     if (wavelen < highWavelen || wavelen > lowWavelen) return scaled;
