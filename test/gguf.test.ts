@@ -260,6 +260,24 @@ describe("a GGUF over 4 GB", () => {
  * so it is judged against the logits' spread (the statistics beside it), as the checkpoint tests judge it: relative to
  * itself it measures float32 rounding of a cancellation, which differs from one CPU to the next.
  */
+/** Models written as entries into a fresh folder ({ id: source }), probed on the CPU on `prompts`, nothing cached. */
+async function probeEntries(sources: Record<string, object>, prompts: string[]) {
+  const modelsDir = tmpDir("gguf-entries-");
+  for (const [id, source] of Object.entries(sources))
+    fs.writeFileSync(path.join(modelsDir, `${id}.json`), JSON.stringify({ id, family: "llama", source }));
+  const run = await runProbes({
+    env: {
+      PROBESPEC_MODELS_DIR: modelsDir,
+      PROBESPEC_CACHE_DIR: TEST_CACHE,
+      PROBESPEC_DEVICE: "cpu",
+      PROBESPEC_NO_CACHE: "1",
+    },
+    promptSet: { name: "test", file: "-", prompts },
+  });
+  expect(run.failures).toEqual([]);
+  return run;
+}
+
 function worstMeasure(a: unknown, b: unknown, at = "", against?: number): { rel: number; at: string } {
   if (typeof a === "number" && typeof b === "number") {
     const scale = against ?? Math.max(Math.abs(a), Math.abs(b));
@@ -316,23 +334,11 @@ describe("a GGUF's block formats kept as MatMulNBits codes", () => {
       expect([gathers, ["MatMulNBits", "Identity"].includes(head)]).toEqual([compact.length > 0, compact.length > 0]);
       const size = (dir: string) => fs.statSync(path.join(dir, "model.onnx_data")).size;
       expect(size(coded)).toBeLessThan(size(float));
-      const modelsDir = tmpDir("gguf-coded-");
-      for (const [id, dir] of [
-        ["coded", coded],
-        ["float", float],
-      ])
-        fs.writeFileSync(path.join(modelsDir, `${id}.json`), JSON.stringify({ id, family: "llama", source: { dir } }));
       const ref = JSON.parse(fs.readFileSync(path.join(fixtures, "gguf-llama", "reference.json"), "utf8"));
-      const run = await runProbes({
-        env: {
-          PROBESPEC_MODELS_DIR: modelsDir,
-          PROBESPEC_CACHE_DIR: TEST_CACHE,
-          PROBESPEC_DEVICE: "cpu",
-          PROBESPEC_NO_CACHE: "1",
-        },
-        promptSet: { name: "two", file: "-", prompts: [ref.prompt, "The quick brown fox jumps over the lazy dog."] },
-      });
-      expect(run.failures).toEqual([]);
+      const run = await probeEntries({ coded: { dir: coded }, float: { dir: float } }, [
+        ref.prompt,
+        "The quick brown fox jumps over the lazy dog.",
+      ]);
       const [a, b] = ["coded", "float"].map((id) => run.results.find((r) => r.id === id)!);
       expect(a.tied.value).toBe(b.tied.value);
       expect(Object.keys(a.measures).sort()).toEqual(Object.keys(b.measures).sort());
@@ -380,21 +386,7 @@ describe("a GGUF added as one entry", () => {
   it("probes a tied GQA Llama written by the gguf package's GGUFWriter in Q8_0, Q4_0, Q5_1, F16 and F32, within 1e-4 of transformers' GGUF loader", async () => {
     const dir = path.join(import.meta.dirname, "fixtures", "gguf-llama");
     const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
-    const modelsDir = tmpDir("gguf-entry-");
-    fs.writeFileSync(
-      path.join(modelsDir, "tiny.json"),
-      JSON.stringify({ id: "tiny-gguf", family: "llama", source: { gguf: path.join(dir, "model.gguf") } }),
-    );
-    const run = await runProbes({
-      env: {
-        PROBESPEC_MODELS_DIR: modelsDir,
-        PROBESPEC_CACHE_DIR: TEST_CACHE,
-        PROBESPEC_DEVICE: "cpu",
-        PROBESPEC_NO_CACHE: "1",
-      },
-      promptSet: { name: "one", file: "-", prompts: [ref.prompt] },
-    });
-    expect(run.failures).toEqual([]);
+    const run = await probeEntries({ "tiny-gguf": { gguf: path.join(dir, "model.gguf") } }, [ref.prompt]);
     const r = run.results[0];
     expect(loadTokenizer(path.dirname(r.provenance.onnxFile)).encode(ref.prompt)).toEqual(ref.input_ids);
     expect(r.tied.value).toBe(true);
@@ -456,21 +448,7 @@ describe("a Llama 3 GGUF written by llama.cpp's convert_hf_to_gguf.py (tools/mak
   });
 
   it("probes the float32 file within 1e-4 of transformers' forward of that checkpoint: residual norms and last-position logits", async () => {
-    const modelsDir = tmpDir("gguf-llama3-");
-    fs.writeFileSync(
-      path.join(modelsDir, "llama3.json"),
-      JSON.stringify({ id: "llama3", family: "llama", source: { gguf: path.join(dir, "model.gguf") } }),
-    );
-    const run = await runProbes({
-      env: {
-        PROBESPEC_MODELS_DIR: modelsDir,
-        PROBESPEC_CACHE_DIR: TEST_CACHE,
-        PROBESPEC_DEVICE: "cpu",
-        PROBESPEC_NO_CACHE: "1",
-      },
-      promptSet: { name: "one", file: "-", prompts: [ref.prompt] },
-    });
-    expect(run.failures).toEqual([]);
+    const run = await probeEntries({ llama3: { gguf: path.join(dir, "model.gguf") } }, [ref.prompt]);
     const r = run.results[0];
     expect(r.tied.value).toBe(true);
     const seed = notebookNumbers(r);
