@@ -159,24 +159,18 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   };
   const rotScope = `${root}/rotary_emb`;
   // A family without RoPE (GPT-2) has no tables, and its q and k are not rotated.
-  const cos = !rot
-    ? ""
-    : g.o(rotScope, "Unsqueeze", [
-        g.o(rotScope, "Gather", [
-          g.init(floatTensor(`${root.slice(1)}.rotary_emb.cos_cached`, [c.maxPositions, rot], table(Math.cos))),
-          "position_ids",
-        ]),
-        g.ints([1]),
-      ]);
-  const sin = !rot
-    ? ""
-    : g.o(rotScope, "Unsqueeze", [
-        g.o(rotScope, "Gather", [
-          g.init(floatTensor(`${root.slice(1)}.rotary_emb.sin_cached`, [c.maxPositions, rot], table(Math.sin))),
-          "position_ids",
-        ]),
-        g.ints([1]),
-      ]);
+  const gathered = (name: "cos" | "sin", fn: (x: number) => number) =>
+    !rot
+      ? ""
+      : g.o(rotScope, "Unsqueeze", [
+          g.o(rotScope, "Gather", [
+            g.init(floatTensor(`${root.slice(1)}.rotary_emb.${name}_cached`, [c.maxPositions, rot], table(fn))),
+            "position_ids",
+          ]),
+          g.ints([1]),
+        ]);
+  const cos = gathered("cos", Math.cos);
+  const sin = gathered("sin", Math.sin);
 
   /** HF's apply_rotary_pos_emb with rotate_half, on the first `rot` dims of each head. */
   const rope = (scope: string, x: string) => {
