@@ -88,6 +88,8 @@ export function addForks(
   forks: readonly Fork[],
   modelId?: string,
 ): { proto: ModelProto; located: Located[] } {
+  // No fork, no walk over the graph: the plain probed graph is built on every run.
+  if (!forks.length) return { proto, located: [] };
   const g0 = proto.graph!;
   const idx = indexGraph(g0);
   const opset = opsetVersion(proto);
