@@ -51,8 +51,11 @@ describe("probe shards as a Slurm job array, judged once", () => {
     PROBESPEC_THREADS: "1",
   });
 
-  /** Submits the shards and the judge as `npm run slurm` does; `between` runs right after, before anything is awaited. */
-  function submit(name: string, between: (array: string) => void = () => {}) {
+  /**
+   * Submits the shards and the judge as `npm run slurm` does. With `between`, both are
+   * submitted held, `between` runs, and then they are released: a shard cannot finish first.
+   */
+  function submit(name: string, between?: (array: string) => void) {
     const c = cluster as Cluster;
     const [store, report, logs] = ["store", "report", "logs"].map((d) => path.join(root, name, d));
     const env = childEnv({ ...c.env, ...settings(store, report) });
@@ -65,13 +68,18 @@ describe("probe shards as a Slurm job array, judged once", () => {
         "3",
         "--logs",
         logs,
+        ...(between ? ["--sbatch", "--hold"] : []),
       ],
       { env, encoding: "utf8" },
     );
     expect(out.status, out.stderr).toBe(0);
     const array = /probe shards: job (\d+)/.exec(out.stdout)![1];
     const judge = /judge: job (\d+)/.exec(out.stdout)![1];
-    between(array);
+    if (between) {
+      between(array);
+      const release = spawnSync("scontrol", ["release", array, judge], { env, encoding: "utf8" });
+      expect(release.status, release.stderr).toBe(0);
+    }
     const queued = () =>
       spawnSync("squeue", ["-h", "-j", `${array},${judge}`], { env, encoding: "utf8" }).stdout.trim() !== "";
     expect(
@@ -113,10 +121,9 @@ describe("probe shards as a Slurm job array, judged once", () => {
 
   it("a cancelled shard leaves its models as error verdicts naming the shard and its log, and the report is written all the same", (ctx) => {
     if (typeof cluster === "string") return ctx.skip(cluster);
-    let env: Record<string, string> = {};
     const { array, logs, results } = submit("cancelled", (id) => {
-      env = childEnv((cluster as Cluster).env);
-      spawnSync("scancel", [`${id}_2`], { env });
+      const cancel = spawnSync("scancel", [`${id}_2`], { env: childEnv((cluster as Cluster).env), encoding: "utf8" });
+      expect(cancel.status, cancel.stderr).toBe(0);
     });
     const errors = results.skipped.filter((s: { error?: boolean }) => s.error);
     expect(errors.map((s: { id: string }) => s.id).sort()).toEqual(SHARD_2);

@@ -30,7 +30,7 @@ export function waitFor(ok: () => boolean, seconds: number): boolean {
 
 export function startCluster(dir: string): Cluster | string {
   if (process.getuid?.() !== 0) return "not root: slurmd and munged are started as root";
-  const missing = ["munged", "slurmctld", "slurmd", "sbatch", "squeue"].filter((c) => !which(c));
+  const missing = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol"].filter((c) => !which(c));
   if (missing.length) return `Slurm is not installed (no ${missing.join(", ")}; apt install slurm-wlm munge)`;
   const munge = path.join(dir, "munge");
   fs.mkdirSync(munge, { mode: 0o700, recursive: true });
