@@ -83,6 +83,11 @@ export interface AnalogConfig {
   ropeScale?: number;
   /** Each rotary pair's frequency where a rope scaling sets them one by one (transformers' "llama3"): used in place of ropeTheta and ropeScale. */
   ropeInvFreq?: number[];
+  /**
+   * RoPE of another base on some layers (Gemma 3's sliding layers, rope_local_base_freq): those layers rotate by these
+   * frequencies, the others by ropeTheta's. Its own scaling, or frequencies set one by one, as above.
+   */
+  localRope?: { layers: number[]; theta: number; scale?: number; invFreq?: number[] };
   /** What attention scores are multiplied by where it is not 1 / √head dim (Gemma 2's query_pre_attn_scalar^-½). */
   attnScale?: number;
   /** Gemma 2's soft-capping, cap × tanh(x / cap): of the scaled attention scores, and of the logits. */
@@ -162,6 +167,11 @@ function validate(c: AnalogConfig): void {
   if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
   if (c.ropeInvFreq && c.ropeInvFreq.length !== rotaryDim(c) / 2)
     fail(`${c.ropeInvFreq.length} rotary frequencies for ${rotaryDim(c) / 2} pairs`);
+  const local = c.localRope;
+  if (local?.invFreq && local.invFreq.length !== rotaryDim(c) / 2)
+    fail(`${local.invFreq.length} local rotary frequencies for ${rotaryDim(c) / 2} pairs`);
+  if (local?.layers.some((l) => !Number.isInteger(l) || l < 0 || l >= c.layers))
+    fail(`localRope.layers ${JSON.stringify(local.layers)} must name layers in 0..${c.layers - 1}`);
   if (c.layers < 1) fail("needs at least one layer");
   const m = c.knobs.massive;
   if (m) {

@@ -212,15 +212,17 @@ export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonl
     lnFinal: h,
     logits: h,
   };
+  // An analog has both pre-norms; a model without them (OLMo 2's) reads the stream as it is.
+  const pre = (x: Float64Array, w?: Float32Array, b?: Float32Array) => (w ? norm(c, x, d, w, b) : x);
   for (const w of W.layers) {
     t.residPre.push(h);
-    const { out: attn, pattern } = attention(c, w, norm(c, h, d, w.norm1, w.norm1Bias), seq);
+    const { out: attn, pattern } = attention(c, w, pre(h, w.norm1, w.norm1Bias), seq);
     t.attnOut.push(attn);
     t.pattern.push(pattern);
     // GPT-NeoX's parallel residual: both branches read the same residual stream.
     const mid = parallel ? h : add(h, attn);
     if (!parallel) t.residMid.push(mid);
-    const mIn = norm(c, mid, d, w.norm2, w.norm2Bias);
+    const mIn = pre(mid, w.norm2, w.norm2Bias);
     t.mlpIn.push(mIn);
     const m = mlp(c, w, mIn, seq);
     t.mlpOut.push(m);

@@ -196,11 +196,12 @@ function plantSink(c: AnalogConfig, w: AnalogWeights): void {
   const slow = c.ropeStyle === "half" ? r / 2 - 1 : r - 2;
   for (const l of layers) {
     const L = w.layers[l];
+    const norm1 = L.norm1!; // an analog's layers all have it
     L.q.fill(0);
     L.k.fill(0);
     L.v.fill(0);
-    for (let h = 0; h < c.heads; h++) L.q[(h * hd + slow) * d + shared] = (strength * Math.sqrt(hd)) / L.norm1[shared];
-    for (let h = 0; h < c.kvHeads; h++) L.k[(h * hd + slow) * d + marker] = 1 / L.norm1[marker];
+    for (let h = 0; h < c.heads; h++) L.q[(h * hd + slow) * d + shared] = (strength * Math.sqrt(hd)) / norm1[shared];
+    for (let h = 0; h < c.kvHeads; h++) L.k[(h * hd + slow) * d + marker] = 1 / norm1[marker];
   }
 }
 

@@ -148,33 +148,41 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   const mask = g.o(root, "Add", [causal, g.o(root, "Unsqueeze", [padMask, g.ints([1, 2])])]);
 
   // Linear rope scaling divides every frequency by the factor (transformers' "linear" rope_type).
-  const invFreq =
-    c.ropeInvFreq ??
-    Array.from({ length: rot / 2 }, (_, i) => Math.pow(c.ropeTheta, (-2 * i) / rot) / (c.ropeScale ?? 1));
-  const table = (fn: (x: number) => number) => {
-    const t = new Float32Array(c.maxPositions * rot);
-    for (let p = 0; p < c.maxPositions; p++)
-      for (let i = 0; i < rot; i++) t[p * rot + i] = fn(p * invFreq[i % (rot / 2)]);
-    return t;
-  };
+  const invFreqOf = (r: { theta: number; scale?: number; invFreq?: number[] }) =>
+    r.invFreq ?? Array.from({ length: rot / 2 }, (_, i) => Math.pow(r.theta, (-2 * i) / rot) / (r.scale ?? 1));
   const rotScope = `${root}/rotary_emb`;
-  // A family without RoPE (GPT-2) has no tables, and its q and k are not rotated.
-  const gathered = (name: "cos" | "sin", fn: (x: number) => number) =>
-    !rot
-      ? ""
-      : g.o(rotScope, "Unsqueeze", [
-          g.o(rotScope, "Gather", [
-            g.init(floatTensor(`${root.slice(1)}.rotary_emb.${name}_cached`, [c.maxPositions, rot], table(fn))),
-            "position_ids",
-          ]),
-          g.ints([1]),
-        ]);
-  const cos = gathered("cos", Math.cos);
-  const sin = gathered("sin", Math.sin);
+  /** The cos and sin tables gathered at position_ids, for one set of frequencies; "local_" names the second set. */
+  const tables = (invFreq: number[], prefix: "" | "local_") => {
+    const table = (fn: (x: number) => number) => {
+      const t = new Float32Array(c.maxPositions * rot);
+      for (let p = 0; p < c.maxPositions; p++)
+        for (let i = 0; i < rot; i++) t[p * rot + i] = fn(p * invFreq[i % (rot / 2)]);
+      return t;
+    };
+    const gathered = (name: "cos" | "sin", fn: (x: number) => number) =>
+      g.o(rotScope, "Unsqueeze", [
+        g.o(rotScope, "Gather", [
+          g.init(floatTensor(`${root.slice(1)}.rotary_emb.${prefix}${name}_cached`, [c.maxPositions, rot], table(fn))),
+          "position_ids",
+        ]),
+        g.ints([1]),
+      ]);
+    return { cos: gathered("cos", Math.cos), sin: gathered("sin", Math.sin) };
+  };
+  type Tables = ReturnType<typeof tables>;
+  // Gemma 3's sliding layers rotate by rope_local_base_freq's frequencies (localRope), the others by rope_theta's; a
+  // set no layer uses is not written. A family without RoPE (GPT-2) has no tables, and its q and k are not rotated.
+  const isLocal = (l: number) => !!c.localRope?.layers.includes(l);
+  const layerIds = Array.from({ length: c.layers }, (_, l) => l);
+  const global =
+    rot && layerIds.some((l) => !isLocal(l))
+      ? tables(invFreqOf({ theta: c.ropeTheta, scale: c.ropeScale, invFreq: c.ropeInvFreq }), "")
+      : undefined;
+  const local = rot && c.localRope && layerIds.some(isLocal) ? tables(invFreqOf(c.localRope), "local_") : undefined;
+  const tablesOf = (l: number): Tables => (isLocal(l) ? local! : global!);
 
   /** HF's apply_rotary_pos_emb with rotate_half, on the first `rot` dims of each head. */
-  const rope = (scope: string, x: string) => {
-    if (!rot) return x;
+  const rope = (scope: string, x: string, { cos, sin }: Tables) => {
     const xr = rot === hd ? x : g.o(scope, "Slice", [x, g.ints([0]), g.ints([rot]), g.ints([-1])]);
     const x1 = g.o(scope, "Slice", [xr, g.ints([0]), g.ints([rot / 2]), g.ints([-1])]);
     const x2 = g.o(scope, "Slice", [xr, g.ints([rot / 2]), g.ints([rot]), g.ints([-1])]);
@@ -226,19 +234,24 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
       );
     } else {
       const proj = (name: string, Wt: Float32Array, n: number, bias?: Float32Array, qkNorm?: Float32Array) => {
-        let y = g.o(s, "Reshape", [
-          linear(`${s}/${name}_proj`, x, Wt, n * hd, d, `${mod}.${name}_proj`, bias),
-          g.ints([0, 0, n, hd]),
-        ]);
-        if (qkNorm) y = norm(`${s}/${name}_norm`, y, qkNorm, `${mod}.${name}_norm`);
+        const qkn = (y: string) => norm(`${s}/${name}_norm`, y, qkNorm!, `${mod}.${name}_norm`);
+        // A QK-norm is over its gain's width: each head's (Qwen3, Gemma 3), or the whole projection's, every head at
+        // once, before it is cut into heads (Olmo2Attention's q_norm(q_proj(x)), then view).
+        const whole = qkNorm && n > 1 && qkNorm.length === n * hd;
+        const p = linear(`${s}/${name}_proj`, x, Wt, n * hd, d, `${mod}.${name}_proj`, bias);
+        let y = g.o(s, "Reshape", [whole ? qkn(p) : p, g.ints([0, 0, n, hd])]);
+        if (qkNorm && !whole) y = qkn(y);
         return g.o(s, "Transpose", [y], { perm: [0, 2, 1, 3] });
       };
       q = proj("q", w.q, heads, w.qBias, w.qNorm);
       k = proj("k", w.k, kvHeads, w.kBias, w.kNorm);
       v = proj("v", w.v, kvHeads, w.vBias);
     }
-    q = rope(s, q);
-    k = rope(s, k);
+    if (rot) {
+      const t = tablesOf(l);
+      q = rope(s, q, t);
+      k = rope(s, k, t);
+    }
     if (kvHeads < heads) {
       // repeat_kv: [b, kv, s, hd] → [b, kv, group, s, hd] → [b, heads, s, hd]
       const rep = (t: string) => {
@@ -307,28 +320,35 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
   // Gemma 2's post_attention_layernorm is on the attention's output; its MLP's input norm is pre_feedforward_layernorm.
   const normNames = (l: number) =>
     W.layers[l].mlpOutNorm ? ["input_layernorm", "pre_feedforward_layernorm"] : names.norms;
-  /** A branch's output through Gemma 2's norm on it, where the layer has one. */
+  /** A branch's output through Gemma 2's or OLMo 2's norm on it, where the layer has one. */
   const outNorm = (l: number, name: string, x: string, w: Float32Array | undefined) =>
     w ? norm(`${root}/layers.${l}/${name}`, x, w, `${hf}.layers.${l}.${name}`) : x;
+  /**
+   * A branch's input through the norm before it, where the layer has one. OLMo 2 has none: its attention and MLP read
+   * the stream as it is, so the MLP's input (the locator's mlp_in) is resid_mid itself.
+   */
+  const inNorm = (l: number, name: string, x: string, w: Float32Array | undefined, b?: Float32Array) =>
+    w ? norm(`${root}/layers.${l}/${name}`, x, w, `${hf}.layers.${l}.${name}`, b) : x;
 
   if (!genai) {
     for (let l = 0; l < c.layers; l++) {
       const w = W.layers[l],
         P = `${root}/layers.${l}`,
         [n1, n2] = normNames(l);
-      const attn = attention(l, w, norm(`${P}/${n1}`, h, w.norm1, `${hf}.layers.${l}.${n1}`, w.norm1Bias));
+      const attn = attention(l, w, inNorm(l, n1, h, w.norm1, w.norm1Bias));
       if (traits.parallel) {
-        const m = mlp(l, w, norm(`${P}/${n2}`, h, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias));
+        const m = mlp(l, w, inNorm(l, n2, h, w.norm2, w.norm2Bias));
         h = g.o(P, "Add", [g.o(P, "Add", [m, attn]), h]);
       } else {
         const mid = g.o(P, "Add", [h, outNorm(l, "post_attention_layernorm", attn, w.attnOutNorm)]);
-        const m = mlp(l, w, norm(`${P}/${n2}`, mid, w.norm2, `${hf}.layers.${l}.${n2}`, w.norm2Bias));
+        const m = mlp(l, w, inNorm(l, n2, mid, w.norm2, w.norm2Bias));
         h = g.o(P, "Add", [mid, outNorm(l, "post_feedforward_layernorm", m, w.mlpOutNorm)]);
       }
     }
     h = norm(`${root}/${names.finalNorm}`, h, W.finalNorm, `${hf}.${names.finalNorm}`, W.finalNormBias);
   } else {
-    // GenAI builder: each norm after the first fuses the residual add; output 3 is the sum.
+    // GenAI builder: each norm after the first fuses the residual add; output 3 is the sum. Written for analogs only,
+    // whose layers all have both pre-norms (the converters write the TorchScript dialect).
     const ms = "com.microsoft";
     const gain = (name: string, w: Float32Array) => g.init(floatTensor(name, [d], gainOf(w)));
     const skip = (
@@ -366,7 +386,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
     let normed = plain(
       `${root}/layers.0/input_layernorm`,
       h,
-      W.layers[0].norm1,
+      W.layers[0].norm1!,
       `${hf}.layers.0.input_layernorm`,
       W.layers[0].norm1Bias,
     );
@@ -379,7 +399,13 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
         const m = mlp(
           l,
           w,
-          plain(`${P}/post_attention_layernorm`, h, w.norm2, `${hf}.layers.${l}.post_attention_layernorm`, w.norm2Bias),
+          plain(
+            `${P}/post_attention_layernorm`,
+            h,
+            w.norm2!,
+            `${hf}.layers.${l}.post_attention_layernorm`,
+            w.norm2Bias,
+          ),
         );
         pending = g.o(P, "Add", [m, attn]);
       } else {
@@ -387,7 +413,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
           `${P}/post_attention_layernorm`,
           attn,
           h,
-          w.norm2,
+          w.norm2!,
           `${hf}.layers.${l}.post_attention_layernorm`,
           undefined,
           true,
@@ -401,7 +427,7 @@ export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions)
           `${root}/layers.${l + 1}/input_layernorm`,
           pending,
           h,
-          nw.norm1,
+          nw.norm1!,
           `${hf}.layers.${l + 1}.input_layernorm`,
           nw.norm1Bias,
           true,

@@ -6,9 +6,10 @@
  */
 
 export interface LayerWeights {
-  norm1: Float32Array;
+  /** The norms before attention and before the MLP; absent where the model has none there (OLMo 2). */
+  norm1?: Float32Array;
   norm1Bias?: Float32Array;
-  norm2: Float32Array;
+  norm2?: Float32Array;
   norm2Bias?: Float32Array;
   q: Float32Array;
   k: Float32Array;
@@ -18,7 +19,7 @@ export interface LayerWeights {
   kBias?: Float32Array;
   vBias?: Float32Array;
   oBias?: Float32Array;
-  /** Apertus' QK-norm gains, over one head. */
+  /** QK-norm gains: over one head (Qwen3, Apertus, Gemma 3), or over all of q's or k's heads at once (OLMo 2). */
   qNorm?: Float32Array;
   kNorm?: Float32Array;
   /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
@@ -28,7 +29,7 @@ export interface LayerWeights {
   gateBias?: Float32Array;
   upBias?: Float32Array;
   downBias?: Float32Array;
-  /** Gemma 2's norms on the attention and MLP outputs, before each is added to the residual. */
+  /** Gemma 2's and OLMo 2's norms on the attention and MLP outputs, before each is added to the residual. */
   attnOutNorm?: Float32Array;
   mlpOutNorm?: Float32Array;
   /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
