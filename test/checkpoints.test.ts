@@ -13,8 +13,11 @@ import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { resolveSource, selectModels, type SourceSettings } from "../models/registry/select.js";
 import { hfCheckpoint } from "../models/safetensors/convert.js";
-import { rotaryDim } from "../models/analogs/config.js";
+import { type AnalogConfig, rotaryDim } from "../models/analogs/config.js";
 import { openCheckpoint } from "../models/safetensors/reader.js";
+import { locate } from "../probes/locate.js";
+import { point } from "../probes/points.js";
+import { readModel } from "../onnx/io.js";
 import { probeModel } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
 import { rel, tmpDir } from "./helpers.js";
@@ -33,6 +36,8 @@ interface Reference {
   norms: number[];
   entropy: Record<string, number>;
   inv_freq: number[];
+  /** The sliding layers' frequencies, where they have their own (Gemma 3's rope_local_base_freq). */
+  inv_freq_local?: number[];
 }
 const REFS: [string, Reference][] = MISSING
   ? []
@@ -78,6 +83,11 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
             (_, i) => Math.pow(ours.ropeTheta, (-2 * i) / (2 * ref.inv_freq.length)) / (ours.ropeScale ?? 1),
           );
         invFreq.forEach((f, i) => expect(rel(f, ref.inv_freq[i]), `inv_freq[${i}]`).toBeLessThan(1e-6));
+        // Gemma 3's sliding layers, by their own base.
+        expect(!!ours.localRope).toBe(!!ref.inv_freq_local);
+        ref.inv_freq_local?.forEach((f, i) =>
+          expect(rel(localInvFreq(ours)[i], f), `inv_freq_local[${i}]`).toBeLessThan(1e-6),
+        );
       }
       const user = ref.hub ? path.join(ROOT, "hub") : path.join(ROOT, name);
       const before = listing(user);
@@ -103,7 +113,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
       }
       // A sliding window shorter than the context caps the context: within it the window masks nothing.
-      if (["mistral", "phi3", "gemma2"].includes(ref.model_type)) {
+      if (["mistral", "phi3", "gemma2", "gemma3_text"].includes(ref.model_type)) {
         const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
           JSON.parse(fs.readFileSync(f, "utf8")),
         );
@@ -146,7 +156,20 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "gemma2", "qwen2", "qwen3", "apertus", "phi3", "gpt2"])
+    for (const t of [
+      "llama",
+      "mistral",
+      "gpt_neox",
+      "gemma",
+      "gemma2",
+      "qwen2",
+      "qwen3",
+      "apertus",
+      "phi3",
+      "gpt2",
+      "gemma3_text",
+      "olmo2",
+    ])
       expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
     for (const l of ["sharded", "hub", "base"]) expect(refs.map((r) => r.layout)).toContain(l);
@@ -196,6 +219,66 @@ describe.skipIf(!!MISSING)("an Apertus config.json without rope parameters", () 
     const ours = hfCheckpoint(openCheckpoint(dir)).config.ropeInvFreq!;
     expect(ours.length).toBe(ref.inv_freq.length);
     ours.forEach((f, i) => expect(rel(f, ref.inv_freq[i]), `inv_freq[${i}]`).toBeLessThan(1e-6));
+  });
+});
+
+/** The sliding layers' rotary frequencies of a converted Gemma 3, as the writer computes them. */
+function localInvFreq(c: AnalogConfig): number[] {
+  const r = c.localRope!;
+  const pairs = rotaryDim(c) / 2;
+  return r.invFreq ?? Array.from({ length: pairs }, (_, i) => Math.pow(r.theta, -i / pairs) / (r.scale ?? 1));
+}
+
+describe.skipIf(!!MISSING)("a Gemma 3 config.json as the hub's older ones are written", () => {
+  it("reads rope_theta with rope_scaling for the full layers, rope_local_base_freq for the sliding ones, and the layers from sliding_window_pattern, as Gemma3TextConfig does", () => {
+    const dir = copy("gemma3_text");
+    editJson(path.join(dir, "config.json"), (c) => {
+      const { full_attention: full, sliding_attention: sliding } = c.rope_parameters;
+      delete c.rope_parameters;
+      delete c.layer_types;
+      Object.assign(c, {
+        rope_theta: full.rope_theta,
+        rope_scaling: { rope_type: full.rope_type, factor: full.factor },
+        rope_local_base_freq: sliding.rope_theta,
+        sliding_window_pattern: 2,
+      });
+    });
+    const ref = REFS.find(([n]) => n === "gemma3_text")![1];
+    const { config } = hfCheckpoint(openCheckpoint(dir));
+    expect(config.localRope?.layers).toEqual([0, 2]);
+    expect(config.ropeScale).toBe(4);
+    ref.inv_freq.forEach((f, i) =>
+      expect(rel(Math.pow(config.ropeTheta, -i / ref.inv_freq.length) / 4, f), `inv_freq[${i}]`).toBeLessThan(1e-6),
+    );
+    ref.inv_freq_local!.forEach((f, i) =>
+      expect(rel(localInvFreq(config)[i], f), `inv_freq_local[${i}]`).toBeLessThan(1e-6),
+    );
+  });
+
+  it("takes Gemma3TextConfig's defaults where it says nothing: every 6th layer full, bases 1e6 and 10000", () => {
+    const dir = copy("gemma3_text");
+    editJson(path.join(dir, "config.json"), (c) => {
+      delete c.rope_parameters;
+      delete c.layer_types;
+    });
+    const { config } = hfCheckpoint(openCheckpoint(dir));
+    // Three layers, none the 6th: all slide, and no layer rotates by rope_theta's frequencies.
+    expect(config.localRope).toEqual({ layers: [0, 1, 2], theta: 10000 });
+    expect(config.ropeTheta).toBe(1000000);
+  });
+});
+
+describe.skipIf(!!MISSING)("OLMo 2's probe points, with a norm on each branch's output and none before either", () => {
+  it("puts attn_out and mlp_out after the norms (what is added to the stream), and mlp_in on resid_mid, the MLP's input as it is", async () => {
+    const dir = await resolveSource(entry("olmo2", { dir: "olmo2" }), settings());
+    const { points, layers } = locate(readModel(path.join(dir, "model.onnx")).proto);
+    expect(layers).toBe(2);
+    const after = (norm: string) => ({ tensor: expect.stringMatching(new RegExp(`^/model/layers\\.\\d/${norm}/`)) });
+    for (let L = 0; L < layers; L++) {
+      expect(points.get(point("mlp_in", L))).toEqual(points.get(point("resid_mid", L)));
+      expect(points.get(point("attn_out", L))).toEqual(after("post_attention_layernorm"));
+      expect(points.get(point("mlp_out", L))).toEqual(after("post_feedforward_layernorm"));
+    }
   });
 });
 
@@ -353,7 +436,7 @@ describe.skipIf(!!MISSING)(
         "a model_type it does not know",
         "llama",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.model_type = "mamba")),
-        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, gemma2, phi3, gpt2\); export the model to ONNX/,
+        /config\.json: model_type "mamba" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gpt_neox, apertus, gemma2, gemma3_text, olmo2, phi3, gpt2\); export the model to ONNX/,
       ],
       [
         "a rope scaling it does not apply",
@@ -381,6 +464,35 @@ describe.skipIf(!!MISSING)(
         "gemma2",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.hidden_activation = "gelu")),
         /config\.json: hidden_activation "gelu" is not applied \(gemma2 is converted with "gelu_pytorch_tanh"\)/,
+      ],
+      [
+        "a Gemma 3 rope_parameters not keyed by layer type (transformers: KeyError 'full_attention')",
+        "gemma3_text",
+        (d) =>
+          editJson(path.join(d, "config.json"), (c) => (c.rope_parameters = { rope_type: "default", rope_theta: 1e4 })),
+        /config\.json: "rope_parameters" is \{"rope_type":"default","rope_theta":10000\}, where gemma3_text needs them keyed by layer type/,
+      ],
+      [
+        "a Gemma 3 rope scaling it does not apply, on the full layers",
+        "gemma3_text",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.rope_parameters.full_attention.rope_type = "yarn")),
+        /config\.json: full_attention layers: rope_scaling of type "yarn" is not applied/,
+      ],
+      [
+        "a Gemma 3 layer_types shorter than its layers",
+        "gemma3_text",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.layer_types = ["sliding_attention", "full_attention"])),
+        /config\.json: "layer_types" is \["sliding_attention","full_attention"\], where a list of 3 \(one per layer\)/,
+      ],
+      [
+        "a Gemma 3 sliding_window_pattern of 0 (transformers: division by zero)",
+        "gemma3_text",
+        (d) =>
+          editJson(path.join(d, "config.json"), (c) => {
+            delete c.layer_types;
+            c.sliding_window_pattern = 0;
+          }),
+        /config\.json: "sliding_window_pattern" is 0, where a whole number of layers, 1 or more, is needed/,
       ],
       [
         "Phi-3's longrope",

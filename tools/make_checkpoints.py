@@ -1,9 +1,9 @@
 """HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
 
-For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3, gpt2), HF's real
-*ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
+For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3, gpt2,
+gemma3_text, olmo2), HF's real *ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
 safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
-qwen3, apertus, gemma2, phi3, gpt_neox, gpt2), sharded with model.safetensors.index.json (mistral, max_shard_size), a base
+qwen3, apertus, gemma2, phi3, gpt_neox, gpt2, gemma3_text, olmo2), sharded with model.safetensors.index.json (mistral, max_shard_size), a base
 model saved without its head (gpt2, as the hub's openai-community/gpt2 is: no "transformer." prefix), and a hub cache
 (hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}), and a second hub cache,
 seed-hub/, holding one under each of the seed's four repository ids (references in seed-hub/references.json).
@@ -50,6 +50,16 @@ TYPES = {
     # GPT2Config's own key names; n_inner left to its default (4 × n_embd), gelu_new, tied, learned positions.
     "gpt2": lambda: transformers.GPT2Config(vocab_size=VOCAB, n_embd=D, n_layer=LAYERS, n_head=HEADS, n_positions=MAXPOS,
                                             bos_token_id=1, eos_token_id=2),
+    # Three layers, sliding-full-sliding, with a window shorter than the context; the sliding layers' RoPE base (100)
+    # far from the full layers' (1e6, linearly scaled by 4, as Gemma 3 4B's is by 8), so that a layer rotated by the
+    # other's frequencies shows; a query_pre_attn_scalar that is not the head dim; no soft-capping (Gemma 3's default).
+    "gemma3_text": lambda: transformers.Gemma3TextConfig(
+        **{**COMMON, "num_hidden_layers": 3}, num_key_value_heads=KV, head_dim=32, query_pre_attn_scalar=24,
+        sliding_window=64, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={"full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
+                         "sliding_attention": {"rope_type": "default", "rope_theta": 100.0}}),
+    # Grouped kv, so that k_norm (over kv heads × head dim) is narrower than q_norm (over heads × head dim).
+    "olmo2": lambda: transformers.Olmo2Config(**COMMON, num_key_value_heads=KV),
 }
 # Variants of a type's config, built as that type: llama with llama3 RoPE over an original context of 64, so that a
 # head of 16 has frequencies in all three of its bands (kept, blended, slowed).
@@ -96,6 +106,10 @@ CHECKPOINTS = {
     "gpt2-fp16": ("gpt2", torch.float16, "dir"),
     "gpt2-base-model": ("gpt2", torch.float32, "base"),
     "gpt2-options": ("gpt2-options", torch.float32, "dir"),
+    "gemma3_text": ("gemma3_text", torch.float32, "dir"),
+    "gemma3_text-bf16": ("gemma3_text", torch.bfloat16, "dir"),
+    "olmo2": ("olmo2", torch.float32, "dir"),
+    "olmo2-fp16": ("olmo2", torch.float16, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"
 # The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own
@@ -139,9 +153,13 @@ def reference(folder, ids):
     norms = [torch.linalg.norm(o.double()).item() for o in outs]
     ref = notebook_numbers(norms, logits)
     # The rotary frequencies transformers computed from config.json (rope scaling applied), to hold the converter's to.
-    # GPT-2 has none: its positions are learned.
-    inv_freq = base.rotary_emb.inv_freq.double().tolist() if hasattr(base, "rotary_emb") else []
-    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": inv_freq}
+    # GPT-2 has none: its positions are learned. Gemma 3 has one set per layer type: the full layers' is inv_freq, the
+    # sliding layers' inv_freq_local.
+    rot = getattr(base, "rotary_emb", None)
+    freqs = lambda name: getattr(rot, name).double().tolist() if hasattr(rot, name) else []
+    extra = {"inv_freq_local": freqs("sliding_attention_inv_freq")} if hasattr(rot, "sliding_attention_inv_freq") else {}
+    inv_freq = freqs("inv_freq") or freqs("full_attention_inv_freq")
+    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": inv_freq, **extra}
 
 
 def write_hub(hub, src, name=HUB_REPO):

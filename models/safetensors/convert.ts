@@ -32,8 +32,11 @@ interface ModelType {
   attnBias: "qkv" | "unless-false" | "if-true" | "always" | "never";
   /** Its MLP reads mlp_bias (only Llama's). */
   mlpBias?: true;
-  /** q_norm and k_norm, RMSNorm over each head before RoPE. */
-  qkNorm?: true;
+  /**
+   * q_norm and k_norm before RoPE: RMSNorm over each head (Qwen3Attention, Gemma3Attention: a gain of head_dim), or
+   * over the whole projection, every head at once (Olmo2Attention: a gain of heads × head_dim, applied before the view).
+   */
+  qkNorm?: "head" | "whole";
   /** Fused qkv_proj (q, k, v rows one after another) and gate_up_proj (gate then up), split here. */
   fused?: true;
   /**
@@ -49,43 +52,81 @@ interface ModelType {
   refuse?: Record<string, string>;
   /** A key that, false, leaves the attention scores unscaled (GPT-2's scale_attn_weights; true by default). */
   scaleKey?: string;
-  /** Norms on the attention and MLP outputs: post_attention_layernorm, pre_ and post_feedforward_layernorm. */
-  sandwich?: true;
-  /** Scores scaled by query_pre_attn_scalar^-½ and soft-capped, logits soft-capped: the config class's defaults. */
-  softcap?: { queryPreAttnScalar: number; attn: number; final: number };
+  /**
+   * Where its norms are, where not only before each sublayer (llama's input_ and post_attention_layernorm): before and
+   * after each (Gemma 2's sandwich: input_, post_attention_, pre_feedforward_ and post_feedforward_layernorm), or after
+   * each only (OLMo 2: post_attention_ and post_feedforward_layernorm, on the branch before it is added).
+   */
+  norms?: "sandwich" | "post";
+  /**
+   * Scores scaled by query_pre_attn_scalar^-½, scores and logits soft-capped: the config class's defaults, a cap left
+   * out where the class's default is None (Gemma 3's).
+   */
+  softcap?: { queryPreAttnScalar: number; attn?: number; final?: number };
   /** The key its MLP reads the activation from, where it is not hidden_act. */
   actKey?: string;
   /** Activation names its config class reads as another. */
   actAliases?: Record<string, string>;
   /**
    * Where its sliding window applies: every layer; the layers layer_types marks (use_sliding_window in older
-   * configs); or every other layer unless layer_types says which (with the config class's default window).
+   * configs); or, unless layer_types says which, all but every `fullEvery`-th layer (read from `patternKey` where the
+   * config class reads one), with the config class's default window `size`.
    */
-  window?: "every" | "marked" | { alternating: number };
+  window?: "every" | "marked" | { size: number; fullEvery: number; patternKey?: string };
+  /**
+   * RoPE by layer type, where the sliding layers have a base of their own (Gemma3TextConfig's rope_parameters, keyed by
+   * layer type): each one's default theta and the top-level key older configs give it in; rope_scaling, in older
+   * configs, is the full layers'.
+   */
+  ropeByLayerType?: Record<LayerType, { key: string; theta: number }>;
 }
+
+type LayerType = "full_attention" | "sliding_attention";
+const LAYER_TYPES: readonly string[] = ["full_attention", "sliding_attention"] satisfies LayerType[];
 
 const TYPES: Record<string, ModelType> = {
   llama: { family: "llama", attnBias: "if-true", mlpBias: true },
   mistral: { family: "mistral", attnBias: "never", window: "every" },
   qwen2: { family: "llama", attnBias: "qkv", window: "marked" },
-  qwen3: { family: "llama", attnBias: "if-true", qkNorm: true, window: "marked" },
+  qwen3: { family: "llama", attnBias: "if-true", qkNorm: "head", window: "marked" },
   // GemmaConfig reads a legacy "gelu" as the tanh one.
   gemma: { family: "gemma", attnBias: "if-true", headDim: "required", actAliases: { gelu: "gelu_pytorch_tanh" } },
   gpt_neox: { family: "pythia", attnBias: "unless-false", headDim: "d/heads", weights: neoxWeights },
   // Apertus: its xIELU keeps alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE
   // by default.
-  apertus: { family: "apertus", attnBias: "if-true", qkNorm: true },
+  apertus: { family: "apertus", attnBias: "if-true", qkNorm: "head" },
   // Gemma 2: Gemma's, with Gemma2Config's defaults where config.json leaves a key out (head_dim and
   // query_pre_attn_scalar 256, soft-capping 50 and 30, a window of 4096); Gemma2MLP reads hidden_activation.
   gemma2: {
     family: "gemma",
     attnBias: "if-true",
     headDim: 256,
-    sandwich: true,
+    norms: "sandwich",
     softcap: { queryPreAttnScalar: 256, attn: 50, final: 30 },
     actKey: "hidden_activation",
-    window: { alternating: 4096 },
+    window: { size: 4096, fullEvery: 2 },
   },
+  // Gemma 3 (Gemma3ForCausalLM): Gemma 2's, with QK-norm over each head (Gemma3RMSNorm, so 1 + w), no soft-capping
+  // by default, every sliding_window_pattern-th layer full (6 by default), and RoPE of its own base on the sliding
+  // layers (rope_local_base_freq, 10000) while the full ones have rope_theta (1e6) and its scaling.
+  gemma3_text: {
+    family: "gemma",
+    attnBias: "if-true",
+    headDim: 256,
+    qkNorm: "head",
+    norms: "sandwich",
+    softcap: { queryPreAttnScalar: 256 },
+    actKey: "hidden_activation",
+    window: { size: 4096, fullEvery: 6, patternKey: "sliding_window_pattern" },
+    ropeByLayerType: {
+      full_attention: { key: "rope_theta", theta: 1000000 },
+      sliding_attention: { key: "rope_local_base_freq", theta: 10000 },
+    },
+  },
+  // OLMo 2: llama's MLP and RoPE, no norm before either sublayer but one on each branch's output (Olmo2DecoderLayer),
+  // and QK-norm over the whole q and k projections. With no norm before the MLP, its input is resid_mid itself, and
+  // mlp_in is that: the MLP's input as it is, rather than a normalised stream the model never computes.
+  olmo2: { family: "llama", attnBias: "if-true", qkNorm: "whole", norms: "post" },
   // Phi-3: no biases, partial_rotary_factor.
   phi3: { family: "llama", attnBias: "never", fused: true, window: "every" },
   // GPT-2: GPT2Config's key names and defaults (n_inner null is 4 × n_embd, GPT2Block); gelu_new is GELU's tanh form
@@ -185,11 +226,10 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     type.headDim === "d/heads"
       ? d / heads
       : num("head_dim", type.headDim === "required" ? undefined : (type.headDim ?? d / heads));
-  // The config class's defaults where config.json leaves a key out; null turns soft-capping off.
-  const orDefault = (key: string, fallback: number) => (cfg[key] === undefined ? fallback : cfg[key]);
-  const softcap = (key: string, fallback: number) => {
-    const v = orDefault(key, fallback);
-    if (v === null) return undefined;
+  // The config class's defaults where config.json leaves a key out; null (or no default) turns soft-capping off.
+  const softcap = (key: string, fallback: number | undefined) => {
+    const v = cfg[key] === undefined ? fallback : cfg[key];
+    if (v === null || v === undefined) return undefined;
     return typeof v === "number" && v > 0 ? v : fail(`"${key}" is ${JSON.stringify(v)}, not a positive number or null`);
   };
   const sc = type.softcap;
@@ -201,8 +241,17 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
       : {}),
   };
   refuseUnapplied(cfg, modelType, type, traits, fail);
-  // A family without RoPE (GPT-2's learned positions) reads no rope keys.
-  const rope: Rope = traits.rotaryFraction ? ropeOf(cfg, modelType, hd, fail) : { theta: 10000, fraction: 0 };
+  const kinds = layerTypes(cfg, type, layers, fail);
+  // A family without RoPE (GPT-2's learned positions) reads no rope keys. Where each layer type has its own (Gemma 3),
+  // the full layers' is the model's, and the sliding layers have theirs.
+  const byType = type.ropeByLayerType && ropesByLayerType(cfg, modelType, type.ropeByLayerType, hd, fail);
+  const rope: Rope = byType
+    ? byType.full_attention
+    : traits.rotaryFraction
+      ? ropeOf(cfg, modelType, hd, fail)
+      : { theta: 10000, fraction: 0 };
+  const local = byType?.sliding_attention;
+  const localLayers = kinds?.flatMap((k, l) => (k === "sliding_attention" ? [l] : [])) ?? [];
   // GPT2Attention's scaling is 1 where scale_attn_weights is false.
   const unscaled = type.scaleKey !== undefined && cfg[type.scaleKey] === false;
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : traits.tied;
@@ -215,10 +264,24 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     hidden,
     vocab,
     tied,
-    maxPositions: Math.min(num("max_position_embeddings"), slidingWindow(cfg, type, fail) ?? Infinity, MAX_POSITIONS),
+    maxPositions: Math.min(
+      num("max_position_embeddings"),
+      slidingWindow(cfg, type, kinds, fail) ?? Infinity,
+      MAX_POSITIONS,
+    ),
     ropeTheta: rope.theta,
     ropeScale: rope.scale,
     ...(rope.invFreq ? { ropeInvFreq: rope.invFreq } : {}),
+    ...(local && localLayers.length
+      ? {
+          localRope: {
+            layers: localLayers,
+            theta: local.theta,
+            ...(local.scale ? { scale: local.scale } : {}),
+            ...(local.invFreq ? { invFreq: local.invFreq } : {}),
+          },
+        }
+      : {}),
     ...capped,
     ...(unscaled ? { attnScale: 1 } : {}),
     rotaryPct: rope.fraction,
@@ -237,9 +300,9 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     attnBias: bias,
     oBias: bias && type.attnBias !== "qkv",
     mlpBias: !!type.mlpBias && cfg.mlp_bias === true,
-    qkNorm: !!type.qkNorm,
+    qkNorm: type.qkNorm ?? false,
     fused: !!type.fused,
-    sandwich: !!type.sandwich,
+    norms: type.norms ?? "pre",
     ...(traits.names.positions ? { positions: num("max_position_embeddings") } : {}),
   };
   const weights = (type.weights ?? llamaWeights)(ck, config, fail, need);
@@ -275,18 +338,88 @@ function refuseUnapplied(
 }
 
 /**
+ * Each layer's attention, sliding or full, where the type alternates them (Gemma 2 and 3): layer_types, else the
+ * config class's pattern, every `fullEvery`-th layer full (Gemma2Config and Gemma3TextConfig's __post_init__).
+ */
+function layerTypes(
+  cfg: Record<string, any>,
+  type: ModelType,
+  layers: number,
+  fail: (m: string) => never,
+): LayerType[] | undefined {
+  const on = type.window;
+  if (typeof on !== "object") return undefined;
+  const given = cfg.layer_types;
+  if (given !== undefined && given !== null) {
+    if (!Array.isArray(given) || given.length !== layers || given.some((k) => !LAYER_TYPES.includes(k)))
+      fail(
+        `"layer_types" is ${JSON.stringify(given)}, where a list of ${layers} (one per layer) of ${LAYER_TYPES.map((k) => `"${k}"`).join(" or ")} is needed`,
+      );
+    return given;
+  }
+  const every = (on.patternKey && cfg[on.patternKey]) ?? on.fullEvery;
+  if (typeof every !== "number" || !Number.isInteger(every) || every < 1)
+    fail(`"${on.patternKey}" is ${JSON.stringify(every)}, where a whole number of layers, 1 or more, is needed`);
+  return Array.from({ length: layers }, (_, l) => ((l + 1) % every ? "sliding_attention" : "full_attention"));
+}
+
+/**
+ * RoPE per layer type as Gemma3TextConfig.convert_rope_params_to_dict reads it: rope_parameters keyed by layer type,
+ * a missing one default RoPE; an older config's rope_scaling updates the full layers'; a theta left out is the
+ * top-level key's (rope_theta, rope_local_base_freq), else the class's default.
+ */
+function ropesByLayerType(
+  cfg: Record<string, any>,
+  modelType: string,
+  byType: NonNullable<ModelType["ropeByLayerType"]>,
+  headDim: number,
+  fail: (m: string) => never,
+): Record<LayerType, Rope> {
+  const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+  const given = cfg.rope_parameters;
+  // Not keyed by layer type (a llama-style {"rope_type": …}): transformers fails on it (KeyError 'full_attention').
+  if (given !== undefined && given !== null && (!isObject(given) || !LAYER_TYPES.some((k) => Object.hasOwn(given, k))))
+    fail(
+      `"rope_parameters" is ${JSON.stringify(given)}, where ${modelType} needs them keyed by layer type ({"full_attention": {…}, "sliding_attention": {…}})`,
+    );
+  const legacy = cfg.rope_scaling;
+  if (legacy !== undefined && legacy !== null && !isObject(legacy))
+    fail(
+      `"rope_scaling" is ${JSON.stringify(legacy)}, where an object such as {"rope_type": "linear", "factor": 2} is needed`,
+    );
+  const ropes = {} as Record<LayerType, Rope>;
+  for (const [kind, { key, theta }] of Object.entries(byType) as [LayerType, { key: string; theta: number }][]) {
+    const own = given?.[kind];
+    if (own !== undefined && own !== null && !isObject(own))
+      fail(
+        `"rope_parameters"."${kind}" is ${JSON.stringify(own)}, where an object such as {"rope_type": "default"} is needed`,
+      );
+    const p: Record<string, any> = { rope_type: "default", ...own, ...(kind === "full_attention" ? legacy : {}) };
+    p.rope_theta ??= cfg[key] ?? theta;
+    ropes[kind] = ropeOf({ ...cfg, rope_parameters: p, rope_scaling: undefined }, modelType, headDim, (m) =>
+      fail(`${kind} layers: ${m}`),
+    );
+  }
+  return ropes;
+}
+
+/**
  * A sliding window is exact as a cap on the context: within the window every earlier key is seen
  * (transformers' sliding_window_causal_mask), so prompts no longer than it need no window at all.
  */
-function slidingWindow(cfg: Record<string, any>, type: ModelType, fail: (m: string) => never): number | undefined {
+function slidingWindow(
+  cfg: Record<string, any>,
+  type: ModelType,
+  kinds: LayerType[] | undefined,
+  fail: (m: string) => never,
+): number | undefined {
   const on = type.window;
-  // Gemma 2's default window, on every other layer when layer_types is left out.
-  const w = typeof on === "object" && cfg.sliding_window === undefined ? on.alternating : cfg.sliding_window;
+  // Gemma 2's and 3's default window, where config.json leaves it out.
+  const w = typeof on === "object" && cfg.sliding_window === undefined ? on.size : cfg.sliding_window;
   if (w === undefined || w === null) return undefined;
   if (typeof w !== "number" || !Number.isInteger(w) || w < 1)
     fail(`"sliding_window" is ${JSON.stringify(w)}, where a whole number of tokens, 1 or more (or null), is needed`);
-  if (typeof on === "object")
-    return !Array.isArray(cfg.layer_types) || cfg.layer_types.includes("sliding_attention") ? w : undefined;
+  if (typeof on === "object") return kinds?.includes("sliding_attention") ? w : undefined;
   // Qwen2/3 slide only on the layers layer_types marks (use_sliding_window in older configs).
   if (on === "marked") {
     const marked = Array.isArray(cfg.layer_types)

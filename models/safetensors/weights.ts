@@ -17,11 +17,16 @@ export interface Needs {
   /** o_proj's bias too (llama's attention_bias; Qwen2 has q/k/v biases only). */
   oBias: boolean;
   mlpBias: boolean;
-  qkNorm: boolean;
+  /** q_norm and k_norm: a gain per head dim (Qwen3, Gemma 3), or over every head's at once (OLMo 2). */
+  qkNorm: false | "head" | "whole";
   /** Phi-3's fused projections: qkv_proj as q, k, v rows one after another, gate_up_proj as gate then up. */
   fused?: boolean;
-  /** Gemma 2's norms around both branches: input, post_attention, pre_feedforward and post_feedforward_layernorm. */
-  sandwich?: boolean;
+  /**
+   * Where the layer's norms are: before each branch (input_ and post_attention_layernorm, by the family's names);
+   * around both (Gemma 2's input_, post_attention_, pre_feedforward_ and post_feedforward_layernorm); or only on each
+   * branch's output (OLMo 2's post_attention_ and post_feedforward_layernorm).
+   */
+  norms?: "pre" | "sandwich" | "post";
   /** Rows of a learned position table (GPT-2's n_positions), of which the graph keeps the config's maxPositions. */
   positions?: number;
 }
@@ -121,8 +126,16 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
   // The family's traits: its norms' names, whether its MLP has a gate, and xIELU's parameters in mlp.act_fn (Apertus).
   const traits = traitsOf(c);
   const hasXielu = traits.activation === "xielu";
-  // n1 and n2 are the norms before attention and before the MLP; Gemma 2's post_attention_layernorm is on the attention's output.
-  const [n1, n2] = need.sandwich ? ["input_layernorm", "pre_feedforward_layernorm"] : traits.names.norms;
+  // n1 and n2 are the norms before attention and before the MLP (none in OLMo 2); Gemma 2's and OLMo 2's
+  // post_attention_layernorm is on the attention's output, and post_feedforward_layernorm on the MLP's.
+  const norms = need.norms ?? "pre";
+  const before =
+    norms === "post"
+      ? undefined
+      : norms === "sandwich"
+        ? ["input_layernorm", "pre_feedforward_layernorm"]
+        : traits.names.norms;
+  const after = norms !== "pre";
   // A tied checkpoint may still hold lm_head.weight: transformers ties it to the embedding, so it is not read.
   if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
   for (let l = 0; l < c.layers; l++) {
@@ -131,9 +144,8 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       // Only what the config promises: transformers drops any other tensor on load, and so the unread check refuses it.
       if (on) for (const [n, s] of Object.entries(shapes)) names[`${p}.${n}`] = s;
     };
+    add(!!before, before ? { [`${before[0]}.weight`]: [d], [`${before[1]}.weight`]: [d] } : {});
     add(true, {
-      [`${n1}.weight`]: [d],
-      [`${n2}.weight`]: [d],
       "self_attn.o_proj.weight": [d, heads * hd],
       "mlp.down_proj.weight": [d, hidden],
     });
@@ -144,7 +156,7 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       "mlp.up_proj.weight": [hidden, d],
     });
     add(!need.fused && traits.gated, { "mlp.gate_proj.weight": [hidden, d] });
-    add(!!need.sandwich, { "post_attention_layernorm.weight": [d], "post_feedforward_layernorm.weight": [d] });
+    add(after, { "post_attention_layernorm.weight": [d], "post_feedforward_layernorm.weight": [d] });
     add(!!need.fused, {
       "self_attn.qkv_proj.weight": [(heads + 2 * kvHeads) * hd, d],
       "mlp.gate_up_proj.weight": [2 * hidden, d],
@@ -162,7 +174,9 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
     });
     add(need.oBias, { "self_attn.o_proj.bias": [d] });
     add(need.mlpBias, { "mlp.gate_proj.bias": [hidden], "mlp.up_proj.bias": [hidden], "mlp.down_proj.bias": [d] });
-    add(need.qkNorm, { "self_attn.q_norm.weight": [hd], "self_attn.k_norm.weight": [hd] });
+    // Olmo2Attention's q_norm is RMSNorm(num_attention_heads × head_dim), k_norm RMSNorm(num_key_value_heads × head_dim).
+    const [qn, kn] = need.qkNorm === "whole" ? [heads * hd, kvHeads * hd] : [hd, hd];
+    add(!!need.qkNorm, { "self_attn.q_norm.weight": [qn], "self_attn.k_norm.weight": [kn] });
   }
   const read = reader(ck, fail, names);
   const layer = (l: number): LayerWeights => {
@@ -185,8 +199,8 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       up: rows("mlp.gate_up_proj.weight", hidden, 2 * hidden),
     };
     return lazy<LayerWeights>({
-      norm1: must(`${n1}.weight`),
-      norm2: must(`${n2}.weight`),
+      norm1: before ? must(`${before[0]}.weight`) : () => undefined,
+      norm2: before ? must(`${before[1]}.weight`) : () => undefined,
       q: fused ? fused.q : matrix("self_attn.q_proj.weight"),
       k: fused ? fused.k : matrix("self_attn.k_proj.weight"),
       v: fused ? fused.v : matrix("self_attn.v_proj.weight"),
@@ -203,9 +217,9 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
       gateBias: may("mlp.gate_proj.bias"),
       upBias: may("mlp.up_proj.bias"),
       downBias: may("mlp.down_proj.bias"),
-      // Only Gemma 2's: llama's post_attention_layernorm is the MLP's input norm (n2).
-      attnOutNorm: need.sandwich ? must("post_attention_layernorm.weight") : () => undefined,
-      mlpOutNorm: need.sandwich ? must("post_feedforward_layernorm.weight") : () => undefined,
+      // Only Gemma 2's and OLMo 2's: llama's post_attention_layernorm is the MLP's input norm (before[1]).
+      attnOutNorm: after ? must("post_attention_layernorm.weight") : () => undefined,
+      mlpOutNorm: after ? must("post_feedforward_layernorm.weight") : () => undefined,
       xielu: () => (hasXielu ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined),
     });
   };
