@@ -10,7 +10,8 @@ import { sourceFolders } from "../models/registry/select.js";
 import { readConfig } from "../probes/config.js";
 import { describeSource } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
-import { ConfigError, printable } from "../onnx/errors.js";
+import { ConfigError } from "../probes/errors.js";
+import { printable } from "../onnx/errors.js";
 import type { Value } from "../probes/measures/measure.js";
 
 /** Every command, with one line each: `--help` prints them, an unknown command names them. */

@@ -12,7 +12,8 @@ import * as ort from "onnxruntime-node";
 import type { ModelEntry } from "../models/registry/schema.js";
 import { declaredLayers, declaredParallel, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
 import { readJsonFile } from "../models/registry/schema.js";
-import { LoadError, ProbeError, ProbespecError } from "../onnx/errors.js";
+import { LoadError, ProbespecError } from "../onnx/errors.js";
+import { ProbeError } from "./errors.js";
 import { locate, type Located } from "./locate.js";
 import { weightView } from "./matrix-graphs.js";
 import {

@@ -7,7 +7,7 @@ import crypto from "node:crypto";
  */
 import fs from "node:fs";
 import path from "node:path";
-import { RegistryError } from "../onnx/errors.js";
+import { RegistryError } from "../models/registry/errors.js";
 import { describe, expect, it } from "vitest";
 import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";

@@ -10,7 +10,7 @@ import { analogConfig, type AnalogFamily, type Dialect } from "../models/analogs
 import { emitAnalog } from "../models/writer/emit.js";
 import { linear, norm, referenceForward } from "../models/analogs/reference.js";
 import { generateWeights } from "../models/analogs/weights.js";
-import { writeModelFolder, hfConfig } from "../models/analogs/write.js";
+import { writeModelFolder, hfConfig } from "../models/writer/folder.js";
 import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";

@@ -4,6 +4,9 @@
  */
 import type { KNOWN_FAMILIES } from "../registry/schema.js";
 import { type Family, traitsOf } from "../writer/traits.js";
+import { type ModelConfig, modelConfig, rotaryDim } from "../writer/config.js";
+
+export { type Dialect, headDim, MAX_POSITIONS, rotaryDim } from "../writer/config.js";
 
 /** The notebook's prompt: planted gains are calibrated on it, as the notebook measured on it. */
 export const CALIBRATION_PROMPT = "The capital of France is";
@@ -21,7 +24,6 @@ export const ANALOG_FAMILIES = [
   "apertus",
 ] as const satisfies readonly ((typeof KNOWN_FAMILIES)[number] & Family)[];
 export type AnalogFamily = (typeof ANALOG_FAMILIES)[number];
-export type Dialect = "torchscript" | "genai";
 
 export interface MassiveActivation {
   /** Residual dimension that carries it. */
@@ -64,49 +66,15 @@ export interface Knobs {
   sharpness: number;
 }
 
-export interface AnalogConfig {
-  /** An analog's family; a converted checkpoint's may be any the writer has traits for (GPT-2's). */
-  family: Family;
+/** A generated model's config: the writer's, with what only a generator needs (its seed and planted knobs). */
+export interface AnalogConfig extends ModelConfig {
   seed: number;
-  layers: number;
-  d: number;
-  heads: number;
-  /** Width of one head where it is not d / heads (Gemma-7B's 256, Qwen3's 128): config.json's head_dim. */
-  headDim?: number;
-  /** Key/value heads: fewer than heads means grouped-query attention. */
-  kvHeads: number;
-  hidden: number;
-  vocab: number;
-  maxPositions: number;
-  ropeTheta: number;
-  /** Linear RoPE scaling (transformers' rope_type "linear", llama.cpp's rope.scaling.factor): positions divided by it. */
-  ropeScale?: number;
-  /** Each rotary pair's frequency where a rope scaling sets them one by one (transformers' "llama3"): used in place of ropeTheta and ropeScale. */
-  ropeInvFreq?: number[];
-  /** What attention scores are multiplied by where it is not 1 / √head dim (Gemma 2's query_pre_attn_scalar^-½). */
-  attnScale?: number;
-  /** Gemma 2's soft-capping, cap × tanh(x / cap): of the scaled attention scores, and of the logits. */
-  attnSoftcap?: number;
-  finalSoftcap?: number;
-  /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
-  rotaryPct: number;
-  /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */
-  ropeStyle: "half" | "interleaved";
-  eps: number;
-  tied: boolean;
   knobs: Knobs;
   /** Token ids the planted gain is calibrated on (the notebook's prompt, tokenised). */
   calibrationIds: number[];
   /** "mistral" uses Mistral's real 32000-token vocabulary; "bytes" a 512-token byte-level one. */
   tokenizer: "mistral" | "bytes" | "llama2c";
 }
-
-/**
- * The rotary tables are [positions, head dim] initializers: a context_length a file may claim (16 million)
- * would make gigabytes of them. Longer contexts are probed up to this many positions (32 MB a table at head
- * dim 128); config.json says so, and a longer prompt is refused as longer than the model's context.
- */
-export const MAX_POSITIONS = 65536;
 
 export const NO_KNOBS: Knobs = { wUScale: 1, sharpness: 1 };
 
@@ -139,30 +107,12 @@ export function analogConfig(family: Family, over: Partial<AnalogConfig> = {}): 
   return cfg;
 }
 
-export function headDim(c: AnalogConfig): number {
-  return c.headDim ?? c.d / c.heads;
-}
-
-export function rotaryDim(c: AnalogConfig): number {
-  return Math.round(headDim(c) * c.rotaryPct);
-}
-
+/** The knobs: each plants a property in a model it can be planted in, or is refused. */
 function validate(c: AnalogConfig): void {
+  modelConfig(c);
   const fail = (m: string) => {
     throw new Error(`analog ${c.family}: ${m}`);
   };
-  if (c.headDim === undefined ? c.d % c.heads : !Number.isInteger(c.headDim) || c.headDim < 1)
-    fail(
-      c.headDim === undefined
-        ? `d=${c.d} is not divisible by heads=${c.heads}`
-        : `head dim ${c.headDim} is not a whole number`,
-    );
-  if (traitsOf(c).fusedQkv && headDim(c) * c.heads !== c.d) fail("GPT-NeoX's fused qkv needs heads × head dim = d");
-  if (c.heads % c.kvHeads) fail(`heads=${c.heads} is not a multiple of kvHeads=${c.kvHeads}`);
-  if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
-  if (c.ropeInvFreq && c.ropeInvFreq.length !== rotaryDim(c) / 2)
-    fail(`${c.ropeInvFreq.length} rotary frequencies for ${rotaryDim(c) / 2} pairs`);
-  if (c.layers < 1) fail("needs at least one layer");
   const m = c.knobs.massive;
   if (m) {
     if (traitsOf(c).norm === "layer")

@@ -11,7 +11,7 @@
  * this converter cannot apply, is refused by name: every tensor of the file is read,
  * or the file is refused naming the ones that would not be.
  */
-import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
+import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
 import { ropeInvFreq } from "../safetensors/rope.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
@@ -53,7 +53,7 @@ export function ggufLlama(
   g: Gguf,
   { float32 = false }: { float32?: boolean } = {},
 ): {
-  config: AnalogConfig;
+  config: ModelConfig;
   weights: AnalogWeights;
   tokenizer: object;
   tokenizerConfig: object;
@@ -152,7 +152,8 @@ export function ggufLlama(
         return Math.fround(base[i] / factor) / (ropeScale ?? 1);
       })
     : undefined;
-  const config = analogConfig("llama", {
+  const config = modelConfig({
+    family: "llama",
     layers,
     d,
     heads,
@@ -165,7 +166,7 @@ export function ggufLlama(
     ...(ropeFreqs ? { ropeInvFreq: ropeFreqs } : { ropeScale }),
     eps: meta("attention.layer_norm_rms_epsilon", { whole: false }),
     ropeStyle: "half",
-    calibrationIds: [1],
+    rotaryPct: 1,
   });
   const bias = (name: string, n: number) => (byName.has(name) ? read(name, [n]) : undefined);
   const layer = (l: number): LayerWeights => {

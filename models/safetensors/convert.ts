@@ -9,7 +9,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
+import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
 import { tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
@@ -123,7 +123,7 @@ const TYPES: Record<string, ModelType> = {
 export const MODEL_TYPES = Object.keys(TYPES);
 
 export interface Converted {
-  config: AnalogConfig;
+  config: ModelConfig;
   modelType: string;
   weights: AnalogWeights;
   tokenizer: object;
@@ -206,7 +206,8 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
   // GPT2Attention's scaling is 1 where scale_attn_weights is false.
   const unscaled = type.scaleKey !== undefined && cfg[type.scaleKey] === false;
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : traits.tied;
-  const config = analogConfig(type.family, {
+  const config = modelConfig({
+    family: type.family,
     layers,
     d,
     heads,
@@ -224,7 +225,6 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     rotaryPct: rope.fraction,
     eps: num(traits.names.eps, undefined, false),
     ropeStyle: "half",
-    calibrationIds: [0],
   });
   // Biases and QK-norms as each modeling file builds them: attention_bias and mlp_bias only where the modeling file
   // reads them, so that a key the model ignores asks for no tensor.
