@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { loadRegistry } from "../models/registry/registry.js";
 import { declaredLayers, declaredParallel, readModelFolder } from "../models/registry/layout.js";
-import { resolveSource } from "../models/registry/select.js";
+import { resolveSource } from "../models/registry/sources.js";
 import { locate, type Located } from "../probes/locate.js";
 import { point, type ProbePoint } from "../probes/points.js";
 import { readWeight } from "../probes/matrices.js";

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { loadRegistry } from "../models/registry/registry.js";
-import { sourceFolders } from "../models/registry/select.js";
+import { sourceFolders } from "../models/registry/sources.js";
 import { readConfig, setRunFile, type RunConfig } from "../probes/config.js";
 import { ConfigError } from "../probes/errors.js";
 import { printable } from "../onnx/errors.js";

@@ -48,7 +48,7 @@ const exists = (f: string) => fs.existsSync(f);
 
 /** The ONNX file an entry names (a hub source's `file`), if any. */
 export function entryFile(entry: { source?: ModelEntry["source"] }): string | undefined {
-  return entry.source && "hub" in entry.source ? entry.source.file : undefined;
+  return entry.source && "file" in entry.source ? entry.source.file : undefined;
 }
 
 /** Finds the ONNX file of a folder without reading it; undefined where there is none. */

@@ -97,7 +97,10 @@ const SOURCE_KINDS = {
     tokenizer: z.string().optional(),
   }),
 };
-type SourceKind = keyof typeof SOURCE_KINDS;
+export type SourceKind = keyof typeof SOURCE_KINDS;
+
+/** The kind a parsed source is: the key of SOURCE_KINDS it names. */
+export const sourceKind = (s: Source): SourceKind => (Object.keys(SOURCE_KINDS) as SourceKind[]).find((k) => k in s)!;
 export type Source = { [K in SourceKind]: z.output<(typeof SOURCE_KINDS)[K]> }[SourceKind];
 
 /** The source's kind is the key it names, so an error speaks of that kind's fields only. */

@@ -23,7 +23,7 @@ import { MatrixReductions } from "../../probes/matrix-graphs.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 import { PARADOX_PROMPTS, promptTexts } from "../../probes/prompts.js";
 import { loadRegistry } from "../../models/registry/registry.js";
-import { resolveSource } from "../../models/registry/select.js";
+import { resolveSource } from "../../models/registry/sources.js";
 import { readConfig } from "../../probes/config.js";
 import { renderSvg } from "../../reports/figures.js";
 import {
