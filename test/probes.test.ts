@@ -253,7 +253,7 @@ describe("the locator", () => {
   it("finds exactly num_hidden_layers layers on random analogs", () => {
     fc.assert(
       fc.property(
-        fc.constantFrom<AnalogFamily>("mistral", "llama", "gemma", "pythia", "apertus"),
+        fc.constantFrom<AnalogFamily>("mistral", "llama", "gemma", "gpt_neox", "apertus"),
         fc.constantFrom<Dialect>("torchscript", "genai"),
         fc.integer({ min: 1, max: 6 }),
         fc.integer({ min: 1, max: 99 }),

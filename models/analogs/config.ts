@@ -2,8 +2,7 @@
  * An analog: a small, seeded, decoder-only model with one family's real
  * structure, and named knobs that plant the properties the hypotheses test.
  */
-import type { KNOWN_FAMILIES } from "../registry/schema.js";
-import { type Family, traitsOf } from "../writer/traits.js";
+import { type Family, traitsOf } from "../architectures/table.js";
 import { type ModelConfig, modelConfig, rotaryDim } from "../writer/config.js";
 
 export { type Dialect, headDim, MAX_POSITIONS, rotaryDim } from "../writer/config.js";
@@ -12,18 +11,18 @@ export { type Dialect, headDim, MAX_POSITIONS, rotaryDim } from "../writer/confi
 export const CALIBRATION_PROMPT = "The capital of France is";
 
 /**
- * The families an analog can be built as: their own list, so that a family added to the
- * registry's entry schema (for real exports) asks nothing of the generator. Each is a known
- * entry family too, since an analog is probed through an entry, and one the writer has traits for.
+ * The architectures an analog can be built as, and what only a generated model of each needs: whether its linears
+ * and norms get biases and its heads QK-norms (as the real type has them), its query heads per key/value head where
+ * the analog's config does not say (Mistral-7B's grouped-query attention), and its norms' epsilon.
  */
-export const ANALOG_FAMILIES = [
-  "mistral",
-  "llama",
-  "gemma",
-  "pythia",
-  "apertus",
-] as const satisfies readonly ((typeof KNOWN_FAMILIES)[number] & Family)[];
-export type AnalogFamily = (typeof ANALOG_FAMILIES)[number];
+export const ANALOG_FAMILIES = {
+  mistral: { biases: false, qkNorm: false, kvGroup: 2, eps: 1e-5 },
+  llama: { biases: false, qkNorm: false, kvGroup: 1, eps: 1e-5 },
+  gemma: { biases: false, qkNorm: false, kvGroup: 1, eps: 1e-6 },
+  gpt_neox: { biases: true, qkNorm: false, kvGroup: 1, eps: 1e-5 },
+  apertus: { biases: false, qkNorm: true, kvGroup: 1, eps: 1e-5 },
+} satisfies Partial<Record<Family, { biases: boolean; qkNorm: boolean; kvGroup: number; eps: number }>>;
+export type AnalogFamily = keyof typeof ANALOG_FAMILIES;
 
 export interface MassiveActivation {
   /** Residual dimension that carries it. */
@@ -68,6 +67,7 @@ export interface Knobs {
 
 /** A generated model's config: the writer's, with what only a generator needs (its seed and planted knobs). */
 export interface AnalogConfig extends ModelConfig {
+  family: AnalogFamily;
   seed: number;
   knobs: Knobs;
   /** Token ids the planted gain is calibrated on (the notebook's prompt, tokenised). */
@@ -78,7 +78,7 @@ export interface AnalogConfig extends ModelConfig {
 
 export const NO_KNOBS: Knobs = { wUScale: 1, sharpness: 1 };
 
-export function analogConfig(family: Family, over: Partial<AnalogConfig> = {}): AnalogConfig {
+export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> = {}): AnalogConfig {
   const heads = over.heads ?? 4;
   const traits = traitsOf({ family });
   const base: AnalogConfig = {
@@ -94,14 +94,14 @@ export function analogConfig(family: Family, over: Partial<AnalogConfig> = {}): 
     ropeTheta: 10000,
     rotaryPct: traits.rotaryFraction,
     ropeStyle: "half",
-    eps: traits.analog.eps,
+    eps: ANALOG_FAMILIES[family].eps,
     tied: traits.tied,
     knobs: NO_KNOBS,
     calibrationIds: [1, 2, 3, 4, 5, 6],
     tokenizer: "bytes",
   };
   const cfg = { ...base, ...over, knobs: { ...NO_KNOBS, ...over.knobs } };
-  const group = traits.analog.kvGroup;
+  const group = ANALOG_FAMILIES[family].kvGroup;
   if (over.kvHeads === undefined) cfg.kvHeads = group > 1 ? Math.max(1, cfg.heads / group) : cfg.heads;
   validate(cfg);
   return cfg;
@@ -124,7 +124,7 @@ function validate(c: AnalogConfig): void {
   const sink = c.knobs.sink;
   if (sink) {
     const t = traitsOf(c);
-    if (t.norm === "layer" || t.analog.qkNorm || t.analog.biases || c.tied)
+    if (t.norm === "layer" || ANALOG_FAMILIES[c.family].qkNorm || ANALOG_FAMILIES[c.family].biases || c.tied)
       fail(
         "the sink knob needs an untied RMSNorm family without QK-norm or biases: its private dimensions must reach the keys and queries unchanged",
       );

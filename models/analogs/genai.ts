@@ -1,11 +1,10 @@
 /** onnxruntime-genai's genai_config.json for a generated model written in its builder's dialect. */
 import { type AnalogConfig, headDim } from "./config.js";
-import { traitsOf } from "../writer/traits.js";
 
 export function genaiConfig(c: AnalogConfig): object {
   return {
     model: {
-      type: traitsOf(c).names.modelType,
+      type: c.family,
       vocab_size: c.vocab,
       context_length: c.maxPositions,
       bos_token_id: 1,

@@ -13,7 +13,7 @@ import { hfConfig } from "../writer/folder.js";
 import { hfCheckpoint } from "./convert.js";
 import { openCheckpoint } from "./reader.js";
 import { halfForms } from "./weights.js";
-import { traitsOf } from "../writer/traits.js";
+import { traitsOf } from "../architectures/table.js";
 import type { ModelShape, WeightUse } from "../registry/memory.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import type { ModelConfig } from "../writer/config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
-import { traitsOf } from "../writer/traits.js";
+import { traitsOf } from "../architectures/table.js";
 import { DT } from "../../onnx/graph.js";
 import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
 import { assertReadable, type Checkpoint, readHalf, readTensor } from "./reader.js";

@@ -1,14 +1,14 @@
 /**
  * The model as the writer takes it, whatever it came from (an analog, llama2.c, a GGUF, an HF checkpoint): its shape
- * and the numbers its forward pass reads. What varies by architecture beyond these is in its traits (traits.ts).
+ * and the numbers its forward pass reads. What varies by architecture beyond these is in its traits (models/architectures/table.ts).
  */
-import { type Family, traitsOf } from "./traits.js";
+import { type Family, traitsOf } from "../architectures/table.js";
 
 /** The ONNX layout written: Optimum's TorchScript export, or onnxruntime-genai's builder (fused ops). */
 export type Dialect = "torchscript" | "genai";
 
 export interface ModelConfig {
-  /** The architecture whose traits it has (traits.ts). */
+  /** config.json's model_type: its entry in the architecture table (models/architectures/table.ts) holds its traits. */
   family: Family;
   layers: number;
   d: number;

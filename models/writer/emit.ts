@@ -10,7 +10,7 @@
 import type { ModelProto, TensorProto } from "onnx-buf";
 import { type Dialect, headDim, type ModelConfig, rotaryDim } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "./types.js";
-import { traitsOf } from "./traits.js";
+import { traitsOf } from "../architectures/table.js";
 import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
 import { emitQuantizedEmbedding, emitQuantizedLinear, quantizedInits, quantizedOf } from "./quantized.js";

@@ -13,12 +13,12 @@ import { ModelProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
 import { externalEntries } from "../../onnx/graph.js";
 import type { Dialect, ModelConfig } from "./config.js";
 import { makeDir } from "../../onnx/io.js";
-import { traitsOf } from "./traits.js";
+import { traitsOf } from "../architectures/table.js";
 
 export function hfConfig(c: ModelConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const { names, parallel } = traitsOf(c);
   return {
-    model_type: names.modelType,
+    model_type: c.family,
     hidden_size: c.d,
     num_hidden_layers: c.layers,
     num_attention_heads: c.heads,

@@ -72,7 +72,7 @@ async function timeIt(fn: () => Promise<unknown> | unknown, runs = RUNS): Promis
 
 /** Big analogs, generated once into the bench's own cache. */
 PRESETS["bench-pythia-160m"] = {
-  family: "pythia",
+  family: "gpt_neox",
   dialect: "torchscript",
   external: true,
   config: {
