@@ -22,7 +22,7 @@ import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
 import { ggufTokenizer } from "./tokenizer.js";
 
-const ARCHITECTURES = ["llama", "mistral"];
+export const GGUF_ARCHITECTURES = ["llama", "mistral"];
 /** Llama 3's per-pair frequency divisors (llama.cpp's LLM_TENSOR_ROPE_FREQS), written by convert_hf_to_gguf.py for rope_type "llama3". */
 const ROPE_FREQS = "rope_freqs.weight";
 
@@ -62,8 +62,8 @@ export function ggufLlama(
     throw new GgufError(`${g.file}: ${m}`);
   };
   const arch = String(g.metadata.get("general.architecture"));
-  if (!ARCHITECTURES.includes(arch))
-    fail(`architecture "${arch}" is not converted (probespec converts ${ARCHITECTURES.join(", ")})`);
+  if (!GGUF_ARCHITECTURES.includes(arch))
+    fail(`architecture "${arch}" is not converted (probespec converts ${GGUF_ARCHITECTURES.join(", ")})`);
   /** A metadata number: present (or defaulted), finite, and a positive whole number where it counts something. */
   const meta = (key: string, { fallback, whole = true }: { fallback?: number; whole?: boolean } = {}): number => {
     const v = g.metadata.get(`${arch}.${key}`) ?? fallback;
