@@ -2,8 +2,7 @@
  * The README's table of what probespec converts, rendered from the architecture table, so that the page a
  * newcomer reads cannot drift from what the code does (test/docs.test.ts holds the README to it).
  */
-import { CHECKPOINT_TYPES } from "./table.js";
-import { GGUF_ARCHITECTURES } from "../gguf/convert.js";
+import { CHECKPOINT_TYPES, GGUF_ARCHITECTURES } from "./table.js";
 
 export const README_START =
   "<!-- architectures: rendered from models/architectures/table.ts by tools/architectures_readme.ts -->";
@@ -16,7 +15,7 @@ export function supportedTable(): string {
     "| converted from | architectures |",
     "|---|---|",
     `| HF checkpoint (safetensors; 16-bit matrices read in place) | ${codes(CHECKPOINT_TYPES)} |`,
-    `| GGUF (block formats kept as their codes) | ${codes(GGUF_ARCHITECTURES)} |`,
+    `| GGUF (block formats kept as their codes) | ${codes([...GGUF_ARCHITECTURES.keys()])} |`,
     README_END,
   ].join("\n");
 }

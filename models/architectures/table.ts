@@ -121,6 +121,8 @@ export interface CheckpointRules {
 export interface Architecture extends Traits {
   /** Where a checkpoint of the type can be converted (models/safetensors): how it is read. */
   checkpoint?: CheckpointRules;
+  /** Where a GGUF of the type can be converted (models/gguf): its general.architecture. */
+  gguf?: string;
 }
 
 const LLAMA_NAMES: Names = {
@@ -158,8 +160,8 @@ const GEMMA_TRAITS: Traits = {
 };
 
 const TABLE = {
-  llama: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", mlpBias: true } },
-  mistral: { ...LLAMA_TRAITS, checkpoint: { attnBias: "never", window: "every" } },
+  llama: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", mlpBias: true }, gguf: "llama" },
+  mistral: { ...LLAMA_TRAITS, checkpoint: { attnBias: "never", window: "every" }, gguf: "mistral" },
   qwen2: { ...LLAMA_TRAITS, checkpoint: { attnBias: "qkv", window: "marked" } },
   qwen3: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", qkNorm: true, window: "marked" } },
   // GemmaConfig reads a legacy "gelu" as the tanh one.
@@ -302,6 +304,11 @@ export const ARCHITECTURES: Record<Family, Architecture> = TABLE;
 
 /** The model types a checkpoint of which is converted. */
 export const CHECKPOINT_TYPES = (Object.keys(ARCHITECTURES) as Family[]).filter((t) => ARCHITECTURES[t].checkpoint);
+
+/** The GGUF architectures converted (general.architecture), each with its entry's model type. */
+export const GGUF_ARCHITECTURES = new Map(
+  (Object.keys(ARCHITECTURES) as Family[]).flatMap((t) => (ARCHITECTURES[t].gguf ? [[ARCHITECTURES[t].gguf!, t]] : [])),
+);
 
 export function traitsOf(c: { family: Family }): Architecture {
   return ARCHITECTURES[c.family];

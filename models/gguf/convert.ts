@@ -14,6 +14,7 @@
 import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
 import { ropeInvFreq } from "../safetensors/rope.js";
+import { GGUF_ARCHITECTURES } from "../architectures/table.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { permuteRows, standIn } from "../writer/quantized.js";
 import { isCoded, quantizedLinear } from "./codes.js";
@@ -22,7 +23,6 @@ import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
 import { ggufTokenizer } from "./tokenizer.js";
 
-export const GGUF_ARCHITECTURES = ["llama", "mistral"];
 /** Llama 3's per-pair frequency divisors (llama.cpp's LLM_TENSOR_ROPE_FREQS), written by convert_hf_to_gguf.py for rope_type "llama3". */
 const ROPE_FREQS = "rope_freqs.weight";
 
@@ -62,8 +62,8 @@ export function ggufLlama(
     throw new GgufError(`${g.file}: ${m}`);
   };
   const arch = String(g.metadata.get("general.architecture"));
-  if (!GGUF_ARCHITECTURES.includes(arch))
-    fail(`architecture "${arch}" is not converted (probespec converts ${GGUF_ARCHITECTURES.join(", ")})`);
+  if (!GGUF_ARCHITECTURES.has(arch))
+    fail(`architecture "${arch}" is not converted (probespec converts ${[...GGUF_ARCHITECTURES.keys()].join(", ")})`);
   /** A metadata number: present (or defaulted), finite, and a positive whole number where it counts something. */
   const meta = (key: string, { fallback, whole = true }: { fallback?: number; whole?: boolean } = {}): number => {
     const v = g.metadata.get(`${arch}.${key}`) ?? fallback;
@@ -153,7 +153,7 @@ export function ggufLlama(
       })
     : undefined;
   const config = modelConfig({
-    family: "llama",
+    family: GGUF_ARCHITECTURES.get(arch)!,
     layers,
     d,
     heads,
