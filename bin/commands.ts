@@ -6,11 +6,11 @@
  */
 import fs from "node:fs";
 import { loadRegistry } from "../models/registry/registry.js";
-import { sourceFolders } from "../models/registry/select.js";
+import { describeSource, fetchCommand, isGenerated, sourceFolders } from "../models/registry/sources.js";
 import { readConfig } from "../probes/config.js";
-import { describeSource } from "../probes/probe.js";
 import { runProbes } from "../probes/run.js";
-import { ConfigError, printable } from "../onnx/errors.js";
+import { ConfigError } from "../probes/errors.js";
+import { printable } from "../onnx/errors.js";
 import type { Value } from "../probes/measures/measure.js";
 
 /** Every command, with one line each: `--help` prints them, an unknown command names them. */
@@ -36,13 +36,12 @@ export async function models(): Promise<number> {
   const config = readConfig();
   const registry = await loadRegistry(config.modelsDir);
   const rows = registry.entries.map((e) => {
-    const s = e.source as Record<string, unknown>;
     const folders = sourceFolders(e, config);
-    const here = "analog" in s ? "generated on demand" : folders.every((f) => fs.existsSync(f)) ? "here" : "absent";
+    const here = isGenerated(e) ? "generated on demand" : folders.every((f) => fs.existsSync(f)) ? "here" : "absent";
+    const fetch = fetchCommand(e);
     const needs = [
       e.memoryGb !== undefined && `${e.memoryGb} GB`,
-      "hub" in s && here === "absent" && `huggingface-cli download ${s.hub}`,
-      here === "absent" && !("hub" in s) && e.notes && e.notes.split(". ")[0],
+      here === "absent" && (fetch ?? (e.notes && e.notes.split(". ")[0])),
     ].filter(Boolean);
     return [e.id, e.synthetic ? "synthetic" : "real", describeSource(e), here, needs.join("; ")];
   });

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { loadRegistry } from "../models/registry/registry.js";
 import { declaredLayers, declaredParallel, readModelFolder } from "../models/registry/layout.js";
-import { resolveSource } from "../models/registry/select.js";
+import { resolveSource } from "../models/registry/sources.js";
 import { locate, type Located } from "../probes/locate.js";
 import { point, type ProbePoint } from "../probes/points.js";
 import { readWeight } from "../probes/matrices.js";
@@ -16,7 +16,8 @@ import { allClose } from "../probes/metrics.js";
 import { encodeModel, readModel, relocateExternalData } from "../onnx/io.js";
 import { createSession } from "../probes/session.js";
 import { runProbes } from "../probes/run.js";
-import { ConfigError, printable } from "../onnx/errors.js";
+import { ConfigError } from "../probes/errors.js";
+import { printable } from "../onnx/errors.js";
 import { readConfig } from "../probes/config.js";
 import { measure, models, usage } from "./commands.js";
 

@@ -22,46 +22,6 @@ export class LoadError extends ProbespecError {
   }
 }
 
-export class LocateError extends ProbespecError {
-  constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
-    super("locating", modelId, detail, options);
-  }
-}
-
-export class ProbeError extends ProbespecError {
-  constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
-    super("probing", modelId, detail, options);
-  }
-}
-
-export class RegistryError extends ProbespecError {
-  constructor(modelId: string | undefined, detail: string, options?: { cause?: unknown }) {
-    super("registry", modelId, detail, options);
-  }
-}
-
-/**
- * A source that is simply not there (an export not made, a checkpoint not downloaded, an optional
- * package not installed): the entry is skipped, saying how to get it, unless the run asked for it by
- * name. A source that is there and broken is a RegistryError, and an error verdict.
- */
-export class AbsentError extends RegistryError {}
-
-/** A model a judge run found no result for: its shard failed, never ran or never finished. */
-export class ShardError extends ProbespecError {
-  constructor(modelId: string | undefined, detail: string) {
-    super("shard", modelId, detail);
-  }
-}
-
-/**
- * A configuration error (an environment variable, the prompt set, the report folder): the run stops
- * before anything is probed, with one line that names the variable or file and what is wrong.
- */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
 /**
  * Text from a file or a user (a GGUF's architecture, a file name, a shard record) as it may be printed on a
  * terminal: control and format characters written as \u escapes, so no escape sequence reaches the terminal.

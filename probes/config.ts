@@ -9,10 +9,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DEFAULT_CACHE, MODELS_DIR, PROJECT_ROOT, type Registry } from "../models/registry/registry.js";
-import type { SourceSettings } from "../models/registry/select.js";
+import type { SourceSettings } from "../models/registry/sources.js";
 import { editDistance } from "../models/registry/schema.js";
 import { DEFAULT_PROMPTS, loadPromptSet, runPrompts, type RunPrompts } from "./prompts.js";
-import { ConfigError } from "../onnx/errors.js";
+import { ConfigError } from "./errors.js";
 import { checkJob, parseShard, type Shard } from "./shard.js";
 
 export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;

@@ -6,7 +6,8 @@
  */
 import * as ort from "onnxruntime-node";
 import { TensorProto_DataType as DT } from "onnx-buf";
-import { LoadError, ProbeError } from "../onnx/errors.js";
+import { LoadError } from "../onnx/errors.js";
+import { ProbeError } from "./errors.js";
 import type { ExtraInput, Located } from "./locate.js";
 import { halfToFloat } from "../onnx/tensor.js";
 

@@ -9,7 +9,7 @@
  */
 import * as ort from "onnxruntime-node";
 import type { ModelProto, NodeProto } from "onnx-buf";
-import { ProbeError } from "../onnx/errors.js";
+import { ProbeError } from "./errors.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor, valueInfo } from "../onnx/graph.js";
 import { indexGraph, opsetVersion, type GraphIndex } from "../onnx/io.js";
 import { elementType } from "../onnx/surgery.js";

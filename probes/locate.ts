@@ -9,7 +9,7 @@
  * the ids is a source, so masks, positions and past key/values never join it.
  */
 import type { ModelProto, NodeProto } from "onnx-buf";
-import { LocateError } from "../onnx/errors.js";
+import { LocateError } from "./errors.js";
 import { indexGraph } from "../onnx/io.js";
 import { LAYER_POINTS, point, type LayerPointKind, type ProbePoint } from "./points.js";
 import { SKIP_NORMS, between, computes, dominatorChain, valueFlow } from "./dataflow.js";

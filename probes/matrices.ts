@@ -5,7 +5,7 @@
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
 import { dequantizeNbits, transpose } from "../onnx/int4.js";
-import { LocateError } from "../onnx/errors.js";
+import { LocateError } from "./errors.js";
 import type { Located, WeightRef } from "./locate.js";
 import { indexGraph, type GraphIndex } from "../onnx/io.js";
 import { dimsOf, toFloat32, toInts } from "../onnx/tensor.js";

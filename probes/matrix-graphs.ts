@@ -22,7 +22,7 @@ import * as ort from "onnxruntime-node";
 import type { ModelProto } from "onnx-buf";
 import { DT, GraphBuilder, valueInfo } from "../onnx/graph.js";
 import { encodeModel } from "../onnx/io.js";
-import { ProbeError } from "../onnx/errors.js";
+import { ProbeError } from "./errors.js";
 import type { Located } from "./locate.js";
 import { readFinalNorm, readWeight } from "./matrices.js";
 import { allClose, matrixStatsOf, type MatrixStats } from "./metrics.js";

@@ -10,9 +10,11 @@ import fs from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import type { ModelEntry } from "../models/registry/schema.js";
+import { describeSource } from "../models/registry/sources.js";
 import { declaredLayers, declaredParallel, readModelFolder, type ModelFolder } from "../models/registry/layout.js";
 import { readJsonFile } from "../models/registry/schema.js";
-import { LoadError, ProbeError, ProbespecError } from "../onnx/errors.js";
+import { LoadError, ProbespecError } from "../onnx/errors.js";
+import { ProbeError } from "./errors.js";
 import { locate, type Located } from "./locate.js";
 import { weightView } from "./matrix-graphs.js";
 import {
@@ -140,15 +142,6 @@ function parameterCount(proto: ModelProto): number {
     else if (t.dataType === DT.UINT8 && !counted.has(scales!)) n += (counted.add(scales!), 2 * count);
   }
   return n;
-}
-
-export function describeSource(entry: ModelEntry): string {
-  const s = entry.source as Record<string, unknown>;
-  if ("dir" in s) return `dir ${s.dir}`;
-  if ("hub" in s) return `hub ${s.hub}${s.revision ? `@${s.revision}` : ""}`;
-  if ("analog" in s) return `analog ${s.analog}${s.dialect ? ` (${s.dialect})` : ""}`;
-  if ("gguf" in s) return `GGUF ${([] as unknown[]).concat(s.gguf).join(" + ")}`;
-  return `llama2.c ${s.llama2c}`;
 }
 
 export async function probeModel(

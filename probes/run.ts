@@ -5,13 +5,16 @@
  */
 import { loadRegistry, type EntryProblem } from "../models/registry/registry.js";
 import { readModelFolder } from "../models/registry/layout.js";
-import { selectModels, sourceFolders, type Skipped } from "../models/registry/select.js";
+import { selectModels, type Skipped } from "../models/registry/select.js";
+import { sourceFolders } from "../models/registry/sources.js";
 import { tokenBound } from "../models/registry/memory.js";
 import { PROBES_SOURCE, cacheKey, cachedFile, modelIdentity, readCached, writeCached } from "./cache.js";
 import { ProbeResultSchema } from "./result-schema.js";
 import { modelFolderHolding, readModel } from "../onnx/io.js";
-import { ConfigError, ProbespecError, ShardError } from "../onnx/errors.js";
-import { describeSource, probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
+import { ConfigError, ShardError } from "./errors.js";
+import { ProbespecError } from "../onnx/errors.js";
+import { probeModel, type ProbeOptions, type ProbeResult } from "./probe.js";
+import { describeSource } from "../models/registry/sources.js";
 import { ortVersion, resolveProvider, type DeviceRequest } from "./session.js";
 import { checkModelIds, readConfig, type RunConfig } from "./config.js";
 import os from "node:os";

@@ -6,7 +6,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { readJsonFile } from "../models/registry/schema.js";
-import { LoadError, ProbeError } from "../onnx/errors.js";
+import { LoadError } from "../onnx/errors.js";
+import { ProbeError } from "./errors.js";
 
 export interface Tokenizer {
   encode(text: string): number[];

@@ -14,7 +14,7 @@ import { emitAnalog } from "../models/writer/emit.js";
 import { referenceForward } from "../models/analogs/reference.js";
 import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
 import { generateWeights } from "../models/analogs/weights.js";
-import { hfConfig, writeModelFolder } from "../models/analogs/write.js";
+import { hfConfig, writeModelFolder } from "../models/writer/folder.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
 import { indexGraph } from "../onnx/io.js";

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
-import { partsSha256 } from "../models/analogs/build.js";
+import { partsSha256 } from "../models/writer/cache.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { runProbes } from "../probes/run.js";
 import { at, rel, TEST_CACHE } from "./helpers.js";

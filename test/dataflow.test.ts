@@ -133,7 +133,7 @@ describe("locating by dataflow", () => {
   it("leaves every located point and every probed value unchanged under operand swaps, n-ary sums, Skip-norm input order, fused norms and shape-only side paths", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom<AnalogFamily>("mistral", "llama", "gemma", "pythia", "apertus"),
+        fc.constantFrom<AnalogFamily>("mistral", "llama", "gemma", "gpt_neox", "apertus"),
         fc.constantFrom<Dialect>("torchscript", "genai"),
         fc.integer({ min: 1, max: 3 }),
         fc.integer({ min: 1, max: 999 }),
@@ -157,7 +157,7 @@ describe("locating by dataflow", () => {
           );
           for (const r of [got, other]) {
             expect(r.located.layers).toBe(layers);
-            expect(r.located.parallel).toBe(family === "pythia");
+            expect(r.located.parallel).toBe(family === "gpt_neox");
             expect([...r.values.keys()].sort()).toEqual([...base.values.keys()].sort());
             for (const [p, v] of base.values)
               expect(relErr(r.values.get(p)!, v), `${p} after ${rewrites.join(", ")}`).toBeLessThan(1e-5);
@@ -171,7 +171,7 @@ describe("locating by dataflow", () => {
 
 describe("when the stream cannot be read", () => {
   it("checks sequential against parallel with what the config declares", () => {
-    const c = analogConfig("pythia", {
+    const c = analogConfig("gpt_neox", {
       layers: 2,
       seed: 3,
       ...TINY_ANALOG,

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
+import { supportedTable } from "../models/architectures/readme.js";
 
 const read = (f: string) => fs.readFileSync(path.join(PROJECT_ROOT, f), "utf8");
 const pages = ["README.md", ...fs.readdirSync(path.join(PROJECT_ROOT, "docs")).map((f) => `docs/${f}`)].filter((f) =>
@@ -43,5 +44,9 @@ describe("the README and docs/", () => {
 
   it("never send a README reader to a file outside the project", () => {
     expect(read("README.md")).not.toMatch(/\.\.\/shared|DESIGN\.md/);
+  });
+
+  it("give the architectures converted as the architecture table renders them (npx tsx tools/architectures_readme.ts rewrites it)", () => {
+    expect(read("README.md")).toContain(supportedTable());
   });
 });

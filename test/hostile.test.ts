@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildAnalog } from "../models/analogs/build.js";
-import { tempMark } from "../models/analogs/write.js";
+import { tempMark } from "../models/writer/folder.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { loadMeasures } from "../probes/measures/registry.js";
 import { readConfig } from "../probes/config.js";

@@ -10,7 +10,7 @@ import type * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
-import { resolveSource } from "../models/registry/select.js";
+import { resolveSource } from "../models/registry/sources.js";
 import { encodeModel, readModel, relocateExternalData } from "../onnx/io.js";
 import { feeder, floatData } from "../probes/feeds.js";
 import { addForks, forkFeeds, type Intervention } from "../probes/intervene.js";

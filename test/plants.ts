@@ -11,7 +11,7 @@ import { generateAnalog, type AnalogRequest } from "../models/analogs/build.js";
 import { rotaryDim, type AnalogConfig } from "../models/analogs/config.js";
 import { referenceForward, type Trace } from "../models/analogs/reference.js";
 import { PRESETS } from "../models/analogs/presets.js";
-import { traitsOf } from "../models/writer/traits.js";
+import { traitsOf } from "../models/architectures/table.js";
 import { entropy, firstKeyMass, mean, softmaxGain, std, uniformFirstKeyMass } from "../probes/metrics.js";
 import { DEFAULT_PROMPTS, promptTexts } from "../probes/prompts.js";
 import { ENTROPY_MAX_RATIO, PARADOX_MAX_GAIN, SILENT_EXIT_MIN_RATIO, SINK_MIN_RATIO } from "../hypotheses/criteria.js";

@@ -10,7 +10,7 @@ import { emitAnalog } from "../models/writer/emit.js";
 import { byteTokenizerJson, tokenizerConfigJson } from "../models/analogs/tokenizers.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import type { AnalogWeights } from "../models/writer/types.js";
-import { hfConfig, writeModelFolder } from "../models/analogs/write.js";
+import { hfConfig, writeModelFolder } from "../models/writer/folder.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { softmaxGain } from "../probes/metrics.js";
 import { probeModel, type ProbeResult } from "../probes/probe.js";

@@ -17,7 +17,7 @@ import path from "node:path";
 import { ggufLlama } from "../models/gguf/convert.js";
 import { openGguf } from "../models/gguf/reader.js";
 import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
-import { resolvePath } from "../models/registry/select.js";
+import { resolvePath } from "../models/registry/sources.js";
 import { brownDir, readBrown, splitBrown } from "../probes/corpus.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 

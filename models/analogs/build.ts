@@ -3,7 +3,6 @@
  * deterministic, byte-identical for the same preset and seed, keyed by a hash of
  * everything that shapes the bytes.
  */
-import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
@@ -14,22 +13,13 @@ import { dequantizeQ4, quantizeQ4 } from "../../onnx/int4.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
 import { generateWeights } from "./weights.js";
 import type { AnalogWeights } from "../writer/types.js";
-import {
-  ExternalData,
-  genaiConfig,
-  generatedIntact,
-  hfConfig,
-  writeFolder,
-  writeFolderFiles,
-  writeModelFolder,
-} from "./write.js";
+import { hfConfig, writeModelFolder } from "../writer/folder.js";
+import { genaiConfig } from "./genai.js";
+import { key, partsSha256, reuse, sourceHash, WRITER_SOURCE, writeConverted } from "../writer/cache.js";
 import { ggufLlama } from "../gguf/convert.js";
 import { openGguf, openParts } from "../gguf/reader.js";
 import { ggufWeightForm } from "../gguf/form.js";
 import { GgufError } from "../gguf/error.js";
-import { toBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema, type TensorProto } from "onnx-buf";
-import { inPlace } from "../writer/half.js";
 import { readLlama2c, toRotateHalf } from "./llama2c.js";
 
 export interface AnalogRequest {
@@ -41,34 +31,9 @@ export interface AnalogRequest {
   knobs?: Partial<Omit<Knobs, "massive">> & { massive?: Knobs["massive"] | null };
 }
 
-/** The .ts sources of these folders (where they exist: a bundle has none), hashed. */
-export function sourceHash(...dirs: string[]): string {
-  const h = crypto.createHash("sha256");
-  for (const dir of dirs.filter((d) => fs.existsSync(d))) {
-    for (const f of fs
-      .readdirSync(dir)
-      .filter((f) => f.endsWith(".ts"))
-      .sort())
-      h.update(f).update(fs.readFileSync(path.join(dir, f)));
-  }
-  return h.digest("hex").slice(0, 16);
-}
-
-/**
- * The generator's own source, the writer's and the ONNX layer it writes through (graph building, the int4
- * codec), hashed into every cache key: an edit to how analogs are made can never be answered with a folder
- * the old code wrote. The GGUF and checkpoint converters' sources key their folders the same way.
- */
-export const GENERATOR_SOURCE = sourceHash(
-  import.meta.dirname,
-  path.join(import.meta.dirname, "..", "writer"),
-  path.join(import.meta.dirname, "..", "..", "onnx"),
-);
+/** The generator's own source, in every analog's and llama2.c conversion's key beside the writer's. */
+const ANALOG_SOURCE = sourceHash(import.meta.dirname);
 const GGUF_SOURCE = sourceHash(path.join(import.meta.dirname, "..", "gguf"));
-
-export function key(value: unknown): string {
-  return crypto.createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
-}
 
 async function tokenizerFor(kind: AnalogConfig["tokenizer"], vocab: number, llama2cTok?: string): Promise<object> {
   if (kind === "mistral") return mistralTokenizerJson();
@@ -110,7 +75,7 @@ export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise
   const dir = path.join(
     cacheDir,
     "analogs",
-    `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, GENERATOR_SOURCE })}`,
+    `${req.analog}-${preset.dialect}${preset.int4 ? "-int4" : ""}-${key({ preset, WRITER_SOURCE, ANALOG_SOURCE })}`,
   );
   if (reuse(dir)) return dir;
   const { config, weights, tokenizer, tokenizerConfig } = await generateAnalog(req);
@@ -123,14 +88,6 @@ export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise
       seed: config.seed,
     },
   });
-}
-
-/** A cached generated folder is reused only while it matches its manifest; otherwise it is removed and made again. */
-export function reuse(dir: string): boolean {
-  if (!fs.existsSync(dir)) return false;
-  if (generatedIntact(dir)) return true;
-  fs.rmSync(dir, { recursive: true, force: true });
-  return false;
 }
 
 function write(
@@ -174,7 +131,7 @@ export async function buildLlama2c(
   const dir = path.join(
     cacheDir,
     "llama2c",
-    `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, GENERATOR_SOURCE })}`,
+    `${path.basename(checkpoint, ".bin")}-${key({ ckpt, size: stat.size, mtime: stat.mtimeMs, WRITER_SOURCE, ANALOG_SOURCE })}`,
   );
   if (reuse(dir)) return dir;
   const { config, weights } = readLlama2c(ckpt);
@@ -193,24 +150,6 @@ export async function buildLlama2c(
       probespec: { synthetic: false, converted_from: `llama2.c ${checkpoint}` },
     },
   );
-}
-
-/**
- * sha256 of files read as one (a GGUF split into byte parts), streamed asynchronously: the event
- * loop turns between chunks, so a multi-GB hash can be interrupted (SIGTERM, a test's timeout).
- */
-export async function partsSha256(files: readonly string[]): Promise<string> {
-  const h = crypto.createHash("sha256");
-  const buf = Buffer.allocUnsafe(1 << 22);
-  for (const f of files) {
-    const fh = await fs.promises.open(f, "r");
-    try {
-      for (let n; (n = (await fh.read(buf, 0, buf.length, null)).bytesRead) > 0;) h.update(buf.subarray(0, n));
-    } finally {
-      await fh.close();
-    }
-  }
-  return h.digest("hex");
 }
 
 /**
@@ -249,7 +188,7 @@ export async function buildGguf(
   const dir = path.join(
     cacheDir,
     "gguf",
-    `${sha.slice(0, 12)}-${key({ sha, GENERATOR_SOURCE, GGUF_SOURCE, weights: float32 ? "float32" : "matmulnbits-codes" })}`,
+    `${sha.slice(0, 12)}-${key({ sha, WRITER_SOURCE, GGUF_SOURCE, weights: float32 ? "float32" : "matmulnbits-codes" })}`,
   );
   if (reuse(dir)) return dir;
   const g = openGguf(files);
@@ -270,56 +209,4 @@ export async function buildGguf(
   } finally {
     g.close();
   }
-}
-
-/**
- * Writes a converted model into the cache as one folder: TorchScript dialect, weights (float32, a
- * converter's block codes, 16-bit matrices) streamed tensor by tensor into model.onnx_data as the lazy
- * weights are read, so the model is never whole in memory; a checkpoint's 16-bit matrices are not
- * copied but linked (in-place-N, models/writer/half.ts).
- */
-export function writeConverted(
-  dir: string,
-  config: AnalogConfig,
-  weights: AnalogWeights,
-  files: {
-    config: Record<string, unknown>;
-    tokenizer: object;
-    tokenizerConfig: object;
-    onProgress: (m: string) => void;
-  },
-): string {
-  return writeFolder(dir, (tmp) => {
-    const fd = fs.openSync(path.join(tmp, "model.onnx_data"), "w");
-    let placed = 0;
-    const ext = new ExternalData("model.onnx_data", (b) => fs.writeSync(fd, b));
-    // A weight that runs as the user's file stores it is read there: through a symlink of the folder's own
-    // (ONNX locations are relative), one a file, never a copy; the file is opened by nobody for writing.
-    const links = new Map<string, string>();
-    const link = (t: TensorProto, file: string): TensorProto => {
-      let name = links.get(file);
-      if (!name) {
-        name = `in-place-${links.size}${path.extname(file)}`;
-        fs.symlinkSync(file, path.join(tmp, name));
-        links.set(file, name);
-      }
-      const at = name;
-      return { ...t, externalData: t.externalData.map((e) => (e.key === "location" ? { ...e, value: at } : e)) };
-    };
-    try {
-      const proto = emitAnalog(config, weights, {
-        dialect: "torchscript",
-        place: (t) => {
-          const file = inPlace(t);
-          if (file) return link(t, file);
-          if (t.rawData.length > 1 << 20) files.onProgress(`converting: ${++placed} large tensors written`);
-          return ext.place(t);
-        },
-      });
-      fs.writeFileSync(path.join(tmp, "model.onnx"), toBinary(ModelProtoSchema, proto));
-    } finally {
-      fs.closeSync(fd);
-    }
-    writeFolderFiles(tmp, { config: files.config, tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig });
-  });
 }

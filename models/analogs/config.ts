@@ -2,26 +2,27 @@
  * An analog: a small, seeded, decoder-only model with one family's real
  * structure, and named knobs that plant the properties the hypotheses test.
  */
-import type { KNOWN_FAMILIES } from "../registry/schema.js";
-import { type Family, traitsOf } from "../writer/traits.js";
+import { type Family, traitsOf } from "../architectures/table.js";
+import { type ModelConfig, modelConfig, rotaryDim } from "../writer/config.js";
+
+export { type Dialect, headDim, MAX_POSITIONS, rotaryDim } from "../writer/config.js";
 
 /** The notebook's prompt: planted gains are calibrated on it, as the notebook measured on it. */
 export const CALIBRATION_PROMPT = "The capital of France is";
 
 /**
- * The families an analog can be built as: their own list, so that a family added to the
- * registry's entry schema (for real exports) asks nothing of the generator. Each is a known
- * entry family too, since an analog is probed through an entry, and one the writer has traits for.
+ * The architectures an analog can be built as, and what only a generated model of each needs: whether its linears
+ * and norms get biases and its heads QK-norms (as the real type has them), its query heads per key/value head where
+ * the analog's config does not say (Mistral-7B's grouped-query attention), and its norms' epsilon.
  */
-export const ANALOG_FAMILIES = [
-  "mistral",
-  "llama",
-  "gemma",
-  "pythia",
-  "apertus",
-] as const satisfies readonly ((typeof KNOWN_FAMILIES)[number] & Family)[];
-export type AnalogFamily = (typeof ANALOG_FAMILIES)[number];
-export type Dialect = "torchscript" | "genai";
+export const ANALOG_FAMILIES = {
+  mistral: { biases: false, qkNorm: false, kvGroup: 2, eps: 1e-5 },
+  llama: { biases: false, qkNorm: false, kvGroup: 1, eps: 1e-5 },
+  gemma: { biases: false, qkNorm: false, kvGroup: 1, eps: 1e-6 },
+  gpt_neox: { biases: true, qkNorm: false, kvGroup: 1, eps: 1e-5 },
+  apertus: { biases: false, qkNorm: true, kvGroup: 1, eps: 1e-5 },
+} satisfies Partial<Record<Family, { biases: boolean; qkNorm: boolean; kvGroup: number; eps: number }>>;
+export type AnalogFamily = keyof typeof ANALOG_FAMILIES;
 
 export interface MassiveActivation {
   /** Residual dimension that carries it. */
@@ -64,41 +65,10 @@ export interface Knobs {
   sharpness: number;
 }
 
-export interface AnalogConfig {
-  /** An analog's family; a converted checkpoint's may be any the writer has traits for (GPT-2's). */
-  family: Family;
+/** A generated model's config: the writer's, with what only a generator needs (its seed and planted knobs). */
+export interface AnalogConfig extends ModelConfig {
+  family: AnalogFamily;
   seed: number;
-  layers: number;
-  d: number;
-  heads: number;
-  /** Width of one head where it is not d / heads (Gemma-7B's 256, Qwen3's 128): config.json's head_dim. */
-  headDim?: number;
-  /** Key/value heads: fewer than heads means grouped-query attention. */
-  kvHeads: number;
-  hidden: number;
-  vocab: number;
-  maxPositions: number;
-  ropeTheta: number;
-  /** Linear RoPE scaling (transformers' rope_type "linear", llama.cpp's rope.scaling.factor): positions divided by it. */
-  ropeScale?: number;
-  /** Each rotary pair's frequency where a rope scaling sets them one by one (transformers' "llama3"): used in place of ropeTheta and ropeScale. */
-  ropeInvFreq?: number[];
-  /**
-   * RoPE of another base on some layers (Gemma 3's sliding layers, rope_local_base_freq): those layers rotate by these
-   * frequencies, the others by ropeTheta's. Its own scaling, or frequencies set one by one, as above.
-   */
-  localRope?: { layers: number[]; theta: number; scale?: number; invFreq?: number[] };
-  /** What attention scores are multiplied by where it is not 1 / √head dim (Gemma 2's query_pre_attn_scalar^-½). */
-  attnScale?: number;
-  /** Gemma 2's soft-capping, cap × tanh(x / cap): of the scaled attention scores, and of the logits. */
-  attnSoftcap?: number;
-  finalSoftcap?: number;
-  /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
-  rotaryPct: number;
-  /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */
-  ropeStyle: "half" | "interleaved";
-  eps: number;
-  tied: boolean;
   knobs: Knobs;
   /** Token ids the planted gain is calibrated on (the notebook's prompt, tokenised). */
   calibrationIds: number[];
@@ -106,16 +76,9 @@ export interface AnalogConfig {
   tokenizer: "mistral" | "bytes" | "llama2c";
 }
 
-/**
- * The rotary tables are [positions, head dim] initializers: a context_length a file may claim (16 million)
- * would make gigabytes of them. Longer contexts are probed up to this many positions (32 MB a table at head
- * dim 128); config.json says so, and a longer prompt is refused as longer than the model's context.
- */
-export const MAX_POSITIONS = 65536;
-
 export const NO_KNOBS: Knobs = { wUScale: 1, sharpness: 1 };
 
-export function analogConfig(family: Family, over: Partial<AnalogConfig> = {}): AnalogConfig {
+export function analogConfig(family: AnalogFamily, over: Partial<AnalogConfig> = {}): AnalogConfig {
   const heads = over.heads ?? 4;
   const traits = traitsOf({ family });
   const base: AnalogConfig = {
@@ -131,48 +94,25 @@ export function analogConfig(family: Family, over: Partial<AnalogConfig> = {}): 
     ropeTheta: 10000,
     rotaryPct: traits.rotaryFraction,
     ropeStyle: "half",
-    eps: traits.analog.eps,
+    eps: ANALOG_FAMILIES[family].eps,
     tied: traits.tied,
     knobs: NO_KNOBS,
     calibrationIds: [1, 2, 3, 4, 5, 6],
     tokenizer: "bytes",
   };
   const cfg = { ...base, ...over, knobs: { ...NO_KNOBS, ...over.knobs } };
-  const group = traits.analog.kvGroup;
+  const group = ANALOG_FAMILIES[family].kvGroup;
   if (over.kvHeads === undefined) cfg.kvHeads = group > 1 ? Math.max(1, cfg.heads / group) : cfg.heads;
   validate(cfg);
   return cfg;
 }
 
-export function headDim(c: AnalogConfig): number {
-  return c.headDim ?? c.d / c.heads;
-}
-
-export function rotaryDim(c: AnalogConfig): number {
-  return Math.round(headDim(c) * c.rotaryPct);
-}
-
+/** The knobs: each plants a property in a model it can be planted in, or is refused. */
 function validate(c: AnalogConfig): void {
+  modelConfig(c);
   const fail = (m: string) => {
     throw new Error(`analog ${c.family}: ${m}`);
   };
-  if (c.headDim === undefined ? c.d % c.heads : !Number.isInteger(c.headDim) || c.headDim < 1)
-    fail(
-      c.headDim === undefined
-        ? `d=${c.d} is not divisible by heads=${c.heads}`
-        : `head dim ${c.headDim} is not a whole number`,
-    );
-  if (traitsOf(c).fusedQkv && headDim(c) * c.heads !== c.d) fail("GPT-NeoX's fused qkv needs heads × head dim = d");
-  if (c.heads % c.kvHeads) fail(`heads=${c.heads} is not a multiple of kvHeads=${c.kvHeads}`);
-  if (rotaryDim(c) % 2) fail(`rotary dimension ${rotaryDim(c)} is odd`);
-  if (c.ropeInvFreq && c.ropeInvFreq.length !== rotaryDim(c) / 2)
-    fail(`${c.ropeInvFreq.length} rotary frequencies for ${rotaryDim(c) / 2} pairs`);
-  const local = c.localRope;
-  if (local?.invFreq && local.invFreq.length !== rotaryDim(c) / 2)
-    fail(`${local.invFreq.length} local rotary frequencies for ${rotaryDim(c) / 2} pairs`);
-  if (local?.layers.some((l) => !Number.isInteger(l) || l < 0 || l >= c.layers))
-    fail(`localRope.layers ${JSON.stringify(local.layers)} must name layers in 0..${c.layers - 1}`);
-  if (c.layers < 1) fail("needs at least one layer");
   const m = c.knobs.massive;
   if (m) {
     if (traitsOf(c).norm === "layer")
@@ -184,7 +124,7 @@ function validate(c: AnalogConfig): void {
   const sink = c.knobs.sink;
   if (sink) {
     const t = traitsOf(c);
-    if (t.norm === "layer" || t.analog.qkNorm || t.analog.biases || c.tied)
+    if (t.norm === "layer" || ANALOG_FAMILIES[c.family].qkNorm || ANALOG_FAMILIES[c.family].biases || c.tied)
       fail(
         "the sink knob needs an untied RMSNorm family without QK-norm or biases: its private dimensions must reach the keys and queries unchanged",
       );

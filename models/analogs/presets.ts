@@ -172,7 +172,7 @@ export const PRESETS: Record<string, Preset> = {
     description: "Gemma-shaped: tied embeddings scaled by √d, RMSNorm as (1 + w), GeGLU with tanh-GELU",
   },
   pythia: {
-    family: "pythia",
+    family: "gpt_neox",
     dialect: "torchscript",
     config: { ...SMALL, seed: 17 },
     knobs: {},

@@ -5,7 +5,7 @@
  */
 import { type AnalogConfig, headDim, rotaryDim } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
-import { traitsOf } from "../writer/traits.js";
+import { traitsOf } from "../architectures/table.js";
 
 /** Every probe point, each [seq, d] (logits [seq, vocab]), row-major, float64. */
 export interface Trace {

@@ -2,10 +2,10 @@
  * Seeded weights for an analog, in HuggingFace's layout ([out, in] matrices),
  * with the knobs planted by exact calibration against the float64 reference.
  */
-import { type AnalogConfig, headDim, rotaryDim } from "./config.js";
+import { ANALOG_FAMILIES, type AnalogConfig, headDim, rotaryDim } from "./config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
-import { traitsOf } from "../writer/traits.js";
+import { traitsOf } from "../architectures/table.js";
 
 /** mulberry32: small, fast, and the same on every platform. */
 export function rng(seed: number): () => number {
@@ -59,7 +59,7 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
       down: mat(d, hidden, 0.25 / Math.sqrt(hidden)),
     };
     if (traits.gated) w.gate = mat(hidden, d, 1 / Math.sqrt(d));
-    if (traits.analog.biases) {
+    if (ANALOG_FAMILIES[c.family].biases) {
       w.norm1Bias = vec(d, 0.05);
       w.norm2Bias = vec(d, 0.05);
       w.qBias = vec(c.heads * hd, 0.02);
@@ -69,7 +69,7 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
       w.upBias = vec(hidden, 0.02);
       w.downBias = vec(d, 0.02);
     }
-    if (traits.analog.qkNorm) {
+    if (ANALOG_FAMILIES[c.family].qkNorm) {
       w.qNorm = gain(hd);
       w.kNorm = gain(hd);
     }
@@ -83,7 +83,7 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
     embed,
     layers,
     finalNorm: gain(d),
-    finalNormBias: traits.analog.biases ? vec(d, 0.05) : undefined,
+    finalNormBias: ANALOG_FAMILIES[c.family].biases ? vec(d, 0.05) : undefined,
     lmHead: c.tied ? embed : mat(vocab, d, 1.5 / Math.sqrt(d)),
   };
   plant(c, weights);

@@ -11,9 +11,10 @@
  * this converter cannot apply, is refused by name: every tensor of the file is read,
  * or the file is refused naming the ones that would not be.
  */
-import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
+import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
 import { ropeInvFreq } from "../safetensors/rope.js";
+import { GGUF_ARCHITECTURES } from "../architectures/table.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { permuteRows, standIn } from "../writer/quantized.js";
 import { isCoded, quantizedLinear } from "./codes.js";
@@ -22,7 +23,6 @@ import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
 import { ggufTokenizer } from "./tokenizer.js";
 
-const ARCHITECTURES = ["llama", "mistral"];
 /** Llama 3's per-pair frequency divisors (llama.cpp's LLM_TENSOR_ROPE_FREQS), written by convert_hf_to_gguf.py for rope_type "llama3". */
 const ROPE_FREQS = "rope_freqs.weight";
 
@@ -53,7 +53,7 @@ export function ggufLlama(
   g: Gguf,
   { float32 = false }: { float32?: boolean } = {},
 ): {
-  config: AnalogConfig;
+  config: ModelConfig;
   weights: AnalogWeights;
   tokenizer: object;
   tokenizerConfig: object;
@@ -62,8 +62,8 @@ export function ggufLlama(
     throw new GgufError(`${g.file}: ${m}`);
   };
   const arch = String(g.metadata.get("general.architecture"));
-  if (!ARCHITECTURES.includes(arch))
-    fail(`architecture "${arch}" is not converted (probespec converts ${ARCHITECTURES.join(", ")})`);
+  if (!GGUF_ARCHITECTURES.has(arch))
+    fail(`architecture "${arch}" is not converted (probespec converts ${[...GGUF_ARCHITECTURES.keys()].join(", ")})`);
   /** A metadata number: present (or defaulted), finite, and a positive whole number where it counts something. */
   const meta = (key: string, { fallback, whole = true }: { fallback?: number; whole?: boolean } = {}): number => {
     const v = g.metadata.get(`${arch}.${key}`) ?? fallback;
@@ -152,7 +152,8 @@ export function ggufLlama(
         return Math.fround(base[i] / factor) / (ropeScale ?? 1);
       })
     : undefined;
-  const config = analogConfig("llama", {
+  const config = modelConfig({
+    family: GGUF_ARCHITECTURES.get(arch)!,
     layers,
     d,
     heads,
@@ -165,7 +166,7 @@ export function ggufLlama(
     ...(ropeFreqs ? { ropeInvFreq: ropeFreqs } : { ropeScale }),
     eps: meta("attention.layer_norm_rms_epsilon", { whole: false }),
     ropeStyle: "half",
-    calibrationIds: [1],
+    rotaryPct: 1,
   });
   const bias = (name: string, n: number) => (byName.has(name) ? read(name, [n]) : undefined);
   const layer = (l: number): LayerWeights => {

@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { LoadError } from "../../onnx/errors.js";
+import { PARALLEL_BY_DESIGN } from "../architectures/table.js";
 import { readModel } from "../../onnx/io.js";
 import { readJsonFile, type ModelEntry } from "./schema.js";
 
@@ -48,7 +49,7 @@ const exists = (f: string) => fs.existsSync(f);
 
 /** The ONNX file an entry names (a hub source's `file`), if any. */
 export function entryFile(entry: { source?: ModelEntry["source"] }): string | undefined {
-  return entry.source && "hub" in entry.source ? entry.source.file : undefined;
+  return entry.source && "file" in entry.source ? entry.source.file : undefined;
 }
 
 /** Finds the ONNX file of a folder without reading it; undefined where there is none. */
@@ -129,6 +130,6 @@ export function declaredParallel(folder: ModelFolder): boolean | undefined {
   const c = folder.config as Record<string, unknown>;
   if (typeof c.use_parallel_residual === "boolean") return c.use_parallel_residual;
   if (typeof c.parallel_attn === "boolean") return c.parallel_attn;
-  if (c.model_type === "gptj" || c.model_type === "phi") return true;
+  if (typeof c.model_type === "string" && PARALLEL_BY_DESIGN.includes(c.model_type)) return true;
   return undefined;
 }

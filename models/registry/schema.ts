@@ -6,13 +6,6 @@ import fs from "node:fs";
 import { z } from "zod";
 
 /**
- * The families probespec knows something about: a known family adds hints (family mistral is a
- * subject by default), an unknown one is just a label. DESIGN.md: family is free text, e.g.
- * config.json's model_type.
- */
-export const KNOWN_FAMILIES = ["mistral", "llama", "gemma", "pythia", "apertus"] as const;
-
-/**
  * Text that is printed raw in a terminal (an id, a family) must not carry control or format
  * characters: an escape sequence in an id once retitled the window and forged a verdict line.
  */
@@ -97,7 +90,10 @@ const SOURCE_KINDS = {
     tokenizer: z.string().optional(),
   }),
 };
-type SourceKind = keyof typeof SOURCE_KINDS;
+export type SourceKind = keyof typeof SOURCE_KINDS;
+
+/** The kind a parsed source is: the key of SOURCE_KINDS it names. */
+export const sourceKind = (s: Source): SourceKind => (Object.keys(SOURCE_KINDS) as SourceKind[]).find((k) => k in s)!;
 export type Source = { [K in SourceKind]: z.output<(typeof SOURCE_KINDS)[K]> }[SourceKind];
 
 /** The source's kind is the key it names, so an error speaks of that kind's fields only. */
@@ -124,7 +120,7 @@ export const DTYPES = ["fp32", "fp16", "bf16", "q4", "q4f16", "int8", "uint8", "
 
 export const ModelEntrySchema = z.strictObject({
   id: label("model id"),
-  /** Free text (config.json's model_type is the natural value); see KNOWN_FAMILIES. */
+  /** Free text: config.json's model_type is the natural value (models/architectures/table.ts names those probespec converts). */
   family: label("family name"),
   source: SourceSchema,
   dtype: z.enum(DTYPES).default("fp32"),

@@ -8,12 +8,12 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { GENERATOR_SOURCE, key, partsSha256, reuse, sourceHash, writeConverted } from "../analogs/build.js";
-import { hfConfig } from "../analogs/write.js";
+import { key, partsSha256, reuse, sourceHash, WRITER_SOURCE, writeConverted } from "../writer/cache.js";
+import { hfConfig } from "../writer/folder.js";
 import { hfCheckpoint } from "./convert.js";
 import { openCheckpoint } from "./reader.js";
 import { halfForms } from "./weights.js";
-import { traitsOf } from "../writer/traits.js";
+import { traitsOf } from "../architectures/table.js";
 import type { ModelShape, WeightUse } from "../registry/memory.js";
 
 const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
@@ -104,7 +104,7 @@ export async function buildCheckpoint(
     "checkpoints",
     // The files' real paths too: the folder links to them (its 16-bit matrices are read in place), so the same
     // content at another path, or on another host sharing the cache, has a folder of its own.
-    `${converted.modelType}-${sha.slice(0, 12)}-${form}-${key({ sha, form, GENERATOR_SOURCE, CHECKPOINT_SOURCE, files: ck.files.map((f) => fs.realpathSync(f)) })}`,
+    `${converted.modelType}-${sha.slice(0, 12)}-${form}-${key({ sha, form, WRITER_SOURCE, CHECKPOINT_SOURCE, files: ck.files.map((f) => fs.realpathSync(f)) })}`,
   );
   if (reuse(out)) return out;
   const { config, weights, tokenizer, tokenizerConfig, modelType } = converted;

@@ -1,170 +1,36 @@
 /**
- * A HuggingFace checkpoint (config.json + safetensors) as the analogs' config and weights, for the
- * project's own ONNX writer. The graph is chosen by config.json's model_type; each type's quirks are
- * read from transformers' modeling_<type>.py (5.18): which tensors exist, what the norms and the MLP
- * compute, where the biases are. Weights are lazy: each is read when the writer asks for it.
+ * A HuggingFace checkpoint (config.json + safetensors) as the writer's config and weights. The graph is
+ * chosen by config.json's model_type, whose entry in the architecture table (models/architectures/table.ts)
+ * says which keys it reads, which tensors exist, what the norms and the MLP compute, where the biases are:
+ * this file reads the entry and applies it. Weights are lazy: each is read when the writer asks for it.
  *
  * A config key that changes the forward pass and is not applied here is refused by name, and every
  * tensor of the checkpoint is read or named (a weight left out silently would change every number).
  */
 import fs from "node:fs";
 import path from "node:path";
-import { analogConfig, MAX_POSITIONS, type AnalogConfig } from "../analogs/config.js";
+import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
 import { tokenizerConfigJson } from "../analogs/tokenizers.js";
 import type { AnalogWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
 import { type Rope, ropeOf } from "./rope.js";
 import { gpt2Weights, llamaWeights, neoxWeights, type Needs } from "./weights.js";
-import { type Family, type FamilyTraits, traitsOf } from "../writer/traits.js";
 
-/** What a type adds to its family, each from its modeling_<type>.py and config class. */
-interface ModelType {
-  /** The writer's family, whose traits it has (models/writer/traits.ts). */
-  family: Family;
-  /** How its tensors are named and laid out: model.layers.N.* by default (weights.ts). */
-  weights?: typeof llamaWeights;
-  /**
-   * The attention biases its modeling file builds: q/k/v always and o_proj none (Qwen2's nn.Linear(..., bias=True)),
-   * q/k/v and the output unless attention_bias is false (GPT-NeoX), q/k/v/o where attention_bias is true, q/k/v/o
-   * whatever the config says (GPT-2's Conv1D), or none whatever the config says.
-   */
-  attnBias: "qkv" | "unless-false" | "if-true" | "always" | "never";
-  /** Its MLP reads mlp_bias (only Llama's). */
-  mlpBias?: true;
-  /**
-   * q_norm and k_norm before RoPE: RMSNorm over each head (Qwen3Attention, Gemma3Attention: a gain of head_dim), or
-   * over the whole projection, every head at once (Olmo2Attention: a gain of heads × head_dim, applied before the view).
-   */
-  qkNorm?: "head" | "whole";
-  /** Fused qkv_proj (q, k, v rows one after another) and gate_up_proj (gate then up), split here. */
-  fused?: true;
-  /**
-   * head_dim where config.json leaves it out: the config class's default (hidden_size / heads if none), or required;
-   * or hidden_size / heads whatever config.json says (GPTNeoXAttention.head_size, GPT2Attention.head_dim).
-   */
-  headDim?: number | "required" | "d/heads";
-  /** config.json's own spellings of the common keys (GPT2Config's attribute_map: n_embd for hidden_size). */
-  keys?: Record<string, string>;
-  /** The config class's defaults, by its own key, where config.json leaves a key out or null; a function of the others. */
-  defaults?: Record<string, number | ((given: (key: string) => unknown) => unknown)>;
-  /** Config keys the modeling file reads that change the forward pass, refused unless false or absent: why, each. */
-  refuse?: Record<string, string>;
-  /** A key that, false, leaves the attention scores unscaled (GPT-2's scale_attn_weights; true by default). */
-  scaleKey?: string;
-  /**
-   * Where its norms are, where not only before each sublayer (llama's input_ and post_attention_layernorm): before and
-   * after each (Gemma 2's sandwich: input_, post_attention_, pre_feedforward_ and post_feedforward_layernorm), or after
-   * each only (OLMo 2: post_attention_ and post_feedforward_layernorm, on the branch before it is added).
-   */
-  norms?: "sandwich" | "post";
-  /**
-   * Scores scaled by query_pre_attn_scalar^-½, scores and logits soft-capped: the config class's defaults, a cap left
-   * out where the class's default is None (Gemma 3's).
-   */
-  softcap?: { queryPreAttnScalar: number; attn?: number; final?: number };
-  /** The key its MLP reads the activation from, where it is not hidden_act. */
-  actKey?: string;
-  /** Activation names its config class reads as another. */
-  actAliases?: Record<string, string>;
-  /**
-   * Where its sliding window applies: every layer; the layers layer_types marks (use_sliding_window in older
-   * configs); or, unless layer_types says which, all but every `fullEvery`-th layer (read from `patternKey` where the
-   * config class reads one), with the config class's default window `size`.
-   */
-  window?: "every" | "marked" | { size: number; fullEvery: number; patternKey?: string };
-  /**
-   * RoPE by layer type, where the sliding layers have a base of their own (Gemma3TextConfig's rope_parameters, keyed by
-   * layer type): each one's default theta and the top-level key older configs give it in; rope_scaling, in older
-   * configs, is the full layers'.
-   */
-  ropeByLayerType?: Record<LayerType, { key: string; theta: number }>;
-}
+/** The readers of the layouts that are not model.layers.N.* (the table's `layout`). */
+const LAYOUTS = { gpt_neox: neoxWeights, gpt2: gpt2Weights };
+import {
+  ARCHITECTURES,
+  type Architecture,
+  CHECKPOINT_TYPES,
+  type CheckpointRules,
+  type LayerType,
+} from "../architectures/table.js";
 
-type LayerType = "full_attention" | "sliding_attention";
 const LAYER_TYPES: readonly string[] = ["full_attention", "sliding_attention"] satisfies LayerType[];
 
-const TYPES: Record<string, ModelType> = {
-  llama: { family: "llama", attnBias: "if-true", mlpBias: true },
-  mistral: { family: "mistral", attnBias: "never", window: "every" },
-  qwen2: { family: "llama", attnBias: "qkv", window: "marked" },
-  qwen3: { family: "llama", attnBias: "if-true", qkNorm: "head", window: "marked" },
-  // GemmaConfig reads a legacy "gelu" as the tanh one.
-  gemma: { family: "gemma", attnBias: "if-true", headDim: "required", actAliases: { gelu: "gelu_pytorch_tanh" } },
-  gpt_neox: { family: "pythia", attnBias: "unless-false", headDim: "d/heads", weights: neoxWeights },
-  // Apertus: its xIELU keeps alpha_p, alpha_n, beta and eps per layer (activations.py's XIELUActivation), llama3 RoPE
-  // by default.
-  apertus: { family: "apertus", attnBias: "if-true", qkNorm: "head" },
-  // Gemma 2: Gemma's, with Gemma2Config's defaults where config.json leaves a key out (head_dim and
-  // query_pre_attn_scalar 256, soft-capping 50 and 30, a window of 4096); Gemma2MLP reads hidden_activation.
-  gemma2: {
-    family: "gemma",
-    attnBias: "if-true",
-    headDim: 256,
-    norms: "sandwich",
-    softcap: { queryPreAttnScalar: 256, attn: 50, final: 30 },
-    actKey: "hidden_activation",
-    window: { size: 4096, fullEvery: 2 },
-  },
-  // Gemma 3 (Gemma3ForCausalLM): Gemma 2's, with QK-norm over each head (Gemma3RMSNorm, so 1 + w), no soft-capping
-  // by default, every sliding_window_pattern-th layer full (6 by default), and RoPE of its own base on the sliding
-  // layers (rope_local_base_freq, 10000) while the full ones have rope_theta (1e6) and its scaling.
-  gemma3_text: {
-    family: "gemma",
-    attnBias: "if-true",
-    headDim: 256,
-    qkNorm: "head",
-    norms: "sandwich",
-    softcap: { queryPreAttnScalar: 256 },
-    actKey: "hidden_activation",
-    window: { size: 4096, fullEvery: 6, patternKey: "sliding_window_pattern" },
-    ropeByLayerType: {
-      full_attention: { key: "rope_theta", theta: 1000000 },
-      sliding_attention: { key: "rope_local_base_freq", theta: 10000 },
-    },
-  },
-  // OLMo 2: llama's MLP and RoPE, no norm before either sublayer but one on each branch's output (Olmo2DecoderLayer),
-  // and QK-norm over the whole q and k projections. With no norm before the MLP, its input is resid_mid itself, and
-  // mlp_in is that: the MLP's input as it is, rather than a normalised stream the model never computes.
-  olmo2: { family: "llama", attnBias: "if-true", qkNorm: "whole", norms: "post" },
-  // Phi-3: no biases, partial_rotary_factor.
-  phi3: { family: "llama", attnBias: "never", fused: true, window: "every" },
-  // GPT-2: GPT2Config's key names and defaults (n_inner null is 4 × n_embd, GPT2Block); gelu_new is GELU's tanh form
-  // (activations.py's NewGELUActivation). reorder_and_upcast_attn only reorders and upcasts what is already float32.
-  gpt2: {
-    family: "gpt2",
-    weights: gpt2Weights,
-    attnBias: "always",
-    headDim: "d/heads",
-    keys: {
-      hidden_size: "n_embd",
-      num_hidden_layers: "n_layer",
-      num_attention_heads: "n_head",
-      max_position_embeddings: "n_positions",
-      intermediate_size: "n_inner",
-    },
-    defaults: {
-      vocab_size: 50257,
-      n_embd: 768,
-      n_layer: 12,
-      n_head: 12,
-      n_positions: 1024,
-      n_inner: (given) => 4 * (given("hidden_size") as number),
-      layer_norm_epsilon: 1e-5,
-    },
-    actKey: "activation_function",
-    actAliases: { gelu_new: "gelu_pytorch_tanh" },
-    scaleKey: "scale_attn_weights",
-    refuse: {
-      scale_attn_by_inverse_layer_idx: "scores divided by the layer's index + 1 are not written",
-      add_cross_attention: "cross-attention layers, which read an encoder's states, are not converted",
-    },
-  },
-};
-export const MODEL_TYPES = Object.keys(TYPES);
-
 export interface Converted {
-  config: AnalogConfig;
+  config: ModelConfig;
   modelType: string;
   weights: AnalogWeights;
   tokenizer: object;
@@ -184,10 +50,11 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     return fail(`not readable as JSON (${(e as Error).message.replace(/\r?\n/g, "\\n")})`);
   }
   const modelType = String(cfg.model_type);
+  const family = CHECKPOINT_TYPES.find((t) => t === modelType);
   const type =
-    TYPES[modelType] ??
+    (family && ARCHITECTURES[family].checkpoint) ??
     fail(
-      `model_type "${modelType}" is not converted (probespec converts ${MODEL_TYPES.join(", ")}); export the model to ONNX (optimum-cli export onnx) and point a "dir" entry at the export`,
+      `model_type "${modelType}" is not converted (probespec converts ${CHECKPOINT_TYPES.join(", ")}); export the model to ONNX (optimum-cli export onnx) and point a "dir" entry at the export`,
     );
   /** A key as the type's config class reads it: under its own spelling, else the common one, else its default. */
   const given = (key: string): unknown => {
@@ -221,7 +88,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     fail(
       `"num_hidden_layers" is ${layers}, but the checkpoint holds only ${ck.tensors.size} tensors; each layer needs its own`,
     );
-  const traits = traitsOf(type);
+  const traits = ARCHITECTURES[family!];
   const hd =
     type.headDim === "d/heads"
       ? d / heads
@@ -244,18 +111,19 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
   const kinds = layerTypes(cfg, type, layers, fail);
   // A family without RoPE (GPT-2's learned positions) reads no rope keys. Where each layer type has its own (Gemma 3),
   // the full layers' is the model's, and the sliding layers have theirs.
-  const byType = type.ropeByLayerType && ropesByLayerType(cfg, modelType, type.ropeByLayerType, hd, fail);
+  const byType = ropesByLayerType(cfg, modelType, type, hd, fail);
   const rope: Rope = byType
     ? byType.full_attention
     : traits.rotaryFraction
-      ? ropeOf(cfg, modelType, hd, fail)
+      ? ropeOf(cfg, type, hd, fail)
       : { theta: 10000, fraction: 0 };
   const local = byType?.sliding_attention;
   const localLayers = kinds?.flatMap((k, l) => (k === "sliding_attention" ? [l] : [])) ?? [];
   // GPT2Attention's scaling is 1 where scale_attn_weights is false.
   const unscaled = type.scaleKey !== undefined && cfg[type.scaleKey] === false;
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : traits.tied;
-  const config = analogConfig(type.family, {
+  const config = modelConfig({
+    family: family!,
     layers,
     d,
     heads,
@@ -287,7 +155,6 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     rotaryPct: rope.fraction,
     eps: num(traits.names.eps, undefined, false),
     ropeStyle: "half",
-    calibrationIds: [0],
   });
   // Biases and QK-norms as each modeling file builds them: attention_bias and mlp_bias only where the modeling file
   // reads them, so that a key the model ignores asks for no tensor.
@@ -305,7 +172,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     norms: type.norms ?? "pre",
     ...(traits.names.positions ? { positions: num("max_position_embeddings") } : {}),
   };
-  const weights = (type.weights ?? llamaWeights)(ck, config, fail, need);
+  const weights = (type.layout ? LAYOUTS[type.layout] : llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
 }
 
@@ -313,8 +180,8 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
 function refuseUnapplied(
   cfg: Record<string, any>,
   modelType: string,
-  type: ModelType,
-  traits: FamilyTraits,
+  type: CheckpointRules,
+  traits: Architecture,
   fail: (m: string) => never,
 ) {
   // Absent, it is the config class's default, the one the type is converted with.
@@ -333,8 +200,8 @@ function refuseUnapplied(
   for (const [key, why] of Object.entries(type.refuse ?? {}))
     if (cfg[key] !== undefined && cfg[key] !== null && cfg[key] !== false)
       fail(`"${key}": ${JSON.stringify(cfg[key])} is not applied (${modelType}: ${why})`);
-  if (traits.parallel && cfg.use_parallel_residual === false)
-    fail(`"use_parallel_residual": false is not applied (the GPT-NeoX graph is parallel, as Pythia is)`);
+  if (type.parallelKey && cfg[type.parallelKey] === false)
+    fail(`"${type.parallelKey}": false is not applied (the ${modelType} graph is parallel, as Pythia is)`);
 }
 
 /**
@@ -343,7 +210,7 @@ function refuseUnapplied(
  */
 function layerTypes(
   cfg: Record<string, any>,
-  type: ModelType,
+  type: CheckpointRules,
   layers: number,
   fail: (m: string) => never,
 ): LayerType[] | undefined {
@@ -364,17 +231,20 @@ function layerTypes(
 }
 
 /**
- * RoPE per layer type as Gemma3TextConfig.convert_rope_params_to_dict reads it: rope_parameters keyed by layer type,
- * a missing one default RoPE; an older config's rope_scaling updates the full layers'; a theta left out is the
- * top-level key's (rope_theta, rope_local_base_freq), else the class's default.
+ * RoPE per layer type, where the type has one per layer type (the table's rope.byLayerType), as
+ * Gemma3TextConfig.convert_rope_params_to_dict reads it: rope_parameters keyed by layer type, a missing one default
+ * RoPE; an older config's rope_scaling updates the full layers'; a theta left out is the top-level key's (rope_theta,
+ * rope_local_base_freq), else the class's default.
  */
 function ropesByLayerType(
   cfg: Record<string, any>,
   modelType: string,
-  byType: NonNullable<ModelType["ropeByLayerType"]>,
+  type: CheckpointRules,
   headDim: number,
   fail: (m: string) => never,
-): Record<LayerType, Rope> {
+): Record<LayerType, Rope> | undefined {
+  const byType = type.rope?.byLayerType;
+  if (!byType) return undefined;
   const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
   const given = cfg.rope_parameters;
   // Not keyed by layer type (a llama-style {"rope_type": …}): transformers fails on it (KeyError 'full_attention').
@@ -396,7 +266,7 @@ function ropesByLayerType(
       );
     const p: Record<string, any> = { rope_type: "default", ...own, ...(kind === "full_attention" ? legacy : {}) };
     p.rope_theta ??= cfg[key] ?? theta;
-    ropes[kind] = ropeOf({ ...cfg, rope_parameters: p, rope_scaling: undefined }, modelType, headDim, (m) =>
+    ropes[kind] = ropeOf({ ...cfg, rope_parameters: p, rope_scaling: undefined }, type, headDim, (m) =>
       fail(`${kind} layers: ${m}`),
     );
   }
@@ -409,7 +279,7 @@ function ropesByLayerType(
  */
 function slidingWindow(
   cfg: Record<string, any>,
-  type: ModelType,
+  type: CheckpointRules,
   kinds: LayerType[] | undefined,
   fail: (m: string) => never,
 ): number | undefined {

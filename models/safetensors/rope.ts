@@ -4,6 +4,8 @@
  * modeling_rope_utils.py computes it. A rope type that is not applied is refused by name.
  */
 
+import type { CheckpointRules } from "../architectures/table.js";
+
 type Fail = (m: string) => never;
 
 export interface Rope {
@@ -16,26 +18,8 @@ export interface Rope {
   invFreq?: number[];
 }
 
-/**
- * What a config.json with no rope_parameters (or rope_scaling) means, where the config class's __post_init__
- * fills them in (ApertusConfig: llama3, theta 12e6, factor 8 over an original 8192).
- */
-const CLASS_DEFAULTS: Record<string, Record<string, unknown>> = {
-  apertus: {
-    rope_type: "llama3",
-    rope_theta: 12000000,
-    factor: 8,
-    original_max_position_embeddings: 8192,
-    low_freq_factor: 1,
-    high_freq_factor: 4,
-  },
-};
-
-/** Each config class's default_theta, where its config.json leaves rope_theta out. */
-const DEFAULT_THETA: Record<string, number> = { apertus: 12000000 };
-
-export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: number, fail: Fail): Rope {
-  const neox = modelType === "gpt_neox";
+export function ropeOf(cfg: Record<string, any>, type: CheckpointRules, headDim: number, fail: Fail): Rope {
+  const rules = type.rope ?? {};
   // Without rope parameters the class's defaults hold whole: transformers 5 then ignores a lone top-level rope_theta
   // (ApertusConfig.from_dict({"rope_theta": 5e5, …}).rope_parameters has theta 12e6).
   // A string or a list is no set of parameters: read as absent, it would be default RoPE without a word.
@@ -45,14 +29,16 @@ export function ropeOf(cfg: Record<string, any>, modelType: string, headDim: num
       fail(`"${key}" is ${JSON.stringify(v)}, where an object such as {"rope_type": "linear", "factor": 2} is needed`);
   }
   const given = cfg.rope_parameters ?? cfg.rope_scaling;
-  const p: Record<string, any> = given ?? CLASS_DEFAULTS[modelType] ?? {};
+  const p: Record<string, any> = given ?? rules.parameters ?? {};
   const theta =
-    p.rope_theta ?? cfg.rope_theta ?? (neox ? cfg.rotary_emb_base : undefined) ?? DEFAULT_THETA[modelType] ?? 10000;
-  // Only GPT-NeoX's and Phi-3's modeling files read partial_rotary_factor; llama's and the others' rotate the whole head.
-  const partial = neox || modelType === "phi3";
-  // GPT-NeoX's older configs call it rotary_pct, and GPTNeoXConfig defaults it to 0.25; Phi-3 reads no such key.
-  const fraction = partial
-    ? (p.partial_rotary_factor ?? cfg.partial_rotary_factor ?? (neox ? (cfg.rotary_pct ?? 0.25) : undefined) ?? 1)
+    p.rope_theta ?? cfg.rope_theta ?? (rules.neoxKeys ? cfg.rotary_emb_base : undefined) ?? rules.theta ?? 10000;
+  // Only the types whose modeling file reads partial_rotary_factor rotate part of the head (GPT-NeoX, Phi-3).
+  // GPT-NeoX's older configs call it rotary_pct, and GPTNeoXConfig defaults it to 0.25.
+  const fraction = rules.partial
+    ? (p.partial_rotary_factor ??
+      cfg.partial_rotary_factor ??
+      (rules.neoxKeys ? (cfg.rotary_pct ?? 0.25) : undefined) ??
+      1)
     : 1;
   const kind = p.rope_type ?? p.type ?? "default";
   if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);

@@ -4,9 +4,9 @@
  * so a model is never whole in memory.
  */
 import fs from "node:fs";
-import type { AnalogConfig } from "../analogs/config.js";
+import type { ModelConfig } from "../writer/config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
-import { traitsOf } from "../writer/traits.js";
+import { traitsOf } from "../architectures/table.js";
 import { DT } from "../../onnx/graph.js";
 import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
 import { assertReadable, type Checkpoint, readHalf, readTensor } from "./reader.js";
@@ -118,7 +118,7 @@ const xielu = (alphaP: number, alphaN: number, beta: number, eps: number) => ({
 });
 
 /** llama, mistral, qwen2, qwen3, gemma, apertus, phi3: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
-export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
+export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, heads, kvHeads, hidden, vocab } = c;
   const hd = c.headDim ?? d / heads;
   const has = (n: string) => ck.tensors.has(n);
@@ -238,7 +238,7 @@ export function llamaWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: 
  * 5 renames it on load). query_key_value is viewed as [heads, 3 × head] (GPTNeoXAttention:
  * view(..., -1, 3 * head_size), then chunk(3)): its rows are per head, q then k then v.
  */
-export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
+export function neoxWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, heads, hidden, vocab } = c;
   const hd = d / heads;
   const has = (n: string) => ck.tensors.has(n);
@@ -340,7 +340,7 @@ export function neoxWeights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: N
  * turned to nn.Linear's [out, in] here. c_attn's outputs are q, k, v one after another (GPT2Attention splits
  * them at hidden_size), each [d] wide; every Conv1D and LayerNorm has a bias.
  */
-export function gpt2Weights(ck: Checkpoint, c: AnalogConfig, fail: Fail, need: Needs): AnalogWeights {
+export function gpt2Weights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, hidden, vocab } = c;
   const has = (n: string) => ck.tensors.has(n);
   const pre = has("wte.weight") && !has("transformer.wte.weight") ? "" : "transformer.";

@@ -8,9 +8,9 @@
  *   left unproduced on the final norm; optionally lm_head as MatMulNBits int4).
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
-import { type AnalogConfig, type Dialect, headDim, rotaryDim } from "../analogs/config.js";
+import { type Dialect, headDim, type ModelConfig, rotaryDim } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "./types.js";
-import { traitsOf } from "./traits.js";
+import { traitsOf } from "../architectures/table.js";
 import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
 import { emitQuantizedEmbedding, emitQuantizedLinear, quantizedInits, quantizedOf } from "./quantized.js";
@@ -27,7 +27,7 @@ export interface EmitOptions {
 
 const NEG = -1e9;
 
-export function emitAnalog(c: AnalogConfig, W: AnalogWeights, opts: EmitOptions): ModelProto {
+export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions): ModelProto {
   const g = new GraphBuilder(opts.place);
   const genai = opts.dialect === "genai";
   const traits = traitsOf(c),

@@ -5,7 +5,7 @@
  * [vocab, d] whatever the storage, and the final norm between them.
  */
 import type { ModelProto, NodeProto, TensorProto } from "onnx-buf";
-import { LocateError } from "../../onnx/errors.js";
+import { LocateError } from "../errors.js";
 import { DT, attr, type GraphIndex } from "../../onnx/io.js";
 import { perRunZeros } from "../../onnx/graph.js";
 import { dimsOf, toFloat32 } from "../../onnx/tensor.js";

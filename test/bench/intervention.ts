@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadRegistry } from "../../models/registry/registry.js";
-import { resolveSource } from "../../models/registry/select.js";
+import { resolveSource } from "../../models/registry/sources.js";
 import { readConfig } from "../../probes/config.js";
 import { encodeModel, readModel, relocateExternalData } from "../../onnx/io.js";
 import { feeder } from "../../probes/feeds.js";

@@ -23,7 +23,7 @@ import { MatrixReductions } from "../../probes/matrix-graphs.js";
 import { loadTokenizer } from "../../probes/tokenizer.js";
 import { PARADOX_PROMPTS, promptTexts } from "../../probes/prompts.js";
 import { loadRegistry } from "../../models/registry/registry.js";
-import { resolveSource } from "../../models/registry/select.js";
+import { resolveSource } from "../../models/registry/sources.js";
 import { readConfig } from "../../probes/config.js";
 import { renderSvg } from "../../reports/figures.js";
 import {
@@ -72,7 +72,7 @@ async function timeIt(fn: () => Promise<unknown> | unknown, runs = RUNS): Promis
 
 /** Big analogs, generated once into the bench's own cache. */
 PRESETS["bench-pythia-160m"] = {
-  family: "pythia",
+  family: "gpt_neox",
   dialect: "torchscript",
   external: true,
   config: {

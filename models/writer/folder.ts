@@ -1,5 +1,5 @@
 /**
- * Writes a generated model as a folder in the HuggingFace / Optimum (or GenAI)
+ * Writes a model (generated or converted) as a folder in the HuggingFace / Optimum (or GenAI)
  * layout: config.json, tokenizer files, model.onnx and, when asked, its weights
  * as external data (`model.onnx_data` for TorchScript, `model.onnx.data` for GenAI).
  * Writes go to a temporary folder renamed into place, so a half-written model is never seen.
@@ -11,14 +11,14 @@ import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
 import { externalEntries } from "../../onnx/graph.js";
-import { type AnalogConfig, type Dialect, headDim } from "./config.js";
+import type { Dialect, ModelConfig } from "./config.js";
 import { makeDir } from "../../onnx/io.js";
-import { traitsOf } from "../writer/traits.js";
+import { traitsOf } from "../architectures/table.js";
 
-export function hfConfig(c: AnalogConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function hfConfig(c: ModelConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const { names, parallel } = traitsOf(c);
   return {
-    model_type: names.modelType,
+    model_type: c.family,
     hidden_size: c.d,
     num_hidden_layers: c.layers,
     num_attention_heads: c.heads,
@@ -240,24 +240,4 @@ export function writeModelFolder(dir: string, f: FolderContents): string {
     fs.writeFileSync(path.join(tmp, "model.onnx"), toBinary(ModelProtoSchema, proto));
     writeFolderFiles(tmp, f);
   });
-}
-
-export function genaiConfig(c: AnalogConfig): object {
-  return {
-    model: {
-      type: traitsOf(c).names.modelType,
-      vocab_size: c.vocab,
-      context_length: c.maxPositions,
-      bos_token_id: 1,
-      eos_token_id: 2,
-      decoder: {
-        filename: "model.onnx",
-        num_hidden_layers: c.layers,
-        num_attention_heads: c.heads,
-        num_key_value_heads: c.kvHeads,
-        hidden_size: c.d,
-        head_size: headDim(c),
-      },
-    },
-  };
 }
