@@ -35,6 +35,8 @@ interface Reference {
   norms: number[];
   entropy: Record<string, number>;
   inv_freq: number[];
+  /** A mixture of experts' ‖output‖ / ‖input‖ per layer, whole tensors: the probe's mlp.gain. */
+  mlp_gain?: number[];
 }
 const REFS: [string, Reference][] = MISSING
   ? []
@@ -104,8 +106,18 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         measured[`${name} logits`] = Math.max(measured[`${name} logits`] ?? 0, err);
         expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
       }
+      // A mixture of experts is located as one MLP branch: mlp_in its input, mlp_out its whole output.
+      if (ref.mlp_gain) {
+        const gains = (r.measures["mlp.gain"] as { perPrompt: number[][] }).perPrompt[0];
+        expect(gains.length).toBe(ref.mlp_gain.length);
+        gains.forEach((g, L) => {
+          const err = rel(g, ref.mlp_gain![L]);
+          measured[`${name} mlp gain`] = Math.max(measured[`${name} mlp gain`] ?? 0, err);
+          expect(err, `mlp.gain layer ${L}`).toBeLessThan(1e-5);
+        });
+      }
       // A sliding window shorter than the context caps the context: within it the window masks nothing.
-      if (["mistral", "phi3", "gemma2"].includes(ref.model_type)) {
+      if (["mistral", "phi3", "gemma2", "mixtral"].includes(ref.model_type)) {
         const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
           JSON.parse(fs.readFileSync(f, "utf8")),
         );
@@ -148,10 +160,22 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    for (const t of ["llama", "mistral", "gpt_neox", "gemma", "gemma2", "qwen2", "qwen3", "apertus", "phi3", "gpt2"])
-      expect(refs.map((r) => r.model_type)).toContain(t);
+    const types = [
+      "llama",
+      "mistral",
+      "gpt_neox",
+      "gemma",
+      "gemma2",
+      "qwen2",
+      "qwen3",
+      "apertus",
+      "phi3",
+      "gpt2",
+      "mixtral",
+    ];
+    for (const t of types) expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
-    for (const l of ["sharded", "hub", "base"]) expect(refs.map((r) => r.layout)).toContain(l);
+    for (const l of ["sharded", "hub", "base", "fused"]) expect(refs.map((r) => r.layout)).toContain(l);
     if (process.env.PROBESPEC_VERBOSE) console.log(JSON.stringify(measured, null, 1));
   });
 });
