@@ -225,6 +225,14 @@ describe.skipIf(!!MISSING)("an Apertus config.json without rope parameters", () 
   });
 });
 
+describe.skipIf(!!MISSING)("a Mixtral config.json without rope parameters or rope_theta", () => {
+  it("gets MixtralConfig's default_theta, 1e6, as transformers does", () => {
+    const dir = copy("mixtral");
+    editJson(path.join(dir, "config.json"), (c) => delete c.rope_parameters);
+    expect(hfCheckpoint(openCheckpoint(dir)).config.ropeTheta).toBe(1e6);
+  });
+});
+
 describe.skipIf(!!MISSING)("a GPT-NeoX config.json without rope parameters or rotary_pct", () => {
   it("rotates GPTNeoXConfig's default quarter of the head, as transformers does", () => {
     const dir = copy("gpt_neox");
@@ -484,6 +492,24 @@ describe.skipIf(!!MISSING)(
         "llama",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.num_key_value_heads = 3)),
         /"num_key_value_heads" is 3, which does not divide "num_attention_heads" 4/,
+      ],
+      [
+        "Mixtral with more experts per token than experts",
+        "mixtral",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_experts_per_tok = 5)),
+        /config\.json: "num_experts_per_tok" is 5, more than the 4 experts "num_local_experts" gives each layer/,
+      ],
+      [
+        "a Mixtral config with more experts than its checkpoint holds",
+        "mixtral",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_local_experts = 8)),
+        /model\.safetensors: tensor "model\.layers\.0\.block_sparse_moe\.gate\.weight" is \[4,64\], where \[8,64\] is expected/,
+      ],
+      [
+        "a Mixtral config with fewer experts than its fused experts hold",
+        "mixtral-fused-fp16",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_local_experts = 3)),
+        /model\.safetensors: tensor "model\.layers\.0\.mlp\.gate\.weight" is \[4,64\], where \[3,64\] is expected/,
       ],
       [
         "a config holding NaN (was: a message with a raw newline)",
