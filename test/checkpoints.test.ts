@@ -160,20 +160,7 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    const types = [
-      "llama",
-      "mistral",
-      "gpt_neox",
-      "gemma",
-      "gemma2",
-      "qwen2",
-      "qwen3",
-      "apertus",
-      "phi3",
-      "gpt2",
-      "mixtral",
-    ];
-    for (const t of types) expect(refs.map((r) => r.model_type)).toContain(t);
+    for (const t of CHECKPOINT_TYPES) expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
     for (const l of ["sharded", "hub", "base", "fused"]) expect(refs.map((r) => r.layout)).toContain(l);
     if (process.env.PROBESPEC_VERBOSE) console.log(JSON.stringify(measured, null, 1));
