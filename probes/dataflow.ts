@@ -118,7 +118,17 @@ export function between(flow: Flow, from: NodeProto, to: NodeProto): Set<NodePro
 /** Does `ops` do real work: a matmul or attention? */
 export const computes = (nodes: Iterable<NodeProto>) =>
   [...nodes].some((n) => MATMUL_OPS.has(n.opType) || ATTENTION_OPS.has(n.opType));
-export const attends = (nodes: Iterable<NodeProto>) => [...nodes].some((n) => ATTENTION_OPS.has(n.opType));
+/**
+ * Does `nodes` attend: a fused attention op, or a Softmax other than a mixture of experts' router. A router's Softmax
+ * is over the experts, not the positions, and is read by TopK (Mixtral's MixtralTopKRouter: softmax, then top k) or
+ * reads TopK's values (routers that pick the top k logits first).
+ */
+export const attends = (nodes: Iterable<NodeProto>) => {
+  const all = [...nodes];
+  const topK = all.filter((n) => n.opType === "TopK");
+  const routes = (n: NodeProto) => topK.some((t) => t.input[0] === n.output[0] || n.input[0] === t.output[0]);
+  return all.some((n) => FUSED_ATTENTION.has(n.opType) || (n.opType === "Softmax" && !routes(n)));
+};
 
 /** The nodes of `within` that `tensor` depends on. */
 export function upstream(idx: GraphIndex, tensor: string, within: Set<NodeProto>): Set<NodeProto> {

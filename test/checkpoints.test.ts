@@ -40,6 +40,8 @@ interface Reference {
   inv_freq: number[];
   /** The sliding layers' frequencies, where they have their own (Gemma 3's rope_local_base_freq). */
   inv_freq_local?: number[];
+  /** A mixture of experts' ‖output‖ / ‖input‖ per layer, whole tensors: the probe's mlp.gain. */
+  mlp_gain?: number[];
 }
 const REFS: [string, Reference][] = MISSING
   ? []
@@ -114,8 +116,18 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
         measured[`${name} logits`] = Math.max(measured[`${name} logits`] ?? 0, err);
         expect(err, `logits.stats ${k}`).toBeLessThan(1e-5);
       }
+      // A mixture of experts is located as one MLP branch: mlp_in its input, mlp_out its whole output.
+      if (ref.mlp_gain) {
+        const gains = (r.measures["mlp.gain"] as { perPrompt: number[][] }).perPrompt[0];
+        expect(gains.length).toBe(ref.mlp_gain.length);
+        gains.forEach((g, L) => {
+          const err = rel(g, ref.mlp_gain![L]);
+          measured[`${name} mlp gain`] = Math.max(measured[`${name} mlp gain`] ?? 0, err);
+          expect(err, `mlp.gain layer ${L}`).toBeLessThan(1e-5);
+        });
+      }
       // A sliding window shorter than the context caps the context: within it the window masks nothing.
-      if (["mistral", "phi3", "gemma2", "gemma3_text"].includes(ref.model_type)) {
+      if (["mistral", "phi3", "gemma2", "gemma3_text", "mixtral"].includes(ref.model_type)) {
         const [theirs, ours] = [path.join(user, "config.json"), path.join(dir, "config.json")].map((f) =>
           JSON.parse(fs.readFileSync(f, "utf8")),
         );
@@ -158,23 +170,9 @@ describe(`HF checkpoints probed with transformers' numbers${MISSING ? ` — ${MI
   }
   it.skipIf(!!MISSING)("covers every model type, float16 and bfloat16, a sharded index and a hub cache", () => {
     const refs = REFS.map(([, r]) => r);
-    for (const t of [
-      "llama",
-      "mistral",
-      "gpt_neox",
-      "gemma",
-      "gemma2",
-      "qwen2",
-      "qwen3",
-      "apertus",
-      "phi3",
-      "gpt2",
-      "gemma3_text",
-      "olmo2",
-    ])
-      expect(refs.map((r) => r.model_type)).toContain(t);
+    for (const t of CHECKPOINT_TYPES) expect(refs.map((r) => r.model_type)).toContain(t);
     for (const d of ["float32", "float16", "bfloat16"]) expect(refs.map((r) => r.dtype)).toContain(d);
-    for (const l of ["sharded", "hub", "base"]) expect(refs.map((r) => r.layout)).toContain(l);
+    for (const l of ["sharded", "hub", "base", "fused"]) expect(refs.map((r) => r.layout)).toContain(l);
     if (process.env.PROBESPEC_VERBOSE) console.log(JSON.stringify(measured, null, 1));
   });
 });
@@ -281,6 +279,14 @@ describe.skipIf(!!MISSING)("OLMo 2's probe points, with a norm on each branch's 
       expect(points.get(point("attn_out", L))).toEqual(after("post_attention_layernorm"));
       expect(points.get(point("mlp_out", L))).toEqual(after("post_feedforward_layernorm"));
     }
+  });
+});
+
+describe.skipIf(!!MISSING)("a Mixtral config.json without rope parameters or rope_theta", () => {
+  it("gets MixtralConfig's default_theta, 1e6, as transformers does", () => {
+    const dir = copy("mixtral");
+    editJson(path.join(dir, "config.json"), (c) => delete c.rope_parameters);
+    expect(hfCheckpoint(openCheckpoint(dir)).config.ropeTheta).toBe(1e6);
   });
 });
 
@@ -572,6 +578,24 @@ describe.skipIf(!!MISSING)(
         "llama",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.num_key_value_heads = 3)),
         /"num_key_value_heads" is 3, which does not divide "num_attention_heads" 4/,
+      ],
+      [
+        "Mixtral with more experts per token than experts",
+        "mixtral",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_experts_per_tok = 5)),
+        /config\.json: "num_experts_per_tok" is 5, more than the 4 experts "num_local_experts" gives each layer/,
+      ],
+      [
+        "a Mixtral config with more experts than its checkpoint holds",
+        "mixtral",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_local_experts = 8)),
+        /model\.safetensors: tensor "model\.layers\.0\.block_sparse_moe\.gate\.weight" is \[4,64\], where \[8,64\] is expected/,
+      ],
+      [
+        "a Mixtral config with fewer experts than its fused experts hold",
+        "mixtral-fused-fp16",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.num_local_experts = 3)),
+        /model\.safetensors: tensor "model\.layers\.0\.mlp\.gate\.weight" is \[4,64\], where \[3,64\] is expected/,
       ],
       [
         "a config holding NaN (was: a message with a raw newline)",

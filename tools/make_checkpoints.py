@@ -1,21 +1,24 @@
 """HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
 
 For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3, gpt2,
-gemma3_text, olmo2), HF's real *ForCausalLM class with a tiny random config and a fixed seed, written by save_pretrained as
-safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
-qwen3, apertus, gemma2, phi3, gpt_neox, gpt2, gemma3_text, olmo2), sharded with model.safetensors.index.json (mistral, max_shard_size), a base
-model saved without its head (gpt2, as the hub's openai-community/gpt2 is: no "transformer." prefix), and a hub cache
+gemma3_text, olmo2, mixtral), HF's real *ForCausalLM class with a tiny random config and a fixed seed, written by
+save_pretrained as safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
+qwen3, apertus, gemma2, phi3, gpt_neox, gpt2, gemma3_text, olmo2, mixtral), sharded with model.safetensors.index.json (mistral, max_shard_size), a base
+model saved without its head (gpt2, as the hub's openai-community/gpt2 is: no "transformer." prefix), Mixtral's experts
+fused as transformers 5's modules hold them (save_pretrained writes them one by one, as the hub has them), and a hub cache
 (hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}), and a second hub cache,
 seed-hub/, holding one under each of the seed's four repository ids (references in seed-hub/references.json).
 
 reference.json is transformers' forward on the checkpoint as written, read back by from_pretrained
 in float32 (so the float16/bfloat16 rounding is part of it): forward hooks on the decoder layers
 give each layer's output (the residual stream before the final norm) as a whole-tensor L2 norm,
-and the last position's logit statistics in the notebook's definitions (tools/make_fixtures.py).
+and the last position's logit statistics in the notebook's definitions (tools/make_fixtures.py); for a mixture of
+experts, each layer's ‖mixture output‖ / ‖its input‖ too (mlp_out and mlp_in).
 
   python tools/make_checkpoints.py OUT
 """
 import hashlib, json, os, shutil, sys, warnings
+import safetensors.torch
 import torch
 import transformers
 
@@ -60,6 +63,9 @@ TYPES = {
                          "sliding_attention": {"rope_type": "default", "rope_theta": 100.0}}),
     # Grouped kv, so that k_norm (over kv heads × head dim) is narrower than q_norm (over heads × head dim).
     "olmo2": lambda: transformers.Olmo2Config(**COMMON, num_key_value_heads=KV),
+    # Mistral's attention (grouped kv, a window shorter than the context) and 4 experts, 2 per token, untied.
+    "mixtral": lambda: transformers.MixtralConfig(**COMMON, num_key_value_heads=KV, sliding_window=64, num_local_experts=4,
+                                                  num_experts_per_tok=2, tie_word_embeddings=False),
 }
 # Variants of a type's config, built as that type: llama with llama3 RoPE over an original context of 64, so that a
 # head of 16 has frequencies in all three of its bands (kept, blended, slowed).
@@ -110,6 +116,11 @@ CHECKPOINTS = {
     "gemma3_text-bf16": ("gemma3_text", torch.bfloat16, "dir"),
     "olmo2": ("olmo2", torch.float32, "dir"),
     "olmo2-fp16": ("olmo2", torch.float16, "dir"),
+    # Experts one by one (block_sparse_moe.experts.E.w1/w3/w2), as save_pretrained and the hub write them; and fused
+    # ([E, 2 × hidden, d] gate_up_proj, [E, d, hidden] down_proj), each expert read in place as its slice of the stack.
+    "mixtral": ("mixtral", torch.float32, "dir"),
+    "mixtral-bf16": ("mixtral", torch.bfloat16, "dir"),
+    "mixtral-fused-fp16": ("mixtral", torch.float16, "fused"),
 }
 HUB_REPO = "probespec-tiny/gemma"
 # The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own
@@ -135,6 +146,10 @@ def build(model_type):
                 p.add_(0.05 * torch.randn_like(p))
             elif ".act_fn." in name:  # xIELU's alpha_p and alpha_n, stored before their softplus
                 p.add_(0.3 * torch.randn_like(p))
+            elif name.endswith(".mlp.gate.weight"):  # a router far from uniform: which experts, and their weights, show
+                p.mul_(10)
+            elif ".mlp.experts." in name:  # experts that move the stream (at init their output is 0.2% of their input)
+                p.mul_(5)
     return model
 
 
@@ -142,9 +157,14 @@ def reference(folder, ids):
     """transformers' forward on the files as written, read back in float32, with hooks on the decoder layers."""
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
     base = getattr(model, model.base_model_prefix)
-    outs = []
+    outs, gains = [], []
+    layers = getattr(base, "layers", None) or base.h
     hooks = [layer.register_forward_hook(lambda m, i, o: outs.append((o[0] if isinstance(o, tuple) else o).detach()))
-             for layer in getattr(base, "layers", None) or base.h]
+             for layer in layers]
+    # A mixture of experts' output over its input, whole-tensor norms: the probe's mlp.gain, mlp_out over mlp_in.
+    hooks += [layer.mlp.register_forward_hook(
+        lambda m, i, o: gains.append((torch.linalg.norm(o.double()) / torch.linalg.norm(i[0].double())).item()))
+        for layer in layers if type(getattr(layer, "mlp", None)).__name__.endswith("SparseMoeBlock")]
     x = torch.tensor([ids])
     with torch.no_grad():
         logits = model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False).logits
@@ -159,7 +179,7 @@ def reference(folder, ids):
     freqs = lambda name: getattr(rot, name).double().tolist() if hasattr(rot, name) else []
     extra = {"inv_freq_local": freqs("sliding_attention_inv_freq")} if hasattr(rot, "sliding_attention_inv_freq") else {}
     inv_freq = freqs("inv_freq") or freqs("full_attention_inv_freq")
-    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": inv_freq, **extra}
+    return {"norms": ref["norms"], "entropy": ref["entropy"], "inv_freq": inv_freq, **extra, **({"mlp_gain": gains} if gains else {})}
 
 
 def write_hub(hub, src, name=HUB_REPO):
@@ -192,6 +212,10 @@ def main():
         if layout == "base":
             model = getattr(model, model.base_model_prefix)
         model.save_pretrained(folder, max_shard_size="100KB" if layout == "sharded" else "50GB")
+        # "fused": the tensors as the modules hold them, which save_pretrained's reverse mapping would not write.
+        if layout == "fused":
+            safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                                        os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
         for f, v in tok.items():
             json.dump(v, open(os.path.join(folder, f), "w"))
         return {"model_type": VARIANTS[model_type][0] if model_type in VARIANTS else model_type, "dtype": str(dtype).replace("torch.", ""), "layout": layout, "prompt": PROMPT,

@@ -50,6 +50,12 @@ export interface Traits {
   conv1d?: true;
   /** act(gate_proj x) · up_proj x; otherwise act(up_proj x). */
   gated: boolean;
+  /**
+   * A sparse mixture of experts in place of the MLP (Mixtral's MixtralSparseMoeBlock): num_local_experts experts, each
+   * a gated MLP, of which the router takes num_experts_per_tok per token, their softmax weights renormalised over those
+   * (MixtralTopKRouter); the writer runs every expert (emit.ts), the reader takes them one by one or fused (weights.ts).
+   */
+  experts?: true;
   activation: Activation;
   /** transformers' default for tie_word_embeddings, where config.json leaves it out. */
   tied: boolean;
@@ -338,6 +344,19 @@ const TABLE = {
         scale_attn_by_inverse_layer_idx: "scores divided by the layer's index + 1 are not written",
         add_cross_attention: "cross-attention layers, which read an encoder's states, are not converted",
       },
+    },
+  },
+  // Mixtral: Mistral's attention and window, and a mixture of experts for the MLP; MixtralConfig's defaults (8 experts,
+  // 2 per token, default_theta 1e6). router_jitter_noise scales the router's input only in training
+  // (MixtralSparseMoeBlock.forward), and output_router_logits and router_aux_loss_coef only add a loss.
+  mixtral: {
+    ...LLAMA_TRAITS,
+    experts: true,
+    checkpoint: {
+      attnBias: "never",
+      window: "every",
+      defaults: { num_local_experts: 8, num_experts_per_tok: 2 },
+      rope: { theta: 1000000 },
     },
   },
 } satisfies Record<string, Architecture>;

@@ -53,7 +53,8 @@ export function isCheckpoint(dir: string): boolean {
  * stays 16-bit and is widened per run, a float32 one is a MatMul's prepacked B, the embedding is gathered
  * as stored (and, tied, read by the lm_head too: through a Transpose, or widened per run at 16 bits).
  * `written`: the bytes the conversion puts in the cache; a 16-bit matrix is read in place, but for
- * GPT-NeoX's query_key_value, which the converter cuts per head, and GPT-2's Conv1D weights, turned.
+ * GPT-NeoX's query_key_value, which the converter cuts per head, and GPT-2's Conv1D weights, turned. Every
+ * expert of a mixture is counted: the graph runs them all (emit.ts).
  */
 export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: ModelShape; written: number } {
   const ck = openCheckpoint(dir);
@@ -64,18 +65,22 @@ export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: M
   const embed = table(names.embed),
     positions = table(names.positions);
   let written = 0;
-  const weights = [...ck.tensors.values()].map((t): WeightUse => {
-    const elements = t.shape.reduce((a, b) => a * b, 1);
+  const weights = [...ck.tensors.values()].flatMap((t): WeightUse[] => {
+    // A stack of matrices, [n, rows, cols] (Mixtral's fused experts), is n matrices to the graph, each its own MatMul.
+    const n = t.shape.length === 3 ? t.shape[0] : 1;
+    const matrix = t.shape.length === 2 || t.shape.length === 3;
+    const elements = t.shape.reduce((a, b) => a * b, 1) / n;
     // Matrices keep their 16 bits; vectors (norm gains, biases) are written as float32.
-    const half = t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16");
+    const half = matrix && (t.dtype === "BF16" || t.dtype === "F16");
     const bytes = elements * (half ? 2 : 4);
     const gathered = embed.includes(t.name) || positions.includes(t.name);
     // Rewritten by the reader: GPT-NeoX's query_key_value cut per head, GPT-2's Conv1D matrices turned.
     if (!half || t.name.endsWith(".query_key_value.weight") || (conv1d && !gathered && t.name !== "lm_head.weight"))
-      written += bytes;
-    if (t.shape.length !== 2 || positions.includes(t.name)) return { bytes, elements, use: "other" };
-    if (embed.includes(t.name) && !config.tied) return { bytes, elements, use: "other" };
-    return { bytes, elements, use: half ? "perRun" : embed.includes(t.name) ? "transposed" : "matmul" };
+      written += n * bytes;
+    const use = (u: WeightUse["use"]) => Array.from({ length: n }, () => ({ bytes, elements, use: u }));
+    if (!matrix || positions.includes(t.name)) return use("other");
+    if (embed.includes(t.name) && !config.tied) return use("other");
+    return use(half ? "perRun" : embed.includes(t.name) ? "transposed" : "matmul");
   });
   return {
     weights,

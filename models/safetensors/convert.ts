@@ -89,6 +89,12 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
       `"num_hidden_layers" is ${layers}, but the checkpoint holds only ${ck.tensors.size} tensors; each layer needs its own`,
     );
   const traits = ARCHITECTURES[family!];
+  // torch.topk refuses more experts per token than there are.
+  const experts = traits.experts && { count: num("num_local_experts"), topK: num("num_experts_per_tok") };
+  if (experts && experts.topK > experts.count)
+    fail(
+      `"num_experts_per_tok" is ${experts.topK}, more than the ${experts.count} experts "num_local_experts" gives each layer`,
+    );
   const hd =
     type.headDim === "d/heads"
       ? d / heads
@@ -152,6 +158,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
       : {}),
     ...capped,
     ...(unscaled ? { attnScale: 1 } : {}),
+    ...(experts ? { experts } : {}),
     rotaryPct: rope.fraction,
     eps: num(traits.names.eps, undefined, false),
     ropeStyle: "half",
@@ -171,6 +178,7 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     fused: !!type.fused,
     norms: type.norms ?? "pre",
     ...(traits.names.positions ? { positions: num("max_position_embeddings") } : {}),
+    ...(experts ? { experts: experts.count } : {}),
   };
   const weights = (type.layout ? LAYOUTS[type.layout] : llamaWeights)(ck, config, fail, need);
   return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };

@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import type { ModelConfig } from "../writer/config.js";
-import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import type { AnalogWeights, Expert, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../architectures/table.js";
 import { DT } from "../../onnx/graph.js";
 import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
@@ -29,6 +29,8 @@ export interface Needs {
   norms?: "pre" | "sandwich" | "post";
   /** Rows of a learned position table (GPT-2's n_positions), of which the graph keeps the config's maxPositions. */
   positions?: number;
+  /** Experts per layer, in place of the MLP (Mixtral's num_local_experts). */
+  experts?: number;
 }
 
 type Fail = (m: string, file?: string) => never;
@@ -72,10 +74,21 @@ function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] })
   /**
    * `matrix`: a [rows, cols] weight stored as float16 or bfloat16 comes as a stand-in for its 16 bits
    * (half.ts), which the writer keeps so, referring to them where they lie in the file (read only if asked
-   * for); anything else, and every vector, is read as float32.
+   * for); anything else, and every vector, is read as float32. `index`: the index-th [rows, cols] matrix of
+   * a stack of them, [n, rows, cols] (Mixtral's fused experts), read alone at its own offset.
    */
-  return (name: string, matrix = false): Float32Array => {
-    const t = ck.tensors.get(name)!;
+  return (name: string, matrix = false, index?: number): Float32Array => {
+    const whole = ck.tensors.get(name)!;
+    const t =
+      index === undefined
+        ? whole
+        : {
+            ...whole,
+            name: `${name}[${index}]`,
+            shape: whole.shape.slice(1),
+            offset: whole.offset + (index * whole.length) / whole.shape[0],
+            length: whole.length / whole.shape[0],
+          };
     if (matrix && t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16"))
       return halfStandIn({
         type: t.dtype === "BF16" ? DT.BFLOAT16 : DT.FLOAT16,
@@ -138,6 +151,10 @@ export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: N
   const after = norms !== "pre";
   // A tied checkpoint may still hold lm_head.weight: transformers ties it to the embedding, so it is not read.
   if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
+  // A mixture of experts in place of the dense MLP (Mixtral): its tensors' names, per layer.
+  const E = need.experts ?? 0;
+  const dense = !E;
+  const moe = Array.from({ length: E ? c.layers : 0 }, (_, l) => moeNames(has, `model.layers.${l}`, E));
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}`;
     const add = (on: boolean, shapes: Record<string, number[]>) => {
@@ -147,15 +164,23 @@ export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: N
     add(!!before, before ? { [`${before[0]}.weight`]: [d], [`${before[1]}.weight`]: [d] } : {});
     add(true, {
       "self_attn.o_proj.weight": [d, heads * hd],
-      "mlp.down_proj.weight": [d, hidden],
     });
+    add(dense, { "mlp.down_proj.weight": [d, hidden] });
     add(!need.fused, {
       "self_attn.q_proj.weight": [heads * hd, d],
       "self_attn.k_proj.weight": [kvHeads * hd, d],
       "self_attn.v_proj.weight": [kvHeads * hd, d],
-      "mlp.up_proj.weight": [hidden, d],
     });
-    add(!need.fused && traits.gated, { "mlp.gate_proj.weight": [hidden, d] });
+    add(!need.fused && dense, { "mlp.up_proj.weight": [hidden, d] });
+    add(!need.fused && dense && traits.gated, { "mlp.gate_proj.weight": [hidden, d] });
+    if (E) {
+      const m = moe[l];
+      names[m.router] = [E, d];
+      if (m.fused) Object.assign(names, { [m.fused.gateUp]: [E, 2 * hidden, d], [m.fused.down]: [E, d, hidden] });
+      else
+        for (const x of m.perExpert!)
+          Object.assign(names, { [x.gate]: [hidden, d], [x.up]: [hidden, d], [x.down]: [d, hidden] });
+    }
     add(after, { "post_attention_layernorm.weight": [d], "post_feedforward_layernorm.weight": [d] });
     add(!!need.fused, {
       "self_attn.qkv_proj.weight": [(heads + 2 * kvHeads) * hd, d],
@@ -191,6 +216,8 @@ export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: N
     /** Rows [from, to) of a fused [rows, d] matrix (Phi3Attention slices qkv at heads × hd and kv × hd; Phi3MLP chunks gate_up in two). */
     const rows = (n: string, from: number, to: number) => () => rowsOf(read(`${p}.${n}`, true), d, from, to);
     const [q, k] = [heads * hd, (heads + kvHeads) * hd];
+    /** A mixture-of-experts layer's dense MLP: there is none, and asking for it is the writer's mistake. */
+    const noDense = () => fail(`layer ${l} is a mixture of experts and has no dense MLP`);
     const fused = need.fused && {
       q: rows("self_attn.qkv_proj.weight", 0, q),
       k: rows("self_attn.qkv_proj.weight", q, k),
@@ -212,8 +239,8 @@ export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: N
       qNorm: may("self_attn.q_norm.weight"),
       kNorm: may("self_attn.k_norm.weight"),
       gate: fused ? fused.gate : may("mlp.gate_proj.weight", true),
-      up: fused ? fused.up : matrix("mlp.up_proj.weight"),
-      down: matrix("mlp.down_proj.weight"),
+      up: !dense ? noDense : fused ? fused.up : matrix("mlp.up_proj.weight"),
+      down: !dense ? noDense : matrix("mlp.down_proj.weight"),
       gateBias: may("mlp.gate_proj.bias"),
       upBias: may("mlp.up_proj.bias"),
       downBias: may("mlp.down_proj.bias"),
@@ -221,6 +248,7 @@ export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: N
       attnOutNorm: after ? must("post_attention_layernorm.weight") : () => undefined,
       mlpOutNorm: after ? must("post_feedforward_layernorm.weight") : () => undefined,
       xielu: () => (hasXielu ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined),
+      moe: () => (E ? moeWeights(read, moe[l], d, hidden) : undefined),
     });
   };
   const embed = () => read("model.embed_tokens.weight", true);
@@ -231,6 +259,67 @@ export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: N
     finalNorm: () => read("model.norm.weight"),
     lmHead: () => (c.tied ? embed() : read("lm_head.weight", true)),
   });
+}
+
+/** Where one layer's mixture of experts lies in the checkpoint: the router, and the experts one by one or fused. */
+interface MoeNames {
+  experts: number;
+  router: string;
+  fused?: { gateUp: string; down: string };
+  perExpert?: { gate: string; up: string; down: string }[];
+}
+
+/**
+ * Mixtral's mixture of experts as save_pretrained and the hub write it (block_sparse_moe.gate, and
+ * block_sparse_moe.experts.E.{w1,w3,w2} per expert), or as transformers 5's modules hold it (mlp.gate, and the
+ * experts fused: mlp.experts.gate_up_proj [E, 2 × hidden, d], each expert's gate rows then its up rows, and
+ * down_proj [E, d, hidden]). 5.18 loads either, each tensor under either name: conversion_mapping.py renames
+ * block_sparse_moe to mlp and stacks w1 and w3 into gate_up_proj, and save_pretrained reverses both.
+ */
+function moeNames(has: (n: string) => boolean, p: string, experts: number): MoeNames {
+  const under = (rest: string) => (has(`${p}.mlp.${rest}`) ? `${p}.mlp.${rest}` : `${p}.block_sparse_moe.${rest}`);
+  const gateUp = under("experts.gate_up_proj");
+  return {
+    experts,
+    router: under("gate.weight"),
+    ...(has(gateUp)
+      ? { fused: { gateUp, down: under("experts.down_proj") } }
+      : {
+          perExpert: Array.from({ length: experts }, (_, e) => ({
+            gate: under(`experts.${e}.w1.weight`),
+            up: under(`experts.${e}.w3.weight`),
+            down: under(`experts.${e}.w2.weight`),
+          })),
+        }),
+  };
+}
+
+/** One layer's router and experts, each read when the writer asks for it; a fused expert as its own slice of the stack. */
+function moeWeights(
+  read: (name: string, matrix?: boolean, index?: number) => Float32Array,
+  m: MoeNames,
+  d: number,
+  hidden: number,
+): NonNullable<LayerWeights["moe"]> {
+  const expert = (e: number): Expert => {
+    if (!m.fused) {
+      const x = m.perExpert![e];
+      return lazy<Expert>({
+        gate: () => read(x.gate, true),
+        up: () => read(x.up, true),
+        down: () => read(x.down, true),
+      });
+    }
+    const { gateUp, down } = m.fused;
+    // MixtralExperts.forward: linear(x, gate_up_proj[e]).chunk(2), the gate first.
+    return lazy<Expert>({
+      gate: () => rowsOf(read(gateUp, true, e), d, 0, hidden),
+      up: () => rowsOf(read(gateUp, true, e), d, hidden, 2 * hidden),
+      down: () => read(down, true, e),
+    });
+  };
+  const experts = Array.from({ length: m.experts }, (_, e) => expert(e));
+  return lazy<NonNullable<LayerWeights["moe"]>>({ router: () => read(m.router, true), experts: () => experts });
 }
 
 /**

@@ -35,6 +35,11 @@ export interface ModelConfig {
   /** Gemma 2's soft-capping, cap × tanh(x / cap): of the scaled attention scores, and of the logits. */
   attnSoftcap?: number;
   finalSoftcap?: number;
+  /**
+   * A sparse mixture of experts in place of every layer's MLP (Mixtral): `count` experts, of which the router picks
+   * `topK` per token (the layers' weights hold them: LayerWeights.moe).
+   */
+  experts?: { count: number; topK: number };
   /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
   rotaryPct: number;
   /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */

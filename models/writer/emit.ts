@@ -45,7 +45,10 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
   g.outputs.push(valueInfo("logits", DT.FLOAT, ["batch_size", "sequence_length", vocab]));
 
   let nbits = false; // a quantised linear was emitted: the model imports com.microsoft
-  /** A Linear: MatMul on the transposed weight, as the exporter folds it (GenAI names it by module). */
+  /**
+   * A Linear: MatMul on the transposed weight, as the exporter folds it (GenAI names it by module). A 16-bit weight is
+   * widened once `after` exists (x by default): a mixture's experts are widened one expert after another.
+   */
   const linear = (
     scope: string,
     x: string,
@@ -54,6 +57,7 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
     inDim: number,
     module: string,
     bias?: Float32Array,
+    after = x,
   ) => {
     // A converter's block-format weight, kept as its codes (quantized.ts).
     const q = quantizedOf(Wt);
@@ -63,7 +67,7 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
     const w = q
       ? ""
       : h16
-        ? halfWeight(g, scope, x, h16, `${module}.weight`)
+        ? halfWeight(g, scope, after, h16, `${module}.weight`)
         : genai
           ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
           : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
@@ -306,6 +310,8 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
   const mlp = (l: number, w: LayerWeights, x: string) => {
     const s = `${root}/layers.${l}/mlp`;
     const mod = `${hf}.layers.${l}.mlp`;
+    const mixture = w.moe; // read once
+    if (mixture) return moe(s, mod, w, mixture, x);
     const up = linear(`${s}/${names.up}`, x, w.up, hidden, d, `${mod}.${names.up}`, w.upBias);
     const gate = w.gate; // read once: a converter's weights are dequantised on each read
     const a = gate
@@ -315,6 +321,36 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
         ])
       : act(`${s}/act`, up, w);
     return linear(`${s}/${names.down}`, a, w.down, d, hidden, `${mod}.${names.down}`, w.downBias);
+  };
+
+  /**
+   * A sparse mixture of experts (modeling_mixtral.py's MixtralTopKRouter and MixtralExperts): the router's softmax over
+   * the experts, its top k renormalised to sum to 1, and the sum over those k of weight × expert(x), each expert a
+   * gated MLP. Computed densely: the k weights are scattered back into a [batch, seq, experts] matrix, 0 for every
+   * expert not chosen, and every expert runs on every token. Exact (a weight of 0 adds exactly 0), at experts / k times
+   * the sparse form's MLP compute (4× for Mixtral-8x7B's 8 and 2). The sum is a ReduceSum over the stacked experts,
+   * not a chain of Adds, so that the locator reads the mixture as one MLP branch.
+   */
+  const moe = (s: string, mod: string, w: LayerWeights, m: NonNullable<LayerWeights["moe"]>, x: string) => {
+    const { count, topK } = c.experts!;
+    const probs = g.o(s, "Softmax", [linear(`${s}/gate`, x, m.router, count, d, `${mod}.gate`)], { axis: -1 });
+    const [top, index] = g.op(s, "TopK", [probs, g.ints([topK])], { outputs: 2, attrs: { axis: -1 } });
+    const renormalised = g.o(s, "Div", [top, g.o(s, "ReduceSum", [top, g.ints([-1])], { keepdims: 1 })]);
+    const zeros = g.o(s, "ConstantOfShape", [g.o(s, "Shape", [probs])]);
+    const weights = g.o(s, "ScatterElements", [zeros, index, renormalised], { axis: -1 });
+    let after = x;
+    const outs = m.experts.map((expert, e) => {
+      const es = `${s}/experts.${e}`,
+        em = `${mod}.experts.${e}`;
+      const gate = linear(`${es}/gate_proj`, x, expert.gate, hidden, d, `${em}.gate_proj`, undefined, after);
+      const up = linear(`${es}/up_proj`, x, expert.up, hidden, d, `${em}.up_proj`, undefined, after);
+      const a = g.o(es, "Mul", [act(`${es}/act_fn`, gate, w), up]);
+      after = linear(`${es}/down_proj`, a, expert.down, d, hidden, `${em}.down_proj`);
+      return g.o(es, "Unsqueeze", [after, g.ints([2])]);
+    });
+    const stacked = g.o(s, "Concat", outs, { axis: 2 });
+    const weighted = g.o(s, "Mul", [stacked, g.o(s, "Unsqueeze", [weights, g.ints([3])])]);
+    return g.o(s, "ReduceSum", [weighted, g.ints([2])], { keepdims: 0 });
   };
 
   // Gemma 2's post_attention_layernorm is on the attention's output; its MLP's input norm is pre_feedforward_layernorm.

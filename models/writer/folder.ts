@@ -33,6 +33,8 @@ export function hfConfig(c: ModelConfig, extra: Record<string, unknown> = {}): R
     ...(c.ropeScale ? { rope_scaling: { rope_type: "linear", factor: c.ropeScale } } : {}),
     // GPT-NeoX's config: the parallel residual is a key of it, as is its rotary_pct.
     ...(parallel ? { rotary_pct: c.rotaryPct, use_parallel_residual: true } : {}),
+    // A mixture of experts, under MixtralConfig's keys.
+    ...(c.experts ? { num_local_experts: c.experts.count, num_experts_per_tok: c.experts.topK } : {}),
     tie_word_embeddings: c.tied,
     bos_token_id: 1,
     eos_token_id: 2,

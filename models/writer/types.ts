@@ -24,6 +24,7 @@ export interface LayerWeights {
   kNorm?: Float32Array;
   /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
   gate?: Float32Array;
+  /** The dense MLP's; a layer with `moe` has none, and reading them is an error. */
   up: Float32Array;
   down: Float32Array;
   gateBias?: Float32Array;
@@ -34,6 +35,18 @@ export interface LayerWeights {
   mlpOutNorm?: Float32Array;
   /** Apertus' xIELU parameters, after softplus, as a folded export holds them. */
   xielu?: { alphaP: number; alphaN: number; beta: number; eps: number };
+  /**
+   * A sparse mixture of experts in place of the dense MLP (Mixtral's MixtralSparseMoeBlock): the router's
+   * [experts, d] weight, and each expert, a gated MLP; config.experts says how many each token takes.
+   */
+  moe?: { router: Float32Array; experts: Expert[] };
+}
+
+/** One expert of a mixture: a gated MLP, act(gate x) · up x then down (Mixtral's w1, w3, w2), [out, in] each. */
+export interface Expert {
+  gate: Float32Array;
+  up: Float32Array;
+  down: Float32Array;
 }
 
 export interface AnalogWeights {
