@@ -23,7 +23,7 @@ import {
   writeFolderFiles,
   writeModelFolder,
 } from "./write.js";
-import { ggufLlama } from "../gguf/convert.js";
+import { ggufModel } from "../gguf/convert.js";
 import { openGguf, openParts } from "../gguf/reader.js";
 import { ggufWeightForm } from "../gguf/form.js";
 import { GgufError } from "../gguf/error.js";
@@ -214,7 +214,7 @@ export async function partsSha256(files: readonly string[]): Promise<string> {
 }
 
 /**
- * Converts a Llama-architecture GGUF (one file, or byte-split parts) into an
+ * Converts a GGUF of an architecture models/gguf/archs.ts knows (one file, or byte-split parts) into an
  * HF-layout ONNX folder, cached by content: TorchScript dialect, weights streamed tensor by
  * tensor into model.onnx_data: every block-format tensor as its codes, 4-bit planes for MatMulNBits and
  * GatherBlockQuantized (models/gguf/codes.ts, onnx/nbits.ts), norms and float tensors as float32
@@ -254,11 +254,12 @@ export async function buildGguf(
   if (reuse(dir)) return dir;
   const g = openGguf(files);
   try {
-    const { config, weights, tokenizer, tokenizerConfig } = ggufLlama(g, { float32 });
+    const { config, weights, tokenizer, tokenizerConfig, modelType } = ggufModel(g, { float32 });
     return writeConverted(dir, config, weights, {
       tokenizer,
       tokenizerConfig,
       config: hfConfig(config, {
+        model_type: modelType,
         probespec: {
           synthetic: false,
           converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})`,
