@@ -1,7 +1,8 @@
 """GGUFs of more architectures, made the real way: llama.cpp's own convert_hf_to_gguf.py run on transformers checkpoints.
 
 Each checkpoint is the one tools/make_checkpoints.py builds for its model type (its config from TYPES, its weights from
-build(): the same seed, the same norms and biases moved off their init), saved by save_pretrained, with:
+build(): the same seed, the same norms and biases moved off their init; the attention's q, k (and fused) projections
+scaled by ATTN_GAIN), saved by save_pretrained, with:
   - a byte-level BPE tokenizer trained here with the `tokenizers` library where the architecture's own vocabulary is
     byte-level (qwen2 and qwen3: Qwen2's split regex, digits one by one; gpt2 and gpt_neox: GPT-2's ByteLevel regex),
     512 tokens as the config's vocab_size;
@@ -22,13 +23,13 @@ Run-time shims, none editing the converter's code:
 
 Writes test/fixtures/gguf-archs/<type>.gguf (--outtype f32), qwen2-q8_0.gguf (--outtype q8_0) and reference.json: per
 type, transformers' float32 forward of the checkpoint converted from (per-layer output norms, last-position logits and
-their statistics), AutoTokenizer's ids for each of PROMPTS; for the q8_0 file, transformers' own GGUF loader's forward.
+their statistics) on FORWARD, AutoTokenizer's ids for each of PROMPTS; for the q8_0 file, transformers' own GGUF loader's forward.
 
   LLAMA_CPP=/path/to/llama.cpp /work/main/.venv/bin/python tools/make_gguf_archs_fixture.py
 
 LLAMA_CPP is a folder holding llama.cpp's convert_hf_to_gguf.py and its gguf-py/; the converter's sha256 is recorded.
 """
-import hashlib, json, os, shutil, subprocess, sys, tempfile, warnings
+import hashlib, json, os, re, shutil, subprocess, sys, tempfile, warnings
 import torch
 import transformers
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -68,6 +69,13 @@ def main():\n    return 42\n\n\nclass A:\n\tpass\n
 The quick brown fox jumps over the lazy dog. Numbers: 1, 22, 333, 4444, 55555, 666666.
 """
 EOT = "<|endoftext|>"
+# The attention's input projections scaled up from transformers' init (std 0.02, under which every head attends almost
+# evenly): with scores of order 1 the rotary's and the scores' quirks move the numbers well past the tolerance.
+ATTN_INPUT = re.compile(r"\.(q_proj|k_proj|qkv_proj|query_key_value|c_attn)\.weight$")
+ATTN_GAIN = 8.0
+# The forward's prompt: long enough (26 to 51 tokens, within the 64 of the windowed types) that the rotary and the
+# attention's quirks move the numbers well past the tolerance.
+FORWARD = PROMPTS[1]
 
 
 def byte_level(kind):
@@ -129,7 +137,12 @@ def build(model_type):
     if model_type == "gemma2":
         cfg.query_pre_attn_scalar = cfg.head_dim
     make_checkpoints.TYPES[model_type] = lambda: cfg
-    return make_checkpoints.build(model_type)
+    model = make_checkpoints.build(model_type)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ATTN_INPUT.search(name):
+                p.mul_(ATTN_GAIN)
+    return model
 
 
 def forward(model, ids):
@@ -176,8 +189,8 @@ def main():
         convert(llama_cpp, ckpt, pre_name, "f32", os.path.join(OUT, f"{model_type}.gguf"))
         model = transformers.AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32, attn_implementation="eager").eval()
         tok = transformers.AutoTokenizer.from_pretrained(ckpt)
-        ids = tok(PROMPT)["input_ids"]
-        refs[model_type] = {"prompt": PROMPT, "input_ids": ids, **forward(model, ids),
+        ids = tok(FORWARD)["input_ids"]
+        refs[model_type] = {"prompt": FORWARD, "input_ids": ids, **forward(model, ids),
                             "tokenized": [{"prompt": p, "ids": tok(p)["input_ids"]} for p in PROMPTS]}
         if model_type == Q8:
             name = f"{model_type}-q8_0.gguf"
@@ -185,7 +198,7 @@ def main():
             # transformers' own GGUF loader: the Q8_0 blocks dequantised into Qwen2ForCausalLM.
             q8 = transformers.AutoModelForCausalLM.from_pretrained(OUT, gguf_file=name, dtype=torch.float32,
                                                                   attn_implementation="eager").eval()
-            refs[name.removesuffix(".gguf")] = {"prompt": PROMPT, "input_ids": ids, **forward(q8, ids)}
+            refs[name.removesuffix(".gguf")] = {"prompt": FORWARD, "input_ids": ids, **forward(q8, ids)}
         print(model_type, os.path.getsize(os.path.join(OUT, f"{model_type}.gguf")), "bytes", flush=True)
     converter = open(os.path.join(llama_cpp, "convert_hf_to_gguf.py"), "rb").read()
     refs["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__,
