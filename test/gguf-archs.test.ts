@@ -16,7 +16,7 @@ import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import type { ProbeResult } from "../probes/probe.js";
 import { notebookNumbers } from "../reports/results.js";
-import { readSpec, writeGguf, type GgufTensor } from "./gguf-writer.js";
+import { readSpec, withKey, writeGguf, type GgufSpec, type GgufTensor } from "./gguf-writer.js";
 import { probeEntries, rel, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const DIR = path.join(import.meta.dirname, "fixtures", "gguf-archs");
@@ -148,4 +148,39 @@ describe("every architecture's matrices in Q8_0, kept as MatMulNBits codes", () 
       // And the blocks are the weights: the float32 conversion is still the model, within Q8_0's rounding.
       expect(rel(b.residual!.norms.at(-1)!, REF[id].norms.at(-1))).toBeLessThan(2e-2);
     });
+});
+
+describe("what an architecture's record does not hold is refused by name", () => {
+  const edited = (id: string, name: string, edit: (s: GgufSpec) => GgufSpec) =>
+    writeGguf(path.join(tmpDir("gguf-archs-bad-"), `${name}.gguf`), edit(readSpec(path.join(DIR, `${id}.gguf`))));
+  const refusal = (file: string) => {
+    const g = openGguf(file);
+    try {
+      ggufModel(g);
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      g.close();
+    }
+    return "converted";
+  };
+  const extra = (s: GgufSpec, name: string, dims: number[]): GgufSpec => ({
+    ...s,
+    tensors: [...s.tensors, { name, dims, type: 0, data: new Uint8Array(4 * dims.reduce((a, b) => a * b, 1)) }],
+  });
+
+  it("Phi-3's long-context rope factors, an lm_head beside Gemma's tied embedding, value heads unlike key heads, an unknown architecture", () => {
+    expect(refusal(edited("phi3", "longrope", (s) => extra(s, "rope_factors_long.weight", [8])))).toMatch(
+      /longrope\.gguf: tensor "rope_factors_long\.weight" would not be read by the converter \(no tensor of a phi3 model/,
+    );
+    expect(refusal(edited("gemma", "head", (s) => extra(s, "output.weight", [64, 512])))).toMatch(
+      /head\.gguf: tensor "output\.weight" would not be read by the converter/,
+    );
+    expect(refusal(edited("qwen2", "values", (s) => withKey(s, "qwen2.attention.value_length", 8)))).toMatch(
+      /values\.gguf: attention\.value_length 8 is not the 16 dims of a key head/,
+    );
+    expect(refusal(edited("gpt2", "falcon", (s) => withKey(s, "general.architecture", "falcon")))).toMatch(
+      /falcon\.gguf: architecture "falcon" is not converted \(probespec converts llama, mistral, qwen2, qwen3, gemma, gemma2, phi3, gptneox, gpt2\)/,
+    );
+  });
 });

@@ -64,7 +64,11 @@ export const GENERATOR_SOURCE = sourceHash(
   path.join(import.meta.dirname, "..", "writer"),
   path.join(import.meta.dirname, "..", "..", "onnx"),
 );
-const GGUF_SOURCE = sourceHash(path.join(import.meta.dirname, "..", "gguf"));
+// A GGUF is converted through the checkpoint path's hfModel (models/gguf/convert.ts): its source keys GGUFs too.
+const GGUF_SOURCE = sourceHash(
+  path.join(import.meta.dirname, "..", "gguf"),
+  path.join(import.meta.dirname, "..", "safetensors"),
+);
 
 export function key(value: unknown): string {
   return crypto.createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);

@@ -64,6 +64,10 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
   );
   if (d % heads) fail(`embedding_length ${d} is not a multiple of attention.head_count ${heads}`);
   const hd = (cfg.head_dim as number | undefined) ?? d / heads;
+  // transformers' attention has one head_dim for keys and values alike.
+  const valueLength = g.metadata.get(`${arch}.attention.value_length`);
+  if (valueLength !== undefined && valueLength !== hd)
+    fail(`attention.value_length ${JSON.stringify(valueLength)} is not the ${hd} dims of a key head: not converted`);
   if (rec.rotary !== "none") {
     // Phi-3's converter writes int(factor × d) / heads: of d / heads, whatever key_length says.
     const rotary = meta("rope.dimension_count", { fallback: rec.rotary === "whole" ? hd : d / heads });
