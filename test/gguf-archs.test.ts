@@ -184,3 +184,35 @@ describe("what an architecture's record does not hold is refused by name", () =>
     );
   });
 });
+
+describe("a llama GGUF with some of a group's biases", () => {
+  it("reads the ones it leaves out as zero, as llama.cpp's llama loader does, where transformers' config switches the group on whole", () => {
+    const biased = readSpec(path.join(import.meta.dirname, "fixtures", "gguf-llama-bias", "model.gguf"));
+    const left = /\.(attn_output|ffn_down)\.bias$/;
+    const dir = tmpDir("gguf-bias-groups-");
+    const files = {
+      without: writeGguf(path.join(dir, "without.gguf"), {
+        ...biased,
+        tensors: biased.tensors.filter((t) => !left.test(t.name)),
+      }),
+      zeroed: writeGguf(path.join(dir, "zeroed.gguf"), {
+        ...biased,
+        tensors: biased.tensors.map((t) => (left.test(t.name) ? { ...t, data: new Uint8Array(t.data.length) } : t)),
+      }),
+    };
+    const [a, b] = Object.values(files).map((f) => {
+      const g = openGguf(f);
+      try {
+        const { weights } = ggufModel(g, { float32: true });
+        return weights.layers.map((l) =>
+          Object.fromEntries(Object.entries(l).flatMap(([k, v]) => (v instanceof Float32Array ? [[k, [...v]]] : []))),
+        );
+      } finally {
+        g.close();
+      }
+    });
+    expect(a[1].oBias).toEqual(Array(64).fill(0));
+    expect(a[0].downBias).toHaveLength(64);
+    expect(a).toEqual(b);
+  });
+});

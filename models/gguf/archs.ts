@@ -56,6 +56,11 @@ export interface GgufArch {
   tensors: Record<string, TensorName>;
   /** rope_freqs.weight (Llama 3's rope scaling) divides each rotary pair's frequency (ggml_rope_ext's freq_factors). */
   ropeFreqs?: true;
+  /**
+   * Linears (by GGUF name, less "blk.N." and ".bias") whose biases llama.cpp reads one by one where the file has them,
+   * and transformers' config switches on together: a bias the file leaves out of a group it has others of is zero.
+   */
+  biasGroups?: string[][];
 }
 
 /** The keys LlamaModel's and TextModel's set_gguf_parameters write, as LlamaConfig spells them. */
@@ -109,6 +114,12 @@ const LLAMA_TENSORS: Record<string, TensorName> = {
 const undoing = (t: Record<string, TensorName>, ends: RegExp, undo: Undo): Record<string, TensorName> =>
   Object.fromEntries(Object.entries(t).map(([k, v]) => [k, ends.test(k) ? { hf: v as string, undo } : v]));
 
+/** LlamaConfig's attention_bias (q, k, v, o) and mlp_bias (gate, up, down): llama.cpp's llama reads each where it is. */
+const LLAMA_BIASES = [
+  ["attn_q", "attn_k", "attn_v", "attn_output"],
+  ["ffn_gate", "ffn_up", "ffn_down"],
+];
+
 /** Llama: q's and k's rows (and biases) permuted by LlamaModel.modify_tensors; every bias its loader reads. */
 const LLAMA: GgufArch = {
   modelType: "llama",
@@ -126,7 +137,11 @@ const LLAMA: GgufArch = {
     "rotary",
   ),
   // LlamaConfig's attention_bias and mlp_bias, as the file's tensors say (llama.cpp reads each bias where it is).
-  derive: ({ has }) => ({ attention_bias: has("blk.0.attn_q.bias"), mlp_bias: has("blk.0.ffn_gate.bias") }),
+  derive: ({ has }) => ({
+    attention_bias: LLAMA_BIASES[0].some((n) => has(`blk.0.${n}.bias`)),
+    mlp_bias: LLAMA_BIASES[1].some((n) => has(`blk.0.${n}.bias`)),
+  }),
+  biasGroups: LLAMA_BIASES,
   ropeFreqs: true,
 };
 

@@ -134,8 +134,20 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
           ", ",
         )}${unread.length > 5 ? ` and ${unread.length - 5} more` : ""} would not be read by the converter (no tensor of a ${arch} model that probespec knows; it refuses the file rather than leave weights out)`,
     );
+  // llama.cpp reads each bias of a group where the file has it: the ones a group lacks are zero, where transformers'
+  // config switches the group's biases on together.
+  const zeros = new Map<string, number>();
+  for (const group of rec.biasGroups ?? [])
+    for (let b = 0; b < layers; b++) {
+      const bias = (n: string) => `blk.${b}.${n}.bias`;
+      if (!group.some((n) => has(bias(n)))) continue;
+      for (const n of group.filter((n) => !has(bias(n)))) {
+        const w = byName.get(`blk.${b}.${n}.weight`) ?? fail(`it has no tensor "blk.${b}.${n}.weight"`);
+        zeros.set(hfName(rec, bias(n))!.hf, w.dims[1]);
+      }
+    }
   const model = String(g.metadata.get("general.name") ?? arch);
-  return hfModel(cfg, ggufSource(g, rec, named, { hd, d, float32, bytesOf, floats, fail }), {
+  return hfModel(cfg, ggufSource(g, rec, named, zeros, { hd, d, float32, bytesOf, floats, fail }), {
     fail,
     tokenizer: (maxPositions) => ggufTokenizer(g, model, vocab, maxPositions),
     ropeInvFreq: ropeFreqs,
@@ -151,6 +163,8 @@ function ggufSource(
   g: Gguf,
   rec: GgufArch,
   named: Map<string, { t: GgufTensorInfo; undo?: Undo }>,
+  /** Biases the file leaves out of a group it has others of: zero, by transformers' name, of that many values. */
+  zeros: Map<string, number>,
   c: {
     hd: number;
     d: number;
@@ -188,14 +202,18 @@ function ggufSource(
     return out;
   };
   return {
-    shapes: new Map([...named].map(([hf, e]) => [hf, shape(e)])),
+    shapes: new Map<string, readonly number[]>([
+      ...[...named].map(([hf, e]): [string, number[]] => [hf, shape(e)]),
+      ...[...zeros].map(([hf, n]): [string, number[]] => [hf, [n]]),
+    ]),
     where: () => g.file,
     label: (hf) => {
       const gguf = named.get(hf)?.t.name ?? ggufOf(hf);
       return gguf ? `"${gguf}" (transformers' ${hf})` : `"${hf}"`;
     },
-    check: (hf) => void c.bytesOf(named.get(hf)!.t),
+    check: (hf) => void (zeros.has(hf) || c.bytesOf(named.get(hf)!.t)),
     read(hf, matrix) {
+      if (zeros.has(hf)) return new Float32Array(zeros.get(hf)!);
       const { t, undo } = named.get(hf)!;
       const [cols, rows = 1] = t.dims;
       const rowOrder = order(undo, rows > 1 ? rows : cols);
