@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { brownDir, HELD_OUT_EVERY, readBrown, sampleBrown, splitBrown } from "../probes/corpus.js";
 import { BROWN_SAMPLE, DEFAULT_PROMPTS, loadPromptSet } from "../probes/prompts.js";
-import { buildGguf } from "../models/analogs/build.js";
+import { buildGguf } from "../models/gguf/build.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { TEST_CACHE } from "./helpers.js";

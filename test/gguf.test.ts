@@ -12,12 +12,12 @@ import { codedTypes, quantizedLinear } from "../models/gguf/codes.js";
 import { dequantizeLinear } from "../models/writer/quantized.js";
 import { openGguf } from "../models/gguf/reader.js";
 import { runProbes } from "../probes/run.js";
-import { buildGguf } from "../models/analogs/build.js";
+import { buildGguf } from "../models/gguf/build.js";
 import { readModel } from "../onnx/io.js";
 import { loadTokenizer } from "../probes/tokenizer.js";
 import { rel, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 import { readSpec, withKey, writeGguf } from "./gguf-writer.js";
-import { ggufLlama } from "../models/gguf/convert.js";
+import { ggufModel } from "../models/gguf/convert.js";
 import { llama3, ropeInvFreq } from "../models/safetensors/rope.js";
 import { notebookNumbers } from "../reports/results.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
@@ -409,7 +409,7 @@ describe("a Llama 3 GGUF written by llama.cpp's convert_hf_to_gguf.py (tools/mak
   const converted = (file: string) => {
     const g = openGguf(path.join(dir, file));
     try {
-      return ggufLlama(g, { float32: true });
+      return ggufModel(g, { float32: true });
     } finally {
       g.close();
     }
@@ -477,7 +477,7 @@ describe("a Llama 3 GGUF written by llama.cpp's convert_hf_to_gguf.py (tools/mak
     const g = openGguf(writeGguf(path.join(tmpDir("gguf-gpt2-pre-"), "gpt2.gguf"), spec));
     let ours: Record<string, unknown>, config: object;
     try {
-      ({ tokenizer: ours, tokenizerConfig: config } = ggufLlama(g, { float32: true }) as never);
+      ({ tokenizer: ours, tokenizerConfig: config } = ggufModel(g, { float32: true }) as never);
     } finally {
       g.close();
     }
@@ -504,7 +504,7 @@ describe("a Llama 3 GGUF written by llama.cpp's convert_hf_to_gguf.py (tools/mak
     );
     const g = openGguf(file);
     try {
-      expect(() => ggufLlama(g)).toThrow(
+      expect(() => ggufModel(g)).toThrow(
         /^.*klingon\.gguf: model "probespec tiny llama3" has tokenizer\.ggml\.pre "klingon-bpe", a pre-tokenizer probespec does not know \([^\n]*\)[^\n]*$/,
       );
     } finally {

@@ -8,7 +8,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { buildGguf } from "../models/analogs/build.js";
+import { buildGguf } from "../models/gguf/build.js";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { brownDir, readBrown, sampleBrown } from "../probes/corpus.js";
 import { loadTokenizer } from "../probes/tokenizer.js";

@@ -14,7 +14,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { ggufLlama } from "../models/gguf/convert.js";
+import { ggufModel } from "../models/gguf/convert.js";
 import { openGguf } from "../models/gguf/reader.js";
 import { loadRegistry, PROJECT_ROOT } from "../models/registry/registry.js";
 import { resolvePath } from "../models/registry/sources.js";
@@ -34,7 +34,7 @@ for (const f of parts) if (!fs.existsSync(f)) throw new Error(`${f} is missing: 
 const g = openGguf(parts);
 let vocab: number;
 try {
-  const { tokenizer, tokenizerConfig, config } = ggufLlama(g);
+  const { tokenizer, tokenizerConfig, config } = ggufModel(g);
   vocab = config.vocab;
   const dir = path.join(out, "tokenizer");
   fs.mkdirSync(dir, { recursive: true });

@@ -15,11 +15,7 @@ import { generateWeights } from "./weights.js";
 import type { AnalogWeights } from "../writer/types.js";
 import { hfConfig, writeModelFolder } from "../writer/folder.js";
 import { genaiConfig } from "./genai.js";
-import { key, partsSha256, reuse, sourceHash, WRITER_SOURCE, writeConverted } from "../writer/cache.js";
-import { ggufLlama } from "../gguf/convert.js";
-import { openGguf, openParts } from "../gguf/reader.js";
-import { ggufWeightForm } from "../gguf/form.js";
-import { GgufError } from "../gguf/error.js";
+import { key, reuse, sourceHash, WRITER_SOURCE } from "../writer/cache.js";
 import { readLlama2c, toRotateHalf } from "./llama2c.js";
 
 export interface AnalogRequest {
@@ -33,7 +29,6 @@ export interface AnalogRequest {
 
 /** The generator's own source, in every analog's and llama2.c conversion's key beside the writer's. */
 const ANALOG_SOURCE = sourceHash(import.meta.dirname);
-const GGUF_SOURCE = sourceHash(path.join(import.meta.dirname, "..", "gguf"));
 
 async function tokenizerFor(kind: AnalogConfig["tokenizer"], vocab: number, llama2cTok?: string): Promise<object> {
   if (kind === "mistral") return mistralTokenizerJson();
@@ -150,63 +145,4 @@ export async function buildLlama2c(
       probespec: { synthetic: false, converted_from: `llama2.c ${checkpoint}` },
     },
   );
-}
-
-/**
- * Converts a Llama-architecture GGUF (one file, or byte-split parts) into an
- * HF-layout ONNX folder, cached by content: TorchScript dialect, weights streamed tensor by
- * tensor into model.onnx_data: every block-format tensor as its codes, 4-bit planes for MatMulNBits and
- * GatherBlockQuantized (models/gguf/codes.ts, onnx/nbits.ts), norms and float tensors as float32
- * (`float32`: every weight dequantised, the form the codes are checked against).
- * `sha256`, where given, must match.
- */
-export async function buildGguf(
-  files: readonly string[],
-  cacheDir: string,
-  {
-    sha256,
-    onProgress = () => {},
-    float32 = false,
-  }: { sha256?: string; onProgress?: (m: string) => void; float32?: boolean } = {},
-): Promise<string> {
-  for (const f of files) if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
-  // What is not a GGUF is named before a byte of it is hashed (a FIFO or /dev/zero would never end).
-  const io = openParts(files);
-  try {
-    if (io.total < 4 || Buffer.from(io.read(0, 4)).toString("latin1") !== "GGUF")
-      throw new GgufError(`${files.join(" + ")} is not a GGUF file (it does not begin with "GGUF")`);
-  } finally {
-    io.close();
-  }
-  onProgress(`checking ${files.map((f) => path.basename(f)).join(" + ")} (sha256)`);
-  const sha = await partsSha256(files);
-  if (sha256 && sha !== sha256)
-    throw new Error(
-      `${files.join(" + ")} has sha256 ${sha}, not the ${sha256} the entry names; the file is damaged or another one`,
-    );
-  // The weights' form is in the key too (block formats as MatMulNBits codes, or float32), besides the sources.
-  const dir = path.join(
-    cacheDir,
-    "gguf",
-    `${sha.slice(0, 12)}-${key({ sha, WRITER_SOURCE, GGUF_SOURCE, weights: float32 ? "float32" : "matmulnbits-codes" })}`,
-  );
-  if (reuse(dir)) return dir;
-  const g = openGguf(files);
-  try {
-    const { config, weights, tokenizer, tokenizerConfig } = ggufLlama(g, { float32 });
-    return writeConverted(dir, config, weights, {
-      tokenizer,
-      tokenizerConfig,
-      config: hfConfig(config, {
-        probespec: {
-          synthetic: false,
-          converted_from: `GGUF ${files.map((f) => path.basename(f)).join(" + ")} (sha256 ${sha})`,
-          weights: float32 ? "float32 (every block format dequantised)" : ggufWeightForm(g.tensors),
-        },
-      }),
-      onProgress,
-    });
-  } finally {
-    g.close();
-  }
 }

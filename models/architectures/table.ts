@@ -8,6 +8,7 @@
  * tensor_mapping.py and TransformerLens' architecture adapters are the models of this; docs/adding-an-architecture.md
  * is the checklist.
  */
+import { GGUF, type GgufArch } from "./gguf.js";
 
 /** The MLP's nonlinearity, as config.json's hidden_act names it: SiLU, erf GELU, tanh GELU, Apertus' xIELU. */
 export type Activation = "silu" | "gelu" | "gelu_pytorch_tanh" | "xielu";
@@ -147,8 +148,8 @@ export type LayerType = "full_attention" | "sliding_attention";
 export interface Architecture extends Traits {
   /** Where a checkpoint of the type can be converted (models/safetensors): how it is read. */
   checkpoint?: CheckpointRules;
-  /** Where a GGUF of the type can be converted (models/gguf): its general.architecture. */
-  gguf?: string;
+  /** Where a GGUF of the type can be converted (models/gguf): how its file is read (gguf.ts). */
+  gguf?: GgufArch;
 }
 
 const LLAMA_NAMES: Names = {
@@ -186,14 +187,15 @@ const GEMMA_TRAITS: Traits = {
 };
 
 const TABLE = {
-  llama: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", mlpBias: true }, gguf: "llama" },
-  mistral: { ...LLAMA_TRAITS, checkpoint: { attnBias: "never", window: "every" }, gguf: "mistral" },
-  qwen2: { ...LLAMA_TRAITS, checkpoint: { attnBias: "qkv", window: "marked" } },
-  qwen3: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", qkNorm: "head", window: "marked" } },
+  llama: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", mlpBias: true }, gguf: GGUF.llama },
+  mistral: { ...LLAMA_TRAITS, checkpoint: { attnBias: "never", window: "every" } },
+  qwen2: { ...LLAMA_TRAITS, checkpoint: { attnBias: "qkv", window: "marked" }, gguf: GGUF.qwen2 },
+  qwen3: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", qkNorm: "head", window: "marked" }, gguf: GGUF.qwen3 },
   // GemmaConfig reads a legacy "gelu" as the tanh one.
   gemma: {
     ...GEMMA_TRAITS,
     checkpoint: { attnBias: "if-true", headDim: "required", actAliases: { gelu: "gelu_pytorch_tanh" } },
+    gguf: GGUF.gemma,
   },
   // Gemma 2: Gemma's, with Gemma2Config's defaults where config.json leaves a key out (head_dim and
   // query_pre_attn_scalar 256, soft-capping 50 and 30, a window of 4096); Gemma2MLP reads hidden_activation.
@@ -207,6 +209,7 @@ const TABLE = {
       actKey: "hidden_activation",
       window: { size: 4096, fullEvery: 2 },
     },
+    gguf: GGUF.gemma2,
   },
   // Gemma 3 (Gemma3ForCausalLM): Gemma 2's, with QK-norm over each head (Gemma3RMSNorm, so 1 + w), no soft-capping
   // by default, every sliding_window_pattern-th layer full (6 by default), and RoPE of its own base on the sliding
@@ -263,6 +266,7 @@ const TABLE = {
       rope: { partial: true, neoxKeys: true },
       parallelKey: "use_parallel_residual",
     },
+    gguf: GGUF.gpt_neox,
   },
   // Apertus: QK-norm, an up/down MLP with no gate through xIELU (its alpha_p, alpha_n, beta and eps per layer,
   // activations.py's XIELUActivation), its own names for the two norms, and ApertusConfig's llama3 RoPE by default
@@ -289,7 +293,11 @@ const TABLE = {
     },
   },
   // Phi-3: no biases, fused projections, partial_rotary_factor.
-  phi3: { ...LLAMA_TRAITS, checkpoint: { attnBias: "never", fused: true, window: "every", rope: { partial: true } } },
+  phi3: {
+    ...LLAMA_TRAITS,
+    checkpoint: { attnBias: "never", fused: true, window: "every", rope: { partial: true } },
+    gguf: GGUF.phi3,
+  },
   // GPT-2: LayerNorm with biases, learned absolute positions and no RoPE, an MLP of GELU's tanh form (gelu_new,
   // activations.py's NewGELUActivation), biases on every projection, tied. Its Conv1D weights are stored [in, out]: the
   // reader turns them (weights.ts). GPT2Config's key names and defaults (n_inner null is 4 × n_embd, GPT2Block).
@@ -345,6 +353,7 @@ const TABLE = {
         add_cross_attention: "cross-attention layers, which read an encoder's states, are not converted",
       },
     },
+    gguf: GGUF.gpt2,
   },
   // Mixtral: Mistral's attention and window, and a mixture of experts for the MLP; MixtralConfig's defaults (8 experts,
   // 2 per token, default_theta 1e6). router_jitter_noise scales the router's input only in training
@@ -370,8 +379,8 @@ export const ARCHITECTURES: Record<Family, Architecture> = TABLE;
 export const CHECKPOINT_TYPES = (Object.keys(ARCHITECTURES) as Family[]).filter((t) => ARCHITECTURES[t].checkpoint);
 
 /** The GGUF architectures converted (general.architecture), each with its entry's model type. */
-export const GGUF_ARCHITECTURES = new Map(
-  (Object.keys(ARCHITECTURES) as Family[]).flatMap((t) => (ARCHITECTURES[t].gguf ? [[ARCHITECTURES[t].gguf!, t]] : [])),
+export const GGUF_ARCHITECTURES: ReadonlyMap<string, Family> = new Map(
+  (Object.keys(ARCHITECTURES) as Family[]).flatMap((t) => (ARCHITECTURES[t].gguf?.names ?? []).map((n) => [n, t])),
 );
 
 export function traitsOf(c: { family: Family }): Architecture {

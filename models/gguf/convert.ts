@@ -1,69 +1,43 @@
 /**
- * A Llama-architecture GGUF (llama, mistral: GQA, tied or untied output, rope base
- * and eps from the metadata) as the analogs' config and weights, for the project's
- * own ONNX writer. Weights are lazy: each is read and dequantised when the writer
- * asks for it, so the model is never whole in memory. llama.cpp's converter stores
- * q and k with interleaved rotary pairs (Meta's order); they are permuted back to
- * HF's rotate-half order, as transformers' GGUF loader does.
+ * A GGUF as the HF model it was converted from: its entry in the architecture table (models/architectures/gguf.ts)
+ * maps the metadata to the model type's config.json keys and each tensor to transformers' name, with llama.cpp's converter's transform
+ * undone; then the safetensors path's own hfModel applies the type's quirks, so that a type's forward pass is
+ * written once, whichever file the weights come from. Weights are lazy: each is read and dequantised when the
+ * writer asks for it, so the model is never whole in memory.
  *
- * What llama.cpp applies to a llama model is applied (linear rope scaling, Llama 3's
- * per-pair rope_freqs divisors, the optional attention and MLP biases its loader reads); what it would refuse, or what
- * this converter cannot apply, is refused by name: every tensor of the file is read,
- * or the file is refused naming the ones that would not be.
+ * Block formats stay compact: a matrix in a block format is handed over as its codes (a stand-in the writer
+ * emits as MatMulNBits or GatherBlockQuantized; rows reordered as codes where the converter reordered them);
+ * `float32` dequantises every weight (the form the codes are checked against). What llama.cpp applies is
+ * applied (linear rope scaling, Llama 3's per-pair rope_freqs divisors, its defaults for keys left out); what it
+ * would refuse, or what this converter cannot apply, is refused by name: every tensor of the file is read, or
+ * the file is refused naming the ones that would not be.
  */
-import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
 import { rotateHalfRows } from "../analogs/llama2c.js";
+import { hfModel, type Converted } from "../safetensors/convert.js";
 import { ropeInvFreq } from "../safetensors/rope.js";
-import { GGUF_ARCHITECTURES } from "../architectures/table.js";
-import type { AnalogWeights, LayerWeights } from "../writer/types.js";
-import { permuteRows, standIn } from "../writer/quantized.js";
+import { turnedStandIn, type TensorSource } from "../safetensors/weights.js";
+import { gatherRows, standIn } from "../writer/quantized.js";
+import { ARCHITECTURES, GGUF_ARCHITECTURES } from "../architectures/table.js";
+import { hfName, type GgufArch, type Undo } from "../architectures/gguf.js";
 import { isCoded, quantizedLinear } from "./codes.js";
 import { dequantize, tensorBytes } from "./dequantize.js";
 import { GgufError } from "./error.js";
-import type { Gguf } from "./reader.js";
+import type { Gguf, GgufTensorInfo } from "./reader.js";
 import { ggufTokenizer } from "./tokenizer.js";
 
 /** Llama 3's per-pair frequency divisors (llama.cpp's LLM_TENSOR_ROPE_FREQS), written by convert_hf_to_gguf.py for rope_type "llama3". */
 const ROPE_FREQS = "rope_freqs.weight";
 
-/** A layer's tensors, then the biases llama.cpp's loader reads where they are there (llama-model.cpp, LLM_ARCH_LLAMA). */
-const LAYER_TENSORS = [
-  "attn_norm.weight",
-  "ffn_norm.weight",
-  "attn_q.weight",
-  "attn_k.weight",
-  "attn_v.weight",
-  "attn_output.weight",
-  "ffn_gate.weight",
-  "ffn_up.weight",
-  "ffn_down.weight",
-] as const;
-const LAYER_BIASES = [
-  "attn_q.bias",
-  "attn_k.bias",
-  "attn_v.bias",
-  "attn_output.bias",
-  "ffn_gate.bias",
-  "ffn_up.bias",
-  "ffn_down.bias",
-] as const;
-
 /** `float32`: every weight dequantised to float32 (the form the codes are checked against). */
-export function ggufLlama(
-  g: Gguf,
-  { float32 = false }: { float32?: boolean } = {},
-): {
-  config: ModelConfig;
-  weights: AnalogWeights;
-  tokenizer: object;
-  tokenizerConfig: object;
-} {
-  const fail = (m: string): never => {
-    throw new GgufError(`${g.file}: ${m}`);
+export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = {}): Converted {
+  const fail = (m: string, file = g.file): never => {
+    throw new GgufError(`${file}: ${m}`);
   };
   const arch = String(g.metadata.get("general.architecture"));
-  if (!GGUF_ARCHITECTURES.has(arch))
+  const family =
+    GGUF_ARCHITECTURES.get(arch) ??
     fail(`architecture "${arch}" is not converted (probespec converts ${[...GGUF_ARCHITECTURES.keys()].join(", ")})`);
+  const rec: GgufArch = ARCHITECTURES[family].gguf!;
   /** A metadata number: present (or defaulted), finite, and a positive whole number where it counts something. */
   const meta = (key: string, { fallback, whole = true }: { fallback?: number; whole?: boolean } = {}): number => {
     const v = g.metadata.get(`${arch}.${key}`) ?? fallback;
@@ -74,41 +48,35 @@ export function ggufLlama(
       );
     return v;
   };
-  const byName = new Map(g.tensors.map((t) => [t.name, t]));
-  const read = (name: string, shape: number[]): Float32Array => {
-    const t = byName.get(name);
-    if (!t) return fail(`it has no tensor "${name}"`);
-    if (t.dims.join() !== shape.join())
-      fail(`tensor "${name}" is [${t.dims}] (ggml order), where [${shape}] is expected`);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const what = `${g.file}: tensor "${name}"`;
-    return dequantize(t.type, g.read(g.dataStart + t.offset, tensorBytes(t.type, count, what)), count, what);
-  };
-  /**
-   * A linear weight: a block format stays as its codes (a stand-in the writer emits as MatMulNBits,
-   * rows reordered by `rows` where given); a float one is read as float32.
-   */
-  const linear = (name: string, shape: number[], rows?: (w: Float32Array) => Float32Array): Float32Array => {
-    const t = byName.get(name);
-    if (!t || !isCoded(t.type) || float32) return rows ? rows(read(name, shape)) : read(name, shape);
-    if (t.dims.join() !== shape.join())
-      fail(`tensor "${name}" is [${t.dims}] (ggml order), where [${shape}] is expected`);
-    const [cols, n] = shape,
-      what = `${g.file}: tensor "${name}"`;
-    let q = quantizedLinear(t.type, g.read(g.dataStart + t.offset, tensorBytes(t.type, n * cols, what)), n, cols, what);
-    if (rows) q = permuteRows(q, rows(Float32Array.from({ length: n }, (_, i) => i)));
-    return standIn(q);
-  };
-  const d = meta("embedding_length"),
-    heads = meta("attention.head_count"),
-    kvHeads = meta("attention.head_count_kv", { fallback: heads });
-  const hidden = meta("feed_forward_length"),
-    layers = meta("block_count");
+  // config.json as the type spells it, from the metadata.
+  const cfg: Record<string, unknown> = { model_type: family };
+  for (const k of rec.metadata) {
+    const v = g.metadata.get(`${arch}.${k.gguf}`);
+    if (v === undefined && k.optional) continue;
+    if (k.none !== undefined && v === k.none) cfg[k.hf] = null;
+    else
+      cfg[k.hf] = meta(k.gguf, {
+        fallback: typeof k.fallback === "function" ? k.fallback(cfg) : k.fallback,
+        whole: !!k.whole,
+      });
+  }
+  const hfKey = (gguf: string) => rec.metadata.find((k) => k.gguf === gguf)!.hf;
+  const [d, heads, layers] = ["embedding_length", "attention.head_count", "block_count"].map(
+    (k) => cfg[hfKey(k)] as number,
+  );
   if (d % heads) fail(`embedding_length ${d} is not a multiple of attention.head_count ${heads}`);
-  if (heads % kvHeads) fail(`attention.head_count ${heads} is not a multiple of attention.head_count_kv ${kvHeads}`);
-  const hd = d / heads;
-  const rotary = meta("rope.dimension_count", { fallback: hd });
-  if (rotary !== hd) fail(`partial rotary (rope.dimension_count ${rotary} of ${hd} dims per head) is not converted`);
+  const hd = (cfg.head_dim as number | undefined) ?? d / heads;
+  // transformers' attention has one head_dim for keys and values alike.
+  const valueLength = g.metadata.get(`${arch}.attention.value_length`);
+  if (valueLength !== undefined && valueLength !== hd)
+    fail(`attention.value_length ${JSON.stringify(valueLength)} is not the ${hd} dims of a key head: not converted`);
+  if (rec.rotary !== "none") {
+    // Phi-3's converter writes int(factor × d) / heads: of d / heads, whatever key_length says.
+    const rotary = meta("rope.dimension_count", { fallback: rec.rotary === "whole" ? hd : d / heads });
+    if (rec.rotary === "whole" && rotary !== hd)
+      fail(`partial rotary (rope.dimension_count ${rotary} of ${hd} dims per head) is not converted`);
+    if (rec.rotary !== "whole") cfg[rec.rotary] = rotary / (d / heads);
+  }
   // Nothing is allocated per layer before the tensor list agrees with the layer count.
   const blocks = new Set(g.tensors.flatMap((t) => /^blk\.(\d+)\./.exec(t.name)?.[1] ?? []).map(Number));
   const counted = blocks.size ? [...blocks].reduce((a, b) => Math.max(a, b), 0) + 1 : 0;
@@ -116,21 +84,49 @@ export function ggufLlama(
     fail(
       `block_count is ${layers}, and its tensors are of ${blocks.size} blocks${blocks.size ? ` numbered up to ${counted - 1}` : ""}; the metadata and the tensors disagree`,
     );
+  const byName = new Map(g.tensors.map((t) => [t.name, t]));
+  const has = (n: string) => byName.has(n);
   const embedInfo = byName.get("token_embd.weight") ?? fail(`it has no tensor "token_embd.weight"`);
   const vocab = embedInfo.dims[1];
-  const tied = !byName.has("output.weight");
-  // Every tensor is read, or named: a weight left out silently would change every number.
-  const wanted = new Set([
-    "token_embd.weight",
-    "output_norm.weight",
-    ...(byName.has(ROPE_FREQS) ? [ROPE_FREQS] : []),
-    ...(tied ? [] : ["output.weight"]),
-    ...Array.from({ length: layers }, (_, l) => [
-      ...LAYER_TENSORS.map((t) => `blk.${l}.${t}`),
-      ...LAYER_BIASES.map((t) => `blk.${l}.${t}`).filter((n) => byName.has(n)),
-    ]).flat(),
-  ]);
-  const unread = g.tensors.filter((t) => !wanted.has(t.name)).map((t) => t.name);
+  cfg.vocab_size = vocab;
+  // llama.cpp's graphs read the embedding as the output where the file has no output.weight.
+  cfg.tie_word_embeddings = !has("output.weight");
+  Object.assign(cfg, rec.derive?.({ cfg, has, meta: (k) => g.metadata.get(`${arch}.${k}`) }));
+
+  const bytesOf = (t: GgufTensorInfo) => {
+    const what = `${g.file}: tensor "${t.name}"`,
+      count = t.dims.reduce((a, b) => a * b, 1);
+    return { what, count, bytes: g.read(g.dataStart + t.offset, tensorBytes(t.type, count, what)) };
+  };
+  const floats = (t: GgufTensorInfo) => {
+    const { what, count, bytes } = bytesOf(t);
+    return dequantize(t.type, bytes, count, what);
+  };
+  let ropeFreqs: number[] | undefined;
+  const ropeScale = ropeScaling(g, arch, fail);
+  if (rec.ropeFreqs && has(ROPE_FREQS)) {
+    // Llama 3's rope scaling (convert_hf_to_gguf.py's rope_freqs for rope_type "llama3"): llama.cpp divides each
+    // pair's frequency by its factor (ggml_rope_ext's freq_factors), after any linear scaling.
+    const t = byName.get(ROPE_FREQS)!;
+    if (t.dims.join() !== String(hd / 2))
+      fail(`tensor "${ROPE_FREQS}" is [${t.dims}] (ggml order), where [${hd / 2}] is expected`);
+    const base = ropeInvFreq(cfg.rope_theta as number, hd);
+    ropeFreqs = Array.from(floats(t), (factor, i) => {
+      if (!(factor > 0) || !Number.isFinite(factor))
+        fail(`tensor "${ROPE_FREQS}" holds ${factor} for rotary pair ${i}, where a positive divisor is needed`);
+      return Math.fround(base[i] / factor) / (ropeScale ?? 1);
+    });
+  } else if (ropeScale) cfg.rope_scaling = { rope_type: "linear", factor: ropeScale };
+
+  // Every tensor is transformers' one, or named: a weight left out silently would change every number.
+  const named = new Map<string, { t: GgufTensorInfo; undo?: Undo }>();
+  const unread: string[] = [];
+  for (const t of g.tensors) {
+    if (t.name === ROPE_FREQS && ropeFreqs) continue;
+    const m = hfName(rec, t.name);
+    if (m) named.set(m.hf, { t, undo: m.undo });
+    else unread.push(t.name);
+  }
   if (unread.length)
     fail(
       `tensor${unread.length > 1 ? "s" : ""} ${unread
@@ -138,116 +134,113 @@ export function ggufLlama(
         .map((n) => `"${n}"`)
         .join(
           ", ",
-        )}${unread.length > 5 ? ` and ${unread.length - 5} more` : ""} would not be read by the converter (a llama model it does not know; probespec refuses it rather than leave weights out)`,
+        )}${unread.length > 5 ? ` and ${unread.length - 5} more` : ""} would not be read by the converter (no tensor of a ${arch} model that probespec knows; it refuses the file rather than leave weights out)`,
     );
-  const ropeTheta = meta("rope.freq_base", { fallback: 10000, whole: false }),
-    ropeScale = ropeScaling(g, arch, fail);
-  // Llama 3's rope scaling (convert_hf_to_gguf.py's rope_freqs for rope_type "llama3"): llama.cpp divides each
-  // pair's frequency by its factor (ggml_rope_ext's freq_factors), after any linear scaling.
-  const base = ropeInvFreq(ropeTheta, hd);
-  const ropeFreqs = byName.has(ROPE_FREQS)
-    ? Array.from(read(ROPE_FREQS, [hd / 2]), (factor, i) => {
-        if (!(factor > 0) || !Number.isFinite(factor))
-          fail(`tensor "${ROPE_FREQS}" holds ${factor} for rotary pair ${i}, where a positive divisor is needed`);
-        return Math.fround(base[i] / factor) / (ropeScale ?? 1);
-      })
-    : undefined;
-  const config = modelConfig({
-    family: GGUF_ARCHITECTURES.get(arch)!,
-    layers,
-    d,
-    heads,
-    kvHeads,
-    hidden,
-    vocab,
-    tied,
-    maxPositions: Math.min(meta("context_length", { fallback: 2048 }), MAX_POSITIONS),
-    ropeTheta,
-    ...(ropeFreqs ? { ropeInvFreq: ropeFreqs } : { ropeScale }),
-    eps: meta("attention.layer_norm_rms_epsilon", { whole: false }),
-    ropeStyle: "half",
-    rotaryPct: 1,
-  });
-  const bias = (name: string, n: number) => (byName.has(name) ? read(name, [n]) : undefined);
-  const layer = (l: number): LayerWeights => {
-    const b = `blk.${l}`;
-    return {
-      get norm1() {
-        return read(`${b}.attn_norm.weight`, [d]);
-      },
-      get norm2() {
-        return read(`${b}.ffn_norm.weight`, [d]);
-      },
-      get q() {
-        return linear(`${b}.attn_q.weight`, [d, d], (w) => rotateHalfRows(w, heads, hd, w.length / d));
-      },
-      get k() {
-        return linear(`${b}.attn_k.weight`, [d, kvHeads * hd], (w) =>
-          rotateHalfRows(w, kvHeads, hd, w.length / (kvHeads * hd)),
-        );
-      },
-      get v() {
-        return linear(`${b}.attn_v.weight`, [d, kvHeads * hd]);
-      },
-      get o() {
-        return linear(`${b}.attn_output.weight`, [d, d]);
-      },
-      // llama.cpp's converter permutes q's and k's biases with their rows.
-      get qBias() {
-        const v = bias(`${b}.attn_q.bias`, d);
-        return v && rotateHalfRows(v, heads, hd, 1);
-      },
-      get kBias() {
-        const v = bias(`${b}.attn_k.bias`, kvHeads * hd);
-        return v && rotateHalfRows(v, kvHeads, hd, 1);
-      },
-      get vBias() {
-        return bias(`${b}.attn_v.bias`, kvHeads * hd);
-      },
-      get oBias() {
-        return bias(`${b}.attn_output.bias`, d);
-      },
-      get gate() {
-        return linear(`${b}.ffn_gate.weight`, [d, hidden]);
-      },
-      get up() {
-        return linear(`${b}.ffn_up.weight`, [d, hidden]);
-      },
-      get down() {
-        return linear(`${b}.ffn_down.weight`, [hidden, d]);
-      },
-      get gateBias() {
-        return bias(`${b}.ffn_gate.bias`, hidden);
-      },
-      get upBias() {
-        return bias(`${b}.ffn_up.bias`, hidden);
-      },
-      get downBias() {
-        return bias(`${b}.ffn_down.bias`, d);
-      },
-    };
-  };
-  const weights: AnalogWeights = {
-    get embed() {
-      // Codes too: GatherBlockQuantized reads the embedding's planes, MatMulNBits the lm_head's.
-      return linear("token_embd.weight", [d, vocab]);
-    },
-    layers: Array.from({ length: layers }, (_, l) => layer(l)),
-    get finalNorm() {
-      return read("output_norm.weight", [d]);
-    },
-    get lmHead() {
-      return tied ? this.embed : linear("output.weight", [d, vocab]);
-    },
-  };
+  // llama.cpp reads each bias of a group where the file has it: the ones a group lacks are zero, where transformers'
+  // config switches the group's biases on together.
+  const zeros = new Map<string, number>();
+  for (const group of rec.biasGroups ?? [])
+    for (let b = 0; b < layers; b++) {
+      const bias = (n: string) => `blk.${b}.${n}.bias`;
+      if (!group.some((n) => has(bias(n)))) continue;
+      for (const n of group.filter((n) => !has(bias(n)))) {
+        const w = byName.get(`blk.${b}.${n}.weight`) ?? fail(`it has no tensor "blk.${b}.${n}.weight"`);
+        zeros.set(hfName(rec, bias(n))!.hf, w.dims[1]);
+      }
+    }
   const model = String(g.metadata.get("general.name") ?? arch);
-  return { config, weights, ...ggufTokenizer(g, model, vocab, config.maxPositions) };
+  return hfModel(cfg, ggufSource(g, rec, named, zeros, { hd, d, float32, bytesOf, floats, fail }), {
+    fail,
+    tokenizer: (maxPositions) => ggufTokenizer(g, model, vocab, maxPositions),
+    ropeInvFreq: ropeFreqs,
+  });
 }
 
 /**
- * llama.cpp's rope scaling for a llama model: rope.scaling.factor (or the older
- * rope.scale_linear) with type "linear" (or none given) divides positions by the factor;
- * "yarn", "longrope" and any other type change the rotary in ways not converted here.
+ * The file's tensors by transformers' names and shapes, each read with the converter's transform undone: a
+ * reordering of rows as a reordering of the codes' rows, Gemma's 1 + w as w, GPT-2's transposed Conv1D as the linear
+ * it already is (the reader then takes it as it stands).
+ */
+function ggufSource(
+  g: Gguf,
+  rec: GgufArch,
+  named: Map<string, { t: GgufTensorInfo; undo?: Undo }>,
+  /** Biases the file leaves out of a group it has others of: zero, by transformers' name, of that many values. */
+  zeros: Map<string, number>,
+  c: {
+    hd: number;
+    d: number;
+    float32: boolean;
+    bytesOf: (t: GgufTensorInfo) => { what: string; count: number; bytes: Uint8Array };
+    floats: (t: GgufTensorInfo) => Float32Array;
+    fail: (m: string) => never;
+  },
+): TensorSource {
+  /** transformers' shape: ggml lists dimensions innermost first; a Conv1D's [in, out] is the ggml order itself. */
+  const shape = ({ t, undo }: { t: GgufTensorInfo; undo?: Undo }) =>
+    undo === "conv1d" ? [...t.dims] : [...t.dims].reverse();
+  const ggufOf = (hf: string) => {
+    const key = hf.replace(/\.(\d+)\./, ".{bid}.");
+    const bid = /\.(\d+)\./.exec(hf)?.[1] ?? "";
+    const entry = Object.entries(rec.tensors).find(([, v]) => (typeof v === "string" ? v : v.hf) === key);
+    return entry && entry[0].replace("{bid}", bid);
+  };
+  /** The row order that undoes the converter's, for a tensor of `rows` rows. */
+  const order = (undo: Undo | undefined, rows: number): number[] | undefined => {
+    const ids = Array.from({ length: rows }, (_, i) => i);
+    // LlamaModel.permute grouped each head's rows into interleaved pairs: rotateHalfRows puts them back in halves.
+    if (undo === "rotary") return Array.from(rotateHalfRows(Float32Array.from(ids), rows / c.hd, c.hd, 1));
+    // GPTNeoXModel wrote all q rows, then k, then v: back to each head's [q|k|v].
+    if (undo === "neox-qkv")
+      return ids.map((r) => {
+        const [h, part, t] = [Math.floor(r / (3 * c.hd)), Math.floor(r / c.hd) % 3, r % c.hd];
+        return part * c.d + h * c.hd + t;
+      });
+    return undefined;
+  };
+  const gather = (w: Float32Array, rows: number[], cols: number) => {
+    const out = new Float32Array(w.length);
+    rows.forEach((from, i) => out.set(w.subarray(from * cols, (from + 1) * cols), i * cols));
+    return out;
+  };
+  return {
+    shapes: new Map<string, readonly number[]>([
+      ...[...named].map(([hf, e]): [string, number[]] => [hf, shape(e)]),
+      ...[...zeros].map(([hf, n]): [string, number[]] => [hf, [n]]),
+    ]),
+    where: () => g.file,
+    label: (hf) => {
+      const gguf = named.get(hf)?.t.name ?? ggufOf(hf);
+      return gguf ? `"${gguf}" (transformers' ${hf})` : `"${hf}"`;
+    },
+    check: (hf) => void (zeros.has(hf) || c.bytesOf(named.get(hf)!.t)),
+    read(hf, matrix) {
+      if (zeros.has(hf)) return new Float32Array(zeros.get(hf)!);
+      const { t, undo } = named.get(hf)!;
+      const [cols, rows = 1] = t.dims;
+      const rowOrder = order(undo, rows > 1 ? rows : cols);
+      if (matrix && t.dims.length === 2 && isCoded(t.type) && !c.float32) {
+        const { what, bytes } = c.bytesOf(t);
+        let q = quantizedLinear(t.type, bytes, rows, cols, what);
+        if (rowOrder) q = gatherRows(q, rowOrder);
+        return undo === "conv1d" ? turnedStandIn(standIn(q)) : standIn(q);
+      }
+      let w = c.floats(t);
+      if (undo === "plus-one") w = w.map((v) => v - 1);
+      if (rowOrder) w = gather(w, rowOrder, t.dims.length === 2 ? cols : 1);
+      if (undo !== "conv1d") return w;
+      if (matrix) return turnedStandIn(w);
+      // The Conv1D's own [in, out] layout, for a reader that asks for the tensor as stored.
+      const turned = new Float32Array(w.length);
+      for (let o = 0; o < rows; o++) for (let i = 0; i < cols; i++) turned[i * rows + o] = w[o * cols + i];
+      return turned;
+    },
+  };
+}
+
+/**
+ * llama.cpp's rope scaling: rope.scaling.factor (or the older rope.scale_linear) with type "linear" (or none given)
+ * divides positions by the factor; "yarn", "longrope" and any other type change the rotary in ways not converted here.
  */
 function ropeScaling(g: Gguf, arch: string, fail: (m: string) => never): number | undefined {
   const type = g.metadata.get(`${arch}.rope.scaling.type`);

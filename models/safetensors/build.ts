@@ -16,7 +16,8 @@ import { halfForms } from "./weights.js";
 import { traitsOf } from "../architectures/table.js";
 import type { ModelShape, WeightUse } from "../registry/memory.js";
 
-const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname);
+// The table says how a checkpoint reads: its edits key the conversions too.
+const CHECKPOINT_SOURCE = sourceHash(import.meta.dirname, path.join(import.meta.dirname, "..", "architectures"));
 
 /**
  * huggingface_hub names a large (LFS) file's blob by its sha256: such a file is not read again to key it. A name is

@@ -15,7 +15,7 @@ import type { AnalogWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
 import { type Rope, ropeOf } from "./rope.js";
-import { gpt2Weights, llamaWeights, neoxWeights, type Needs } from "./weights.js";
+import { checkpointSource, gpt2Weights, llamaWeights, neoxWeights, type Needs, type TensorSource } from "./weights.js";
 
 /** The readers of the layouts that are not model.layers.N.* (the table's `layout`). */
 const LAYOUTS = { gpt_neox: neoxWeights, gpt2: gpt2Weights };
@@ -49,12 +49,36 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     // The parser quotes the file around the error, newlines and all: one line is what a message may be.
     return fail(`not readable as JSON (${(e as Error).message.replace(/\r?\n/g, "\\n")})`);
   }
+  return hfModel(cfg, checkpointSource(ck), {
+    fail,
+    tokenizer: (maxPositions) => tokenizerFiles(ck.dir, maxPositions),
+    otherwise: 'export the model to ONNX (optimum-cli export onnx) and point a "dir" entry at the export',
+  });
+}
+
+/** What feeds a model besides its config and tensors. */
+export interface ModelInputs {
+  fail: (m: string, file?: string) => never;
+  /** The tokenizer files, for the context the config allows. */
+  tokenizer: (maxPositions: number) => { tokenizer: object; tokenizerConfig: object };
+  /** Each rotary pair's frequency, where the source gives them one by one (a GGUF's rope_freqs) and not as a rope type. */
+  ropeInvFreq?: number[];
+  /** What a user can do with a model_type that is not converted. */
+  otherwise?: string;
+}
+
+/**
+ * A model from config.json's keys (as saved, or a GGUF's metadata mapped to them: models/architectures/gguf.ts) and its
+ * tensors by transformers' names: each type's quirks are applied here, whatever file the weights come from.
+ */
+export function hfModel(cfg: Record<string, any>, src: TensorSource, inputs: ModelInputs): Converted {
+  const { fail } = inputs;
   const modelType = String(cfg.model_type);
   const family = CHECKPOINT_TYPES.find((t) => t === modelType);
   const type =
     (family && ARCHITECTURES[family].checkpoint) ??
     fail(
-      `model_type "${modelType}" is not converted (probespec converts ${CHECKPOINT_TYPES.join(", ")}); export the model to ONNX (optimum-cli export onnx) and point a "dir" entry at the export`,
+      `model_type "${modelType}" is not converted (probespec converts ${CHECKPOINT_TYPES.join(", ")})${inputs.otherwise ? `; ${inputs.otherwise}` : ""}`,
     );
   /** A key as the type's config class reads it: under its own spelling, else the common one, else its default. */
   const given = (key: string): unknown => {
@@ -84,9 +108,9 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     );
   // Every layer holds tensors of its own: a count beyond the file's tensors is a broken config, refused before a
   // table of a million layers' names is built.
-  if (layers > ck.tensors.size)
+  if (layers > src.shapes.size)
     fail(
-      `"num_hidden_layers" is ${layers}, but the checkpoint holds only ${ck.tensors.size} tensors; each layer needs its own`,
+      `"num_hidden_layers" is ${layers}, but the checkpoint holds only ${src.shapes.size} tensors; each layer needs its own`,
     );
   const traits = ARCHITECTURES[family!];
   // torch.topk refuses more experts per token than there are.
@@ -125,6 +149,11 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
       : { theta: 10000, fraction: 0 };
   const local = byType?.sliding_attention;
   const localLayers = kinds?.flatMap((k, l) => (k === "sliding_attention" ? [l] : [])) ?? [];
+  if (inputs.ropeInvFreq) {
+    if (inputs.ropeInvFreq.length !== (hd * rope.fraction) / 2)
+      fail(`${inputs.ropeInvFreq.length} rotary frequencies are given for ${(hd * rope.fraction) / 2} rotary pairs`);
+    Object.assign(rope, { invFreq: inputs.ropeInvFreq, scale: undefined });
+  }
   // GPT2Attention's scaling is 1 where scale_attn_weights is false.
   const unscaled = type.scaleKey !== undefined && cfg[type.scaleKey] === false;
   const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : traits.tied;
@@ -180,8 +209,8 @@ export function hfCheckpoint(ck: Checkpoint): Converted {
     ...(traits.names.positions ? { positions: num("max_position_embeddings") } : {}),
     ...(experts ? { experts: experts.count } : {}),
   };
-  const weights = (type.layout ? LAYOUTS[type.layout] : llamaWeights)(ck, config, fail, need);
-  return { config, modelType, weights, ...tokenizerFiles(ck.dir, config.maxPositions) };
+  const weights = (type.layout ? LAYOUTS[type.layout] : llamaWeights)(src, config, fail, need);
+  return { config, modelType, weights, ...inputs.tokenizer(config.maxPositions) };
 }
 
 /** What changes the forward pass and is not applied: refused by name, never ignored. */

@@ -9,6 +9,7 @@ import type { AnalogWeights, Expert, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../architectures/table.js";
 import { DT } from "../../onnx/graph.js";
 import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
+import { gatherRows, quantizedOf, standIn } from "../writer/quantized.js";
 import { assertReadable, type Checkpoint, readHalf, readTensor } from "./reader.js";
 
 /** The tensors a type's config says its model has: transformers would fill a missing one at random, so it is refused. */
@@ -35,6 +36,62 @@ export interface Needs {
 
 type Fail = (m: string, file?: string) => never;
 
+/**
+ * A checkpoint's tensors by transformers' own names and shapes, whatever holds them: a safetensors checkpoint as
+ * saved, or a GGUF file read back through its architecture's record (models/architectures/gguf.ts), each of its tensors
+ * renamed and the converter's transform undone, so that one reader per layout serves both.
+ */
+export interface TensorSource {
+  /** Every tensor the source holds, by name, with its shape. */
+  shapes: ReadonlyMap<string, readonly number[]>;
+  /** The files, as messages name them; `name`'s own file where it has one. */
+  where(name?: string): string;
+  /** A tensor as messages name it (a GGUF's own name beside transformers'). */
+  label(name: string): string;
+  /** Refuses a tensor whose stored type cannot be read, naming it. */
+  check(name: string): void;
+  /**
+   * Its values. `matrix`: a [rows, cols] weight that may come as a stand-in for a compact form the writer keeps
+   * (16 bits read in place, half.ts; a GGUF block format's codes, quantized.ts); anything else is float32.
+   * `index`: the index-th matrix of a stack [n, rows, cols], read alone at its own offset.
+   */
+  read(name: string, matrix: boolean, index?: number): Float32Array;
+}
+
+/** A safetensors checkpoint as a source: float16 and bfloat16 matrices kept at 16 bits where they lie in its files. */
+export function checkpointSource(ck: Checkpoint): TensorSource {
+  return {
+    shapes: new Map([...ck.tensors].map(([n, t]) => [n, t.shape])),
+    where: (name) => (name === undefined ? ck.files.join(", ") : ck.tensors.get(name)!.file),
+    label: (name) => `"${name}"`,
+    check: (name) => assertReadable(ck.tensors.get(name)!),
+    read(name, matrix, index) {
+      const whole = ck.tensors.get(name)!;
+      const t =
+        index === undefined
+          ? whole
+          : {
+              ...whole,
+              name: `${name}[${index}]`,
+              shape: whole.shape.slice(1),
+              offset: whole.offset + (index * whole.length) / whole.shape[0],
+              length: whole.length / whole.shape[0],
+            };
+      if (matrix && t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16"))
+        return halfStandIn({
+          type: t.dtype === "BF16" ? DT.BFLOAT16 : DT.FLOAT16,
+          rows: t.shape[0],
+          cols: t.shape[1],
+          get bits() {
+            return readHalf(t);
+          },
+          at: { file: fs.realpathSync(t.file), offset: t.offset },
+        });
+      return readTensor(t);
+    },
+  };
+}
+
 /** Buffers older checkpoints carry that transformers skips on load (_keys_to_ignore_on_load_unexpected). */
 const IGNORED = [/\.(attention|attn)\.(bias|masked_bias)$/, /\.rotary_emb\.inv_freq$/];
 
@@ -51,62 +108,57 @@ function lazy<T>(fields: { [K in keyof T]: () => T[K] }): T {
  * and of its shape, and that every tensor of the checkpoint is one of them (or one transformers ignores
  * too): a weight left out silently would change every number.
  */
-function reader(ck: Checkpoint, fail: Fail, names: { [name: string]: number[] }) {
-  const files = ck.files.join(", ");
+function reader(src: TensorSource, fail: Fail, names: { [name: string]: number[] }) {
   // Every shape before anything is estimated or allocated from the config: a config that does not match its weights
   // (a hidden_size of 32000000) is a broken checkpoint, not one too big for the machine.
   for (const n of Object.keys(names)) {
-    const t = ck.tensors.get(n) ?? fail(`the checkpoint has no tensor "${n}"`, files);
-    assertReadable(t);
-    if (t.shape.join() !== names[n].join())
-      fail(`tensor "${n}" is [${t.shape}], where [${names[n]}] is expected`, t.file);
+    const shape = src.shapes.get(n) ?? fail(`the checkpoint has no tensor ${src.label(n)}`, src.where());
+    src.check(n);
+    if (shape.join() !== names[n].join())
+      fail(`tensor ${src.label(n)} is [${shape}], where [${names[n]}] is expected`, src.where(n));
   }
-  const unread = [...ck.tensors.keys()].filter((n) => !Object.hasOwn(names, n) && !IGNORED.some((r) => r.test(n)));
+  const unread = [...src.shapes.keys()].filter((n) => !Object.hasOwn(names, n) && !IGNORED.some((r) => r.test(n)));
   if (unread.length)
     fail(
       `${unread.length > 1 ? "tensors" : "tensor"} ${unread
         .slice(0, 5)
-        .map((n) => `"${n}"`)
+        .map(src.label)
         .join(", ")}${unread.length > 5 ? ` and ${unread.length - 5} more` : ""} would not be read by the converter; ` +
         "probespec refuses the checkpoint rather than leave weights out",
-      files,
+      src.where(),
     );
   /**
-   * `matrix`: a [rows, cols] weight stored as float16 or bfloat16 comes as a stand-in for its 16 bits
-   * (half.ts), which the writer keeps so, referring to them where they lie in the file (read only if asked
-   * for); anything else, and every vector, is read as float32. `index`: the index-th [rows, cols] matrix of
-   * a stack of them, [n, rows, cols] (Mixtral's fused experts), read alone at its own offset.
+   * `matrix`: a [rows, cols] weight may come as a stand-in for a compact form (16 bits, block codes), which the
+   * writer keeps so; anything else, and every vector, is read as float32. `index`: the index-th [rows, cols]
+   * matrix of a stack of them, [n, rows, cols] (Mixtral's fused experts), read alone.
    */
-  return (name: string, matrix = false, index?: number): Float32Array => {
-    const whole = ck.tensors.get(name)!;
-    const t =
-      index === undefined
-        ? whole
-        : {
-            ...whole,
-            name: `${name}[${index}]`,
-            shape: whole.shape.slice(1),
-            offset: whole.offset + (index * whole.length) / whole.shape[0],
-            length: whole.length / whole.shape[0],
-          };
-    if (matrix && t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16"))
-      return halfStandIn({
-        type: t.dtype === "BF16" ? DT.BFLOAT16 : DT.FLOAT16,
-        rows: t.shape[0],
-        cols: t.shape[1],
-        get bits() {
-          return readHalf(t);
-        },
-        at: { file: fs.realpathSync(t.file), offset: t.offset },
-      });
-    return readTensor(t);
-  };
+  return (name: string, matrix = false, index?: number): Float32Array => src.read(name, matrix, index);
 }
 
-/** Rows [from, to) of a [rows, cols] matrix, a 16-bit stand-in's or a Float32Array's. */
+/** Rows [from, to) of a [rows, cols] matrix: a 16-bit stand-in's, a block format's codes, or a Float32Array's. */
 function rowsOf(w: Float32Array, cols: number, from: number, to: number): Float32Array {
-  const h = halfOf(w);
-  return h ? halfStandIn(halfRows(h, from, to)) : w.subarray(from * cols, to * cols);
+  const h = halfOf(w),
+    q = quantizedOf(w);
+  if (h) return halfStandIn(halfRows(h, from, to));
+  if (q)
+    return standIn(
+      gatherRows(
+        q,
+        Array.from({ length: to - from }, (_, i) => from + i),
+      ),
+    );
+  return w.subarray(from * cols, to * cols);
+}
+
+/**
+ * A Conv1D weight ([in, out], GPT-2's) that its source holds already turned to nn.Linear's [out, in]: a GGUF's, which
+ * llama.cpp's converter transposes. The reader takes the linear as it is, where a checkpoint's own is turned.
+ */
+const TURNED = new WeakMap<Float32Array, Float32Array>();
+export function turnedStandIn(linear: Float32Array): Float32Array {
+  const a = new Float32Array(0);
+  TURNED.set(a, linear);
+  return a;
 }
 
 /** The 16-bit forms a checkpoint's weights will keep, as the cache key and the converted folder name them: "bf16", "fp16". */
@@ -131,10 +183,10 @@ const xielu = (alphaP: number, alphaN: number, beta: number, eps: number) => ({
 });
 
 /** llama, mistral, qwen2, qwen3, gemma, apertus, phi3: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
-export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
+export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, heads, kvHeads, hidden, vocab } = c;
   const hd = c.headDim ?? d / heads;
-  const has = (n: string) => ck.tensors.has(n);
+  const has = (n: string) => src.shapes.has(n);
   const names: { [name: string]: number[] } = { "model.embed_tokens.weight": [vocab, d], "model.norm.weight": [d] };
   // The family's traits: its norms' names, whether its MLP has a gate, and xIELU's parameters in mlp.act_fn (Apertus).
   const traits = traitsOf(c);
@@ -203,7 +255,7 @@ export function llamaWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: N
     const [qn, kn] = need.qkNorm === "whole" ? [heads * hd, kvHeads * hd] : [hd, hd];
     add(!!need.qkNorm, { "self_attn.q_norm.weight": [qn], "self_attn.k_norm.weight": [kn] });
   }
-  const read = reader(ck, fail, names);
+  const read = reader(src, fail, names);
   const layer = (l: number): LayerWeights => {
     const p = `model.layers.${l}`;
     const must = (n: string) => () => read(`${p}.${n}`);
@@ -327,10 +379,10 @@ function moeWeights(
  * 5 renames it on load). query_key_value is viewed as [heads, 3 × head] (GPTNeoXAttention:
  * view(..., -1, 3 * head_size), then chunk(3)): its rows are per head, q then k then v.
  */
-export function neoxWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
+export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, heads, hidden, vocab } = c;
   const hd = d / heads;
-  const has = (n: string) => ck.tensors.has(n);
+  const has = (n: string) => src.shapes.has(n);
   const head = has("embed_out.weight") ? "embed_out.weight" : "lm_head.weight";
   const names: { [name: string]: number[] } = {
     "gpt_neox.embed_in.weight": [vocab, d],
@@ -358,7 +410,7 @@ export function neoxWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Ne
       names[`${p}.attention.dense.bias`] = [d];
     }
   }
-  const read = reader(ck, fail, names);
+  const read = reader(src, fail, names);
   // The writer asks for q, k, v and their biases in turn: one layer's split is kept, not read six times.
   let split: { l: number; parts: { w: Float32Array; b: Float32Array }[] } | undefined;
   type Rows = Float32Array | Uint16Array;
@@ -366,6 +418,10 @@ export function neoxWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Ne
     const p = `gpt_neox.layers.${l}`;
     /** One of q, k, v (part 0, 1, 2): its rows out of every head's block of 3 × hd; no bias is a zero bias. */
     const cut = (stored: Float32Array, qkv: Rows, bias: Float32Array | undefined, k: number) => {
+      const rows = Array.from({ length: d }, (_, i) => (Math.floor(i / hd) * 3 + k) * hd + (i % hd));
+      const q = quantizedOf(stored);
+      // A block format's codes are cut as its rows of codes, and stay so.
+      if (q) return { w: standIn(gatherRows(q, rows)), b: Float32Array.from(rows, (r) => bias?.[r] ?? 0) };
       // A 16-bit weight is cut as its bits (read once, `qkv`), and stays 16-bit.
       const h16 = halfOf(stored);
       const w: Rows = h16 ? new Uint16Array(d * d) : new Float32Array(d * d),
@@ -429,9 +485,9 @@ export function neoxWeights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Ne
  * turned to nn.Linear's [out, in] here. c_attn's outputs are q, k, v one after another (GPT2Attention splits
  * them at hidden_size), each [d] wide; every Conv1D and LayerNorm has a bias.
  */
-export function gpt2Weights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
+export function gpt2Weights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, hidden, vocab } = c;
-  const has = (n: string) => ck.tensors.has(n);
+  const has = (n: string) => src.shapes.has(n);
   const pre = has("wte.weight") && !has("transformer.wte.weight") ? "" : "transformer.";
   const names: { [name: string]: number[] } = {
     [`${pre}wte.weight`]: [vocab, d],
@@ -456,7 +512,7 @@ export function gpt2Weights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Ne
       "mlp.c_proj.bias": [d],
     }))
       names[`${pre}h.${l}.${n}`] = s;
-  const read = reader(ck, fail, names);
+  const read = reader(src, fail, names);
   /**
    * Output columns [from, to) of a Conv1D weight stored [in, out], as an [out, in] matrix. A 16-bit one is turned as
    * its bits and stays 16-bit; turned, it is no longer the bytes in the file, and is written with the graph.
@@ -466,7 +522,9 @@ export function gpt2Weights(ck: Checkpoint, c: ModelConfig, fail: Fail, need: Ne
     () => {
       const [rows, cols] = names[name];
       const stored = read(name, true),
-        h16 = halfOf(stored);
+        h16 = halfOf(stored),
+        linear = TURNED.get(stored);
+      if (linear) return rowsOf(linear, rows, from, to ?? cols);
       const src: Float32Array | Uint16Array = h16 ? h16.bits : stored;
       const n = (to ?? cols) - from;
       const out = h16 ? new Uint16Array(n * rows) : new Float32Array(n * rows);

@@ -13,7 +13,16 @@ import type { AnalogWeights, LayerWeights } from "./types.js";
 import { traitsOf } from "../architectures/table.js";
 import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
-import { emitQuantizedEmbedding, emitQuantizedLinear, quantizedInits, quantizedOf } from "./quantized.js";
+import {
+  emitQuantizedEmbedding,
+  emitQuantizedLinear,
+  gatherRows,
+  quantizedInits,
+  quantizedOf,
+  type QuantizedLinear,
+  stackRows,
+  standIn,
+} from "./quantized.js";
 import { nbitsMatMul } from "../../onnx/nbits.js";
 import { emitHalfEmbedding, halfOf, halfStandIn, halfWeight } from "./half.js";
 
@@ -202,9 +211,15 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
     const mod = `${hf}.layers.${l}.${names.attn}`;
     let q: string, k: string, v: string;
     if (traits.fusedQkv) {
-      // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd]. 16-bit weights are fused as their bits.
-      const h16 = halfOf(w.q);
-      const qkv: Float32Array | Uint16Array = h16 ? new Uint16Array(3 * d * d) : new Float32Array(3 * d * d),
+      // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd]. 16-bit weights are fused as their bits, a block
+      // format's as its rows of codes.
+      const h16 = halfOf(w.q),
+        codes = [w.q, w.k, w.v].map(quantizedOf);
+      const qkv: Float32Array | Uint16Array = codes[0]
+          ? new Float32Array(0)
+          : h16
+            ? new Uint16Array(3 * d * d)
+            : new Float32Array(3 * d * d),
         bias = new Float32Array(3 * d);
       for (let hh = 0; hh < heads; hh++)
         for (const [part, src, b] of [
@@ -214,16 +229,29 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
         ] as const) {
           for (let t = 0; t < hd; t++) {
             const row = (hh * 3 + part) * hd + t;
+            bias[row] = b![hh * hd + t];
+            if (codes[0]) continue;
             const from = h16 ? halfOf(src)!.bits : src;
             qkv.set(from.subarray((hh * hd + t) * d, (hh * hd + t + 1) * d) as Float32Array & Uint16Array, row * d);
-            bias[row] = b![hh * hd + t];
           }
         }
       const y = g.o(s, "Reshape", [
         linear(
           `${s}/query_key_value`,
           x,
-          h16 ? halfStandIn({ type: h16.type, rows: 3 * d, cols: d, bits: qkv as Uint16Array }) : (qkv as Float32Array),
+          codes.every(Boolean)
+            ? standIn(
+                gatherRows(
+                  stackRows(codes as QuantizedLinear[]),
+                  Array.from({ length: 3 * d }, (_, r) => {
+                    const [hh, part, t] = [Math.floor(r / (3 * hd)), Math.floor(r / hd) % 3, r % hd];
+                    return part * d + hh * hd + t;
+                  }),
+                ),
+              )
+            : h16
+              ? halfStandIn({ type: h16.type, rows: 3 * d, cols: d, bits: qkv as Uint16Array })
+              : (qkv as Float32Array),
           3 * d,
           d,
           `${mod}.query_key_value`,

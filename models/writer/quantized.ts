@@ -41,19 +41,48 @@ export function standIn(q: QuantizedLinear): Float32Array {
 export const quantizedOf = (w: Float32Array | undefined): QuantizedLinear | undefined =>
   w ? STANDS_FOR.get(w) : undefined;
 
-/** The rows in a new order: row i of the result is row `from[i]` of q (q's and k's rotary permutation). */
-export function permuteRows(q: QuantizedLinear, from: ArrayLike<number>): QuantizedLinear {
+/** Row i of the result is row `from[i]` of q: q's and k's rotary permutation, a fused projection's part, a head's rows. */
+export function gatherRows(q: QuantizedLinear, from: ArrayLike<number>): QuantizedLinear {
   const blocks = q.cols / q.blockSize;
   const move = <T extends Uint8Array | Float32Array>(a: T, per: number): T => {
-    const out = new (a.constructor as { new (n: number): T })(a.length);
-    for (let i = 0; i < q.rows; i++) out.set(a.subarray(from[i] * per, (from[i] + 1) * per), i * per);
+    const out = new (a.constructor as { new (n: number): T })(from.length * per);
+    for (let i = 0; i < from.length; i++) out.set(a.subarray(from[i] * per, (from[i] + 1) * per), i * per);
     return out;
   };
   return {
     ...q,
+    rows: from.length,
     planes: q.planes.map((p) => move(p, (blocks * q.blockSize) / 2)),
     scales: move(q.scales, blocks),
     offsets: q.offsets && move(q.offsets, blocks),
+  };
+}
+
+/** The rows in a new order, every row kept. */
+export const permuteRows = (q: QuantizedLinear, from: ArrayLike<number>): QuantizedLinear => gatherRows(q, from);
+
+/** Several linears of one input width and one block format as one, their rows one after another. */
+export function stackRows(qs: readonly QuantizedLinear[]): QuantizedLinear {
+  const [first] = qs;
+  const joined = <T extends Uint8Array | Float32Array>(parts: T[]): T => {
+    const out = new (parts[0].constructor as { new (n: number): T })(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+    return out;
+  };
+  if (
+    qs.some((q) => q.cols !== first.cols || q.blockSize !== first.blockSize || q.planes.length !== first.planes.length)
+  )
+    throw new Error("stackRows: the linears differ in width, block size or planes");
+  const offsets = qs.some((q) => q.offsets)
+    ? joined(qs.map((q) => q.offsets ?? new Float32Array(q.scales.length)))
+    : undefined;
+  return {
+    rows: qs.reduce((n, q) => n + q.rows, 0),
+    cols: first.cols,
+    blockSize: first.blockSize,
+    planes: first.planes.map((_, j) => joined(qs.map((q) => q.planes[j]))),
+    scales: joined(qs.map((q) => q.scales)),
+    ...(offsets ? { offsets } : {}),
   };
 }
 

@@ -15,7 +15,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildGguf } from "../../models/analogs/build.js";
+import { buildGguf } from "../../models/gguf/build.js";
 import { buildCheckpoint, checkpointWeights } from "../../models/safetensors/build.js";
 import { sessionMemory } from "../../models/registry/memory.js";
 import { openCheckpoint } from "../../models/safetensors/reader.js";

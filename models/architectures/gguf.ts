@@ -1,0 +1,314 @@
+/**
+ * The GGUF half of the architecture table's entries (table.ts attaches each to its model type): the
+ * general.architecture names it is written under, how its metadata maps to the type's config.json keys, and each
+ * tensor's GGUF name with transformers' name and the transform llama.cpp's convert_hf_to_gguf.py applied, to be
+ * undone; the type's forward-pass quirks are its entry's, applied once for checkpoints and GGUFs alike. Read from
+ * the converter's class for the architecture (its set_gguf_parameters and modify_tensors) and gguf-py's constants.py
+ * (MODEL_TENSORS, TENSOR_NAMES) and tensor_mapping.py; how llama.cpp reads the file back (its defaults where a key is
+ * left out) from llama-model.cpp.
+ */
+
+/** A metadata key under "<arch>.", the config.json key it becomes, and how it is read. */
+export interface MetaKey {
+  gguf: string;
+  hf: string;
+  /** A count: a positive whole number (otherwise a positive number). */
+  whole?: boolean;
+  /** What llama.cpp assumes where the file leaves the key out; a function of the config read so far; none: required. */
+  fallback?: number | ((cfg: Record<string, unknown>) => number);
+  /** Left out where the file has none: the HF config class's default is llama.cpp's too. */
+  optional?: true;
+  /** A value that means "none" (Phi-3's sliding_window 0, which marks Phi-4), read as null. */
+  none?: number;
+}
+
+/**
+ * The converter's transform of a tensor, undone here:
+ * - "rotary": LlamaModel.permute interleaves each head's rotary halves into pairs (Meta's order) in q's and k's rows;
+ * - "plus-one": Gemma's norms are stored as 1 + w (transformers' GemmaRMSNorm applies 1 + w);
+ * - "neox-qkv": GPT-NeoX's query_key_value, per-head [q|k|v] rows, is stored as all q rows, then k, then v;
+ * - "conv1d": GPT-2's Conv1D weights ([in, out]) are stored transposed, as nn.Linear's [out, in].
+ */
+export type Undo = "rotary" | "plus-one" | "neox-qkv" | "conv1d";
+
+/** A tensor: transformers' name ({bid}: the block), and the converter's transform where it applied one. */
+export type TensorName = string | { hf: string; undo: Undo };
+
+export interface GgufArch {
+  /** The general.architecture values written for the type (llama.cpp reads "mistral" with its llama graph). */
+  names: string[];
+  /** What the metadata gives, as the type's config.json spells it. */
+  metadata: MetaKey[];
+  /**
+   * rope.dimension_count: the whole head ("whole", anything else refused), the config key for the rotated fraction
+   * of each head (Phi-3's partial_rotary_factor, written as int(factor × d) / heads), or "none" (no RoPE: GPT-2).
+   */
+  rotary: "whole" | "none" | "partial_rotary_factor";
+  /**
+   * Config keys that follow from what is read, where llama.cpp derives them and the file does not say: from the config
+   * so far, whether the file has a tensor, and the raw metadata under "<arch>.".
+   */
+  derive?: (read: {
+    cfg: Record<string, unknown>;
+    has: (gguf: string) => boolean;
+    meta: (key: string) => unknown;
+  }) => Record<string, unknown>;
+  /** Every tensor llama.cpp's graph for the architecture reads, by its GGUF name. */
+  tensors: Record<string, TensorName>;
+  /** rope_freqs.weight (Llama 3's rope scaling) divides each rotary pair's frequency (ggml_rope_ext's freq_factors). */
+  ropeFreqs?: true;
+  /**
+   * Linears (by GGUF name, less "blk.N." and ".bias") whose biases llama.cpp reads one by one where the file has them,
+   * and transformers' config switches on together: a bias the file leaves out of a group it has others of is zero.
+   */
+  biasGroups?: string[][];
+}
+
+/** The keys LlamaModel's and TextModel's set_gguf_parameters write, as LlamaConfig spells them. */
+const LLAMA_META: MetaKey[] = [
+  // llama.cpp's n_ctx_train; absent, a context of 2048 is assumed.
+  { gguf: "context_length", hf: "max_position_embeddings", whole: true, fallback: 2048 },
+  { gguf: "embedding_length", hf: "hidden_size", whole: true },
+  { gguf: "block_count", hf: "num_hidden_layers", whole: true },
+  { gguf: "feed_forward_length", hf: "intermediate_size", whole: true },
+  { gguf: "attention.head_count", hf: "num_attention_heads", whole: true },
+  // Absent: as many key-value heads as query heads (llama.cpp's n_head_kv default).
+  {
+    gguf: "attention.head_count_kv",
+    hf: "num_key_value_heads",
+    whole: true,
+    fallback: (c) => c.num_attention_heads as number,
+  },
+  { gguf: "attention.layer_norm_rms_epsilon", hf: "rms_norm_eps" },
+  // llama.cpp's rope_freq_base default.
+  { gguf: "rope.freq_base", hf: "rope_theta", fallback: 10000 },
+];
+
+/** Heads of key_length (TextModel writes head_dim there); absent, d / heads, as llama.cpp's n_embd_head_k. */
+const HEAD_DIM: MetaKey = {
+  gguf: "attention.key_length",
+  hf: "head_dim",
+  whole: true,
+  fallback: (c) => (c.hidden_size as number) / (c.num_attention_heads as number),
+};
+
+/** model.layers.{bid}.* as gguf-py's tensor_mapping.py maps them for llama-shaped models. */
+const LLAMA_TENSORS: Record<string, TensorName> = {
+  "token_embd.weight": "model.embed_tokens.weight",
+  "output_norm.weight": "model.norm.weight",
+  "output.weight": "lm_head.weight",
+  "blk.{bid}.attn_norm.weight": "model.layers.{bid}.input_layernorm.weight",
+  "blk.{bid}.ffn_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
+  "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
+  "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
+  "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
+  "blk.{bid}.attn_output.weight": "model.layers.{bid}.self_attn.o_proj.weight",
+  "blk.{bid}.attn_q.bias": "model.layers.{bid}.self_attn.q_proj.bias",
+  "blk.{bid}.attn_k.bias": "model.layers.{bid}.self_attn.k_proj.bias",
+  "blk.{bid}.attn_v.bias": "model.layers.{bid}.self_attn.v_proj.bias",
+  "blk.{bid}.ffn_gate.weight": "model.layers.{bid}.mlp.gate_proj.weight",
+  "blk.{bid}.ffn_up.weight": "model.layers.{bid}.mlp.up_proj.weight",
+  "blk.{bid}.ffn_down.weight": "model.layers.{bid}.mlp.down_proj.weight",
+};
+
+/** Each tensor of `t` whose name ends so, given the transform. */
+const undoing = (t: Record<string, TensorName>, ends: RegExp, undo: Undo): Record<string, TensorName> =>
+  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, ends.test(k) ? { hf: v as string, undo } : v]));
+
+/** LlamaConfig's attention_bias (q, k, v, o) and mlp_bias (gate, up, down): llama.cpp's llama reads each where it is. */
+const LLAMA_BIASES = [
+  ["attn_q", "attn_k", "attn_v", "attn_output"],
+  ["ffn_gate", "ffn_up", "ffn_down"],
+];
+
+/**
+ * Llama: q's and k's rows (and biases) permuted by LlamaModel.modify_tensors; every bias its loader reads. A GGUF arch
+ * "mistral" is read by llama.cpp with its llama graph, tensors and metadata alike.
+ */
+const LLAMA: GgufArch = {
+  names: ["llama", "mistral"],
+  metadata: LLAMA_META,
+  rotary: "whole",
+  tensors: undoing(
+    {
+      ...LLAMA_TENSORS,
+      "blk.{bid}.attn_output.bias": "model.layers.{bid}.self_attn.o_proj.bias",
+      "blk.{bid}.ffn_gate.bias": "model.layers.{bid}.mlp.gate_proj.bias",
+      "blk.{bid}.ffn_up.bias": "model.layers.{bid}.mlp.up_proj.bias",
+      "blk.{bid}.ffn_down.bias": "model.layers.{bid}.mlp.down_proj.bias",
+    },
+    /^blk\.\{bid\}\.attn_[qk]\.(weight|bias)$/,
+    "rotary",
+  ),
+  // LlamaConfig's attention_bias and mlp_bias, as the file's tensors say (llama.cpp reads each bias where it is).
+  derive: ({ has }) => ({
+    attention_bias: LLAMA_BIASES[0].some((n) => has(`blk.0.${n}.bias`)),
+    mlp_bias: LLAMA_BIASES[1].some((n) => has(`blk.0.${n}.bias`)),
+  }),
+  biasGroups: LLAMA_BIASES,
+  ropeFreqs: true,
+};
+
+/** Gemma: GemmaModel adds 1 to every norm's weight, and drops lm_head.weight (tied). */
+const GEMMA_TENSORS = (() => {
+  const { "output.weight": _, ...rest } = LLAMA_TENSORS;
+  return rest;
+})();
+
+/** By the model type whose entry each belongs to. */
+export const GGUF = {
+  llama: LLAMA,
+  // Qwen2: TextModel's tensors unpermuted (its rotary is llama.cpp's NEOX, transformers' rotate-half), q/k/v biases.
+  qwen2: { names: ["qwen2"], metadata: LLAMA_META, rotary: "whole", tensors: LLAMA_TENSORS },
+  // Qwen3: no biases, a q and a k RMSNorm over each head, head_dim as key_length.
+  qwen3: {
+    names: ["qwen3"],
+    metadata: [...LLAMA_META, HEAD_DIM],
+    rotary: "whole",
+    tensors: {
+      ...LLAMA_TENSORS,
+      "blk.{bid}.attn_q_norm.weight": "model.layers.{bid}.self_attn.q_norm.weight",
+      "blk.{bid}.attn_k_norm.weight": "model.layers.{bid}.self_attn.k_norm.weight",
+    },
+  },
+  gemma: {
+    names: ["gemma"],
+    metadata: [...LLAMA_META, HEAD_DIM],
+    rotary: "whole",
+    tensors: undoing(GEMMA_TENSORS, /norm\.weight$/, "plus-one"),
+  },
+  // Gemma 2: Gemma's, with norms after attention and around the MLP (constants.py's ATTN_POST_NORM, FFN_PRE_NORM,
+  // FFN_POST_NORM), soft-capping and the sliding window as Gemma2Model writes them (absent: llama.cpp's defaults,
+  // 50, 30 and 4096, Gemma2Config's too).
+  gemma2: {
+    names: ["gemma2"],
+    metadata: [
+      ...LLAMA_META,
+      HEAD_DIM,
+      { gguf: "attn_logit_softcapping", hf: "attn_logit_softcapping", optional: true },
+      { gguf: "final_logit_softcapping", hf: "final_logit_softcapping", optional: true },
+      { gguf: "attention.sliding_window", hf: "sliding_window", whole: true, optional: true },
+    ],
+    rotary: "whole",
+    // No key holds query_pre_attn_scalar: llama.cpp scales scores by key_length^-½, but for its 27B (46 layers),
+    // d / heads (llama-model.cpp, LLM_ARCH_GEMMA2, after gemma_pytorch's config).
+    derive: ({ cfg: c }) => ({
+      query_pre_attn_scalar:
+        c.num_hidden_layers === 46 ? (c.hidden_size as number) / (c.num_attention_heads as number) : c.head_dim,
+    }),
+    tensors: undoing(
+      {
+        ...GEMMA_TENSORS,
+        "blk.{bid}.ffn_norm.weight": "model.layers.{bid}.pre_feedforward_layernorm.weight",
+        "blk.{bid}.post_attention_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
+        "blk.{bid}.post_ffw_norm.weight": "model.layers.{bid}.post_feedforward_layernorm.weight",
+      },
+      /norm\.weight$/,
+      "plus-one",
+    ),
+  },
+  // Phi-3: qkv_proj and gate_up_proj kept fused (tensor_mapping.py: attn_qkv, ffn_up), unpermuted; partial rotary as
+  // rope.dimension_count; sliding_window 0 for none (Phi-4). Long-context rope factors (rope_factors_long/short) are no
+  // tensor of this record: such a file is refused.
+  phi3: {
+    names: ["phi3"],
+    metadata: [
+      ...LLAMA_META,
+      { gguf: "attention.sliding_window", hf: "sliding_window", whole: true, optional: true, none: 0 },
+    ],
+    rotary: "partial_rotary_factor",
+    tensors: {
+      "token_embd.weight": "model.embed_tokens.weight",
+      "output_norm.weight": "model.norm.weight",
+      "output.weight": "lm_head.weight",
+      "blk.{bid}.attn_norm.weight": "model.layers.{bid}.input_layernorm.weight",
+      "blk.{bid}.ffn_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
+      "blk.{bid}.attn_qkv.weight": "model.layers.{bid}.self_attn.qkv_proj.weight",
+      "blk.{bid}.attn_output.weight": "model.layers.{bid}.self_attn.o_proj.weight",
+      "blk.{bid}.ffn_up.weight": "model.layers.{bid}.mlp.gate_up_proj.weight",
+      "blk.{bid}.ffn_down.weight": "model.layers.{bid}.mlp.down_proj.weight",
+    },
+  },
+  // GPT-NeoX: LayerNorms with biases, query_key_value regrouped q, k, v (GPTNeoXModel.modify_tensors), partial rotary
+  // as rope.dimension_count, use_parallel_residual; no rope.freq_base is written (llama.cpp's default, 10000).
+  gpt_neox: {
+    names: ["gptneox"],
+    metadata: [
+      { gguf: "context_length", hf: "max_position_embeddings", whole: true, fallback: 2048 },
+      { gguf: "embedding_length", hf: "hidden_size", whole: true },
+      { gguf: "block_count", hf: "num_hidden_layers", whole: true },
+      { gguf: "feed_forward_length", hf: "intermediate_size", whole: true },
+      { gguf: "attention.head_count", hf: "num_attention_heads", whole: true },
+      { gguf: "attention.layer_norm_epsilon", hf: "layer_norm_eps" },
+      { gguf: "rope.freq_base", hf: "rope_theta", fallback: 10000 },
+    ],
+    rotary: "partial_rotary_factor",
+    // llama.cpp's gptneox reads use_parallel_residual, true where absent; attention biases where the file has them.
+    derive: ({ has, meta }) => ({
+      attention_bias: has("blk.0.attn_qkv.bias"),
+      use_parallel_residual: meta("use_parallel_residual") ?? true,
+    }),
+    tensors: {
+      "token_embd.weight": "gpt_neox.embed_in.weight",
+      "output_norm.weight": "gpt_neox.final_layer_norm.weight",
+      "output_norm.bias": "gpt_neox.final_layer_norm.bias",
+      "output.weight": "embed_out.weight",
+      "blk.{bid}.attn_norm.weight": "gpt_neox.layers.{bid}.input_layernorm.weight",
+      "blk.{bid}.attn_norm.bias": "gpt_neox.layers.{bid}.input_layernorm.bias",
+      "blk.{bid}.ffn_norm.weight": "gpt_neox.layers.{bid}.post_attention_layernorm.weight",
+      "blk.{bid}.ffn_norm.bias": "gpt_neox.layers.{bid}.post_attention_layernorm.bias",
+      "blk.{bid}.attn_qkv.weight": { hf: "gpt_neox.layers.{bid}.attention.query_key_value.weight", undo: "neox-qkv" },
+      "blk.{bid}.attn_qkv.bias": { hf: "gpt_neox.layers.{bid}.attention.query_key_value.bias", undo: "neox-qkv" },
+      "blk.{bid}.attn_output.weight": "gpt_neox.layers.{bid}.attention.dense.weight",
+      "blk.{bid}.attn_output.bias": "gpt_neox.layers.{bid}.attention.dense.bias",
+      "blk.{bid}.ffn_up.weight": "gpt_neox.layers.{bid}.mlp.dense_h_to_4h.weight",
+      "blk.{bid}.ffn_up.bias": "gpt_neox.layers.{bid}.mlp.dense_h_to_4h.bias",
+      "blk.{bid}.ffn_down.weight": "gpt_neox.layers.{bid}.mlp.dense_4h_to_h.weight",
+      "blk.{bid}.ffn_down.bias": "gpt_neox.layers.{bid}.mlp.dense_4h_to_h.bias",
+    },
+  },
+  // GPT-2: GPT2Config's own key names; learned positions (position_embd, kept float32 by the converter); every Conv1D
+  // weight transposed by GPT2Model.modify_tensors. feed_forward_length is written as 4 × n_embd whatever n_inner is:
+  // the tensors' shapes are checked against it.
+  gpt2: {
+    names: ["gpt2"],
+    metadata: [
+      { gguf: "context_length", hf: "n_positions", whole: true },
+      { gguf: "embedding_length", hf: "n_embd", whole: true },
+      { gguf: "block_count", hf: "n_layer", whole: true },
+      { gguf: "feed_forward_length", hf: "n_inner", whole: true },
+      { gguf: "attention.head_count", hf: "n_head", whole: true },
+      { gguf: "attention.layer_norm_epsilon", hf: "layer_norm_epsilon" },
+    ],
+    rotary: "none",
+    tensors: {
+      "token_embd.weight": "transformer.wte.weight",
+      "position_embd.weight": "transformer.wpe.weight",
+      "output_norm.weight": "transformer.ln_f.weight",
+      "output_norm.bias": "transformer.ln_f.bias",
+      "output.weight": "lm_head.weight",
+      "blk.{bid}.attn_norm.weight": "transformer.h.{bid}.ln_1.weight",
+      "blk.{bid}.attn_norm.bias": "transformer.h.{bid}.ln_1.bias",
+      "blk.{bid}.ffn_norm.weight": "transformer.h.{bid}.ln_2.weight",
+      "blk.{bid}.ffn_norm.bias": "transformer.h.{bid}.ln_2.bias",
+      "blk.{bid}.attn_qkv.weight": { hf: "transformer.h.{bid}.attn.c_attn.weight", undo: "conv1d" },
+      "blk.{bid}.attn_qkv.bias": "transformer.h.{bid}.attn.c_attn.bias",
+      "blk.{bid}.attn_output.weight": { hf: "transformer.h.{bid}.attn.c_proj.weight", undo: "conv1d" },
+      "blk.{bid}.attn_output.bias": "transformer.h.{bid}.attn.c_proj.bias",
+      "blk.{bid}.ffn_up.weight": { hf: "transformer.h.{bid}.mlp.c_fc.weight", undo: "conv1d" },
+      "blk.{bid}.ffn_up.bias": "transformer.h.{bid}.mlp.c_fc.bias",
+      "blk.{bid}.ffn_down.weight": { hf: "transformer.h.{bid}.mlp.c_proj.weight", undo: "conv1d" },
+      "blk.{bid}.ffn_down.bias": "transformer.h.{bid}.mlp.c_proj.bias",
+    },
+  },
+} satisfies Record<string, GgufArch>;
+
+/** A GGUF tensor's transformers name and transform, under its architecture's record; undefined where it has none. */
+export function hfName(arch: GgufArch, gguf: string): { hf: string; undo?: Undo } | undefined {
+  const bid = /^blk\.(\d+)\./.exec(gguf)?.[1];
+  const key = bid === undefined ? gguf : gguf.replace(/^blk\.\d+\./, "blk.{bid}.");
+  const t = Object.hasOwn(arch.tensors, key) ? arch.tensors[key] : undefined;
+  if (t === undefined) return undefined;
+  const { hf, undo } = typeof t === "string" ? { hf: t, undo: undefined } : t;
+  return { hf: bid === undefined ? hf : hf.replace("{bid}", bid), ...(undo ? { undo } : {}) };
+}

@@ -1,0 +1,221 @@
+/**
+ * GGUFs of architectures beyond llama, each written by llama.cpp's own convert_hf_to_gguf.py from a transformers
+ * checkpoint (tools/make_gguf_archs_fixture.py): the probe's numbers on each file against transformers' forward of
+ * the checkpoint it came from (the same weights), its tokenizer against the checkpoint's own, and every block-format
+ * path (fused rows, per-head regrouping, transposed Conv1D, Gemma's norms) against the float32 conversion of the
+ * same Q8_0 blocks.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import { GGUF_ARCHITECTURES } from "../models/architectures/table.js";
+import { buildGguf } from "../models/gguf/build.js";
+import { ggufModel } from "../models/gguf/convert.js";
+import { openGguf } from "../models/gguf/reader.js";
+import { readModel } from "../onnx/io.js";
+import { loadTokenizer } from "../probes/tokenizer.js";
+import type { ProbeResult } from "../probes/probe.js";
+import { notebookNumbers } from "../reports/results.js";
+import { readSpec, withKey, writeGguf, type GgufSpec, type GgufTensor } from "./gguf-writer.js";
+import { probeEntries, rel, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
+
+const DIR = path.join(import.meta.dirname, "fixtures", "gguf-archs");
+const REF = JSON.parse(fs.readFileSync(path.join(DIR, "reference.json"), "utf8"));
+
+/** Each file, and what of its architecture's record its numbers hold to. */
+const FILES: [string, string][] = [
+  ["qwen2", "q/k/v biases, untied, q and k rows as stored (no rotary permutation)"],
+  ["qwen2-q8_0", "llama.cpp's --outtype q8_0, run as MatMulNBits codes, against transformers' own GGUF loader"],
+  ["qwen3", "q_norm and k_norm, head_dim 32 from key_length where d / heads is 16"],
+  ["gemma", "norms stored as 1 + w, head_dim from key_length, a GQA of one key-value head, tied"],
+  ["gemma2", "Gemma's norms, sandwich norms, soft-capping and an alternating window from the metadata"],
+  ["phi3", "fused qkv_proj and gate_up_proj, half of each head rotated (rope.dimension_count), a window of 64"],
+  ["gpt_neox", "query_key_value regrouped per head, LayerNorms with biases, a quarter of each head rotated"],
+  ["gpt2", "Conv1D weights stored transposed, learned positions, tied"],
+];
+
+/** The probe's numbers of `r` within 1e-4 of the reference, and every last-position logit from its own graph. */
+async function holds(r: ProbeResult, ref: Record<string, any>) {
+  const seed = notebookNumbers(r);
+  seed.residual!.norms.forEach((n, L) => expect(rel(n, ref.norms[L]), `norm ${L}`).toBeLessThan(1e-4));
+  for (const k of ["logit_mean", "logit_std", "logit_max", "logit_min", "entropy", "top10_prob_mass"]) {
+    const scale = k === "logit_mean" ? ref.entropy.logit_std : Math.abs(ref.entropy[k]);
+    expect(Math.abs((seed.entropy as never)[k] - ref.entropy[k]) / scale, k).toBeLessThan(1e-4);
+  }
+  expect(loadTokenizer(path.dirname(r.provenance.onnxFile)).encode(ref.prompt)).toEqual(ref.input_ids);
+  const s = await ort.InferenceSession.create(r.provenance.onnxFile);
+  const ids: number[] = ref.input_ids;
+  const t = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
+  const out = await s.run({
+    input_ids: t(ids),
+    attention_mask: t(ids.map(() => 1)),
+    position_ids: t(ids.map((_, i) => i)),
+  });
+  const vocab = ref.logits_last_token.length;
+  const logits = (out.logits ?? out[s.outputNames[0]]).data as Float32Array;
+  expect(relErr(logits.subarray((ids.length - 1) * vocab), ref.logits_last_token)).toBeLessThan(1e-4);
+}
+
+describe("GGUFs written by llama.cpp's convert_hf_to_gguf.py, probed within 1e-4 of transformers' forward of the checkpoint converted from", () => {
+  const results = new Map<string, ProbeResult>();
+  beforeAll(async () => {
+    const run = await probeEntries(
+      // The Q8_0 file as its codes, where the machine would run a model this small as float32.
+      FILES.map(([id]) => ({
+        id,
+        family: id,
+        source: { gguf: path.join(DIR, `${id}.gguf`), ...(id.endsWith("q8_0") ? { weights: "codes" } : {}) },
+      })),
+      {},
+      [REF.qwen2.prompt],
+    );
+    expect(run.failures).toEqual([]);
+    for (const r of run.results) results.set(r.id, r);
+  }, 600_000);
+
+  for (const [id, what] of FILES)
+    it(`${id} (${what}): per-layer residual norms, last-position logit statistics and every logit`, async () => {
+      const r = results.get(id)!;
+      await holds(r, REF[id]);
+      const nodes = readModel(r.provenance.onnxFile).proto.graph!.node.map((n) => n.opType);
+      expect(nodes.includes("MatMulNBits"), "block formats kept as codes").toBe(id.endsWith("q8_0"));
+    });
+
+  for (const [id] of FILES.filter(([id]) => REF[id].tokenized))
+    it(`${id}: the GGUF's tokenizer gives the ids transformers' AutoTokenizer gives on the checkpoint's tokenizer.json`, () => {
+      const g = openGguf(path.join(DIR, `${id}.gguf`));
+      const dir = tmpDir("gguf-archs-tok-");
+      try {
+        const { tokenizer, tokenizerConfig } = ggufModel(g, { float32: true });
+        fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
+        fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
+      } finally {
+        g.close();
+      }
+      const tok = loadTokenizer(dir);
+      for (const { prompt, ids } of REF[id].tokenized) expect(tok.encode(prompt), JSON.stringify(prompt)).toEqual(ids);
+    });
+});
+
+/** A Q8_0 block's scale as a power of two (exact in float16), its codes round(x / scale). */
+function q8_0(x: Float32Array): Uint8Array {
+  const out = new Uint8Array((x.length / 32) * 34);
+  for (let b = 0; b < x.length / 32; b++) {
+    const block = x.subarray(b * 32, b * 32 + 32);
+    const amax = block.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1;
+    const e = Math.ceil(Math.log2(amax / 127));
+    new DataView(out.buffer).setUint16(b * 34, (e + 15) << 10, true);
+    block.forEach((v, i) => (out[b * 34 + 2 + i] = Math.round(v / 2 ** e) & 255));
+  }
+  return out;
+}
+
+describe("every architecture's matrices in Q8_0, kept as MatMulNBits codes", () => {
+  const F32 = 0,
+    Q8_0 = 8;
+  for (const [id] of FILES.filter(([id]) => !id.endsWith("q8_0")))
+    it(`${id}: every measure within 1e-5 of the float32-dequantised conversion of the same blocks`, async () => {
+      // The converter's own f32 file with its matrices (not the learned positions, which llama.cpp keeps float32) in
+      // Q8_0.
+      const spec = readSpec(path.join(DIR, `${id}.gguf`));
+      const quantized = (t: GgufTensor): GgufTensor =>
+        t.type === F32 && t.dims.length === 2 && t.name !== "position_embd.weight"
+          ? { ...t, type: Q8_0, data: q8_0(new Float32Array(t.data.slice().buffer)) }
+          : t;
+      const file = writeGguf(path.join(tmpDir("gguf-archs-q8-"), `${id}.gguf`), {
+        ...spec,
+        tensors: spec.tensors.map(quantized),
+      });
+      const coded = await buildGguf([file], TEST_CACHE);
+      const float = await buildGguf([file], TEST_CACHE, { float32: true });
+      const ops = (dir: string) => readModel(path.join(dir, "model.onnx")).proto.graph!.node.map((n) => n.opType);
+      expect(ops(coded)).toContain("MatMulNBits");
+      expect(ops(coded)).toContain("GatherBlockQuantized");
+      expect(ops(float)).not.toContain("MatMulNBits");
+      const run = await probeEntries(
+        [
+          { id: "coded", family: id, source: { dir: coded } },
+          { id: "float", family: id, source: { dir: float } },
+        ],
+        {},
+        [REF[id].prompt, "The quick brown fox jumps over the lazy dog."],
+      );
+      expect(run.failures).toEqual([]);
+      const [a, b] = ["coded", "float"].map((k) => notebookNumbers(run.results.find((r) => r.id === k)!));
+      a.residual!.norms.forEach((n, L) => expect(rel(n, b.residual!.norms[L]), `norm ${L}`).toBeLessThan(1e-5));
+      for (const k of ["logit_std", "logit_max", "logit_min", "entropy"] as const)
+        expect(rel((a.entropy as never)[k], (b.entropy as never)[k]), k).toBeLessThan(1e-5);
+      // And the blocks are the weights: the float32 conversion is still the model, within Q8_0's rounding.
+      expect(rel(b.residual!.norms.at(-1)!, REF[id].norms.at(-1))).toBeLessThan(2e-2);
+    });
+});
+
+describe("what an architecture's record does not hold is refused by name", () => {
+  const edited = (id: string, name: string, edit: (s: GgufSpec) => GgufSpec) =>
+    writeGguf(path.join(tmpDir("gguf-archs-bad-"), `${name}.gguf`), edit(readSpec(path.join(DIR, `${id}.gguf`))));
+  const refusal = (file: string) => {
+    const g = openGguf(file);
+    try {
+      ggufModel(g);
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      g.close();
+    }
+    return "converted";
+  };
+  const extra = (s: GgufSpec, name: string, dims: number[]): GgufSpec => ({
+    ...s,
+    tensors: [...s.tensors, { name, dims, type: 0, data: new Uint8Array(4 * dims.reduce((a, b) => a * b, 1)) }],
+  });
+
+  it("Phi-3's long-context rope factors, an lm_head beside Gemma's tied embedding, value heads unlike key heads, an unknown architecture", () => {
+    expect(refusal(edited("phi3", "longrope", (s) => extra(s, "rope_factors_long.weight", [8])))).toMatch(
+      /longrope\.gguf: tensor "rope_factors_long\.weight" would not be read by the converter \(no tensor of a phi3 model/,
+    );
+    expect(refusal(edited("gemma", "head", (s) => extra(s, "output.weight", [64, 512])))).toMatch(
+      /head\.gguf: tensor "output\.weight" would not be read by the converter/,
+    );
+    expect(refusal(edited("qwen2", "values", (s) => withKey(s, "qwen2.attention.value_length", 8)))).toMatch(
+      /values\.gguf: attention\.value_length 8 is not the 16 dims of a key head/,
+    );
+    expect(refusal(edited("gpt2", "falcon", (s) => withKey(s, "general.architecture", "falcon")))).toMatch(
+      new RegExp(
+        `falcon\\.gguf: architecture "falcon" is not converted \\(probespec converts ${[...GGUF_ARCHITECTURES.keys()].join(", ")}\\)`,
+      ),
+    );
+  });
+});
+
+describe("a llama GGUF with some of a group's biases", () => {
+  it("reads the ones it leaves out as zero, as llama.cpp's llama loader does, where transformers' config switches the group on whole", () => {
+    const biased = readSpec(path.join(import.meta.dirname, "fixtures", "gguf-llama-bias", "model.gguf"));
+    const left = /\.(attn_output|ffn_down)\.bias$/;
+    const dir = tmpDir("gguf-bias-groups-");
+    const files = {
+      without: writeGguf(path.join(dir, "without.gguf"), {
+        ...biased,
+        tensors: biased.tensors.filter((t) => !left.test(t.name)),
+      }),
+      zeroed: writeGguf(path.join(dir, "zeroed.gguf"), {
+        ...biased,
+        tensors: biased.tensors.map((t) => (left.test(t.name) ? { ...t, data: new Uint8Array(t.data.length) } : t)),
+      }),
+    };
+    const [a, b] = Object.values(files).map((f) => {
+      const g = openGguf(f);
+      try {
+        const { weights } = ggufModel(g, { float32: true });
+        return weights.layers.map((l) =>
+          Object.fromEntries(Object.entries(l).flatMap(([k, v]) => (v instanceof Float32Array ? [[k, [...v]]] : []))),
+        );
+      } finally {
+        g.close();
+      }
+    });
+    expect(a[1].oBias).toEqual(Array(64).fill(0));
+    expect(a[0].downBias).toHaveLength(64);
+    expect(a).toEqual(b);
+  });
+});

@@ -1,0 +1,211 @@
+"""GGUFs of more architectures, made the real way: llama.cpp's own convert_hf_to_gguf.py run on transformers checkpoints.
+
+Each checkpoint is the one tools/make_checkpoints.py builds for its model type (its config from TYPES, its weights from
+build(): the same seed, the same norms and biases moved off their init; the attention's q, k (and fused) projections
+scaled by ATTN_GAIN), saved by save_pretrained, with:
+  - a byte-level BPE tokenizer trained here with the `tokenizers` library where the architecture's own vocabulary is
+    byte-level (qwen2 and qwen3: Qwen2's split regex, digits one by one; gpt2 and gpt_neox: GPT-2's ByteLevel regex),
+    512 tokens as the config's vocab_size;
+  - make_checkpoints.py's own tokenizer.json (a sentencepiece-shaped BPE with byte fallback) where it is sentencepiece
+    (gemma, gemma2, phi3).
+gemma2's query_pre_attn_scalar is its head_dim (32, where make_checkpoints.py has 24): a GGUF carries no such key, and
+llama.cpp scales gemma2's scores by key_length^-1/2 (but for its 27B).
+
+Run-time shims, none editing the converter's code:
+  - transformers 5 keeps rope settings in rope_parameters; this converter reads rope_theta, partial_rotary_factor and
+    (GPT-NeoX) rotary_pct at the top level, and GPT-2's n_ctx (GPT2Config's n_positions): the loaded hparams carry both
+    spellings, as current llama.cpp reads them;
+  - a BPE vocabulary's pre-tokenizer is named by a hash registered by convert_hf_to_gguf_update.py; these new
+    vocabularies are registered as the pre-tokenizer each was built with ("qwen2", "gpt-2");
+  - gemma, gemma2 and phi3 read a sentencepiece tokenizer.model (sentencepiece is not installed here, and these
+    checkpoints ship tokenizer.json): their vocabulary is written by the converter's own _set_vocab_llama_hf, the
+    path LlamaModel takes for a tokenizer.json, as tokenizer.ggml.model "llama" with scores, as sentencepiece's is.
+
+Writes test/fixtures/gguf-archs/<type>.gguf (--outtype f32), qwen2-q8_0.gguf (--outtype q8_0) and reference.json: per
+type, transformers' float32 forward of the checkpoint converted from (per-layer output norms, last-position logits and
+their statistics) on FORWARD, AutoTokenizer's ids for each of PROMPTS; for the q8_0 file, transformers' own GGUF loader's forward.
+
+  LLAMA_CPP=/path/to/llama.cpp /work/main/.venv/bin/python tools/make_gguf_archs_fixture.py
+
+LLAMA_CPP is a folder holding llama.cpp's convert_hf_to_gguf.py and its gguf-py/; the converter's sha256 is recorded.
+"""
+import hashlib, json, os, re, shutil, subprocess, sys, tempfile, warnings
+import torch
+import transformers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_checkpoints  # noqa: E402
+from make_fixtures import PROMPT, byte_vocab, notebook_numbers, tokenizer_json  # noqa: E402
+
+warnings.filterwarnings("ignore")
+transformers.logging.set_verbosity_error()
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "gguf-archs")
+VOCAB = make_checkpoints.VOCAB
+QWEN2_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+# type -> (its vocabulary, the pre-tokenizer name its BPE hash is registered as)
+ARCHS = {
+    "qwen2": ("qwen2", "qwen2"),
+    "qwen3": ("qwen2", "qwen2"),
+    "gemma": ("sentencepiece", None),
+    "gemma2": ("sentencepiece", None),
+    "phi3": ("sentencepiece", None),
+    "gpt_neox": ("gpt-2", "gpt-2"),
+    "gpt2": ("gpt-2", "gpt-2"),
+}
+Q8 = "qwen2"
+PROMPTS = [
+    PROMPT,
+    "Hello, World! I'm sure you'll see; DON'T PANIC, we'RE fine.",
+    "Café naïve résumé, über façade: ça va?",
+    "In 2024, 1234567 people paid $3.50 (or 12.75%) each.",
+    "tabs\tand   spaces\n\nnew  lines   \n   end",
+]
+CORPUS = """The capital of France is Paris. The capital of Italy is Rome, and the capital of Spain is Madrid.
+I'm sure you'll see it; we're fine, they've gone, he'd know, she's here. DON'T PANIC! WE'RE FINE. I'LL GO.
+Café, naïve, résumé, über, façade, déjà vu, ça va, señor, crème brûlée, Zürich, São Paulo, Ångström.
+In 2024 there were 1234567 people; 12.75% paid $3.50, 2023 saw 987654 and 1999 had 31415926.
+def main():\n    return 42\n\n\nclass A:\n\tpass\n
+The quick brown fox jumps over the lazy dog. Numbers: 1, 22, 333, 4444, 55555, 666666.
+"""
+EOT = "<|endoftext|>"
+# The attention's input projections scaled up from transformers' init (std 0.02, under which every head attends almost
+# evenly): with scores of order 1 the rotary's and the scores' quirks move the numbers well past the tolerance.
+ATTN_INPUT = re.compile(r"\.(q_proj|k_proj|qkv_proj|query_key_value|c_attn)\.weight$")
+ATTN_GAIN = 8.0
+# The forward's prompt: long enough (26 to 51 tokens, within the 64 of the windowed types) that the rotary and the
+# attention's quirks move the numbers well past the tolerance.
+FORWARD = PROMPTS[1]
+
+
+def byte_level(kind):
+    """A byte-level BPE of VOCAB tokens, no BOS: its merges, then <|endoftext|> and specials to fill (as Qwen2's are)."""
+    tok = Tokenizer(models.BPE())
+    split = (pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+                                      pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+             if kind == "qwen2" else pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    tok.pre_tokenizer = split
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB - 1, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=[], show_progress=False, min_frequency=1)
+    tok.train_from_iterator([CORPUS] * 4, trainer)
+    tok.add_special_tokens([EOT] + [f"<|extra_{i}|>" for i in range(VOCAB - 1 - tok.get_vocab_size())])
+    assert tok.get_vocab_size() == VOCAB, tok.get_vocab_size()
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOT)
+
+
+# Run inside the converter's own process: its module imported, the shims applied, then its main().
+SHIM = r"""
+import importlib.util, sys, types
+sys.path.insert(0, sys.argv.pop(1))
+pre_name = sys.argv.pop(1)
+if importlib.util.find_spec("sentencepiece") is None:
+    import transformers  # noqa: F401  (it looks sentencepiece up first, and must find it absent)
+    sys.modules["sentencepiece"] = types.SimpleNamespace(SentencePieceProcessor=None)
+import convert_hf_to_gguf as c
+
+load = c.ModelBase.load_hparams
+def load_hparams(*a, **k):
+    h = load(*a, **k)
+    rope = h.get("rope_parameters") or {}
+    h.setdefault("rope_theta", rope.get("rope_theta", 10000.0))
+    if "partial_rotary_factor" in rope:
+        h.setdefault("partial_rotary_factor", rope["partial_rotary_factor"])
+        h.setdefault("rotary_pct", rope["partial_rotary_factor"])
+    if rope.get("rope_type", "default") != "default" and not h.get("rope_scaling"):
+        h["rope_scaling"] = dict(rope)
+    if "n_positions" in h:
+        h.setdefault("n_ctx", h["n_positions"])
+    return h
+c.ModelBase.load_hparams = staticmethod(load_hparams)
+
+pre = c.TextModel.get_vocab_base_pre
+def get_vocab_base_pre(self, tokenizer):
+    try:
+        return pre(self, tokenizer)
+    except NotImplementedError:
+        return pre_name
+c.TextModel.get_vocab_base_pre = get_vocab_base_pre
+for m in (c.GemmaModel, c.Gemma2Model, c.Phi3MiniModel):
+    m.set_vocab = lambda self: self._set_vocab_llama_hf()
+c.main()
+"""
+
+
+def build(model_type):
+    cfg = make_checkpoints.TYPES[model_type]()
+    if model_type == "gemma2":
+        cfg.query_pre_attn_scalar = cfg.head_dim
+    make_checkpoints.TYPES[model_type] = lambda: cfg
+    model = make_checkpoints.build(model_type)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ATTN_INPUT.search(name):
+                p.mul_(ATTN_GAIN)
+    return model
+
+
+def forward(model, ids):
+    """Per-layer output norms (float64, as make_checkpoints.py's reference) and the logits, in float32."""
+    base = getattr(model, model.base_model_prefix)
+    outs = []
+    hooks = [layer.register_forward_hook(lambda m, i, o: outs.append((o[0] if isinstance(o, tuple) else o).detach()))
+             for layer in getattr(base, "layers", None) or base.h]
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        logits = model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False).logits
+    for h in hooks:
+        h.remove()
+    ref = notebook_numbers([torch.linalg.norm(o.double()).item() for o in outs], logits)
+    return {k: ref[k] for k in ["norms", "entropy", "logits_last_token"]}
+
+
+def convert(llama_cpp, ckpt, pre_name, outtype, out):
+    run = subprocess.run([sys.executable, "-c", SHIM, llama_cpp, pre_name or "default", ckpt, "--outtype", outtype,
+                          "--model-name", f"probespec tiny {os.path.basename(ckpt)}", "--outfile", out],
+                         capture_output=True, text=True)
+    if run.returncode:
+        sys.exit(f"convert_hf_to_gguf.py {ckpt} --outtype {outtype} failed:\n{run.stderr[-3000:]}")
+
+
+def main():
+    llama_cpp = os.environ.get("LLAMA_CPP")
+    if not llama_cpp or not os.path.isfile(os.path.join(llama_cpp, "convert_hf_to_gguf.py")):
+        sys.exit("set LLAMA_CPP to a folder holding llama.cpp's convert_hf_to_gguf.py and gguf-py/")
+    os.makedirs(OUT, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="gguf-archs-")
+    refs = {}
+    for model_type, (vocab, pre_name) in ARCHS.items():
+        ckpt = os.path.join(tmp, model_type)
+        build(model_type).save_pretrained(ckpt)
+        if vocab == "sentencepiece":
+            v, merges = byte_vocab()
+            json.dump(tokenizer_json(v, merges), open(os.path.join(ckpt, "tokenizer.json"), "w"))
+            json.dump({"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                       "model_max_length": make_checkpoints.MAXPOS, "tokenizer_class": "LlamaTokenizerFast"},
+                      open(os.path.join(ckpt, "tokenizer_config.json"), "w"))
+        else:
+            byte_level(vocab).save_pretrained(ckpt)
+        convert(llama_cpp, ckpt, pre_name, "f32", os.path.join(OUT, f"{model_type}.gguf"))
+        model = transformers.AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32, attn_implementation="eager").eval()
+        tok = transformers.AutoTokenizer.from_pretrained(ckpt)
+        ids = tok(FORWARD)["input_ids"]
+        refs[model_type] = {"prompt": FORWARD, "input_ids": ids, **forward(model, ids),
+                            "tokenized": [{"prompt": p, "ids": tok(p)["input_ids"]} for p in PROMPTS]}
+        if model_type == Q8:
+            name = f"{model_type}-q8_0.gguf"
+            convert(llama_cpp, ckpt, pre_name, "q8_0", os.path.join(OUT, name))
+            # transformers' own GGUF loader: the Q8_0 blocks dequantised into Qwen2ForCausalLM.
+            q8 = transformers.AutoModelForCausalLM.from_pretrained(OUT, gguf_file=name, dtype=torch.float32,
+                                                                  attn_implementation="eager").eval()
+            refs[name.removesuffix(".gguf")] = {"prompt": FORWARD, "input_ids": ids, **forward(q8, ids)}
+        print(model_type, os.path.getsize(os.path.join(OUT, f"{model_type}.gguf")), "bytes", flush=True)
+    converter = open(os.path.join(llama_cpp, "convert_hf_to_gguf.py"), "rb").read()
+    refs["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__,
+                        "convert_hf_to_gguf.py sha256": hashlib.sha256(converter).hexdigest()}
+    json.dump(refs, open(os.path.join(OUT, "reference.json"), "w"), indent=1)
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
