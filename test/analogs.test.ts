@@ -6,13 +6,8 @@ import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import mt from "mistral-tokenizer-js";
 import { buildAnalog, buildLlama2c } from "../models/analogs/build.js";
-import {
-  ANALOG_FAMILIES,
-  analogConfig,
-  CALIBRATION_PROMPT,
-  type AnalogFamily,
-  type Dialect,
-} from "../models/analogs/config.js";
+import { ANALOG_FAMILIES, analogConfig, CALIBRATION_PROMPT, type AnalogFamily } from "../models/analogs/config.js";
+import { type Dialect } from "../models/writer/config.js";
 import { emitAnalog } from "../models/writer/emit.js";
 import { readLlama2c } from "../models/analogs/llama2c.js";
 import { referenceForward } from "../models/analogs/reference.js";

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { generateAnalog } from "../models/analogs/build.js";
-import { rotaryDim } from "../models/analogs/config.js";
+import { rotaryDim } from "../models/writer/config.js";
 import { referenceForward } from "../models/analogs/reference.js";
 import { mean } from "../probes/metrics.js";
 import { BASELINES, forward } from "./plants.js";

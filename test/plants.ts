@@ -8,7 +8,8 @@
 import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { generateAnalog, type AnalogRequest } from "../models/analogs/build.js";
-import { rotaryDim, type AnalogConfig } from "../models/analogs/config.js";
+import { type AnalogConfig } from "../models/analogs/config.js";
+import { rotaryDim } from "../models/writer/config.js";
 import { referenceForward, type Trace } from "../models/analogs/reference.js";
 import { PRESETS } from "../models/analogs/presets.js";
 import { traitsOf } from "../models/architectures/table.js";

@@ -6,11 +6,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
-import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Dialect, type Knobs } from "./config.js";
+import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Knobs } from "./config.js";
+import { type Dialect } from "../writer/config.js";
 import { emitAnalog } from "../writer/emit.js";
 import { PRESETS, type Preset } from "./presets.js";
 import { dequantizeQ4, quantizeQ4 } from "../../onnx/int4.js";
-import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson, tokenizerConfigJson } from "./tokenizers.js";
+import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson } from "./tokenizers.js";
+import { tokenizerConfigJson } from "../writer/tokenizer.js";
 import { generateWeights } from "./weights.js";
 import type { AnalogWeights } from "../writer/types.js";
 import { hfConfig, writeModelFolder } from "../writer/folder.js";

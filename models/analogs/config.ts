@@ -5,8 +5,6 @@
 import { type Family, traitsOf } from "../architectures/table.js";
 import { type ModelConfig, modelConfig, rotaryDim } from "../writer/config.js";
 
-export { type Dialect, headDim, MAX_POSITIONS, rotaryDim } from "../writer/config.js";
-
 /** The notebook's prompt: planted gains are calibrated on it, as the notebook measured on it. */
 export const CALIBRATION_PROMPT = "The capital of France is";
 

@@ -1,5 +1,6 @@
 /** onnxruntime-genai's genai_config.json for a generated model written in its builder's dialect. */
-import { type AnalogConfig, headDim } from "./config.js";
+import { type AnalogConfig } from "./config.js";
+import { headDim } from "../writer/config.js";
 
 export function genaiConfig(c: AnalogConfig): object {
   return {

@@ -2,6 +2,7 @@
  * llama2.c checkpoints ("v0" layout, see shared/conformance/README.md) read into
  * analog weights: a real, trained Llama-architecture model.
  */
+import { rotateHalfRows } from "../writer/rotary.js";
 import fs from "node:fs";
 import { analogConfig, type AnalogConfig } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
@@ -86,15 +87,4 @@ export function toRotateHalf(config: AnalogConfig, w: AnalogWeights): { config: 
       })),
     },
   };
-}
-
-/** The rows of a q or k projection ([heads·hd, d]) from interleaved-pair order to rotate-half order, per head. */
-export function rotateHalfRows(W: Float32Array, nHeads: number, hd: number, d: number): Float32Array {
-  const out = new Float32Array(W.length);
-  for (let h = 0; h < nHeads; h++)
-    for (let j = 0; j < hd; j++) {
-      const src = j < hd / 2 ? 2 * j : 2 * (j - hd / 2) + 1;
-      out.set(W.subarray((h * hd + src) * d, (h * hd + src + 1) * d), (h * hd + j) * d);
-    }
-  return out;
 }

@@ -4,7 +4,8 @@
  * figure) because its last layer removes most of a first-token massive
  * activation, and baselines of four other families that do not.
  */
-import type { AnalogConfig, Dialect, Knobs } from "./config.js";
+import type { AnalogConfig, Knobs } from "./config.js";
+import type { Dialect } from "../writer/config.js";
 import type { PlantedVerdict } from "../../contract/run-file.js";
 
 export interface Preset {

@@ -3,7 +3,8 @@
  * modeling code (and llama2.c for interleaved RoPE), independent of ONNX and of
  * ONNX Runtime, so that ORT's tensors can be checked against it.
  */
-import { type AnalogConfig, headDim, rotaryDim } from "./config.js";
+import { type AnalogConfig } from "./config.js";
+import { headDim, rotaryDim } from "../writer/config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../architectures/table.js";
 

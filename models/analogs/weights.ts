@@ -2,7 +2,8 @@
  * Seeded weights for an analog, in HuggingFace's layout ([out, in] matrices),
  * with the knobs planted by exact calibration against the float64 reference.
  */
-import { ANALOG_FAMILIES, type AnalogConfig, headDim, rotaryDim } from "./config.js";
+import { ANALOG_FAMILIES, type AnalogConfig } from "./config.js";
+import { headDim, rotaryDim } from "../writer/config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../architectures/table.js";

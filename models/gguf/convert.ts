@@ -12,7 +12,7 @@
  * would refuse, or what this converter cannot apply, is refused by name: every tensor of the file is read, or
  * the file is refused naming the ones that would not be.
  */
-import { rotateHalfRows } from "../analogs/llama2c.js";
+import { rotateHalfRows } from "../writer/rotary.js";
 import { hfModel, type Converted } from "../safetensors/convert.js";
 import { ropeInvFreq } from "../safetensors/rope.js";
 import { turnedStandIn, type TensorSource } from "../safetensors/weights.js";

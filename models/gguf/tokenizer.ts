@@ -8,7 +8,7 @@
  *
  * An unknown pre-tokenizer name is refused: its regex is what makes the ids, and a guess would change them.
  */
-import { sentencepieceFromScores, tokenizerConfigJson } from "../analogs/tokenizers.js";
+import { sentencepieceFromScores, tokenizerConfigJson } from "../writer/tokenizer.js";
 import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
 

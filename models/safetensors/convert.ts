@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
-import { tokenizerConfigJson } from "../analogs/tokenizers.js";
+import { tokenizerConfigJson } from "../writer/tokenizer.js";
 import type { AnalogWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
