@@ -9,8 +9,7 @@ import { loadRegistry } from "../models/registry/registry.js";
 import { describeSource, fetchCommand, isGenerated, sourceFolders } from "../models/registry/sources.js";
 import { readConfig } from "../probes/config.js";
 import { runProbes } from "../probes/run.js";
-import { ConfigError } from "../probes/errors.js";
-import { printable } from "../onnx/errors.js";
+import { ConfigError, printable } from "../onnx/errors.js";
 import type { Value } from "../probes/measures/measure.js";
 
 /** Every command, with one line each: `--help` prints them, an unknown command names them. */

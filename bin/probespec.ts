@@ -16,8 +16,7 @@ import { allClose } from "../probes/metrics.js";
 import { encodeModel, readModel, relocateExternalData } from "../onnx/io.js";
 import { createSession } from "../probes/session.js";
 import { runProbes } from "../probes/run.js";
-import { ConfigError } from "../probes/errors.js";
-import { printable } from "../onnx/errors.js";
+import { ConfigError, printable } from "../onnx/errors.js";
 import { readConfig } from "../probes/config.js";
 import { measure, models, usage } from "./commands.js";
 

@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { ConfigError } from "../probes/errors.js";
+import { ConfigError } from "../onnx/errors.js";
 import { makeDir, modelFolderHolding } from "../onnx/io.js";
 
 /**

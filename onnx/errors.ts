@@ -23,6 +23,15 @@ export class LoadError extends ProbespecError {
 }
 
 /**
+ * A configuration error (an environment variable, the prompt set, the report folder): the run stops
+ * before anything is probed, with one line that names the variable or file and what is wrong. It lies here, on
+ * the ground floor, because the probes, the contract and the CLI all raise it.
+ */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
  * Text from a file or a user (a GGUF's architecture, a file name, a shard record) as it may be printed on a
  * terminal: control and format characters written as \u escapes, so no escape sequence reaches the terminal.
  */

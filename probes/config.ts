@@ -12,7 +12,7 @@ import { DEFAULT_CACHE, MODELS_DIR, PROJECT_ROOT, type Registry } from "../model
 import type { SourceSettings } from "../models/registry/sources.js";
 import { editDistance } from "../models/registry/schema.js";
 import { DEFAULT_PROMPTS, loadPromptSet, runPrompts, type RunPrompts } from "./prompts.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../onnx/errors.js";
 import { checkJob, parseShard, type Shard } from "./shard.js";
 
 export const DEVICES = ["auto", "cuda", "webgpu", "cpu"] as const;

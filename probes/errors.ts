@@ -1,4 +1,4 @@
-/** The probes' failure domains: locating probe points, probing, a shard's missing results, a run's configuration. */
+/** The probes' failure domains: locating probe points, probing, a shard's missing results. */
 import { ProbespecError } from "../onnx/errors.js";
 
 export class LocateError extends ProbespecError {
@@ -18,12 +18,4 @@ export class ShardError extends ProbespecError {
   constructor(modelId: string | undefined, detail: string) {
     super("shard", modelId, detail);
   }
-}
-
-/**
- * A configuration error (an environment variable, the prompt set, the report folder): the run stops
- * before anything is probed, with one line that names the variable or file and what is wrong.
- */
-export class ConfigError extends Error {
-  override name = "ConfigError";
 }

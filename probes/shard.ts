@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../onnx/errors.js";
 import { makeDir } from "../onnx/io.js";
 
 export interface Shard {

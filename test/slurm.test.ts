@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { childEnv, runHypotheses, tmpDir } from "./helpers.js";
 import { startCluster, waitFor, type Cluster } from "./slurm.js";
-import { ConfigError } from "../probes/errors.js";
+import { ConfigError } from "../onnx/errors.js";
 import { readConfig } from "../probes/config.js";
 import { runProbes } from "../probes/run.js";
 import { ownerOf } from "../probes/shard.js";

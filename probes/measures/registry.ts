@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { ConfigError } from "../errors.js";
+import { ConfigError } from "../../onnx/errors.js";
 import type { Measure } from "./measure.js";
 
 const NOT_MEASURES = new Set(["measure.ts", "registry.ts"]);

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { jobEnvironment, readConfig } from "../../probes/config.js";
-import { ConfigError } from "../../probes/errors.js";
+import { ConfigError } from "../../onnx/errors.js";
 import { makeDir } from "../../onnx/io.js";
 
 function usage(why: string): never {
