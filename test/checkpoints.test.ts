@@ -304,6 +304,27 @@ describe.skipIf(!!MISSING)("a GPT-NeoX config.json without rope parameters or ro
   });
 });
 
+describe.skipIf(!!MISSING)("a Phi or StableLM config.json without partial_rotary_factor", () => {
+  it("rotates its config class's default: half of the head for Phi, a quarter for StableLM, as transformers does", () => {
+    for (const [name, fraction] of [
+      ["phi", 0.5],
+      ["stablelm", 0.25],
+    ] as const) {
+      const dir = copy(name);
+      // save_pretrained writes it twice: at the top level and in rope_parameters.
+      editJson(path.join(dir, "config.json"), (c) => {
+        delete c.partial_rotary_factor;
+        delete c.rope_parameters.partial_rotary_factor;
+      });
+      // The references were made with the defaults spelled out: transformers' inv_freq has one entry per rotated pair.
+      const ref = REFS.find(([n]) => n === name)![1];
+      const { config } = hfCheckpoint(openCheckpoint(dir));
+      expect(config.rotaryPct, name).toBe(fraction);
+      expect(rotaryDim(config), name).toBe(2 * ref.inv_freq.length);
+    }
+  });
+});
+
 describe.skipIf(!!MISSING)("a 16-bit checkpoint read in place", () => {
   it("has a folder of its own at each path, made again when its file is rewritten in place", async () => {
     const [a, b] = [copy("llama-bf16"), copy("llama-bf16")];
@@ -536,6 +557,40 @@ describe.skipIf(!!MISSING)(
         "gpt2-base-model",
         (d) => editJson(path.join(d, "config.json"), (c) => (c.n_embd = 32)),
         /tensor "wte\.weight" is \[512,64\], where \[512,32\] is expected/,
+      ],
+      [
+        "a Phi checkpoint without its lm_head bias (PhiForCausalLM has one)",
+        "phi",
+        (d) =>
+          editHeader(path.join(d, "model.safetensors"), (h) => {
+            h["lm_head.b"] = h["lm_head.bias"];
+            delete h["lm_head.bias"];
+          }),
+        /the checkpoint has no tensor "lm_head\.bias"/,
+      ],
+      [
+        "a Phi activation other than gelu_new",
+        "phi",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.hidden_act = "relu")),
+        /config\.json: hidden_act "relu" is not applied \(phi is converted with "gelu_pytorch_tanh"\)/,
+      ],
+      [
+        "a StableLM whose qk_layernorm the file lacks",
+        "stablelm",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.qk_layernorm = true)),
+        /the checkpoint has no tensor "model\.layers\.0\.self_attn\.q_layernorm\.norms\.0\.weight"/,
+      ],
+      [
+        "a StableLM declared parallel whose layers hold a second norm (transformers would drop it)",
+        "stablelm",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.use_parallel_residual = true)),
+        /"model\.layers\.0\.post_attention_layernorm\.weight".* would not be read by the converter/,
+      ],
+      [
+        "a StableLM without qkv biases whose file holds them",
+        "stablelm",
+        (d) => editJson(path.join(d, "config.json"), (c) => (c.use_qkv_bias = false)),
+        /"model\.layers\.0\.self_attn\.q_proj\.bias".* would not be read by the converter/,
       ],
       [
         "soft-capping it does not apply",

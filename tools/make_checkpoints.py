@@ -1,9 +1,9 @@
 """HuggingFace checkpoints as researchers keep them, with transformers' own numbers (test/checkpoints.test.ts).
 
 For each model type probespec converts (llama, mistral, gpt_neox, gemma, gemma2, qwen2, qwen3, apertus, phi3, gpt2,
-gemma3_text, olmo2, mixtral), HF's real *ForCausalLM class with a tiny random config and a fixed seed, written by
-save_pretrained as safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16 (llama,
-qwen3, apertus, gemma2, phi3, gpt_neox, gpt2, gemma3_text, olmo2, mixtral), sharded with model.safetensors.index.json (mistral, max_shard_size), a base
+gemma3_text, olmo2, mixtral, phi, stablelm), HF's real *ForCausalLM class with a tiny random config and a fixed seed,
+written by save_pretrained as safetensors with the byte-level tokenizer's tokenizer.json. Variants: float16 and bfloat16
+(llama, qwen3, apertus, gemma2, phi3, gpt_neox, gpt2, gemma3_text, olmo2, mixtral, phi, stablelm), sharded with model.safetensors.index.json (mistral, max_shard_size), a base
 model saved without its head (gpt2, as the hub's openai-community/gpt2 is: no "transformer." prefix), Mixtral's experts
 fused as transformers 5's modules hold them (save_pretrained writes them one by one, as the hub has them), and a hub cache
 (hub/models--org--name/{blobs, refs/main, snapshots/<commit>/ as symlinks into blobs}), and a second hub cache,
@@ -66,6 +66,13 @@ TYPES = {
     # Mistral's attention (grouped kv, a window shorter than the context) and 4 experts, 2 per token, untied.
     "mixtral": lambda: transformers.MixtralConfig(**COMMON, num_key_value_heads=KV, sliding_window=64, num_local_experts=4,
                                                   num_experts_per_tok=2, tie_word_embeddings=False),
+    # Phi-2's shape: one LayerNorm feeding attention and MLP in parallel, biases on every projection and on lm_head,
+    # gelu_new, half of each head rotated (spelled out: PhiConfig's default is the same 0.5), grouped kv.
+    "phi": lambda: transformers.PhiConfig(**COMMON, num_key_value_heads=KV, rope_parameters={
+        "rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+    # StableLM 2 1.6B's shape: sequential LayerNorm layers, q/k/v biases, a quarter of each head rotated (the class's
+    # default), a gated SiLU MLP, grouped kv.
+    "stablelm": lambda: transformers.StableLmConfig(**COMMON, num_key_value_heads=KV, use_qkv_bias=True),
 }
 # Variants of a type's config, built as that type: llama with llama3 RoPE over an original context of 64, so that a
 # head of 16 has frequencies in all three of its bands (kept, blended, slowed).
@@ -83,6 +90,14 @@ VARIANTS = {
         vocab_size=VOCAB, n_embd=D, n_layer=LAYERS, n_head=HEADS, n_positions=MAXPOS, n_inner=HIDDEN, bos_token_id=1,
         eos_token_id=2, scale_attn_weights=False, reorder_and_upcast_attn=True, activation_function="gelu_pytorch_tanh",
         layer_norm_epsilon=1e-3, tie_word_embeddings=False)),
+    # Phi's qk_layernorm (one LayerNorm with bias over a head, shared by the heads), three quarters of each head rotated.
+    "phi-qk-layernorm": ("phi", lambda: transformers.PhiConfig(
+        **COMMON, qk_layernorm=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                      "partial_rotary_factor": 0.75})),
+    # StableLM 2 12B's shape: a parallel residual fed by one norm, and qk_layernorm with a LayerNorm of its own (no bias)
+    # per query head and per key-value head; no qkv biases.
+    "stablelm-parallel": ("stablelm", lambda: transformers.StableLmConfig(
+        **COMMON, num_key_value_heads=KV, use_parallel_residual=True, qk_layernorm=True)),
 }
 # name -> (model type, dtype, how it is laid out)
 CHECKPOINTS = {
@@ -121,6 +136,12 @@ CHECKPOINTS = {
     "mixtral": ("mixtral", torch.float32, "dir"),
     "mixtral-bf16": ("mixtral", torch.bfloat16, "dir"),
     "mixtral-fused-fp16": ("mixtral", torch.float16, "fused"),
+    "phi": ("phi", torch.float32, "dir"),
+    "phi-fp16": ("phi", torch.float16, "dir"),
+    "phi-qk-layernorm": ("phi-qk-layernorm", torch.float32, "dir"),
+    "stablelm": ("stablelm", torch.float32, "dir"),
+    "stablelm-bf16": ("stablelm", torch.bfloat16, "dir"),
+    "stablelm-parallel": ("stablelm-parallel", torch.float32, "dir"),
 }
 HUB_REPO = "probespec-tiny/gemma"
 # The seed's four repositories, each holding a tiny checkpoint of its model type, in a hub cache of their own

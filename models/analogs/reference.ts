@@ -6,7 +6,7 @@
 import { type AnalogConfig } from "./config.js";
 import { headDim, rotaryDim } from "../writer/config.js";
 import type { AnalogWeights, LayerWeights } from "../writer/types.js";
-import { traitsOf } from "../architectures/table.js";
+import { parallelOf, traitsOf } from "../architectures/table.js";
 
 /** Every probe point, each [seq, d] (logits [seq, vocab]), row-major, float64. */
 export interface Trace {
@@ -193,7 +193,8 @@ const add = (a: Float64Array, b: Float64Array) => a.map((v, i) => v + b[i]);
 
 export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonly number[]): Trace {
   const { d } = c;
-  const { embedScale, parallel } = traitsOf(c);
+  const { embedScale, sharedNorm } = traitsOf(c);
+  const parallel = parallelOf(c);
   const seq = ids.length;
   let h = new Float64Array(seq * d);
   // Gemma scales the embedding by √d (HF: the normalizer, in the model's dtype).
@@ -217,13 +218,15 @@ export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonl
   const pre = (x: Float64Array, w?: Float32Array, b?: Float32Array) => (w ? norm(c, x, d, w, b) : x);
   for (const w of W.layers) {
     t.residPre.push(h);
-    const { out: attn, pattern } = attention(c, w, pre(h, w.norm1, w.norm1Bias), seq);
+    const aIn = pre(h, w.norm1, w.norm1Bias);
+    const { out: attn, pattern } = attention(c, w, aIn, seq);
     t.attnOut.push(attn);
     t.pattern.push(pattern);
     // GPT-NeoX's parallel residual: both branches read the same residual stream.
     const mid = parallel ? h : add(h, attn);
     if (!parallel) t.residMid.push(mid);
-    const mIn = pre(mid, w.norm2, w.norm2Bias);
+    // Phi's one norm feeds both branches.
+    const mIn = parallel && sharedNorm ? aIn : pre(mid, w.norm2, w.norm2Bias);
     t.mlpIn.push(mIn);
     const m = mlp(c, w, mIn, seq);
     t.mlpOut.push(m);

@@ -22,11 +22,16 @@ export interface Names {
   positions?: "wpe";
   attn: "attention" | "self_attn" | "attn";
   o: "dense" | "o_proj" | "c_proj";
-  up: "dense_h_to_4h" | "up_proj" | "c_fc";
-  down: "dense_4h_to_h" | "down_proj" | "c_proj";
-  /** The norms before attention and before the MLP (Gemma 2's sandwich renames the second: see the writer). */
-  norms: readonly [string, string];
-  finalNorm: "final_layer_norm" | "norm" | "ln_f";
+  up: "dense_h_to_4h" | "up_proj" | "c_fc" | "fc1";
+  down: "dense_4h_to_h" | "down_proj" | "c_proj" | "fc2";
+  /**
+   * The norms before attention and before the MLP (Gemma 2's sandwich renames the second: see the writer); Phi's one
+   * norm, which feeds both branches (sharedNorm), alone.
+   */
+  norms: readonly [string, string] | readonly [string];
+  /** The norms over each head of q and k: q_norm and k_norm unless named otherwise (Phi's and StableLM's q_layernorm). */
+  qkNorms?: readonly [string, string];
+  finalNorm: "final_layer_norm" | "norm" | "ln_f" | "final_layernorm";
   lmHead: "embed_out" | "lm_head";
   /** The key of the norms' epsilon. */
   eps: "layer_norm_eps" | "rms_norm_eps" | "layer_norm_epsilon";
@@ -40,8 +45,16 @@ export interface Traits {
   gainPlusOne: boolean;
   /** The embedding is multiplied by √d, rounded to the model's dtype (Gemma's normalizer). */
   embedScale?: "sqrt-d";
-  /** Attention and MLP both read the layer's input and are added to it together (GPT-NeoX): no resid_mid. */
+  /**
+   * Attention and MLP both read the layer's input and are added to it together (GPT-NeoX): no resid_mid. A type may
+   * choose it by a config key instead (ModelConfig.parallel: StableLM's use_parallel_residual).
+   */
   parallel: boolean;
+  /**
+   * A parallel layer's one norm, names.norms[0], feeds both branches (PhiDecoderLayer's input_layernorm; StableLM's
+   * with use_parallel_residual): there is no second norm. GPT-NeoX's parallel layer has two.
+   */
+  sharedNorm?: true;
   /** q, k, v as one Linear whose rows are per head, [q|k|v] (GPT-NeoX's query_key_value). */
   fusedQkv: boolean;
   /**
@@ -74,17 +87,27 @@ export interface CheckpointRules {
   layout?: "gpt_neox" | "gpt2";
   /**
    * The attention biases its modeling file builds: q/k/v always and o_proj none (Qwen2's nn.Linear(..., bias=True)),
-   * q/k/v and the output unless attention_bias is false (GPT-NeoX), q/k/v/o where attention_bias is true, q/k/v/o
-   * whatever the config says (GPT-2's Conv1D), or none whatever the config says.
+   * q/k/v and the output unless attention_bias is false (GPT-NeoX), q/k/v/o where attention_bias is true, q/k/v only
+   * where it is true, q/k/v/o whatever the config says (GPT-2's Conv1D), or none whatever the config says.
    */
-  attnBias: "qkv" | "unless-false" | "if-true" | "always" | "never";
-  /** Its MLP reads mlp_bias (only Llama's). */
-  mlpBias?: true;
+  attnBias: "qkv" | "unless-false" | "if-true" | "qkv-if-true" | "always" | "never";
+  /** The key attnBias reads, where it is not attention_bias (StableLM's use_qkv_bias). */
+  biasKey?: string;
+  /** Its MLP's biases: where mlp_bias is true (Llama's), or always (Phi's nn.Linear fc1 and fc2). */
+  mlpBias?: "if-true" | "always";
+  /** Its lm_head has a bias (PhiForCausalLM's nn.Linear(..., bias=True)). */
+  headBias?: true;
   /**
-   * q_norm and k_norm before RoPE: RMSNorm over each head (Qwen3Attention, Gemma3Attention: a gain of head_dim), or
-   * over the whole projection, every head at once (Olmo2Attention: a gain of heads × head_dim, applied before the view).
+   * q_norm and k_norm before RoPE, of the type's kind of norm: over each head, one gain of head_dim shared by the heads
+   * (Qwen3Attention, Gemma3Attention, PhiAttention's q_layernorm); over the whole projection, every head at once
+   * (Olmo2Attention: a gain of heads × head_dim, applied before the view); or over each head with a gain of its own
+   * (StableLmLayerNormPerHead: a LayerNorm per head, q_layernorm.norms.N).
    */
-  qkNorm?: "head" | "whole";
+  qkNorm?: "head" | "whole" | "each";
+  /** A key that, true, turns the QK-norm on, where it is not always there (Phi's and StableLM's qk_layernorm). */
+  qkNormKey?: string;
+  /** The QK-norms have biases (Phi's nn.LayerNorm q_layernorm; StableLM's have none). */
+  qkNormBias?: true;
   /** Fused qkv_proj (q, k, v rows one after another) and gate_up_proj (gate then up), split by the reader. */
   fused?: true;
   /**
@@ -123,8 +146,11 @@ export interface CheckpointRules {
   window?: "every" | "marked" | { size: number; fullEvery: number; patternKey?: string };
   /** How its config spells RoPE, where it is not rope_parameters / rope_scaling and rope_theta alone. */
   rope?: {
-    /** It reads partial_rotary_factor (from rope_parameters or the top level); others rotate the whole head. */
-    partial?: true;
+    /**
+     * It reads partial_rotary_factor (from rope_parameters or the top level); others rotate the whole head. Where
+     * config.json leaves it out: 1, or the config class's default (PhiConfig's 0.5, StableLmConfig's 0.25).
+     */
+    partial?: true | number;
     /** GPT-NeoX's older spellings: rotary_pct (default 0.25) and rotary_emb_base. */
     neoxKeys?: true;
     /** The config class's default_theta, where config.json leaves rope_theta out. */
@@ -138,7 +164,11 @@ export interface CheckpointRules {
      */
     byLayerType?: Record<LayerType, { key: string; theta: number }>;
   };
-  /** The config says the residual is parallel (use_parallel_residual), and false is refused: the graph is parallel. */
+  /**
+   * A key that chooses parallel (true) or sequential layers. For a type whose traits are parallel only true is written,
+   * false refused (GPT-NeoX's use_parallel_residual); otherwise true makes every layer parallel (StableLM's, false by
+   * default), its one norm feeding both branches (sharedNorm).
+   */
   parallelKey?: string;
 }
 
@@ -187,7 +217,7 @@ const GEMMA_TRAITS: Traits = {
 };
 
 const TABLE = {
-  llama: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", mlpBias: true }, gguf: GGUF.llama },
+  llama: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", mlpBias: "if-true" }, gguf: GGUF.llama },
   mistral: { ...LLAMA_TRAITS, checkpoint: { attnBias: "never", window: "every" } },
   qwen2: { ...LLAMA_TRAITS, checkpoint: { attnBias: "qkv", window: "marked" }, gguf: GGUF.qwen2 },
   qwen3: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", qkNorm: "head", window: "marked" }, gguf: GGUF.qwen3 },
@@ -368,6 +398,61 @@ const TABLE = {
       rope: { theta: 1000000 },
     },
   },
+  // Phi-1/2 (PhiForCausalLM): GPT-NeoX's parallel residual but with one LayerNorm (with bias) feeding both branches
+  // (PhiDecoderLayer), biases on q/k/v/dense, fc1/fc2 and lm_head whatever the config says, an unfused fc1/fc2 MLP
+  // through gelu_new (GELU's tanh form, activations.py's NewGELUActivation), PhiConfig's partial_rotary_factor of 0.5
+  // by default; qk_layernorm is one LayerNorm with bias over hidden_size / heads, shared by the heads (PhiAttention).
+  phi: {
+    norm: "layer",
+    gainPlusOne: false,
+    parallel: true,
+    sharedNorm: true,
+    fusedQkv: false,
+    gated: false,
+    activation: "gelu_pytorch_tanh",
+    tied: false,
+    rotaryFraction: 0.5,
+    names: {
+      ...LLAMA_NAMES,
+      o: "dense",
+      up: "fc1",
+      down: "fc2",
+      norms: ["input_layernorm"],
+      qkNorms: ["q_layernorm", "k_layernorm"],
+      finalNorm: "final_layernorm",
+      eps: "layer_norm_eps",
+    },
+    checkpoint: {
+      attnBias: "always",
+      mlpBias: "always",
+      headBias: true,
+      qkNorm: "head",
+      qkNormKey: "qk_layernorm",
+      qkNormBias: true,
+      rope: { partial: 0.5 },
+      actAliases: { gelu_new: "gelu_pytorch_tanh" },
+    },
+  },
+  // StableLM (StableLmForCausalLM): Llama's layer with LayerNorms (with bias), q/k/v biases where use_qkv_bias is true
+  // and none on o_proj, head_dim hidden_size / heads whatever the config says (StableLmAttention), StableLmConfig's
+  // partial_rotary_factor of 0.25 by default; parallel, one norm feeding both branches, where use_parallel_residual
+  // says so (StableLmDecoderLayer); qk_layernorm is a LayerNorm without bias for each head (StableLmLayerNormPerHead).
+  stablelm: {
+    ...LLAMA_TRAITS,
+    norm: "layer",
+    sharedNorm: true,
+    rotaryFraction: 0.25,
+    names: { ...LLAMA_NAMES, qkNorms: ["q_layernorm", "k_layernorm"], eps: "layer_norm_eps" },
+    checkpoint: {
+      attnBias: "qkv-if-true",
+      biasKey: "use_qkv_bias",
+      headDim: "d/heads",
+      qkNorm: "each",
+      qkNormKey: "qk_layernorm",
+      rope: { partial: 0.25 },
+      parallelKey: "use_parallel_residual",
+    },
+  },
 } satisfies Record<string, Architecture>;
 
 /** A model type in the table: config.json's model_type. */
@@ -387,8 +472,18 @@ export function traitsOf(c: { family: Family }): Architecture {
   return ARCHITECTURES[c.family];
 }
 
+/** Whether the layers are parallel: the config's choice where the type reads one (StableLM's), else the traits'. */
+export function parallelOf(c: { family: Family; parallel?: boolean }): boolean {
+  return c.parallel ?? ARCHITECTURES[c.family].parallel;
+}
+
 /**
- * Model types whose residual is parallel by design, with no key to say so (GPT-J, Phi-1/2), as an export's
- * config.json names them: the locator's hint for an export of a type the table does not convert.
+ * Model types whose residual is parallel by design, with no key to say so (GPT-J, and the table's own such as
+ * Phi-1/2), as an export's config.json names them: the locator's hint.
  */
-export const PARALLEL_BY_DESIGN = ["gptj", "phi"];
+export const PARALLEL_BY_DESIGN = [
+  "gptj",
+  ...(Object.keys(ARCHITECTURES) as Family[]).filter(
+    (t) => ARCHITECTURES[t].parallel && !ARCHITECTURES[t].checkpoint?.parallelKey,
+  ),
+];

@@ -167,6 +167,7 @@ export function hfModel(cfg: Record<string, any>, src: TensorSource, inputs: Mod
     hidden,
     vocab,
     tied,
+    ...(type.parallelKey && !traits.parallel ? { parallel: cfg[type.parallelKey] === true } : {}),
     maxPositions: Math.min(
       num("max_position_embeddings"),
       slidingWindow(cfg, type, kinds, fail) ?? Infinity,
@@ -194,16 +195,20 @@ export function hfModel(cfg: Record<string, any>, src: TensorSource, inputs: Mod
   });
   // Biases and QK-norms as each modeling file builds them: attention_bias and mlp_bias only where the modeling file
   // reads them, so that a key the model ignores asks for no tensor.
+  const biasKey = cfg[type.biasKey ?? "attention_bias"];
   const bias =
     type.attnBias === "qkv" ||
     type.attnBias === "always" ||
-    (type.attnBias === "unless-false" && cfg.attention_bias !== false) ||
-    (type.attnBias === "if-true" && cfg.attention_bias === true);
+    (type.attnBias === "unless-false" && biasKey !== false) ||
+    ((type.attnBias === "if-true" || type.attnBias === "qkv-if-true") && biasKey === true);
   const need: Needs = {
     attnBias: bias,
-    oBias: bias && type.attnBias !== "qkv",
-    mlpBias: !!type.mlpBias && cfg.mlp_bias === true,
-    qkNorm: type.qkNorm ?? false,
+    oBias: bias && type.attnBias !== "qkv" && type.attnBias !== "qkv-if-true",
+    mlpBias: type.mlpBias === "always" || (type.mlpBias === "if-true" && cfg.mlp_bias === true),
+    // Phi's and StableLM's only where qk_layernorm is true; Qwen3's, Apertus', Gemma 3's and OLMo 2's always.
+    qkNorm: type.qkNorm && (type.qkNormKey === undefined || cfg[type.qkNormKey] === true) ? type.qkNorm : false,
+    ...(type.qkNormBias ? { qkNormBias: true } : {}),
+    ...(type.headBias ? { headBias: true } : {}),
     fused: !!type.fused,
     norms: type.norms ?? "pre",
     ...(traits.names.positions ? { positions: num("max_position_embeddings") } : {}),
@@ -237,7 +242,7 @@ function refuseUnapplied(
   for (const [key, why] of Object.entries(type.refuse ?? {}))
     if (cfg[key] !== undefined && cfg[key] !== null && cfg[key] !== false)
       fail(`"${key}": ${JSON.stringify(cfg[key])} is not applied (${modelType}: ${why})`);
-  if (type.parallelKey && cfg[type.parallelKey] === false)
+  if (traits.parallel && type.parallelKey && cfg[type.parallelKey] === false)
     fail(`"${type.parallelKey}": false is not applied (the ${modelType} graph is parallel, as Pythia is)`);
 }
 

@@ -32,13 +32,14 @@ export function ropeOf(cfg: Record<string, any>, type: CheckpointRules, headDim:
   const p: Record<string, any> = given ?? rules.parameters ?? {};
   const theta =
     p.rope_theta ?? cfg.rope_theta ?? (rules.neoxKeys ? cfg.rotary_emb_base : undefined) ?? rules.theta ?? 10000;
-  // Only the types whose modeling file reads partial_rotary_factor rotate part of the head (GPT-NeoX, Phi-3).
-  // GPT-NeoX's older configs call it rotary_pct, and GPTNeoXConfig defaults it to 0.25.
+  // Only the types whose modeling file reads partial_rotary_factor rotate part of the head (GPT-NeoX, Phi-3, Phi,
+  // StableLM), each class's default where it is left out. GPT-NeoX's older configs call it rotary_pct, and
+  // GPTNeoXConfig defaults it to 0.25.
   const fraction = rules.partial
     ? (p.partial_rotary_factor ??
       cfg.partial_rotary_factor ??
       (rules.neoxKeys ? (cfg.rotary_pct ?? 0.25) : undefined) ??
-      1)
+      (rules.partial === true ? 1 : rules.partial))
     : 1;
   const kind = p.rope_type ?? p.type ?? "default";
   if (typeof theta !== "number" || !(theta > 0)) fail(`rope theta ${JSON.stringify(theta)} is not a positive number`);

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import type { ModelConfig } from "../writer/config.js";
 import type { AnalogWeights, Expert, LayerWeights } from "../writer/types.js";
-import { traitsOf } from "../architectures/table.js";
+import { parallelOf, traitsOf } from "../architectures/table.js";
 import { DT } from "../../onnx/graph.js";
 import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
 import { gatherRows, quantizedOf, standIn } from "../writer/quantized.js";
@@ -18,8 +18,15 @@ export interface Needs {
   /** o_proj's bias too (llama's attention_bias; Qwen2 has q/k/v biases only). */
   oBias: boolean;
   mlpBias: boolean;
-  /** q_norm and k_norm: a gain per head dim (Qwen3, Gemma 3), or over every head's at once (OLMo 2). */
-  qkNorm: false | "head" | "whole";
+  /**
+   * q_norm and k_norm: a gain per head dim (Qwen3, Gemma 3, Phi), over every head's at once (OLMo 2), or a gain of its
+   * own for each head, q_layernorm.norms.N (StableLM's StableLmLayerNormPerHead).
+   */
+  qkNorm: false | "head" | "whole" | "each";
+  /** The QK-norms have biases (Phi's q_layernorm). */
+  qkNormBias?: boolean;
+  /** lm_head.bias (PhiForCausalLM's). */
+  headBias?: boolean;
   /** Phi-3's fused projections: qkv_proj as q, k, v rows one after another, gate_up_proj as gate then up. */
   fused?: boolean;
   /**
@@ -182,17 +189,29 @@ const xielu = (alphaP: number, alphaN: number, beta: number, eps: number) => ({
   eps,
 });
 
-/** llama, mistral, qwen2, qwen3, gemma, apertus, phi3: model.layers.N.{self_attn,mlp}.*, model.norm, lm_head. */
+/**
+ * llama, mistral, qwen2, qwen3, gemma, apertus, phi3, phi, stablelm: model.layers.N.{self_attn,mlp}.*, the final norm,
+ * lm_head, under the family's module names (Phi's dense, fc1, fc2 and final_layernorm); LayerNorms with biases.
+ */
 export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
   const { d, heads, kvHeads, hidden, vocab } = c;
   const hd = c.headDim ?? d / heads;
   const has = (n: string) => src.shapes.has(n);
-  const names: { [name: string]: number[] } = { "model.embed_tokens.weight": [vocab, d], "model.norm.weight": [d] };
-  // The family's traits: its norms' names, whether its MLP has a gate, and xIELU's parameters in mlp.act_fn (Apertus).
+  // The family's traits: its modules' and norms' names, whether its MLP has a gate, its norms' biases (nn.LayerNorm's),
+  // and xIELU's parameters in mlp.act_fn (Apertus).
   const traits = traitsOf(c);
+  const { o, up, down, finalNorm } = traits.names;
+  const [qNorm, kNorm] = traits.names.qkNorms ?? ["q_norm", "k_norm"];
+  const normBias = traits.norm === "layer";
+  const names: { [name: string]: number[] } = {
+    "model.embed_tokens.weight": [vocab, d],
+    [`model.${finalNorm}.weight`]: [d],
+    ...(normBias ? { [`model.${finalNorm}.bias`]: [d] } : {}),
+  };
   const hasXielu = traits.activation === "xielu";
-  // n1 and n2 are the norms before attention and before the MLP (none in OLMo 2); Gemma 2's and OLMo 2's
-  // post_attention_layernorm is on the attention's output, and post_feedforward_layernorm on the MLP's.
+  // n1 and n2 are the norms before attention and before the MLP (none in OLMo 2; Phi's one, shared, feeds both, and
+  // there is no n2); Gemma 2's and OLMo 2's post_attention_layernorm is on the attention's output, and
+  // post_feedforward_layernorm on the MLP's.
   const norms = need.norms ?? "pre";
   const before =
     norms === "post"
@@ -200,9 +219,17 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
       : norms === "sandwich"
         ? ["input_layernorm", "pre_feedforward_layernorm"]
         : traits.names.norms;
+  const [n1, n2] = before ?? [];
+  const shared = parallelOf(c) && !!traits.sharedNorm;
   const after = norms !== "pre";
   // A tied checkpoint may still hold lm_head.weight: transformers ties it to the embedding, so it is not read.
   if (!c.tied || has("lm_head.weight")) names["lm_head.weight"] = [vocab, d];
+  if (need.headBias) names["lm_head.bias"] = [vocab];
+  // QK-norms over one head, or one for each head (StableLM's q_layernorm.norms.N).
+  const qkNames = (norm: string, n: number) =>
+    need.qkNorm === "each"
+      ? Array.from({ length: n }, (_, h) => `self_attn.${norm}.norms.${h}`)
+      : [`self_attn.${norm}`];
   // A mixture of experts in place of the dense MLP (Mixtral): its tensors' names, per layer.
   const E = need.experts ?? 0;
   const dense = !E;
@@ -213,17 +240,18 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
       // Only what the config promises: transformers drops any other tensor on load, and so the unread check refuses it.
       if (on) for (const [n, s] of Object.entries(shapes)) names[`${p}.${n}`] = s;
     };
-    add(!!before, before ? { [`${before[0]}.weight`]: [d], [`${before[1]}.weight`]: [d] } : {});
-    add(true, {
-      "self_attn.o_proj.weight": [d, heads * hd],
-    });
-    add(dense, { "mlp.down_proj.weight": [d, hidden] });
+    add(true, { [`self_attn.${o}.weight`]: [d, heads * hd] });
+    add(!!before, { [`${n1}.weight`]: [d] });
+    add(!!before && !shared, { [`${n2}.weight`]: [d] });
+    add(!!before && normBias, { [`${n1}.bias`]: [d] });
+    add(!!before && !shared && normBias, { [`${n2}.bias`]: [d] });
+    add(dense, { [`mlp.${down}.weight`]: [d, hidden] });
     add(!need.fused, {
       "self_attn.q_proj.weight": [heads * hd, d],
       "self_attn.k_proj.weight": [kvHeads * hd, d],
       "self_attn.v_proj.weight": [kvHeads * hd, d],
     });
-    add(!need.fused && dense, { "mlp.up_proj.weight": [hidden, d] });
+    add(!need.fused && dense, { [`mlp.${up}.weight`]: [hidden, d] });
     add(!need.fused && dense && traits.gated, { "mlp.gate_proj.weight": [hidden, d] });
     if (E) {
       const m = moe[l];
@@ -249,11 +277,20 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
       "self_attn.k_proj.bias": [kvHeads * hd],
       "self_attn.v_proj.bias": [kvHeads * hd],
     });
-    add(need.oBias, { "self_attn.o_proj.bias": [d] });
-    add(need.mlpBias, { "mlp.gate_proj.bias": [hidden], "mlp.up_proj.bias": [hidden], "mlp.down_proj.bias": [d] });
-    // Olmo2Attention's q_norm is RMSNorm(num_attention_heads × head_dim), k_norm RMSNorm(num_key_value_heads × head_dim).
+    add(need.oBias, { [`self_attn.${o}.bias`]: [d] });
+    add(need.mlpBias, { [`mlp.${up}.bias`]: [hidden], [`mlp.${down}.bias`]: [d] });
+    add(need.mlpBias && traits.gated, { "mlp.gate_proj.bias": [hidden] });
+    // Olmo2Attention's q_norm is RMSNorm(num_attention_heads × head_dim), k_norm RMSNorm(num_key_value_heads × head_dim);
+    // the others' are over one head (StableLM's, one for each head).
     const [qn, kn] = need.qkNorm === "whole" ? [heads * hd, kvHeads * hd] : [hd, hd];
-    add(!!need.qkNorm, { "self_attn.q_norm.weight": [qn], "self_attn.k_norm.weight": [kn] });
+    if (need.qkNorm)
+      for (const [n, width] of [
+        ...qkNames(qNorm, heads).map((n) => [n, qn] as const),
+        ...qkNames(kNorm, kvHeads).map((n) => [n, kn] as const),
+      ]) {
+        add(true, { [`${n}.weight`]: [width] });
+        add(!!need.qkNormBias, { [`${n}.bias`]: [width] });
+      }
   }
   const read = reader(src, fail, names);
   const layer = (l: number): LayerWeights => {
@@ -265,6 +302,15 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
       () =>
         Object.hasOwn(names, `${p}.${n}`) ? read(`${p}.${n}`, matrix) : undefined;
     const scalar = (n: string) => read(`${p}.mlp.act_fn.${n}`)[0];
+    /** A QK-norm's gains or biases: one head's, or every head's one after another. */
+    const qk = (norm: string, n: number, part: "weight" | "bias") => () => {
+      const parts = qkNames(norm, n).map((m) => `${p}.${m}.${part}`);
+      if (!Object.hasOwn(names, parts[0])) return undefined;
+      if (parts.length === 1) return read(parts[0]);
+      const all = new Float32Array(n * hd);
+      parts.forEach((m, h) => all.set(read(m), h * hd));
+      return all;
+    };
     /** Rows [from, to) of a fused [rows, d] matrix (Phi3Attention slices qkv at heads × hd and kv × hd; Phi3MLP chunks gate_up in two). */
     const rows = (n: string, from: number, to: number) => () => rowsOf(read(`${p}.${n}`, true), d, from, to);
     const [q, k] = [heads * hd, (heads + kvHeads) * hd];
@@ -278,25 +324,30 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
       up: rows("mlp.gate_up_proj.weight", hidden, 2 * hidden),
     };
     return lazy<LayerWeights>({
-      norm1: before ? must(`${before[0]}.weight`) : () => undefined,
-      norm2: before ? must(`${before[1]}.weight`) : () => undefined,
+      norm1: before ? must(`${n1}.weight`) : () => undefined,
+      norm1Bias: may(`${n1}.bias`),
+      norm2: before && !shared ? must(`${n2}.weight`) : () => undefined,
+      norm2Bias: may(`${n2}.bias`),
       q: fused ? fused.q : matrix("self_attn.q_proj.weight"),
       k: fused ? fused.k : matrix("self_attn.k_proj.weight"),
       v: fused ? fused.v : matrix("self_attn.v_proj.weight"),
-      o: matrix("self_attn.o_proj.weight"),
+      o: matrix(`self_attn.${o}.weight`),
       qBias: may("self_attn.q_proj.bias"),
       kBias: may("self_attn.k_proj.bias"),
       vBias: may("self_attn.v_proj.bias"),
-      oBias: may("self_attn.o_proj.bias"),
-      qNorm: may("self_attn.q_norm.weight"),
-      kNorm: may("self_attn.k_norm.weight"),
+      oBias: may(`self_attn.${o}.bias`),
+      qNorm: qk(qNorm, heads, "weight"),
+      kNorm: qk(kNorm, kvHeads, "weight"),
+      qNormBias: qk(qNorm, heads, "bias"),
+      kNormBias: qk(kNorm, kvHeads, "bias"),
+      qkNormEach: () => need.qkNorm === "each",
       gate: fused ? fused.gate : may("mlp.gate_proj.weight", true),
-      up: !dense ? noDense : fused ? fused.up : matrix("mlp.up_proj.weight"),
-      down: !dense ? noDense : matrix("mlp.down_proj.weight"),
+      up: !dense ? noDense : fused ? fused.up : matrix(`mlp.${up}.weight`),
+      down: !dense ? noDense : matrix(`mlp.${down}.weight`),
       gateBias: may("mlp.gate_proj.bias"),
-      upBias: may("mlp.up_proj.bias"),
-      downBias: may("mlp.down_proj.bias"),
-      // Only Gemma 2's and OLMo 2's: llama's post_attention_layernorm is the MLP's input norm (before[1]).
+      upBias: may(`mlp.${up}.bias`),
+      downBias: may(`mlp.${down}.bias`),
+      // Only Gemma 2's and OLMo 2's: llama's post_attention_layernorm is the MLP's input norm (n2).
       attnOutNorm: after ? must("post_attention_layernorm.weight") : () => undefined,
       mlpOutNorm: after ? must("post_feedforward_layernorm.weight") : () => undefined,
       xielu: () => (hasXielu ? xielu(scalar("alpha_p"), scalar("alpha_n"), scalar("beta"), scalar("eps")) : undefined),
@@ -305,11 +356,14 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
   };
   const embed = () => read("model.embed_tokens.weight", true);
   const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
+  const at = (n: string) => () => (Object.hasOwn(names, n) ? read(n) : undefined);
   return lazy<AnalogWeights>({
     embed,
     layers: () => layers,
-    finalNorm: () => read("model.norm.weight"),
+    finalNorm: () => read(`model.${finalNorm}.weight`),
+    finalNormBias: at(`model.${finalNorm}.bias`),
     lmHead: () => (c.tied ? embed() : read("lm_head.weight", true)),
+    lmHeadBias: at("lm_head.bias"),
   });
 }
 

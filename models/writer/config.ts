@@ -40,6 +40,8 @@ export interface ModelConfig {
    * `topK` per token (the layers' weights hold them: LayerWeights.moe).
    */
   experts?: { count: number; topK: number };
+  /** Parallel layers or not, where the config chooses (StableLM's use_parallel_residual); else the traits' (parallelOf). */
+  parallel?: boolean;
   /** Fraction of each head that RoPE rotates (GPT-NeoX: 0.25). */
   rotaryPct: number;
   /** RoPE pairs: HF's rotate-half halves, or llama2.c's interleaved (2i, 2i+1). */

@@ -10,7 +10,7 @@
 import type { ModelProto, TensorProto } from "onnx-buf";
 import { type Dialect, headDim, type ModelConfig, rotaryDim } from "./config.js";
 import type { AnalogWeights, LayerWeights } from "./types.js";
-import { traitsOf } from "../architectures/table.js";
+import { parallelOf, traitsOf } from "../architectures/table.js";
 import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
 import {
@@ -42,6 +42,9 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
   const traits = traitsOf(c),
     names = traits.names;
   const layerNorm = traits.norm === "layer";
+  const parallel = parallelOf(c);
+  // Phi's one norm feeds both branches of a parallel layer.
+  const shared = parallel && !!traits.sharedNorm;
   const root = `/${names.root}`;
   const hf = names.root;
   const { d, heads, kvHeads, hidden, vocab } = c;
@@ -88,13 +91,17 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
   /** The gain a norm multiplies by: Gemma's stored w is applied as 1 + w, which export folds. */
   const gainOf = (w: Float32Array) => (traits.gainPlusOne ? w.map((v) => 1 + v) : w);
 
-  /** Decomposed RMSNorm (Pow, ReduceMean, Add, Sqrt, Div, Mul), or LayerNormalization (opset 17). */
+  /**
+   * Decomposed RMSNorm (Pow, ReduceMean, Add, Sqrt, Div, Mul), or LayerNormalization (opset 17), whose bias is
+   * optional (StableLM's per-head norms have none).
+   */
   const norm = (scope: string, x: string, w: Float32Array, name: string, b?: Float32Array) => {
     const gain = traits.gainPlusOne
       ? g.folded_("Mul", [w.length], gainOf(w))
       : g.init(floatTensor(`${name}.weight`, [w.length], w));
     if (layerNorm) {
-      return g.op(scope, "LayerNormalization", [x, gain, g.init(floatTensor(`${name}.bias`, [b!.length], b!))], {
+      const bias = b ? [g.init(floatTensor(`${name}.bias`, [b.length], b))] : [];
+      return g.op(scope, "LayerNormalization", [x, gain, ...bias], {
         attrs: { axis: -1, epsilon: { float: c.eps } },
       })[0];
     }
@@ -206,6 +213,20 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
       : g.o(scope, "Concat", [y, g.o(scope, "Slice", [x, g.ints([rot]), g.ints([hd]), g.ints([-1])])], { axis: -1 });
   };
 
+  type QkNorm = { name: string; w: Float32Array; b?: Float32Array };
+  /**
+   * A QK-norm over its gain's width; or, `each`, over each head of [b, s, n, hd] with that head's own gains
+   * (StableLmLayerNormPerHead: a LayerNorm of its own for each head, [n × hd] gains), applied as a unit norm times the
+   * [n, hd] gains.
+   */
+  const qkNorm = (scope: string, y: string, n: number, qk: QkNorm, name: string, each: boolean) => {
+    if (!each) return norm(scope, y, qk.w, name, qk.b);
+    const unit = norm(scope, y, new Float32Array(hd).fill(1), `${name}.unit`);
+    const gains = g.init(floatTensor(`${name}.weight`, [n, hd], qk.w));
+    const scaled = g.o(scope, "Mul", [unit, gains]);
+    return qk.b ? g.o(scope, "Add", [scaled, g.init(floatTensor(`${name}.bias`, [n, hd], qk.b))]) : scaled;
+  };
+
   const attention = (l: number, w: LayerWeights, x: string) => {
     const s = `${root}/layers.${l}/${names.attn}`;
     const mod = `${hf}.layers.${l}.${names.attn}`;
@@ -265,18 +286,23 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
         }),
       );
     } else {
-      const proj = (name: string, Wt: Float32Array, n: number, bias?: Float32Array, qkNorm?: Float32Array) => {
-        const qkn = (y: string) => norm(`${s}/${name}_norm`, y, qkNorm!, `${mod}.${name}_norm`);
+      const [qName, kName] = names.qkNorms ?? ["q_norm", "k_norm"];
+      const each = !!w.qkNormEach;
+      const proj = (name: string, Wt: Float32Array, n: number, bias?: Float32Array, qk?: QkNorm) => {
+        const qkn = (y: string) => qkNorm(`${s}/${qk!.name}`, y, n, qk!, `${mod}.${qk!.name}`, each);
         // A QK-norm is over its gain's width: each head's (Qwen3, Gemma 3), or the whole projection's, every head at
-        // once, before it is cut into heads (Olmo2Attention's q_norm(q_proj(x)), then view).
-        const whole = qkNorm && n > 1 && qkNorm.length === n * hd;
+        // once, before it is cut into heads (Olmo2Attention's q_norm(q_proj(x)), then view); or over each head with
+        // that head's own gains (StableLM's, qkNormEach).
+        const whole = qk && !each && n > 1 && qk.w.length === n * hd;
         const p = linear(`${s}/${name}_proj`, x, Wt, n * hd, d, `${mod}.${name}_proj`, bias);
         let y = g.o(s, "Reshape", [whole ? qkn(p) : p, g.ints([0, 0, n, hd])]);
-        if (qkNorm && !whole) y = qkn(y);
+        if (qk && !whole) y = qkn(y);
         return g.o(s, "Transpose", [y], { perm: [0, 2, 1, 3] });
       };
-      q = proj("q", w.q, heads, w.qBias, w.qNorm);
-      k = proj("k", w.k, kvHeads, w.kBias, w.kNorm);
+      const qNorm = w.qNorm,
+        kNorm = w.kNorm; // read once
+      q = proj("q", w.q, heads, w.qBias, qNorm && { name: qName, w: qNorm, b: w.qNormBias });
+      k = proj("k", w.k, kvHeads, w.kBias, kNorm && { name: kName, w: kNorm, b: w.kNormBias });
       v = proj("v", w.v, kvHeads, w.vBias);
     }
     if (rot) {
@@ -399,9 +425,10 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
       const w = W.layers[l],
         P = `${root}/layers.${l}`,
         [n1, n2] = normNames(l);
-      const attn = attention(l, w, inNorm(l, n1, h, w.norm1, w.norm1Bias));
-      if (traits.parallel) {
-        const m = mlp(l, w, inNorm(l, n2, h, w.norm2, w.norm2Bias));
+      const normed = inNorm(l, n1, h, w.norm1, w.norm1Bias);
+      const attn = attention(l, w, normed);
+      if (parallel) {
+        const m = mlp(l, w, shared ? normed : inNorm(l, n2, h, w.norm2, w.norm2Bias));
         h = g.o(P, "Add", [g.o(P, "Add", [m, attn]), h]);
       } else {
         const mid = g.o(P, "Add", [h, outNorm(l, "post_attention_layernorm", attn, w.attnOutNorm)]);
@@ -459,17 +486,19 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
       const w = W.layers[l],
         P = `${root}/layers.${l}`;
       const attn = attention(l, w, normed);
-      if (traits.parallel) {
+      if (parallel) {
         const m = mlp(
           l,
           w,
-          plain(
-            `${P}/post_attention_layernorm`,
-            h,
-            w.norm2!,
-            `${hf}.layers.${l}.post_attention_layernorm`,
-            w.norm2Bias,
-          ),
+          shared
+            ? normed
+            : plain(
+                `${P}/post_attention_layernorm`,
+                h,
+                w.norm2!,
+                `${hf}.layers.${l}.post_attention_layernorm`,
+                w.norm2Bias,
+              ),
         );
         pending = g.o(P, "Add", [m, attn]);
       } else {
@@ -510,9 +539,10 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
     ).normed;
   }
 
-  // --- lm_head, then Gemma 2's final soft-capping where there is one
+  // --- lm_head, its bias where it has one (Phi's), then Gemma 2's final soft-capping where there is one
   const head = `/${names.lmHead}`;
-  const logits = c.finalSoftcap ? `${head}/MatMul_output_0` : "logits";
+  const headBias = W.lmHeadBias; // read once
+  const logits = c.finalSoftcap || headBias ? `${head}/MatMul_output_0` : "logits";
   // A converter's block-format lm_head (or the embedding's blocks, tied) as MatMulNBits planes producing the logits.
   // Read once: a converter's lazy weights are read (and converted) on each access.
   const lmHead = c.tied || genai ? undefined : W.lmHead;
@@ -550,9 +580,14 @@ export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions):
         : g.folded_("MatMul", [d, vocab], transpose(lmHead ?? W.lmHead, vocab, d));
     g.op(head, "MatMul", [h, wu], { outputs: [logits] });
   }
+  let out = logits;
+  if (headBias) {
+    out = c.finalSoftcap ? `${head}/Add_output_0` : "logits";
+    g.op(head, "Add", [logits, g.init(floatTensor("lm_head.bias", [vocab], headBias))], { outputs: [out] });
+  }
   if (c.finalSoftcap) {
     const s = "/softcap";
-    g.op(s, "Mul", [g.o(s, "Tanh", [g.o(s, "Div", [logits, g.scalar(c.finalSoftcap)])]), g.scalar(c.finalSoftcap)], {
+    g.op(s, "Mul", [g.o(s, "Tanh", [g.o(s, "Div", [out, g.scalar(c.finalSoftcap)])]), g.scalar(c.finalSoftcap)], {
       outputs: ["logits"],
     });
   }

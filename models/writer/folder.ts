@@ -13,10 +13,11 @@ import { ModelProtoSchema, type ModelProto, type TensorProto } from "onnx-buf";
 import { externalEntries } from "../../onnx/graph.js";
 import type { Dialect, ModelConfig } from "./config.js";
 import { makeDir } from "../../onnx/io.js";
-import { traitsOf } from "../architectures/table.js";
+import { parallelOf, traitsOf } from "../architectures/table.js";
 
 export function hfConfig(c: ModelConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const { names, parallel } = traitsOf(c);
+  const { names } = traitsOf(c);
+  const parallel = parallelOf(c);
   return {
     model_type: c.family,
     hidden_size: c.d,
@@ -31,8 +32,13 @@ export function hfConfig(c: ModelConfig, extra: Record<string, unknown> = {}): R
     // A family without RoPE (GPT-2) has no rope keys.
     ...(c.rotaryPct ? { rope_theta: c.ropeTheta } : {}),
     ...(c.ropeScale ? { rope_scaling: { rope_type: "linear", factor: c.ropeScale } } : {}),
-    // GPT-NeoX's config: the parallel residual is a key of it, as is its rotary_pct.
-    ...(parallel ? { rotary_pct: c.rotaryPct, use_parallel_residual: true } : {}),
+    // GPT-NeoX's config: the parallel residual is a key of it, as is its rotary_pct. Where the config chose
+    // (StableLM's), it says so either way, and the locator holds the graph to it.
+    ...(parallel
+      ? { rotary_pct: c.rotaryPct, use_parallel_residual: true }
+      : c.parallel === false
+        ? { use_parallel_residual: false }
+        : {}),
     // A mixture of experts, under MixtralConfig's keys.
     ...(c.experts ? { num_local_experts: c.experts.count, num_experts_per_tok: c.experts.topK } : {}),
     tie_word_embeddings: c.tied,

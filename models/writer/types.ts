@@ -9,6 +9,7 @@ export interface LayerWeights {
   /** The norms before attention and before the MLP; absent where the model has none there (OLMo 2). */
   norm1?: Float32Array;
   norm1Bias?: Float32Array;
+  /** Absent also where one norm feeds both branches (traits' sharedNorm). */
   norm2?: Float32Array;
   norm2Bias?: Float32Array;
   q: Float32Array;
@@ -19,9 +20,17 @@ export interface LayerWeights {
   kBias?: Float32Array;
   vBias?: Float32Array;
   oBias?: Float32Array;
-  /** QK-norm gains: over one head (Qwen3, Apertus, Gemma 3), or over all of q's or k's heads at once (OLMo 2). */
+  /**
+   * QK-norm gains: over one head, shared by the heads (Qwen3's, Apertus', Gemma 3's, Phi's); over all of q's or k's
+   * heads at once (OLMo 2's); or each head's own, one head's after another (StableLM's StableLmLayerNormPerHead, where
+   * qkNormEach says so); biases where the norm has them (Phi's).
+   */
   qNorm?: Float32Array;
   kNorm?: Float32Array;
+  qNormBias?: Float32Array;
+  kNormBias?: Float32Array;
+  /** qNorm and kNorm hold each head's own gains, [heads × head dim], each head normalised alone (StableLM's). */
+  qkNormEach?: boolean;
   /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
   gate?: Float32Array;
   /** The dense MLP's; a layer with `moe` has none, and reading them is an error. */
@@ -58,4 +67,6 @@ export interface AnalogWeights {
   finalNormBias?: Float32Array;
   /** [vocab, d]; the same array as embed when tied. */
   lmHead: Float32Array;
+  /** [vocab], added to the logits (PhiForCausalLM's lm_head has a bias). */
+  lmHeadBias?: Float32Array;
 }
