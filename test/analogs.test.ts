@@ -8,7 +8,7 @@ import mt from "mistral-tokenizer-js";
 import { buildAnalog, buildLlama2c } from "../models/analogs/build.js";
 import { ANALOG_FAMILIES, analogConfig, CALIBRATION_PROMPT, type AnalogFamily } from "../models/analogs/config.js";
 import { type Dialect } from "../models/writer/config.js";
-import { emitAnalog } from "../models/writer/emit.js";
+import { emitModel } from "../models/writer/emit.js";
 import { readLlama2c } from "../models/analogs/llama2c.js";
 import { referenceForward } from "../models/analogs/reference.js";
 import { generateWeights } from "../models/analogs/weights.js";
@@ -26,7 +26,7 @@ const frob = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, v) => 
 const int64 = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
 
 /** Runs an emitted analog with every located residual point exposed. */
-async function runExposed(proto: ReturnType<typeof emitAnalog>, ids: number[]) {
+async function runExposed(proto: ReturnType<typeof emitModel>, ids: number[]) {
   const located = locate(proto);
   const session = await ort.InferenceSession.create(encodeModel(probedGraph(proto, located).proto));
   const out = await session.run({
@@ -70,7 +70,7 @@ describe("synthetic analogs", () => {
         const c = analogConfig(family, { layers: 4, d: 32, heads: 4, hidden: 64, calibrationIds: ids });
         const w = generateWeights(c);
         const ref = referenceForward(c, w, ids);
-        const { located, get } = await runExposed(emitAnalog(c, w, { dialect }), ids);
+        const { located, get } = await runExposed(emitModel(c, w, { dialect }), ids);
         expect(located.layers).toBe(4);
         expect(located.parallel).toBe(family === "gpt_neox");
         expect(relErr(get("logits"), ref.logits)).toBeLessThan(1e-5);
@@ -92,7 +92,7 @@ describe("synthetic analogs", () => {
     const deq = dequantizeQ4(q.packed, q.scales, c.vocab, c.d, q.blockSize);
     expect(relErr(deq, w.lmHead)).toBeLessThan(0.15); // 4 bits: coarse, but the same matrix
     const ref = referenceForward(c, { ...w, lmHead: deq }, ids);
-    const { get } = await runExposed(emitAnalog(c, w, { dialect: "genai", int4: true }), ids);
+    const { get } = await runExposed(emitModel(c, w, { dialect: "genai", int4: true }), ids);
     expect(relErr(get("logits"), ref.logits)).toBeLessThan(1e-5);
   });
 
@@ -181,7 +181,7 @@ describe("synthetic analogs", () => {
             calibrationIds: ids,
           });
           const w = generateWeights(c);
-          const { located, get } = await runExposed(emitAnalog(c, w, { dialect: r.dialect }), ids);
+          const { located, get } = await runExposed(emitModel(c, w, { dialect: r.dialect }), ids);
           expect(located.layers).toBe(r.layers);
           expect(relErr(get("logits"), referenceForward(c, w, ids).logits)).toBeLessThan(1e-5);
         },

@@ -10,7 +10,7 @@ import path from "node:path";
 import type { ModelProto } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { analogConfig } from "../models/analogs/config.js";
-import { emitAnalog } from "../models/writer/emit.js";
+import { emitModel } from "../models/writer/emit.js";
 import { referenceForward } from "../models/analogs/reference.js";
 import { byteTokenizerJson } from "../models/analogs/tokenizers.js";
 import { tokenizerConfigJson } from "../models/writer/tokenizer.js";
@@ -65,7 +65,7 @@ function plantSink(proto: ModelProto, from: number, bias: number): ModelProto {
 /** The analog written as a model folder, a sink planted or not. */
 function writeAnalog(name: string, sink: boolean): string {
   const w = generateWeights(config);
-  const proto = emitAnalog(config, w, { dialect: "torchscript" });
+  const proto = emitModel(config, w, { dialect: "torchscript" });
   const dir = path.join(tmpDir(), name);
   writeModelFolder(dir, {
     proto: sink ? plantSink(proto, config.layers / 2, 12) : proto,

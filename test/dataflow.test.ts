@@ -9,7 +9,7 @@ import type { ModelProto, NodeProto } from "onnx-buf";
 import { describe, expect, it } from "vitest";
 import { analogConfig, type AnalogFamily } from "../models/analogs/config.js";
 import { type Dialect } from "../models/writer/config.js";
-import { emitAnalog } from "../models/writer/emit.js";
+import { emitModel } from "../models/writer/emit.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import { SKIP_NORMS } from "../probes/dataflow.js";
 import { floatData } from "../probes/feeds.js";
@@ -147,12 +147,12 @@ describe("locating by dataflow", () => {
           });
           const w = generateWeights(c);
           const ids = [1, 5, 9, 13, 2];
-          const base = await probed(emitAnalog(c, w, { dialect }), layers, ids);
-          const rewritten = rewrites.reduce((p, r) => REWRITES[r](p), emitAnalog(c, w, { dialect }));
+          const base = await probed(emitModel(c, w, { dialect }), layers, ids);
+          const rewritten = rewrites.reduce((p, r) => REWRITES[r](p), emitModel(c, w, { dialect }));
           const got = await probed(rewritten, layers, ids);
           // The other dialect fuses (or unfuses) every norm: the same points, the same values to float32 rounding.
           const other = await probed(
-            emitAnalog(c, w, { dialect: dialect === "genai" ? "torchscript" : "genai" }),
+            emitModel(c, w, { dialect: dialect === "genai" ? "torchscript" : "genai" }),
             layers,
             ids,
           );
@@ -177,7 +177,7 @@ describe("when the stream cannot be read", () => {
       seed: 3,
       ...TINY_ANALOG,
     });
-    const p = emitAnalog(c, generateWeights(c), { dialect: "torchscript" });
+    const p = emitModel(c, generateWeights(c), { dialect: "torchscript" });
     expect(locate(p, { declaredLayers: 2, declaredParallel: true }).parallel).toBe(true);
     expect(() => locate(p, { modelId: "neox", declaredLayers: 2, declaredParallel: false })).toThrow(
       /model "neox": found a parallel residual stream where the config declares a sequential one/,
@@ -190,7 +190,7 @@ describe("when the stream cannot be read", () => {
       seed: 3,
       ...TINY_ANALOG,
     });
-    const p = emitAnalog(c, generateWeights(c), { dialect: "torchscript" });
+    const p = emitModel(c, generateWeights(c), { dialect: "torchscript" });
     // Layer 1's attention branch cut off: its residual Add passes the stream through unchanged.
     const broken = withNodes(
       p,

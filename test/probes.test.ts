@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { buildAnalog, generateAnalog } from "../models/analogs/build.js";
 import { analogConfig, type AnalogFamily } from "../models/analogs/config.js";
 import { type Dialect } from "../models/writer/config.js";
-import { emitAnalog } from "../models/writer/emit.js";
+import { emitModel } from "../models/writer/emit.js";
 import { linear, norm, referenceForward } from "../models/analogs/reference.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import { writeModelFolder, hfConfig } from "../models/writer/folder.js";
@@ -265,7 +265,7 @@ describe("the locator", () => {
             seed,
             ...TINY_ANALOG,
           });
-          const l = locate(emitAnalog(c, generateWeights(c), { dialect }), { declaredLayers: layers });
+          const l = locate(emitModel(c, generateWeights(c), { dialect }), { declaredLayers: layers });
           expect(l.layers).toBe(layers);
         },
       ),
@@ -276,7 +276,7 @@ describe("the locator", () => {
   it("fails with what it found when the config declares another layer count", () => {
     const c = analogConfig("llama", { layers: 3, calibrationIds: [1] });
     expect(() =>
-      locate(emitAnalog(c, generateWeights(c), { dialect: "torchscript" }), { modelId: "x", declaredLayers: 4 }),
+      locate(emitModel(c, generateWeights(c), { dialect: "torchscript" }), { modelId: "x", declaredLayers: 4 }),
     ).toThrow(
       /model "x": found 3 layers where the config declares 4; found embedding: model.embed_tokens.weight \[512, 32\] .*residual stream: 6 segments \(amamam\)/,
     );
@@ -285,14 +285,12 @@ describe("the locator", () => {
   it("reads W_U as [vocab, d] whatever the storage: folded MatMul, Transpose of a tied embedding, MatMulNBits", () => {
     const c = analogConfig("gemma", { layers: 1, calibrationIds: [1] });
     const w = generateWeights(c);
-    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).tiedInGraph).toBe(
-      "W_U is a Transpose of the embedding",
-    );
-    expect(locate(emitAnalog(c, w, { dialect: "torchscript" })).W_U).toMatchObject({
+    expect(locate(emitModel(c, w, { dialect: "torchscript" })).tiedInGraph).toBe("W_U is a Transpose of the embedding");
+    expect(locate(emitModel(c, w, { dialect: "torchscript" })).W_U).toMatchObject({
       initializer: "model.embed_tokens.weight",
       layout: "vocab_d",
     });
-    expect(locate(emitAnalog(c, w, { dialect: "genai", int4: true })).W_U).toMatchObject({
+    expect(locate(emitModel(c, w, { dialect: "genai", int4: true })).W_U).toMatchObject({
       layout: "matmulnbits",
       K: 32,
       N: 512,
@@ -368,7 +366,7 @@ describe("the product path", () => {
     for (let t = 3; t < c.vocab; t++) w.embed[t * c.d + 3] = Infinity;
     const bad = path.join(tmpDir(), "overflow");
     writeModelFolder(bad, {
-      proto: emitAnalog(c, w, { dialect: "torchscript" }),
+      proto: emitModel(c, w, { dialect: "torchscript" }),
       dialect: "torchscript",
       external: false,
       config: hfConfig(c),
@@ -526,7 +524,7 @@ describe("names are a hint, structure is primary", () => {
   it("locates a dynamo-style export: anonymous node and tensor names, module paths only in metadata_props", async () => {
     const c = analogConfig("mistral", { layers: 3, calibrationIds: [1, 40, 50, 60] });
     const w = generateWeights(c);
-    const proto = emitAnalog(c, w, { dialect: "torchscript" });
+    const proto = emitModel(c, w, { dialect: "torchscript" });
     // Rename as torch.onnx.export(dynamo=True) names things: node_<Op>_<n>, val_<n>; keep the scope in metadata.
     const rename = new Map<string, string>();
     const keep = new Set([

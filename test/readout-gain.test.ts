@@ -6,11 +6,11 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { analogConfig, type AnalogConfig } from "../models/analogs/config.js";
-import { emitAnalog } from "../models/writer/emit.js";
+import { emitModel } from "../models/writer/emit.js";
 import { byteTokenizerJson } from "../models/analogs/tokenizers.js";
 import { tokenizerConfigJson } from "../models/writer/tokenizer.js";
 import { generateWeights } from "../models/analogs/weights.js";
-import type { AnalogWeights } from "../models/writer/types.js";
+import type { ModelWeights } from "../models/writer/types.js";
 import { hfConfig, writeModelFolder } from "../models/writer/folder.js";
 import { ModelEntrySchema } from "../models/registry/schema.js";
 import { softmaxGain } from "../probes/metrics.js";
@@ -21,13 +21,13 @@ import { TEST_CACHE, tmpDir } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
 
 /** Probes a llama analog of this config (its weights edited by `edit`) and returns its readout gains. */
-async function readoutGain(over: Partial<AnalogConfig>, edit: (w: AnalogWeights, c: AnalogConfig) => void = () => {}) {
+async function readoutGain(over: Partial<AnalogConfig>, edit: (w: ModelWeights, c: AnalogConfig) => void = () => {}) {
   const c = analogConfig("llama", { layers: 2, heads: 4, hidden: 64, seed: 5, calibrationIds: [1, 2], ...over });
   const w = generateWeights(c);
   edit(w, c);
   const dir = path.join(tmpDir(), "m");
   writeModelFolder(dir, {
-    proto: emitAnalog(c, w, { dialect: "torchscript" }),
+    proto: emitModel(c, w, { dialect: "torchscript" }),
     dialect: "torchscript",
     external: false,
     config: hfConfig(c),

@@ -14,7 +14,7 @@ import * as ort from "onnxruntime-node";
 import { analogConfig } from "../models/analogs/config.js";
 import { generateWeights } from "../models/analogs/weights.js";
 import { referenceForward } from "../models/analogs/reference.js";
-import { emitAnalog } from "../models/writer/emit.js";
+import { emitModel } from "../models/writer/emit.js";
 import { relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 
 describe("execution providers", () => {
@@ -131,7 +131,7 @@ describe("graph surgery", () => {
   it("exposes an inner tensor whose value equals the float64 reference", async () => {
     const c = analogConfig("mistral", { layers: 3, calibrationIds: [1, 40, 50, 60] });
     const w = generateWeights(c);
-    const proto = exposeOutputs(emitAnalog(c, w, { dialect: "torchscript" }), [
+    const proto = exposeOutputs(emitModel(c, w, { dialect: "torchscript" }), [
       "/model/layers.1/Add_output_0",
       "/model/layers.2/mlp/down_proj/MatMul_output_0",
     ]);

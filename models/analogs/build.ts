@@ -8,13 +8,13 @@ import path from "node:path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { analogConfig, CALIBRATION_PROMPT, type AnalogConfig, type Knobs } from "./config.js";
 import { type Dialect } from "../writer/config.js";
-import { emitAnalog } from "../writer/emit.js";
+import { emitModel } from "../writer/emit.js";
 import { PRESETS, type Preset } from "./presets.js";
 import { dequantizeQ4, quantizeQ4 } from "../../onnx/int4.js";
 import { byteTokenizerJson, llama2cTokenizerJson, mistralTokenizerJson } from "./tokenizers.js";
 import { tokenizerConfigJson } from "../writer/tokenizer.js";
 import { generateWeights } from "./weights.js";
-import type { AnalogWeights } from "../writer/types.js";
+import type { ModelWeights } from "../writer/types.js";
 import { hfConfig, writeModelFolder } from "../writer/folder.js";
 import { genaiConfig } from "./genai.js";
 import { key, reuse, sourceHash, WRITER_SOURCE } from "../writer/cache.js";
@@ -90,7 +90,7 @@ export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise
 function write(
   dir: string,
   config: AnalogConfig,
-  weights: AnalogWeights,
+  weights: ModelWeights,
   dialect: Dialect,
   int4: boolean,
   external: boolean,
@@ -104,7 +104,7 @@ function write(
     weights = { ...weights, lmHead: dequantizeQ4(q.packed, q.scales, config.vocab, config.d, q.blockSize) };
   }
   return writeModelFolder(dir, {
-    proto: emitAnalog(config, weights, { dialect, int4 }),
+    proto: emitModel(config, weights, { dialect, int4 }),
     dialect,
     external,
     config: hfConfig(config, extra),

@@ -5,9 +5,9 @@
 import { rotateHalfRows } from "../writer/rotary.js";
 import fs from "node:fs";
 import { analogConfig, type AnalogConfig } from "./config.js";
-import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import type { ModelWeights, LayerWeights } from "../writer/types.js";
 
-export function readLlama2c(file: string): { config: AnalogConfig; weights: AnalogWeights } {
+export function readLlama2c(file: string): { config: AnalogConfig; weights: ModelWeights } {
   const buf = fs.readFileSync(file);
   if (buf.length < 28) throw new Error(`${file} is ${buf.length} bytes, too short for a llama2.c header`);
   const [dim, hidden, layers, heads, kvHeads, vocabSigned, seqLen] = Array.from({ length: 7 }, (_, i) =>
@@ -74,7 +74,7 @@ export function readLlama2c(file: string): { config: AnalogConfig; weights: Anal
  * llama2.c rotates interleaved pairs (2i, 2i+1); HF rotates halves (i, i + hd/2).
  * Permuting q and k rows per head turns one into the other (HF's convert script does the same).
  */
-export function toRotateHalf(config: AnalogConfig, w: AnalogWeights): { config: AnalogConfig; weights: AnalogWeights } {
+export function toRotateHalf(config: AnalogConfig, w: ModelWeights): { config: AnalogConfig; weights: ModelWeights } {
   const hd = config.d / config.heads;
   return {
     config: { ...config, ropeStyle: "half" },

@@ -5,7 +5,7 @@
  */
 import { type AnalogConfig } from "./config.js";
 import { headDim, rotaryDim } from "../writer/config.js";
-import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import type { ModelWeights, LayerWeights } from "../writer/types.js";
 import { parallelOf, traitsOf } from "../architectures/table.js";
 
 /** Every probe point, each [seq, d] (logits [seq, vocab]), row-major, float64. */
@@ -191,7 +191,7 @@ function mlp(c: AnalogConfig, w: LayerWeights, x: Float64Array, seq: number): Fl
 
 const add = (a: Float64Array, b: Float64Array) => a.map((v, i) => v + b[i]);
 
-export function referenceForward(c: AnalogConfig, W: AnalogWeights, ids: readonly number[]): Trace {
+export function referenceForward(c: AnalogConfig, W: ModelWeights, ids: readonly number[]): Trace {
   const { d } = c;
   const { embedScale, sharedNorm } = traitsOf(c);
   const parallel = parallelOf(c);

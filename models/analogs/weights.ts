@@ -5,7 +5,7 @@
 import { ANALOG_FAMILIES, type AnalogConfig } from "./config.js";
 import { headDim, rotaryDim } from "../writer/config.js";
 import { referenceForward, activation, mlpHidden, type Trace } from "./reference.js";
-import type { AnalogWeights, LayerWeights } from "../writer/types.js";
+import type { ModelWeights, LayerWeights } from "../writer/types.js";
 import { traitsOf } from "../architectures/table.js";
 
 /** mulberry32: small, fast, and the same on every platform. */
@@ -30,7 +30,7 @@ export function gaussian(rand: () => number): () => number {
 /** The BOS id of every analog tokenizer. */
 export const BOS = 1;
 
-export function generateWeights(c: AnalogConfig): AnalogWeights {
+export function generateWeights(c: AnalogConfig): ModelWeights {
   const traits = traitsOf(c);
   const normal = gaussian(rng(c.seed));
   const mat = (rows: number, cols: number, std: number) => {
@@ -80,7 +80,7 @@ export function generateWeights(c: AnalogConfig): AnalogWeights {
   }
   // Tied W_U reads logits off the embedding: Gemma's must be small, as it is in Gemma.
   const embed = mat(vocab, d, c.tied ? 0.5 / Math.sqrt(d) : 1);
-  const weights: AnalogWeights = {
+  const weights: ModelWeights = {
     embed,
     layers,
     finalNorm: gain(d),
@@ -102,7 +102,7 @@ function privateNeuron(c: AnalogConfig, w: LayerWeights, k: number, nk: number):
 }
 
 /** What neuron 0 of `layer` adds to the residual at [position 0, dimension k]. */
-function privateContribution(c: AnalogConfig, w: AnalogWeights, t: Trace, layer: number, k: number): number {
+function privateContribution(c: AnalogConfig, w: ModelWeights, t: Trace, layer: number, k: number): number {
   return w.layers[layer].down[k * c.hidden] * privateNeuron(c, w.layers[layer], k, t.mlpIn[layer][k]);
 }
 
@@ -111,7 +111,7 @@ function privateContribution(c: AnalogConfig, w: AnalogWeights, t: Trace, layer:
  * only BOS's embedding and neuron 0 of the planted layers write it, only neuron 0
  * reads it, so it sits at position 0 alone, as a first-token attention sink does.
  */
-function plant(c: AnalogConfig, w: AnalogWeights): void {
+function plant(c: AnalogConfig, w: ModelWeights): void {
   const { d, hidden, knobs } = c;
   if (knobs.wUScale !== 1) scale(w.lmHead, knobs.wUScale);
   if (knobs.sharpness !== 1) {
@@ -158,7 +158,7 @@ function plant(c: AnalogConfig, w: AnalogWeights): void {
 }
 
 /** Residual dimension k kept out of every layer: no weight reads it (q, k, v, up, gate) or writes it (o, down). */
-function isolate(c: AnalogConfig, w: AnalogWeights, k: number): void {
+function isolate(c: AnalogConfig, w: ModelWeights, k: number): void {
   const { d, hidden } = c;
   const width = c.heads * headDim(c);
   for (const L of w.layers) {
@@ -183,7 +183,7 @@ function privateDims(c: AnalogConfig): number[] {
  * weight of any layer, then every head of the sink layers rebuilt on them, its values zeroed. The norm's gain on each
  * private dimension is divided out, so the score is the one Sink states.
  */
-function plantSink(c: AnalogConfig, w: AnalogWeights): void {
+function plantSink(c: AnalogConfig, w: ModelWeights): void {
   const { d } = c;
   const { layers, marker, shared, strength } = c.knobs.sink!;
   const hd = headDim(c);
@@ -206,7 +206,7 @@ function plantSink(c: AnalogConfig, w: AnalogWeights): void {
   }
 }
 
-function scaleMlp(c: AnalogConfig, w: AnalogWeights, layer: number, s: number): void {
+function scaleMlp(c: AnalogConfig, w: ModelWeights, layer: number, s: number): void {
   const L = w.layers[layer];
   const first = c.knobs.massive ? 1 : 0;
   for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
@@ -219,7 +219,7 @@ function scaleMlp(c: AnalogConfig, w: AnalogWeights, layer: number, s: number): 
  * that solves a quadratic. A random MLP cannot shrink the stream, so for g < 1
  * down_proj is first refitted to write against the residual (fitAntiResidual).
  */
-function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void {
+function plantLastLayerGain(c: AnalogConfig, w: ModelWeights, g: number): void {
   const last = c.layers - 1;
   const k = c.knobs.massive?.dim;
   const first = k === undefined ? 0 : 1;
@@ -240,7 +240,7 @@ function plantLastLayerGain(c: AnalogConfig, w: AnalogWeights, g: number): void 
 }
 
 /** The smallest-magnitude scale of `layer`'s MLP output that gives it gain g (the other root overshoots, flipping the stream); else the smallest gain reachable. */
-function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number, layer: number): { s?: number; smallest: number } {
+function solveMlpScale(c: AnalogConfig, w: ModelWeights, g: number, layer: number): { s?: number; smallest: number } {
   const t = referenceForward(c, w, c.calibrationIds);
   const r = t.residPre[layer];
   const post = t.residPost[layer];
@@ -271,7 +271,7 @@ function solveMlpScale(c: AnalogConfig, w: AnalogWeights, g: number, layer: numb
  * the MLP's hidden activations, over the calibration prompt and seeded random
  * sequences, so that the contraction holds on other prompts too.
  */
-function fitAntiResidual(c: AnalogConfig, w: AnalogWeights, first: number): void {
+function fitAntiResidual(c: AnalogConfig, w: ModelWeights, first: number): void {
   const last = c.layers - 1;
   const L = w.layers[last];
   const { d, hidden } = c;

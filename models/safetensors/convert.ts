@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { MAX_POSITIONS, type ModelConfig, modelConfig } from "../writer/config.js";
 import { tokenizerConfigJson } from "../writer/tokenizer.js";
-import type { AnalogWeights } from "../writer/types.js";
+import type { ModelWeights } from "../writer/types.js";
 import { readJsonFile } from "../registry/schema.js";
 import { type Checkpoint, SafetensorsError } from "./reader.js";
 import { type Rope, ropeOf } from "./rope.js";
@@ -32,7 +32,7 @@ const LAYER_TYPES: readonly string[] = ["full_attention", "sliding_attention"] s
 export interface Converted {
   config: ModelConfig;
   modelType: string;
-  weights: AnalogWeights;
+  weights: ModelWeights;
   tokenizer: object;
   tokenizerConfig: object;
 }

@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import type { ModelConfig } from "../writer/config.js";
-import type { AnalogWeights, Expert, LayerWeights } from "../writer/types.js";
+import type { ModelWeights, Expert, LayerWeights } from "../writer/types.js";
 import { parallelOf, traitsOf } from "../architectures/table.js";
 import { DT } from "../../onnx/graph.js";
 import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
@@ -193,7 +193,7 @@ const xielu = (alphaP: number, alphaN: number, beta: number, eps: number) => ({
  * llama, mistral, qwen2, qwen3, gemma, apertus, phi3, phi, stablelm: model.layers.N.{self_attn,mlp}.*, the final norm,
  * lm_head, under the family's module names (Phi's dense, fc1, fc2 and final_layernorm); LayerNorms with biases.
  */
-export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
+export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): ModelWeights {
   const { d, heads, kvHeads, hidden, vocab } = c;
   const hd = c.headDim ?? d / heads;
   const has = (n: string) => src.shapes.has(n);
@@ -357,7 +357,7 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
   const embed = () => read("model.embed_tokens.weight", true);
   const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
   const at = (n: string) => () => (Object.hasOwn(names, n) ? read(n) : undefined);
-  return lazy<AnalogWeights>({
+  return lazy<ModelWeights>({
     embed,
     layers: () => layers,
     finalNorm: () => read(`model.${finalNorm}.weight`),
@@ -433,7 +433,7 @@ function moeWeights(
  * 5 renames it on load). query_key_value is viewed as [heads, 3 × head] (GPTNeoXAttention:
  * view(..., -1, 3 * head_size), then chunk(3)): its rows are per head, q then k then v.
  */
-export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
+export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): ModelWeights {
   const { d, heads, hidden, vocab } = c;
   const hd = d / heads;
   const has = (n: string) => src.shapes.has(n);
@@ -523,7 +523,7 @@ export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need:
   };
   const embed = () => read("gpt_neox.embed_in.weight", true);
   const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
-  return lazy<AnalogWeights>({
+  return lazy<ModelWeights>({
     embed,
     layers: () => layers,
     finalNorm: () => read("gpt_neox.final_layer_norm.weight"),
@@ -539,7 +539,7 @@ export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need:
  * turned to nn.Linear's [out, in] here. c_attn's outputs are q, k, v one after another (GPT2Attention splits
  * them at hidden_size), each [d] wide; every Conv1D and LayerNorm has a bias.
  */
-export function gpt2Weights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): AnalogWeights {
+export function gpt2Weights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): ModelWeights {
   const { d, hidden, vocab } = c;
   const has = (n: string) => src.shapes.has(n);
   const pre = has("wte.weight") && !has("transformer.wte.weight") ? "" : "transformer.";
@@ -613,7 +613,7 @@ export function gpt2Weights(src: TensorSource, c: ModelConfig, fail: Fail, need:
   };
   const embed = () => read(`${pre}wte.weight`, true);
   const layers = Array.from({ length: c.layers }, (_, l) => layer(l));
-  return lazy<AnalogWeights>({
+  return lazy<ModelWeights>({
     embed,
     // The first maxPositions rows: the graph is not asked for positions beyond its context.
     positions: () => rowsOf(read(`${pre}wpe.weight`, true), d, 0, c.maxPositions),

@@ -8,10 +8,10 @@ import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type TensorProto } from "onnx-buf";
 import type { ModelConfig } from "./config.js";
-import { emitAnalog } from "./emit.js";
+import { emitModel } from "./emit.js";
 import { ExternalData, generatedIntact, writeFolder, writeFolderFiles } from "./folder.js";
 import { inPlace } from "./half.js";
-import type { AnalogWeights } from "./types.js";
+import type { ModelWeights } from "./types.js";
 
 /** The .ts sources of these folders (where they exist: a bundle has none), hashed. */
 export function sourceHash(...dirs: string[]): string {
@@ -72,7 +72,7 @@ export async function partsSha256(files: readonly string[]): Promise<string> {
 export function writeConverted(
   dir: string,
   config: ModelConfig,
-  weights: AnalogWeights,
+  weights: ModelWeights,
   files: {
     config: Record<string, unknown>;
     tokenizer: object;
@@ -98,7 +98,7 @@ export function writeConverted(
       return { ...t, externalData: t.externalData.map((e) => (e.key === "location" ? { ...e, value: at } : e)) };
     };
     try {
-      const proto = emitAnalog(config, weights, {
+      const proto = emitModel(config, weights, {
         dialect: "torchscript",
         place: (t) => {
           const file = inPlace(t);

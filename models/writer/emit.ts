@@ -9,7 +9,7 @@
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
 import { type Dialect, headDim, type ModelConfig, rotaryDim } from "./config.js";
-import type { AnalogWeights, LayerWeights } from "./types.js";
+import type { ModelWeights, LayerWeights } from "./types.js";
 import { parallelOf, traitsOf } from "../architectures/table.js";
 import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
@@ -36,7 +36,7 @@ export interface EmitOptions {
 
 const NEG = -1e9;
 
-export function emitAnalog(c: ModelConfig, W: AnalogWeights, opts: EmitOptions): ModelProto {
+export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): ModelProto {
   const g = new GraphBuilder(opts.place);
   const genai = opts.dialect === "genai";
   const traits = traitsOf(c),

@@ -58,7 +58,7 @@ export interface Expert {
   down: Float32Array;
 }
 
-export interface AnalogWeights {
+export interface ModelWeights {
   embed: Float32Array; // [vocab, d]
   /** Learned absolute positions, [maxPositions, d], added to the embedding (GPT-2's wpe). */
   positions?: Float32Array;
