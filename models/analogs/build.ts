@@ -90,7 +90,7 @@ export async function buildAnalog(req: AnalogRequest, cacheDir: string): Promise
 function write(
   dir: string,
   config: AnalogConfig,
-  weights: ModelWeights,
+  weights: ModelWeights<Float32Array>,
   dialect: Dialect,
   int4: boolean,
   external: boolean,

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import { analogConfig, type AnalogConfig } from "./config.js";
 import type { ModelWeights, LayerWeights } from "../writer/types.js";
 
-export function readLlama2c(file: string): { config: AnalogConfig; weights: ModelWeights } {
+export function readLlama2c(file: string): { config: AnalogConfig; weights: ModelWeights<Float32Array> } {
   const buf = fs.readFileSync(file);
   if (buf.length < 28) throw new Error(`${file} is ${buf.length} bytes, too short for a llama2.c header`);
   const [dim, hidden, layers, heads, kvHeads, vocabSigned, seqLen] = Array.from({ length: 7 }, (_, i) =>
@@ -56,7 +56,7 @@ export function readLlama2c(file: string): { config: AnalogConfig; weights: Mode
     tokenizer: "llama2c",
     calibrationIds: [1],
   });
-  const layerWeights: LayerWeights[] = Array.from({ length: layers }, (_, l) => ({
+  const layerWeights: LayerWeights<Float32Array>[] = Array.from({ length: layers }, (_, l) => ({
     norm1: rmsAtt[l],
     norm2: rmsFfn[l],
     q: wq[l],
@@ -74,7 +74,7 @@ export function readLlama2c(file: string): { config: AnalogConfig; weights: Mode
  * llama2.c rotates interleaved pairs (2i, 2i+1); HF rotates halves (i, i + hd/2).
  * Permuting q and k rows per head turns one into the other (HF's convert script does the same).
  */
-export function toRotateHalf(config: AnalogConfig, w: ModelWeights): { config: AnalogConfig; weights: ModelWeights } {
+export function toRotateHalf(config: AnalogConfig, w: ModelWeights<Float32Array>): { config: AnalogConfig; weights: ModelWeights<Float32Array> } {
   const hd = config.d / config.heads;
   return {
     config: { ...config, ropeStyle: "half" },

@@ -50,7 +50,7 @@ const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) 
 const geluErf = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 
 /** The MLP nonlinearity of a family (the gate's, in gated MLPs). */
-export function activation(c: AnalogConfig, w: LayerWeights, x: number): number {
+export function activation(c: AnalogConfig, w: LayerWeights<Float32Array>, x: number): number {
   switch (traitsOf(c).activation) {
     case "silu":
       return silu(x);
@@ -132,7 +132,7 @@ function rope(c: AnalogConfig, x: Float64Array, seq: number, nHeads: number): vo
 
 function attention(
   c: AnalogConfig,
-  w: LayerWeights,
+  w: LayerWeights<Float32Array>,
   xin: Float64Array,
   seq: number,
 ): { out: Float64Array; pattern: Float64Array } {
@@ -174,7 +174,7 @@ function attention(
 }
 
 /** The MLP's hidden activations [seq, hidden], before down_proj. */
-export function mlpHidden(c: AnalogConfig, w: LayerWeights, x: Float64Array, seq: number): Float64Array {
+export function mlpHidden(c: AnalogConfig, w: LayerWeights<Float32Array>, x: Float64Array, seq: number): Float64Array {
   const up = linear(x, w.up, seq, c.d, c.hidden, w.upBias);
   if (w.gate) {
     const gate = linear(x, w.gate, seq, c.d, c.hidden);
@@ -185,13 +185,13 @@ export function mlpHidden(c: AnalogConfig, w: LayerWeights, x: Float64Array, seq
   return up;
 }
 
-function mlp(c: AnalogConfig, w: LayerWeights, x: Float64Array, seq: number): Float64Array {
+function mlp(c: AnalogConfig, w: LayerWeights<Float32Array>, x: Float64Array, seq: number): Float64Array {
   return linear(mlpHidden(c, w, x, seq), w.down, seq, c.hidden, c.d, w.downBias);
 }
 
 const add = (a: Float64Array, b: Float64Array) => a.map((v, i) => v + b[i]);
 
-export function referenceForward(c: AnalogConfig, W: ModelWeights, ids: readonly number[]): Trace {
+export function referenceForward(c: AnalogConfig, W: ModelWeights<Float32Array>, ids: readonly number[]): Trace {
   const { d } = c;
   const { embedScale, sharedNorm } = traitsOf(c);
   const parallel = parallelOf(c);

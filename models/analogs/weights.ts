@@ -30,7 +30,7 @@ export function gaussian(rand: () => number): () => number {
 /** The BOS id of every analog tokenizer. */
 export const BOS = 1;
 
-export function generateWeights(c: AnalogConfig): ModelWeights {
+export function generateWeights(c: AnalogConfig): ModelWeights<Float32Array> {
   const traits = traitsOf(c);
   const normal = gaussian(rng(c.seed));
   const mat = (rows: number, cols: number, std: number) => {
@@ -47,9 +47,9 @@ export function generateWeights(c: AnalogConfig): ModelWeights {
   const vec = (n: number, std: number) => mat(1, n, std);
   const { d, hidden, vocab } = c;
   const hd = headDim(c);
-  const layers: LayerWeights[] = [];
+  const layers: LayerWeights<Float32Array>[] = [];
   for (let l = 0; l < c.layers; l++) {
-    const w: LayerWeights = {
+    const w: LayerWeights<Float32Array> = {
       norm1: gain(d),
       norm2: gain(d),
       q: mat(c.heads * hd, d, 1 / Math.sqrt(d)),
@@ -80,7 +80,7 @@ export function generateWeights(c: AnalogConfig): ModelWeights {
   }
   // Tied W_U reads logits off the embedding: Gemma's must be small, as it is in Gemma.
   const embed = mat(vocab, d, c.tied ? 0.5 / Math.sqrt(d) : 1);
-  const weights: ModelWeights = {
+  const weights: ModelWeights<Float32Array> = {
     embed,
     layers,
     finalNorm: gain(d),
@@ -96,13 +96,13 @@ function scale(a: Float32Array, f: number): void {
 }
 
 /** Neuron 0 reads residual dimension k alone: its activation for an input value nk there. */
-function privateNeuron(c: AnalogConfig, w: LayerWeights, k: number, nk: number): number {
+function privateNeuron(c: AnalogConfig, w: LayerWeights<Float32Array>, k: number, nk: number): number {
   const pre = w.up[k] * nk;
   return w.gate ? activation(c, w, w.gate[k] * nk) * pre : activation(c, w, pre);
 }
 
 /** What neuron 0 of `layer` adds to the residual at [position 0, dimension k]. */
-function privateContribution(c: AnalogConfig, w: ModelWeights, t: Trace, layer: number, k: number): number {
+function privateContribution(c: AnalogConfig, w: ModelWeights<Float32Array>, t: Trace, layer: number, k: number): number {
   return w.layers[layer].down[k * c.hidden] * privateNeuron(c, w.layers[layer], k, t.mlpIn[layer][k]);
 }
 
@@ -111,7 +111,7 @@ function privateContribution(c: AnalogConfig, w: ModelWeights, t: Trace, layer: 
  * only BOS's embedding and neuron 0 of the planted layers write it, only neuron 0
  * reads it, so it sits at position 0 alone, as a first-token attention sink does.
  */
-function plant(c: AnalogConfig, w: ModelWeights): void {
+function plant(c: AnalogConfig, w: ModelWeights<Float32Array>): void {
   const { d, hidden, knobs } = c;
   if (knobs.wUScale !== 1) scale(w.lmHead, knobs.wUScale);
   if (knobs.sharpness !== 1) {
@@ -158,7 +158,7 @@ function plant(c: AnalogConfig, w: ModelWeights): void {
 }
 
 /** Residual dimension k kept out of every layer: no weight reads it (q, k, v, up, gate) or writes it (o, down). */
-function isolate(c: AnalogConfig, w: ModelWeights, k: number): void {
+function isolate(c: AnalogConfig, w: ModelWeights<Float32Array>, k: number): void {
   const { d, hidden } = c;
   const width = c.heads * headDim(c);
   for (const L of w.layers) {
@@ -183,7 +183,7 @@ function privateDims(c: AnalogConfig): number[] {
  * weight of any layer, then every head of the sink layers rebuilt on them, its values zeroed. The norm's gain on each
  * private dimension is divided out, so the score is the one Sink states.
  */
-function plantSink(c: AnalogConfig, w: ModelWeights): void {
+function plantSink(c: AnalogConfig, w: ModelWeights<Float32Array>): void {
   const { d } = c;
   const { layers, marker, shared, strength } = c.knobs.sink!;
   const hd = headDim(c);
@@ -206,7 +206,7 @@ function plantSink(c: AnalogConfig, w: ModelWeights): void {
   }
 }
 
-function scaleMlp(c: AnalogConfig, w: ModelWeights, layer: number, s: number): void {
+function scaleMlp(c: AnalogConfig, w: ModelWeights<Float32Array>, layer: number, s: number): void {
   const L = w.layers[layer];
   const first = c.knobs.massive ? 1 : 0;
   for (let i = 0; i < c.d; i++) for (let j = first; j < c.hidden; j++) L.down[i * c.hidden + j] *= s;
@@ -219,7 +219,7 @@ function scaleMlp(c: AnalogConfig, w: ModelWeights, layer: number, s: number): v
  * that solves a quadratic. A random MLP cannot shrink the stream, so for g < 1
  * down_proj is first refitted to write against the residual (fitAntiResidual).
  */
-function plantLastLayerGain(c: AnalogConfig, w: ModelWeights, g: number): void {
+function plantLastLayerGain(c: AnalogConfig, w: ModelWeights<Float32Array>, g: number): void {
   const last = c.layers - 1;
   const k = c.knobs.massive?.dim;
   const first = k === undefined ? 0 : 1;
@@ -240,7 +240,7 @@ function plantLastLayerGain(c: AnalogConfig, w: ModelWeights, g: number): void {
 }
 
 /** The smallest-magnitude scale of `layer`'s MLP output that gives it gain g (the other root overshoots, flipping the stream); else the smallest gain reachable. */
-function solveMlpScale(c: AnalogConfig, w: ModelWeights, g: number, layer: number): { s?: number; smallest: number } {
+function solveMlpScale(c: AnalogConfig, w: ModelWeights<Float32Array>, g: number, layer: number): { s?: number; smallest: number } {
   const t = referenceForward(c, w, c.calibrationIds);
   const r = t.residPre[layer];
   const post = t.residPost[layer];
@@ -271,7 +271,7 @@ function solveMlpScale(c: AnalogConfig, w: ModelWeights, g: number, layer: numbe
  * the MLP's hidden activations, over the calibration prompt and seeded random
  * sequences, so that the contraction holds on other prompts too.
  */
-function fitAntiResidual(c: AnalogConfig, w: ModelWeights, first: number): void {
+function fitAntiResidual(c: AnalogConfig, w: ModelWeights<Float32Array>, first: number): void {
   const last = c.layers - 1;
   const L = w.layers[last];
   const { d, hidden } = c;

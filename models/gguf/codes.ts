@@ -225,6 +225,7 @@ function nibbles(
     for (let b = 0; b < s.length; b++) offsets[b] = f((o ? o[b] : 0) + s[b] * (zero - shift));
   }
   return {
+    form: "codes",
     rows,
     cols,
     blockSize: B,

@@ -5,7 +5,7 @@
  * written once, whichever file the weights come from. Weights are lazy: each is read and dequantised when the
  * writer asks for it, so the model is never whole in memory.
  *
- * Block formats stay compact: a matrix in a block format is handed over as its codes (a stand-in the writer
+ * Block formats stay compact: a matrix in a block format is handed over as its codes (a QuantizedLinear, the writer
  * emits as MatMulNBits or GatherBlockQuantized; rows reordered as codes where the converter reordered them);
  * `float32` dequantises every weight (the form the codes are checked against). What llama.cpp applies is
  * applied (linear rope scaling, Llama 3's per-pair rope_freqs divisors, its defaults for keys left out); what it
@@ -15,8 +15,8 @@
 import { rotateHalfRows } from "../writer/rotary.js";
 import { hfModel, type Converted } from "../safetensors/convert.js";
 import { ropeInvFreq } from "../safetensors/rope.js";
-import { turnedStandIn, type TensorSource } from "../safetensors/weights.js";
-import { gatherRows, standIn } from "../writer/quantized.js";
+import type { TensorSource } from "../safetensors/weights.js";
+import { gatherRows } from "../writer/quantized.js";
 import { ARCHITECTURES, GGUF_ARCHITECTURES } from "../architectures/table.js";
 import { hfName, type GgufArch, type Undo } from "../architectures/gguf.js";
 import { isCoded, quantizedLinear } from "./codes.js";
@@ -209,6 +209,8 @@ function ggufSource(
       ...[...zeros].map(([hf, n]): [string, number[]] => [hf, [n]]),
     ]),
     where: () => g.file,
+    // GPT2Model.modify_tensors transposed each Conv1D weight to nn.Linear's [out, in].
+    turned: (hf) => named.get(hf)?.undo === "conv1d",
     label: (hf) => {
       const gguf = named.get(hf)?.t.name ?? ggufOf(hf);
       return gguf ? `"${gguf}" (transformers' ${hf})` : `"${hf}"`;
@@ -223,13 +225,13 @@ function ggufSource(
         const { what, bytes } = c.bytesOf(t);
         let q = quantizedLinear(t.type, bytes, rows, cols, what);
         if (rowOrder) q = gatherRows(q, rowOrder);
-        return undo === "conv1d" ? turnedStandIn(standIn(q)) : standIn(q);
+        return q;
       }
       let w = c.floats(t);
       if (undo === "plus-one") w = w.map((v) => v - 1);
       if (rowOrder) w = gather(w, rowOrder, t.dims.length === 2 ? cols : 1);
       if (undo !== "conv1d") return w;
-      if (matrix) return turnedStandIn(w);
+      if (matrix) return w;
       // The Conv1D's own [in, out] layout, for a reader that asks for the tensor as stored.
       const turned = new Float32Array(w.length);
       for (let o = 0; o < rows; o++) for (let i = 0; i < cols; i++) turned[i * rows + o] = w[o * cols + i];

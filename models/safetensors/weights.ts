@@ -5,11 +5,11 @@
  */
 import fs from "node:fs";
 import type { ModelConfig } from "../writer/config.js";
-import type { ModelWeights, Expert, LayerWeights } from "../writer/types.js";
+import type { ModelWeights, Expert, LayerWeights, Matrix } from "../writer/types.js";
 import { parallelOf, traitsOf } from "../architectures/table.js";
 import { DT } from "../../onnx/graph.js";
-import { halfRows, halfStandIn, halfOf } from "../writer/half.js";
-import { gatherRows, quantizedOf, standIn } from "../writer/quantized.js";
+import { halfRows, halfOf, type HalfMatrix } from "../writer/half.js";
+import { gatherRows, quantizedOf } from "../writer/quantized.js";
 import { assertReadable, type Checkpoint, readHalf, readTensor } from "./reader.js";
 
 /** The tensors a type's config says its model has: transformers would fill a missing one at random, so it is refused. */
@@ -58,11 +58,13 @@ export interface TensorSource {
   /** Refuses a tensor whose stored type cannot be read, naming it. */
   check(name: string): void;
   /**
-   * Its values. `matrix`: a [rows, cols] weight that may come as a stand-in for a compact form the writer keeps
-   * (16 bits read in place, half.ts; a GGUF block format's codes, quantized.ts); anything else is float32.
-   * `index`: the index-th matrix of a stack [n, rows, cols], read alone at its own offset.
+   * Its values. `matrix`: a [rows, cols] weight, which may come in a compact form the writer keeps (16 bits read in
+   * place, half.ts; a GGUF block format's codes, quantized.ts); anything else is float32. `index`: the index-th
+   * matrix of a stack [n, rows, cols], read alone at its own offset.
    */
-  read(name: string, matrix: boolean, index?: number): Float32Array;
+  read(name: string, matrix: boolean, index?: number): Matrix;
+  /** A Conv1D weight the source holds already turned to nn.Linear's [out, in] (a GGUF's: llama.cpp's converter transposes it). */
+  turned?(name: string): boolean;
 }
 
 /** A safetensors checkpoint as a source: float16 and bfloat16 matrices kept at 16 bits where they lie in its files. */
@@ -85,7 +87,8 @@ export function checkpointSource(ck: Checkpoint): TensorSource {
               length: whole.length / whole.shape[0],
             };
       if (matrix && t.shape.length === 2 && (t.dtype === "BF16" || t.dtype === "F16"))
-        return halfStandIn({
+        return {
+          form: "half",
           type: t.dtype === "BF16" ? DT.BFLOAT16 : DT.FLOAT16,
           rows: t.shape[0],
           cols: t.shape[1],
@@ -93,7 +96,7 @@ export function checkpointSource(ck: Checkpoint): TensorSource {
             return readHalf(t);
           },
           at: { file: fs.realpathSync(t.file), offset: t.offset },
-        });
+        };
       return readTensor(t);
     },
   };
@@ -135,37 +138,30 @@ function reader(src: TensorSource, fail: Fail, names: { [name: string]: number[]
       src.where(),
     );
   /**
-   * `matrix`: a [rows, cols] weight may come as a stand-in for a compact form (16 bits, block codes), which the
-   * writer keeps so; anything else, and every vector, is read as float32. `index`: the index-th [rows, cols]
-   * matrix of a stack of them, [n, rows, cols] (Mixtral's fused experts), read alone.
+   * `matrix`: a [rows, cols] weight, which may come in a compact form (16 bits, block codes) the writer keeps;
+   * anything else, and every vector, is read as float32. `index`: the index-th [rows, cols] matrix of a stack of
+   * them, [n, rows, cols] (Mixtral's fused experts), read alone.
    */
-  return (name: string, matrix = false, index?: number): Float32Array => src.read(name, matrix, index);
+  return ((name: string, matrix = false, index?: number) => src.read(name, matrix, index)) as Read;
 }
 
-/** Rows [from, to) of a [rows, cols] matrix: a 16-bit stand-in's, a block format's codes, or a Float32Array's. */
-function rowsOf(w: Float32Array, cols: number, from: number, to: number): Float32Array {
+/** A reader's read: a vector (or a matrix asked for as stored) is float32, a matrix may be in a compact form. */
+type Read = {
+  (name: string, matrix?: false, index?: number): Float32Array;
+  (name: string, matrix: boolean, index?: number): Matrix;
+};
+
+/** Rows [from, to) of a [rows, cols] matrix, in its own form: 16 bits, a block format's codes, or float32. */
+function rowsOf(w: Matrix, cols: number, from: number, to: number): Matrix {
   const h = halfOf(w),
     q = quantizedOf(w);
-  if (h) return halfStandIn(halfRows(h, from, to));
+  if (h) return halfRows(h, from, to);
   if (q)
-    return standIn(
-      gatherRows(
-        q,
-        Array.from({ length: to - from }, (_, i) => from + i),
-      ),
+    return gatherRows(
+      q,
+      Array.from({ length: to - from }, (_, i) => from + i),
     );
-  return w.subarray(from * cols, to * cols);
-}
-
-/**
- * A Conv1D weight ([in, out], GPT-2's) that its source holds already turned to nn.Linear's [out, in]: a GGUF's, which
- * llama.cpp's converter transposes. The reader takes the linear as it is, where a checkpoint's own is turned.
- */
-const TURNED = new WeakMap<Float32Array, Float32Array>();
-export function turnedStandIn(linear: Float32Array): Float32Array {
-  const a = new Float32Array(0);
-  TURNED.set(a, linear);
-  return a;
+  return (w as Float32Array).subarray(from * cols, to * cols);
 }
 
 /** The 16-bit forms a checkpoint's weights will keep, as the cache key and the converted folder name them: "bf16", "fp16". */
@@ -297,10 +293,8 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
     const p = `model.layers.${l}`;
     const must = (n: string) => () => read(`${p}.${n}`);
     const matrix = (n: string) => () => read(`${p}.${n}`, true);
-    const may =
-      (n: string, matrix = false) =>
-      () =>
-        Object.hasOwn(names, `${p}.${n}`) ? read(`${p}.${n}`, matrix) : undefined;
+    const has = (n: string) => Object.hasOwn(names, `${p}.${n}`);
+    const may = (n: string) => () => (has(n) ? read(`${p}.${n}`) : undefined);
     const scalar = (n: string) => read(`${p}.mlp.act_fn.${n}`)[0];
     /** A QK-norm's gains or biases: one head's, or every head's one after another. */
     const qk = (norm: string, n: number, part: "weight" | "bias") => () => {
@@ -341,7 +335,9 @@ export function llamaWeights(src: TensorSource, c: ModelConfig, fail: Fail, need
       qNormBias: qk(qNorm, heads, "bias"),
       kNormBias: qk(kNorm, kvHeads, "bias"),
       qkNormEach: () => need.qkNorm === "each",
-      gate: fused ? fused.gate : may("mlp.gate_proj.weight", true),
+      gate: fused
+        ? fused.gate
+        : () => (has("mlp.gate_proj.weight") ? read(`${p}.mlp.gate_proj.weight`, true) : undefined),
       up: !dense ? noDense : fused ? fused.up : matrix(`mlp.${up}.weight`),
       down: !dense ? noDense : matrix(`mlp.${down}.weight`),
       gateBias: may("mlp.gate_proj.bias"),
@@ -401,12 +397,7 @@ function moeNames(has: (n: string) => boolean, p: string, experts: number): MoeN
 }
 
 /** One layer's router and experts, each read when the writer asks for it; a fused expert as its own slice of the stack. */
-function moeWeights(
-  read: (name: string, matrix?: boolean, index?: number) => Float32Array,
-  m: MoeNames,
-  d: number,
-  hidden: number,
-): NonNullable<LayerWeights["moe"]> {
+function moeWeights(read: Read, m: MoeNames, d: number, hidden: number): NonNullable<LayerWeights["moe"]> {
   const expert = (e: number): Expert => {
     if (!m.fused) {
       const x = m.perExpert![e];
@@ -466,16 +457,16 @@ export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need:
   }
   const read = reader(src, fail, names);
   // The writer asks for q, k, v and their biases in turn: one layer's split is kept, not read six times.
-  let split: { l: number; parts: { w: Float32Array; b: Float32Array }[] } | undefined;
+  let split: { l: number; parts: { w: Matrix; b: Float32Array }[] } | undefined;
   type Rows = Float32Array | Uint16Array;
   const layer = (l: number): LayerWeights => {
     const p = `gpt_neox.layers.${l}`;
     /** One of q, k, v (part 0, 1, 2): its rows out of every head's block of 3 × hd; no bias is a zero bias. */
-    const cut = (stored: Float32Array, qkv: Rows, bias: Float32Array | undefined, k: number) => {
+    const cut = (stored: Matrix, qkv: Rows, bias: Float32Array | undefined, k: number) => {
       const rows = Array.from({ length: d }, (_, i) => (Math.floor(i / hd) * 3 + k) * hd + (i % hd));
       const q = quantizedOf(stored);
       // A block format's codes are cut as its rows of codes, and stay so.
-      if (q) return { w: standIn(gatherRows(q, rows)), b: Float32Array.from(rows, (r) => bias?.[r] ?? 0) };
+      if (q) return { w: gatherRows(q, rows), b: Float32Array.from(rows, (r) => bias?.[r] ?? 0) };
       // A 16-bit weight is cut as its bits (read once, `qkv`), and stays 16-bit.
       const h16 = halfOf(stored);
       const w: Rows = h16 ? new Uint16Array(d * d) : new Float32Array(d * d),
@@ -486,22 +477,26 @@ export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need:
         if (bias) b.set(bias.subarray(from, from + hd), h * hd);
       }
       // Its rows are gathered from every head's block: no longer the bytes in the file.
-      const h = h16 && { type: h16.type, rows: d, cols: h16.cols, bits: w as Uint16Array };
-      return { w: h ? halfStandIn(h) : (w as Float32Array), b };
+      const h: HalfMatrix | undefined = h16 && {
+        form: "half",
+        type: h16.type,
+        rows: d,
+        cols: h16.cols,
+        bits: w as Uint16Array,
+      };
+      return { w: h ?? (w as Float32Array), b };
     };
     const part = (k: number) => () => {
       if (split?.l !== l) {
         const qkv = read(`${p}.attention.query_key_value.weight`, true);
         const bias = names[`${p}.attention.query_key_value.bias`] && read(`${p}.attention.query_key_value.bias`);
-        const rows = halfOf(qkv)?.bits ?? qkv; // a 16-bit one read from its file here, once
+        const rows = halfOf(qkv)?.bits ?? (qkv as Float32Array); // a 16-bit one read from its file here, once
         split = { l, parts: [0, 1, 2].map((k) => cut(qkv, rows, bias, k)) };
       }
       return split.parts[k];
     };
-    const at =
-      (n: string, matrix = false) =>
-      () =>
-        read(`${p}.${n}`, matrix);
+    const at = (n: string) => () => read(`${p}.${n}`);
+    const atMatrix = (n: string) => () => read(`${p}.${n}`, true);
     return lazy<LayerWeights>({
       norm1: at("input_layernorm.weight"),
       norm1Bias: at("input_layernorm.bias"),
@@ -513,11 +508,11 @@ export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need:
       qBias: () => part(0)().b,
       kBias: () => part(1)().b,
       vBias: () => part(2)().b,
-      o: at("attention.dense.weight", true),
+      o: atMatrix("attention.dense.weight"),
       oBias: () => (Object.hasOwn(names, `${p}.attention.dense.bias`) ? read(`${p}.attention.dense.bias`) : undefined),
-      up: at("mlp.dense_h_to_4h.weight", true),
+      up: atMatrix("mlp.dense_h_to_4h.weight"),
       upBias: at("mlp.dense_h_to_4h.bias"),
-      down: at("mlp.dense_4h_to_h.weight", true),
+      down: atMatrix("mlp.dense_4h_to_h.weight"),
       downBias: at("mlp.dense_4h_to_h.bias"),
     });
   };
@@ -576,15 +571,14 @@ export function gpt2Weights(src: TensorSource, c: ModelConfig, fail: Fail, need:
     () => {
       const [rows, cols] = names[name];
       const stored = read(name, true),
-        h16 = halfOf(stored),
-        linear = TURNED.get(stored);
-      if (linear) return rowsOf(linear, rows, from, to ?? cols);
-      const src: Float32Array | Uint16Array = h16 ? h16.bits : stored;
+        h16 = halfOf(stored);
+      if (src.turned?.(name)) return rowsOf(stored, rows, from, to ?? cols);
+      const values: Float32Array | Uint16Array = h16 ? h16.bits : (stored as Float32Array);
       const n = (to ?? cols) - from;
       const out = h16 ? new Uint16Array(n * rows) : new Float32Array(n * rows);
-      for (let o = 0; o < n; o++) for (let i = 0; i < rows; i++) out[o * rows + i] = src[i * cols + from + o];
+      for (let o = 0; o < n; o++) for (let i = 0; i < rows; i++) out[o * rows + i] = values[i * cols + from + o];
       return h16
-        ? halfStandIn({ type: h16.type, rows: n, cols: rows, bits: out as Uint16Array })
+        ? ({ form: "half", type: h16.type, rows: n, cols: rows, bits: out as Uint16Array } satisfies HalfMatrix)
         : (out as Float32Array);
     };
   const layer = (l: number): LayerWeights => {

@@ -9,7 +9,7 @@
  */
 import type { ModelProto, TensorProto } from "onnx-buf";
 import { type Dialect, headDim, type ModelConfig, rotaryDim } from "./config.js";
-import type { ModelWeights, LayerWeights } from "./types.js";
+import { dense, type LayerWeights, type Matrix, type ModelWeights } from "./types.js";
 import { parallelOf, traitsOf } from "../architectures/table.js";
 import { DT, GraphBuilder, castPerRun, floatTensor, int64Tensor, uint8Tensor, valueInfo } from "../../onnx/graph.js";
 import { quantizeQ4, transpose } from "../../onnx/int4.js";
@@ -21,10 +21,9 @@ import {
   quantizedOf,
   type QuantizedLinear,
   stackRows,
-  standIn,
 } from "./quantized.js";
 import { nbitsMatMul } from "../../onnx/nbits.js";
-import { emitHalfEmbedding, halfOf, halfStandIn, halfWeight } from "./half.js";
+import { emitHalfEmbedding, halfOf, halfWeight } from "./half.js";
 
 export interface EmitOptions {
   dialect: Dialect;
@@ -64,7 +63,7 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
   const linear = (
     scope: string,
     x: string,
-    Wt: Float32Array,
+    Wt: Matrix,
     outDim: number,
     inDim: number,
     module: string,
@@ -81,8 +80,8 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
       : h16
         ? halfWeight(g, scope, after, h16, `${module}.weight`)
         : genai
-          ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(Wt, outDim, inDim)))
-          : g.folded_("MatMul", [inDim, outDim], transpose(Wt, outDim, inDim));
+          ? g.init(floatTensor(`${module}.MatMul.weight`, [inDim, outDim], transpose(dense(Wt), outDim, inDim)))
+          : g.folded_("MatMul", [inDim, outDim], transpose(dense(Wt), outDim, inDim));
     let y = q ? emitQuantizedLinear(g, scope, x, q, module) : g.o(scope, "MatMul", [x, w]);
     if (bias) y = g.o(scope, "Add", [g.init(floatTensor(`${module}.bias`, [outDim], bias)), y]);
     return y;
@@ -126,7 +125,7 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
     ? embedQ.weight.planes[0].B
     : embedH
       ? embedH.weight
-      : g.init(floatTensor(embedName, [vocab, d], embed));
+      : g.init(floatTensor(embedName, [vocab, d], dense(embed)));
   let h = embedQ ? embedQ.out : embedH ? embedH.out : g.o(embedScope, "Gather", [E, "input_ids"]);
   if (traits.embedScale === "sqrt-d") h = g.o(root, "Mul", [h, g.scalar(Math.fround(Math.sqrt(d)))]);
   // GPT-2's learned positions: the table's rows at position_ids, added to the token embedding (GPT2Model.forward).
@@ -137,7 +136,7 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
     const hP = halfOf(positions);
     const pos = hP
       ? emitHalfEmbedding(g, posScope, "position_ids", hP, posName).out
-      : g.o(posScope, "Gather", [g.init(floatTensor(posName, [c.maxPositions, d], positions)), "position_ids"]);
+      : g.o(posScope, "Gather", [g.init(floatTensor(posName, [c.maxPositions, d], dense(positions))), "position_ids"]);
     h = g.o(root, "Add", [h, pos]);
   }
 
@@ -252,7 +251,7 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
             const row = (hh * 3 + part) * hd + t;
             bias[row] = b![hh * hd + t];
             if (codes[0]) continue;
-            const from = h16 ? halfOf(src)!.bits : src;
+            const from = h16 ? halfOf(src)!.bits : dense(src);
             qkv.set(from.subarray((hh * hd + t) * d, (hh * hd + t + 1) * d) as Float32Array & Uint16Array, row * d);
           }
         }
@@ -261,17 +260,15 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
           `${s}/query_key_value`,
           x,
           codes.every(Boolean)
-            ? standIn(
-                gatherRows(
-                  stackRows(codes as QuantizedLinear[]),
-                  Array.from({ length: 3 * d }, (_, r) => {
-                    const [hh, part, t] = [Math.floor(r / (3 * hd)), Math.floor(r / hd) % 3, r % hd];
-                    return part * d + hh * hd + t;
-                  }),
-                ),
+            ? gatherRows(
+                stackRows(codes as QuantizedLinear[]),
+                Array.from({ length: 3 * d }, (_, r) => {
+                  const [hh, part, t] = [Math.floor(r / (3 * hd)), Math.floor(r / hd) % 3, r % hd];
+                  return part * d + hh * hd + t;
+                }),
               )
             : h16
-              ? halfStandIn({ type: h16.type, rows: 3 * d, cols: d, bits: qkv as Uint16Array })
+              ? { form: "half", type: h16.type, rows: 3 * d, cols: d, bits: qkv as Uint16Array }
               : (qkv as Float32Array),
           3 * d,
           d,
@@ -288,7 +285,7 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
     } else {
       const [qName, kName] = names.qkNorms ?? ["q_norm", "k_norm"];
       const each = !!w.qkNormEach;
-      const proj = (name: string, Wt: Float32Array, n: number, bias?: Float32Array, qk?: QkNorm) => {
+      const proj = (name: string, Wt: Matrix, n: number, bias?: Float32Array, qk?: QkNorm) => {
         const qkn = (y: string) => qkNorm(`${s}/${qk!.name}`, y, n, qk!, `${mod}.${qk!.name}`, each);
         // A QK-norm is over its gain's width: each head's (Qwen3, Gemma 3), or the whole projection's, every head at
         // once, before it is cut into heads (Olmo2Attention's q_norm(q_proj(x)), then view); or over each head with
@@ -551,7 +548,7 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
     nbits = true;
     nbitsMatMul(g, head, h, embedQ && c.tied ? embedQ.weight : quantizedInits(g, qU, "lm_head"), 3, logits);
   } else if (genai && opts.int4) {
-    const q = quantizeQ4(W.lmHead, vocab, d);
+    const q = quantizeQ4(dense(W.lmHead), vocab, d);
     g.op(
       head,
       "MatMulNBits",
@@ -576,8 +573,8 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
     const wu = hU
       ? halfWeight(g, head, h, hU, "lm_head.weight")
       : genai
-        ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(W.lmHead, vocab, d)))
-        : g.folded_("MatMul", [d, vocab], transpose(lmHead ?? W.lmHead, vocab, d));
+        ? g.init(floatTensor("lm_head.MatMul.weight", [d, vocab], transpose(dense(W.lmHead), vocab, d)))
+        : g.folded_("MatMul", [d, vocab], transpose(dense(lmHead ?? W.lmHead), vocab, d));
     g.op(head, "MatMul", [h, wu], { outputs: [logits] });
   }
   let out = logits;

@@ -9,8 +9,10 @@
 import { create } from "@bufbuild/protobuf";
 import { TensorProtoSchema, type TensorProto } from "onnx-buf";
 import { castPerRun, DT, externalEntries, halfTensor, type GraphBuilder } from "../../onnx/graph.js";
+import type { Matrix } from "./types.js";
 
 export interface HalfMatrix {
+  form: "half";
   type: DT.FLOAT16 | DT.BFLOAT16;
   /** [rows, cols] as nn.Linear stores it: [out, in]; an embedding's [vocab, d]. */
   rows: number;
@@ -21,19 +23,13 @@ export interface HalfMatrix {
   at?: { file: string; offset: number };
 }
 
-/** As quantized.ts's stand-ins: an empty Float32Array a converter's lazy weights hand over in its place. */
-const STANDS_FOR = new WeakMap<Float32Array, HalfMatrix>();
-
-export function halfStandIn(h: HalfMatrix): Float32Array {
-  const a = new Float32Array(0);
-  STANDS_FOR.set(a, h);
-  return a;
-}
-
-export const halfOf = (w: Float32Array | undefined): HalfMatrix | undefined => (w ? STANDS_FOR.get(w) : undefined);
+/** w's 16 bits, where it is a 16-bit matrix. */
+export const halfOf = (w: Matrix | undefined): HalfMatrix | undefined =>
+  w && !(w instanceof Float32Array) && w.form === "half" ? w : undefined;
 
 /** Rows [from, to) of h: a view, nothing copied (Phi-3's fused projections), and as contiguous in its file. */
 export const halfRows = (h: HalfMatrix, from: number, to: number): HalfMatrix => ({
+  form: "half",
   type: h.type,
   rows: to - from,
   cols: h.cols,

@@ -11,8 +11,10 @@
 import type { GraphBuilder } from "../../onnx/graph.js";
 import { floatTensor, uint8Tensor } from "../../onnx/graph.js";
 import { nbitsGather, nbitsMatMul, type NbitsWeight } from "../../onnx/nbits.js";
+import type { Matrix } from "./types.js";
 
 export interface QuantizedLinear {
+  form: "codes";
   /** Output rows (N) and input columns (K): HF's Linear [out, in]. */
   rows: number;
   cols: number;
@@ -26,20 +28,9 @@ export interface QuantizedLinear {
   offsets?: Float32Array;
 }
 
-/**
- * A converter's lazy weights are Float32Arrays; one that stands for a QuantizedLinear is an empty
- * array registered here, which the writer's linear() asks for before it reads any values.
- */
-const STANDS_FOR = new WeakMap<Float32Array, QuantizedLinear>();
-
-export function standIn(q: QuantizedLinear): Float32Array {
-  const a = new Float32Array(0);
-  STANDS_FOR.set(a, q);
-  return a;
-}
-
-export const quantizedOf = (w: Float32Array | undefined): QuantizedLinear | undefined =>
-  w ? STANDS_FOR.get(w) : undefined;
+/** w's codes, where it is a block format's. */
+export const quantizedOf = (w: Matrix | undefined): QuantizedLinear | undefined =>
+  w && !(w instanceof Float32Array) && w.form === "codes" ? w : undefined;
 
 /** Row i of the result is row `from[i]` of q: q's and k's rotary permutation, a fused projection's part, a head's rows. */
 export function gatherRows(q: QuantizedLinear, from: ArrayLike<number>): QuantizedLinear {
@@ -77,6 +68,7 @@ export function stackRows(qs: readonly QuantizedLinear[]): QuantizedLinear {
     ? joined(qs.map((q) => q.offsets ?? new Float32Array(q.scales.length)))
     : undefined;
   return {
+    form: "codes",
     rows: qs.reduce((n, q) => n + q.rows, 0),
     cols: first.cols,
     blockSize: first.blockSize,

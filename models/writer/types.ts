@@ -5,17 +5,35 @@
  * importing one another.
  */
 
-export interface LayerWeights {
+import type { HalfMatrix } from "./half.js";
+import type { QuantizedLinear } from "./quantized.js";
+
+/**
+ * A matrix as the writer takes it, in one of its exact forms: float32 values; a checkpoint's 16 bits, kept so and
+ * widened per run (half.ts); or a block format's integer codes, run by MatMulNBits (quantized.ts).
+ */
+export type Matrix = Float32Array | HalfMatrix | QuantizedLinear;
+
+/** A matrix's float32 values, where it is held as such: a path that writes float32 initializers asks for them. */
+export function dense(m: Matrix): Float32Array {
+  if (m instanceof Float32Array) return m;
+  throw new Error(
+    `a ${m.rows} × ${m.cols} matrix in ${m.form === "half" ? "16 bits" : "block codes"} reached a path that writes float32 weights`,
+  );
+}
+
+/** M: the form the matrices may take (a generated model's are all float32). */
+export interface LayerWeights<M extends Matrix = Matrix> {
   /** The norms before attention and before the MLP; absent where the model has none there (OLMo 2). */
   norm1?: Float32Array;
   norm1Bias?: Float32Array;
   /** Absent also where one norm feeds both branches (traits' sharedNorm). */
   norm2?: Float32Array;
   norm2Bias?: Float32Array;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  o: Float32Array;
+  q: M;
+  k: M;
+  v: M;
+  o: M;
   qBias?: Float32Array;
   kBias?: Float32Array;
   vBias?: Float32Array;
@@ -32,10 +50,10 @@ export interface LayerWeights {
   /** qNorm and kNorm hold each head's own gains, [heads × head dim], each head normalised alone (StableLM's). */
   qkNormEach?: boolean;
   /** Absent for non-gated MLPs (GPT-NeoX, Apertus). */
-  gate?: Float32Array;
+  gate?: M;
   /** The dense MLP's; a layer with `moe` has none, and reading them is an error. */
-  up: Float32Array;
-  down: Float32Array;
+  up: M;
+  down: M;
   gateBias?: Float32Array;
   upBias?: Float32Array;
   downBias?: Float32Array;
@@ -48,25 +66,25 @@ export interface LayerWeights {
    * A sparse mixture of experts in place of the dense MLP (Mixtral's MixtralSparseMoeBlock): the router's
    * [experts, d] weight, and each expert, a gated MLP; config.experts says how many each token takes.
    */
-  moe?: { router: Float32Array; experts: Expert[] };
+  moe?: { router: M; experts: Expert<M>[] };
 }
 
 /** One expert of a mixture: a gated MLP, act(gate x) · up x then down (Mixtral's w1, w3, w2), [out, in] each. */
-export interface Expert {
-  gate: Float32Array;
-  up: Float32Array;
-  down: Float32Array;
+export interface Expert<M extends Matrix = Matrix> {
+  gate: M;
+  up: M;
+  down: M;
 }
 
-export interface ModelWeights {
-  embed: Float32Array; // [vocab, d]
+export interface ModelWeights<M extends Matrix = Matrix> {
+  embed: M; // [vocab, d]
   /** Learned absolute positions, [maxPositions, d], added to the embedding (GPT-2's wpe). */
-  positions?: Float32Array;
-  layers: LayerWeights[];
+  positions?: M;
+  layers: LayerWeights<M>[];
   finalNorm: Float32Array;
   finalNormBias?: Float32Array;
-  /** [vocab, d]; the same array as embed when tied. */
-  lmHead: Float32Array;
+  /** [vocab, d]; the same matrix as embed when tied. */
+  lmHead: M;
   /** [vocab], added to the logits (PhiForCausalLM's lm_head has a bias). */
   lmHeadBias?: Float32Array;
 }
