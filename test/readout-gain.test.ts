@@ -21,7 +21,10 @@ import { TEST_CACHE, tmpDir } from "./helpers.js";
 import { notebookNumbers } from "../reports/results.js";
 
 /** Probes a llama analog of this config (its weights edited by `edit`) and returns its readout gains. */
-async function readoutGain(over: Partial<AnalogConfig>, edit: (w: ModelWeights<Float32Array>, c: AnalogConfig) => void = () => {}) {
+async function readoutGain(
+  over: Partial<AnalogConfig>,
+  edit: (w: ModelWeights<Float32Array>, c: AnalogConfig) => void = () => {},
+) {
   const c = analogConfig("llama", { layers: 2, heads: 4, hidden: 64, seed: 5, calibrationIds: [1, 2], ...over });
   const w = generateWeights(c);
   edit(w, c);

@@ -74,7 +74,10 @@ export function readLlama2c(file: string): { config: AnalogConfig; weights: Mode
  * llama2.c rotates interleaved pairs (2i, 2i+1); HF rotates halves (i, i + hd/2).
  * Permuting q and k rows per head turns one into the other (HF's convert script does the same).
  */
-export function toRotateHalf(config: AnalogConfig, w: ModelWeights<Float32Array>): { config: AnalogConfig; weights: ModelWeights<Float32Array> } {
+export function toRotateHalf(
+  config: AnalogConfig,
+  w: ModelWeights<Float32Array>,
+): { config: AnalogConfig; weights: ModelWeights<Float32Array> } {
   const hd = config.d / config.heads;
   return {
     config: { ...config, ropeStyle: "half" },

@@ -102,7 +102,13 @@ function privateNeuron(c: AnalogConfig, w: LayerWeights<Float32Array>, k: number
 }
 
 /** What neuron 0 of `layer` adds to the residual at [position 0, dimension k]. */
-function privateContribution(c: AnalogConfig, w: ModelWeights<Float32Array>, t: Trace, layer: number, k: number): number {
+function privateContribution(
+  c: AnalogConfig,
+  w: ModelWeights<Float32Array>,
+  t: Trace,
+  layer: number,
+  k: number,
+): number {
   return w.layers[layer].down[k * c.hidden] * privateNeuron(c, w.layers[layer], k, t.mlpIn[layer][k]);
 }
 
@@ -240,7 +246,12 @@ function plantLastLayerGain(c: AnalogConfig, w: ModelWeights<Float32Array>, g: n
 }
 
 /** The smallest-magnitude scale of `layer`'s MLP output that gives it gain g (the other root overshoots, flipping the stream); else the smallest gain reachable. */
-function solveMlpScale(c: AnalogConfig, w: ModelWeights<Float32Array>, g: number, layer: number): { s?: number; smallest: number } {
+function solveMlpScale(
+  c: AnalogConfig,
+  w: ModelWeights<Float32Array>,
+  g: number,
+  layer: number,
+): { s?: number; smallest: number } {
   const t = referenceForward(c, w, c.calibrationIds);
   const r = t.residPre[layer];
   const post = t.residPost[layer];
