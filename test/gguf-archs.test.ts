@@ -33,6 +33,16 @@ const FILES: [string, string][] = [
   ["phi3", "fused qkv_proj and gate_up_proj, half of each head rotated (rope.dimension_count), a window of 64"],
   ["gpt_neox", "query_key_value regrouped per head, LayerNorms with biases, a quarter of each head rotated"],
   ["gpt2", "Conv1D weights stored transposed, learned positions, tied"],
+  ["phi", "one LayerNorm feeding both branches, biases on every projection and output.bias, half of each head rotated"],
+  [
+    "stablelm",
+    "LayerNorms, q/k/v biases from the tensors, a quarter of each head rotated, sequential (ffn_norm present)",
+  ],
+  ["stablelm-q8_0", "llama.cpp's --outtype q8_0, run as MatMulNBits codes, against transformers' own GGUF loader"],
+  [
+    "stablelm-parallel",
+    "parallel where ffn_norm is absent, each head's own q and k LayerNorm split from the stacked attn_q_norm / attn_k_norm",
+  ],
 ];
 
 /** The probe's numbers of `r` within 1e-4 of the reference, and every last-position logit from its own graph. */
@@ -116,11 +126,11 @@ describe("every architecture's matrices in Q8_0, kept as MatMulNBits codes", () 
     Q8_0 = 8;
   for (const [id] of FILES.filter(([id]) => !id.endsWith("q8_0")))
     it(`${id}: every measure within 1e-5 of the float32-dequantised conversion of the same blocks`, async () => {
-      // The converter's own f32 file with its matrices (not the learned positions, which llama.cpp keeps float32) in
-      // Q8_0.
+      // The converter's own f32 file with its matrices (not the learned positions, which llama.cpp keeps float32, nor a
+      // norm, which its converter keeps float32 however many dimensions: StableLM's stacked per-head norms) in Q8_0.
       const spec = readSpec(path.join(DIR, `${id}.gguf`));
       const quantized = (t: GgufTensor): GgufTensor =>
-        t.type === F32 && t.dims.length === 2 && t.name !== "position_embd.weight"
+        t.type === F32 && t.dims.length === 2 && t.name !== "position_embd.weight" && !t.name.endsWith("_norm.weight")
           ? { ...t, type: Q8_0, data: q8_0(new Float32Array(t.data.slice().buffer)) }
           : t;
       const file = writeGguf(path.join(tmpDir("gguf-archs-q8-"), `${id}.gguf`), {
@@ -217,5 +227,114 @@ describe("a llama GGUF with some of a group's biases", () => {
     expect(a[1].oBias).toEqual(Array(64).fill(0));
     expect(a[0].downBias).toHaveLength(64);
     expect(a).toEqual(b);
+  });
+});
+
+/** A converted file's config and each layer's weights (read while the file is open), as values or as codes. */
+function layersOf(file: string, float32: boolean) {
+  const g = openGguf(file);
+  try {
+    const { config, weights } = ggufModel(g, { float32 });
+    const layers = weights.layers.map((l) => ({ ...l }));
+    return { config, layers };
+  } finally {
+    g.close();
+  }
+}
+
+/** Every 2-D float32 matrix of a spec (no norm) in Q8_0, as the converter's --outtype q8_0 leaves norms float32. */
+const inQ8_0 = (s: GgufSpec): GgufSpec => ({
+  ...s,
+  tensors: s.tensors.map((t) =>
+    t.type === 0 && t.dims.length === 2 && !t.name.endsWith("_norm.weight")
+      ? { ...t, type: 8, data: q8_0(new Float32Array(t.data.slice().buffer)) }
+      : t,
+  ),
+});
+
+describe("a phi-2 GGUF with q, k and v fused as attn_qkv (converted from phi-2's original checkpoints, mixer.Wqkv)", () => {
+  /** Each layer's attn_q, attn_k and attn_v (weights and biases) as one attn_qkv, q's rows, then k's, then v's. */
+  const fuse = (s: GgufSpec): GgufSpec => {
+    const at = new Map(s.tensors.map((t) => [t.name, t]));
+    return {
+      ...s,
+      tensors: s.tensors.flatMap((t): GgufTensor[] => {
+        const m = /^(blk\.\d+)\.attn_([qkv])\.(weight|bias)$/.exec(t.name);
+        if (!m) return [t];
+        if (m[2] !== "q") return [];
+        const parts = ["q", "k", "v"].map((x) => at.get(`${m[1]}.attn_${x}.${m[3]}`)!);
+        const data = new Uint8Array(parts.reduce((n, p) => n + p.data.length, 0));
+        parts.reduce((o, p) => (data.set(p.data, o), o + p.data.length), 0);
+        const outer = parts.reduce((n, p) => n + p.dims[p.dims.length - 1], 0);
+        return [{ name: `${m[1]}.attn_qkv.${m[3]}`, type: t.type, dims: [...t.dims.slice(0, -1), outer], data }];
+      }),
+    };
+  };
+
+  it("reads as the separate file's q_proj, k_proj and v_proj, weights and biases, as values and as Q8_0 codes", () => {
+    const dir = tmpDir("gguf-phi-qkv-");
+    const spec = readSpec(path.join(DIR, "phi.gguf"));
+    for (const [form, s] of [
+      ["float32", spec],
+      ["codes", inQ8_0(spec)],
+    ] as const) {
+      const fused = fuse(s);
+      expect(fused.tensors.map((t) => t.name)).toContain("blk.1.attn_qkv.weight");
+      const [a, b] = [s, fused].map((x, i) =>
+        layersOf(writeGguf(path.join(dir, `${form}-${i}.gguf`), x), form === "float32").layers.map((l) => ({
+          q: l.q,
+          k: l.k,
+          v: l.v,
+          qBias: l.qBias,
+          kBias: l.kBias,
+          vBias: l.vBias,
+        })),
+      );
+      expect(b, form).toEqual(a);
+    }
+  });
+});
+
+describe("a StableLM GGUF, read as llama.cpp's stablelm reads it", () => {
+  const edited = (id: string, edit: (s: GgufSpec) => GgufSpec) =>
+    writeGguf(path.join(tmpDir("gguf-stablelm-"), `${id}.gguf`), edit(readSpec(path.join(DIR, `${id}.gguf`))));
+
+  it("is parallel where its layers have no ffn_norm, whatever its use_parallel_residual key says", () => {
+    for (const [id, parallel] of [
+      ["stablelm", false],
+      ["stablelm-parallel", true],
+    ] as const) {
+      const file = edited(id, (s) => withKey(s, "stablelm.use_parallel_residual", !parallel));
+      expect(layersOf(file, true).config.parallel, id).toBe(parallel);
+    }
+  });
+
+  it("reads a q/k/v bias the file leaves out as zero, as llama.cpp reads each one where it is", () => {
+    const left = /\.attn_k\.bias$/;
+    const [a, b] = [
+      edited("stablelm", (s) => ({ ...s, tensors: s.tensors.filter((t) => !left.test(t.name)) })),
+      edited("stablelm", (s) => ({
+        ...s,
+        tensors: s.tensors.map((t) => (left.test(t.name) ? { ...t, data: new Uint8Array(t.data.length) } : t)),
+      })),
+    ].map((f) => layersOf(f, true).layers.map((l) => ({ q: l.qBias, k: l.kBias, v: l.vBias })));
+    expect(a[0].k).toEqual(new Float32Array(32));
+    expect(a).toEqual(b);
+  });
+});
+
+describe("a Phi-2 GGUF whose metadata disagrees with its tensors", () => {
+  it("is refused naming the tensor, as llama.cpp's loader refuses it (Phi2Model writes feed_forward_length as 4 × n_embd)", () => {
+    const spec = readSpec(path.join(DIR, "phi.gguf"));
+    const g = openGguf(
+      writeGguf(path.join(tmpDir("gguf-phi-ff-"), "ff.gguf"), withKey(spec, "phi2.feed_forward_length", 128)),
+    );
+    try {
+      expect(() => ggufModel(g)).toThrow(
+        /ff\.gguf: tensor "blk\.0\.ffn_down\.weight" \(transformers' model\.layers\.0\.mlp\.fc2\.weight\) is \[64,256\], where \[64,128\] is expected/,
+      );
+    } finally {
+      g.close();
+    }
   });
 });

@@ -21,11 +21,13 @@ Run-time shims, none editing the converter's code:
     checkpoints ship tokenizer.json): their vocabulary is written by the converter's own _set_vocab_llama_hf, the
     path LlamaModel takes for a tokenizer.json, as tokenizer.ggml.model "llama" with scores, as sentencepiece's is.
 
-Writes test/fixtures/gguf-archs/<type>.gguf (--outtype f32), qwen2-q8_0.gguf (--outtype q8_0) and reference.json: per
-type, transformers' float32 forward of the checkpoint converted from (per-layer output norms, last-position logits and
-their statistics) on FORWARD, AutoTokenizer's ids for each of PROMPTS; for the q8_0 file, transformers' own GGUF loader's forward.
+Writes test/fixtures/gguf-archs/<id>.gguf (--outtype f32; an id is a model type, or a variant of make_checkpoints.py's
+VARIANTS), <id>-q8_0.gguf for each of Q8 (--outtype q8_0) and reference.json: per id, transformers' float32 forward of
+the checkpoint converted from (per-layer output norms, last-position logits and their statistics) on FORWARD,
+AutoTokenizer's ids for each of PROMPTS; for a q8_0 file, transformers' own GGUF loader's forward. Ids named on the
+command line are made alone, the other files and references kept.
 
-  LLAMA_CPP=/path/to/llama.cpp /work/main/.venv/bin/python tools/make_gguf_archs_fixture.py
+  LLAMA_CPP=/path/to/llama.cpp /work/main/.venv/bin/python tools/make_gguf_archs_fixture.py [ID ...]
 
 LLAMA_CPP is a folder holding llama.cpp's convert_hf_to_gguf.py and its gguf-py/; the converter's sha256 is recorded.
 """
@@ -52,8 +54,16 @@ ARCHS = {
     "phi3": ("sentencepiece", None),
     "gpt_neox": ("gpt-2", "gpt-2"),
     "gpt2": ("gpt-2", "gpt-2"),
+    # phi-2's and StableLM 2's pre-tokenizers, as llama.cpp names their hashes: GPT-2's regex, and Qwen2's.
+    "phi": ("gpt-2", "phi-2"),
+    "stablelm": ("qwen2", "stablelm2"),
+    "stablelm-parallel": ("qwen2", "stablelm2"),
 }
-Q8 = "qwen2"
+# Also written --outtype q8_0, each with transformers' own GGUF loader's forward as its reference.
+Q8 = ("qwen2", "stablelm")
+# What Phi2Model writes whatever the config says (feed_forward_length 4 × n_embd, head_count_kv n_head), and llama.cpp's
+# loader shapes the tensors by: the checkpoint is built so, as phi-1, phi-1.5 and phi-2 are.
+GGUF_SHAPE = {"phi": dict(intermediate_size=4 * make_checkpoints.D, num_key_value_heads=make_checkpoints.HEADS)}
 PROMPTS = [
     PROMPT,
     "Hello, World! I'm sure you'll see; DON'T PANIC, we'RE fine.",
@@ -133,10 +143,16 @@ c.main()
 
 
 def build(model_type):
-    cfg = make_checkpoints.TYPES[model_type]()
+    cfg = (make_checkpoints.VARIANTS[model_type][1] if model_type in make_checkpoints.VARIANTS
+           else make_checkpoints.TYPES[model_type])()
+    for k, v in GGUF_SHAPE.get(model_type, {}).items():
+        setattr(cfg, k, v)
     if model_type == "gemma2":
         cfg.query_pre_attn_scalar = cfg.head_dim
-    make_checkpoints.TYPES[model_type] = lambda: cfg
+    if model_type in make_checkpoints.VARIANTS:
+        make_checkpoints.VARIANTS[model_type] = (make_checkpoints.VARIANTS[model_type][0], lambda: cfg)
+    else:
+        make_checkpoints.TYPES[model_type] = lambda: cfg
     model = make_checkpoints.build(model_type)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -174,8 +190,17 @@ def main():
         sys.exit("set LLAMA_CPP to a folder holding llama.cpp's convert_hf_to_gguf.py and gguf-py/")
     os.makedirs(OUT, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="gguf-archs-")
-    refs = {}
+    # Only the ids named on the command line, where some are: the others' files and references are kept as they are.
+    only = sys.argv[1:]
+    unknown = [a for a in only if a not in ARCHS]
+    if unknown:
+        sys.exit(f"not a fixture of this tool: {unknown} (it makes {list(ARCHS)})")
+    ref_file = os.path.join(OUT, "reference.json")
+    refs = json.load(open(ref_file)) if only else {}
+    refs.pop("versions", None)
     for model_type, (vocab, pre_name) in ARCHS.items():
+        if only and model_type not in only:
+            continue
         ckpt = os.path.join(tmp, model_type)
         build(model_type).save_pretrained(ckpt)
         if vocab == "sentencepiece":
@@ -192,10 +217,10 @@ def main():
         ids = tok(FORWARD)["input_ids"]
         refs[model_type] = {"prompt": FORWARD, "input_ids": ids, **forward(model, ids),
                             "tokenized": [{"prompt": p, "ids": tok(p)["input_ids"]} for p in PROMPTS]}
-        if model_type == Q8:
+        if model_type in Q8:
             name = f"{model_type}-q8_0.gguf"
             convert(llama_cpp, ckpt, pre_name, "q8_0", os.path.join(OUT, name))
-            # transformers' own GGUF loader: the Q8_0 blocks dequantised into Qwen2ForCausalLM.
+            # transformers' own GGUF loader: the Q8_0 blocks dequantised into the type's *ForCausalLM.
             q8 = transformers.AutoModelForCausalLM.from_pretrained(OUT, gguf_file=name, dtype=torch.float32,
                                                                   attn_implementation="eager").eval()
             refs[name.removesuffix(".gguf")] = {"prompt": FORWARD, "input_ids": ids, **forward(q8, ids)}
@@ -203,7 +228,7 @@ def main():
     converter = open(os.path.join(llama_cpp, "convert_hf_to_gguf.py"), "rb").read()
     refs["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__,
                         "convert_hf_to_gguf.py sha256": hashlib.sha256(converter).hexdigest()}
-    json.dump(refs, open(os.path.join(OUT, "reference.json"), "w"), indent=1)
+    json.dump(refs, open(ref_file, "w"), indent=1)
     shutil.rmtree(tmp)
 
 

@@ -31,8 +31,16 @@ export interface MetaKey {
  */
 export type Undo = "rotary" | "plus-one" | "neox-qkv" | "conv1d";
 
+/**
+ * A tensor of the file that holds several of transformers', each a block of its rows (transformers' outer dimension):
+ * - "qkv": q's rows, then k's, then v's (heads × head_dim, then key-value heads × head_dim twice), as transformers'
+ *   q_proj, k_proj and v_proj (the three names, in that order);
+ * - "heads": one row per head, each transformers' tensor of its own ({h} in the name: the head's number).
+ */
+export type Split = { split: "qkv"; hf: readonly [string, string, string] } | { split: "heads"; hf: string };
+
 /** A tensor: transformers' name ({bid}: the block), and the converter's transform where it applied one. */
-export type TensorName = string | { hf: string; undo: Undo };
+export type TensorName = string | { hf: string; undo: Undo } | Split;
 
 export interface GgufArch {
   /** The general.architecture values written for the type (llama.cpp reads "mistral" with its llama graph). */
@@ -120,6 +128,9 @@ const LLAMA_BIASES = [
   ["attn_q", "attn_k", "attn_v", "attn_output"],
   ["ffn_gate", "ffn_up", "ffn_down"],
 ];
+
+/** StableLmConfig's use_qkv_bias (q, k, v; o_proj has none): llama.cpp's stablelm reads each where it is. */
+const STABLELM_BIASES = [["attn_q", "attn_k", "attn_v"]];
 
 /**
  * Llama: q's and k's rows (and biases) permuted by LlamaModel.modify_tensors; every bias its loader reads. A GGUF arch
@@ -301,14 +312,155 @@ export const GGUF = {
       "blk.{bid}.ffn_down.bias": "transformer.h.{bid}.mlp.c_proj.bias",
     },
   },
+  // Phi-1/2 (Phi2Model): LayerNorms with biases, one norm before both branches (no ffn_norm), biases on every projection
+  // and on the output (output.bias, lm_head's), partial rotary as rope.dimension_count (int(factor × d) / heads), no
+  // rope.freq_base (llama.cpp's default, 10000, PhiConfig's too). feed_forward_length is written as 4 × n_embd and
+  // head_count_kv as head_count whatever the config says: the tensors' shapes are checked against them, as llama.cpp's
+  // loader checks them. q, k and v are separate as transformers' PhiForCausalLM keeps them; phi-2's files converted from
+  // its original checkpoints hold them fused (mixer.Wqkv, tensor_mapping.py's attn_qkv), q's rows, then k's, then v's,
+  // which llama.cpp's phi2 reads in their place. The converter cannot map qk_layernorm (no attn_q_norm in constants.py's
+  // MODEL_TENSORS for phi2), nor does llama.cpp's graph apply one.
+  phi: {
+    names: ["phi2"],
+    metadata: [
+      { gguf: "context_length", hf: "max_position_embeddings", whole: true, fallback: 2048 },
+      { gguf: "embedding_length", hf: "hidden_size", whole: true },
+      { gguf: "block_count", hf: "num_hidden_layers", whole: true },
+      { gguf: "feed_forward_length", hf: "intermediate_size", whole: true },
+      { gguf: "attention.head_count", hf: "num_attention_heads", whole: true },
+      {
+        gguf: "attention.head_count_kv",
+        hf: "num_key_value_heads",
+        whole: true,
+        fallback: (c) => c.num_attention_heads as number,
+      },
+      { gguf: "attention.layer_norm_epsilon", hf: "layer_norm_eps" },
+      { gguf: "rope.freq_base", hf: "rope_theta", fallback: 10000 },
+    ],
+    rotary: "partial_rotary_factor",
+    tensors: {
+      "token_embd.weight": "model.embed_tokens.weight",
+      "output_norm.weight": "model.final_layernorm.weight",
+      "output_norm.bias": "model.final_layernorm.bias",
+      "output.weight": "lm_head.weight",
+      "output.bias": "lm_head.bias",
+      "blk.{bid}.attn_norm.weight": "model.layers.{bid}.input_layernorm.weight",
+      "blk.{bid}.attn_norm.bias": "model.layers.{bid}.input_layernorm.bias",
+      "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
+      "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
+      "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
+      "blk.{bid}.attn_q.bias": "model.layers.{bid}.self_attn.q_proj.bias",
+      "blk.{bid}.attn_k.bias": "model.layers.{bid}.self_attn.k_proj.bias",
+      "blk.{bid}.attn_v.bias": "model.layers.{bid}.self_attn.v_proj.bias",
+      "blk.{bid}.attn_qkv.weight": {
+        split: "qkv",
+        hf: [
+          "model.layers.{bid}.self_attn.q_proj.weight",
+          "model.layers.{bid}.self_attn.k_proj.weight",
+          "model.layers.{bid}.self_attn.v_proj.weight",
+        ],
+      },
+      "blk.{bid}.attn_qkv.bias": {
+        split: "qkv",
+        hf: [
+          "model.layers.{bid}.self_attn.q_proj.bias",
+          "model.layers.{bid}.self_attn.k_proj.bias",
+          "model.layers.{bid}.self_attn.v_proj.bias",
+        ],
+      },
+      "blk.{bid}.attn_output.weight": "model.layers.{bid}.self_attn.dense.weight",
+      "blk.{bid}.attn_output.bias": "model.layers.{bid}.self_attn.dense.bias",
+      "blk.{bid}.ffn_up.weight": "model.layers.{bid}.mlp.fc1.weight",
+      "blk.{bid}.ffn_up.bias": "model.layers.{bid}.mlp.fc1.bias",
+      "blk.{bid}.ffn_down.weight": "model.layers.{bid}.mlp.fc2.weight",
+      "blk.{bid}.ffn_down.bias": "model.layers.{bid}.mlp.fc2.bias",
+    },
+  },
+  // StableLM (StableLMModel): Llama's tensors with LayerNorms (with biases), q/k/v biases where the file has them,
+  // partial rotary as rope.dimension_count (int(factor × d / heads)), no rope.freq_base (llama.cpp's default, 10000,
+  // StableLmConfig's too). Each head's q_layernorm.norms.N and k_layernorm.norms.N is stacked into one [heads, head_dim]
+  // attn_q_norm / attn_k_norm (StableLMModel._stack_qk_norm): split back into one per head.
+  stablelm: {
+    names: ["stablelm"],
+    metadata: [
+      ...LLAMA_META.filter((k) => k.hf !== "rms_norm_eps"),
+      { gguf: "attention.layer_norm_epsilon", hf: "layer_norm_eps" },
+    ],
+    rotary: "partial_rotary_factor",
+    // llama.cpp's stablelm (llama-model.cpp, LLM_ARCH_STABLELM) reads the file's tensors, not its keys: a layer with no
+    // ffn_norm is parallel, its one norm feeding both branches; the q and k norms and each q/k/v bias where the file has
+    // them. Its use_parallel_residual key is not read: the converter writes true where config.json leaves the key out,
+    // though StableLmConfig's default is false.
+    derive: ({ has }) => ({
+      use_parallel_residual: !has("blk.0.ffn_norm.weight"),
+      use_qkv_bias: STABLELM_BIASES[0].some((n) => has(`blk.0.${n}.bias`)),
+      qk_layernorm: has("blk.0.attn_q_norm.weight"),
+    }),
+    biasGroups: STABLELM_BIASES,
+    tensors: {
+      "token_embd.weight": "model.embed_tokens.weight",
+      "output_norm.weight": "model.norm.weight",
+      "output_norm.bias": "model.norm.bias",
+      "output.weight": "lm_head.weight",
+      "blk.{bid}.attn_norm.weight": "model.layers.{bid}.input_layernorm.weight",
+      "blk.{bid}.attn_norm.bias": "model.layers.{bid}.input_layernorm.bias",
+      "blk.{bid}.ffn_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
+      "blk.{bid}.ffn_norm.bias": "model.layers.{bid}.post_attention_layernorm.bias",
+      "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
+      "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
+      "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
+      "blk.{bid}.attn_q.bias": "model.layers.{bid}.self_attn.q_proj.bias",
+      "blk.{bid}.attn_k.bias": "model.layers.{bid}.self_attn.k_proj.bias",
+      "blk.{bid}.attn_v.bias": "model.layers.{bid}.self_attn.v_proj.bias",
+      "blk.{bid}.attn_output.weight": "model.layers.{bid}.self_attn.o_proj.weight",
+      "blk.{bid}.attn_q_norm.weight": {
+        split: "heads",
+        hf: "model.layers.{bid}.self_attn.q_layernorm.norms.{h}.weight",
+      },
+      "blk.{bid}.attn_k_norm.weight": {
+        split: "heads",
+        hf: "model.layers.{bid}.self_attn.k_layernorm.norms.{h}.weight",
+      },
+      "blk.{bid}.ffn_gate.weight": "model.layers.{bid}.mlp.gate_proj.weight",
+      "blk.{bid}.ffn_up.weight": "model.layers.{bid}.mlp.up_proj.weight",
+      "blk.{bid}.ffn_down.weight": "model.layers.{bid}.mlp.down_proj.weight",
+    },
+  },
 } satisfies Record<string, GgufArch>;
 
-/** A GGUF tensor's transformers name and transform, under its architecture's record; undefined where it has none. */
-export function hfName(arch: GgufArch, gguf: string): { hf: string; undo?: Undo } | undefined {
+/** One of transformers' tensors a GGUF tensor holds: all of it, with its transform, or the index-th block of a Split. */
+export interface HfTensor {
+  hf: string;
+  undo?: Undo;
+  part?: { split: Split["split"]; index: number };
+}
+
+/**
+ * A GGUF tensor's transformers tensors, under its architecture's record; undefined where it has none. `rows`: its
+ * outer dimension, transformers' first (a "heads" split holds as many heads).
+ */
+export function hfTensors(arch: GgufArch, gguf: string, rows: number): HfTensor[] | undefined {
   const bid = /^blk\.(\d+)\./.exec(gguf)?.[1];
   const key = bid === undefined ? gguf : gguf.replace(/^blk\.\d+\./, "blk.{bid}.");
   const t = Object.hasOwn(arch.tensors, key) ? arch.tensors[key] : undefined;
   if (t === undefined) return undefined;
-  const { hf, undo } = typeof t === "string" ? { hf: t, undo: undefined } : t;
-  return { hf: bid === undefined ? hf : hf.replace("{bid}", bid), ...(undo ? { undo } : {}) };
+  const at = (hf: string) => (bid === undefined ? hf : hf.replace("{bid}", bid));
+  if (typeof t === "string") return [{ hf: at(t) }];
+  if (!("split" in t)) return [{ hf: at(t.hf), undo: t.undo }];
+  const names = t.split === "qkv" ? t.hf : Array.from({ length: rows }, (_, h) => t.hf.replace("{h}", String(h)));
+  return names.map((hf, index) => ({ hf: at(hf), part: { split: t.split, index } }));
+}
+
+/** The GGUF name of transformers' tensor `hf` under the record (the inverse of hfTensors); undefined where it has none. */
+export function ggufName(arch: GgufArch, hf: string): string | undefined {
+  const template = (n: string) =>
+    new RegExp(`^${n.replace(/[.]/g, "\\.").replace("{bid}", "(?<bid>\\d+)").replace("{h}", "\\d+")}$`);
+  for (const [gguf, t] of Object.entries(arch.tensors)) {
+    const names = typeof t === "string" ? [t] : typeof t.hf === "string" ? [t.hf] : t.hf;
+    for (const n of names) {
+      const m = template(n).exec(hf);
+      if (m) return gguf.replace("{bid}", m.groups?.bid ?? "");
+    }
+  }
+  return undefined;
 }

@@ -432,6 +432,7 @@ const TABLE = {
       rope: { partial: 0.5 },
       actAliases: { gelu_new: "gelu_pytorch_tanh" },
     },
+    gguf: GGUF.phi,
   },
   // StableLM (StableLmForCausalLM): Llama's layer with LayerNorms (with bias), q/k/v biases where use_qkv_bias is true
   // and none on o_proj, head_dim hidden_size / heads whatever the config says (StableLmAttention), StableLmConfig's
@@ -452,6 +453,7 @@ const TABLE = {
       rope: { partial: 0.25 },
       parallelKey: "use_parallel_residual",
     },
+    gguf: GGUF.stablelm,
   },
 } satisfies Record<string, Architecture>;
 

@@ -18,7 +18,7 @@ import { ropeInvFreq } from "../safetensors/rope.js";
 import type { TensorSource } from "../safetensors/weights.js";
 import { gatherRows } from "../writer/quantized.js";
 import { ARCHITECTURES, GGUF_ARCHITECTURES } from "../architectures/table.js";
-import { hfName, type GgufArch, type Undo } from "../architectures/gguf.js";
+import { ggufName, hfTensors, type GgufArch, type HfTensor, type Undo } from "../architectures/gguf.js";
 import { isCoded, quantizedLinear } from "./codes.js";
 import { dequantize, tensorBytes } from "./dequantize.js";
 import { GgufError } from "./error.js";
@@ -118,14 +118,16 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
     });
   } else if (ropeScale) cfg.rope_scaling = { rope_type: "linear", factor: ropeScale };
 
-  // Every tensor is transformers' one, or named: a weight left out silently would change every number.
-  const named = new Map<string, { t: GgufTensorInfo; undo?: Undo }>();
+  // Every tensor is transformers' one (or several), or named: a weight left out silently would change every number.
+  const named = new Map<string, Named>();
   const unread: string[] = [];
   for (const t of g.tensors) {
     if (t.name === ROPE_FREQS && ropeFreqs) continue;
-    const m = hfName(rec, t.name);
-    if (m) named.set(m.hf, { t, undo: m.undo });
-    else unread.push(t.name);
+    const outer = t.dims[t.dims.length - 1];
+    const m = hfTensors(rec, t.name, outer);
+    if (!m) unread.push(t.name);
+    for (const x of m ?? [])
+      named.set(x.hf, { t, undo: x.undo, ...(x.part ? { part: rowsOf(x.part, t, heads * hd, fail) } : {}) });
   }
   if (unread.length)
     fail(
@@ -145,7 +147,7 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
       if (!group.some((n) => has(bias(n)))) continue;
       for (const n of group.filter((n) => !has(bias(n)))) {
         const w = byName.get(`blk.${b}.${n}.weight`) ?? fail(`it has no tensor "blk.${b}.${n}.weight"`);
-        zeros.set(hfName(rec, bias(n))!.hf, w.dims[1]);
+        zeros.set(hfTensors(rec, bias(n), 1)![0].hf, w.dims[1]);
       }
     }
   const model = String(g.metadata.get("general.name") ?? arch);
@@ -156,6 +158,37 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
   });
 }
 
+/** A file's tensor as one of transformers': all of it, with the converter's transform to undo, or a block of its rows. */
+interface Named {
+  t: GgufTensorInfo;
+  undo?: Undo;
+  /** Rows [from, to) of its outer dimension (transformers' first); `vector`: one row, read as the vector it is. */
+  part?: { from: number; to: number; vector: boolean };
+}
+
+/**
+ * Where a Split's part lies in the file's tensor `t`: "qkv", q's heads × head_dim rows (`qRows`), then k's and v's, the
+ * rest in halves (llama.cpp's create_tensor_qkv); "heads", the index-th row of a [heads, head_dim] stack.
+ */
+function rowsOf(
+  part: NonNullable<HfTensor["part"]>,
+  t: GgufTensorInfo,
+  qRows: number,
+  fail: (m: string) => never,
+): NonNullable<Named["part"]> {
+  const outer = t.dims[t.dims.length - 1];
+  if (part.split === "heads") {
+    if (t.dims.length !== 2)
+      fail(`tensor "${t.name}" is [${t.dims}] (ggml order), where [head_dim, heads] is expected`);
+    return { from: part.index, to: part.index + 1, vector: true };
+  }
+  const kv = (outer - qRows) / 2;
+  if (!(kv > 0) || !Number.isInteger(kv))
+    fail(`tensor "${t.name}" has ${outer} rows, which are not q's ${qRows} and two equal blocks of k and v rows`);
+  const from = [0, qRows, qRows + kv][part.index];
+  return { from, to: from + [qRows, kv, kv][part.index], vector: false };
+}
+
 /**
  * The file's tensors by transformers' names and shapes, each read with the converter's transform undone: a
  * reordering of rows as a reordering of the codes' rows, Gemma's 1 + w as w, GPT-2's transposed Conv1D as the linear
@@ -164,7 +197,7 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
 function ggufSource(
   g: Gguf,
   rec: GgufArch,
-  named: Map<string, { t: GgufTensorInfo; undo?: Undo }>,
+  named: Map<string, Named>,
   /** Biases the file leaves out of a group it has others of: zero, by transformers' name, of that many values. */
   zeros: Map<string, number>,
   c: {
@@ -176,14 +209,14 @@ function ggufSource(
     fail: (m: string) => never;
   },
 ): TensorSource {
-  /** transformers' shape: ggml lists dimensions innermost first; a Conv1D's [in, out] is the ggml order itself. */
-  const shape = ({ t, undo }: { t: GgufTensorInfo; undo?: Undo }) =>
-    undo === "conv1d" ? [...t.dims] : [...t.dims].reverse();
-  const ggufOf = (hf: string) => {
-    const key = hf.replace(/\.(\d+)\./, ".{bid}.");
-    const bid = /\.(\d+)\./.exec(hf)?.[1] ?? "";
-    const entry = Object.entries(rec.tensors).find(([, v]) => (typeof v === "string" ? v : v.hf) === key);
-    return entry && entry[0].replace("{bid}", bid);
+  /**
+   * transformers' shape: ggml lists dimensions innermost first; a Conv1D's [in, out] is the ggml order itself; a part,
+   * its rows (one row of a stack: a vector).
+   */
+  const shape = ({ t, undo, part }: Named) => {
+    const whole = undo === "conv1d" ? [...t.dims] : [...t.dims].reverse();
+    if (!part) return whole;
+    return part.vector ? whole.slice(1) : [part.to - part.from, ...whole.slice(1)];
   };
   /** The row order that undoes the converter's, for a tensor of `rows` rows. */
   const order = (undo: Undo | undefined, rows: number): number[] | undefined => {
@@ -212,13 +245,23 @@ function ggufSource(
     // GPT2Model.modify_tensors transposed each Conv1D weight to nn.Linear's [out, in].
     turned: (hf) => named.get(hf)?.undo === "conv1d",
     label: (hf) => {
-      const gguf = named.get(hf)?.t.name ?? ggufOf(hf);
+      const gguf = named.get(hf)?.t.name ?? ggufName(rec, hf);
       return gguf ? `"${gguf}" (transformers' ${hf})` : `"${hf}"`;
     },
     check: (hf) => void (zeros.has(hf) || c.bytesOf(named.get(hf)!.t)),
     read(hf, matrix) {
       if (zeros.has(hf)) return new Float32Array(zeros.get(hf)!);
-      const { t, undo } = named.get(hf)!;
+      const { t, undo, part } = named.get(hf)!;
+      if (part) {
+        // A block of the tensor's rows: a block format's rows of codes, or its values.
+        const ids = Array.from({ length: part.to - part.from }, (_, i) => part.from + i);
+        if (matrix && t.dims.length === 2 && !part.vector && isCoded(t.type) && !c.float32) {
+          const { what, bytes } = c.bytesOf(t);
+          return gatherRows(quantizedLinear(t.type, bytes, t.dims[1], t.dims[0], what), ids);
+        }
+        const inner = t.dims.length > 1 ? t.dims[0] : 1;
+        return c.floats(t).slice(part.from * inner, part.to * inner);
+      }
       const [cols, rows = 1] = t.dims;
       const rowOrder = order(undo, rows > 1 ? rows : cols);
       if (matrix && t.dims.length === 2 && isCoded(t.type) && !c.float32) {

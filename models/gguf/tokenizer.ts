@@ -32,8 +32,8 @@ const PRE_TOKENIZERS: { names: string[]; regexes: string[]; ignoreMerges?: boole
     addBos: true,
   },
   {
-    // LLAMA_VOCAB_PRE_TYPE_QWEN2: digits one by one.
-    names: ["qwen2", "deepseek-r1-qwen", "megrez"],
+    // LLAMA_VOCAB_PRE_TYPE_QWEN2 and STABLELM2 (StableLM 2's, the same regex): digits one by one.
+    names: ["qwen2", "deepseek-r1-qwen", "megrez", "stablelm2"],
     regexes: [
       `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
     ],
