@@ -293,6 +293,19 @@ describe("a phi-2 GGUF with q, k and v fused as attn_qkv (converted from phi-2's
       expect(b, form).toEqual(a);
     }
   });
+
+  it("is refused where it holds attn_qkv beside attn_q, which would leave one of them unread", () => {
+    const spec = readSpec(path.join(DIR, "phi.gguf"));
+    const both = { ...spec, tensors: [...spec.tensors, ...fuse(spec).tensors.filter((t) => t.name.includes("qkv"))] };
+    const g = openGguf(writeGguf(path.join(tmpDir("gguf-phi-both-"), "both.gguf"), both));
+    try {
+      expect(() => ggufModel(g)).toThrow(
+        /both\.gguf: tensors "blk\.0\.attn_q\.(weight|bias)" and "blk\.0\.attn_qkv\.(weight|bias)" both hold transformers' model\.layers\.0\.self_attn\.q_proj\.(weight|bias)/,
+      );
+    } finally {
+      g.close();
+    }
+  });
 });
 
 describe("a StableLM GGUF, read as llama.cpp's stablelm reads it", () => {

@@ -126,8 +126,13 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
     const outer = t.dims[t.dims.length - 1];
     const m = hfTensors(rec, t.name, outer);
     if (!m) unread.push(t.name);
-    for (const x of m ?? [])
+    for (const x of m ?? []) {
+      // Two of the file's tensors for one of transformers' (phi-2's attn_qkv beside attn_q): which one llama.cpp reads
+      // is its loader's choice, and the other would be left unread.
+      const twice = named.get(x.hf);
+      if (twice) fail(`tensors "${twice.t.name}" and "${t.name}" both hold transformers' ${x.hf}`);
       named.set(x.hf, { t, undo: x.undo, ...(x.part ? { part: rowsOf(x.part, t, heads * hd, fail) } : {}) });
+    }
   }
   if (unread.length)
     fail(
