@@ -53,4 +53,12 @@ describe("the architecture table", () => {
         expect(own, `${t} ${common}`).not.toBe(common);
     }
   });
+
+  it("stands under every source: models/writer/ and the table import nothing from models/analogs/", () => {
+    const found = [...sources(path.join("models", "writer")), ...sources(path.join("models", "architectures"))].flatMap(
+      ([f, text]) =>
+        [...text.matchAll(/from "([^"]+)"/g)].filter((m) => /(^|\/)analogs\//.test(m[1])).map((m) => `${f}: ${m[1]}`),
+    );
+    expect(found).toEqual([]);
+  });
 });

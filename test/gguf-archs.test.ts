@@ -30,6 +30,11 @@ const FILES: [string, string][] = [
   ["qwen3", "q_norm and k_norm, head_dim 32 from key_length where d / heads is 16"],
   ["gemma", "norms stored as 1 + w, head_dim from key_length, a GQA of one key-value head, tied"],
   ["gemma2", "Gemma's norms, sandwich norms, soft-capping and an alternating window from the metadata"],
+  [
+    "gemma3_text",
+    "QK-norm per head stored as 1 + w, sandwich norms, every 6th layer full and the sliding ones at base 10000 unscaled (llama.cpp's assumptions), the full ones' linear scaling",
+  ],
+  ["olmo2", "norms after each branch and none before, QK-norm over the whole projection, rows as stored"],
   ["phi3", "fused qkv_proj and gate_up_proj, half of each head rotated (rope.dimension_count), a window of 64"],
   ["gpt_neox", "query_key_value regrouped per head, LayerNorms with biases, a quarter of each head rotated"],
   ["gpt2", "Conv1D weights stored transposed, learned positions, tied"],
@@ -180,7 +185,7 @@ describe("what an architecture's record does not hold is refused by name", () =>
     tensors: [...s.tensors, { name, dims, type: 0, data: new Uint8Array(4 * dims.reduce((a, b) => a * b, 1)) }],
   });
 
-  it("Phi-3's long-context rope factors, an lm_head beside Gemma's tied embedding, value heads unlike key heads, an unknown architecture", () => {
+  it("Phi-3's long-context rope factors, an lm_head beside Gemma's tied embedding, value heads unlike key heads, OLMo 3's window, a Gemma 3 layer pattern, an unknown architecture", () => {
     expect(refusal(edited("phi3", "longrope", (s) => extra(s, "rope_factors_long.weight", [8])))).toMatch(
       /longrope\.gguf: tensor "rope_factors_long\.weight" would not be read by the converter \(no tensor of a phi3 model/,
     );
@@ -190,11 +195,84 @@ describe("what an architecture's record does not hold is refused by name", () =>
     expect(refusal(edited("qwen2", "values", (s) => withKey(s, "qwen2.attention.value_length", 8)))).toMatch(
       /values\.gguf: attention\.value_length 8 is not the 16 dims of a key head/,
     );
+    expect(refusal(edited("olmo2", "olmo3", (s) => withKey(s, "olmo2.attention.sliding_window", 4096)))).toMatch(
+      /olmo3\.gguf: metadata "olmo2\.attention\.sliding_window" \(4096\) is not applied: a sliding window is OLMo 3's/,
+    );
+    expect(
+      refusal(edited("gemma3_text", "pattern", (s) => withKey(s, "gemma3.attention.sliding_window_pattern", 4))),
+    ).toMatch(/pattern\.gguf: metadata "gemma3\.attention\.sliding_window_pattern" \(4\) is not applied/);
     expect(refusal(edited("gpt2", "falcon", (s) => withKey(s, "general.architecture", "falcon")))).toMatch(
       new RegExp(
         `falcon\\.gguf: architecture "falcon" is not converted \\(probespec converts ${[...GGUF_ARCHITECTURES.keys()].join(", ")}\\)`,
       ),
     );
+  });
+});
+
+describe("Gemma's sentencepiece vocabulary, as its GGUFs carry it", () => {
+  it("reads <pad>, <eos>, <bos>, <unk> at 0-3 and add_space_prefix false from the metadata (the fixtures hold them)", () => {
+    for (const id of ["gemma", "gemma2", "gemma3_text"]) {
+      const g = openGguf(path.join(DIR, `${id}.gguf`));
+      try {
+        const key = (k: string) => g.metadata.get(`tokenizer.ggml.${k}`);
+        const tokens = key("tokens") as string[];
+        expect(tokens.slice(0, 5), id).toEqual(["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]);
+        // transformers' ids for "Hello, …": BOS 2, then "H" itself, with no ▁ before it.
+        expect(REF[id].tokenized[1].ids.slice(0, 2), id).toEqual([2, tokens.indexOf("H")]);
+        expect(
+          ["padding", "eos", "bos", "unknown"].map((k) => key(`${k}_token_id`)),
+          id,
+        ).toEqual([0, 1, 2, 3]);
+        expect(key("add_space_prefix"), id).toBe(false);
+        const { tokenizerConfig } = ggufModel(g, { float32: true });
+        expect(tokenizerConfig, id).toMatchObject({ bos_token: "<bos>", eos_token: "<eos>", pad_token: "<pad>" });
+      } finally {
+        g.close();
+      }
+    }
+  });
+
+  it("prefixes a ▁, adds EOS and leaves BOS out where the metadata says so, as llama-vocab.cpp does", () => {
+    const dir = tmpDir("gguf-gemma-flags-");
+    const spec = readSpec(path.join(DIR, "gemma.gguf"));
+    const edited = [
+      ["add_space_prefix", true],
+      ["add_eos_token", true],
+      ["add_bos_token", false],
+    ].reduce((s, [k, v]) => withKey(s, `tokenizer.ggml.${k}`, v), spec);
+    const g = openGguf(writeGguf(path.join(dir, "flags.gguf"), edited));
+    try {
+      const { tokenizer, tokenizerConfig } = ggufModel(g, { float32: true });
+      fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
+      fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
+    } finally {
+      g.close();
+    }
+    const tokens = spec.kv.find(([k]) => k === "tokenizer.ggml.tokens")![1] as string[];
+    expect(
+      loadTokenizer(dir)
+        .encode("Hi there")
+        .map((i) => tokens[i]),
+    ).toEqual(["▁H", "i", "▁t", "h", "e", "r", "e", "<eos>"]);
+  });
+});
+
+describe("a Gemma 3 GGUF with no sliding window", () => {
+  it("is full attention on every layer at the one RoPE base, as later llama.cpp reads it", () => {
+    const spec = readSpec(path.join(DIR, "gemma3_text.gguf"));
+    const g = openGguf(
+      writeGguf(path.join(tmpDir("gguf-gemma3-full-"), "full.gguf"), {
+        ...spec,
+        kv: spec.kv.filter(([k]) => k !== "gemma3.attention.sliding_window"),
+      }),
+    );
+    try {
+      const { config } = ggufModel(g, { float32: true });
+      expect(config.localRope).toBeUndefined();
+      expect(config.ropeTheta).toBe(1000000);
+    } finally {
+      g.close();
+    }
   });
 });
 

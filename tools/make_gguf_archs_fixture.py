@@ -7,19 +7,26 @@ scaled by ATTN_GAIN), saved by save_pretrained, with:
     byte-level (qwen2 and qwen3: Qwen2's split regex, digits one by one; gpt2 and gpt_neox: GPT-2's ByteLevel regex),
     512 tokens as the config's vocab_size;
   - make_checkpoints.py's own tokenizer.json (a sentencepiece-shaped BPE with byte fallback) where it is sentencepiece
-    (gemma, gemma2, phi3).
+    (phi3), and for the Gemmas (gemma, gemma2, gemma3_text) the same vocabulary shaped as Gemma's is: <pad>, <eos>,
+    <bos>, <unk>, <mask> at 0-4, spaces as ▁ with no ▁ prefixed (HF's GemmaTokenizer; the converter writes add_space_prefix
+    false).
 gemma2's query_pre_attn_scalar is its head_dim (32, where make_checkpoints.py has 24): a GGUF carries no such key, and
-llama.cpp scales gemma2's scores by key_length^-1/2 (but for its 27B).
+llama.cpp scales gemma2's scores by key_length^-1/2 (but for its 27B). gemma3_text is built as llama.cpp reads a Gemma 3
+GGUF, which says neither which layers slide nor their RoPE base: six layers, every 6th full (the last), the sliding
+layers' base 10000 and query_pre_attn_scalar its head_dim; the full layers' base (1e6) scaled linearly by 4.
 
 Run-time shims, none editing the converter's code:
-  - transformers 5 keeps rope settings in rope_parameters; this converter reads rope_theta, partial_rotary_factor and
-    (GPT-NeoX) rotary_pct at the top level, and GPT-2's n_ctx (GPT2Config's n_positions): the loaded hparams carry both
-    spellings, as current llama.cpp reads them;
+  - transformers 5 keeps rope settings in rope_parameters (Gemma 3's keyed by layer type: the full layers' are the
+    model's); this converter reads rope_theta, rope_scaling, partial_rotary_factor and (GPT-NeoX) rotary_pct at the top
+    level, and GPT-2's n_ctx (GPT2Config's n_positions): the loaded hparams carry both spellings, as current llama.cpp
+    reads them;
   - a BPE vocabulary's pre-tokenizer is named by a hash registered by convert_hf_to_gguf_update.py; these new
     vocabularies are registered as the pre-tokenizer each was built with ("qwen2", "gpt-2");
-  - gemma, gemma2 and phi3 read a sentencepiece tokenizer.model (sentencepiece is not installed here, and these
-    checkpoints ship tokenizer.json): their vocabulary is written by the converter's own _set_vocab_llama_hf, the
-    path LlamaModel takes for a tokenizer.json, as tokenizer.ggml.model "llama" with scores, as sentencepiece's is.
+  - the Gemmas and phi3 read a sentencepiece tokenizer.model (sentencepiece is not installed here, and these
+    checkpoints ship tokenizer.json): the pieces, scores and types come from the converter's own LlamaHfVocab, the
+    reader LlamaModel takes for a tokenizer.json, in place of _create_vocab_sentencepiece (so that the Gemmas' own
+    set_vocab runs, add_space_prefix and all); phi3's set_vocab, which opens tokenizer.model itself, is
+    _set_vocab_llama_hf, which writes the same pieces as tokenizer.ggml.model "llama" with scores.
 
 Writes test/fixtures/gguf-archs/<id>.gguf (--outtype f32; an id is a model type, or a variant of make_checkpoints.py's
 VARIANTS), <id>-q8_0.gguf for each of Q8 (--outtype q8_0) and reference.json: per id, transformers' float32 forward of
@@ -49,16 +56,20 @@ QWEN2_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^
 ARCHS = {
     "qwen2": ("qwen2", "qwen2"),
     "qwen3": ("qwen2", "qwen2"),
-    "gemma": ("sentencepiece", None),
-    "gemma2": ("sentencepiece", None),
+    "gemma": ("gemma", None),
+    "gemma2": ("gemma", None),
+    "gemma3_text": ("gemma", None),
     "phi3": ("sentencepiece", None),
     "gpt_neox": ("gpt-2", "gpt-2"),
     "gpt2": ("gpt-2", "gpt-2"),
+    "olmo2": ("gpt-2", "gpt-2"),
     # phi-2's and StableLM 2's pre-tokenizers, as llama.cpp names their hashes: GPT-2's regex, and Qwen2's.
     "phi": ("gpt-2", "phi-2"),
     "stablelm": ("qwen2", "stablelm2"),
     "stablelm-parallel": ("qwen2", "stablelm2"),
 }
+# Gemma's special tokens, where Llama's are <unk>, <s>, </s> at 0-2 (GemmaTokenizer adds a <mask> where it finds none).
+GEMMA_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
 # Also written --outtype q8_0, each with transformers' own GGUF loader's forward as its reference.
 Q8 = ("qwen2", "stablelm")
 # What Phi2Model writes whatever the config says (feed_forward_length 4 × n_embd, head_count_kv n_head), and llama.cpp's
@@ -118,6 +129,7 @@ load = c.ModelBase.load_hparams
 def load_hparams(*a, **k):
     h = load(*a, **k)
     rope = h.get("rope_parameters") or {}
+    rope = rope.get("full_attention", rope)
     h.setdefault("rope_theta", rope.get("rope_theta", 10000.0))
     if "partial_rotary_factor" in rope:
         h.setdefault("partial_rotary_factor", rope["partial_rotary_factor"])
@@ -136,8 +148,11 @@ def get_vocab_base_pre(self, tokenizer):
     except NotImplementedError:
         return pre_name
 c.TextModel.get_vocab_base_pre = get_vocab_base_pre
-for m in (c.GemmaModel, c.Gemma2Model, c.Phi3MiniModel):
-    m.set_vocab = lambda self: self._set_vocab_llama_hf()
+def create_vocab_sentencepiece(self):
+    tokens, scores, types = zip(*c.gguf.LlamaHfVocab(self.dir_model).all_tokens())
+    return list(tokens), list(scores), list(types)
+c.TextModel._create_vocab_sentencepiece = create_vocab_sentencepiece
+c.Phi3MiniModel.set_vocab = lambda self: self._set_vocab_llama_hf()
 c.main()
 """
 
@@ -149,6 +164,12 @@ def build(model_type):
         setattr(cfg, k, v)
     if model_type == "gemma2":
         cfg.query_pre_attn_scalar = cfg.head_dim
+    if model_type == "gemma3_text":
+        cfg = transformers.Gemma3TextConfig(
+            **{**make_checkpoints.COMMON, "num_hidden_layers": 6}, num_key_value_heads=make_checkpoints.KV, head_dim=32,
+            query_pre_attn_scalar=32, sliding_window=64, sliding_window_pattern=6,
+            rope_parameters={"full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
+                             "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})
     if model_type in make_checkpoints.VARIANTS:
         make_checkpoints.VARIANTS[model_type] = (make_checkpoints.VARIANTS[model_type][0], lambda: cfg)
     else:
@@ -159,6 +180,27 @@ def build(model_type):
             if ATTN_INPUT.search(name):
                 p.mul_(ATTN_GAIN)
     return model
+
+
+def gemma_tokenizer(ckpt):
+    """make_fixtures.py's vocabulary and merges with Gemma's specials and tokenizer.json (as HF's GemmaConverter writes
+    it: no Prepend normalizer, no Strip decoder, <bos> prepended)."""
+    v, merges = byte_vocab()
+    v = GEMMA_SPECIALS + [t for t in v[3:] if not t.startswith("<unused_")]
+    v += ["<unused_%d>" % i for i in range(len(v), VOCAB)]
+    j = tokenizer_json(v, merges)
+    j["added_tokens"] = [{**j["added_tokens"][0], "id": i, "content": t} for i, t in enumerate(GEMMA_SPECIALS)]
+    j["normalizer"] = {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}
+    bos = [{"SpecialToken": {"id": "<bos>", "type_id": 0}}]
+    j["post_processor"] = {"type": "TemplateProcessing", "single": bos + [{"Sequence": {"id": "A", "type_id": 0}}],
+                           "pair": bos + [{"Sequence": {"id": "A", "type_id": 0}},
+                                          {"SpecialToken": {"id": "<bos>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                           "special_tokens": {"<bos>": {"id": "<bos>", "ids": [2], "tokens": ["<bos>"]}}}
+    j["decoder"]["decoders"] = j["decoder"]["decoders"][:3]
+    json.dump(j, open(os.path.join(ckpt, "tokenizer.json"), "w"))
+    json.dump({"add_bos_token": True, "add_eos_token": False, "bos_token": "<bos>", "eos_token": "<eos>",
+               "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>", "model_max_length": make_checkpoints.MAXPOS,
+               "tokenizer_class": "GemmaTokenizer"}, open(os.path.join(ckpt, "tokenizer_config.json"), "w"))
 
 
 def forward(model, ids):
@@ -203,7 +245,9 @@ def main():
             continue
         ckpt = os.path.join(tmp, model_type)
         build(model_type).save_pretrained(ckpt)
-        if vocab == "sentencepiece":
+        if vocab == "gemma":
+            gemma_tokenizer(ckpt)
+        elif vocab == "sentencepiece":
             v, merges = byte_vocab()
             json.dump(tokenizer_json(v, merges), open(os.path.join(ckpt, "tokenizer.json"), "w"))
             json.dump({"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",

@@ -70,6 +70,11 @@ export interface GgufArch {
    * and transformers' config switches on together: a bias the file leaves out of a group it has others of is zero.
    */
   biasGroups?: string[][];
+  /**
+   * Metadata keys (under "<arch>.") that llama.cpp applies, or whose meaning for this architecture is ambiguous, and
+   * that this conversion does not apply: a file holding one (other than 0) is refused, with the reason.
+   */
+  refuse?: Record<string, string>;
 }
 
 /** The keys LlamaModel's and TextModel's set_gguf_parameters write, as LlamaConfig spells them. */
@@ -166,6 +171,15 @@ const GEMMA_TENSORS = (() => {
   return rest;
 })();
 
+/**
+ * query_pre_attn_scalar, which no key holds: llama.cpp scales Gemma 2's and 3's scores by key_length^-½, but for their
+ * 27B (known by its layer count), by (d / heads)^-½ (llama-model.cpp, after gemma_pytorch's config).
+ */
+const queryPreAttnScalar = (layers27b: number, c: Record<string, unknown>) => ({
+  query_pre_attn_scalar:
+    c.num_hidden_layers === layers27b ? (c.hidden_size as number) / (c.num_attention_heads as number) : c.head_dim,
+});
+
 /** By the model type whose entry each belongs to. */
 export const GGUF = {
   llama: LLAMA,
@@ -201,12 +215,8 @@ export const GGUF = {
       { gguf: "attention.sliding_window", hf: "sliding_window", whole: true, optional: true },
     ],
     rotary: "whole",
-    // No key holds query_pre_attn_scalar: llama.cpp scales scores by key_length^-½, but for its 27B (46 layers),
-    // d / heads (llama-model.cpp, LLM_ARCH_GEMMA2, after gemma_pytorch's config).
-    derive: ({ cfg: c }) => ({
-      query_pre_attn_scalar:
-        c.num_hidden_layers === 46 ? (c.hidden_size as number) / (c.num_attention_heads as number) : c.head_dim,
-    }),
+    // Its 27B has 46 layers.
+    derive: ({ cfg }) => queryPreAttnScalar(46, cfg),
     tensors: undoing(
       {
         ...GEMMA_TENSORS,
@@ -217,6 +227,70 @@ export const GGUF = {
       /norm\.weight$/,
       "plus-one",
     ),
+  },
+  // Gemma 3: Gemma 2's norms, and a q and a k norm over each head, each stored as 1 + w as every "norm.weight" is
+  // (Gemma3Model.modify_tensors); no soft-capping of scores, the logits' where the file says. Which layers slide, and
+  // the sliding layers' RoPE, are no key of this converter's: llama.cpp's loader (llama-model.cpp, LLM_ARCH_GEMMA3) makes
+  // every 6th layer full (set_swa_pattern(6)) and rotates the sliding ones with base 10000, unscaled
+  // (rope_freq_base_train_swa, rope_freq_scale_train_swa): the file's linear rope scaling is the full layers' alone, as
+  // Gemma3TextConfig's rope_scaling is. Its later versions read a file with no window (or 0) as no sliding layer at all,
+  // and later converters write the sliding base as rope.freq_base_swa. Its 27B has 62 layers.
+  gemma3_text: {
+    names: ["gemma3"],
+    metadata: [
+      ...LLAMA_META,
+      HEAD_DIM,
+      { gguf: "final_logit_softcapping", hf: "final_logit_softcapping", optional: true },
+      { gguf: "attention.sliding_window", hf: "sliding_window", whole: true, optional: true, none: 0 },
+      { gguf: "rope.freq_base_swa", hf: "rope_local_base_freq", fallback: 10000 },
+    ],
+    rotary: "whole",
+    derive: ({ cfg }) => ({
+      ...queryPreAttnScalar(62, cfg),
+      sliding_window_pattern: typeof cfg.sliding_window === "number" ? 6 : 1,
+    }),
+    tensors: undoing(
+      {
+        ...GEMMA_TENSORS,
+        "blk.{bid}.attn_q_norm.weight": "model.layers.{bid}.self_attn.q_norm.weight",
+        "blk.{bid}.attn_k_norm.weight": "model.layers.{bid}.self_attn.k_norm.weight",
+        "blk.{bid}.ffn_norm.weight": "model.layers.{bid}.pre_feedforward_layernorm.weight",
+        "blk.{bid}.post_attention_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
+        "blk.{bid}.post_ffw_norm.weight": "model.layers.{bid}.post_feedforward_layernorm.weight",
+      },
+      /norm\.weight$/,
+      "plus-one",
+    ),
+    refuse: {
+      attn_logit_softcapping: "llama.cpp's gemma3 graph does not soft-cap the scores, where transformers' would",
+      "attention.sliding_window_pattern":
+        "llama.cpp's gemma3 loader makes every 6th layer full whatever the file says, so which layers slide is ambiguous",
+    },
+  },
+  // OLMo 2: TextModel's tensors unpermuted (llama.cpp's NEOX rotary, transformers' rotate-half), no norm before either
+  // sublayer but one after each (constants.py's ATTN_POST_NORM, FFN_POST_NORM), a q and a k norm over the whole
+  // projection. A sliding window is OLMo 3's, written under "olmo2" (llama.cpp then slides three layers in four).
+  olmo2: {
+    names: ["olmo2"],
+    metadata: [...LLAMA_META, HEAD_DIM],
+    rotary: "whole",
+    tensors: {
+      "token_embd.weight": "model.embed_tokens.weight",
+      "output_norm.weight": "model.norm.weight",
+      "output.weight": "lm_head.weight",
+      "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
+      "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
+      "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
+      "blk.{bid}.attn_output.weight": "model.layers.{bid}.self_attn.o_proj.weight",
+      "blk.{bid}.attn_q_norm.weight": "model.layers.{bid}.self_attn.q_norm.weight",
+      "blk.{bid}.attn_k_norm.weight": "model.layers.{bid}.self_attn.k_norm.weight",
+      "blk.{bid}.post_attention_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
+      "blk.{bid}.post_ffw_norm.weight": "model.layers.{bid}.post_feedforward_layernorm.weight",
+      "blk.{bid}.ffn_gate.weight": "model.layers.{bid}.mlp.gate_proj.weight",
+      "blk.{bid}.ffn_up.weight": "model.layers.{bid}.mlp.up_proj.weight",
+      "blk.{bid}.ffn_down.weight": "model.layers.{bid}.mlp.down_proj.weight",
+    },
+    refuse: { "attention.sliding_window": "a sliding window is OLMo 3's, which transformers' olmo2 does not apply" },
   },
   // Phi-3: qkv_proj and gate_up_proj kept fused (tensor_mapping.py: attn_qkv, ffn_up), unpermuted; partial rotary as
   // rope.dimension_count; sliding_window 0 for none (Phi-4). Long-context rope factors (rope_factors_long/short) are no

@@ -261,11 +261,12 @@ const TABLE = {
         },
       },
     },
+    gguf: GGUF.gemma3_text,
   },
   // OLMo 2: llama's MLP and RoPE, no norm before either sublayer but one on each branch's output (Olmo2DecoderLayer),
   // and QK-norm over the whole q and k projections. With no norm before the MLP, its input is resid_mid itself, and
   // mlp_in is that: the MLP's input as it is, rather than a normalised stream the model never computes.
-  olmo2: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", qkNorm: "whole", norms: "post" } },
+  olmo2: { ...LLAMA_TRAITS, checkpoint: { attnBias: "if-true", qkNorm: "whole", norms: "post" }, gguf: GGUF.olmo2 },
   // GPT-NeoX (Pythia): LayerNorm with biases, parallel residual, partial rotary, fused per-head [q|k|v]. Older
   // configs spell the rotary keys rotary_pct and rotary_emb_base.
   gpt_neox: {

@@ -60,6 +60,11 @@ export function ggufModel(g: Gguf, { float32 = false }: { float32?: boolean } = 
         whole: !!k.whole,
       });
   }
+  for (const [key, why] of Object.entries(rec.refuse ?? {})) {
+    const v = g.metadata.get(`${arch}.${key}`);
+    if (v !== undefined && v !== 0 && v !== false)
+      fail(`metadata "${arch}.${key}" (${typeof v === "object" ? "a list" : String(v)}) is not applied: ${why}`);
+  }
   const hfKey = (gguf: string) => rec.metadata.find((k) => k.gguf === gguf)!.hf;
   const [d, heads, layers] = ["embedding_length", "attention.head_count", "block_count"].map(
     (k) => cfg[hfKey(k)] as number,

@@ -1,14 +1,20 @@
 /**
  * A GGUF's tokenizer.ggml.* as a HuggingFace tokenizer.json, for the tokenizer the probes load:
  *
- * - "llama": sentencepiece BPE with byte fallback, merges ranked by score (Llama 1/2, Mistral);
+ * - "llama": sentencepiece BPE with byte fallback, merges ranked by score (Llama 1/2, Mistral, Gemma), its special
+ *   tokens and framing (BOS, EOS, the ▁ prefixed) as the metadata says, with llama-vocab.cpp's defaults;
  * - "gpt2": byte-level BPE (Llama 3, Qwen2, GPT-2…) with its merges, split before the byte mapping by the
  *   regexes llama.cpp's llama-vocab.cpp applies for tokenizer.ggml.pre, each match and each run between
  *   matches a piece (a Split pre-tokenizer with behaviour "Isolated", one per regex, in order).
  *
  * An unknown pre-tokenizer name is refused: its regex is what makes the ids, and a guess would change them.
  */
-import { sentencepieceFromScores, tokenizerConfigJson } from "../writer/tokenizer.js";
+import {
+  type AddedToken,
+  sentencepieceFromScores,
+  type SentencepieceSpecials,
+  tokenizerConfigJson,
+} from "../writer/tokenizer.js";
 import { GgufError } from "./error.js";
 import type { Gguf } from "./reader.js";
 
@@ -44,8 +50,9 @@ const PRE_TOKENIZERS: { names: string[]; regexes: string[]; ignoreMerges?: boole
   { names: ["default"], regexes: ["[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2, "\\p{N}+", "[0-9][0-9][0-9]"] },
 ];
 
-/** gguf-py's TokenType: 3 is CONTROL (a special token), 4 USER_DEFINED (an added, non-special one). */
-const CONTROL = 3,
+/** gguf-py's TokenType: 2 is UNKNOWN, 3 CONTROL (a special token), 4 USER_DEFINED (an added, non-special one). */
+const UNKNOWN = 2,
+  CONTROL = 3,
   USER_DEFINED = 4;
 
 /** The tokenizer.json and tokenizer_config.json the converted model is written with. */
@@ -64,27 +71,75 @@ export function ggufTokenizer(
     fail(`tokenizer.ggml.tokens is not a list of strings`);
   const list = tokens as string[];
   if (list.length !== vocab) fail(`the tokenizer has ${list.length} tokens where the embedding has ${vocab} rows`);
-  if (kind === "llama")
-    return { tokenizer: sentencepiece(g, list, fail), tokenizerConfig: tokenizerConfigJson(maxPositions) };
+  if (kind === "llama") return sentencepiece(g, list, maxPositions, fail);
   if (kind === "gpt2") return byteLevel(g, model, list, maxPositions, fail);
   return fail(`tokenizer "${kind}" is neither sentencepiece ("llama") nor byte-level BPE ("gpt2")`);
 }
 
-/** tokenizer.ggml.* of a "llama" model: BPE with byte fallback, BOS as the metadata says. */
-function sentencepiece(g: Gguf, tokens: string[], fail: (m: string) => never): object {
+/** Each token's gguf-py TokenType, where the file gives them (tokenizer.ggml.token_type); NORMAL (1) otherwise. */
+function tokenTypes(g: Gguf): (i: number) => number {
+  const types = g.metadata.get("tokenizer.ggml.token_type");
+  return (i) => (types && typeof types === "object" && i in types ? Number((types as never)[i]) : 1);
+}
+
+/** tokenizer.ggml.<key>_token_id, where the file has it: a token of the vocabulary. */
+function tokenId(g: Gguf, key: string, count: number, fail: (m: string) => never): number | undefined {
+  const v = g.metadata.get(`tokenizer.ggml.${key}_token_id`);
+  if (v !== undefined && !(typeof v === "number" && Number.isInteger(v) && v >= 0 && v < count))
+    fail(`tokenizer.ggml.${key}_token_id ${JSON.stringify(v)} is not a token of the ${count}`);
+  return v as number | undefined;
+}
+
+/** tokenizer.ggml.<key>, a flag, where the file has it; `otherwise` where not. */
+function flag(g: Gguf, key: string, otherwise: boolean, fail: (m: string) => never): boolean {
+  const v = g.metadata.get(`tokenizer.ggml.${key}`) ?? otherwise;
+  return typeof v === "boolean" ? v : fail(`tokenizer.ggml.${key} is ${JSON.stringify(v)}, not true or false`);
+}
+
+/**
+ * tokenizer.ggml.* of a "llama" model: BPE with byte fallback, read as llama-vocab.cpp reads a sentencepiece (SPM)
+ * vocabulary: the special ids the metadata gives, else its defaults (unknown 0, BOS 1, EOS 2: Llama's; Gemma's are
+ * <pad>, <eos>, <bos>, <unk> at 0-3, each named); BOS prepended and EOS not unless add_bos_token / add_eos_token say
+ * otherwise; a ▁ before the text unless add_space_prefix is false (Gemma's). Control and unknown pieces are special
+ * tokens, user-defined ones added tokens that are not (llama.cpp splits the text at each before the BPE); where the
+ * file gives no types, the special ids are the special tokens.
+ */
+function sentencepiece(
+  g: Gguf,
+  tokens: string[],
+  maxPositions: number,
+  fail: (m: string) => never,
+): { tokenizer: object; tokenizerConfig: object } {
   const scores = g.metadata.get("tokenizer.ggml.scores");
   if (!(scores instanceof Float32Array || scores instanceof Float64Array))
     fail(`tokenizer.ggml.scores is not a list of float scores`);
   const s = scores as Float32Array | Float64Array;
   if (s.length !== tokens.length)
     fail(`tokenizer.ggml.scores has ${s.length} entries for ${tokens.length} tokens; each token needs its score`);
-  const ids = ["unknown", "bos", "eos"].map((k) => g.metadata.get(`tokenizer.ggml.${k}_token_id`));
-  if (ids.join() !== "0,1,2" || tokens[1] !== "<s>")
-    fail(`special tokens ${ids.join(", ")} are not Llama's <unk>, <s>, </s> at 0, 1, 2`);
-  const tokenizer = sentencepieceFromScores(tokens, Array.from(s)) as Record<string, unknown>;
-  // Without add_bos_token the prompt is encoded as it is.
-  if (g.metadata.get("tokenizer.ggml.add_bos_token") === false) tokenizer.post_processor = null;
-  return tokenizer;
+  const id = (key: string) => tokenId(g, key, tokens.length, fail);
+  const [unk, bos, eos, pad] = [id("unknown") ?? 0, id("bos") ?? 1, id("eos") ?? 2, id("padding")];
+  const typed = g.metadata.has("tokenizer.ggml.token_type");
+  const type = tokenTypes(g);
+  const specialIds = new Set([unk, bos, eos, ...(pad === undefined ? [] : [pad])]);
+  const added = tokens.flatMap((content, i): AddedToken[] => {
+    const t = type(i);
+    if (typed ? t === CONTROL || t === UNKNOWN : specialIds.has(i)) return [{ id: i, content, special: true }];
+    return typed && t === USER_DEFINED ? [{ id: i, content, special: false }] : [];
+  });
+  const specials: SentencepieceSpecials = {
+    added,
+    unk: tokens[unk],
+    bos: { id: bos, content: tokens[bos] },
+    eos: { id: eos, content: tokens[eos] },
+    ...(pad === undefined ? {} : { pad: tokens[pad] }),
+    addBos: flag(g, "add_bos_token", true, fail),
+    addEos: flag(g, "add_eos_token", false, fail),
+    spacePrefix: flag(g, "add_space_prefix", true, fail),
+  };
+  return {
+    tokenizer: sentencepieceFromScores(tokens, Array.from(s), specials),
+    tokenizerConfig: tokenizerConfigJson(maxPositions, specials),
+  };
 }
 
 /** tokenizer.ggml.* of a "gpt2" model: byte-level BPE, pre-tokenized as llama.cpp does for tokenizer.ggml.pre. */
@@ -104,14 +159,8 @@ function byteLevel(
   const merges = g.metadata.get("tokenizer.ggml.merges");
   if (!Array.isArray(merges) || merges.some((m) => typeof m !== "string" || !m.includes(" ")))
     fail(`tokenizer.ggml.merges is not a list of "left right" strings`);
-  const types = g.metadata.get("tokenizer.ggml.token_type");
-  const type = (i: number) => (types && typeof types === "object" && i in types ? Number((types as never)[i]) : 1);
-  const id = (k: string) => {
-    const v = g.metadata.get(`tokenizer.ggml.${k}_token_id`);
-    if (v !== undefined && !(typeof v === "number" && Number.isInteger(v) && v >= 0 && v < tokens.length))
-      fail(`tokenizer.ggml.${k}_token_id ${JSON.stringify(v)} is not a token of the ${tokens.length}`);
-    return v as number | undefined;
-  };
+  const type = tokenTypes(g);
+  const id = (k: string) => tokenId(g, k, tokens.length, fail);
   const [bos, eos] = [id("bos"), id("eos")];
   const addBos = (g.metadata.get("tokenizer.ggml.add_bos_token") ?? pre.addBos ?? false) === true;
   if (addBos && bos === undefined) fail(`add_bos_token is set and tokenizer.ggml.bos_token_id is missing`);

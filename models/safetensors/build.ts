@@ -53,8 +53,8 @@ export function isCheckpoint(dir: string): boolean {
  * How the converted graph will hold its weights, from the headers and config.json alone: a 16-bit matrix
  * stays 16-bit and is widened per run, a float32 one is a MatMul's prepacked B, the embedding is gathered
  * as stored (and, tied, read by the lm_head too: through a Transpose, or widened per run at 16 bits).
- * `written`: the bytes the conversion puts in the cache; a 16-bit matrix is read in place, but for
- * GPT-NeoX's query_key_value, which the converter cuts per head, and GPT-2's Conv1D weights, turned. Every
+ * `written`: the bytes the conversion puts in the cache; a 16-bit matrix is read in place, but for GPT-2's
+ * Conv1D weights, turned. Every
  * expert of a mixture is counted: the graph runs them all (emit.ts).
  */
 export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: ModelShape; written: number } {
@@ -75,9 +75,8 @@ export function checkpointWeights(dir: string): { weights: WeightUse[]; shape: M
     const half = matrix && (t.dtype === "BF16" || t.dtype === "F16");
     const bytes = elements * (half ? 2 : 4);
     const gathered = embed.includes(t.name) || positions.includes(t.name);
-    // Rewritten by the reader: GPT-NeoX's query_key_value cut per head, GPT-2's Conv1D matrices turned.
-    if (!half || t.name.endsWith(".query_key_value.weight") || (conv1d && !gathered && t.name !== "lm_head.weight"))
-      written += n * bytes;
+    // Rewritten by the reader: GPT-2's Conv1D matrices turned.
+    if (!half || (conv1d && !gathered && t.name !== "lm_head.weight")) written += n * bytes;
     const use = (u: WeightUse["use"]) => Array.from({ length: n }, () => ({ bytes, elements, use: u }));
     if (!matrix || positions.includes(t.name)) return use("other");
     if (embed.includes(t.name) && !config.tied) return use("other");

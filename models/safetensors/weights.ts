@@ -425,8 +425,7 @@ function moeWeights(read: Read, m: MoeNames, d: number, hidden: number): NonNull
  * view(..., -1, 3 * head_size), then chunk(3)): its rows are per head, q then k then v.
  */
 export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need: Needs): ModelWeights {
-  const { d, heads, hidden, vocab } = c;
-  const hd = d / heads;
+  const { d, hidden, vocab } = c;
   const has = (n: string) => src.shapes.has(n);
   const head = has("embed_out.weight") ? "embed_out.weight" : "lm_head.weight";
   const names: { [name: string]: number[] } = {
@@ -456,45 +455,10 @@ export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need:
     }
   }
   const read = reader(src, fail, names);
-  // The writer asks for q, k, v and their biases in turn: one layer's split is kept, not read six times.
-  let split: { l: number; parts: { w: Matrix; b: Float32Array }[] } | undefined;
-  type Rows = Float32Array | Uint16Array;
   const layer = (l: number): LayerWeights => {
     const p = `gpt_neox.layers.${l}`;
-    /** One of q, k, v (part 0, 1, 2): its rows out of every head's block of 3 × hd; no bias is a zero bias. */
-    const cut = (stored: Matrix, qkv: Rows, bias: Float32Array | undefined, k: number) => {
-      const rows = Array.from({ length: d }, (_, i) => (Math.floor(i / hd) * 3 + k) * hd + (i % hd));
-      const q = quantizedOf(stored);
-      // A block format's codes are cut as its rows of codes, and stay so.
-      if (q) return { w: gatherRows(q, rows), b: Float32Array.from(rows, (r) => bias?.[r] ?? 0) };
-      // A 16-bit weight is cut as its bits (read once, `qkv`), and stays 16-bit.
-      const h16 = halfOf(stored);
-      const w: Rows = h16 ? new Uint16Array(d * d) : new Float32Array(d * d),
-        b = new Float32Array(d);
-      for (let h = 0; h < heads; h++) {
-        const from = (h * 3 + k) * hd;
-        w.set(qkv.subarray(from * d, (from + hd) * d) as Float32Array & Uint16Array, h * hd * d);
-        if (bias) b.set(bias.subarray(from, from + hd), h * hd);
-      }
-      // Its rows are gathered from every head's block: no longer the bytes in the file.
-      const h: HalfMatrix | undefined = h16 && {
-        form: "half",
-        type: h16.type,
-        rows: d,
-        cols: h16.cols,
-        bits: w as Uint16Array,
-      };
-      return { w: h ?? (w as Float32Array), b };
-    };
-    const part = (k: number) => () => {
-      if (split?.l !== l) {
-        const qkv = read(`${p}.attention.query_key_value.weight`, true);
-        const bias = names[`${p}.attention.query_key_value.bias`] && read(`${p}.attention.query_key_value.bias`);
-        const rows = halfOf(qkv)?.bits ?? (qkv as Float32Array); // a 16-bit one read from its file here, once
-        split = { l, parts: [0, 1, 2].map((k) => cut(qkv, rows, bias, k)) };
-      }
-      return split.parts[k];
-    };
+    /** q, k and v are one matrix here, written as stored (qkv): asking for one alone is the writer's mistake. */
+    const fusedPart = () => fail(`layer ${l}'s q, k and v are read as one query_key_value`);
     const at = (n: string) => () => read(`${p}.${n}`);
     const atMatrix = (n: string) => () => read(`${p}.${n}`, true);
     return lazy<LayerWeights>({
@@ -502,12 +466,15 @@ export function neoxWeights(src: TensorSource, c: ModelConfig, fail: Fail, need:
       norm1Bias: at("input_layernorm.bias"),
       norm2: at("post_attention_layernorm.weight"),
       norm2Bias: at("post_attention_layernorm.bias"),
-      q: () => part(0)().w,
-      k: () => part(1)().w,
-      v: () => part(2)().w,
-      qBias: () => part(0)().b,
-      kBias: () => part(1)().b,
-      vBias: () => part(2)().b,
+      q: fusedPart,
+      k: fusedPart,
+      v: fusedPart,
+      // GPTNeoXAttention views query_key_value as [heads, 3 × head]: the graph splits it the same way.
+      qkv: atMatrix("attention.query_key_value.weight"),
+      qkvBias: () =>
+        Object.hasOwn(names, `${p}.attention.query_key_value.bias`)
+          ? read(`${p}.attention.query_key_value.bias`)
+          : undefined,
       o: atMatrix("attention.dense.weight"),
       oBias: () => (Object.hasOwn(names, `${p}.attention.dense.bias`) ? read(`${p}.attention.dense.bias`) : undefined),
       up: atMatrix("mlp.dense_h_to_4h.weight"),

@@ -226,54 +226,63 @@ export function emitModel(c: ModelConfig, W: ModelWeights, opts: EmitOptions): M
     return qk.b ? g.o(scope, "Add", [scaled, g.init(floatTensor(`${name}.bias`, [n, hd], qk.b))]) : scaled;
   };
 
+  /**
+   * Separate q, k and v (and their biases) as GPT-NeoX's one query_key_value, rows per head [h][q|k|v][hd]: 16-bit
+   * weights as their bits, a block format's as its rows of codes.
+   */
+  const fuseQkv = (w: LayerWeights): { weight: Matrix; bias: Float32Array } => {
+    const h16 = halfOf(w.q),
+      codes = [w.q, w.k, w.v].map(quantizedOf);
+    const bias = new Float32Array(3 * d);
+    const perHead = (r: number) => {
+      const [hh, part, t] = [Math.floor(r / (3 * hd)), Math.floor(r / hd) % 3, r % hd];
+      return part * d + hh * hd + t;
+    };
+    const biases = [w.qBias, w.kBias, w.vBias];
+    for (let r = 0; r < 3 * d; r++) bias[r] = biases[Math.floor(r / hd) % 3]![perHead(r) % d];
+    if (codes.every(Boolean))
+      return {
+        weight: gatherRows(
+          stackRows(codes as QuantizedLinear[]),
+          Array.from({ length: 3 * d }, (_, r) => perHead(r)),
+        ),
+        bias,
+      };
+    const parts = [w.q, w.k, w.v].map((m) => (h16 ? halfOf(m)!.bits : dense(m)));
+    const qkv = h16 ? new Uint16Array(3 * d * d) : new Float32Array(3 * d * d);
+    for (let r = 0; r < 3 * d; r++) {
+      const from = perHead(r),
+        src = parts[Math.floor(from / d)],
+        row = from % d;
+      qkv.set(src.subarray(row * d, (row + 1) * d) as Float32Array & Uint16Array, r * d);
+    }
+    return {
+      weight: h16
+        ? { form: "half", type: h16.type, rows: 3 * d, cols: d, bits: qkv as Uint16Array }
+        : (qkv as Float32Array),
+      bias,
+    };
+  };
+
   const attention = (l: number, w: LayerWeights, x: string) => {
     const s = `${root}/layers.${l}/${names.attn}`;
     const mod = `${hf}.layers.${l}.${names.attn}`;
     let q: string, k: string, v: string;
     if (traits.fusedQkv) {
-      // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd]. 16-bit weights are fused as their bits, a block
-      // format's as its rows of codes.
-      const h16 = halfOf(w.q),
-        codes = [w.q, w.k, w.v].map(quantizedOf);
-      const qkv: Float32Array | Uint16Array = codes[0]
-          ? new Float32Array(0)
-          : h16
-            ? new Uint16Array(3 * d * d)
-            : new Float32Array(3 * d * d),
-        bias = new Float32Array(3 * d);
-      for (let hh = 0; hh < heads; hh++)
-        for (const [part, src, b] of [
-          [0, w.q, w.qBias],
-          [1, w.k, w.kBias],
-          [2, w.v, w.vBias],
-        ] as const) {
-          for (let t = 0; t < hd; t++) {
-            const row = (hh * 3 + part) * hd + t;
-            bias[row] = b![hh * hd + t];
-            if (codes[0]) continue;
-            const from = h16 ? halfOf(src)!.bits : dense(src);
-            qkv.set(from.subarray((hh * hd + t) * d, (hh * hd + t + 1) * d) as Float32Array & Uint16Array, row * d);
-          }
-        }
+      // GPT-NeoX fuses q, k, v per head: rows [h][q|k|v][hd]. A source that holds them so (a checkpoint's
+      // query_key_value) is written as it is; separate q, k, v (an analog's) are fused here: 16-bit weights as their
+      // bits, a block format's as its rows of codes.
+      const stored = w.qkv;
+      const fused = stored ? undefined : fuseQkv(w);
       const y = g.o(s, "Reshape", [
         linear(
           `${s}/query_key_value`,
           x,
-          codes.every(Boolean)
-            ? gatherRows(
-                stackRows(codes as QuantizedLinear[]),
-                Array.from({ length: 3 * d }, (_, r) => {
-                  const [hh, part, t] = [Math.floor(r / (3 * hd)), Math.floor(r / hd) % 3, r % hd];
-                  return part * d + hh * hd + t;
-                }),
-              )
-            : h16
-              ? { form: "half", type: h16.type, rows: 3 * d, cols: d, bits: qkv as Uint16Array }
-              : (qkv as Float32Array),
+          stored ?? fused!.weight,
           3 * d,
           d,
           `${mod}.query_key_value`,
-          bias,
+          stored ? (w.qkvBias ?? new Float32Array(3 * d)) : fused!.bias,
         ),
         g.ints([0, 0, heads, 3 * hd]),
       ]);

@@ -33,6 +33,12 @@ export interface LayerWeights<M extends Matrix = Matrix> {
   q: M;
   k: M;
   v: M;
+  /**
+   * q, k and v as one matrix whose rows are per head, [heads][q|k|v][head dim] (GPT-NeoX's query_key_value), where the
+   * source holds them so: the writer takes it as it is, and q, k and v are not read.
+   */
+  qkv?: M;
+  qkvBias?: Float32Array;
   o: M;
   qBias?: Float32Array;
   kBias?: Float32Array;
