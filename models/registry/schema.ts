@@ -70,7 +70,7 @@ const SOURCE_KINDS = {
       })
       .optional(),
   }),
-  /** A GGUF file, or its byte-split parts in order, converted on demand (Llama architectures); sha256 of the whole, checked before use. */
+  /** A GGUF file, or its byte-split parts in order, converted on demand (of an architecture the table reads: models/architectures/gguf.ts); sha256 of the whole, checked before use. */
   gguf: z.strictObject({
     gguf: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     sha256: z
