@@ -7,7 +7,6 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GGUF_ARCHITECTURES } from "../models/architectures/table.js";
 import { buildGguf } from "../models/gguf/build.js";
@@ -18,7 +17,7 @@ import { loadTokenizer } from "../probes/tokenizer.js";
 import type { ProbeResult } from "../probes/probe.js";
 import { notebookNumbers } from "../reports/results.js";
 import { readSpec, withKey, writeGguf, type GgufSpec, type GgufTensor } from "./gguf-writer.js";
-import { probeEntries, rel, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
+import { lastTokenLogits, probeEntries, rel, relErr, TEST_CACHE, tmpDir } from "./helpers.js";
 
 const DIR = path.join(import.meta.dirname, "fixtures", "gguf-archs");
 const REF = JSON.parse(fs.readFileSync(path.join(DIR, "reference.json"), "utf8"));
@@ -59,17 +58,20 @@ async function holds(r: ProbeResult, ref: Record<string, any>) {
     expect(Math.abs((seed.entropy as never)[k] - ref.entropy[k]) / scale, k).toBeLessThan(1e-4);
   }
   expect(loadTokenizer(path.dirname(r.provenance.onnxFile)).encode(ref.prompt)).toEqual(ref.input_ids);
-  const s = await ort.InferenceSession.create(r.provenance.onnxFile);
-  const ids: number[] = ref.input_ids;
-  const t = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
-  const out = await s.run({
-    input_ids: t(ids),
-    attention_mask: t(ids.map(() => 1)),
-    position_ids: t(ids.map((_, i) => i)),
-  });
-  const vocab = ref.logits_last_token.length;
-  const logits = (out.logits ?? out[s.outputNames[0]]).data as Float32Array;
-  expect(relErr(logits.subarray((ids.length - 1) * vocab), ref.logits_last_token)).toBeLessThan(1e-4);
+  expect(relErr(await lastTokenLogits(r.provenance.onnxFile, ref.input_ids), ref.logits_last_token)).toBeLessThan(1e-4);
+}
+
+/** The tokenizer files a GGUF converts to, written into `dir`, for the probe's own tokenizer loader to read. */
+function tokenizerFolder(file: string, dir: string): string {
+  const g = openGguf(file);
+  try {
+    const { tokenizer, tokenizerConfig } = ggufModel(g, { float32: true });
+    fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
+    fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
+  } finally {
+    g.close();
+  }
+  return dir;
 }
 
 describe("GGUFs written by llama.cpp's convert_hf_to_gguf.py, probed within 1e-4 of transformers' forward of the checkpoint converted from", () => {
@@ -99,16 +101,7 @@ describe("GGUFs written by llama.cpp's convert_hf_to_gguf.py, probed within 1e-4
 
   for (const [id] of FILES.filter(([id]) => REF[id].tokenized))
     it(`${id}: the GGUF's tokenizer gives the ids transformers' AutoTokenizer gives on the checkpoint's tokenizer.json`, () => {
-      const g = openGguf(path.join(DIR, `${id}.gguf`));
-      const dir = tmpDir("gguf-archs-tok-");
-      try {
-        const { tokenizer, tokenizerConfig } = ggufModel(g, { float32: true });
-        fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
-        fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
-      } finally {
-        g.close();
-      }
-      const tok = loadTokenizer(dir);
+      const tok = loadTokenizer(tokenizerFolder(path.join(DIR, `${id}.gguf`), tmpDir("gguf-archs-tok-")));
       for (const { prompt, ids } of REF[id].tokenized) expect(tok.encode(prompt), JSON.stringify(prompt)).toEqual(ids);
     });
 });
@@ -240,14 +233,7 @@ describe("Gemma's sentencepiece vocabulary, as its GGUFs carry it", () => {
       ["add_eos_token", true],
       ["add_bos_token", false],
     ].reduce((s, [k, v]) => withKey(s, `tokenizer.ggml.${k}`, v), spec);
-    const g = openGguf(writeGguf(path.join(dir, "flags.gguf"), edited));
-    try {
-      const { tokenizer, tokenizerConfig } = ggufModel(g, { float32: true });
-      fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
-      fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
-    } finally {
-      g.close();
-    }
+    tokenizerFolder(writeGguf(path.join(dir, "flags.gguf"), edited), dir);
     const tokens = spec.kv.find(([k]) => k === "tokenizer.ggml.tokens")![1] as string[];
     expect(
       loadTokenizer(dir)

@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import * as ort from "onnxruntime-node";
 import { PROJECT_ROOT } from "../models/registry/registry.js";
 import { runProbes } from "../probes/run.js";
 import { PARADOX_PROMPTS } from "../probes/prompts.js";
@@ -103,3 +104,19 @@ export const TINY_ANALOG = { d: 16, heads: 2, hidden: 32, vocab: 64, calibration
 /** A measure's value on prompt i of a model's result (a per-layer list, unless V says otherwise). */
 export const at = <V = number[]>(r: ProbeResult, name: string, i = 0): V =>
   measure(r, name).perPrompt![i] as unknown as V;
+
+/**
+ * The last position's logits of an ONNX file on one prompt's ids, as a plain ONNX Runtime session gives them (the
+ * attention mask and positions fed where the graph takes them): what a reference's logits_last_token is held to.
+ */
+export async function lastTokenLogits(onnxFile: string, ids: number[]): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(onnxFile);
+  const t = (a: number[]) => new ort.Tensor("int64", BigInt64Array.from(a.map(BigInt)), [1, a.length]);
+  const feeds: Record<string, ort.Tensor> = { input_ids: t(ids) };
+  if (s.inputNames.includes("attention_mask")) feeds.attention_mask = t(ids.map(() => 1));
+  if (s.inputNames.includes("position_ids")) feeds.position_ids = t(ids.map((_, i) => i));
+  const out = await s.run(feeds);
+  const logits = (out.logits ?? out[s.outputNames[0]]).data as Float32Array;
+  const vocab = logits.length / ids.length;
+  return logits.subarray((ids.length - 1) * vocab);
+}

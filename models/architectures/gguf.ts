@@ -97,6 +97,12 @@ const LLAMA_META: MetaKey[] = [
   { gguf: "rope.freq_base", hf: "rope_theta", fallback: 10000 },
 ];
 
+/** LLAMA_META with a LayerNorm's epsilon in place of RMSNorm's (Phi-2's and StableLM's set_gguf_parameters). */
+const LAYER_NORM_META: MetaKey[] = [
+  ...LLAMA_META.filter((k) => k.hf !== "rms_norm_eps"),
+  { gguf: "attention.layer_norm_epsilon", hf: "layer_norm_eps" },
+];
+
 /** Heads of key_length (TextModel writes head_dim there); absent, d / heads, as llama.cpp's n_embd_head_k. */
 const HEAD_DIM: MetaKey = {
   gguf: "attention.key_length",
@@ -396,21 +402,7 @@ export const GGUF = {
   // MODEL_TENSORS for phi2), nor does llama.cpp's graph apply one.
   phi: {
     names: ["phi2"],
-    metadata: [
-      { gguf: "context_length", hf: "max_position_embeddings", whole: true, fallback: 2048 },
-      { gguf: "embedding_length", hf: "hidden_size", whole: true },
-      { gguf: "block_count", hf: "num_hidden_layers", whole: true },
-      { gguf: "feed_forward_length", hf: "intermediate_size", whole: true },
-      { gguf: "attention.head_count", hf: "num_attention_heads", whole: true },
-      {
-        gguf: "attention.head_count_kv",
-        hf: "num_key_value_heads",
-        whole: true,
-        fallback: (c) => c.num_attention_heads as number,
-      },
-      { gguf: "attention.layer_norm_epsilon", hf: "layer_norm_eps" },
-      { gguf: "rope.freq_base", hf: "rope_theta", fallback: 10000 },
-    ],
+    metadata: LAYER_NORM_META,
     rotary: "partial_rotary_factor",
     tensors: {
       "token_embd.weight": "model.embed_tokens.weight",
@@ -456,10 +448,7 @@ export const GGUF = {
   // attn_q_norm / attn_k_norm (StableLMModel._stack_qk_norm): split back into one per head.
   stablelm: {
     names: ["stablelm"],
-    metadata: [
-      ...LLAMA_META.filter((k) => k.hf !== "rms_norm_eps"),
-      { gguf: "attention.layer_norm_epsilon", hf: "layer_norm_eps" },
-    ],
+    metadata: LAYER_NORM_META,
     rotary: "partial_rotary_factor",
     // llama.cpp's stablelm (llama-model.cpp, LLM_ARCH_STABLELM) reads the file's tensors, not its keys: a layer with no
     // ffn_norm is parallel, its one norm feeding both branches; the q and k norms and each q/k/v bias where the file has
