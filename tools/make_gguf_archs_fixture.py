@@ -45,7 +45,8 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_checkpoints  # noqa: E402
-from make_fixtures import PROMPT, byte_vocab, notebook_numbers, tokenizer_json  # noqa: E402
+from make_fixtures import byte_vocab, notebook_numbers, tokenizer_json  # noqa: E402
+from make_gguf_llama3_fixture import CORPUS, PROMPTS as LLAMA3_PROMPTS  # noqa: E402
 
 warnings.filterwarnings("ignore")
 transformers.logging.set_verbosity_error()
@@ -75,20 +76,8 @@ Q8 = ("qwen2", "stablelm")
 # What Phi2Model writes whatever the config says (feed_forward_length 4 × n_embd, head_count_kv n_head), and llama.cpp's
 # loader shapes the tensors by: the checkpoint is built so, as phi-1, phi-1.5 and phi-2 are.
 GGUF_SHAPE = {"phi": dict(intermediate_size=4 * make_checkpoints.D, num_key_value_heads=make_checkpoints.HEADS)}
-PROMPTS = [
-    PROMPT,
-    "Hello, World! I'm sure you'll see; DON'T PANIC, we'RE fine.",
-    "Café naïve résumé, über façade: ça va?",
-    "In 2024, 1234567 people paid $3.50 (or 12.75%) each.",
-    "tabs\tand   spaces\n\nnew  lines   \n   end",
-]
-CORPUS = """The capital of France is Paris. The capital of Italy is Rome, and the capital of Spain is Madrid.
-I'm sure you'll see it; we're fine, they've gone, he'd know, she's here. DON'T PANIC! WE'RE FINE. I'LL GO.
-Café, naïve, résumé, über, façade, déjà vu, ça va, señor, crème brûlée, Zürich, São Paulo, Ångström.
-In 2024 there were 1234567 people; 12.75% paid $3.50, 2023 saw 987654 and 1999 had 31415926.
-def main():\n    return 42\n\n\nclass A:\n\tpass\n
-The quick brown fox jumps over the lazy dog. Numbers: 1, 22, 333, 4444, 55555, 666666.
-"""
+# The Llama 3 fixture's corpus, and its first five prompts (the notebook's first).
+PROMPTS = LLAMA3_PROMPTS[:5]
 EOT = "<|endoftext|>"
 # The attention's input projections scaled up from transformers' init (std 0.02, under which every head attends almost
 # evenly): with scores of order 1 the rotary's and the scores' quirks move the numbers well past the tolerance.
