@@ -122,31 +122,9 @@ describe("the memory selection counts for a Mistral-7B-shaped checkpoint", () =>
 
 const CHECKPOINTS = path.join(PROJECT_ROOT, ".probespec-cache", "checkpoints");
 describe.skipIf(!fs.existsSync(path.join(CHECKPOINTS, "COMPLETE")))("a converted graph's weights", () => {
-  it("are counted as its checkpoint's headers count them: prepacked float32 matrices, per-run 16-bit ones", async () => {
-    // Mixtral's every expert is a matrix of the graph.
-    for (const name of ["llama", "llama-bf16", "gemma2-bf16", "gpt2", "mixtral", "mixtral-bf16"]) {
-      const e = ModelEntrySchema.parse({ id: name, family: "llama", source: { dir: name } });
-      const dir = await resolveSource(e, {
-        modelsRoot: CHECKPOINTS,
-        hubCache: tmpDir(),
-        offline: true,
-        cacheDir: tmpDir(),
-      });
-      const graph = graphWeights(decodeModel(fs.readFileSync(path.join(dir, "model.onnx"))));
-      const headers = checkpointWeights(path.join(CHECKPOINTS, name)).weights;
-      const probing = { seq: 8, attention: false };
-      const [g, h] = [sessionMemory(graph, undefined, probing), sessionMemory(headers, undefined, probing)];
-      expect(g.prepacked, name).toBe(h.prepacked);
-      expect(g.transient, name).toBe(h.transient);
-      expect(graph.filter((w) => w.use === "perRun").length, name).toBe(
-        headers.filter((w) => w.use === "perRun").length,
-      );
-    }
-  });
-
-  it("count every expert of a fused stack, each expert's gate_up slice one cast where the graph casts its gate and up apart", async () => {
-    const name = "mixtral-fused-fp16";
-    const e = ModelEntrySchema.parse({ id: name, family: "mixtral", source: { dir: name } });
+  /** A checkpoint's weights as its converted graph holds them, as its headers count them, and each one's memory. */
+  async function both(name: string) {
+    const e = ModelEntrySchema.parse({ id: name, family: "llama", source: { dir: name } });
     const dir = await resolveSource(e, {
       modelsRoot: CHECKPOINTS,
       hubCache: tmpDir(),
@@ -156,7 +134,28 @@ describe.skipIf(!fs.existsSync(path.join(CHECKPOINTS, "COMPLETE")))("a converted
     const graph = graphWeights(decodeModel(fs.readFileSync(path.join(dir, "model.onnx"))));
     const headers = checkpointWeights(path.join(CHECKPOINTS, name)).weights;
     const probing = { seq: 8, attention: false };
-    const [g, h] = [sessionMemory(graph, undefined, probing), sessionMemory(headers, undefined, probing)];
+    return {
+      graph,
+      headers,
+      g: sessionMemory(graph, undefined, probing),
+      h: sessionMemory(headers, undefined, probing),
+    };
+  }
+
+  it("are counted as its checkpoint's headers count them: prepacked float32 matrices, per-run 16-bit ones", async () => {
+    // Mixtral's every expert is a matrix of the graph.
+    for (const name of ["llama", "llama-bf16", "gemma2-bf16", "gpt2", "mixtral", "mixtral-bf16"]) {
+      const { graph, headers, g, h } = await both(name);
+      expect(g.prepacked, name).toBe(h.prepacked);
+      expect(g.transient, name).toBe(h.transient);
+      expect(graph.filter((w) => w.use === "perRun").length, name).toBe(
+        headers.filter((w) => w.use === "perRun").length,
+      );
+    }
+  });
+
+  it("count every expert of a fused stack, each expert's gate_up slice one cast where the graph casts its gate and up apart", async () => {
+    const { graph, headers, g, h } = await both("mixtral-fused-fp16");
     expect(g.prepacked).toBe(h.prepacked);
     // 2 layers × 4 experts: gate, up and down in the graph; gate_up and down slices in the headers. The same bytes.
     const perRun = (ws: typeof graph) => ws.filter((w) => w.use === "perRun");
