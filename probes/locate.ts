@@ -10,13 +10,15 @@
  */
 import type { ModelProto, NodeProto } from "onnx-buf";
 import { LocateError } from "./errors.js";
-import { indexGraph } from "../onnx/io.js";
+import { indexGraph, type GraphIndex } from "../onnx/io.js";
+import { toInts } from "../onnx/tensor.js";
 import { LAYER_POINTS, point, type LayerPointKind, type ProbePoint } from "./points.js";
-import { SKIP_NORMS, between, computes, dominatorChain, valueFlow } from "./dataflow.js";
+import { RESHAPES, SKIP_NORMS, between, computes, dominatorChain, valueFlow, type Flow } from "./dataflow.js";
 import { inputsOf, type ExtraInput } from "./locate/inputs.js";
 import { describeBlock, readBlock, type Block } from "./locate/stream.js";
 import {
   activationOf,
+  constantOf,
   findEmbedding,
   findFinalNorm,
   initDims,
@@ -51,6 +53,11 @@ export interface Located {
   summary: string[];
   /** Points this graph cannot provide, each with the reason: reported, never probed as NaN. */
   unavailable: { point: ProbePoint; reason: string }[];
+  /**
+   * The lm_head's input and its readers (by first output), where each position's logits depend on that position's
+   * row of it alone: then the last position's logits are those of its last row.
+   */
+  rowWiseHead?: { input: string; readers: string[] };
 }
 
 export interface LocateContext {
@@ -218,5 +225,61 @@ export function locate(proto: ModelProto, ctx: LocateContext = {}): Located {
     inputs,
     summary,
     unavailable: unavailable.filter((u) => !points.has(u.point)),
+    rowWiseHead: rowWiseHead(idx, flow, lmHead),
   };
+}
+
+/** Element-wise ops: with constants that broadcast along a row, position t's output is a function of its row alone. */
+const ROW_WISE = new Set(["Add", "Sub", "Mul", "Div", "Tanh", "Cast", "Identity", "Relu", "Sigmoid"]);
+
+/**
+ * The lm_head's input and the nodes reading it, where each position's logits are a function of that position's
+ * row of it alone: every node from there to the logits is element-wise with constants of one row ([vocab], a
+ * scalar), a matmul on a weight, or one of the row-keeping steps of a weight held as planes and offsets
+ * (onnx/nbits.ts: a Reshape keeping the leading dims, a sum over the last axis, the offsets' Einsum). A dynamic
+ * quantisation (one scale for all positions), a reshape that counts positions or another path into the logits says no.
+ */
+function rowWiseHead(idx: GraphIndex, flow: Flow, head: NodeProto): Located["rowWiseHead"] {
+  const input = head.input[0];
+  const made = idx.producer.get(input);
+  // The stream is [batch, seq, d]; a flattening Reshape before the lm_head leaves its rank unknown here.
+  const rank = made && !RESHAPES.has(made.opType) ? 3 : undefined;
+  const fromInput = new Set([input]);
+  const oneRow = (name: string) => {
+    const c = constantOf(idx, name);
+    return !!c && c.dims.slice(0, -1).every((d) => Number(d) === 1);
+  };
+  const ints = (name: string | undefined) => {
+    const c = name ? constantOf(idx, name) : undefined;
+    return c ? Array.from(toInts(c, "")) : undefined;
+  };
+  const keepsRows = (n: NodeProto): boolean => {
+    const [x, ...rest] = n.input;
+    if (!fromInput.has(x)) return false;
+    if (onWeight(idx, n)) return true;
+    if (ROW_WISE.has(n.opType)) return rest.every((i) => fromInput.has(i) || oneRow(i));
+    if (n.opType === "Reshape") {
+      const shape = ints(n.input[1]);
+      return !!shape && rank !== undefined && shape.slice(0, rank - 1).every((v) => v === 0) && !shape.includes(-1);
+    }
+    if (n.opType === "ReduceSum") {
+      const axes = ints(n.input[1]) ?? n.attribute.find((a) => a.name === "axes")?.ints.map(Number);
+      return !!axes && axes.length === 1 && axes[0] === -1;
+    }
+    if (n.opType === "Einsum") {
+      const eq = n.attribute.find((a) => a.name === "equation")?.s;
+      const m = eq && /^(\w*)\w,(\w+)->(\w*)$/.exec(new TextDecoder().decode(eq));
+      return (
+        !!m && !!constantOf(idx, rest[0] ?? "") && m[3].startsWith(m[1]) && ![...m[1]].some((c) => m[2].includes(c))
+      );
+    }
+    return false;
+  };
+  const readers = (idx.consumers.get(input) ?? []).filter((n) => flow.order.has(n));
+  const after = flow.nodes.filter((n) => flow.order.get(n)! >= Math.min(...readers.map((r) => flow.order.get(r)!)));
+  for (const n of after) {
+    if (!keepsRows(n)) return undefined;
+    n.output.forEach((o) => fromInput.add(o));
+  }
+  return { input, readers: readers.map((n) => n.output[0]) };
 }

@@ -21,7 +21,11 @@ import { LENS_OUTPUT } from "../probes/lens.js";
 import { loadMeasures } from "../probes/measures/registry.js";
 import { planReads, probedGraph } from "../probes/probed-graph.js";
 import { streamOrder, type ProbePoint } from "../probes/points.js";
-import { readModel } from "../onnx/io.js";
+import { encodeModel, readModel } from "../onnx/io.js";
+import { int64Tensor } from "../onnx/graph.js";
+import { createSession } from "../probes/session.js";
+import { feeder, floatData } from "../probes/feeds.js";
+import { reductionOutput } from "../probes/probed-graph.js";
 import {
   entropy,
   frobenius,
@@ -586,5 +590,77 @@ describe("the probed graph frees each tensor once its reductions are taken", () 
     expect(leaves[0].i).toBeGreaterThan(lensAt);
     const order = leaves.map((x) => streamOrder(x.out!.split("::")[2] as ProbePoint));
     expect(order).toEqual([...order].sort((a, b) => b - a));
+  });
+});
+
+describe("the lm_head on the last position alone", () => {
+  const exports = path.join(import.meta.dirname, "fixtures", "exports");
+  const last = { point: "logits", as: "last" } as const;
+  /** The last position's logits from the probed graph, given reads: with only that row read, the lm_head gets one row. */
+  async function lastLogits(name: string, reads: { point: ProbePoint; as: "last" | "sumsq" }[]) {
+    const dir = path.join(exports, name);
+    const { proto } = readModel(path.join(dir, "model.onnx"));
+    const located = locate(proto);
+    const g = probedGraph(proto, located, name, { lens: false, reductions: reads as never });
+    const { session } = await createSession(encodeModel(g.proto), { device: "cpu", externalDataDir: dir });
+    const read = (f: string) => (fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : undefined);
+    const feeds = feeder(
+      located,
+      read(path.join(dir, "config.json")) ?? {},
+      read(path.join(dir, "genai_config.json")),
+      name,
+    );
+    const out = await session.run(feeds([5, 17, 3, 40, 9, 11, 2]), [reductionOutput(last)]);
+    await session.release();
+    const sliced = g.proto.graph!.node.some((n) => n.name.startsWith("/probespec/last_position/"));
+    return { row: floatData(out[reductionOutput(last)]), sliced, located };
+  }
+
+  it.each(["llama-dynamo23", "gemma-ts", "gpt2-ortopt", "phi3-genai-fp16", "qwen3-genai-int4", "gpt2-int4"])(
+    "%s: the same last row as the lm_head over every position, where only the last is read",
+    async (name) => {
+      const alone = await lastLogits(name, [last]);
+      const every = await lastLogits(name, [last, { point: "logits" as ProbePoint, as: "sumsq" }]);
+      expect(alone.sliced).toBe(true);
+      expect(every.sliced).toBe(false);
+      expect(alone.row.length).toBe(alone.located.vocab);
+      // One row through the matmul, not seven: its sums may be taken in another order, never from other rows.
+      const scale = Math.max(...every.row.map(Math.abs));
+      expect(Math.max(...alone.row.map((v, i) => Math.abs(v - every.row[i]))) / scale).toBeLessThan(1e-6);
+    },
+  );
+
+  it("is not done where the lm_head's input is quantised with one scale for all positions (quantize_dynamic)", async () => {
+    const { located, sliced } = await lastLogits("gpt2-int8", [last]);
+    expect(located.rowWiseHead).toBeUndefined();
+    expect(sliced).toBe(false);
+  });
+
+  it("is not done where a step after the lm_head counts the positions (a Reshape to [1, -1, vocab])", () => {
+    const c = analogConfig("llama", { layers: 1, seed: 3, ...TINY_ANALOG });
+    const proto = emitModel(c, generateWeights(c), { dialect: "torchscript" });
+    const g = proto.graph!;
+    expect(locate(proto).rowWiseHead).toBeDefined();
+    const head = g.node.find((n) => n.output[0] === "logits")!;
+    const reshaped = {
+      ...proto,
+      graph: {
+        ...g,
+        node: [
+          ...g.node.map((n) => (n === head ? { ...n, output: ["/t/pre"] } : n)),
+          {
+            ...head,
+            name: "/t/Reshape",
+            opType: "Reshape",
+            domain: "",
+            attribute: [],
+            input: ["/t/pre", "/t/shape"],
+            output: ["logits"],
+          },
+        ],
+        initializer: [...g.initializer, int64Tensor("/t/shape", [3], [1, -1, c.vocab])],
+      },
+    };
+    expect(locate(reshaped).rowWiseHead).toBeUndefined();
   });
 });
