@@ -22,7 +22,8 @@ import { openCheckpoint } from "../../models/safetensors/reader.js";
 import { PROJECT_ROOT } from "../../models/registry/registry.js";
 import { readConfig } from "../../probes/config.js";
 import { PARADOX_PROMPTS, promptTexts } from "../../probes/prompts.js";
-import { idsOfLength, peerPython, sampledChild, stats } from "./cost.js";
+import { idsOfLength, parametersOf, peerPython, sampledChild, stats } from "./cost.js";
+import { kernelRates, kernelSummary, layerParameters, linearFloorS, type KernelRate } from "./kernels.js";
 
 const BIG = path.join(PROJECT_ROOT, ".probespec-cache/big");
 const TINY_PARTS = ["part1", "part2"].map((p) =>
@@ -47,6 +48,8 @@ export interface BigOptions {
   tinyllama?: boolean;
   /** The parts to run (both unless told); a part left out keeps what reports/bench-7b.json holds of it. */
   parts?: Part[];
+  /** This CPU's kernel rates where the caller measured them (test/bench/kernels.ts); measured here otherwise. */
+  kernels?: KernelRate[];
 }
 
 const tsxChild = (script: string, args: string[], env?: Record<string, string>) =>
@@ -85,7 +88,10 @@ export async function bench7b(o: BigOptions): Promise<Record<string, unknown>> {
     lengths: o.lengths,
   };
   const save = () => fs.writeFileSync(out, JSON.stringify(report, null, 2));
-  const ctx = { o, work, save, text: promptTexts(PARADOX_PROMPTS).join(" "), cache: readConfig().cacheDir };
+  o.say("kernel rates: float32 MatMul and 4-bit MatMulNBits on a 4096 × 14336 matrix");
+  const kernels = o.kernels ?? (await kernelRates(o.lengths, o.threads, o.runs));
+  report.kernels = kernels;
+  const ctx = { o, work, save, kernels, text: promptTexts(PARADOX_PROMPTS).join(" "), cache: readConfig().cacheDir };
   try {
     if (parts.includes("gguf")) await ggufPart(report, ctx);
     if (parts.includes("bf16")) await bf16Part(report, ctx);
@@ -99,6 +105,7 @@ export async function bench7b(o: BigOptions): Promise<Record<string, unknown>> {
 
 interface Context {
   o: BigOptions;
+  kernels: KernelRate[];
   work: string;
   save: () => void;
   text: string;
@@ -106,7 +113,10 @@ interface Context {
 }
 
 /** The GGUF: ours, llama.cpp's, and transformers'. */
-async function ggufPart(report: Record<string, unknown>, { o, work, save, text, cache }: Context): Promise<void> {
+async function ggufPart(
+  report: Record<string, unknown>,
+  { o, work, save, text, cache, kernels }: Context,
+): Promise<void> {
   let gguf = path.join(BIG, "mistral-7b-q4_0.gguf");
   if (o.tinyllama) {
     gguf = path.join(work, "tinyllama.gguf");
@@ -134,7 +144,8 @@ async function ggufPart(report: Record<string, unknown>, { o, work, save, text, 
   o.say("7B: llama.cpp (node-llama-cpp) on the same file and token ids");
   g.machine_llama_cpp = machineNow();
   const l = await tsxChild("llama-cpp.ts", [gguf, idsFile, String(o.runs), String(o.threads)]);
-  g.llama_cpp = l.result ? llamaSummary(l, g.probespec as CostChild) : { error: l.error };
+  const floor = passFloor(dir, kernels, "nbits4_gflops");
+  g.llama_cpp = l.result ? llamaSummary(l, g.probespec as CostChild, floor) : { error: l.error };
   save();
 
   o.say(`7B: the peer, transformers' GGUF loader, under an address-space cap of ${PEER_ADDRESS_SPACE / 1e9} GB`);
@@ -143,7 +154,10 @@ async function ggufPart(report: Record<string, unknown>, { o, work, save, text, 
 }
 
 /** The bf16 checkpoint: ours and torch's in bf16. */
-async function bf16Part(report: Record<string, unknown>, { o, work, save, text, cache }: Context): Promise<void> {
+async function bf16Part(
+  report: Record<string, unknown>,
+  { o, work, save, text, cache, kernels }: Context,
+): Promise<void> {
   const ckpt = o.tinyllama
     ? path.join(PROJECT_ROOT, ".probespec-cache/checkpoints/llama-bf16")
     : path.join(BIG, "mistral-7b-bf16");
@@ -187,6 +201,14 @@ async function bf16Part(report: Record<string, unknown>, { o, work, save, text, 
     save();
     o.say(`7B: the peer, transformers + torch in bf16 (longer lengths only within ${PEER_BUDGET_S} s)`);
     c.peer = await peer([], idsFile, [ckpt], o, { dtype: "bfloat16", budget: PEER_BUDGET_S });
+    // However fast the widening, the float32 products alone take this long: the floor under probed ÷ torch.
+    const floor = passFloor(ckpt, kernels, "fp32_gflops");
+    const torchS = (c.peer as { seconds?: { tokens: number; seconds: number[] }[] }).seconds ?? [];
+    c.floor_over_torch = torchS.map((t) => ({
+      tokens: t.tokens,
+      floor_s: floor(t.tokens),
+      ratio: floor(t.tokens) === undefined ? null : floor(t.tokens)! / stats(t.seconds).median,
+    }));
     save();
   }
 }
@@ -204,8 +226,28 @@ async function costInChild(name: string, dir: string, idsFile: string, o: BigOpt
   return { machine, ...(result ? (result as object) : { error }), memory };
 }
 
-/** llama.cpp's timings beside ours: our probed pass over its plain one at each length, and whether the next tokens agree. */
-function llamaSummary(l: Awaited<ReturnType<typeof sampledChild>>, ours: CostChild | undefined) {
+/**
+ * A pass's floor at each length on one kernel (test/bench/kernels.ts): its linears' FLOPs at the rate measured
+ * at that length; undefined where the config is not Llama-shaped or the length was not measured.
+ */
+function passFloor(dir: string, kernels: KernelRate[], form: "fp32_gflops" | "nbits4_gflops") {
+  const c = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+  const n = parametersOf(c);
+  return (tokens: number) => {
+    const rate = kernels.find((k) => k.tokens === tokens)?.[form];
+    return n === undefined || rate === undefined ? undefined : linearFloorS(layerParameters(c, n), tokens, rate);
+  };
+}
+
+/**
+ * llama.cpp's timings beside ours: our probed pass over its plain one at each length, the floor under that
+ * ratio on our exact kernels, and whether the next tokens agree.
+ */
+function llamaSummary(
+  l: Awaited<ReturnType<typeof sampledChild>>,
+  ours: CostChild | undefined,
+  floor: (tokens: number) => number | undefined,
+) {
   const r = l.result as { seconds: { tokens: number; seconds: number[] }[]; greedy_next: number };
   const { result: _, ...memory } = l;
   const first = ours?.points?.[0];
@@ -218,6 +260,7 @@ function llamaSummary(l: Awaited<ReturnType<typeof sampledChild>>, ours: CostChi
         tokens: s.tokens,
         llama_cpp_s: theirs,
         probed_over_llama_cpp: mine ? mine.probed_s.median / theirs.median : null,
+        floor_over_llama_cpp: floor(s.tokens) === undefined ? null : floor(s.tokens)! / theirs.median,
         plain_over_llama_cpp: mine ? mine.plain_s.median / theirs.median : null,
       };
     }),
@@ -255,6 +298,7 @@ async function peer(
 export function summaryOf7b(r: Record<string, any>): string[] {
   const lines: string[] = [];
   const size = r.model?.startsWith("TinyLlama") ? "1.1B" : "7B";
+  if (r.kernels) lines.push(`kernel rates (4096 × 14336, GFLOPS): ${kernelSummary(r.kernels)}`);
   const pass = (p: any) =>
     `${p.tokens} tokens ${p.plain_s.median.toFixed(2)} → ${p.probed_s.median.toFixed(2)} s (${p.overhead.toFixed(2)}×)`;
   for (const [k, name] of [
@@ -276,7 +320,7 @@ export function summaryOf7b(r: Record<string, any>): string[] {
       );
     if (m.llama_cpp?.by_length)
       lines.push(
-        `${size} ${name}, probespec probed ÷ llama.cpp plain: ${m.llama_cpp.by_length.map((b: any) => `${b.tokens} tokens ${b.probed_over_llama_cpp?.toFixed(2)} (llama.cpp ${b.llama_cpp_s.median.toFixed(2)} s)`).join("; ")}; next token ${m.llama_cpp.next_token_agrees ? "agrees" : "differs"}`,
+        `${size} ${name}, probespec probed ÷ llama.cpp plain: ${m.llama_cpp.by_length.map((b: any) => `${b.tokens} tokens ${b.probed_over_llama_cpp?.toFixed(2)} (floor ${b.floor_over_llama_cpp?.toFixed(2)}; llama.cpp ${b.llama_cpp_s.median.toFixed(2)} s)`).join("; ")}; next token ${m.llama_cpp.next_token_agrees ? "agrees" : "differs"}`,
       );
     else if (m.llama_cpp) lines.push(`${size} ${name}, llama.cpp: ${m.llama_cpp.error}`);
     if (m.peer?.seconds)
@@ -284,6 +328,10 @@ export function summaryOf7b(r: Record<string, any>): string[] {
         `${size} ${name}, transformers + torch (${m.peer.dtype}): load ${m.peer.load_s.toFixed(0)} s, ${m.peer.seconds.map((s: any) => `${s.tokens} tokens ${Math.min(...s.seconds).toFixed(2)} s`).join("; ")}; peak RSS ${(m.peer.peak_rss_bytes / 1e9).toFixed(1)} GB`,
       );
     else if (m.peer) lines.push(`${size} ${name}, transformers + torch: ${m.peer.skipped ?? m.peer.error}`);
+    if (m.floor_over_torch?.length)
+      lines.push(
+        `${size} ${name}, floor under probed ÷ torch (float32 products at the measured rate): ${m.floor_over_torch.map((f: any) => `${f.tokens} tokens ${f.ratio?.toFixed(2)}`).join("; ")}`,
+      );
   }
   return lines;
 }
