@@ -8,8 +8,9 @@
  */
 import type { ModelProto } from "onnx-buf";
 import { DT, GraphBuilder, PER_RUN, castPerRun, floatTensor, int64Tensor } from "../onnx/graph.js";
-import type { Located } from "./locate.js";
-import { opsetVersion } from "../onnx/io.js";
+import type { Located, RowWiseHead } from "./locate.js";
+import { indexGraph, opsetVersion } from "../onnx/io.js";
+import { elementType } from "../onnx/surgery.js";
 import { point } from "./points.js";
 import { nbitsMatMul } from "../onnx/nbits.js";
 import { forked } from "./intervene.js";
@@ -19,7 +20,7 @@ export const LENS_OUTPUT = "probespec::logit_lens";
 /** The lens' output in the plain pass, or in a fork (an intervention's branch, probes/intervene.ts). */
 export const lensOutput = (fork?: string) => (fork ? forked(LENS_OUTPUT, fork) : LENS_OUTPUT);
 
-export function addLogitLens(proto: ModelProto, located: Located, fork?: string): ModelProto {
+export function addLogitLens(proto: ModelProto, located: Located, fork?: string, head?: RowWiseHead): ModelProto {
   const g = new GraphBuilder();
   const opset = opsetVersion(proto);
   const inits = new Map(proto.graph!.initializer.map((t) => [t.name, t]));
@@ -50,6 +51,7 @@ export function addLogitLens(proto: ModelProto, located: Located, fork?: string)
   }
   // All layers in one matmul: W_U is read once a pass, not once a layer.
   const Y = g.o(s, "Concat", rows, { axis: 0 }); // [layers, d]
+  if (sharesHead(proto, head)) return sharedHead(proto, g, s, Y, located, head, fork);
   const W = located.W_U;
   // A 16-bit W_U is widened on each run, once the stream [batch, seq, d] exists: a Cast of the initializer alone
   // would be folded at load into a float32 copy of it (onnx/graph.ts, castPerRun).
@@ -96,5 +98,70 @@ export function addLogitLens(proto: ModelProto, located: Located, fork?: string)
   return {
     ...proto,
     graph: { ...graph, node: [...graph.node, ...g.nodes], initializer: [...graph.initializer, ...g.initializers] },
+  };
+}
+
+/** Whether the lens can go through the model's own lm_head (sharedHead): a float32 product of W_U alone. */
+export function sharesHead(proto: ModelProto, head: RowWiseHead | undefined): head is Required<RowWiseHead> {
+  if (!head?.product || opsetVersion(proto) < 13) return false;
+  const idx = indexGraph(proto.graph!);
+  return elementType(idx, head.input) === DT.FLOAT && elementType(idx, head.product) === DT.FLOAT;
+}
+
+/**
+ * The lens rows and the last position go through the model's own lm_head together, where it multiplies by W_U and
+ * nothing else (Located.rowWiseHead.product) and only the last position's logits are read: W_U is read once a pass,
+ * not twice (a pass over a short prompt is bound by reading the weights: W_U is 24% of a pythia-160m-shaped
+ * model's). Rows [0, layers) of the product are the lens, the last row the model's logits as before; every step
+ * after the product keeps rows apart. The rows are made before the lm_head's first reader, which reads them instead.
+ */
+function sharedHead(
+  proto: ModelProto,
+  g: GraphBuilder,
+  s: string,
+  Y: string,
+  located: Located,
+  head: Required<RowWiseHead>,
+  fork?: string,
+): ModelProto {
+  const ints = (name: string, v: number[]) => g.init(int64Tensor(`${s}/${name}`, [v.length], v));
+  const last = g.o(s, "Slice", [
+    head.input,
+    ints("from_last", [-1]),
+    ints("to_end", [Number.MAX_SAFE_INTEGER]),
+    ints("rows_axis", [-2]),
+  ]);
+  // Y [layers, d] given the last row's leading dims ([batch, layers, d] or [layers, d]), then the last row after it.
+  const lead = g.o(s, "Slice", [g.o(s, "Shape", [last]), ints("lead_from", [0]), ints("lead_to", [-2])]);
+  const shape = g.o(s, "Concat", [lead, ints("rows_d", [located.layers, located.d])], { axis: 0 });
+  const both = g.o(s, "Concat", [g.o(s, "Reshape", [Y, shape]), last], { axis: -2 });
+  const tail = new GraphBuilder();
+  const t = `${s}/from_head`;
+  const lensRows = tail.o(t, "Slice", [
+    head.product,
+    tail.init(int64Tensor(`${t}/from`, [1], [0])),
+    tail.init(int64Tensor(`${t}/to`, [1], [located.layers])),
+    tail.init(int64Tensor(`${t}/axis`, [1], [-2])),
+  ]);
+  tail.op(t, "Reshape", [lensRows, tail.init(int64Tensor(`${t}/shape`, [2], [located.layers, located.vocab]))], {
+    outputs: [lensOutput(fork)],
+  });
+  const graph = proto.graph!;
+  const readers = new Set(head.readers);
+  const node = graph.node.map((n) =>
+    readers.has(n.output[0]) ? { ...n, input: n.input.map((i) => (i === head.input ? both : i)) } : n,
+  );
+  node.splice(
+    node.findIndex((n) => readers.has(n.output[0])),
+    0,
+    ...g.nodes,
+  );
+  return {
+    ...proto,
+    graph: {
+      ...graph,
+      node: [...node, ...tail.nodes],
+      initializer: [...graph.initializer, ...g.initializers, ...tail.initializers],
+    },
   };
 }

@@ -10,7 +10,7 @@
  */
 import type { ModelProto, NodeProto } from "onnx-buf";
 import { LocateError } from "./errors.js";
-import { indexGraph, type GraphIndex } from "../onnx/io.js";
+import { attr, indexGraph, type GraphIndex } from "../onnx/io.js";
 import { toInts } from "../onnx/tensor.js";
 import { LAYER_POINTS, point, type LayerPointKind, type ProbePoint } from "./points.js";
 import { RESHAPES, SKIP_NORMS, between, computes, dominatorChain, valueFlow, type Flow } from "./dataflow.js";
@@ -53,11 +53,18 @@ export interface Located {
   summary: string[];
   /** Points this graph cannot provide, each with the reason: reported, never probed as NaN. */
   unavailable: { point: ProbePoint; reason: string }[];
-  /**
-   * The lm_head's input and its readers (by first output), where each position's logits depend on that position's
-   * row of it alone: then the last position's logits are those of its last row.
-   */
-  rowWiseHead?: { input: string; readers: string[] };
+  /** Where the last position's logits are those of the last row of the lm_head's input. */
+  rowWiseHead?: RowWiseHead;
+}
+
+/**
+ * The lm_head's input and its readers (by first output), where each position's logits depend on that position's row
+ * of it alone; and, where no bias or scale is added on the way, the tensor holding input · W_U.
+ */
+export interface RowWiseHead {
+  input: string;
+  readers: string[];
+  product?: string;
 }
 
 export interface LocateContext {
@@ -277,9 +284,33 @@ function rowWiseHead(idx: GraphIndex, flow: Flow, head: NodeProto): Located["row
   };
   const readers = (idx.consumers.get(input) ?? []).filter((n) => flow.order.has(n));
   const after = flow.nodes.filter((n) => flow.order.get(n)! >= Math.min(...readers.map((r) => flow.order.get(r)!)));
+  // The product input · W_U: the first tensor every reader reaches (a lone matmul's output; a weight held as planes
+  // and offsets, their sum), where no bias is added on the way.
+  const reach = new Map<string, { readers: Set<NodeProto>; multiplied: boolean }>();
+  let product: string | undefined;
   for (const n of after) {
     if (!keepsRows(n)) return undefined;
-    n.output.forEach((o) => fromInput.add(o));
+    const ins = n.input.flatMap((i) => reach.get(i) ?? []);
+    const from = new Set(ins.flatMap((r) => [...r.readers]));
+    if (readers.includes(n)) from.add(n);
+    const multiplied = onWeight(idx, n) || ins.some((r) => r.multiplied);
+    n.output.forEach((o) => {
+      fromInput.add(o);
+      reach.set(o, { readers: from, multiplied });
+    });
+    if (product === undefined && multiplied && from.size === readers.length)
+      product = biasFree(n) && readers.every(biasFree) ? n.output[0] : "";
   }
-  return { input, readers: readers.map((n) => n.output[0]) };
+  return { input, readers: readers.map((n) => n.output[0]), ...(product && { product }) };
+}
+
+/**
+ * Whether a node adds nothing but its product, in float32 as the lens would take it: no Gemm C, no MatMulNBits bias,
+ * no scaling, and no activations quantised (MatMulNBits' accuracy level 4, the GenAI builder's int4: the lens's own
+ * product keeps them float32, 5e-3 apart on its int4 Qwen3).
+ */
+function biasFree(n: NodeProto): boolean {
+  if (n.opType === "Gemm") return !n.input[2] && (attr(n, "alpha") ?? 1) === 1 && !attr(n, "transA");
+  if (n.opType === "MatMulNBits") return !n.input[5] && (attr(n, "accuracy_level") ?? 0) <= 1;
+  return true;
 }

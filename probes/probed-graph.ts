@@ -11,7 +11,7 @@ import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
 import { attr, indexGraph, opsetVersion } from "../onnx/io.js";
 import { elementType, exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
 import { addForks, forked } from "./intervene.js";
-import { addLogitLens, lensOutput } from "./lens.js";
+import { addLogitLens, lensOutput, sharesHead } from "./lens.js";
 import type { Located } from "./locate.js";
 import { isWeightMeasure, type Measure, type PromptMeasure, type Read } from "./measures/measure.js";
 import { parsePoint, point, streamOrder, type ProbePoint } from "./points.js";
@@ -57,8 +57,13 @@ export function probedGraph(
   const lastLogitsOnly = (r: GraphReads) =>
     ![...(r.points ?? (r.reductions?.length ? [] : located.points.keys()))].includes("logits") &&
     (r.reductions ?? []).every((x) => x.point !== "logits" || x.as === "last");
-  if (located.rowWiseHead && [reads, ...forks].every(lastLogitsOnly))
-    edited = headOnLastPosition(edited, located.rowWiseHead);
+  const lastOnly = located.rowWiseHead && [reads, ...forks].every(lastLogitsOnly);
+  // With no fork, the lens shares the lm_head (probes/lens.ts, sharedHead), which it feeds the last position too.
+  const shared =
+    lastOnly && !forks.length && (reads.lens ?? true) && sharesHead(edited, located.rowWiseHead)
+      ? located.rowWiseHead
+      : undefined;
+  if (lastOnly && !shared) edited = headOnLastPosition(edited, located.rowWiseHead!);
   const pointsRead = (r: GraphReads) => [
     ...(r.points ?? []),
     ...(r.reductions ?? []).map((x) => x.point),
@@ -83,7 +88,7 @@ export function probedGraph(
     };
     outputs.push(...new Set([...(points ?? (reductions.length ? [] : at.points.keys()))].flatMap(tensors)));
     if (lens) {
-      edited = addLogitLens(edited, at, fork);
+      edited = addLogitLens(edited, at, fork, fork ? undefined : shared);
       outputs.push(lensOutput(fork));
     }
   }

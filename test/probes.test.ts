@@ -596,12 +596,15 @@ describe("the probed graph frees each tensor once its reductions are taken", () 
 describe("the lm_head on the last position alone", () => {
   const exports = path.join(import.meta.dirname, "fixtures", "exports");
   const last = { point: "logits", as: "last" } as const;
-  /** The last position's logits from the probed graph, given reads: with only that row read, the lm_head gets one row. */
-  async function lastLogits(name: string, reads: { point: ProbePoint; as: "last" | "sumsq" }[]) {
+  /**
+   * The last position's logits (and the lens, where asked) from the probed graph, given reads: with only that row
+   * read, the lm_head gets one row, or with the lens, the lens rows and that row.
+   */
+  async function lastLogits(name: string, reads: { point: ProbePoint; as: "last" | "sumsq" }[], lens = false) {
     const dir = path.join(exports, name);
     const { proto } = readModel(path.join(dir, "model.onnx"));
     const located = locate(proto);
-    const g = probedGraph(proto, located, name, { lens: false, reductions: reads as never });
+    const g = probedGraph(proto, located, name, { lens, reductions: reads as never });
     const { session } = await createSession(encodeModel(g.proto), { device: "cpu", externalDataDir: dir });
     const read = (f: string) => (fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : undefined);
     const feeds = feeder(
@@ -610,23 +613,54 @@ describe("the lm_head on the last position alone", () => {
       read(path.join(dir, "genai_config.json")),
       name,
     );
-    const out = await session.run(feeds([5, 17, 3, 40, 9, 11, 2]), [reductionOutput(last)]);
+    const names = [reductionOutput(last), ...(lens ? [LENS_OUTPUT] : [])];
+    const out = await session.run(feeds([5, 17, 3, 40, 9, 11, 2]), names);
     await session.release();
-    const sliced = g.proto.graph!.node.some((n) => n.name.startsWith("/probespec/last_position/"));
-    return { row: floatData(out[reductionOutput(last)]), sliced, located };
+    const has = (scope: string) => g.proto.graph!.node.some((n) => n.name.startsWith(scope));
+    return {
+      row: floatData(out[reductionOutput(last)]),
+      lens: lens ? floatData(out[LENS_OUTPUT]) : undefined,
+      sliced: has("/probespec/last_position/"),
+      shared: has("/probespec/lens/from_head/"),
+      located,
+    };
   }
+  const maxRel = (a: Float32Array, b: Float32Array) =>
+    Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / Math.max(...b.map(Math.abs));
+  const sumsq = { point: "logits" as ProbePoint, as: "sumsq" } as const;
 
   it.each(["llama-dynamo23", "gemma-ts", "gpt2-ortopt", "phi3-genai-fp16", "qwen3-genai-int4", "gpt2-int4"])(
     "%s: the same last row as the lm_head over every position, where only the last is read",
     async (name) => {
       const alone = await lastLogits(name, [last]);
-      const every = await lastLogits(name, [last, { point: "logits" as ProbePoint, as: "sumsq" }]);
+      const every = await lastLogits(name, [last, sumsq]);
       expect(alone.sliced).toBe(true);
       expect(every.sliced).toBe(false);
       expect(alone.row.length).toBe(alone.located.vocab);
       // One row through the matmul, not seven: its sums may be taken in another order, never from other rows.
-      const scale = Math.max(...every.row.map(Math.abs));
-      expect(Math.max(...alone.row.map((v, i) => Math.abs(v - every.row[i]))) / scale).toBeLessThan(1e-6);
+      expect(maxRel(alone.row, every.row)).toBeLessThan(1e-6);
+    },
+  );
+
+  it.each([
+    ["llama-dynamo23", true],
+    ["gemma-ts", true],
+    ["gpt2-ortopt", true],
+    ["qwen3-genai-int4", false],
+    ["gpt2-int4", true],
+    ["phi3-genai-fp16", false],
+  ] as const)(
+    "%s: the lens through the model's own lm_head (shared: %s) gives the lens's own matmul's rows and the same logits",
+    async (name, shares) => {
+      const shared = await lastLogits(name, [last], true);
+      const own = await lastLogits(name, [last, sumsq], true);
+      expect(shared.shared).toBe(shares);
+      expect(own.shared).toBe(false);
+      // An fp16 lm_head, or one that quantises its input (accuracy level 4), is not shared: the lens runs in float32.
+      expect(shared.sliced).toBe(!shares);
+      expect(shared.lens!.length).toBe(shared.located.layers * shared.located.vocab);
+      expect(maxRel(shared.lens!, own.lens!)).toBeLessThan(1e-6);
+      expect(maxRel(shared.row, own.row)).toBeLessThan(1e-6);
     },
   );
 
