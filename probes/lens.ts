@@ -20,46 +20,61 @@ export const LENS_OUTPUT = "probespec::logit_lens";
 /** The lens' output in the plain pass, or in a fork (an intervention's branch, probes/intervene.ts). */
 export const lensOutput = (fork?: string) => (fork ? forked(LENS_OUTPUT, fork) : LENS_OUTPUT);
 
-export function addLogitLens(proto: ModelProto, located: Located, fork?: string, head?: RowWiseHead): ModelProto {
+/** The graphs a lens is read in: the plain pass, and each fork (its view of the points) that reads one. */
+export interface LensOf {
+  located: Located;
+  fork?: string;
+}
+
+/**
+ * The lens of every graph in `lenses` in one matmul, so that W_U is read once a pass whatever the forks; through the
+ * model's own lm_head (sharedHead) where the plain graph's is the only one and `head` allows it.
+ */
+export function addLogitLens(proto: ModelProto, lenses: readonly LensOf[], head?: RowWiseHead): ModelProto {
   const g = new GraphBuilder();
   const opset = opsetVersion(proto);
   const inits = new Map(proto.graph!.initializer.map((t) => [t.name, t]));
-  const s = fork ? `/probespec/${fork}/lens` : "/probespec/lens";
+  const s = "/probespec/lens";
   const last = g.init(int64Tensor(`${s}/last_position`, [], [-1]));
-  const eps = g.init(floatTensor(`${s}/eps`, [], [located.finalNorm.eps]));
-  // The lens runs in float32 whatever the model's dtype: an fp16 export's rows, gain and W_U are cast.
-  const f32 = (x: string) => g.o(s, "Cast", [x], { to: DT.FLOAT });
   // ReduceMean takes its axes as an attribute before opset 18, as an input from 18 on.
-  const mean = (x: string) =>
-    opset >= 18
-      ? g.o(s, "ReduceMean", [x, g.init(int64Tensor(`${s}/axes`, [1], [-1]))], { keepdims: 1 })
-      : g.o(s, "ReduceMean", [x], { axes: [-1], keepdims: 1 });
-  const gain = f32(located.finalNorm.gain);
-  const bias = located.finalNorm.bias ? f32(located.finalNorm.bias) : undefined;
+  const axes = opset >= 18 ? g.init(int64Tensor(`${s}/axes`, [1], [-1])) : "";
   const rows: string[] = [];
   let stream = "";
-  for (let L = 0; L < located.layers; L++) {
-    const src = located.points.get(point("resid_post", L));
-    if (!src || !("tensor" in src)) throw new Error(`resid_post.${L} is not a graph tensor`);
-    stream = src.tensor;
-    let x = f32(g.o(s, "Gather", [src.tensor, last], { axis: 1 })); // [batch, d]
-    if (located.finalNorm.kind === "layernorm") x = g.o(s, "Sub", [x, mean(x)]);
-    const rms = g.o(s, "Sqrt", [g.o(s, "Add", [mean(g.o(s, "Mul", [x, x])), eps])]);
-    let y = g.o(s, "Mul", [g.o(s, "Div", [x, rms]), gain]);
-    if (bias) y = g.o(s, "Add", [y, bias]);
-    rows.push(y);
+  for (const { located, fork } of lenses) {
+    const sf = fork ? `/probespec/${fork}/lens` : s;
+    const eps = g.init(floatTensor(`${sf}/eps`, [], [located.finalNorm.eps]));
+    // The lens runs in float32 whatever the model's dtype: an fp16 export's rows, gain and W_U are cast.
+    const f32 = (x: string) => g.o(sf, "Cast", [x], { to: DT.FLOAT });
+    const mean = (x: string) =>
+      opset >= 18
+        ? g.o(sf, "ReduceMean", [x, axes], { keepdims: 1 })
+        : g.o(sf, "ReduceMean", [x], { axes: [-1], keepdims: 1 });
+    const gain = f32(located.finalNorm.gain);
+    const bias = located.finalNorm.bias ? f32(located.finalNorm.bias) : undefined;
+    for (let L = 0; L < located.layers; L++) {
+      const src = located.points.get(point("resid_post", L));
+      if (!src || !("tensor" in src)) throw new Error(`resid_post.${L} is not a graph tensor`);
+      stream = src.tensor;
+      let x = f32(g.o(sf, "Gather", [src.tensor, last], { axis: 1 })); // [batch, d]
+      if (located.finalNorm.kind === "layernorm") x = g.o(sf, "Sub", [x, mean(x)]);
+      const rms = g.o(sf, "Sqrt", [g.o(sf, "Add", [mean(g.o(sf, "Mul", [x, x])), eps])]);
+      let y = g.o(sf, "Mul", [g.o(sf, "Div", [x, rms]), gain]);
+      if (bias) y = g.o(sf, "Add", [y, bias]);
+      rows.push(y);
+    }
   }
-  // All layers in one matmul: W_U is read once a pass, not once a layer.
-  const Y = g.o(s, "Concat", rows, { axis: 0 }); // [layers, d]
-  if (sharesHead(proto, head)) return sharedHead(proto, g, s, Y, located, head, fork);
+  // All layers of all graphs in one matmul: W_U is read once a pass, not once a layer or a fork.
+  const Y = g.o(s, "Concat", rows, { axis: 0 }); // [graphs × layers, d]
+  const { located } = lenses[0];
+  if (lenses.length === 1 && !lenses[0].fork && sharesHead(proto, head))
+    return sharedHead(proto, g, s, Y, located, head);
   const W = located.W_U;
   // A 16-bit W_U is widened on each run, once the stream [batch, seq, d] exists: a Cast of the initializer alone
   // would be folded at load into a float32 copy of it (onnx/graph.ts, castPerRun).
   const asFloat = (name: string) =>
-    inits.get(name)?.dataType === DT.FLOAT
-      ? name
-      : castPerRun(g, s, name, 2, stream, `${PER_RUN}::lens${fork ? `::${fork}` : ""}`);
-  const opts = { outputs: [lensOutput(fork)] };
+    inits.get(name)?.dataType === DT.FLOAT ? name : castPerRun(g, s, name, 2, stream, `${PER_RUN}::lens`);
+  const alone = lenses.length === 1;
+  const opts = { outputs: [alone ? lensOutput(lenses[0].fork) : `${s}/all`] };
   if (W.layout === "matmulnbits") {
     // MatMulNBits computes in its scales' dtype.
     const t = inits.get(W.scales!)?.dataType ?? DT.FLOAT;
@@ -94,6 +109,14 @@ export function addLogitLens(proto: ModelProto, located: Located, fork?: string,
     if (W.layout === "d_vocab") g.op(s, "MatMul", [Y, w], opts);
     else g.op(s, "Gemm", [Y, w], { ...opts, attrs: { transB: 1 } });
   }
+  // Each graph's rows of the product.
+  if (!alone)
+    lenses.forEach(({ fork }, i) => {
+      const at = (k: number) => g.init(int64Tensor(`${s}/rows_${i}_${k}`, [1], [k]));
+      g.op(s, "Slice", [opts.outputs[0], at(i * located.layers), at((i + 1) * located.layers), at(0)], {
+        outputs: [lensOutput(fork)],
+      });
+    });
   const graph = proto.graph!;
   return {
     ...proto,
@@ -122,7 +145,6 @@ function sharedHead(
   Y: string,
   located: Located,
   head: Required<RowWiseHead>,
-  fork?: string,
 ): ModelProto {
   const ints = (name: string, v: number[]) => g.init(int64Tensor(`${s}/${name}`, [v.length], v));
   const last = g.o(s, "Slice", [
@@ -144,7 +166,7 @@ function sharedHead(
     tail.init(int64Tensor(`${t}/axis`, [1], [-2])),
   ]);
   tail.op(t, "Reshape", [lensRows, tail.init(int64Tensor(`${t}/shape`, [2], [located.layers, located.vocab]))], {
-    outputs: [lensOutput(fork)],
+    outputs: [LENS_OUTPUT],
   });
   const graph = proto.graph!;
   const readers = new Set(head.readers);

@@ -11,7 +11,7 @@ import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
 import { attr, indexGraph, opsetVersion } from "../onnx/io.js";
 import { elementType, exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
 import { addForks, forked } from "./intervene.js";
-import { addLogitLens, lensOutput, sharesHead } from "./lens.js";
+import { addLogitLens, lensOutput, sharesHead, type LensOf } from "./lens.js";
 import type { Located } from "./locate.js";
 import { isWeightMeasure, type Measure, type PromptMeasure, type Read } from "./measures/measure.js";
 import { parsePoint, point, streamOrder, type ProbePoint } from "./points.js";
@@ -81,6 +81,7 @@ export function probedGraph(
     [reads, located, undefined],
     ...forks.map((f, k) => [f, branches.located[k], f.tag] as [GraphReads, Located, string]),
   ];
+  const lenses: LensOf[] = [];
   for (const [{ lens = true, points, reductions = [] }, at, fork] of graphs) {
     const tensors = (p: ProbePoint): string[] => {
       const src = at.points.get(p);
@@ -88,10 +89,11 @@ export function probedGraph(
     };
     outputs.push(...new Set([...(points ?? (reductions.length ? [] : at.points.keys()))].flatMap(tensors)));
     if (lens) {
-      edited = addLogitLens(edited, at, fork, fork ? undefined : shared);
+      lenses.push({ located: at, fork });
       outputs.push(lensOutput(fork));
     }
   }
+  if (lenses.length) edited = addLogitLens(edited, lenses, shared);
   // ONNX Runtime orders the nodes by a depth-first walk back from the graph's leaves, the last-added leaf first: the
   // reductions are added last and latest point first, so that each runs as soon as its tensor is made and frees it.
   // Added in the graph's own order, every layer's attention probabilities were held to the end of the pass (TinyLlama

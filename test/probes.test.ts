@@ -25,6 +25,7 @@ import { encodeModel, readModel } from "../onnx/io.js";
 import { int64Tensor } from "../onnx/graph.js";
 import { createSession } from "../probes/session.js";
 import { feeder, floatData } from "../probes/feeds.js";
+import { forkFeeds, forked } from "../probes/intervene.js";
 import { reductionOutput } from "../probes/probed-graph.js";
 import {
   entropy,
@@ -663,6 +664,35 @@ describe("the lm_head on the last position alone", () => {
       expect(maxRel(shared.row, own.row)).toBeLessThan(1e-6);
     },
   );
+
+  it("gives each graph's lens from one matmul: with a fork edited, each reads its own rows, as with a matmul apiece", async () => {
+    const name = "llama-dynamo23";
+    const dir = path.join(exports, name);
+    const { proto } = readModel(path.join(dir, "model.onnx"));
+    const located = locate(proto);
+    const ids = [5, 17, 3, 40, 9, 11, 2];
+    const feeds = {
+      ...feeder(located, JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")), undefined, name)(ids),
+      ...forkFeeds("f", ids.length, located.d, { point: "resid_pre.1", positions: "last", edit: { op: "zero" } }, name),
+    };
+    const lenses = async (plainLens: boolean) => {
+      const fork = { tag: "f", point: "resid_pre.1" as ProbePoint, lens: true, reductions: [] };
+      const g = probedGraph(proto, located, name, { lens: plainLens, reductions: [last] }, [fork]);
+      const { session } = await createSession(encodeModel(g.proto), { device: "cpu", externalDataDir: dir });
+      const out = await session.run(feeds, [...(plainLens ? [LENS_OUTPUT] : []), forked(LENS_OUTPUT, "f")]);
+      await session.release();
+      return {
+        plain: plainLens ? floatData(out[LENS_OUTPUT]) : undefined,
+        fork: floatData(out[forked(LENS_OUTPUT, "f")]),
+      };
+    };
+    const both = await lenses(true);
+    const forkAlone = await lenses(false); // the fork's lens its graph's only one: a matmul of its own
+    const plainAlone = (await lastLogits(name, [last], true)).lens!;
+    expect(maxRel(both.fork, forkAlone.fork)).toBeLessThan(1e-6);
+    expect(maxRel(both.plain!, plainAlone)).toBeLessThan(1e-6);
+    expect(maxRel(both.fork, both.plain!)).toBeGreaterThan(1e-3); // the edit reaches the fork's lens alone
+  });
 
   it("is not done where the lm_head's input is quantised with one scale for all positions (quantize_dynamic)", async () => {
     const { located, sliced } = await lastLogits("gpt2-int8", [last]);
