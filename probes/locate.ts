@@ -261,10 +261,12 @@ function rowWiseHead(idx: GraphIndex, flow: Flow, head: NodeProto): Located["row
     return c ? Array.from(toInts(c, "")) : undefined;
   };
   const keepsRows = (n: NodeProto): boolean => {
+    // Either operand of an element-wise op (bias + x as well as x + bias); the first of any other.
+    if (ROW_WISE.has(n.opType))
+      return n.input.some((i) => fromInput.has(i)) && n.input.every((i) => fromInput.has(i) || oneRow(i));
     const [x, ...rest] = n.input;
     if (!fromInput.has(x)) return false;
     if (onWeight(idx, n)) return true;
-    if (ROW_WISE.has(n.opType)) return rest.every((i) => fromInput.has(i) || oneRow(i));
     if (n.opType === "Reshape") {
       const shape = ints(n.input[1]);
       return !!shape && rank !== undefined && shape.slice(0, rank - 1).every((v) => v === 0) && !shape.includes(-1);

@@ -22,7 +22,7 @@ import { loadMeasures } from "../probes/measures/registry.js";
 import { planReads, probedGraph } from "../probes/probed-graph.js";
 import { streamOrder, type ProbePoint } from "../probes/points.js";
 import { encodeModel, readModel } from "../onnx/io.js";
-import { int64Tensor } from "../onnx/graph.js";
+import { floatTensor, int64Tensor } from "../onnx/graph.js";
 import { createSession } from "../probes/session.js";
 import { feeder, floatData } from "../probes/feeds.js";
 import { forkFeeds, forked } from "../probes/intervene.js";
@@ -700,31 +700,28 @@ describe("the lm_head on the last position alone", () => {
     expect(sliced).toBe(false);
   });
 
-  it("is not done where a step after the lm_head counts the positions (a Reshape to [1, -1, vocab])", () => {
+  it("is done after a bias on either side of its Add, and not where a step after the lm_head counts the positions (a Reshape to [1, -1, vocab])", () => {
     const c = analogConfig("llama", { layers: 1, seed: 3, ...TINY_ANALOG });
     const proto = emitModel(c, generateWeights(c), { dialect: "torchscript" });
     const g = proto.graph!;
     expect(locate(proto).rowWiseHead).toBeDefined();
     const head = g.node.find((n) => n.output[0] === "logits")!;
-    const reshaped = {
+    /** The lm_head's output through one more node into the logits. */
+    const after = (opType: string, input: string[], init: ReturnType<typeof int64Tensor>) => ({
       ...proto,
       graph: {
         ...g,
         node: [
           ...g.node.map((n) => (n === head ? { ...n, output: ["/t/pre"] } : n)),
-          {
-            ...head,
-            name: "/t/Reshape",
-            opType: "Reshape",
-            domain: "",
-            attribute: [],
-            input: ["/t/pre", "/t/shape"],
-            output: ["logits"],
-          },
+          { ...head, name: `/t/${opType}`, opType, domain: "", attribute: [], input, output: ["logits"] },
         ],
-        initializer: [...g.initializer, int64Tensor("/t/shape", [3], [1, -1, c.vocab])],
+        initializer: [...g.initializer, init],
       },
-    };
-    expect(locate(reshaped).rowWiseHead).toBeUndefined();
+    });
+    const bias = floatTensor("/t/bias", [c.vocab], new Float32Array(c.vocab).fill(0.5));
+    const biased = locate(after("Add", ["/t/bias", "/t/pre"], bias)).rowWiseHead;
+    expect(biased?.product).toBe("/t/pre"); // the lens shares the product before the bias, not the biased logits
+    const shape = int64Tensor("/t/shape", [3], [1, -1, c.vocab]);
+    expect(locate(after("Reshape", ["/t/pre", "/t/shape"], shape)).rowWiseHead).toBeUndefined();
   });
 });
