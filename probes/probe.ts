@@ -35,6 +35,7 @@ import { parsePoint, type ProbePoint } from "./points.js";
 import {
   cpuComputeNodes,
   createSession,
+  resolveProvider,
   removeProfiles,
   type DeviceRequest,
   type ExecutionRecord,
@@ -252,6 +253,8 @@ export async function probeModel(
     id,
     plainPass.graph,
     forkPasses.map((p) => ({ ...p.graph!, tag: p.tag!, point: p.intervention!.point })),
+    // The reductions use only kernels the session's provider has (resolved once a process, as createSession would).
+    await resolveProvider(opts.device ?? "auto"),
   );
   plainPass.located = located;
   forkPasses.forEach((p, k) => (p.located = forkLocated[k]));

@@ -13,6 +13,7 @@ import { elementType, exposeOutputs, setOptionalOutput } from "../onnx/surgery.j
 import { addForks, forked } from "./intervene.js";
 import { addLogitLens, lensOutput, sharesHead, type LensOf } from "./lens.js";
 import type { Located } from "./locate.js";
+import type { Provider } from "./session.js";
 import { isWeightMeasure, type Measure, type PromptMeasure, type Read } from "./measures/measure.js";
 import { parsePoint, point, streamOrder, type ProbePoint } from "./points.js";
 
@@ -41,9 +42,13 @@ export interface GraphReads {
   reductions?: readonly Read[];
 }
 
+/** Providers with a LogSoftmax kernel: WebGPU has none, and a node it cannot run would leave it for the CPU. */
+const LOG_SOFTMAX: ReadonlySet<Provider> = new Set(["cpu", "cuda"]);
+
 /**
  * The probed graph, and with each fork (an intervention's branch, probes/intervene.ts) that fork's reads, computed
- * in the same pass; `located[k]` is fork k's view of the points.
+ * in the same pass; `located[k]` is fork k's view of the points. `provider`: the one the session will run on, whose
+ * kernels the reductions may use (the CPU's unless told).
  */
 export function probedGraph(
   proto: ModelProto,
@@ -51,6 +56,7 @@ export function probedGraph(
   modelId?: string,
   reads: GraphReads = {},
   forks: readonly (GraphReads & { tag: string; point: ProbePoint })[] = [],
+  provider: Provider = "cpu",
 ): { proto: ModelProto; outputs: string[]; located: Located[] } {
   let edited = proto;
   for (const e of located.edits) edited = setOptionalOutput(edited, e.node, e.index, e.name);
@@ -101,7 +107,7 @@ export function probedGraph(
   for (const [{ reductions = [] }, at, fork] of graphs) {
     if (!reductions.length) continue;
     const latestFirst = [...reductions].sort((a, b) => streamOrder(b.point) - streamOrder(a.point));
-    edited = addReductions(edited, at, latestFirst, fork);
+    edited = addReductions(edited, at, latestFirst, fork, LOG_SOFTMAX.has(provider));
     outputs.push(...reductions.map((r) => reductionOutput(r, fork)));
   }
   const unique = [...new Set(outputs)];
@@ -177,7 +183,13 @@ export function planReads(measures: readonly Measure[], located: Located): ReadP
 }
 
 /** Each read's reduction as nodes on its point's tensor, in float32 (an fp16 export's tensors are cast first). */
-function addReductions(proto: ModelProto, located: Located, reads: readonly Read[], fork?: string): ModelProto {
+function addReductions(
+  proto: ModelProto,
+  located: Located,
+  reads: readonly Read[],
+  fork: string | undefined,
+  logSoftmax: boolean,
+): ModelProto {
   const g = new GraphBuilder();
   const opset = opsetVersion(proto);
   const s = fork ? `/probespec/${fork}/reduce` : "/probespec/reduce";
@@ -241,13 +253,14 @@ function addReductions(proto: ModelProto, located: Located, reads: readonly Read
         // p · ln p with ln p as the Softmax that made p would give it: LogSoftmax of the same float32 scores on the
         // same axis (the two ops share their axis rule in every opset), within float32 rounding of ln p and nearer
         // ln of the exact softmax. ONNX Runtime's Log is five times its LogSoftmax: at 512 tokens it was 0.4 s of
-        // TinyLlama's 4.1 s probed pass. Elsewhere (fp16 scores, no Softmax in sight), ln max(p, 1e-30).
+        // TinyLlama's 4.1 s probed pass. Elsewhere (fp16 scores, no Softmax in sight, a provider without the op such
+        // as WebGPU), ln max(p, 1e-30).
         // Either way 0 where p is 0 (a causal row's masked keys add nothing, −∞ scores clamped to −1e30), and NaN
         // where p is NaN (to be found). Four passes over [heads, seq, seq], where a Where between products took six.
         const src = located.points.get(r.point);
         const softmax = src && "tensor" in src ? idx.producer.get(src.tensor) : undefined;
         const lnp =
-          softmax?.opType === "Softmax" && elementType(idx, softmax.input[0]) === DT.FLOAT
+          logSoftmax && softmax?.opType === "Softmax" && elementType(idx, softmax.input[0]) === DT.FLOAT
             ? g.o(s, "Max", [
                 g.o(s, "LogSoftmax", [softmax.input[0]], {
                   axis: attr(softmax, "axis") ?? (opset >= 13 ? -1 : 1),

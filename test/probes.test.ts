@@ -725,3 +725,20 @@ describe("the lm_head on the last position alone", () => {
     expect(locate(after("Reshape", ["/t/pre", "/t/shape"], shape)).rowWiseHead).toBeUndefined();
   });
 });
+
+describe("the attention entropy's ln p", () => {
+  it("is LogSoftmax of the pattern's scores where the provider has the op, ln max(p, 1e-30) on WebGPU, which has none", () => {
+    const { proto } = readModel(path.join(import.meta.dirname, "fixtures", "exports", "llama-dynamo23", "model.onnx"));
+    const located = locate(proto);
+    const reads = [{ point: "pattern.0" as ProbePoint, as: "row_entropy" as const }];
+    const ops = (provider: "cpu" | "webgpu") =>
+      new Set(
+        probedGraph(proto, located, "x", { lens: false, reductions: reads }, [], provider).proto.graph!.node.map(
+          (n) => n.opType,
+        ),
+      );
+    expect(ops("cpu").has("LogSoftmax")).toBe(true);
+    expect(ops("webgpu").has("LogSoftmax")).toBe(false);
+    expect(ops("webgpu").has("Log")).toBe(true);
+  });
+});
