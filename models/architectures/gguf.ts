@@ -111,6 +111,16 @@ const HEAD_DIM: MetaKey = {
   fallback: (c) => (c.hidden_size as number) / (c.num_attention_heads as number),
 };
 
+/** q, k and v, as the converter names them wherever they are separate tensors (weights and biases). */
+const QKV_PROJ: Record<string, TensorName> = {
+  "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
+  "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
+  "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
+  "blk.{bid}.attn_q.bias": "model.layers.{bid}.self_attn.q_proj.bias",
+  "blk.{bid}.attn_k.bias": "model.layers.{bid}.self_attn.k_proj.bias",
+  "blk.{bid}.attn_v.bias": "model.layers.{bid}.self_attn.v_proj.bias",
+};
+
 /** model.layers.{bid}.* as gguf-py's tensor_mapping.py maps them for llama-shaped models. */
 const LLAMA_TENSORS: Record<string, TensorName> = {
   "token_embd.weight": "model.embed_tokens.weight",
@@ -118,13 +128,8 @@ const LLAMA_TENSORS: Record<string, TensorName> = {
   "output.weight": "lm_head.weight",
   "blk.{bid}.attn_norm.weight": "model.layers.{bid}.input_layernorm.weight",
   "blk.{bid}.ffn_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
-  "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
-  "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
-  "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
+  ...QKV_PROJ,
   "blk.{bid}.attn_output.weight": "model.layers.{bid}.self_attn.o_proj.weight",
-  "blk.{bid}.attn_q.bias": "model.layers.{bid}.self_attn.q_proj.bias",
-  "blk.{bid}.attn_k.bias": "model.layers.{bid}.self_attn.k_proj.bias",
-  "blk.{bid}.attn_v.bias": "model.layers.{bid}.self_attn.v_proj.bias",
   "blk.{bid}.ffn_gate.weight": "model.layers.{bid}.mlp.gate_proj.weight",
   "blk.{bid}.ffn_up.weight": "model.layers.{bid}.mlp.up_proj.weight",
   "blk.{bid}.ffn_down.weight": "model.layers.{bid}.mlp.down_proj.weight",
@@ -412,12 +417,7 @@ export const GGUF = {
       "output.bias": "lm_head.bias",
       "blk.{bid}.attn_norm.weight": "model.layers.{bid}.input_layernorm.weight",
       "blk.{bid}.attn_norm.bias": "model.layers.{bid}.input_layernorm.bias",
-      "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
-      "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
-      "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
-      "blk.{bid}.attn_q.bias": "model.layers.{bid}.self_attn.q_proj.bias",
-      "blk.{bid}.attn_k.bias": "model.layers.{bid}.self_attn.k_proj.bias",
-      "blk.{bid}.attn_v.bias": "model.layers.{bid}.self_attn.v_proj.bias",
+      ...QKV_PROJ,
       "blk.{bid}.attn_qkv.weight": {
         split: "qkv",
         hf: [
@@ -469,12 +469,7 @@ export const GGUF = {
       "blk.{bid}.attn_norm.bias": "model.layers.{bid}.input_layernorm.bias",
       "blk.{bid}.ffn_norm.weight": "model.layers.{bid}.post_attention_layernorm.weight",
       "blk.{bid}.ffn_norm.bias": "model.layers.{bid}.post_attention_layernorm.bias",
-      "blk.{bid}.attn_q.weight": "model.layers.{bid}.self_attn.q_proj.weight",
-      "blk.{bid}.attn_k.weight": "model.layers.{bid}.self_attn.k_proj.weight",
-      "blk.{bid}.attn_v.weight": "model.layers.{bid}.self_attn.v_proj.weight",
-      "blk.{bid}.attn_q.bias": "model.layers.{bid}.self_attn.q_proj.bias",
-      "blk.{bid}.attn_k.bias": "model.layers.{bid}.self_attn.k_proj.bias",
-      "blk.{bid}.attn_v.bias": "model.layers.{bid}.self_attn.v_proj.bias",
+      ...QKV_PROJ,
       "blk.{bid}.attn_output.weight": "model.layers.{bid}.self_attn.o_proj.weight",
       "blk.{bid}.attn_q_norm.weight": {
         split: "heads",
