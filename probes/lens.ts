@@ -147,12 +147,7 @@ function sharedHead(
   head: Required<RowWiseHead>,
 ): ModelProto {
   const ints = (name: string, v: number[]) => g.init(int64Tensor(`${s}/${name}`, [v.length], v));
-  const last = g.o(s, "Slice", [
-    head.input,
-    ints("from_last", [-1]),
-    ints("to_end", [Number.MAX_SAFE_INTEGER]),
-    ints("rows_axis", [-2]),
-  ]);
+  const last = lastRow(g, s, head.input);
   // Y [layers, d] given the last row's leading dims ([batch, layers, d] or [layers, d]), then the last row after it.
   const lead = g.o(s, "Slice", [g.o(s, "Shape", [last]), ints("lead_from", [0]), ints("lead_to", [-2])]);
   const shape = g.o(s, "Concat", [lead, ints("rows_d", [located.layers, located.d])], { axis: 0 });
@@ -168,22 +163,45 @@ function sharedHead(
   tail.op(t, "Reshape", [lensRows, tail.init(int64Tensor(`${t}/shape`, [2], [located.layers, located.vocab]))], {
     outputs: [LENS_OUTPUT],
   });
+  return refeedHead(proto, head, both, g, tail);
+}
+
+/** The last position's row of the lm_head's input `x`: [batch, 1, d], or [1, d] where it is flattened (batch 1). */
+export const lastRow = (g: GraphBuilder, s: string, x: string) =>
+  g.o(s, "Slice", [
+    x,
+    g.init(int64Tensor(`${s}/last_row_from`, [1], [-1])),
+    g.init(int64Tensor(`${s}/last_row_to`, [1], [Number.MAX_SAFE_INTEGER])),
+    g.init(int64Tensor(`${s}/last_row_axis`, [1], [-2])),
+  ]);
+
+/**
+ * The lm_head's readers fed `x` in place of its input: `before`'s nodes (which make x) go ahead of the first reader,
+ * `after`'s at the end.
+ */
+export function refeedHead(
+  proto: ModelProto,
+  head: RowWiseHead,
+  x: string,
+  before: GraphBuilder,
+  after?: GraphBuilder,
+): ModelProto {
   const graph = proto.graph!;
   const readers = new Set(head.readers);
   const node = graph.node.map((n) =>
-    readers.has(n.output[0]) ? { ...n, input: n.input.map((i) => (i === head.input ? both : i)) } : n,
+    readers.has(n.output[0]) ? { ...n, input: n.input.map((i) => (i === head.input ? x : i)) } : n,
   );
   node.splice(
     node.findIndex((n) => readers.has(n.output[0])),
     0,
-    ...g.nodes,
+    ...before.nodes,
   );
   return {
     ...proto,
     graph: {
       ...graph,
-      node: [...node, ...tail.nodes],
-      initializer: [...graph.initializer, ...g.initializers, ...tail.initializers],
+      node: [...node, ...(after?.nodes ?? [])],
+      initializer: [...graph.initializer, ...before.initializers, ...(after?.initializers ?? [])],
     },
   };
 }

@@ -11,7 +11,7 @@ import { DT, GraphBuilder, floatTensor, int64Tensor } from "../onnx/graph.js";
 import { attr, indexGraph, opsetVersion } from "../onnx/io.js";
 import { elementType, exposeOutputs, setOptionalOutput } from "../onnx/surgery.js";
 import { addForks, forked } from "./intervene.js";
-import { addLogitLens, lensOutput, sharesHead, type LensOf } from "./lens.js";
+import { addLogitLens, lastRow, lensOutput, refeedHead, sharesHead, type LensOf } from "./lens.js";
 import type { Located } from "./locate.js";
 import type { Provider } from "./session.js";
 import { isWeightMeasure, type Measure, type PromptMeasure, type Read } from "./measures/measure.js";
@@ -121,25 +121,9 @@ export function probedGraph(
  * it was 6% of TinyLlama's probed pass.
  */
 function headOnLastPosition(proto: ModelProto, head: NonNullable<Located["rowWiseHead"]>): ModelProto {
-  const graph = proto.graph!;
   if (opsetVersion(proto) < 10) return proto; // Slice takes its starts as attributes before 10: not worth a second form
   const g = new GraphBuilder();
-  const s = "/probespec/last_position";
-  // [batch, seq, d] or a flattened [seq, d] (batch 1): the second axis from the end is the positions.
-  const row = g.o(s, "Slice", [
-    head.input,
-    g.init(int64Tensor(`${s}/starts`, [1], [-1])),
-    g.init(int64Tensor(`${s}/ends`, [1], [Number.MAX_SAFE_INTEGER])),
-    g.init(int64Tensor(`${s}/axes`, [1], [-2])),
-  ]);
-  const readers = new Set(head.readers);
-  const node = graph.node.map((n) =>
-    readers.has(n.output[0]) ? { ...n, input: n.input.map((i) => (i === head.input ? row : i)) } : n,
-  );
-  // Where the input is made: the Slice goes right after it, before its first reader.
-  const at = node.findIndex((n) => readers.has(n.output[0]));
-  node.splice(at, 0, ...g.nodes);
-  return { ...proto, graph: { ...graph, node, initializer: [...graph.initializer, ...g.initializers] } };
+  return refeedHead(proto, head, lastRow(g, "/probespec/last_position", head.input), g);
 }
 
 /** What a set of measures reads of a model, and the graph options (probedGraph's) that compute just that. */
